@@ -1,0 +1,21 @@
+#pragma once
+// sekishoctl's commands. Each returns an exit code (daemon/common/exit_codes.hpp).
+
+#include <string_view>
+
+#include "daemon/sekishoctl/args.hpp"
+
+namespace sekisho::ctl {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  std::string_view usage;  // full help text
+  OptionSpec options;
+  int (*run)(const Args& args, Io& io);
+};
+
+int run_check(const Args& args, Io& io);
+int run_explain(const Args& args, Io& io);
+
+}  // namespace sekisho::ctl

@@ -1,0 +1,112 @@
+// sekishoctl: manage sekisho. Local commands (check, explain) work without the daemon.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+
+namespace {
+
+using sekisho::ctl::Command;
+
+const std::array<Command, 2>& commands() {
+  static const std::array<Command, 2> kCommands = {{
+      {"check",
+       "check a policy file and print its diagnostics",
+       "usage: sekishoctl check FILE [--json]\n"
+       "\n"
+       "Reads FILE and reports every problem with FILE:LINE:COL, a stable code and a hint.\n"
+       "Exit 0 when the policy is valid (warnings allowed), 78 when it is not.\n",
+       {{}, {}},
+       sekisho::ctl::run_check},
+      {"explain",
+       "say what the policy does with one packet",
+       "usage: sekishoctl explain FILE --from A --to B\n"
+       "         (--proto tcp|udp --port N | --proto icmp|icmpv6 --type NAME|N)\n"
+       "         [--at TIME] [--json]\n"
+       "\n"
+       "A and B are host or VPN peer names (their first address of the family), 'gateway'\n"
+       "or literal addresses. TIME is YYYY-MM-DDTHH:MM[:SS] in the policy's time zone, or\n"
+       "with Z or +hh:mm; default now. Prints the verdict and the deciding rule with its\n"
+       "line. Exit 0 for accept and for drop, 78 for an invalid policy, 2 for bad usage.\n",
+       {{"from", "to", "proto", "port", "type", "at"}, {}},
+       sekisho::ctl::run_explain},
+  }};
+  return kCommands;
+}
+
+void print_overview(std::ostream& out) {
+  out << "usage: sekishoctl [--control PATH] [--json] COMMAND [ARGS...]\n"
+         "\n"
+         "Manage the sekisho industrial gateway firewall.\n"
+         "\n"
+         "commands:\n";
+  for (const Command& command : commands()) {
+    out << "  " << command.name << std::string(10 - command.name.size(), ' ') << command.summary
+        << '\n';
+  }
+  out << "\n"
+         "global options:\n"
+         "  --control PATH  control socket (default $SEKISHO_CONTROL, else "
+         "/run/sekisho/control.sock)\n"
+         "  --json          machine-readable output\n"
+         "  --help          this text; 'sekishoctl COMMAND --help' for one command\n"
+         "  --version       print the version\n"
+         "\n"
+         "exit codes: 0 ok, 1 negative result, 2 bad command line, 65 invalid request,\n"
+         "  69 daemon unreachable, 75 audit log unavailable, 77 role may not do this,\n"
+         "  78 invalid policy\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--version") {
+      std::cout << "sekishoctl " << SEKISHO_VERSION << '\n';
+      return sekisho::kExitOk;
+    }
+  }
+  const bool help_flag = std::find(args.begin(), args.end(), "--help") != args.end() ||
+                         std::find(args.begin(), args.end(), "-h") != args.end();
+  auto name = sekisho::ctl::find_command(args);
+  bool help_command = name && *name == "help";
+  if (help_command && args.size() > 2) {
+    name = args.back();  // "sekishoctl help explain"
+  } else if (!name || help_command) {
+    const bool asked = help_flag || help_command;
+    print_overview(asked ? std::cout : std::cerr);
+    return asked ? sekisho::kExitOk : sekisho::kExitUsage;
+  }
+  const Command* command = nullptr;
+  for (const Command& candidate : commands()) {
+    if (candidate.name == *name) {
+      command = &candidate;
+    }
+  }
+  if (!command) {
+    std::cerr << "sekishoctl: unknown command '" << *name << "'\n";
+    print_overview(std::cerr);
+    return sekisho::kExitUsage;
+  }
+  std::string error;
+  auto parsed = sekisho::ctl::parse_args(args, command->options, error);
+  if (!parsed) {
+    std::cerr << "sekishoctl " << command->name << ": " << error << '\n' << command->usage;
+    return sekisho::kExitUsage;
+  }
+  if (parsed->help || help_command) {
+    std::cout << command->usage;
+    return sekisho::kExitOk;
+  }
+  sekisho::ctl::Io io{
+      std::cout, std::cerr,
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())};
+  return command->run(*parsed, io);
+}

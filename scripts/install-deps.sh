@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sekisho needs to build, test or demo from a source
+# checkout. Usage: scripts/install-deps.sh build|test|demo
+# Runs apt-get only when something is missing, so repeated runs cost nothing.
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build g++ pkg-config
+  libyaml-cpp-dev libhowardhinnant-date-dev tzdata nlohmann-json3-dev
+)
+test_packages=(
+  doctest-dev python3 python3-yaml python3-jsonschema
+  clang libclang-rt-14-dev   # the libFuzzer build of policy/
+)
+
+case "${1:-}" in
+  build | demo) packages=("${build_packages[@]}") ;;
+  test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *)
+    echo "usage: $0 build|test|demo" >&2
+    exit 2
+    ;;
+esac
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  echo "run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

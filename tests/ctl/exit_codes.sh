@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# sekishoctl as a user runs it: exit codes, what goes to stdout and stderr, --help.
+set -u
+ctl=$1
+src=$2
+policy=$src/configs/factory-line.yaml
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+# expect CODE DESCRIPTION -- COMMAND...: runs COMMAND, keeps stdout/stderr in $tmp.
+expect() {
+  local want=$1 what=$2
+  shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $what: exit $rc, wanted $want"
+    sed 's/^/  out: /' "$tmp/out"
+    sed 's/^/  err: /' "$tmp/err"
+  fi
+}
+# check_text FILE PATTERN DESCRIPTION
+check_text() {
+  if grep -qE -- "$2" "$tmp/$1"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $3: '$2' not in $1:"
+    sed 's/^/  /' "$tmp/$1"
+  fi
+}
+check_empty() {
+  if [ ! -s "$tmp/$1" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $2: $1 is not empty:"
+    sed 's/^/  /' "$tmp/$1"
+  fi
+}
+
+expect 0 "--help" -- "$ctl" --help
+check_text out "^usage: sekishoctl" "--help prints usage"
+check_text out "explain" "--help lists explain"
+expect 2 "no command" -- "$ctl"
+check_text err "usage" "no command prints usage on stderr"
+expect 2 "unknown command" -- "$ctl" frobnicate
+check_text err "unknown command 'frobnicate'" "unknown command is named"
+expect 0 "help explain" -- "$ctl" help explain
+check_text out "--from A --to B" "help explain shows its usage"
+expect 0 "explain --help" -- "$ctl" explain --help
+expect 0 "--version" -- "$ctl" --version
+check_text out "^sekishoctl [0-9]+\.[0-9]+\.[0-9]+" "--version prints a version"
+
+expect 0 "check valid" -- "$ctl" check "$policy"
+check_text out "valid, 0 warning" "check says valid"
+check_empty err "check valid writes no diagnostics"
+expect 0 "check --json before the command" -- "$ctl" --json check "$policy"
+check_text out '"valid": true' "check --json"
+expect 0 "--control is a global option" -- "$ctl" check "$policy" --control /nonexistent.sock
+expect 2 "check without a file" -- "$ctl" check
+expect 2 "check with an unknown option" -- "$ctl" check "$policy" --frob
+check_text err "unknown option '--frob'" "unknown option is named"
+
+printf 'version: 1\nzones:\n  ot:\n    intefaces: [lan0]\n' >"$tmp/bad.yaml"
+expect 78 "check invalid" -- "$ctl" check "$tmp/bad.yaml"
+check_text err "bad.yaml:4:5: error\[unknown-key\]" "diagnostic has file:line:col and code"
+check_text err "hint: did you mean 'interfaces'" "diagnostic has a hint"
+check_empty out "check invalid prints nothing on stdout"
+expect 78 "check --json invalid" -- "$ctl" check --json "$tmp/bad.yaml"
+check_text out '"code": "unknown-key"' "json diagnostics have the code"
+check_text out '"line": 4' "json diagnostics have the line"
+expect 78 "check missing file" -- "$ctl" check "$tmp/missing.yaml"
+check_text err "error\[io\]" "missing file is an io error"
+head -c 4096 /dev/urandom >"$tmp/garbage.yaml"
+expect 78 "check binary garbage" -- "$ctl" check "$tmp/garbage.yaml"
+expect 78 "check a directory" -- "$ctl" check "$tmp"
+
+expect 0 "explain accept" -- "$ctl" explain "$policy" --from historian --to plc-1 --proto tcp --port 502
+check_text out '^accept: "historian polls the line" \(.*factory-line.yaml:53\)$' "explain accept"
+expect 0 "explain drop" -- "$ctl" explain "$policy" --from plc-1 --to historian --proto tcp --port 502
+check_text out "^drop: no rule$" "explain drop"
+expect 0 "explain schedule closed" -- "$ctl" explain "$policy" --from mes --to hmi-1 --proto tcp \
+  --port 4840 --at 2026-11-25T22:00
+check_text out "closed at 2026-11-25T22:00:00\+09:00" "explain names the closed schedule"
+expect 0 "explain --json" -- "$ctl" explain "$policy" --json --from mes --to hmi-1 --proto tcp \
+  --port 4840 --at 2026-11-25T10:00
+check_text out '"verdict": "accept"' "explain json verdict"
+check_text out '"schedule_open": true' "explain json schedule_open"
+check_text out '"line": 57' "explain json line"
+expect 0 "explain with options first" -- "$ctl" explain --from=10.20.3.3 --to 192.168.10.50 \
+  --proto icmp --type echo-request "$policy"
+check_text out '^accept: "IT may ping the line"' "explain icmp by name"
+expect 2 "explain without --proto" -- "$ctl" explain "$policy" --from historian --to plc-1
+expect 2 "explain tcp without port" -- "$ctl" explain "$policy" --from historian --to plc-1 --proto tcp
+expect 2 "explain unknown endpoint" -- "$ctl" explain "$policy" --from nobody --to plc-1 --proto tcp --port 1
+check_text err "'nobody'" "unknown endpoint is named"
+expect 2 "explain bad time" -- "$ctl" explain "$policy" --from historian --to plc-1 --proto tcp \
+  --port 502 --at tomorrow
+expect 2 "explain port twice" -- "$ctl" explain "$policy" --from historian --to plc-1 --proto tcp \
+  --port 502 --port 503
+expect 78 "explain invalid policy" -- "$ctl" explain "$tmp/bad.yaml" --from a --to b --proto tcp --port 1
+check_empty out "explain invalid prints nothing on stdout"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,328 @@
+// Each check of policy/checks.cpp: the diagnostic appears, with its code, at the line that
+// caused it, and the valid base policy has none of them (so removing a check fails here).
+
+#include <doctest/doctest.h>
+
+#include "policy_fixture.hpp"
+
+using namespace sekisho::policy;
+using namespace sekisho::policy::testing;
+
+namespace {
+
+// Loads `text` and requires a diagnostic with `code` of `severity` on a line containing
+// `snippet`.
+void expect(const std::string& text, std::string_view code, std::string_view snippet,
+            Severity severity = Severity::Error) {
+  LoadResult result = load(text);
+  bool found = false;
+  for (const Diagnostic& d : result.diagnostics.items()) {
+    if (d.code == code && d.severity == severity &&
+        line_text(text, d.pos.line).find(snippet) != std::string::npos) {
+      CHECK(d.pos.column > 0);
+      CHECK(d.file == "test.yaml");
+      found = true;
+    }
+  }
+  CHECK_MESSAGE(found, "expected [" << code << "] at a line with '" << snippet << "', got:\n"
+                                    << dump(result.diagnostics));
+  if (severity == Severity::Error) {
+    CHECK_FALSE(result.policy);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the base policy is valid without warnings") {
+  LoadResult result = load(policy_text());
+  CHECK_MESSAGE(result.diagnostics.items().empty(), dump(result.diagnostics));
+  REQUIRE(result.policy);
+  CHECK(result.policy->hosts.size() == 6);
+  const Zone* maint = result.policy->find_zone("maint");
+  REQUIRE(maint);
+  CHECK(maint->role == ZoneRole::Vpn);
+  REQUIRE(maint->networks.size() == 1);
+  CHECK(maint->networks[0].to_string() == "198.19.0.0/24");
+  CHECK(maint->interfaces.at(0).name == "wg0");
+}
+
+TEST_CASE("version") {
+  expect(std::string("version: 2\n") + policy_text().substr(11), "range", "version: 2");
+  LoadResult missing = load(policy_text().substr(11));
+  CHECK(missing.diagnostics.has_code("missing-key"));
+}
+
+TEST_CASE("unknown keys, with a did-you-mean") {
+  std::string text = policy_text({}, "wan:\n  interface: wan0\n  nta: masquerade\n");
+  expect(text, "unknown-key", "nta: masquerade");
+  auto d = find_code(load(text).diagnostics, "unknown-key");
+  REQUIRE(d);
+  CHECK(d->hint.find("'nat'") != std::string::npos);
+  expect(policy_text({}, "colour: blue\n"), "unknown-key", "colour: blue");
+}
+
+TEST_CASE("duplicate keys") {
+  expect(policy_text({}, "wan:\n  interface: wan0\n  interface: it0\n"), "dup-key",
+         "interface: it0");
+}
+
+TEST_CASE("wrong types") {
+  expect(policy_text({}, "wan: wan0\n"), "type", "wan: wan0");
+  expect(policy_text(R"(rules:
+  - name: r
+    from: scada
+    to: plc
+    services: [modbus]
+    log: yes
+)"),
+         "type", "log: yes");
+  expect(policy_text(R"(rules:
+  - name: r
+    from: {host: scada}
+    to: plc
+    services: [modbus]
+)"),
+         "type", "from: {host: scada}");
+}
+
+TEST_CASE("a quoted number is not a number") {
+  std::string text = policy_text();
+  auto at = text.find("listen_port: 51820");
+  text.replace(at, 18, "listen_port: \"51820\"");
+  expect(text, "type", "listen_port: \"51820\"");
+}
+
+TEST_CASE("bad addresses, networks, MACs, ports and ICMP types") {
+  std::string hosts = policy_text();
+  hosts.replace(hosts.find("192.0.2.10 }"), 12, "192.0.2.300 }");
+  expect(hosts, "bad-address", "plc: { address: 192.0.2.300 }");
+
+  std::string networks = policy_text();
+  networks.replace(networks.find("198.18.0.0/16"), 13, "198.18.0.1/16");
+  expect(networks, "bad-network", "198.18.0.1/16");
+
+  std::string mac = policy_text();
+  mac.replace(mac.find("address: 192.0.2.10 }"), 21,
+              "address: 192.0.2.10, mac: \"00:1d:9c:c8:12\" }");
+  expect(mac, "bad-mac", "00:1d:9c:c8:12");
+
+  std::string ports = policy_text();
+  ports.replace(ports.find("modbus: tcp/502"), 15, "modbus: tcp/70000");
+  expect(ports, "bad-service", "tcp/70000");
+
+  std::string range = policy_text();
+  range.replace(range.find("modbus: tcp/502"), 15, "modbus: tcp/600-500");
+  expect(range, "bad-service", "tcp/600-500");
+
+  std::string icmp = policy_text();
+  icmp.replace(icmp.find("modbus: tcp/502"), 15, "modbus: icmp/echo-requets");
+  expect(icmp, "bad-service", "icmp/echo-requets");
+}
+
+TEST_CASE("undefined names, with a did-you-mean") {
+  std::string text = policy_text(R"(rules:
+  - name: r
+    from: scdaa
+    to: plc
+    services: [modbuss]
+)");
+  expect(text, "undefined", "from: scdaa");
+  expect(text, "undefined", "services: [modbuss]");
+  auto d = find_code(load(text).diagnostics, "undefined");
+  REQUIRE(d);
+  CHECK(d->hint.find("'scada'") != std::string::npos);
+  expect(policy_text({}, "wan: { interface: wan0, up: shifts }\n"), "undefined", "up: shifts");
+  expect(policy_text(R"(rules:
+  - name: r
+    from: scada
+    to: plc
+    services: [modbus]
+    schedule: nope
+)"),
+         "undefined", "schedule: nope");
+}
+
+TEST_CASE("duplicate names across zones, hosts, groups and peers") {
+  std::string text = policy_text();
+  text.replace(text.find("  line: [plc, hmi]"), 18, "  plc: [hmi]");
+  expect(text, "dup-name", "plc: [hmi]");
+  expect(policy_text(R"(rules:
+  - name: same
+    from: scada
+    to: plc
+    services: [modbus]
+  - name: same
+    from: scada
+    to: hmi
+    services: [modbus]
+)"),
+         "dup-name", "- name: same");
+  std::string reserved = policy_text();
+  reserved.replace(reserved.find("  line: [plc, hmi]"), 18, "  gateway: [plc]");
+  expect(reserved, "reserved-name", "gateway: [plc]");
+}
+
+TEST_CASE("an interface in two zones") {
+  std::string text = policy_text();
+  text.replace(text.find("interfaces: [it0]"), 17, "interfaces: [lan0]");
+  expect(text, "dup-interface", "interfaces: [lan0]");
+}
+
+TEST_CASE("overlapping zones") {
+  std::string text = policy_text();
+  text.replace(text.find("198.18.0.0/16"), 13, "192.0.0.0/16");
+  expect(text, "zone-overlap", "it: {");
+}
+
+TEST_CASE("a host outside every zone is a warning") {
+  std::string text = policy_text();
+  // Without a zone that holds "the rest", 203.0.113.10 is in no zone.
+  text.replace(text.find("wan: { interfaces: [wan0] }"), 27,
+               "wan: { interfaces: [wan0], networks: [198.51.100.0/24] }");
+  expect(text, "host-outside-zones", "cloud:", Severity::Warning);
+  CHECK(load(text).policy);  // a warning, not an error
+}
+
+TEST_CASE("groups: members, cycles") {
+  std::string zone_member = policy_text();
+  zone_member.replace(zone_member.find("line: [plc, hmi]"), 16, "line: [plc, ot]");
+  expect(zone_member, "bad-member", "line: [plc, ot]");
+  std::string cycle = policy_text();
+  cycle.replace(cycle.find("line: [plc, hmi]"), 16, "line: [plc, cell]\n  cell: [line]");
+  expect(cycle, "cycle", "cell: [line]");
+}
+
+TEST_CASE("schedule syntax and impossible times") {
+  auto with = [](const char* window) {
+    return policy_text({}, std::string("schedules:\n  shift:\n    weekly: [\"") + window + "\"]\n");
+  };
+  expect(with("mon-fri 25:00-26:00"), "bad-schedule", "mon-fri 25:00-26:00");
+  expect(with("mon-fri 07:61-08:00"), "bad-schedule", "07:61");
+  expect(with("mon-frx 07:00-08:00"), "bad-schedule", "mon-frx");
+  expect(with("mon 08:00-08:00"), "bad-schedule", "mon 08:00-08:00");
+  // Across midnight is fine.
+  LoadResult night = load(with("fri 22:00-06:00"));
+  CHECK_MESSAGE(night.diagnostics.items().empty(), dump(night.diagnostics));
+  expect(policy_text({},
+                     "schedules:\n  shift:\n    weekly: [\"mon 08:00-09:00\"]\n    closed: "
+                     "[\"2026-02-30\"]\n"),
+         "bad-schedule", "2026-02-30");
+}
+
+TEST_CASE("time zone") {
+  std::string text = policy_text();
+  text.replace(text.find("Europe/Berlin"), 13, "Europe/Berlinn");
+  expect(text, "bad-timezone", "Europe/Berlinn");
+}
+
+TEST_CASE("VPN sections") {
+  std::string key = policy_text();
+  key.replace(key.find("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="), 44, "not-a-key");
+  expect(key, "bad-key", "not-a-key");
+  std::string outside = policy_text();
+  outside.replace(outside.find("address: 198.19.0.2"), 19, "address: 198.19.1.2");
+  expect(outside, "bad-address", "vendor:");
+  std::string no_zone = policy_text();
+  no_zone.replace(no_zone.find("  maint: { vpn: maint }\n"), 24, "");
+  expect(no_zone, "missing-zone", "maint:");
+  std::string mode = policy_text();
+  mode.replace(mode.find("/etc/sekisho/keys/wg0.key"), 25, "keys/wg0.key");
+  expect(mode, "bad-path", "keys/wg0.key");
+}
+
+TEST_CASE("WAN section") {
+  expect(policy_text({}, "wan: { interface: wan9 }\n"), "undefined", "wan9");
+  expect(policy_text({}, "wan: { interface: lan0 }\n"), "W-2", "lan0");
+  expect(policy_text({}, "wan: { interface: wan0, power_hook: /usr/bin/modem }\n"), "bad-path",
+         "power_hook");
+  expect(policy_text({}, "wan: { interface: wan0, nat: snat }\n"), "bad-value", "nat: snat");
+}
+
+TEST_CASE("cloud section: C-1 and topic filters") {
+  const std::string cloud = R"(cloud:
+  mqtt:
+    broker: %BROKER%
+    tls: { ca_file: /etc/sekisho/cloud/ca.pem, cert_file: /etc/sekisho/c.pem, key_file: /etc/sekisho/c.key }
+    local_broker: 192.0.2.1:1883
+    uplink: ["%UP%"]
+    downlink: ["line1/recipes/set"]
+)";
+  auto with = [&](std::string broker, std::string up) {
+    std::string text = cloud;
+    text.replace(text.find("%BROKER%"), 8, broker);
+    text.replace(text.find("%UP%"), 4, up);
+    return policy_text({}, text);
+  };
+  LoadResult good = load(with("cloud", "line1/+/telemetry"));
+  CHECK_MESSAGE(good.diagnostics.items().empty(), dump(good.diagnostics));
+  expect(with("mqtt.example.com", "line1/#"), "C-1", "mqtt.example.com");
+  expect(with("203.0.113.10", "line1/#"), "undefined", "203.0.113.10");
+  expect(with("cloud", "line1/#/x"), "bad-topic", "line1/#/x");
+  expect(with("cloud", "line1/a+"), "bad-topic", "line1/a+");
+  expect(with("cloud", "line1/recipes/set"), "conflict", "downlink");
+  std::string no_tls = with("cloud", "a");
+  no_tls.erase(no_tls.find("    tls:"), no_tls.find("    local_broker") - no_tls.find("    tls:"));
+  expect(no_tls, "C-1", "mqtt:");
+  std::string outside = with("cloud", "a");
+  outside.replace(outside.find("192.0.2.1:1883"), 14, "203.0.113.1:1883");
+  expect(outside, "bad-address", "local_broker");
+}
+
+TEST_CASE("remote maintenance references") {
+  const std::string rm = R"(remote_maintenance:
+  max_duration: 4h
+  targets:
+    plc-screen: { host: plc, services: [web] }
+  peers:
+    %PEER%: [%TARGET%]
+)";
+  auto with = [&](std::string peer, std::string target) {
+    std::string text = rm;
+    text.replace(text.find("%PEER%"), 6, peer);
+    text.replace(text.find("%TARGET%"), 8, target);
+    return policy_text({}, text);
+  };
+  LoadResult good = load(with("vendor", "plc-screen"));
+  CHECK_MESSAGE(good.diagnostics.items().empty(), dump(good.diagnostics));
+  expect(with("vendr", "plc-screen"), "undefined", "vendr");
+  expect(with("vendor", "plc-scren"), "undefined", "plc-scren");
+  std::string too_long = with("vendor", "plc-screen");
+  too_long.replace(too_long.find("max_duration: 4h"), 16, "max_duration: 30d");
+  expect(too_long, "range", "max_duration: 30d");
+}
+
+TEST_CASE("audit retention under six months is a warning (S-6)") {
+  expect(policy_text({}, "audit: { retention: 90d }\n"), "S-6", "retention: 90d",
+         Severity::Warning);
+  LoadResult good = load(policy_text({},
+                                     "audit: { retention: 400d, disk_budget: 2GiB, "
+                                     "checkpoint_every: 1h }\n"));
+  CHECK_MESSAGE(good.diagnostics.items().empty(), dump(good.diagnostics));
+  REQUIRE(good.policy);
+  CHECK(good.policy->audit.disk_budget_bytes == 2ULL << 30);
+}
+
+TEST_CASE("every problem of a file in one run") {
+  std::string text = policy_text(R"(rules:
+  - name: a
+    from: nobody
+    to: plc
+    services: [modbus]
+  - name: b
+    from: scada
+    to: plc
+    services: [tcp/0]
+  - name: c
+    from: scada
+    to: plc
+    services: [modbus]
+    log: maybe
+)",
+                                 "colour: blue\n");
+  LoadResult result = load(text);
+  CHECK(result.diagnostics.has_code("undefined"));
+  CHECK(result.diagnostics.has_code("bad-service"));
+  CHECK(result.diagnostics.has_code("type"));
+  CHECK(result.diagnostics.has_code("unknown-key"));
+  CHECK(result.diagnostics.error_count() == 4);
+}

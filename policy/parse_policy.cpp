@@ -141,30 +141,7 @@ void parse_hosts(const YamlNode& node, Reader& reader, Policy& policy) {
     if (!reader.mapping(value, "hosts.*", "host '" + key.value + "'")) {
       continue;
     }
-    const YamlNode* one = value.find("address");
-    const YamlNode* many = value.find("addresses");
-    if (one && many) {
-      reader.diagnostics().error(many->pos, "conflict",
-                                 "host '" + key.value + "' has both 'address' and 'addresses'",
-                                 "use 'addresses: [..]' alone");
-    } else if (!one && !many) {
-      reader.missing(value, key.pos, "host '" + key.value + "'", "address");
-    }
-    if (one) {
-      if (auto address = reader.ip(*one, "host address")) {
-        host.addresses.push_back(*address);
-      }
-    } else if (many) {
-      for (const YamlNode* item : reader.list(*many, "addresses")) {
-        if (auto address = reader.ip(*item, "host address")) {
-          host.addresses.push_back(*address);
-        }
-      }
-      if (many->is_sequence() && many->items.empty()) {
-        reader.diagnostics().error(many->pos, "bad-value",
-                                   "host '" + key.value + "' has an empty address list");
-      }
-    }
+    host.addresses = reader.addresses(value, key.pos, "host '" + key.value + "'");
     if (const YamlNode* mac = value.find("mac")) {
       if (auto text = reader.string(*mac, "mac")) {
         std::string error;

@@ -55,25 +55,7 @@ void parse_peer(const std::string& name, const YamlNode& key_node, const YamlNod
   } else {
     reader.missing(value, key_node.pos, "peer '" + name + "'", "public_key");
   }
-  const YamlNode* one = value.find("address");
-  const YamlNode* many = value.find("addresses");
-  if (one && many) {
-    reader.diagnostics().error(many->pos, "conflict",
-                               "peer '" + name + "' has both 'address' and 'addresses'");
-  } else if (!one && !many) {
-    reader.missing(value, key_node.pos, "peer '" + name + "'", "address");
-  }
-  std::vector<const YamlNode*> items;
-  if (one) {
-    items.push_back(one);
-  } else if (many) {
-    items = reader.list(*many, "addresses");
-  }
-  for (const YamlNode* item : items) {
-    if (auto address = reader.ip(*item, "peer tunnel address")) {
-      peer.addresses.push_back(*address);
-    }
-  }
+  peer.addresses = reader.addresses(value, key_node.pos, "peer '" + name + "'");
   if (const YamlNode* keepalive = value.find("keepalive")) {
     peer.keepalive_seconds = reader.duration(*keepalive, "keepalive");
     if (peer.keepalive_seconds &&

@@ -241,6 +241,33 @@ std::optional<NameRef> Reader::interface_name(const YamlNode& node) {
   return NameRef{*text, node.pos};
 }
 
+std::vector<IpAddress> Reader::addresses(const YamlNode& mapping, SourcePos pos,
+                                         std::string_view what) {
+  std::vector<IpAddress> out;
+  const YamlNode* one = mapping.find("address");
+  const YamlNode* many = mapping.find("addresses");
+  if (one && many) {
+    diagnostics_.error(many->pos, "conflict",
+                       std::string(what) + " has both 'address' and 'addresses'",
+                       "use 'addresses: [..]' alone");
+    return out;
+  }
+  if (!one && !many) {
+    missing(mapping, pos, what, "address");
+    return out;
+  }
+  std::vector<const YamlNode*> items = one ? std::vector{one} : list(*many, "addresses");
+  for (const YamlNode* item : items) {
+    if (auto address = ip(*item, "an address of " + std::string(what))) {
+      out.push_back(*address);
+    }
+  }
+  if (many && many->is_sequence() && many->items.empty()) {
+    diagnostics_.error(many->pos, "bad-value", std::string(what) + " has an empty address list");
+  }
+  return out;
+}
+
 std::vector<const YamlNode*> Reader::list(const YamlNode& node, std::string_view what,
                                           bool scalar_ok) {
   std::vector<const YamlNode*> out;

@@ -43,6 +43,10 @@ class Reader {
   // An interface name as the kernel accepts it: 1-15 chars, no '/', ':' or whitespace.
   std::optional<NameRef> interface_name(const YamlNode& node);
 
+  // The literal addresses of a host or peer `mapping`: its 'address' or its non-empty
+  // 'addresses' list (exactly one of the two). `pos` and `what` name the owner.
+  std::vector<IpAddress> addresses(const YamlNode& mapping, SourcePos pos, std::string_view what);
+
   // A sequence, or (when `scalar_ok`) one scalar standing for a list of one.
   std::vector<const YamlNode*> list(const YamlNode& node, std::string_view what,
                                     bool scalar_ok = false);

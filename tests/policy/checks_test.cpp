@@ -86,36 +86,28 @@ TEST_CASE("wrong types") {
 }
 
 TEST_CASE("a quoted number is not a number") {
-  std::string text = policy_text();
-  auto at = text.find("listen_port: 51820");
-  text.replace(at, 18, "listen_port: \"51820\"");
+  std::string text = replaced(policy_text(), "listen_port: 51820", "listen_port: \"51820\"");
   expect(text, "type", "listen_port: \"51820\"");
 }
 
 TEST_CASE("bad addresses, networks, MACs, ports and ICMP types") {
-  std::string hosts = policy_text();
-  hosts.replace(hosts.find("192.0.2.10 }"), 12, "192.0.2.300 }");
+  std::string hosts = replaced(policy_text(), "192.0.2.10 }", "192.0.2.300 }");
   expect(hosts, "bad-address", "plc: { address: 192.0.2.300 }");
 
-  std::string networks = policy_text();
-  networks.replace(networks.find("198.18.0.0/16"), 13, "198.18.0.1/16");
+  std::string networks = replaced(policy_text(), "198.18.0.0/16", "198.18.0.1/16");
   expect(networks, "bad-network", "198.18.0.1/16");
 
-  std::string mac = policy_text();
-  mac.replace(mac.find("address: 192.0.2.10 }"), 21,
-              "address: 192.0.2.10, mac: \"00:1d:9c:c8:12\" }");
+  std::string mac = replaced(policy_text(), "address: 192.0.2.10 }",
+                             "address: 192.0.2.10, mac: \"00:1d:9c:c8:12\" }");
   expect(mac, "bad-mac", "00:1d:9c:c8:12");
 
-  std::string ports = policy_text();
-  ports.replace(ports.find("modbus: tcp/502"), 15, "modbus: tcp/70000");
+  std::string ports = replaced(policy_text(), "modbus: tcp/502", "modbus: tcp/70000");
   expect(ports, "bad-service", "tcp/70000");
 
-  std::string range = policy_text();
-  range.replace(range.find("modbus: tcp/502"), 15, "modbus: tcp/600-500");
+  std::string range = replaced(policy_text(), "modbus: tcp/502", "modbus: tcp/600-500");
   expect(range, "bad-service", "tcp/600-500");
 
-  std::string icmp = policy_text();
-  icmp.replace(icmp.find("modbus: tcp/502"), 15, "modbus: icmp/echo-requets");
+  std::string icmp = replaced(policy_text(), "modbus: tcp/502", "modbus: icmp/echo-requets");
   expect(icmp, "bad-service", "icmp/echo-requets");
 }
 
@@ -143,8 +135,7 @@ TEST_CASE("undefined names, with a did-you-mean") {
 }
 
 TEST_CASE("duplicate names across zones, hosts, groups and peers") {
-  std::string text = policy_text();
-  text.replace(text.find("  line: [plc, hmi]"), 18, "  plc: [hmi]");
+  std::string text = replaced(policy_text(), "  line: [plc, hmi]", "  plc: [hmi]");
   expect(text, "dup-name", "plc: [hmi]");
   expect(policy_text(R"(rules:
   - name: same
@@ -157,38 +148,33 @@ TEST_CASE("duplicate names across zones, hosts, groups and peers") {
     services: [modbus]
 )"),
          "dup-name", "- name: same");
-  std::string reserved = policy_text();
-  reserved.replace(reserved.find("  line: [plc, hmi]"), 18, "  gateway: [plc]");
+  std::string reserved = replaced(policy_text(), "  line: [plc, hmi]", "  gateway: [plc]");
   expect(reserved, "reserved-name", "gateway: [plc]");
 }
 
 TEST_CASE("an interface in two zones") {
-  std::string text = policy_text();
-  text.replace(text.find("interfaces: [it0]"), 17, "interfaces: [lan0]");
+  std::string text = replaced(policy_text(), "interfaces: [it0]", "interfaces: [lan0]");
   expect(text, "dup-interface", "interfaces: [lan0]");
 }
 
 TEST_CASE("overlapping zones") {
-  std::string text = policy_text();
-  text.replace(text.find("198.18.0.0/16"), 13, "192.0.0.0/16");
+  std::string text = replaced(policy_text(), "198.18.0.0/16", "192.0.0.0/16");
   expect(text, "zone-overlap", "it: {");
 }
 
 TEST_CASE("a host outside every zone is a warning") {
-  std::string text = policy_text();
   // Without a zone that holds "the rest", 203.0.113.10 is in no zone.
-  text.replace(text.find("wan: { interfaces: [wan0] }"), 27,
-               "wan: { interfaces: [wan0], networks: [198.51.100.0/24] }");
+  std::string text = replaced(policy_text(), "wan: { interfaces: [wan0] }",
+                              "wan: { interfaces: [wan0], networks: [198.51.100.0/24] }");
   expect(text, "host-outside-zones", "cloud:", Severity::Warning);
   CHECK(load(text).policy);  // a warning, not an error
 }
 
 TEST_CASE("groups: members, cycles") {
-  std::string zone_member = policy_text();
-  zone_member.replace(zone_member.find("line: [plc, hmi]"), 16, "line: [plc, ot]");
+  std::string zone_member = replaced(policy_text(), "line: [plc, hmi]", "line: [plc, ot]");
   expect(zone_member, "bad-member", "line: [plc, ot]");
-  std::string cycle = policy_text();
-  cycle.replace(cycle.find("line: [plc, hmi]"), 16, "line: [plc, cell]\n  cell: [line]");
+  std::string cycle =
+      replaced(policy_text(), "line: [plc, hmi]", "line: [plc, cell]\n  cell: [line]");
   expect(cycle, "cycle", "cell: [line]");
 }
 
@@ -210,23 +196,19 @@ TEST_CASE("schedule syntax and impossible times") {
 }
 
 TEST_CASE("time zone") {
-  std::string text = policy_text();
-  text.replace(text.find("Europe/Berlin"), 13, "Europe/Berlinn");
+  std::string text = replaced(policy_text(), "Europe/Berlin", "Europe/Berlinn");
   expect(text, "bad-timezone", "Europe/Berlinn");
 }
 
 TEST_CASE("VPN sections") {
-  std::string key = policy_text();
-  key.replace(key.find("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="), 44, "not-a-key");
+  std::string key =
+      replaced(policy_text(), "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", "not-a-key");
   expect(key, "bad-key", "not-a-key");
-  std::string outside = policy_text();
-  outside.replace(outside.find("address: 198.19.0.2"), 19, "address: 198.19.1.2");
+  std::string outside = replaced(policy_text(), "address: 198.19.0.2", "address: 198.19.1.2");
   expect(outside, "bad-address", "vendor:");
-  std::string no_zone = policy_text();
-  no_zone.replace(no_zone.find("  maint: { vpn: maint }\n"), 24, "");
+  std::string no_zone = replaced(policy_text(), "  maint: { vpn: maint }\n", "");
   expect(no_zone, "missing-zone", "maint:");
-  std::string mode = policy_text();
-  mode.replace(mode.find("/etc/sekisho/keys/wg0.key"), 25, "keys/wg0.key");
+  std::string mode = replaced(policy_text(), "/etc/sekisho/keys/wg0.key", "keys/wg0.key");
   expect(mode, "bad-path", "keys/wg0.key");
 }
 
@@ -248,10 +230,7 @@ TEST_CASE("cloud section: C-1 and topic filters") {
     downlink: ["line1/recipes/set"]
 )";
   auto with = [&](std::string broker, std::string up) {
-    std::string text = cloud;
-    text.replace(text.find("%BROKER%"), 8, broker);
-    text.replace(text.find("%UP%"), 4, up);
-    return policy_text({}, text);
+    return policy_text({}, replaced(replaced(cloud, "%BROKER%", broker), "%UP%", up));
   };
   LoadResult good = load(with("cloud", "line1/+/telemetry"));
   CHECK_MESSAGE(good.diagnostics.items().empty(), dump(good.diagnostics));
@@ -263,8 +242,7 @@ TEST_CASE("cloud section: C-1 and topic filters") {
   std::string no_tls = with("cloud", "a");
   no_tls.erase(no_tls.find("    tls:"), no_tls.find("    local_broker") - no_tls.find("    tls:"));
   expect(no_tls, "C-1", "mqtt:");
-  std::string outside = with("cloud", "a");
-  outside.replace(outside.find("192.0.2.1:1883"), 14, "203.0.113.1:1883");
+  std::string outside = replaced(with("cloud", "a"), "192.0.2.1:1883", "203.0.113.1:1883");
   expect(outside, "bad-address", "local_broker");
 }
 
@@ -277,17 +255,14 @@ TEST_CASE("remote maintenance references") {
     %PEER%: [%TARGET%]
 )";
   auto with = [&](std::string peer, std::string target) {
-    std::string text = rm;
-    text.replace(text.find("%PEER%"), 6, peer);
-    text.replace(text.find("%TARGET%"), 8, target);
-    return policy_text({}, text);
+    return policy_text({}, replaced(replaced(rm, "%PEER%", peer), "%TARGET%", target));
   };
   LoadResult good = load(with("vendor", "plc-screen"));
   CHECK_MESSAGE(good.diagnostics.items().empty(), dump(good.diagnostics));
   expect(with("vendr", "plc-screen"), "undefined", "vendr");
   expect(with("vendor", "plc-scren"), "undefined", "plc-scren");
-  std::string too_long = with("vendor", "plc-screen");
-  too_long.replace(too_long.find("max_duration: 4h"), 16, "max_duration: 30d");
+  std::string too_long =
+      replaced(with("vendor", "plc-screen"), "max_duration: 4h", "max_duration: 30d");
   expect(too_long, "range", "max_duration: 30d");
 }
 

@@ -2,6 +2,7 @@
 // Small policies for tests: a valid base (three zones, a few hosts) that each test extends
 // with the rules and sections it is about. Addresses are from DESIGN.md's lab ranges.
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,15 @@ inline std::string policy_text(std::string_view rules = {}, std::string_view ext
   text += rules.empty() ? kDefaultRules : rules;
   text += extra;
   return text;
+}
+
+// `text` with its first `from` replaced by `to`; `from` must be there.
+inline std::string replaced(std::string text, std::string_view from, std::string_view to) {
+  auto at = text.find(from);
+  if (at == std::string::npos) {
+    throw std::logic_error("test fixture: '" + std::string(from) + "' not found");
+  }
+  return text.replace(at, from.size(), to);
 }
 
 inline LoadResult load(std::string_view text) {

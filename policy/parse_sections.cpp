@@ -302,7 +302,7 @@ void parse_remote_maintenance(const YamlNode& node, Reader& reader, Policy& poli
   maintenance.pos = node.pos;
   if (const YamlNode* max = node.find("max_duration")) {
     auto seconds = reader.duration(*max, "max_duration");
-    if (seconds && (*seconds < 60 || *seconds > 7 * 86400)) {
+    if (seconds && (*seconds < 60 || *seconds > 7LL * 86400)) {
       reader.diagnostics().error(max->pos, "range",
                                  "max_duration must be from 1m to 7d: sessions are time-boxed");
     } else if (seconds) {

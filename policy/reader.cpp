@@ -10,7 +10,8 @@
 namespace sekisho::policy {
 
 bool is_valid_name(std::string_view text) {
-  if (text.empty() || text.size() > 63) {
+  // A name that reads as an address ("10.0.0.1") would make rules ambiguous.
+  if (text.empty() || text.size() > 63 || parse_ip(text)) {
     return false;
   }
   auto alnum = [](char c) {
@@ -91,7 +92,7 @@ bool Reader::named_mapping(const YamlNode& node, std::string_view what) {
     if (!is_valid_name(key.value)) {
       diagnostics_.error(key.pos, "bad-name", "'" + key.value + "' is not a valid name",
                          "names use letters, digits, '-', '_' and '.', start with a letter or "
-                         "digit, and have at most 63 characters");
+                         "digit, have at most 63 characters and do not read as an IP address");
     }
   }
   return true;

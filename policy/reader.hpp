@@ -63,6 +63,8 @@ class Reader {
   Diagnostics& diagnostics_;
 };
 
+// Letters, digits, '-', '_', '.', starting with a letter or digit, at most 63 chars,
+// and not something that reads as an IP address.
 bool is_valid_name(std::string_view text);
 std::string_view node_kind_name(const YamlNode& node);
 

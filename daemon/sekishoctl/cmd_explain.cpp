@@ -55,12 +55,11 @@ std::optional<NamedEndpoint> name_endpoint(const policy::Policy& policy, const s
                                            std::string& error) {
   NamedEndpoint endpoint;
   endpoint.text = text;
-  if (text == policy::kGatewayName) {
-    endpoint.gateway = true;
-  } else if ((endpoint.literal = policy::parse_ip(text))) {
-  } else if ((endpoint.host = policy.find_host(text))) {
-  } else if ((endpoint.peer = policy.find_peer(text))) {
-  } else {
+  endpoint.gateway = text == policy::kGatewayName;
+  endpoint.literal = policy::parse_ip(text);
+  endpoint.host = policy.find_host(text);
+  endpoint.peer = endpoint.host ? nullptr : policy.find_peer(text);
+  if (!endpoint.gateway && !endpoint.literal && !endpoint.host && !endpoint.peer) {
     error = "'" + text + "' is not a host, VPN peer, 'gateway' or an IP address of the policy";
     return std::nullopt;
   }

@@ -301,3 +301,10 @@ TEST_CASE("every problem of a file in one run") {
   CHECK(result.diagnostics.has_code("unknown-key"));
   CHECK(result.diagnostics.error_count() == 4);
 }
+
+TEST_CASE("names: syntax, and never an address") {
+  expect(replaced(policy_text(), "  laptop: {", "  198.18.1.7: {"), "bad-name", "198.18.1.7: {");
+  expect(replaced(policy_text(), "  laptop: {", "  -laptop: {"), "bad-name", "-laptop: {");
+  expect(replaced(policy_text(), "line: [plc, hmi]", "line: [plc, \"h m i\"]"), "bad-name",
+         "line: [plc,");
+}

@@ -16,6 +16,7 @@ struct Command {
 };
 
 int run_check(const Args& args, Io& io);
+int run_compile(const Args& args, Io& io);
 int run_explain(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

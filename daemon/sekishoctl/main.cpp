@@ -14,8 +14,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 2>& commands() {
-  static const std::array<Command, 2> kCommands = {{
+const std::array<Command, 3>& commands() {
+  static const std::array<Command, 3> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -24,6 +24,16 @@ const std::array<Command, 2>& commands() {
        "Exit 0 when the policy is valid (warnings allowed), 78 when it is not.\n",
        {{}, {}},
        sekisho::ctl::run_check},
+      {"compile",
+       "print the nftables ruleset a policy compiles to",
+       "usage: sekishoctl compile FILE\n"
+       "\n"
+       "Prints the ruleset of table inet sekisho as nft text on stdout, ready for\n"
+       "'nft -f' (it replaces the table atomically). Scheduled sets are empty: the\n"
+       "daemon fills them while their schedule is open. Diagnostics go to stderr; for an\n"
+       "invalid policy nothing is printed on stdout and the exit code is 78.\n",
+       {{}, {}},
+       sekisho::ctl::run_compile},
       {"explain",
        "say what the policy does with one packet",
        "usage: sekishoctl explain FILE --from A --to B\n"

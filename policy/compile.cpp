@@ -1,0 +1,542 @@
+#include "policy/compile.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "policy/compile_flows.hpp"
+#include "policy/element_set.hpp"
+#include "policy/resolve.hpp"
+
+namespace sekisho::policy {
+
+namespace {
+
+using ir::FieldType;
+using ir::Match;
+using ir::Selector;
+using ir::Statement;
+
+// Which allow set of a zone-pair chain a flow belongs to.
+enum class SetKind { Ports, Icmp, Any };
+
+struct SetKey {
+  std::string chain;
+  Family family;
+  SetKind kind;
+  std::string schedule;
+  bool log;
+
+  auto operator<=>(const SetKey&) const = default;
+};
+
+ir::Value address_value(const IpAddress& address) {
+  return ir::value_of_bytes(address.bytes.data(), address.family == Family::V4 ? 4 : 16);
+}
+
+// The first and last address of a prefix.
+ir::Range address_range(const Cidr& cidr) {
+  IpAddress last = cidr.network;
+  for (int bit = cidr.prefix; bit < last.bits(); ++bit) {
+    last.bytes[static_cast<std::size_t>(bit / 8)] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+  }
+  return ir::Range{address_value(cidr.network), address_value(last)};
+}
+
+SetKind kind_of(const ServiceItem& item) {
+  switch (item.proto) {
+    case Proto::Tcp:
+    case Proto::Udp:
+      return SetKind::Ports;
+    case Proto::Icmp:
+    case Proto::Icmpv6:
+      return SetKind::Icmp;
+    case Proto::Any:
+      return SetKind::Any;
+  }
+  return SetKind::Any;
+}
+
+std::uint8_t ip_protocol(Proto proto) {
+  switch (proto) {
+    case Proto::Tcp:
+      return 6;
+    case Proto::Udp:
+      return 17;
+    case Proto::Icmp:
+      return 1;
+    case Proto::Icmpv6:
+      return 58;
+    case Proto::Any:
+      return 0;
+  }
+  return 0;
+}
+
+ir::Element element_of(const Flow& flow) {
+  ir::Element element;
+  element.origin = flow.origin;
+  element.key.push_back(address_range(flow.source));
+  element.key.push_back(address_range(flow.destination));
+  switch (kind_of(flow.service)) {
+    case SetKind::Ports:
+      element.key.push_back(ir::single(ir::value_of_number(ip_protocol(flow.service.proto), 1)));
+      element.key.push_back(ir::Range{ir::value_of_number(flow.service.port_lo, 2),
+                                      ir::value_of_number(flow.service.port_hi, 2)});
+      break;
+    case SetKind::Icmp:
+      element.key.push_back(
+          ir::single(ir::value_of_number(static_cast<std::uint64_t>(flow.service.icmp_type), 1)));
+      break;
+    case SetKind::Any:
+      break;
+  }
+  return element;
+}
+
+std::string set_name(const SetKey& key) {
+  std::string name = key.chain + (key.family == Family::V4 ? "_v4" : "_v6");
+  if (key.kind == SetKind::Icmp)
+    name += "_icmp";
+  if (key.kind == SetKind::Any)
+    name += "_any";
+  if (!key.schedule.empty())
+    name += "_s_" + key.schedule;
+  if (key.log)
+    name += "_log";
+  return name;
+}
+
+std::vector<FieldType> set_key_types(Family family, SetKind kind) {
+  FieldType address = family == Family::V4 ? FieldType::Ipv4Addr : FieldType::Ipv6Addr;
+  switch (kind) {
+    case SetKind::Ports:
+      return {address, address, FieldType::InetProto, FieldType::InetService};
+    case SetKind::Icmp:
+      return {address, address, family == Family::V4 ? FieldType::IcmpType : FieldType::Icmpv6Type};
+    case SetKind::Any:
+      return {address, address};
+  }
+  return {};
+}
+
+std::vector<Selector> set_selectors(Family family, SetKind kind) {
+  std::vector<Selector> selectors = family == Family::V4
+                                        ? std::vector{Selector::IpSaddr, Selector::IpDaddr}
+                                        : std::vector{Selector::Ip6Saddr, Selector::Ip6Daddr};
+  if (kind == SetKind::Ports) {
+    selectors.push_back(Selector::L4Proto);
+    selectors.push_back(Selector::ThDport);
+  } else if (kind == SetKind::Icmp) {
+    selectors.push_back(family == Family::V4 ? Selector::IcmpType : Selector::Icmpv6Type);
+  }
+  return selectors;
+}
+
+Statement verdict(ir::VerdictKind kind, std::string chain = {}) {
+  Statement statement;
+  statement.kind = Statement::Kind::Verdict;
+  statement.verdict = ir::Verdict{kind, std::move(chain)};
+  return statement;
+}
+
+Statement simple(Statement::Kind kind) {
+  Statement statement;
+  statement.kind = kind;
+  return statement;
+}
+
+// counter, then a rate-limited NFLOG message: every packet is counted, a few are logged.
+std::vector<Statement> count_and_log(std::string prefix, std::uint16_t group, std::uint32_t rate,
+                                     std::uint32_t burst) {
+  Statement limit = simple(Statement::Kind::Limit);
+  limit.limit_rate = rate;
+  limit.limit_burst = burst;
+  Statement log = simple(Statement::Kind::Log);
+  log.log_group = group;
+  log.log_prefix = std::move(prefix);
+  return {simple(Statement::Kind::Counter), limit, log};
+}
+
+Match equal(Selector selector, ir::Value value) {
+  return Match{{selector}, Match::Op::Equal, {}, {ir::single(value)}};
+}
+
+Match lookup(std::vector<Selector> selectors, Match::Op op, std::string set) {
+  return Match{std::move(selectors), op, std::move(set), {}};
+}
+
+ir::Value ct_state(std::uint32_t bits) {
+  return ir::value_of_number(bits, 4);
+}
+
+class Compiler {
+ public:
+  explicit Compiler(const Policy& policy) : policy_(policy), resolver_(policy) {}
+
+  ir::Ruleset run() {
+    build_allow_sets();
+    build_mac_guard();
+    build_session_gate();
+    build_base_chains();
+    build_nat();
+    return std::move(ruleset_);
+  }
+
+ private:
+  std::size_t zone_index(const Zone* zone) const {
+    return zone ? static_cast<std::size_t>(zone - policy_.zones.data()) : policy_.zones.size();
+  }
+
+  void build_allow_sets() {
+    std::map<SetKey, std::vector<ir::Element>> grouped;
+    // Chains in zone order (the gateway last), so the output does not depend on rule order.
+    std::map<std::pair<std::size_t, std::size_t>, std::pair<const Zone*, const Zone*>> pairs;
+    for (const Flow& flow : expand_flows(resolver_)) {
+      std::string chain = pair_chain_name(flow.from, flow.to);
+      pairs.emplace(std::pair{zone_index(flow.from), zone_index(flow.to)},
+                    std::pair{flow.from, flow.to});
+      const Family family = flow.source.network.family;
+      const SetKind kind = kind_of(flow.service);
+      grouped[SetKey{chain, family, kind, flow.schedule, false}].push_back(element_of(flow));
+      if (flow.log) {
+        grouped[SetKey{chain, family, kind, flow.schedule, true}].push_back(element_of(flow));
+      }
+    }
+    for (const auto& [order, zones] : pairs) {
+      const auto& [from, to] = zones;
+      ir::Chain chain;
+      chain.name = pair_chain_name(from, to);
+      chain.origin =
+          ir::Origin{from ? from->pos : to->pos, "zone pair " + (from ? from->name : "gateway") +
+                                                     " -> " + (to ? to->name : "gateway")};
+      // Log rules first (they fall through), then the accepting lookups.
+      for (bool log : {true, false}) {
+        for (auto& [key, elements] : grouped) {
+          if (key.chain != chain.name || key.log != log) {
+            continue;
+          }
+          add_allow_set(chain, key, std::move(elements));
+        }
+      }
+      dispatch(from, to, chain.name);
+      ruleset_.chains.push_back(std::move(chain));
+    }
+  }
+
+  void add_allow_set(ir::Chain& chain, const SetKey& key, std::vector<ir::Element> elements) {
+    ir::Set set;
+    set.name = set_name(key);
+    set.key = set_key_types(key.family, key.kind);
+    set.interval = true;
+    set.schedule = key.schedule;
+    set.origin = chain.origin;
+    ir::ElementSetBuilder builder;
+    builder.add_all(std::move(elements));
+    (key.schedule.empty() ? set.elements : set.scheduled_elements) = builder.take();
+
+    ir::Rule rule;
+    rule.origin = ir::Origin{chain.origin.pos, key.log ? "log accepted connections" : "allow"};
+    rule.matches.push_back(lookup(set_selectors(key.family, key.kind), Match::Op::InSet, set.name));
+    if (key.log) {
+      rule.statements =
+          count_and_log("sekisho accept " + chain.name + ": ", kAcceptLogGroup, 50, 100);
+    } else {
+      rule.statements = {simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)};
+    }
+    chain.rules.push_back(std::move(rule));
+    ruleset_.sets.push_back(std::move(set));
+  }
+
+  // Adds the interface pairs of a zone pair to the dispatch maps.
+  void dispatch(const Zone* from, const Zone* to, const std::string& chain) {
+    ir::Verdict jump{ir::VerdictKind::Jump, chain};
+    ir::Origin origin{from ? from->pos : to->pos, "dispatch to " + chain};
+    if (from && to) {
+      for (const NameRef& in : from->interfaces) {
+        for (const NameRef& out : to->interfaces) {
+          forward_dispatch_.push_back(ir::Element{
+              {ir::single(ir::value_of_ifname(in.name)), ir::single(ir::value_of_ifname(out.name))},
+              jump,
+              origin});
+        }
+      }
+    } else if (from) {
+      for (const NameRef& in : from->interfaces) {
+        input_dispatch_.push_back(
+            ir::Element{{ir::single(ir::value_of_ifname(in.name))}, jump, origin});
+      }
+    } else {
+      for (const NameRef& out : to->interfaces) {
+        output_dispatch_.push_back(
+            ir::Element{{ir::single(ir::value_of_ifname(out.name))}, jump, origin});
+      }
+    }
+  }
+
+  void add_map(std::string name, std::vector<FieldType> key, std::vector<ir::Element> elements,
+               std::string what) {
+    ir::Set map;
+    map.name = std::move(name);
+    map.key = std::move(key);
+    map.verdict_map = true;
+    map.elements = std::move(elements);
+    std::sort(map.elements.begin(), map.elements.end(),
+              [](const ir::Element& a, const ir::Element& b) { return a.key < b.key; });
+    map.origin = ir::Origin{{}, std::move(what)};
+    ruleset_.sets.push_back(std::move(map));
+  }
+
+  // L-3: a host bound to a MAC address sends with that MAC or not at all.
+  void build_mac_guard() {
+    std::vector<ir::Element> bound[2];
+    std::vector<ir::Element> bindings[2];
+    for (const Host& host : policy_.hosts) {
+      if (!host.mac) {
+        continue;
+      }
+      ir::Origin origin{host.pos, "MAC binding of host " + host.name};
+      for (const IpAddress& address : host.addresses) {
+        int family = address.family == Family::V4 ? 0 : 1;
+        bound[family].push_back(ir::Element{{ir::single(address_value(address))}, {}, origin});
+        bindings[family].push_back(
+            ir::Element{{ir::single(address_value(address)),
+                         ir::single(ir::value_of_bytes(host.mac->bytes.data(), 6))},
+                        {},
+                        origin});
+      }
+    }
+    if (bound[0].empty() && bound[1].empty()) {
+      return;
+    }
+    ir::Chain chain;
+    chain.name = "mac_guard";
+    chain.hook = ir::Hook::Prerouting;
+    chain.priority = -150;
+    chain.origin = ir::Origin{{}, "MAC bindings (L-3)"};
+    for (int family = 0; family < 2; ++family) {
+      if (bound[family].empty()) {
+        continue;
+      }
+      const bool v4 = family == 0;
+      const std::string suffix = v4 ? "_v4" : "_v6";
+      const FieldType address = v4 ? FieldType::Ipv4Addr : FieldType::Ipv6Addr;
+      const Selector saddr = v4 ? Selector::IpSaddr : Selector::Ip6Saddr;
+      ir::Set hosts;
+      hosts.name = "mac_bound" + suffix;
+      hosts.key = {address};
+      hosts.elements = std::move(bound[family]);
+      hosts.origin = chain.origin;
+      ir::Set pairs;
+      pairs.name = "mac_bindings" + suffix;
+      pairs.key = {address, FieldType::EtherAddr};
+      pairs.elements = std::move(bindings[family]);
+      pairs.origin = chain.origin;
+      for (ir::Set* set : {&hosts, &pairs}) {
+        std::sort(set->elements.begin(), set->elements.end(),
+                  [](const ir::Element& a, const ir::Element& b) { return a.key < b.key; });
+      }
+      std::vector<Match> mismatch = {
+          lookup({saddr}, Match::Op::InSet, hosts.name),
+          lookup({saddr, Selector::EtherSaddr}, Match::Op::NotInSet, pairs.name)};
+      // Logging and dropping are two rules: a rate limit that stops a rule must not stop
+      // the drop.
+      chain.rules.push_back(ir::Rule{
+          mismatch,
+          count_and_log("sekisho mac-mismatch: ", kDropLogGroup, kDropLogRate, kDropLogBurst),
+          chain.origin});
+      chain.rules.push_back(ir::Rule{mismatch, {verdict(ir::VerdictKind::Drop)}, chain.origin});
+      ruleset_.sets.push_back(std::move(hosts));
+      ruleset_.sets.push_back(std::move(pairs));
+    }
+    ruleset_.chains.push_back(std::move(chain));
+  }
+
+  // W-1: a packet from a VPN interface passes only if an open jump session names it, every
+  // packet, not only new connections. The sessions issue fills the sets at run time.
+  void build_session_gate() {
+    for (const Zone& zone : policy_.zones) {
+      if (zone.role == ZoneRole::Vpn) {
+        for (const NameRef& interface : zone.interfaces) {
+          vpn_interfaces_.push_back(
+              ir::Element{{ir::single(ir::value_of_ifname(interface.name))}, {}, {zone.pos, ""}});
+        }
+      }
+    }
+    if (vpn_interfaces_.empty()) {
+      return;
+    }
+    ir::Chain gate;
+    gate.name = "session_gate";
+    gate.origin = ir::Origin{{}, "jump sessions (W-1)"};
+    for (Family family : {Family::V4, Family::V6}) {
+      ir::Set sessions;
+      sessions.name = family == Family::V4 ? "sessions_v4" : "sessions_v6";
+      sessions.key = set_key_types(family, SetKind::Ports);
+      sessions.interval = true;
+      sessions.timeout = true;
+      sessions.origin = gate.origin;
+      gate.rules.push_back(
+          ir::Rule{{lookup(set_selectors(family, SetKind::Ports), Match::Op::InSet, sessions.name)},
+                   {simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)},
+                   gate.origin});
+      ruleset_.sets.push_back(std::move(sessions));
+    }
+    gate.rules.push_back(
+        ir::Rule{{},
+                 count_and_log("sekisho drop vpn: ", kDropLogGroup, kDropLogRate, kDropLogBurst),
+                 gate.origin});
+    // A vendor's tools notice the end of a session at once, instead of retransmitting.
+    gate.rules.push_back(ir::Rule{{equal(Selector::L4Proto, ir::value_of_number(6, 1))},
+                                  {simple(Statement::Kind::RejectTcpReset)},
+                                  gate.origin});
+    gate.rules.push_back(ir::Rule{{}, {verdict(ir::VerdictKind::Drop)}, gate.origin});
+    ruleset_.chains.push_back(std::move(gate));
+  }
+
+  ir::Rule established_first() {
+    ir::Set states;
+    states.name = "__ct_state_" + std::to_string(anonymous_++);
+    states.anonymous = true;
+    states.verdict_map = true;
+    states.key = {FieldType::CtState};
+    // nf_conntrack_common.h: invalid 1, established 2, related 4.
+    states.elements = {
+        ir::Element{{ir::single(ct_state(0x1))}, ir::Verdict{ir::VerdictKind::Drop, {}}, {}},
+        ir::Element{{ir::single(ct_state(0x2))}, ir::Verdict{ir::VerdictKind::Accept, {}}, {}},
+        ir::Element{{ir::single(ct_state(0x4))}, ir::Verdict{ir::VerdictKind::Accept, {}}, {}},
+    };
+    std::string name = states.name;
+    ruleset_.sets.push_back(std::move(states));
+    return ir::Rule{{lookup({Selector::CtState}, Match::Op::VerdictMap, name)}, {}, {}};
+  }
+
+  // IPv6 does not work without neighbour discovery, which conntrack does not track.
+  ir::Rule neighbour_discovery() {
+    ir::Set types;
+    types.name = "__nd_types_" + std::to_string(anonymous_++);
+    types.anonymous = true;
+    types.key = {FieldType::Icmpv6Type};
+    for (int type : {133, 134, 135, 136}) {
+      types.elements.push_back(ir::Element{
+          {ir::single(ir::value_of_number(static_cast<std::uint64_t>(type), 1))}, {}, {}});
+    }
+    std::string name = types.name;
+    ruleset_.sets.push_back(std::move(types));
+    return ir::Rule{{lookup({Selector::Icmpv6Type}, Match::Op::InSet, name)},
+                    {verdict(ir::VerdictKind::Accept)},
+                    {{}, "IPv6 neighbour discovery"}};
+  }
+
+  ir::Chain base_chain(std::string name, ir::Hook hook, Selector loopback) {
+    ir::Chain chain;
+    chain.name = std::move(name);
+    chain.hook = hook;
+    chain.policy_drop = true;
+    chain.origin = ir::Origin{{}, "default drop"};
+    if (hook != ir::Hook::Forward) {
+      chain.rules.push_back(ir::Rule{{equal(loopback, ir::value_of_ifname("lo"))},
+                                     {verdict(ir::VerdictKind::Accept)},
+                                     {{}, "loopback"}});
+    }
+    return chain;
+  }
+
+  void finish_base_chain(ir::Chain& chain, std::string_view log_name) {
+    chain.rules.push_back(ir::Rule{{},
+                                   count_and_log("sekisho drop " + std::string(log_name) + ": ",
+                                                 kDropLogGroup, kDropLogRate, kDropLogBurst),
+                                   chain.origin});
+  }
+
+  void build_base_chains() {
+    ir::Chain input = base_chain("input", ir::Hook::Input, Selector::IifName);
+    input.rules.push_back(established_first());
+    input.rules.push_back(neighbour_discovery());
+    if (!input_dispatch_.empty()) {
+      add_map("input_zones", {FieldType::IfName}, std::move(input_dispatch_),
+              "zones to the gateway");
+      input.rules.push_back(
+          ir::Rule{{lookup({Selector::IifName}, Match::Op::VerdictMap, "input_zones")}, {}, {}});
+    }
+    finish_base_chain(input, "input");
+
+    ir::Chain forward = base_chain("forward", ir::Hook::Forward, Selector::IifName);
+    if (!vpn_interfaces_.empty()) {
+      ir::Set interfaces;
+      interfaces.name = "__vpn_interfaces_" + std::to_string(anonymous_++);
+      interfaces.anonymous = true;
+      interfaces.key = {FieldType::IfName};
+      interfaces.elements = std::move(vpn_interfaces_);
+      forward.rules.push_back(
+          ir::Rule{{lookup({Selector::IifName}, Match::Op::InSet, interfaces.name)},
+                   {verdict(ir::VerdictKind::Goto, "session_gate")},
+                   {{}, "VPN traffic passes the session gate first"}});
+      ruleset_.sets.push_back(std::move(interfaces));
+    }
+    forward.rules.push_back(established_first());
+    if (!forward_dispatch_.empty()) {
+      add_map("forward_zones", {FieldType::IfName, FieldType::IfName}, std::move(forward_dispatch_),
+              "zone pairs");
+      forward.rules.push_back(ir::Rule{
+          {lookup({Selector::IifName, Selector::OifName}, Match::Op::VerdictMap, "forward_zones")},
+          {},
+          {}});
+    }
+    finish_base_chain(forward, "forward");
+
+    ir::Chain output = base_chain("output", ir::Hook::Output, Selector::OifName);
+    output.rules.push_back(established_first());
+    output.rules.push_back(neighbour_discovery());
+    if (!output_dispatch_.empty()) {
+      add_map("output_zones", {FieldType::IfName}, std::move(output_dispatch_),
+              "the gateway to zones");
+      output.rules.push_back(
+          ir::Rule{{lookup({Selector::OifName}, Match::Op::VerdictMap, "output_zones")}, {}, {}});
+    }
+    finish_base_chain(output, "output");
+
+    // Base chains first: the order a reader follows a packet in.
+    std::vector<ir::Chain> chains{std::move(input), std::move(forward), std::move(output)};
+    for (ir::Chain& chain : ruleset_.chains) {
+      chains.push_back(std::move(chain));
+    }
+    ruleset_.chains = std::move(chains);
+  }
+
+  void build_nat() {
+    if (!policy_.wan || policy_.wan->nat != NatMode::Masquerade) {
+      return;
+    }
+    ir::Chain nat;
+    nat.name = "postrouting";
+    nat.hook = ir::Hook::Postrouting;
+    nat.nat = true;
+    nat.priority = 100;
+    nat.origin = ir::Origin{policy_.wan->pos, "wan.nat: masquerade"};
+    // IPv4 only: IPv6 is routed, not translated.
+    nat.rules.push_back(
+        ir::Rule{{equal(Selector::OifName, ir::value_of_ifname(policy_.wan->interface.name)),
+                  equal(Selector::NfProto, ir::value_of_number(2, 1))},
+                 {simple(Statement::Kind::Masquerade)},
+                 nat.origin});
+    ruleset_.chains.push_back(std::move(nat));
+  }
+
+  const Policy& policy_;
+  Resolver resolver_;
+  ir::Ruleset ruleset_;
+  std::vector<ir::Element> forward_dispatch_;
+  std::vector<ir::Element> input_dispatch_;
+  std::vector<ir::Element> output_dispatch_;
+  std::vector<ir::Element> vpn_interfaces_;
+  int anonymous_ = 0;
+};
+
+}  // namespace
+
+ir::Ruleset compile(const Policy& policy) {
+  return Compiler(policy).run();
+}
+
+}  // namespace sekisho::policy

@@ -1,0 +1,173 @@
+#pragma once
+// The Ruleset IR: one nftables table as plain values. The compiler produces it; the nft
+// text renderer and (later) the netlink backend translate it one to one, without
+// decisions. Every object remembers the policy line that produced it, so a kernel error
+// can point back at the policy.
+//
+// Values are bytes in the kernel's layout (network order for addresses, ports and
+// protocols), so the backend copies them as they are and the text renderer and test
+// evaluator read them the same way.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/diagnostic.hpp"
+
+namespace sekisho::ir {
+
+// The data type of a set key field (nft's type names in comments).
+enum class FieldType {
+  Ipv4Addr,     // ipv4_addr
+  Ipv6Addr,     // ipv6_addr
+  InetProto,    // inet_proto
+  InetService,  // inet_service
+  IcmpType,     // icmp_type
+  Icmpv6Type,   // icmpv6_type
+  IfName,       // ifname (16 bytes, NUL padded)
+  EtherAddr,    // ether_addr
+  CtState,      // ct_state (host-order bit mask, kept big-endian here for ordering)
+  NfProto,      // nf_proto
+};
+
+std::size_t field_size(FieldType type);
+std::string_view field_type_name(FieldType type);
+
+// A packet field a rule reads.
+enum class Selector {
+  IifName,
+  OifName,
+  NfProto,
+  L4Proto,
+  IpSaddr,
+  IpDaddr,
+  Ip6Saddr,
+  Ip6Daddr,
+  ThDport,
+  IcmpType,
+  Icmpv6Type,
+  EtherSaddr,
+  CtState,
+};
+
+FieldType selector_type(Selector selector);
+std::string_view selector_name(Selector selector);  // "ip saddr", "meta l4proto"...
+
+// One field value: `size` significant bytes, most significant first.
+struct Value {
+  std::array<std::uint8_t, 16> bytes{};
+  std::uint8_t size = 0;
+
+  auto operator<=>(const Value&) const = default;
+};
+
+// An inclusive range of one field; lo == hi for a single value.
+struct Range {
+  Value lo;
+  Value hi;
+
+  bool single() const { return lo == hi; }
+  bool contains(const Value& value) const { return !(value < lo) && !(hi < value); }
+  auto operator<=>(const Range&) const = default;
+};
+
+// Where an object comes from: a policy position and a few words ("rule 'historian polls
+// the line'", "implicit: WireGuard port of vpn maint").
+struct Origin {
+  policy::SourcePos pos;
+  std::string what;
+};
+
+enum class VerdictKind { Accept, Drop, Jump, Goto, Return };
+
+struct Verdict {
+  VerdictKind kind = VerdictKind::Accept;
+  std::string chain;  // Jump, Goto
+
+  auto operator<=>(const Verdict&) const = default;
+};
+
+struct Element {
+  std::vector<Range> key;          // one range per key field
+  std::optional<Verdict> verdict;  // verdict maps
+  Origin origin;
+};
+
+struct Set {
+  std::string name;
+  std::vector<FieldType> key;
+  bool interval = false;
+  bool timeout = false;
+  bool verdict_map = false;
+  bool anonymous = false;  // rendered inline where it is used; constant
+  std::vector<Element> elements;
+  // A scheduled set is loaded empty; the daemon adds `scheduled_elements` while
+  // `schedule` is open and removes them when it closes.
+  std::string schedule;
+  std::vector<Element> scheduled_elements;
+  Origin origin;
+};
+
+struct Match {
+  enum class Op {
+    Equal,       // selectors == values (one Range per selector; single values)
+    InSet,       // selectors @set
+    NotInSet,    // selectors != @set
+    VerdictMap,  // selectors vmap @set
+  };
+  std::vector<Selector> selectors;
+  Op op = Op::Equal;
+  std::string set;
+  std::vector<Range> values;
+};
+
+struct Statement {
+  enum class Kind { Counter, Limit, Log, Verdict, RejectTcpReset, Masquerade };
+  Kind kind = Kind::Counter;
+  std::uint32_t limit_rate = 0;  // packets per second
+  std::uint32_t limit_burst = 0;
+  std::uint16_t log_group = 0;
+  std::string log_prefix;
+  ir::Verdict verdict;
+};
+
+struct Rule {
+  std::vector<Match> matches;
+  std::vector<Statement> statements;
+  Origin origin;
+};
+
+enum class Hook { None, Prerouting, Input, Forward, Output, Postrouting };
+
+struct Chain {
+  std::string name;
+  Hook hook = Hook::None;  // None: a regular chain, reached by jumps
+  bool nat = false;        // type nat (else filter)
+  int priority = 0;
+  bool policy_drop = false;
+  std::vector<Rule> rules;
+  Origin origin;
+};
+
+// One table `inet sekisho`.
+struct Ruleset {
+  std::string table = "sekisho";
+  std::vector<Set> sets;
+  std::vector<Chain> chains;
+
+  const Set* find_set(std::string_view name) const;
+  const Chain* find_chain(std::string_view name) const;
+  std::size_t rule_count() const;
+  std::size_t element_count() const;  // static and scheduled
+};
+
+// Value constructors.
+Value value_of_bytes(const std::uint8_t* bytes, std::size_t size);
+Value value_of_number(std::uint64_t number, std::size_t size);  // big-endian
+Value value_of_ifname(std::string_view name);
+Range single(Value value);
+
+}  // namespace sekisho::ir

@@ -1,0 +1,329 @@
+#include "policy/render_nft.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+#include <arpa/inet.h>
+
+#include "policy/service.hpp"
+
+namespace sekisho::ir {
+
+namespace {
+
+std::uint64_t number_of(const Value& value) {
+  std::uint64_t number = 0;
+  for (std::size_t i = 0; i < value.size; ++i) {
+    number = (number << 8) | value.bytes[i];
+  }
+  return number;
+}
+
+std::string address_text(const Value& value) {
+  char buffer[INET6_ADDRSTRLEN] = {};
+  inet_ntop(value.size == 4 ? AF_INET : AF_INET6, value.bytes.data(), buffer, sizeof buffer);
+  return buffer;
+}
+
+// The prefix length when [lo, hi] is exactly one prefix, else -1.
+int prefix_length(const Range& range) {
+  const int bits = range.lo.size * 8;
+  int prefix = bits;
+  for (int bit = bits - 1; bit >= 0; --bit) {
+    const auto byte = static_cast<std::size_t>(bit / 8);
+    const auto mask = static_cast<std::uint8_t>(0x80 >> (bit % 8));
+    const bool lo_set = range.lo.bytes[byte] & mask;
+    const bool hi_set = range.hi.bytes[byte] & mask;
+    if (!lo_set && hi_set) {
+      prefix = bit;
+    } else {
+      break;
+    }
+  }
+  for (int bit = 0; bit < prefix; ++bit) {
+    const auto byte = static_cast<std::size_t>(bit / 8);
+    const auto mask = static_cast<std::uint8_t>(0x80 >> (bit % 8));
+    if ((range.lo.bytes[byte] & mask) != (range.hi.bytes[byte] & mask)) {
+      return -1;
+    }
+  }
+  return prefix;
+}
+
+std::string single_text(FieldType type, const Value& value) {
+  switch (type) {
+    case FieldType::Ipv4Addr:
+    case FieldType::Ipv6Addr:
+      return address_text(value);
+    case FieldType::InetProto:
+      switch (number_of(value)) {
+        case 6:
+          return "tcp";
+        case 17:
+          return "udp";
+        case 1:
+          return "icmp";
+        case 58:
+          return "ipv6-icmp";
+        default:
+          return std::to_string(number_of(value));
+      }
+    case FieldType::InetService:
+      return std::to_string(number_of(value));
+    case FieldType::IcmpType:
+      return policy::icmp_type_name(policy::Proto::Icmp, static_cast<int>(number_of(value)));
+    case FieldType::Icmpv6Type:
+      return policy::icmp_type_name(policy::Proto::Icmpv6, static_cast<int>(number_of(value)));
+    case FieldType::IfName: {
+      std::string name(reinterpret_cast<const char*>(value.bytes.data()));
+      return "\"" + name + "\"";
+    }
+    case FieldType::EtherAddr: {
+      char buffer[18];
+      std::snprintf(buffer, sizeof buffer, "%02x:%02x:%02x:%02x:%02x:%02x", value.bytes[0],
+                    value.bytes[1], value.bytes[2], value.bytes[3], value.bytes[4], value.bytes[5]);
+      return buffer;
+    }
+    case FieldType::CtState:
+      switch (number_of(value)) {
+        case 0x1:
+          return "invalid";
+        case 0x2:
+          return "established";
+        case 0x4:
+          return "related";
+        case 0x8:
+          return "new";
+        case 0x40:
+          return "untracked";
+        default:
+          return std::to_string(number_of(value));
+      }
+    case FieldType::NfProto:
+      return number_of(value) == 2 ? "ipv4" : "ipv6";
+  }
+  return "?";
+}
+
+std::string verdict_text(const Verdict& verdict) {
+  switch (verdict.kind) {
+    case VerdictKind::Accept:
+      return "accept";
+    case VerdictKind::Drop:
+      return "drop";
+    case VerdictKind::Jump:
+      return "jump " + verdict.chain;
+    case VerdictKind::Goto:
+      return "goto " + verdict.chain;
+    case VerdictKind::Return:
+      return "return";
+  }
+  return "?";
+}
+
+std::string key_text(const std::vector<FieldType>& types, const Element& element) {
+  std::string out;
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    out += (i ? " . " : "") + render_range(types[i], element.key[i]);
+  }
+  if (element.verdict) {
+    out += " : " + verdict_text(*element.verdict);
+  }
+  return out;
+}
+
+std::string origin_text(const Origin& origin) {
+  std::string out = origin.what;
+  if (origin.pos.line > 0) {
+    out += (out.empty() ? "line " : ", line ") + std::to_string(origin.pos.line);
+  }
+  return out;
+}
+
+std::string inline_set(const Set& set) {
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < set.elements.size(); ++i) {
+    out += (i ? ", " : "") + key_text(set.key, set.elements[i]);
+  }
+  return out + " }";
+}
+
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    out += c == '"' ? '\'' : c;  // nft strings cannot escape a quote
+  }
+  return out + "\"";
+}
+
+class Renderer {
+ public:
+  explicit Renderer(const Ruleset& ruleset) : ruleset_(ruleset) {}
+
+  std::string run(std::string_view source) {
+    out_ << "#!/usr/sbin/nft -f\n"
+         << "# sekisho ruleset compiled from " << source << "; do not edit.\n"
+         << "# Scheduled sets (_s_) are empty here: sekishod fills them while their schedule\n"
+         << "# is open. Anything no rule allows is dropped and logged.\n"
+         << "table inet " << ruleset_.table << "\n"
+         << "delete table inet " << ruleset_.table << "\n"
+         << "table inet " << ruleset_.table << " {\n";
+    bool first = true;
+    for (const Set& set : ruleset_.sets) {
+      if (!set.anonymous) {
+        out_ << (first ? "" : "\n");
+        render_set(set);
+        first = false;
+      }
+    }
+    for (const Chain& chain : ruleset_.chains) {
+      out_ << (first ? "" : "\n");
+      render_chain(chain);
+      first = false;
+    }
+    out_ << "}\n";
+    return out_.str();
+  }
+
+ private:
+  void render_set(const Set& set) {
+    if (!set.origin.what.empty() || set.origin.pos.line > 0) {
+      out_ << "\t# " << origin_text(set.origin) << "\n";
+    }
+    if (!set.schedule.empty()) {
+      out_ << "\t# filled while schedule " << set.schedule << " is open ("
+           << set.scheduled_elements.size() << " elements)\n";
+    }
+    out_ << "\t" << (set.verdict_map ? "map " : "set ") << set.name << " {\n\t\ttype ";
+    for (std::size_t i = 0; i < set.key.size(); ++i) {
+      out_ << (i ? " . " : "") << field_type_name(set.key[i]);
+    }
+    out_ << (set.verdict_map ? " : verdict\n" : "\n");
+    if (set.interval || set.timeout) {
+      out_ << "\t\tflags " << (set.interval ? "interval" : "")
+           << (set.interval && set.timeout ? "," : "") << (set.timeout ? "timeout" : "") << "\n";
+    }
+    if (!set.elements.empty()) {
+      out_ << "\t\telements = {";
+      for (std::size_t i = 0; i < set.elements.size(); ++i) {
+        const Element& element = set.elements[i];
+        out_ << (i ? "\n\t\t\t     " : " ") << key_text(set.key, element)
+             << (i + 1 < set.elements.size() ? "," : " }");
+        std::string origin = origin_text(element.origin);
+        if (!origin.empty()) {
+          out_ << "  # " << origin;
+        }
+      }
+      out_ << "\n";
+    }
+    out_ << "\t}\n";
+  }
+
+  void render_chain(const Chain& chain) {
+    if (!chain.origin.what.empty()) {
+      out_ << "\t# " << origin_text(chain.origin) << "\n";
+    }
+    out_ << "\tchain " << chain.name << " {\n";
+    if (chain.hook != Hook::None) {
+      static constexpr const char* kHooks[] = {"",        "prerouting", "input",
+                                               "forward", "output",     "postrouting"};
+      out_ << "\t\ttype " << (chain.nat ? "nat" : "filter") << " hook "
+           << kHooks[static_cast<int>(chain.hook)] << " priority " << chain.priority << "; policy "
+           << (chain.policy_drop ? "drop" : "accept") << ";\n";
+    }
+    for (const Rule& rule : chain.rules) {
+      out_ << "\t\t" << rule_text(rule) << "\n";
+    }
+    out_ << "\t}\n";
+  }
+
+  std::string rule_text(const Rule& rule) {
+    std::vector<std::string> parts;
+    for (const Match& match : rule.matches) {
+      parts.push_back(match_text(match));
+    }
+    for (const Statement& statement : rule.statements) {
+      parts.push_back(statement_text(statement));
+    }
+    std::string out;
+    for (const std::string& part : parts) {
+      out += (out.empty() ? "" : " ") + part;
+    }
+    return out;
+  }
+
+  std::string match_text(const Match& match) {
+    std::string selectors;
+    for (Selector selector : match.selectors) {
+      selectors += (selectors.empty() ? "" : " . ") + std::string(selector_name(selector));
+    }
+    auto reference = [&]() -> std::string {
+      const Set* set = ruleset_.find_set(match.set);
+      if (set && set->anonymous) {
+        return inline_set(*set);
+      }
+      return "@" + match.set;
+    };
+    switch (match.op) {
+      case Match::Op::Equal: {
+        std::string out;
+        for (std::size_t i = 0; i < match.selectors.size(); ++i) {
+          out += (i ? " " : "") + std::string(selector_name(match.selectors[i])) + " " +
+                 render_range(selector_type(match.selectors[i]), match.values[i]);
+        }
+        return out;
+      }
+      case Match::Op::InSet:
+        return selectors + " " + reference();
+      case Match::Op::NotInSet:
+        return selectors + " != " + reference();
+      case Match::Op::VerdictMap:
+        return selectors + " vmap " + reference();
+    }
+    return "?";
+  }
+
+  static std::string statement_text(const Statement& statement) {
+    switch (statement.kind) {
+      case Statement::Kind::Counter:
+        return "counter";
+      case Statement::Kind::Limit:
+        return "limit rate " + std::to_string(statement.limit_rate) + "/second burst " +
+               std::to_string(statement.limit_burst) + " packets";
+      case Statement::Kind::Log:
+        return "log prefix " + quoted(statement.log_prefix) + " group " +
+               std::to_string(statement.log_group);
+      case Statement::Kind::Verdict:
+        return verdict_text(statement.verdict);
+      case Statement::Kind::RejectTcpReset:
+        return "reject with tcp reset";
+      case Statement::Kind::Masquerade:
+        return "masquerade";
+    }
+    return "?";
+  }
+
+  const Ruleset& ruleset_;
+  std::ostringstream out_;
+};
+
+}  // namespace
+
+std::string render_range(FieldType type, const Range& range) {
+  if (range.single()) {
+    return single_text(type, range.lo);
+  }
+  if (type == FieldType::Ipv4Addr || type == FieldType::Ipv6Addr) {
+    int prefix = prefix_length(range);
+    if (prefix >= 0) {
+      return address_text(range.lo) + "/" + std::to_string(prefix);
+    }
+  }
+  return single_text(type, range.lo) + "-" + single_text(type, range.hi);
+}
+
+std::string render_nft(const Ruleset& ruleset, std::string_view source) {
+  return Renderer(ruleset).run(source);
+}
+
+}  // namespace sekisho::ir

@@ -7,9 +7,20 @@ namespace sekisho::ir {
 
 namespace {
 
-std::string first_key(const Element& element) {
-  const Value& value = element.key.front().lo;
+std::string bytes_of(const Value& value) {
   return std::string(reinterpret_cast<const char*>(value.bytes.data()), value.size);
+}
+
+std::string first_key(const Element& element) {
+  return bytes_of(element.key[0].lo);
+}
+
+bool pair_single(const Element& element) {
+  return element.key.size() > 1 && element.key[0].single() && element.key[1].single();
+}
+
+std::string pair_key(const Element& element) {
+  return bytes_of(element.key[0].lo) + bytes_of(element.key[1].lo);
 }
 
 // How wide an element is, coarsely: the number of fields that are ranges, then the width
@@ -80,9 +91,17 @@ std::vector<std::size_t> ElementSetBuilder::candidates(const Element& element) c
     return all;
   }
   std::vector<std::size_t> out = wide_;
-  auto it = by_first_.find(first_key(element));
-  if (it != by_first_.end()) {
-    out.insert(out.end(), it->second.begin(), it->second.end());
+  auto append = [&](const auto& index, const std::string& key) {
+    auto it = index.find(key);
+    if (it != index.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+    }
+  };
+  if (pair_single(element)) {
+    append(first_only_, first_key(element));
+    append(by_pair_, pair_key(element));
+  } else {
+    append(by_first_, first_key(element));
   }
   return out;
 }
@@ -135,20 +154,32 @@ void ElementSetBuilder::add(Element element) {
 
 void ElementSetBuilder::insert(Element element) {
   std::size_t index = elements_.size();
-  if (element.key.front().single()) {
-    by_first_[first_key(element)].push_back(index);
-  } else {
+  if (!element.key.front().single()) {
     wide_.push_back(index);
+  } else {
+    by_first_[first_key(element)].push_back(index);
+    if (pair_single(element)) {
+      by_pair_[pair_key(element)].push_back(index);
+    } else {
+      first_only_[first_key(element)].push_back(index);
+    }
   }
   elements_.push_back(std::move(element));
   removed_.push_back(false);
 }
 
 void ElementSetBuilder::add_all(std::vector<Element> elements) {
-  std::stable_sort(elements.begin(), elements.end(),
-                   [](const Element& a, const Element& b) { return width(a) > width(b); });
-  for (Element& element : elements) {
-    add(std::move(element));
+  std::vector<std::pair<std::pair<int, Value>, std::size_t>> order;
+  order.reserve(elements.size());
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    order.emplace_back(width(elements[i]), i);
+  }
+  // Widest first; equal widths keep their order (stable output).
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (const auto& [key, index] : order) {
+    add(std::move(elements[index]));
   }
 }
 
@@ -164,8 +195,10 @@ std::vector<Element> ElementSetBuilder::take() {
             [](const Element& a, const Element& b) { return a.key < b.key; });
   elements_.clear();
   removed_.clear();
-  by_first_.clear();
   wide_.clear();
+  by_first_.clear();
+  first_only_.clear();
+  by_pair_.clear();
   return out;
 }
 

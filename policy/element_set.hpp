@@ -32,9 +32,12 @@ class ElementSetBuilder {
 
   std::vector<Element> elements_;
   std::vector<bool> removed_;
-  // Elements whose first field is one value, by that value; the rest are "wide".
-  std::unordered_map<std::string, std::vector<std::size_t>> by_first_;
-  std::vector<std::size_t> wide_;
+  // Where to look for overlaps without scanning everything. Most elements are exact host
+  // pairs, so they are found by their first two fields.
+  std::vector<std::size_t> wide_;                                         // first field a range
+  std::unordered_map<std::string, std::vector<std::size_t>> by_first_;    // first field one value
+  std::unordered_map<std::string, std::vector<std::size_t>> first_only_;  // ... second a range
+  std::unordered_map<std::string, std::vector<std::size_t>> by_pair_;     // first two one value
 };
 
 // Value arithmetic on big-endian bytes (no wrap: callers check for the extremes).

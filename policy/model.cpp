@@ -1,46 +1,35 @@
 #include "policy/model.hpp"
 
-#include <algorithm>
-
 namespace sekisho::policy {
 
-namespace {
-
-template <typename T>
-const T* find_named(const std::vector<T>& items, std::string_view name) {
-  auto it =
-      std::find_if(items.begin(), items.end(), [&](const T& item) { return item.name == name; });
-  return it == items.end() ? nullptr : &*it;
-}
-
-}  // namespace
-
 const Zone* Policy::find_zone(std::string_view name) const {
-  return find_named(zones, name);
+  return zone_index_.find(zones, name);
 }
 const Host* Policy::find_host(std::string_view name) const {
-  return find_named(hosts, name);
+  return host_index_.find(hosts, name);
 }
 const Group* Policy::find_group(std::string_view name) const {
-  return find_named(groups, name);
+  return group_index_.find(groups, name);
 }
 const Service* Policy::find_service(std::string_view name) const {
-  return find_named(services, name);
+  return service_index_.find(services, name);
 }
 const Schedule* Policy::find_schedule(std::string_view name) const {
-  return find_named(schedules, name);
+  return schedule_index_.find(schedules, name);
 }
 const Vpn* Policy::find_vpn(std::string_view name) const {
-  return find_named(vpns, name);
+  return vpn_index_.find(vpns, name);
 }
 
 const VpnPeer* Policy::find_peer(std::string_view name, const Vpn** vpn) const {
   for (const Vpn& candidate : vpns) {
-    if (const VpnPeer* peer = find_named(candidate.peers, name)) {
-      if (vpn) {
-        *vpn = &candidate;
+    for (const VpnPeer& peer : candidate.peers) {
+      if (peer.name == name) {
+        if (vpn) {
+          *vpn = &candidate;
+        }
+        return &peer;
       }
-      return peer;
     }
   }
   return nullptr;

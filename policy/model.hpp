@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "policy/address.hpp"
@@ -153,6 +154,28 @@ struct Audit {
   std::int64_t checkpoint_every_seconds = 3600;
 };
 
+// Finds objects by name in a vector that may still grow: rebuilt when the vector's size
+// changed, first definition wins (duplicates are reported by the checks).
+class NameIndex {
+ public:
+  template <typename T>
+  const T* find(const std::vector<T>& items, std::string_view name) const {
+    if (built_for_ != items.size()) {
+      index_.clear();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        index_.emplace(items[i].name, i);
+      }
+      built_for_ = items.size();
+    }
+    auto it = index_.find(std::string(name));
+    return it == index_.end() ? nullptr : &items[it->second];
+  }
+
+ private:
+  mutable std::unordered_map<std::string, std::size_t> index_;
+  mutable std::size_t built_for_ = static_cast<std::size_t>(-1);
+};
+
 struct Policy {
   std::string file;
   int version = 1;
@@ -179,6 +202,14 @@ struct Policy {
   const Vpn* find_vpn(std::string_view name) const;
   // The VPN peer of that name, in whichever tunnel it is declared.
   const VpnPeer* find_peer(std::string_view name, const Vpn** vpn = nullptr) const;
+
+ private:
+  NameIndex zone_index_;
+  NameIndex host_index_;
+  NameIndex group_index_;
+  NameIndex service_index_;
+  NameIndex schedule_index_;
+  NameIndex vpn_index_;
 };
 
 }  // namespace sekisho::policy

@@ -4,7 +4,7 @@
 # lab factory with the daemon enforcing the policy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${SEKISHO_BUILD_DIR:-build}
+build=${SEKISHO_DEMO_BUILD_DIR:-build-demo}
 scripts/install-deps.sh demo
 cmake -S . -B "$build" -G Ninja -DSEKISHO_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" --target sekishoctl >/dev/null

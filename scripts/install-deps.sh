@@ -11,6 +11,7 @@ build_packages=(
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema
   clang libclang-rt-14-dev   # the libFuzzer build of policy/
+  nftables iproute2 util-linux  # the lab: nft to load and read back, namespaces
 )
 
 case "${1:-}" in

@@ -33,12 +33,13 @@ scripts/install-deps.sh test
 phase_done "install packages"
 
 echo "== building ($build)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEKISHO_WERROR=ON >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEKISHO_BUILD_TESTS=ON \
+  -DSEKISHO_WERROR=ON >/dev/null
 cmake --build "$build"
 phase_done "build"
 
 echo "== tests"
-ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$(nproc)" -LE bench
+ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$(nproc)" -LE '^bench$'
 phase_done "ctest (gcc build)"
 
 echo "== fuzz smoke (${fuzz_seconds}s, clang + libFuzzer, policy/ only)"

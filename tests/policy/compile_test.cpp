@@ -1,0 +1,146 @@
+// The compiler's shape (DESIGN.md, Kernel layout), its independence from the number of
+// hosts, and its determinism.
+
+#include "policy/compile.hpp"
+
+#include <fstream>
+#include <iterator>
+
+#include <doctest/doctest.h>
+
+#include "../bench/policy_generator.hpp"
+#include "policy/render_nft.hpp"
+#include "policy_fixture.hpp"
+
+using namespace sekisho;
+using namespace sekisho::policy;
+using namespace sekisho::policy::testing;
+
+namespace {
+
+ir::Ruleset compile_text(const std::string& text) {
+  LoadResult result = load(text);
+  REQUIRE_MESSAGE(result.policy, dump(result.diagnostics));
+  return compile(*result.policy);
+}
+
+std::string factory_line() {
+  std::ifstream in(SEKISHO_SOURCE_DIR "/configs/factory-line.yaml");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("base chains drop by default and check conntrack state first") {
+  ir::Ruleset ruleset = compile_text(factory_line());
+  for (const char* name : {"input", "forward", "output"}) {
+    const ir::Chain* chain = ruleset.find_chain(name);
+    REQUIRE(chain);
+    CHECK(chain->policy_drop);
+    CHECK(!chain->nat);
+    // The last rule counts and logs what falls through to the drop policy.
+    const ir::Rule& last = chain->rules.back();
+    REQUIRE(last.statements.size() == 3);
+    CHECK(last.statements[0].kind == ir::Statement::Kind::Counter);
+    CHECK(last.statements[1].kind == ir::Statement::Kind::Limit);
+    CHECK(last.statements[2].kind == ir::Statement::Kind::Log);
+    CHECK(last.statements[2].log_group == kDropLogGroup);
+  }
+  // forward: the session gate for VPN interfaces, then the conntrack verdict map, then
+  // zone dispatch.
+  const ir::Chain& forward = *ruleset.find_chain("forward");
+  REQUIRE(forward.rules.size() == 4);
+  CHECK(forward.rules[0].statements[0].verdict.chain == "session_gate");
+  CHECK(forward.rules[1].matches[0].selectors == std::vector{ir::Selector::CtState});
+  CHECK(forward.rules[1].matches[0].op == ir::Match::Op::VerdictMap);
+  CHECK(forward.rules[2].matches[0].selectors ==
+        std::vector{ir::Selector::IifName, ir::Selector::OifName});
+}
+
+TEST_CASE("one allow set per zone pair, family and kind; scheduled rules in their own set") {
+  ir::Ruleset ruleset = compile_text(factory_line());
+  const ir::Set* historian = ruleset.find_set("it_to_ot_v4");
+  REQUIRE(historian);
+  CHECK(historian->interval);
+  CHECK(historian->elements.size() == 6);  // historian x 3 controllers x {opcua, modbus}
+  const ir::Set* scheduled = ruleset.find_set("it_to_ot_v4_s_operating-hours");
+  REQUIRE(scheduled);
+  CHECK(scheduled->elements.empty());
+  CHECK(scheduled->schedule == "operating-hours");
+  CHECK(scheduled->scheduled_elements.size() == 2);  // mes has two addresses
+  // The zone-wide ping rule is one element, not one per host.
+  const ir::Set* ping = ruleset.find_set("it_to_ot_v4_icmp");
+  REQUIRE(ping);
+  CHECK(ping->elements.size() == 1);
+  CHECK(ir::render_range(ir::FieldType::Ipv4Addr, ping->elements[0].key[0]) == "10.20.0.0/16");
+  // log: true adds a logging lookup before the accepting one.
+  REQUIRE(ruleset.find_set("it_to_ot_v4_icmp_log"));
+  const ir::Chain& it_to_ot = *ruleset.find_chain("it_to_ot");
+  CHECK(it_to_ot.rules.front().matches[0].set == "it_to_ot_v4_icmp_log");
+}
+
+TEST_CASE("every element remembers the policy line that produced it") {
+  ir::Ruleset ruleset = compile_text(factory_line());
+  for (const ir::Set& set : ruleset.sets) {
+    if (set.anonymous || set.name.starts_with("sessions")) {
+      continue;
+    }
+    for (const auto* elements : {&set.elements, &set.scheduled_elements}) {
+      for (const ir::Element& element : *elements) {
+        CHECK_MESSAGE(element.origin.pos.line > 0, set.name);
+      }
+    }
+  }
+  CHECK(ruleset.find_set("it_to_ot_v4")->elements[0].origin.pos.line == 53);
+}
+
+TEST_CASE("implicit gateway services, cloud egress, NAT and MAC bindings") {
+  ir::Ruleset ruleset = compile_text(factory_line());
+  const ir::Set* wireguard = ruleset.find_set("wan_to_gateway_v4");
+  REQUIRE(wireguard);
+  REQUIRE(wireguard->elements.size() == 1);
+  CHECK(ir::render_range(ir::FieldType::InetService, wireguard->elements[0].key[3]) == "51820");
+  const ir::Set* cloud = ruleset.find_set("gateway_to_wan_v4");
+  REQUIRE(cloud);
+  CHECK(cloud->elements.size() == 2);
+  const ir::Chain* nat = ruleset.find_chain("postrouting");
+  REQUIRE(nat);
+  CHECK(nat->nat);
+  CHECK(nat->rules[0].statements[0].kind == ir::Statement::Kind::Masquerade);
+  const ir::Set* bindings = ruleset.find_set("mac_bindings_v4");
+  REQUIRE(bindings);
+  CHECK(bindings->elements.size() == 1);
+  CHECK(ruleset.find_chain("mac_guard")->hook == ir::Hook::Prerouting);
+}
+
+TEST_CASE("a policy without zones leaves only loopback") {
+  ir::Ruleset ruleset = compile_text("version: 1\n");
+  CHECK(ruleset.find_chain("input")->rules.size() == 4);    // lo, ct state, ND, log
+  CHECK(ruleset.find_chain("forward")->rules.size() == 2);  // ct state, log
+  CHECK(ruleset.find_set("forward_zones") == nullptr);
+}
+
+TEST_CASE("the number of rules does not grow with hosts, groups or rules") {
+  sekisho::testing::GeneratedPolicyShape small;
+  small.ot_hosts = 10;
+  small.it_hosts = 4;
+  small.groups = 2;
+  small.rules = 10;
+  sekisho::testing::GeneratedPolicyShape large = small;
+  large.ot_hosts = 10000;
+  ir::Ruleset a = compile_text(sekisho::testing::generate_policy(small));
+  ir::Ruleset b = compile_text(sekisho::testing::generate_policy(large));
+  MESSAGE("10 hosts: " << a.rule_count() << " rules, " << a.element_count()
+                       << " elements; 10,000 hosts: " << b.rule_count() << " rules, "
+                       << b.element_count() << " elements");
+  CHECK(a.rule_count() == b.rule_count());
+  CHECK(a.chains.size() == b.chains.size());
+  CHECK(b.element_count() > 100 * a.element_count());
+}
+
+TEST_CASE("output is deterministic") {
+  std::string text = sekisho::testing::generate_policy({});
+  std::string first = ir::render_nft(compile_text(text), "p.yaml");
+  std::string second = ir::render_nft(compile_text(text), "p.yaml");
+  CHECK(first == second);
+}

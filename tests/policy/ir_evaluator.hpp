@@ -1,0 +1,219 @@
+#pragma once
+// A small interpreter of the Ruleset IR for tests: it walks the chains the way nftables
+// does for one packet (base chain by hook, jumps, gotos, verdict maps, set lookups) so a
+// test can ask the compiled ruleset the same question it asks explain.
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "policy/address.hpp"
+#include "policy/ir.hpp"
+#include "policy/service.hpp"
+
+namespace sekisho::testing {
+
+struct EvalPacket {
+  ir::Hook hook = ir::Hook::Forward;  // Input, Forward or Output
+  std::string iif;                    // empty for Output
+  std::string oif;                    // empty for Input
+  policy::IpAddress source;
+  policy::IpAddress destination;
+  policy::Proto proto = policy::Proto::Tcp;
+  std::uint16_t port = 0;
+  int icmp_type = -1;
+  std::uint32_t ct_state = 0x8;  // new
+  std::optional<policy::MacAddress> ether_source;
+};
+
+class IrEvaluator {
+ public:
+  // `schedule_open` says whether a scheduled set is filled at the instant judged.
+  IrEvaluator(const ir::Ruleset& ruleset, std::function<bool(const std::string&)> schedule_open)
+      : ruleset_(ruleset), schedule_open_(std::move(schedule_open)) {}
+
+  bool accepts(const EvalPacket& packet) const {
+    if (packet.hook != ir::Hook::Output) {
+      for (const ir::Chain& chain : ruleset_.chains) {
+        if (chain.hook == ir::Hook::Prerouting && !base(chain, packet)) {
+          return false;
+        }
+      }
+    }
+    for (const ir::Chain& chain : ruleset_.chains) {
+      if (chain.hook == packet.hook && !chain.nat && !base(chain, packet)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  bool base(const ir::Chain& chain, const EvalPacket& packet) const {
+    auto verdict = run(chain, packet, 0);
+    return verdict ? *verdict == ir::VerdictKind::Accept : !chain.policy_drop;
+  }
+
+  std::optional<ir::Value> field(ir::Selector selector, const EvalPacket& p) const {
+    using ir::Selector;
+    using policy::Family;
+    using policy::Proto;
+    const bool v4 = p.source.family == Family::V4;
+    const auto number = [](std::uint64_t n, std::size_t size) {
+      return ir::value_of_number(n, size);
+    };
+    switch (selector) {
+      case Selector::IifName:
+        return p.hook == ir::Hook::Output ? std::nullopt
+                                          : std::optional{ir::value_of_ifname(p.iif)};
+      case Selector::OifName:
+        return p.hook == ir::Hook::Input ? std::nullopt : std::optional{ir::value_of_ifname(p.oif)};
+      case Selector::NfProto:
+        return number(v4 ? 2 : 10, 1);
+      case Selector::L4Proto: {
+        const std::uint64_t protocol = p.proto == Proto::Tcp    ? 6
+                                       : p.proto == Proto::Udp  ? 17
+                                       : p.proto == Proto::Icmp ? 1
+                                                                : 58;
+        return number(protocol, 1);
+      }
+      case Selector::IpSaddr:
+        return v4 ? std::optional{ir::value_of_bytes(p.source.bytes.data(), 4)} : std::nullopt;
+      case Selector::IpDaddr:
+        return v4 ? std::optional{ir::value_of_bytes(p.destination.bytes.data(), 4)} : std::nullopt;
+      case Selector::Ip6Saddr:
+        return v4 ? std::nullopt : std::optional{ir::value_of_bytes(p.source.bytes.data(), 16)};
+      case Selector::Ip6Daddr:
+        return v4 ? std::nullopt
+                  : std::optional{ir::value_of_bytes(p.destination.bytes.data(), 16)};
+      case Selector::ThDport:
+        // For ICMP the same bytes are the checksum: some value no port set names.
+        return number(p.proto == Proto::Tcp || p.proto == Proto::Udp ? p.port : 0xFFFF, 2);
+      case Selector::IcmpType:
+        return p.proto == Proto::Icmp && v4
+                   ? std::optional{number(static_cast<std::uint64_t>(p.icmp_type), 1)}
+                   : std::nullopt;
+      case Selector::Icmpv6Type:
+        return p.proto == Proto::Icmpv6 && !v4
+                   ? std::optional{number(static_cast<std::uint64_t>(p.icmp_type), 1)}
+                   : std::nullopt;
+      case Selector::EtherSaddr:
+        return p.ether_source ? std::optional{ir::value_of_bytes(p.ether_source->bytes.data(), 6)}
+                              : std::nullopt;
+      case Selector::CtState:
+        return number(p.ct_state, 4);
+    }
+    return std::nullopt;
+  }
+
+  // The element of `set` that the packet's key falls in, or nullptr.
+  const ir::Element* find(const ir::Set& set, const std::vector<ir::Value>& key) const {
+    auto in = [&](const std::vector<ir::Element>& elements) -> const ir::Element* {
+      for (const ir::Element& element : elements) {
+        bool all = true;
+        for (std::size_t i = 0; i < key.size() && all; ++i) {
+          all = element.key[i].contains(key[i]);
+        }
+        if (all) {
+          return &element;
+        }
+      }
+      return nullptr;
+    };
+    if (const ir::Element* element = in(set.elements)) {
+      return element;
+    }
+    return !set.schedule.empty() && schedule_open_(set.schedule) ? in(set.scheduled_elements)
+                                                                 : nullptr;
+  }
+
+  // nullopt: the chain ended without a verdict (return to the caller).
+  std::optional<ir::VerdictKind> run(const ir::Chain& chain, const EvalPacket& packet,
+                                     int depth) const {
+    if (depth > 16) {
+      throw std::logic_error("jump loop in the ruleset");
+    }
+    for (const ir::Rule& rule : chain.rules) {
+      std::optional<ir::Verdict> map_verdict;
+      bool matched = true;
+      for (const ir::Match& match : rule.matches) {
+        std::vector<ir::Value> key;
+        for (ir::Selector selector : match.selectors) {
+          auto value = field(selector, packet);
+          if (!value) {
+            matched = false;
+            break;
+          }
+          key.push_back(*value);
+        }
+        if (!matched) {
+          break;
+        }
+        if (match.op == ir::Match::Op::Equal) {
+          for (std::size_t i = 0; i < key.size(); ++i) {
+            matched = matched && match.values[i].contains(key[i]);
+          }
+        } else {
+          const ir::Set* set = ruleset_.find_set(match.set);
+          if (!set) {
+            throw std::logic_error("rule uses a missing set " + match.set);
+          }
+          const ir::Element* element = find(*set, key);
+          if (match.op == ir::Match::Op::VerdictMap) {
+            if (element) {
+              map_verdict = *element->verdict;
+            } else {
+              matched = false;
+            }
+          } else {
+            matched = (element != nullptr) == (match.op == ir::Match::Op::InSet);
+          }
+        }
+        if (!matched) {
+          break;
+        }
+      }
+      if (!matched) {
+        continue;
+      }
+      std::vector<ir::Verdict> verdicts;
+      if (map_verdict) {
+        verdicts.push_back(*map_verdict);
+      }
+      for (const ir::Statement& statement : rule.statements) {
+        if (statement.kind == ir::Statement::Kind::Verdict) {
+          verdicts.push_back(statement.verdict);
+        } else if (statement.kind == ir::Statement::Kind::RejectTcpReset) {
+          return ir::VerdictKind::Drop;
+        }
+      }
+      for (const ir::Verdict& verdict : verdicts) {
+        switch (verdict.kind) {
+          case ir::VerdictKind::Accept:
+          case ir::VerdictKind::Drop:
+            return verdict.kind;
+          case ir::VerdictKind::Return:
+            return std::nullopt;
+          case ir::VerdictKind::Jump:
+          case ir::VerdictKind::Goto: {
+            const ir::Chain* target = ruleset_.find_chain(verdict.chain);
+            if (!target) {
+              throw std::logic_error("jump to a missing chain " + verdict.chain);
+            }
+            auto result = run(*target, packet, depth + 1);
+            if (result || verdict.kind == ir::VerdictKind::Goto) {
+              return result;
+            }
+            break;
+          }
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  const ir::Ruleset& ruleset_;
+  std::function<bool(const std::string&)> schedule_open_;
+};
+
+}  // namespace sekisho::testing

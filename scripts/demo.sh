@@ -33,6 +33,21 @@ run explain "$policy" --from 198.51.100.9 --to gateway --proto udp --port 51820
 run explain "$policy" --from gateway --to cloud-broker --proto tcp --port 8883 --json
 
 echo
+echo "== The ruleset it compiles to (sekishoctl compile; the start of it)"
+ruleset=$(mktemp -d)/factory-line.nft
+"$ctl" compile "$policy" >"$ruleset"
+grep -n -A12 "chain forward {" "$ruleset" | head -14
+echo "... $(wc -l <"$ruleset") lines in all"
+if command -v nft >/dev/null && unshare --net true 2>/dev/null; then
+  echo
+  echo "== Loaded into the kernel of a private network namespace (never this machine's own)"
+  unshare --net sh -c "nft -f '$ruleset' && nft list chain inet sekisho it_to_ot &&
+    nft list table inet sekisho | awk '/^\t(set|map) /{s++} /^\tchain /{c++}
+      END {print s \" sets and maps, \" c \" chains in the kernel\"}'"
+fi
+rm -rf "$(dirname "$ruleset")"
+
+echo
 echo "== A policy that breaks the JPCERT/CC guide is refused, with every reason"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

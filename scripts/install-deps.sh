@@ -15,7 +15,8 @@ test_packages=(
 )
 
 case "${1:-}" in
-  build | demo) packages=("${build_packages[@]}") ;;
+  build) packages=("${build_packages[@]}") ;;
+  demo) packages=("${build_packages[@]}" nftables util-linux) ;;
   test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
   *)
     echo "usage: $0 build|test|demo" >&2

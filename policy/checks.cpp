@@ -174,8 +174,19 @@ class Checker {
                            "zones, hosts, groups and VPN peers share one namespace");
       }
     };
-    for (const Zone& zone : policy_.zones)
+    for (const Zone& zone : policy_.zones) {
       claim(zone.name, zone.pos, "a zone");
+      // Zone names become nftables chain names ("ot_to_it"): nft identifiers start with a
+      // letter, and "_to_" inside a name would make two zone pairs share a chain.
+      const char first = zone.name.empty() ? '0' : zone.name.front();
+      const bool letter = (first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z');
+      if (!letter || zone.name.find("_to_") != std::string::npos) {
+        diagnostics_.error(
+            zone.pos, "bad-name",
+            "zone name '" + zone.name + "' must start with a letter and not contain '_to_'",
+            "zone names become chain names such as ot_to_it");
+      }
+    }
     for (const Host& host : policy_.hosts)
       claim(host.name, host.pos, "a host");
     for (const Group& group : policy_.groups)

@@ -107,5 +107,14 @@ expect 2 "explain port twice" -- "$ctl" explain "$policy" --from historian --to 
 expect 78 "explain invalid policy" -- "$ctl" explain "$tmp/bad.yaml" --from a --to b --proto tcp --port 1
 check_empty out "explain invalid prints nothing on stdout"
 
+expect 0 "compile valid" -- "$ctl" compile "$policy"
+check_text out '^#!/usr/sbin/nft -f$' "compile prints an nft script"
+check_text out '^table inet sekisho \{$' "compile defines table inet sekisho"
+check_empty err "compile of a clean policy writes nothing on stderr"
+expect 78 "compile invalid" -- "$ctl" compile "$tmp/bad.yaml"
+check_empty out "compile invalid prints nothing on stdout"
+check_text err "error\[unknown-key\]" "compile invalid prints the diagnostics"
+expect 2 "compile without a file" -- "$ctl" compile
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -308,3 +308,8 @@ TEST_CASE("names: syntax, and never an address") {
   expect(replaced(policy_text(), "line: [plc, hmi]", "line: [plc, \"h m i\"]"), "bad-name",
          "line: [plc,");
 }
+
+TEST_CASE("zone names become chain names") {
+  expect(replaced(policy_text(), "  it: {", "  1it: {"), "bad-name", "1it: {");
+  expect(replaced(policy_text(), "  it: {", "  it_to_x: {"), "bad-name", "it_to_x: {");
+}

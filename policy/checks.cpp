@@ -58,7 +58,9 @@ class Checker {
 
   void undefined(const NameRef& ref, std::string_view what,
                  const std::vector<std::string_view>& candidates) {
-    std::string suggestion = did_you_mean(ref.name, candidates);
+    // A suggestion costs a scan of every name: only for diagnostics that will be shown.
+    const bool shown = diagnostics_.items().size() < Diagnostics::kMaxReported;
+    std::string suggestion = shown ? did_you_mean(ref.name, candidates) : std::string{};
     diagnostics_.error(ref.pos, "undefined",
                        std::string(what) + " '" + ref.name + "' is not defined",
                        suggestion.empty() ? "" : "did you mean '" + suggestion + "'?");
@@ -93,6 +95,7 @@ class Checker {
         Cidr network = address.network();
         if (std::find(zone.networks.begin(), zone.networks.end(), network) == zone.networks.end()) {
           zone.networks.push_back(network);
+          zone.network_pos.push_back(zone.vpn->pos);
         }
       }
     }
@@ -220,63 +223,163 @@ class Checker {
       for (const NameRef& interface : zone.interfaces) {
         auto [it, inserted] = owner.emplace(interface.name, &zone);
         if (!inserted) {
-          diagnostics_.error(interface.pos, "dup-interface",
-                             "interface '" + interface.name + "' is in zone '" + it->second->name +
-                                 "' and in zone '" + zone.name + "'",
-                             "an interface belongs to one zone");
+          diagnostics_.error(
+              interface.pos, "dup-interface",
+              it->second == &zone
+                  ? "interface '" + interface.name + "' is listed twice in zone '" + zone.name + "'"
+                  : "interface '" + interface.name + "' is in zone '" + it->second->name +
+                        "' and in zone '" + zone.name + "'",
+              "an interface belongs to one zone");
         }
       }
     }
   }
 
+  // An address belongs to exactly one zone: declared networks may not overlap, and per
+  // address family one zone at most holds "the rest" (no networks, or 0.0.0.0/0 / ::/0).
   void check_zone_networks() {
-    const Zone* rest = nullptr;
+    const Zone* rest[2] = {nullptr, nullptr};
+    auto claim_rest = [&](int family, const Zone& zone, SourcePos pos) {
+      if (rest[family] && rest[family] != &zone) {
+        diagnostics_.error(pos, "zone-overlap",
+                           std::string("zones '") + rest[family]->name + "' and '" + zone.name +
+                               "' both hold every other " + (family == 0 ? "IPv4" : "IPv6") +
+                               " address",
+                           "only one zone may have no networks (or 0.0.0.0/0, ::/0)");
+      }
+      rest[family] = &zone;
+    };
+    struct Placed {
+      IpAddress first;
+      IpAddress last;
+      const Zone* zone;
+      std::size_t index;
+    };
+    std::vector<Placed> placed;
     for (const Zone& zone : policy_.zones) {
-      if (zone.role != ZoneRole::Vpn && !zone.declares_networks) {
-        if (rest) {
-          diagnostics_.error(zone.pos, "zone-overlap",
-                             "zones '" + rest->name + "' and '" + zone.name +
-                                 "' both have no networks: both would hold every other address",
-                             "give one of them 'networks'");
+      if (zone.role == ZoneRole::Vpn) {
+        continue;
+      }
+      if (!zone.declares_networks) {
+        claim_rest(0, zone, zone.pos);
+        claim_rest(1, zone, zone.pos);
+      }
+      for (std::size_t i = 0; i < zone.networks.size(); ++i) {
+        const Cidr& network = zone.networks[i];
+        if (network.prefix == 0) {
+          claim_rest(network.network.family == Family::V4 ? 0 : 1, zone, zone.network_pos[i]);
+          continue;
         }
-        rest = &zone;
+        IpAddress last = network.network;
+        for (int bit = network.prefix; bit < last.bits(); ++bit) {
+          last.bytes[static_cast<std::size_t>(bit / 8)] |=
+              static_cast<std::uint8_t>(0x80 >> (bit % 8));
+        }
+        placed.push_back(Placed{network.network, last, &zone, i});
       }
     }
-    for (std::size_t i = 0; i < policy_.zones.size(); ++i) {
-      const Zone& a = policy_.zones[i];
-      for (std::size_t j = i; j < policy_.zones.size(); ++j) {
-        const Zone& b = policy_.zones[j];
-        for (std::size_t x = 0; x < a.networks.size(); ++x) {
-          for (std::size_t y = (i == j ? x + 1 : 0); y < b.networks.size(); ++y) {
-            if (a.networks[x].contains(b.networks[y]) || b.networks[y].contains(a.networks[x])) {
-              diagnostics_.error(b.pos, "zone-overlap",
-                                 "network " + b.networks[y].to_string() + " of zone '" + b.name +
-                                     "' overlaps " + a.networks[x].to_string() + " of zone '" +
-                                     a.name + "'",
-                                 "an address belongs to exactly one zone");
-            }
-          }
+    // Tunnel networks overlap too: a VPN's addresses may not sit in a LAN's networks.
+    for (const Zone& zone : policy_.zones) {
+      if (zone.role != ZoneRole::Vpn) {
+        continue;
+      }
+      for (std::size_t i = 0; i < zone.networks.size(); ++i) {
+        const Cidr& network = zone.networks[i];
+        IpAddress last = network.network;
+        for (int bit = network.prefix; bit < last.bits(); ++bit) {
+          last.bytes[static_cast<std::size_t>(bit / 8)] |=
+              static_cast<std::uint8_t>(0x80 >> (bit % 8));
         }
+        placed.push_back(Placed{network.network, last, &zone, i});
+      }
+    }
+    // Sorted by first address, an overlap is always with the widest earlier range.
+    std::sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) {
+      return a.first != b.first ? a.first < b.first : b.last < a.last;
+    });
+    const Placed* widest = nullptr;
+    for (const Placed& current : placed) {
+      if (widest && widest->first.family == current.first.family &&
+          !(widest->last < current.first)) {
+        const Cidr& mine = current.zone->networks[current.index];
+        const Cidr& theirs = widest->zone->networks[widest->index];
+        diagnostics_.error(current.zone->network_pos[current.index], "zone-overlap",
+                           "network " + mine.to_string() +
+                               (current.zone == widest->zone
+                                    ? " lies inside " + theirs.to_string() + " of the same zone '"
+                                    : " of zone '" + current.zone->name + "' overlaps " +
+                                          theirs.to_string() + " of zone '") +
+                               widest->zone->name + "'",
+                           "an address belongs to exactly one zone");
+      }
+      if (!widest || widest->first.family != current.first.family || widest->last < current.last) {
+        widest = &current;
       }
     }
   }
 
   void check_hosts() {
-    std::map<IpAddress, const Host*> owner;
-    Resolver resolver(policy_);
-    for (const Host& host : policy_.hosts) {
-      for (const IpAddress& address : host.addresses) {
-        auto [it, inserted] = owner.emplace(address, &host);
-        if (!inserted) {
-          diagnostics_.error(host.pos, "dup-address",
-                             "address " + address.to_string() + " of host '" + host.name +
-                                 "' is also host '" + it->second->name + "'");
+    // Every address names one thing: a host, a VPN peer or the gateway itself.
+    std::map<IpAddress, std::string> owner;
+    for (const Vpn& vpn : policy_.vpns) {
+      for (const VpnPeer& peer : vpn.peers) {
+        for (std::size_t i = 0; i < peer.addresses.size(); ++i) {
+          auto [it, inserted] = owner.emplace(peer.addresses[i], "VPN peer '" + peer.name + "'");
+          if (!inserted) {
+            diagnostics_.error(peer.address_pos[i], "dup-address",
+                               "address " + peer.addresses[i].to_string() + " of VPN peer '" +
+                                   peer.name + "' is also " + it->second,
+                               "jump sessions are keyed on the peer's address");
+          }
         }
-        if (!resolver.zone_of(address)) {
-          diagnostics_.warning(host.pos, "host-outside-zones",
-                               "host '" + host.name + "' (" + address.to_string() +
+      }
+    }
+    Resolver resolver(policy_);
+    std::map<MacAddress, const Host*> macs;
+    for (const Host& host : policy_.hosts) {
+      const std::string self = "host '" + host.name + "'";
+      for (std::size_t i = 0; i < host.addresses.size(); ++i) {
+        const IpAddress& address = host.addresses[i];
+        const SourcePos pos = host.address_pos[i];
+        if (resolver.is_gateway_address(address)) {
+          diagnostics_.error(
+              pos, "dup-address",
+              "address " + address.to_string() + " of " + self + " is the gateway's own address",
+              "rules reach the gateway as 'gateway'");
+          continue;
+        }
+        auto [it, inserted] = owner.emplace(address, self);
+        if (!inserted) {
+          diagnostics_.error(
+              pos, "dup-address",
+              it->second == self
+                  ? "address " + address.to_string() + " is listed twice for " + self
+                  : "address " + address.to_string() + " of " + self + " is also " + it->second);
+        }
+        const Zone* zone = resolver.zone_of(address);
+        if (!zone) {
+          diagnostics_.warning(pos, "host-outside-zones",
+                               self + " (" + address.to_string() +
                                    ") is in no zone's networks: no rule can reach it",
                                "add its network to a zone, or give one zone no 'networks'");
+        } else if (!resolver.in_declared_network(address) &&
+                   (host.mac || !host.inventory.vendor.empty() || !host.inventory.model.empty())) {
+          // A factory device that lands in the catch-all zone is usually a typo.
+          diagnostics_.warning(pos, "host-outside-zones",
+                               self + " (" + address.to_string() +
+                                   ") is in no zone's networks, so it counts as zone '" +
+                                   zone->name + "'",
+                               "check the address; factory devices belong to a zone with "
+                               "networks");
+        }
+      }
+      if (host.mac) {
+        auto [it, inserted] = macs.emplace(*host.mac, &host);
+        if (!inserted) {
+          diagnostics_.warning(
+              host.pos, "dup-mac",
+              self + " is bound to the MAC address of host '" + it->second->name + "'",
+              "one interface, one host: give it all the addresses instead");
         }
       }
     }
@@ -305,28 +408,45 @@ class Checker {
         }
       }
     }
-    // Cycles: depth-first over group -> group edges.
-    std::map<std::string_view, int> state;  // 0 new, 1 on the path, 2 done
-    std::function<void(const Group&)> visit = [&](const Group& group) {
-      state[group.name] = 1;
-      for (const NameRef& member : group.members) {
+    check_group_cycles();
+  }
+
+  // Depth-first over group -> group edges, with an explicit stack: a hostile file may
+  // chain groups deeper than any call stack.
+  void check_group_cycles() {
+    enum class State { New, OnPath, Done };
+    std::map<std::string_view, State> state;
+    struct Frame {
+      const Group* group;
+      std::size_t next_member;
+    };
+    for (const Group& root : policy_.groups) {
+      if (state[root.name] != State::New) {
+        continue;
+      }
+      std::vector<Frame> stack{{&root, 0}};
+      state[root.name] = State::OnPath;
+      while (!stack.empty()) {
+        Frame& frame = stack.back();
+        if (frame.next_member == frame.group->members.size()) {
+          state[frame.group->name] = State::Done;
+          stack.pop_back();
+          continue;
+        }
+        const NameRef& member = frame.group->members[frame.next_member++];
         const Group* inner = policy_.find_group(member.name);
         if (!inner) {
           continue;
         }
-        if (state[inner->name] == 1) {
+        State& inner_state = state[inner->name];
+        if (inner_state == State::OnPath) {
           diagnostics_.error(
               member.pos, "cycle",
-              "group '" + group.name + "' contains itself through '" + member.name + "'");
-        } else if (state[inner->name] == 0) {
-          visit(*inner);
+              "group '" + frame.group->name + "' contains itself through '" + member.name + "'");
+        } else if (inner_state == State::New) {
+          inner_state = State::OnPath;
+          stack.push_back(Frame{inner, 0});
         }
-      }
-      state[group.name] = 2;
-    };
-    for (const Group& group : policy_.groups) {
-      if (state[group.name] == 0) {
-        visit(group);
       }
     }
   }
@@ -426,8 +546,13 @@ class Checker {
                            "cloud broker " + broker.name + " must be named as a host",
                            "declare a host with 'addresses: [" + broker.name +
                                "]' and name it here: the ledger then records it");
-      } else if (broker.name.find('.') != std::string::npos ||
-                 resolver.kind_of(broker.name) == NameKind::None) {
+      } else if (resolver.kind_of(broker.name) == NameKind::None &&
+                 broker.name.find('.') == std::string::npos) {
+        std::vector<std::string_view> hosts;
+        for (const Host& host : policy_.hosts)
+          hosts.push_back(host.name);
+        undefined(broker, "cloud broker host", hosts);
+      } else if (resolver.kind_of(broker.name) == NameKind::None) {
         diagnostics_.error(broker.pos, "C-1",
                            "cloud broker '" + broker.name +
                                "' is not a host with literal addresses; a DNS name is refused",
@@ -442,7 +567,7 @@ class Checker {
     if (cloud.local_broker_pos.line > 0) {
       const Zone* zone = resolver.zone_of(cloud.local_broker_address);
       if (!zone || zone->role == ZoneRole::Wan || zone->role == ZoneRole::Vpn ||
-          !zone->declares_networks) {
+          !resolver.in_declared_network(cloud.local_broker_address)) {
         diagnostics_.error(cloud.local_broker_pos, "bad-address",
                            "local_broker " + cloud.local_broker_address.to_string() +
                                " is not inside a factory-side zone's networks",

@@ -15,6 +15,11 @@ void Diagnostics::warning(SourcePos pos, std::string code, std::string message, 
 void Diagnostics::add(Severity severity, SourcePos pos, std::string code, std::string message,
                       std::string hint) {
   (severity == Severity::Error ? error_count_ : warning_count_)++;
+  // Problems of the file as a whole (empty, too large, unreadable) point at its start, so
+  // every diagnostic has the FILE:LINE:COL form tools expect.
+  if (pos.line <= 0) {
+    pos = SourcePos{1, 1};
+  }
   if (items_.size() >= kMaxReported) {
     ++dropped_;
     return;

@@ -10,7 +10,7 @@
 namespace sekisho::policy {
 
 struct SourcePos {
-  int line = 0;    // 1-based; 0 means "the file as a whole"
+  int line = 0;    // 1-based; 0 means "not known" (reported as 1:1, the file's start)
   int column = 0;  // 1-based
 };
 

@@ -50,6 +50,9 @@ std::string describe(const Rule& rule) {
   return "rule '" + rule.name + "' (line " + std::to_string(rule.pos.line) + ")";
 }
 
+// Comparing every pair of rules is quadratic; past this the check would take seconds.
+constexpr std::size_t kMaxRulesForShadowCheck = 10000;
+
 class GuideChecker {
  public:
   GuideChecker(const Policy& policy, Diagnostics& diagnostics)
@@ -59,9 +62,11 @@ class GuideChecker {
     for (const Rule& rule : policy_.rules) {
       check_vpn_source(rule);
       check_wan_inbound(rule);
+      check_ot_outbound(rule);
       check_it_ot(rule);
       check_families(rule);
     }
+    check_roles();
     check_it_ot_both_ways();
     check_shadowed();
   }
@@ -92,15 +97,46 @@ class GuideChecker {
       return;
     }
     auto to = zones_of_side(resolver_, rule.to);
-    if (has_role(to, ZoneRole::Ot) || has_role(to, ZoneRole::It)) {
-      diagnostics_.error(rule.pos, "W-2",
-                         "rule '" + rule.name + "' lets the WAN reach the OT or IT zone",
-                         "JPCERT/CC W-2: inbound access from outside exists only through the "
-                         "VPN and remote-maintenance sessions");
+    auto inside = std::find_if(to.begin(), to.end(),
+                               [](const Zone* zone) { return zone->role != ZoneRole::Wan; });
+    if (inside != to.end()) {
+      diagnostics_.error(
+          rule.pos, "W-2",
+          "rule '" + rule.name + "' lets the WAN reach zone '" + (*inside)->name + "'",
+          "JPCERT/CC W-2: inbound access from outside exists only through the "
+          "VPN and remote-maintenance sessions");
     } else if (names_gateway(rule.to)) {
       diagnostics_.warning(rule.pos, "W-2",
                            "rule '" + rule.name + "' opens the gateway itself to the WAN",
                            "remote administration belongs on the VPN");
+    }
+  }
+
+  // W-2 / C-1: the factory LAN does not talk to the outside itself; its telemetry leaves
+  // through the gateway's broker, to fixed addresses.
+  void check_ot_outbound(const Rule& rule) {
+    if (has_role(zones_of_side(resolver_, rule.from), ZoneRole::Ot) &&
+        has_role(zones_of_side(resolver_, rule.to), ZoneRole::Wan)) {
+      diagnostics_.warning(rule.pos, "W-2",
+                           "rule '" + rule.name + "' lets the OT zone reach the WAN directly",
+                           "JPCERT/CC W-2/C-1: factory data leaves through the gateway's cloud "
+                           "broker (cloud.mqtt), to fixed addresses");
+    }
+  }
+
+  // The guide's checks need to know which zone is the factory LAN.
+  void check_roles() {
+    bool ot = false;
+    bool inner = false;
+    for (const Zone& zone : policy_.zones) {
+      ot = ot || zone.role == ZoneRole::Ot;
+      inner = inner || zone.role == ZoneRole::Other || zone.role == ZoneRole::It;
+    }
+    if (inner && !ot) {
+      diagnostics_.warning(policy_.zones.front().pos, "roles",
+                           "no zone has role 'ot': the L-1 and W-2 checks cannot tell which "
+                           "zone is the factory LAN",
+                           "name the factory zone 'ot' or give it 'role: ot'");
     }
   }
 
@@ -162,12 +198,31 @@ class GuideChecker {
     if (from.empty() || to.empty()) {
       return;
     }
-    bool common = std::any_of(from.begin(), from.end(), [&](Family f) { return to.contains(f); });
-    if (!common) {
+    std::set<Family> common;
+    for (Family family : from) {
+      if (to.contains(family)) {
+        common.insert(family);
+      }
+    }
+    if (common.empty()) {
       diagnostics_.warning(rule.pos, "never-matches",
                            "rule '" + rule.name +
                                "' can never match: its sides share no "
                                "address family (IPv4/IPv6)");
+      return;
+    }
+    // icmp is IPv4 only, icmpv6 IPv6 only.
+    auto usable = [&](const ServiceItem& item) {
+      return (item.proto != Proto::Icmp || common.contains(Family::V4)) &&
+             (item.proto != Proto::Icmpv6 || common.contains(Family::V6));
+    };
+    auto items = resolver_.items_of(rule.services);
+    if (!items.empty() && std::none_of(items.begin(), items.end(), usable)) {
+      diagnostics_.warning(rule.pos, "never-matches",
+                           "rule '" + rule.name + "' can never match: its services are " +
+                               (common.contains(Family::V4) ? "ICMPv6" : "ICMP (IPv4)") +
+                               " but its sides are " +
+                               (common.contains(Family::V4) ? "IPv4" : "IPv6") + " only");
     }
   }
 
@@ -197,7 +252,16 @@ class GuideChecker {
     return side(narrow.from, wide.from) && side(narrow.to, wide.to);
   }
 
+  // A rule is redundant when another one, before or after it (order does not matter in an
+  // allowlist), already allows all of it with no narrower schedule, and it adds no
+  // logging. Pairwise only: a rule covered by the union of two others is not found.
   void check_shadowed() {
+    if (policy_.rules.size() > kMaxRulesForShadowCheck) {
+      diagnostics_.warning(policy_.rules.front().pos, "check-skipped",
+                           "more than " + std::to_string(kMaxRulesForShadowCheck) +
+                               " rules: the check for shadowed rules is skipped");
+      return;
+    }
     std::vector<RuleShape> shapes;
     shapes.reserve(policy_.rules.size());
     for (const Rule& rule : policy_.rules) {
@@ -205,26 +269,29 @@ class GuideChecker {
                                  resolver_.items_of(rule.services)});
     }
     for (std::size_t j = 0; j < policy_.rules.size(); ++j) {
-      const Rule& later = policy_.rules[j];
+      const Rule& rule = policy_.rules[j];
       if (shapes[j].from.empty() || shapes[j].to.empty() || shapes[j].services.empty()) {
         continue;
       }
-      for (std::size_t i = 0; i < j; ++i) {
-        const Rule& earlier = policy_.rules[i];
-        if (!covers(shapes[i], earlier, shapes[j], later)) {
+      for (std::size_t i = 0; i < policy_.rules.size(); ++i) {
+        const Rule& other = policy_.rules[i];
+        if (i == j || (rule.log && !other.log) || !covers(shapes[i], other, shapes[j], rule)) {
           continue;
         }
-        if (covers(shapes[j], later, shapes[i], earlier)) {
-          diagnostics_.warning(
-              later.pos, "duplicate",
-              "rule '" + later.name + "' allows exactly what " + describe(earlier) + " allows",
-              "remove one of them");
-        } else {
-          diagnostics_.warning(later.pos, "shadowed",
-                               "rule '" + later.name + "' adds nothing: " + describe(earlier) +
-                                   " already allows all of it",
-                               "remove it, or narrow the earlier rule");
+        if (covers(shapes[j], rule, shapes[i], other)) {
+          if (i < j) {  // report a pair of equal rules once, at the later one
+            diagnostics_.warning(
+                rule.pos, "duplicate",
+                "rule '" + rule.name + "' allows exactly what " + describe(other) + " allows",
+                "remove one of them");
+            break;
+          }
+          continue;
         }
+        diagnostics_.warning(rule.pos, "shadowed",
+                             "rule '" + rule.name + "' adds nothing: " + describe(other) +
+                                 " already allows all of it",
+                             "remove it, or narrow the other rule");
         break;
       }
     }

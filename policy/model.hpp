@@ -29,8 +29,9 @@ struct Zone {
   std::string name;
   SourcePos pos;
   std::vector<NameRef> interfaces;
-  std::vector<Cidr> networks;      // for a VPN zone: the tunnel's networks
-  bool declares_networks = false;  // false: the zone holds every address no other zone holds
+  std::vector<Cidr> networks;          // for a VPN zone: the tunnel's networks
+  std::vector<SourcePos> network_pos;  // where each network is written
+  bool declares_networks = false;      // false: the zone holds every address no other zone holds
   std::optional<NameRef> vpn;
   ZoneRole role = ZoneRole::Other;
 };
@@ -48,6 +49,7 @@ struct Host {
   std::string name;
   SourcePos pos;
   std::vector<IpAddress> addresses;
+  std::vector<SourcePos> address_pos;  // where each address is written
   std::optional<MacAddress> mac;
   Inventory inventory;
 };
@@ -95,6 +97,7 @@ struct VpnPeer {
   SourcePos pos;
   std::string public_key;  // base64 of 32 bytes
   std::vector<IpAddress> addresses;
+  std::vector<SourcePos> address_pos;
   std::optional<std::int64_t> keepalive_seconds;
 };
 

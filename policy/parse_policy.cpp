@@ -95,6 +95,7 @@ void parse_zones(const YamlNode& node, Reader& reader, Policy& policy) {
       for (const YamlNode* item : reader.list(*networks, "networks")) {
         if (auto network = reader.cidr(*item, "a zone network")) {
           zone.networks.push_back(*network);
+          zone.network_pos.push_back(item->pos);
         }
       }
     }
@@ -141,7 +142,7 @@ void parse_hosts(const YamlNode& node, Reader& reader, Policy& policy) {
     if (!reader.mapping(value, "hosts.*", "host '" + key.value + "'")) {
       continue;
     }
-    host.addresses = reader.addresses(value, key.pos, "host '" + key.value + "'");
+    host.addresses = reader.addresses(value, key.pos, "host '" + key.value + "'", host.address_pos);
     if (const YamlNode* mac = value.find("mac")) {
       if (auto text = reader.string(*mac, "mac")) {
         std::string error;
@@ -202,7 +203,7 @@ void parse_services(const YamlNode& node, Reader& reader, Policy& policy) {
   }
   for (const auto& [key, value] : node.entries) {
     Service service{key.value, key.pos, {}};
-    for (const YamlNode* item : reader.list(value, "service '" + key.value + "'", true)) {
+    for (const YamlNode* item : reader.non_empty_list(value, "service '" + key.value + "'", true)) {
       auto text = reader.string(*item, "a service item");
       if (!text) {
         continue;
@@ -244,7 +245,7 @@ void parse_rules(const YamlNode& node, Reader& reader, Policy& policy) {
         reader.missing(*item, item->pos, "rule '" + rule.name + "'", key);
         return;
       }
-      for (const YamlNode* ref : reader.list(*value, key, true)) {
+      for (const YamlNode* ref : reader.non_empty_list(*value, key, true)) {
         if (auto name = reader.name(*ref, key)) {
           out.push_back(*name);
         }
@@ -308,7 +309,8 @@ void parse_schedules(const YamlNode& node, Reader& reader, Policy& policy) {
         }
       }
     }
-    if (schedule.weekly.empty() && !value.find("weekly")) {
+    const YamlNode* weekly = value.find("weekly");
+    if (!weekly || (weekly->is_sequence() && weekly->items.empty())) {
       reader.diagnostics().warning(key.pos, "schedule-never-open",
                                    "schedule '" + key.value +
                                        "' has no weekly window: it is "

@@ -55,7 +55,7 @@ void parse_peer(const std::string& name, const YamlNode& key_node, const YamlNod
   } else {
     reader.missing(value, key_node.pos, "peer '" + name + "'", "public_key");
   }
-  peer.addresses = reader.addresses(value, key_node.pos, "peer '" + name + "'");
+  peer.addresses = reader.addresses(value, key_node.pos, "peer '" + name + "'", peer.address_pos);
   if (const YamlNode* keepalive = value.find("keepalive")) {
     peer.keepalive_seconds = reader.duration(*keepalive, "keepalive");
     if (peer.keepalive_seconds &&

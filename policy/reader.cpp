@@ -50,10 +50,10 @@ void Reader::type_error(const YamlNode& node, std::string_view what, std::string
 
 void Reader::missing(const YamlNode& node, SourcePos pos, std::string_view what,
                      std::string_view key) {
-  for (const auto& [present, value] : node.entries) {
-    if (!did_you_mean(present.value, {key}).empty()) {
-      return;
-    }
+  auto suggested = suggested_.find(&node);
+  if (suggested != suggested_.end() && std::find(suggested->second.begin(), suggested->second.end(),
+                                                 key) != suggested->second.end()) {
+    return;
   }
   diagnostics_.error(pos, "missing-key", std::string(what) + " needs '" + std::string(key) + "'");
 }
@@ -69,6 +69,9 @@ bool Reader::mapping(const YamlNode& node, std::string_view path, std::string_vi
       continue;
     }
     std::string suggestion = did_you_mean(key.value, allowed);
+    if (!suggestion.empty()) {
+      suggested_[&node].push_back(suggestion);
+    }
     std::string hint = suggestion.empty() ? std::string{} : "did you mean '" + suggestion + "'?";
     if (hint.empty()) {
       hint = "allowed here:";
@@ -243,7 +246,7 @@ std::optional<NameRef> Reader::interface_name(const YamlNode& node) {
 }
 
 std::vector<IpAddress> Reader::addresses(const YamlNode& mapping, SourcePos pos,
-                                         std::string_view what) {
+                                         std::string_view what, std::vector<SourcePos>& positions) {
   std::vector<IpAddress> out;
   const YamlNode* one = mapping.find("address");
   const YamlNode* many = mapping.find("addresses");
@@ -261,6 +264,7 @@ std::vector<IpAddress> Reader::addresses(const YamlNode& mapping, SourcePos pos,
   for (const YamlNode* item : items) {
     if (auto address = ip(*item, "an address of " + std::string(what))) {
       out.push_back(*address);
+      positions.push_back(item->pos);
     }
   }
   if (many && many->is_sequence() && many->items.empty()) {
@@ -284,9 +288,18 @@ std::vector<const YamlNode*> Reader::list(const YamlNode& node, std::string_view
   return out;
 }
 
+std::vector<const YamlNode*> Reader::non_empty_list(const YamlNode& node, std::string_view what,
+                                                    bool scalar_ok) {
+  if (node.is_sequence() && node.items.empty()) {
+    diagnostics_.error(node.pos, "bad-value", std::string(what) + " is an empty list",
+                       "name at least one; to allow nothing, remove the entry");
+  }
+  return list(node, what, scalar_ok);
+}
+
 std::vector<ServiceUse> Reader::service_uses(const YamlNode& node) {
   std::vector<ServiceUse> uses;
-  for (const YamlNode* item : list(node, "services", true)) {
+  for (const YamlNode* item : non_empty_list(node, "services", true)) {
     auto text = string(*item, "a service");
     if (!text) {
       continue;

@@ -4,6 +4,7 @@
 // the parser goes on and reports every problem of the file in one run.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,22 +46,29 @@ class Reader {
 
   // The literal addresses of a host or peer `mapping`: its 'address' or its non-empty
   // 'addresses' list (exactly one of the two). `pos` and `what` name the owner.
-  std::vector<IpAddress> addresses(const YamlNode& mapping, SourcePos pos, std::string_view what);
+  // `positions` receives where each address is written.
+  std::vector<IpAddress> addresses(const YamlNode& mapping, SourcePos pos, std::string_view what,
+                                   std::vector<SourcePos>& positions);
 
   // A sequence, or (when `scalar_ok`) one scalar standing for a list of one.
   std::vector<const YamlNode*> list(const YamlNode& node, std::string_view what,
                                     bool scalar_ok = false);
+  // The same, for lists that must name at least one thing: `[]` is an error.
+  std::vector<const YamlNode*> non_empty_list(const YamlNode& node, std::string_view what,
+                                              bool scalar_ok = false);
 
   // Service references of a rule or target: names of services or inline items.
   std::vector<ServiceUse> service_uses(const YamlNode& node);
 
   void type_error(const YamlNode& node, std::string_view what, std::string_view expected);
-  // Reports that mapping `node` lacks `key`, unless one of its keys is a typo of `key`
-  // (already reported as unknown-key with a did-you-mean: one mistake, one diagnostic).
+  // Reports that mapping `node` lacks `key`, unless an unknown key of `node` was already
+  // reported with "did you mean `key`?" (one typo, one diagnostic).
   void missing(const YamlNode& node, SourcePos pos, std::string_view what, std::string_view key);
 
  private:
   Diagnostics& diagnostics_;
+  // For each mapping checked by mapping(): the keys its unknown keys were taken for.
+  std::map<const YamlNode*, std::vector<std::string>> suggested_;
 };
 
 // Letters, digits, '-', '_', '.', starting with a letter or digit, at most 63 chars,

@@ -9,8 +9,18 @@ Resolver::Resolver(const Policy& policy) : policy_(policy) {
   // Later kinds do not replace earlier ones; duplicates are reported by the checks.
   for (const Zone& zone : policy.zones) {
     kinds_.emplace(zone.name, NameKind::Zone);
-    if (!zone.declares_networks && zone.role != ZoneRole::Vpn && !rest_zone_) {
-      rest_zone_ = &zone;
+    if (zone.role == ZoneRole::Vpn) {
+      continue;
+    }
+    if (!zone.declares_networks) {
+      rest_zone_[0] = rest_zone_[0] ? rest_zone_[0] : &zone;
+      rest_zone_[1] = rest_zone_[1] ? rest_zone_[1] : &zone;
+    }
+    for (const Cidr& network : zone.networks) {
+      if (network.prefix == 0) {
+        const Zone*& rest = rest_zone_[network.network.family == Family::V4 ? 0 : 1];
+        rest = rest ? rest : &zone;
+      }
     }
     if (zone.role == ZoneRole::Wan) {
       wan_zone_ = &zone;
@@ -70,12 +80,23 @@ const std::vector<const Host*>& Resolver::hosts_of(std::string_view name) const 
 const Zone* Resolver::zone_of(const IpAddress& address) const {
   for (const Zone& zone : policy_.zones) {
     for (const Cidr& network : zone.networks) {
-      if (network.contains(address)) {
+      if (network.prefix > 0 && network.contains(address)) {
         return &zone;
       }
     }
   }
-  return rest_zone_;
+  return rest_zone_[address.family == Family::V4 ? 0 : 1];
+}
+
+bool Resolver::in_declared_network(const IpAddress& address) const {
+  for (const Zone& zone : policy_.zones) {
+    for (const Cidr& network : zone.networks) {
+      if (network.prefix > 0 && network.contains(address)) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 const Zone* Resolver::zone_of_vpn(std::string_view vpn) const {
@@ -90,6 +111,16 @@ const Zone* Resolver::zone_of_vpn(std::string_view vpn) const {
 bool Resolver::is_gateway_address(const IpAddress& address) const {
   return std::find(gateway_addresses_.begin(), gateway_addresses_.end(), address) !=
          gateway_addresses_.end();
+}
+
+std::optional<IpAddress> Resolver::gateway_address_facing(const IpAddress& peer) const {
+  const Zone* zone = zone_of(peer);
+  for (const IpAddress& own : gateway_addresses_) {
+    if (own.family == peer.family && zone_of(own) == zone) {
+      return own;
+    }
+  }
+  return std::nullopt;
 }
 
 Endpoint Resolver::endpoint_for(const IpAddress& address) const {
@@ -174,7 +205,10 @@ std::vector<AddressAtom> Resolver::atoms_of(const std::vector<NameRef>& names) c
           atoms.push_back(AddressAtom{AddressAtom::Kind::ZoneRest, {}, zone});
         }
         for (const Cidr& network : zone->networks) {
-          atoms.push_back(AddressAtom{AddressAtom::Kind::Network, network, zone});
+          // A /0 network is "the rest of the family", not every address.
+          atoms.push_back(network.prefix == 0
+                              ? AddressAtom{AddressAtom::Kind::ZoneRest, {}, zone}
+                              : AddressAtom{AddressAtom::Kind::Network, network, zone});
         }
         break;
       }

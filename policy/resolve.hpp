@@ -4,6 +4,7 @@
 // guide checks and (later) the compiler share this one definition, so they agree.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,15 +44,19 @@ class Resolver {
   // cut (they are reported by the checks).
   const std::vector<const Host*>& hosts_of(std::string_view name) const;
 
-  // The zone holding `address`: the zone whose networks contain it, else the zone without
-  // networks, else nullptr.
+  // The zone holding `address`: the zone whose networks contain it, else the zone holding
+  // the rest of its family (no networks, or a /0 network), else nullptr.
   const Zone* zone_of(const IpAddress& address) const;
+  // True when `address` lies in a zone's own networks, not in "the rest".
+  bool in_declared_network(const IpAddress& address) const;
   const Zone* wan_zone() const { return wan_zone_; }
   const Zone* zone_of_vpn(std::string_view vpn) const;
 
   // The gateway's own addresses that the policy names (tunnel addresses, local broker).
   bool is_gateway_address(const IpAddress& address) const;
   Endpoint endpoint_for(const IpAddress& address) const;
+  // The gateway's own address in the zone (and family) of `peer`, if the policy names one.
+  std::optional<IpAddress> gateway_address_facing(const IpAddress& peer) const;
 
   // Whether a rule side naming `name` includes `endpoint`.
   bool matches(std::string_view name, const Endpoint& endpoint) const;
@@ -69,7 +74,9 @@ class Resolver {
   std::map<std::string, NameKind, std::less<>> kinds_;
   mutable std::map<std::string, std::vector<const Host*>, std::less<>> host_cache_;
   const Zone* wan_zone_ = nullptr;
-  const Zone* rest_zone_ = nullptr;  // the zone without networks, if any
+  // Per family (V4, V6): the zone holding every address no other zone's networks hold:
+  // the zone without networks, or the zone declaring 0.0.0.0/0 or ::/0.
+  const Zone* rest_zone_[2] = {nullptr, nullptr};
   std::vector<IpAddress> gateway_addresses_;
 };
 

@@ -104,7 +104,10 @@ std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
   }};
   for (const auto& [suffix, factor] : kUnits) {
     if (part->second == suffix) {
-      return part->first * factor;  // at most 2^32 * 2^40: fits
+      if (part->first > std::numeric_limits<std::uint64_t>::max() / factor) {
+        return std::nullopt;  // would not fit in 64 bits
+      }
+      return part->first * factor;
     }
   }
   return std::nullopt;

@@ -113,7 +113,11 @@ int run_explain(const Args& args, Io& io) {
 
   policy::LoadResult loaded = policy::load_policy_file(args.positional[0]);
   if (!loaded.policy) {
-    print_diagnostics(loaded.diagnostics, io.err);
+    if (args.json) {
+      io.out << diagnostics_json(loaded.diagnostics).dump(2) << '\n';
+    } else {
+      print_diagnostics(loaded.diagnostics, io.err);
+    }
     return kExitConfig;
   }
   const policy::Policy& policy = *loaded.policy;
@@ -158,6 +162,16 @@ int run_explain(const Args& args, Io& io) {
     }
     *side = resolver.endpoint_for(*address);
   }
+  // "gateway" names the gateway as a whole; where it has an address of its own on the
+  // other end's side (its local broker, its tunnel address), that is the one asked about.
+  for (auto [side, other] :
+       {std::pair{&packet.to, &packet.from}, std::pair{&packet.from, &packet.to}}) {
+    if (side->gateway && !other->gateway) {
+      if (auto own = resolver.gateway_address_facing(other->address)) {
+        side->address = *own;
+      }
+    }
+  }
 
   std::chrono::sys_seconds at = io.now;
   if (const std::string* at_text = args.value("at")) {
@@ -169,8 +183,10 @@ int run_explain(const Args& args, Io& io) {
   }
 
   policy::Verdict verdict = policy::explain(resolver, *zone, packet, at);
+  // An end: its address, or null for the gateway as a whole (no address of its own there).
   auto describe = [](const policy::Endpoint& e) {
-    return e.gateway ? std::string(policy::kGatewayName) : e.address.to_string();
+    const bool unspecified = e.address.bytes == decltype(e.address.bytes){};
+    return e.gateway && unspecified ? nlohmann::json() : nlohmann::json(e.address.to_string());
   };
   if (args.json) {
     nlohmann::json out = {
@@ -183,8 +199,12 @@ int run_explain(const Args& args, Io& io) {
         {"schedule_open",
          verdict.schedule_open ? nlohmann::json(*verdict.schedule_open) : nlohmann::json()},
         {"reason", verdict.reason},
-        {"from", {{"name", *from_text}, {"address", describe(packet.from)}}},
-        {"to", {{"name", *to_text}, {"address", describe(packet.to)}}},
+        {"from",
+         {{"name", *from_text},
+          {"address", describe(packet.from)},
+          {"gateway", packet.from.gateway}}},
+        {"to",
+         {{"name", *to_text}, {"address", describe(packet.to)}, {"gateway", packet.to.gateway}}},
         {"proto", *proto_text},
         {"at", format_local(at, *zone)},
     };

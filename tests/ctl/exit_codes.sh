@@ -106,6 +106,9 @@ expect 2 "explain port twice" -- "$ctl" explain "$policy" --from historian --to 
   --port 502 --port 503
 expect 78 "explain invalid policy" -- "$ctl" explain "$tmp/bad.yaml" --from a --to b --proto tcp --port 1
 check_empty out "explain invalid prints nothing on stdout"
+expect 78 "explain --json invalid policy" -- "$ctl" explain "$tmp/bad.yaml" --json --from a --to b \
+  --proto tcp --port 1
+check_text out '"valid": false' "explain --json gives the diagnostics as JSON"
 
 expect 0 "compile valid" -- "$ctl" compile "$policy"
 check_text out '^#!/usr/sbin/nft -f$' "compile prints an nft script"

@@ -76,3 +76,21 @@ TEST_CASE("explain a drop has a null rule in JSON") {
   CHECK(json["line"].is_null());
   CHECK(json["schedule"].is_null());
 }
+
+TEST_CASE("explain --to gateway means the gateway's address on the sender's side") {
+  // plc-1 reaches the local broker on the gateway's OT address, 192.168.10.1.
+  auto json = nlohmann::json::parse(
+      explain({"--from", "plc-1", "--to", "gateway", "--proto", "tcp", "--port", "1883", "--json"},
+              kWednesdayMorning)
+          .out);
+  CHECK(json["verdict"] == "accept");
+  CHECK(json["implicit"] == true);
+  CHECK(json["to"]["address"] == "192.168.10.1");
+  // IT has no gateway address of its own in the policy: no broker there.
+  auto it = nlohmann::json::parse(
+      explain({"--from", "historian", "--to", "gateway", "--proto", "tcp", "--port", "1883",
+               "--json"},
+              kWednesdayMorning)
+          .out);
+  CHECK(it["verdict"] == "drop");
+}

@@ -159,7 +159,7 @@ TEST_CASE("an interface in two zones") {
 
 TEST_CASE("overlapping zones") {
   std::string text = replaced(policy_text(), "198.18.0.0/16", "192.0.0.0/16");
-  expect(text, "zone-overlap", "it: {");
+  expect(text, "zone-overlap", "ot: {");
 }
 
 TEST_CASE("a host outside every zone is a warning") {
@@ -236,6 +236,9 @@ TEST_CASE("cloud section: C-1 and topic filters") {
   CHECK_MESSAGE(good.diagnostics.items().empty(), dump(good.diagnostics));
   expect(with("mqtt.example.com", "line1/#"), "C-1", "mqtt.example.com");
   expect(with("203.0.113.10", "line1/#"), "undefined", "203.0.113.10");
+  expect(with("clud", "line1/#"), "undefined", "broker: clud");
+  CHECK(find_code(load(with("clud", "line1/#")).diagnostics, "undefined")->hint ==
+        "did you mean 'cloud'?");
   expect(with("cloud", "line1/#/x"), "bad-topic", "line1/#/x");
   expect(with("cloud", "line1/a+"), "bad-topic", "line1/a+");
   expect(with("cloud", "line1/recipes/set"), "conflict", "downlink");
@@ -312,4 +315,109 @@ TEST_CASE("names: syntax, and never an address") {
 TEST_CASE("zone names become chain names") {
   expect(replaced(policy_text(), "  it: {", "  1it: {"), "bad-name", "1it: {");
   expect(replaced(policy_text(), "  it: {", "  it_to_x: {"), "bad-name", "it_to_x: {");
+}
+
+TEST_CASE("a valid key near a missing one does not hide it") {
+  // 'log' is one edit from 'to': the missing 'to' must still be reported.
+  expect(policy_text(R"(rules:
+  - name: no destination
+    from: scada
+    services: [modbus]
+    log: true
+)"),
+         "missing-key", "- name: no destination");
+  // A typo is reported once, as unknown-key with a did-you-mean.
+  LoadResult typo = load(policy_text(R"(rules:
+  - name: typo
+    from: scada
+    too: plc
+    services: [modbus]
+)"));
+  CHECK(typo.diagnostics.has_code("unknown-key"));
+  CHECK_FALSE(typo.diagnostics.has_code("missing-key"));
+}
+
+TEST_CASE("empty lists name nothing") {
+  expect(policy_text(R"(rules:
+  - name: r
+    from: []
+    to: plc
+    services: [modbus]
+)"),
+         "bad-value", "from: []");
+  expect(policy_text(R"(rules:
+  - name: r
+    from: scada
+    to: plc
+    services: []
+)"),
+         "bad-value", "services: []");
+  expect(replaced(policy_text(), "modbus: tcp/502", "modbus: []"), "bad-value", "modbus: []");
+  expect(policy_text({}, "schedules:\n  s:\n    weekly: []\n"), "schedule-never-open",
+         "s:", Severity::Warning);
+}
+
+TEST_CASE("every address names one thing") {
+  // Two peers with one tunnel address.
+  std::string peers =
+      replaced(policy_text(), "address: 198.19.0.2 }",
+               "address: 198.19.0.2 }\n      other: { public_key: "
+               "\"HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=\", address: 198.19.0.2 }");
+  expect(peers, "dup-address", "other:");
+  // A host at the gateway's own tunnel address.
+  expect(
+      replaced(policy_text(), "laptop: { address: 198.18.1.6 }", "laptop: { address: 198.19.0.1 }"),
+      "dup-address", "laptop:");
+  // A host at a peer's address.
+  expect(
+      replaced(policy_text(), "laptop: { address: 198.18.1.6 }", "laptop: { address: 198.19.0.2 }"),
+      "dup-address", "laptop:");
+  // Twice in one host.
+  const std::string twice = replaced(policy_text(), "hmi: { addresses: [192.0.2.20,",
+                                     "hmi: { addresses: [192.0.2.20, 192.0.2.20,");
+  expect(twice, "dup-address", "hmi:");
+  CHECK(find_code(load(twice).diagnostics, "dup-address")->message.find("listed twice") !=
+        std::string::npos);
+}
+
+TEST_CASE("MAC bindings: one host per MAC, and not in the catch-all zone") {
+  std::string dup = replaced(policy_text(), "plc: { address: 192.0.2.10 }",
+                             "plc: { address: 192.0.2.10, mac: \"00:1d:9c:c8:12:01\" }");
+  dup = replaced(dup, "laptop: { address: 198.18.1.6 }",
+                 "laptop: { address: 198.18.1.6, mac: \"00:1d:9c:c8:12:01\" }");
+  expect(dup, "dup-mac", "laptop:", Severity::Warning);
+  // A typo in a PLC's address lands it in the WAN zone.
+  expect(replaced(policy_text(), "plc: { address: 192.0.2.10 }",
+                  "plc: { address: 192.0.3.10, mac: \"00:1d:9c:c8:12:01\" }"),
+         "host-outside-zones", "plc:", Severity::Warning);
+}
+
+TEST_CASE("one zone per address family may hold the rest") {
+  std::string split = replaced(policy_text(), "wan: { interfaces: [wan0] }",
+                               "wan: { interfaces: [wan0], networks: [0.0.0.0/0] }\n"
+                               "  wan6: { interfaces: [wan6], role: wan, networks: [\"::/0\"] }");
+  LoadResult result = load(split);
+  CHECK_MESSAGE(result.policy, dump(result.diagnostics));
+  CHECK_MESSAGE(result.diagnostics.items().empty(), dump(result.diagnostics));
+  // A declared network wins over the rest: 192.0.2.10 stays in ot.
+  std::string both = replaced(policy_text(), "wan: { interfaces: [wan0] }",
+                              "wan: { interfaces: [wan0] }\n  wan2: { interfaces: [wan1] }");
+  expect(both, "zone-overlap", "wan2:");
+}
+
+TEST_CASE("a rule whose services fit no address family of its sides") {
+  expect(policy_text(R"(rules:
+  - name: v6 ping over v4
+    from: scada
+    to: plc
+    services: [icmpv6/echo-request]
+)"),
+         "never-matches", "- name: v6 ping over v4", Severity::Warning);
+}
+
+TEST_CASE("problems of the whole file point at its start") {
+  LoadResult empty = load("");
+  REQUIRE(!empty.diagnostics.items().empty());
+  CHECK(empty.diagnostics.items()[0].pos.line == 1);
+  CHECK(empty.diagnostics.items()[0].pos.column == 1);
 }

@@ -109,10 +109,16 @@ TEST_CASE("shadowed and duplicate rules") {
   CHECK(only(duplicate, "duplicate"));
   CHECK_FALSE(duplicate.diagnostics.has_code("shadowed"));
 
-  // Not covered: a wider later rule, another port, another schedule.
+  // Order does not matter: a narrow rule before a wide one is shadowed too.
   auto wider = with_rules(rule("scada to plc", "scada", "plc", "[modbus]") +
                           rule("it to line", "it", "line", "[modbus, web]"));
-  CHECK_FALSE(wider.diagnostics.has_code("shadowed"));
+  const Diagnostic* before = only(wider, "shadowed");
+  REQUIRE(before);
+  CHECK(before->message.find("'scada to plc'") != std::string::npos);
+  // A logged rule under an unlogged one adds logging: not redundant.
+  auto logged = with_rules(rule("it to line", "it", "line", "[modbus, web]") +
+                           rule("scada to plc", "scada", "plc", "[modbus]", "log: true"));
+  CHECK_FALSE(logged.diagnostics.has_code("shadowed"));
   auto ports =
       with_rules(rule("a", "scada", "plc", "[modbus]") + rule("b", "scada", "plc", "[tcp/503]"));
   CHECK_FALSE(ports.diagnostics.has_code("shadowed"));
@@ -121,13 +127,17 @@ TEST_CASE("shadowed and duplicate rules") {
   auto scheduled_first = with_rules(rule("a", "scada", "plc", "[modbus]", "schedule: day") +
                                         rule("b", "scada", "plc", "[modbus]"),
                                     schedules);
-  CHECK_FALSE(scheduled_first.diagnostics.has_code("shadowed"));
+  // An unscheduled rule covers a scheduled one, wherever it stands; not the reverse.
+  const Diagnostic* scheduled = only(scheduled_first, "shadowed");
+  REQUIRE(scheduled);
+  CHECK(scheduled->message.find("rule 'a' adds nothing") != std::string::npos);
   CHECK_FALSE(scheduled_first.diagnostics.has_code("duplicate"));
-  // An unscheduled rule covers a scheduled one.
   auto scheduled_later = with_rules(rule("a", "scada", "plc", "[modbus]") +
                                         rule("b", "scada", "plc", "[modbus]", "schedule: day"),
                                     schedules);
-  CHECK(only(scheduled_later, "shadowed"));
+  const Diagnostic* later = only(scheduled_later, "shadowed");
+  REQUIRE(later);
+  CHECK(later->message.find("rule 'b' adds nothing") != std::string::npos);
 }
 
 TEST_CASE("the zone without networks covers single addresses in it") {
@@ -141,4 +151,24 @@ TEST_CASE("a rule whose sides share no address family never matches") {
   CHECK(only(mismatch, "never-matches"));
   auto fine = with_rules(rule("hmi to scada", "hmi", "scada", "[web]"));
   CHECK_FALSE(fine.diagnostics.has_code("never-matches"));
+}
+
+TEST_CASE("W-2 does not depend on zone names") {
+  // Renamed zones, no 'ot' or 'it': WAN -> any inner zone is still an error.
+  std::string renamed =
+      replaced(replaced(policy_text("rules:\n" + rule("wan to factory", "wan", "factory", "[any]")),
+                        "  ot: {", "  factory: {"),
+               "  it: {", "  office: {");
+  LoadResult result = load(renamed);
+  CHECK(only(result, "W-2"));
+  CHECK(only(result, "roles"));  // and the policy is told its factory zone is unknown
+  // WAN into the VPN zone.
+  CHECK(only(with_rules(rule("wan to vendor", "wan", "vendor", "[tcp/22]")), "W-2"));
+}
+
+TEST_CASE("W-2: the factory LAN does not talk to the outside directly") {
+  auto outbound = with_rules(rule("plc to the internet", "plc", "wan", "[tcp/443]"));
+  const Diagnostic* d = only(outbound, "W-2");
+  REQUIRE(d);
+  CHECK(d->severity == Severity::Warning);
 }

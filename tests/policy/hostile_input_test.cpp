@@ -80,3 +80,14 @@ TEST_CASE("a NUL byte") {
   CHECK_FALSE(result.policy);
   CHECK(result.diagnostics.has_code("yaml"));
 }
+
+TEST_CASE("a chain of groups deeper than any call stack") {
+  std::string text = "version: 1\ngroups:\n";
+  const int depth = 40000;
+  for (int i = 0; i < depth; ++i) {
+    text += "  g" + std::to_string(i) + ": [g" + std::to_string(i + 1) + "]\n";
+  }
+  text += "  g" + std::to_string(depth) + ": [g0]\n";
+  LoadResult result = load(text);
+  CHECK(result.diagnostics.has_code("cycle"));
+}

@@ -27,6 +27,9 @@ TEST_CASE("byte sizes") {
   CHECK(parse_byte_size("1GB") == 1000000000ULL);
   CHECK(parse_byte_size("4096") == 4096);
   CHECK_FALSE(parse_byte_size("2 GiB"));
+  CHECK(parse_byte_size("16777215TiB") == 16777215ULL << 40);
+  CHECK_FALSE(parse_byte_size("16777216TiB"));  // 2^64: does not fit
+  CHECK_FALSE(parse_byte_size("16777217TiB"));
   CHECK_FALSE(parse_byte_size("2gib"));
   CHECK_FALSE(parse_byte_size("GiB"));
 }

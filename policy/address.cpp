@@ -55,6 +55,14 @@ bool Cidr::contains(const Cidr& other) const {
   return other.prefix >= prefix && prefix_matches(network, prefix, other.network);
 }
 
+IpAddress Cidr::last() const {
+  IpAddress last = network;
+  for (int bit = prefix; bit < last.bits(); ++bit) {
+    last.bytes[static_cast<std::size_t>(bit / 8)] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+  }
+  return last;
+}
+
 std::string Cidr::to_string() const {
   return network.to_string() + '/' + std::to_string(prefix);
 }

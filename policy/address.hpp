@@ -28,6 +28,7 @@ struct Cidr {
   int prefix = 0;
 
   bool contains(const IpAddress& address) const;
+  IpAddress last() const;  // the highest address of the prefix
   bool contains(const Cidr& other) const;
   std::string to_string() const;
   auto operator<=>(const Cidr&) const = default;

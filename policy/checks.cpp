@@ -270,12 +270,7 @@ class Checker {
           claim_rest(network.network.family == Family::V4 ? 0 : 1, zone, zone.network_pos[i]);
           continue;
         }
-        IpAddress last = network.network;
-        for (int bit = network.prefix; bit < last.bits(); ++bit) {
-          last.bytes[static_cast<std::size_t>(bit / 8)] |=
-              static_cast<std::uint8_t>(0x80 >> (bit % 8));
-        }
-        placed.push_back(Placed{network.network, last, &zone, i});
+        placed.push_back(Placed{network.network, network.last(), &zone, i});
       }
     }
     // Tunnel networks overlap too: a VPN's addresses may not sit in a LAN's networks.
@@ -285,12 +280,7 @@ class Checker {
       }
       for (std::size_t i = 0; i < zone.networks.size(); ++i) {
         const Cidr& network = zone.networks[i];
-        IpAddress last = network.network;
-        for (int bit = network.prefix; bit < last.bits(); ++bit) {
-          last.bytes[static_cast<std::size_t>(bit / 8)] |=
-              static_cast<std::uint8_t>(0x80 >> (bit % 8));
-        }
-        placed.push_back(Placed{network.network, last, &zone, i});
+        placed.push_back(Placed{network.network, network.last(), &zone, i});
       }
     }
     // Sorted by first address, an overlap is always with the widest earlier range.

@@ -36,11 +36,7 @@ ir::Value address_value(const IpAddress& address) {
 
 // The first and last address of a prefix.
 ir::Range address_range(const Cidr& cidr) {
-  IpAddress last = cidr.network;
-  for (int bit = cidr.prefix; bit < last.bits(); ++bit) {
-    last.bytes[static_cast<std::size_t>(bit / 8)] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
-  }
-  return ir::Range{address_value(cidr.network), address_value(last)};
+  return ir::Range{address_value(cidr.network), address_value(cidr.last())};
 }
 
 SetKind kind_of(const ServiceItem& item) {

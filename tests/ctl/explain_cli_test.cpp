@@ -87,10 +87,9 @@ TEST_CASE("explain --to gateway means the gateway's address on the sender's side
   CHECK(json["implicit"] == true);
   CHECK(json["to"]["address"] == "192.168.10.1");
   // IT has no gateway address of its own in the policy: no broker there.
-  auto it = nlohmann::json::parse(
-      explain({"--from", "historian", "--to", "gateway", "--proto", "tcp", "--port", "1883",
-               "--json"},
-              kWednesdayMorning)
-          .out);
+  auto it = nlohmann::json::parse(explain({"--from", "historian", "--to", "gateway", "--proto",
+                                           "tcp", "--port", "1883", "--json"},
+                                          kWednesdayMorning)
+                                      .out);
   CHECK(it["verdict"] == "drop");
 }

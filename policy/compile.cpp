@@ -458,16 +458,20 @@ class Compiler {
     finish_base_chain(input, "input");
 
     ir::Chain forward = base_chain("forward", ir::Hook::Forward, Selector::IifName);
-    if (!vpn_interfaces_.empty()) {
+    const ir::Rule::Statements gate = {verdict(ir::VerdictKind::Goto, "session_gate")};
+    const ir::Origin gate_origin{{}, "VPN traffic passes the session gate first"};
+    if (vpn_interfaces_.size() == 1) {
+      // One interface: a plain comparison, as nft itself would make of a one-element set.
+      forward.rules.push_back(ir::Rule{
+          {equal(Selector::IifName, vpn_interfaces_.front().key.front().lo)}, gate, gate_origin});
+    } else if (!vpn_interfaces_.empty()) {
       ir::Set interfaces;
       interfaces.name = "__vpn_interfaces_" + std::to_string(anonymous_++);
       interfaces.anonymous = true;
       interfaces.key = {FieldType::IfName};
       interfaces.elements = std::move(vpn_interfaces_);
-      forward.rules.push_back(
-          ir::Rule{{lookup({Selector::IifName}, Match::Op::InSet, interfaces.name)},
-                   {verdict(ir::VerdictKind::Goto, "session_gate")},
-                   {{}, "VPN traffic passes the session gate first"}});
+      forward.rules.push_back(ir::Rule{
+          {lookup({Selector::IifName}, Match::Op::InSet, interfaces.name)}, gate, gate_origin});
       ruleset_.sets.push_back(std::move(interfaces));
     }
     forward.rules.push_back(established_first());

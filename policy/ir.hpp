@@ -135,6 +135,7 @@ struct Statement {
 };
 
 struct Rule {
+  using Statements = std::vector<Statement>;
   std::vector<Match> matches;
   std::vector<Statement> statements;
   Origin origin;

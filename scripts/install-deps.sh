@@ -7,6 +7,7 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build g++ pkg-config
   libyaml-cpp-dev libhowardhinnant-date-dev tzdata nlohmann-json3-dev
+  libnftnl-dev libmnl-dev
 )
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema

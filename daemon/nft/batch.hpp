@@ -1,0 +1,27 @@
+#pragma once
+// The Ruleset IR translated one to one into one nftables netlink batch: table inet
+// sekisho created, deleted and created again (so the batch replaces whatever was there),
+// then its sets and elements, chains and rules. No decisions are made here; each message
+// remembers the IR object (and so the policy line) it came from, so a kernel error can be
+// reported against the policy.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/ir.hpp"
+
+namespace sekisho::nft {
+
+struct Batch {
+  std::vector<char> bytes;          // the netlink messages, back to back
+  std::vector<std::uint32_t> seqs;  // sequence number of each message that asks for an ack
+  std::vector<ir::Origin> origins;  // the IR object of each, same index as seqs
+  std::vector<std::string> what;    // "set ot_to_it_v4", "rule 3 of chain forward"...
+};
+
+// `with_end`: false leaves out the BATCH_END message, so the kernel checks everything and
+// then aborts: a dry run, as `nft -c` does.
+Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end);
+
+}  // namespace sekisho::nft

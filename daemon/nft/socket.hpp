@@ -1,0 +1,33 @@
+#pragma once
+// Sends one nftables batch over a netlink socket (libmnl) and collects the kernel's answer
+// for every message: success means no error for any sequence number.
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "daemon/nft/batch.hpp"
+
+namespace sekisho::nft {
+
+struct MessageError {
+  std::size_t index;  // into Batch::seqs / origins / what
+  int error;          // errno
+};
+
+struct BatchOutcome {
+  std::error_code system;            // the socket itself failed
+  std::vector<MessageError> errors;  // the kernel refused these messages
+  bool ok() const { return !system && errors.empty(); }
+};
+
+// Sends `batch` and waits for its acknowledgements. A batch without its end message (dry
+// run) is checked by the kernel and then aborted: the outcome says whether it would apply.
+BatchOutcome send_batch(const Batch& batch);
+
+// "set ot_to_it_v4 (factory-line.yaml:10): File exists" for each error.
+std::vector<std::string> describe(const Batch& batch, const BatchOutcome& outcome,
+                                  const std::string& policy_file);
+
+}  // namespace sekisho::nft

@@ -45,7 +45,8 @@ struct TooDeep : std::runtime_error {
 
 class TreeBuilder : public YAML::EventHandler {
  public:
-  explicit TreeBuilder(Diagnostics& diagnostics) : diagnostics_(diagnostics) {}
+  TreeBuilder(std::string_view text, Diagnostics& diagnostics)
+      : text_(text), diagnostics_(diagnostics) {}
 
   std::optional<YamlNode> take_root() { return std::move(root_); }
 
@@ -74,6 +75,11 @@ class TreeBuilder : public YAML::EventHandler {
     node.pos = to_pos(mark);
     node.value = value;
     node.quoted = tag == "!";
+    if (node.quoted && !closed_quote(mark.pos)) {
+      // yaml-cpp 0.7 takes a quoted scalar that runs to the end of the file as closed.
+      diagnostics_.error(node.pos, "yaml", "a quoted string is never closed",
+                         "add the closing quote");
+    }
     add(std::move(node));
   }
 
@@ -95,6 +101,29 @@ class TreeBuilder : public YAML::EventHandler {
     std::optional<YamlNode> pending_key;
     std::unordered_map<std::string, int> key_lines;  // key -> line of its first use
   };
+
+  // Whether the quoted scalar starting at byte `start` has its closing quote.
+  bool closed_quote(int start) const {
+    if (start < 0 || static_cast<std::size_t>(start) >= text_.size()) {
+      return true;
+    }
+    const char quote = text_[static_cast<std::size_t>(start)];
+    if (quote != '"' && quote != '\'') {
+      return true;  // a block scalar (| or >)
+    }
+    for (std::size_t i = static_cast<std::size_t>(start) + 1; i < text_.size(); ++i) {
+      if (quote == '"' && text_[i] == '\\') {
+        ++i;
+      } else if (text_[i] == quote) {
+        if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
+          ++i;  // '' is an escaped single quote
+          continue;
+        }
+        return true;
+      }
+    }
+    return false;
+  }
 
   void check_tag(const YAML::Mark& mark, const std::string& tag) {
     if (tag != "?" && tag != "!" && !tag.empty()) {
@@ -151,6 +180,7 @@ class TreeBuilder : public YAML::EventHandler {
     parent.node.entries.push_back(YamlEntry{std::move(key), std::move(node)});
   }
 
+  std::string_view text_;
   Diagnostics& diagnostics_;
   std::vector<Frame> stack_;
   std::optional<YamlNode> root_;
@@ -170,7 +200,7 @@ std::optional<YamlNode> parse_yaml(std::string_view text, Diagnostics& diagnosti
     return std::nullopt;
   }
   std::istringstream stream{std::string(text)};
-  TreeBuilder builder(diagnostics);
+  TreeBuilder builder(text, diagnostics);
   try {
     YAML::Parser parser(stream);
     if (!parser.HandleNextDocument(builder)) {
@@ -178,7 +208,7 @@ std::optional<YamlNode> parse_yaml(std::string_view text, Diagnostics& diagnosti
       return empty;
     }
     std::optional<YamlNode> root = builder.take_root();
-    TreeBuilder rest(diagnostics);
+    TreeBuilder rest(text, diagnostics);
     if (parser.HandleNextDocument(rest)) {
       std::optional<YamlNode> second = rest.take_root();
       diagnostics.error(second ? second->pos : SourcePos{}, "yaml",

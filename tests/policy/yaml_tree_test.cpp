@@ -57,6 +57,19 @@ TEST_CASE("syntax errors carry a position") {
   CHECK(d.items()[0].pos.line > 0);
 }
 
+TEST_CASE("a quoted string that is never closed") {
+  for (const char* text : {"a: \"open\n", "a: 'open\n", "a: \"x\\\"\n", "a: 'it''s\n"}) {
+    Diagnostics d("t.yaml");
+    parse_yaml(text, d);
+    CHECK_MESSAGE(d.has_code("yaml"), text);
+  }
+  for (const char* text : {"a: \"closed\"\n", "a: 'it''s'\n", "a: \"x\\\"y\"\n"}) {
+    Diagnostics d("t.yaml");
+    parse_yaml(text, d);
+    CHECK_MESSAGE(d.items().empty(), text);
+  }
+}
+
 TEST_CASE("nesting is bounded") {
   Diagnostics d("t.yaml");
   std::string deep(10000, '[');

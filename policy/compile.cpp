@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "policy/compile_flows.hpp"
@@ -21,7 +22,7 @@ using ir::Statement;
 enum class SetKind { Ports, Icmp, Any };
 
 struct SetKey {
-  std::string chain;
+  std::pair<std::size_t, std::size_t> pair;  // zone indices; the gateway is zones.size()
   Family family;
   SetKind kind;
   std::string schedule;
@@ -90,8 +91,8 @@ ir::Element element_of(const Flow& flow) {
   return element;
 }
 
-std::string set_name(const SetKey& key) {
-  std::string name = key.chain + (key.family == Family::V4 ? "_v4" : "_v6");
+std::string set_name(const std::string& chain, const SetKey& key) {
+  std::string name = chain + (key.family == Family::V4 ? "_v4" : "_v6");
   if (key.kind == SetKind::Icmp)
     name += "_icmp";
   if (key.kind == SetKind::Any)
@@ -150,6 +151,11 @@ std::vector<Statement> count_and_log(std::string prefix, std::uint16_t group, st
   limit.limit_burst = burst;
   Statement log = simple(Statement::Kind::Log);
   log.log_group = group;
+  // The kernel keeps at most 127 bytes of a log prefix (NF_LOG_PREFIXLEN).
+  if (prefix.size() > 127) {
+    prefix.resize(125);
+    prefix += ": ";
+  }
   log.log_prefix = std::move(prefix);
   return {simple(Statement::Kind::Counter), limit, log};
 }
@@ -180,6 +186,16 @@ class Compiler {
   }
 
  private:
+  // Generated names (zone and schedule names joined with "_to_", "_s_"...) could meet; a
+  // clash gets a number so that two objects never merge into one.
+  std::string unique_name(std::string name) {
+    std::string candidate = name;
+    for (int n = 2; !taken_names_.insert(candidate).second; ++n) {
+      candidate = name + "_" + std::to_string(n);
+    }
+    return candidate;
+  }
+
   std::size_t zone_index(const Zone* zone) const {
     return zone ? static_cast<std::size_t>(zone - policy_.zones.data()) : policy_.zones.size();
   }
@@ -189,27 +205,26 @@ class Compiler {
     // Chains in zone order (the gateway last), so the output does not depend on rule order.
     std::map<std::pair<std::size_t, std::size_t>, std::pair<const Zone*, const Zone*>> pairs;
     for (const Flow& flow : expand_flows(resolver_)) {
-      std::string chain = pair_chain_name(flow.from, flow.to);
-      pairs.emplace(std::pair{zone_index(flow.from), zone_index(flow.to)},
-                    std::pair{flow.from, flow.to});
+      const std::pair pair{zone_index(flow.from), zone_index(flow.to)};
+      pairs.emplace(pair, std::pair{flow.from, flow.to});
       const Family family = flow.source.network.family;
       const SetKind kind = kind_of(flow.service);
-      grouped[SetKey{chain, family, kind, flow.schedule, false}].push_back(element_of(flow));
+      grouped[SetKey{pair, family, kind, flow.schedule, false}].push_back(element_of(flow));
       if (flow.log) {
-        grouped[SetKey{chain, family, kind, flow.schedule, true}].push_back(element_of(flow));
+        grouped[SetKey{pair, family, kind, flow.schedule, true}].push_back(element_of(flow));
       }
     }
     for (const auto& [order, zones] : pairs) {
       const auto& [from, to] = zones;
       ir::Chain chain;
-      chain.name = pair_chain_name(from, to);
+      chain.name = unique_name(pair_chain_name(from, to));
       chain.origin =
           ir::Origin{from ? from->pos : to->pos, "zone pair " + (from ? from->name : "gateway") +
                                                      " -> " + (to ? to->name : "gateway")};
       // Log rules first (they fall through), then the accepting lookups.
       for (bool log : {true, false}) {
         for (auto& [key, elements] : grouped) {
-          if (key.chain != chain.name || key.log != log) {
+          if (key.pair != order || key.log != log) {
             continue;
           }
           add_allow_set(chain, key, std::move(elements));
@@ -222,7 +237,7 @@ class Compiler {
 
   void add_allow_set(ir::Chain& chain, const SetKey& key, std::vector<ir::Element> elements) {
     ir::Set set;
-    set.name = set_name(key);
+    set.name = unique_name(set_name(chain.name, key));
     set.key = set_key_types(key.family, key.kind);
     set.interval = true;
     set.schedule = key.schedule;
@@ -531,6 +546,11 @@ class Compiler {
   std::vector<ir::Element> output_dispatch_;
   std::vector<ir::Element> vpn_interfaces_;
   int anonymous_ = 0;
+  // Fixed names are reserved up front; generated ones contain "_to_" and cannot meet them.
+  std::set<std::string> taken_names_{
+      "input",       "forward",      "output",        "mac_guard",       "session_gate",
+      "postrouting", "input_zones",  "forward_zones", "output_zones",    "sessions_v4",
+      "sessions_v6", "mac_bound_v4", "mac_bound_v6",  "mac_bindings_v4", "mac_bindings_v6"};
 };
 
 }  // namespace

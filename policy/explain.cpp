@@ -49,7 +49,7 @@ std::optional<Verdict> implicit_service(const Resolver& resolver, const Packet& 
                        std::any_of(vpn.source_networks.begin(), vpn.source_networks.end(),
                                    [&](const Cidr& c) { return c.contains(packet.from.address); });
       if (packet.proto == Proto::Udp && packet.port == vpn.listen_port && from_zone &&
-          from_zone->role == ZoneRole::Wan && source_ok) {
+          from_zone == resolver.wan_zone() && source_ok) {
         return implicit_accept("WireGuard listen port of vpn " + vpn.name, vpn.pos);
       }
     }
@@ -78,6 +78,12 @@ Verdict explain(const Resolver& resolver, const date::time_zone& zone, const Pac
       packet.from.address.family != packet.to.address.family) {
     verdict.reason = "the addresses are of different families (IPv4/IPv6)";
     return verdict;
+  }
+  for (const Endpoint* end : {&packet.from, &packet.to}) {
+    if (!end->gateway && !resolver.zone_of(end->address)) {
+      verdict.reason = end->address.to_string() + " is in no zone: no interface leads there";
+      return verdict;
+    }
   }
   if (auto implicit = implicit_service(resolver, packet)) {
     return *implicit;

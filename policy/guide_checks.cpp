@@ -61,6 +61,7 @@ class GuideChecker {
   void run() {
     for (const Rule& rule : policy_.rules) {
       check_vpn_source(rule);
+      check_vpn_destination(rule);
       check_wan_inbound(rule);
       check_ot_outbound(rule);
       check_it_ot(rule);
@@ -72,6 +73,26 @@ class GuideChecker {
   }
 
  private:
+  // W-1, the other way: the session gate checks every packet that comes in from a VPN
+  // interface, replies included, so a connection from the factory into the VPN would be
+  // cut. The gateway's own connections are not gated (their replies go to input).
+  void check_vpn_destination(const Rule& rule) {
+    const bool only_gateway = std::all_of(rule.from.begin(), rule.from.end(),
+                                          [](const NameRef& r) { return r.name == kGatewayName; });
+    if (only_gateway) {
+      return;
+    }
+    for (const NameRef& ref : rule.to) {
+      if (has_role(resolver_.zones_of(ref.name), ZoneRole::Vpn)) {
+        diagnostics_.error(
+            ref.pos, "vpn-destination",
+            "rule '" + rule.name + "' lets the factory connect into the VPN ('" + ref.name + "')",
+            "the VPN is reached only through jump sessions; 'from: gateway' "
+            "rules may reach it");
+      }
+    }
+  }
+
   // W-1: a VPN peer reaches machines only through a jump session.
   void check_vpn_source(const Rule& rule) {
     bool only_gateway = std::all_of(rule.to.begin(), rule.to.end(),

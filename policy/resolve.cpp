@@ -22,7 +22,10 @@ Resolver::Resolver(const Policy& policy) : policy_(policy) {
         rest = rest ? rest : &zone;
       }
     }
-    if (zone.role == ZoneRole::Wan) {
+    // The WAN zone is the one holding wan.interface (other zones may have role wan too).
+    if (policy.wan &&
+        std::any_of(zone.interfaces.begin(), zone.interfaces.end(),
+                    [&](const NameRef& i) { return i.name == policy.wan->interface.name; })) {
       wan_zone_ = &zone;
     }
   }

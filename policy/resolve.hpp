@@ -49,6 +49,7 @@ class Resolver {
   const Zone* zone_of(const IpAddress& address) const;
   // True when `address` lies in a zone's own networks, not in "the rest".
   bool in_declared_network(const IpAddress& address) const;
+  // The zone holding wan.interface, or nullptr without a `wan` section.
   const Zone* wan_zone() const { return wan_zone_; }
   const Zone* zone_of_vpn(std::string_view vpn) const;
 

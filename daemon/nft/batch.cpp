@@ -313,6 +313,7 @@ class BatchWriter {
   BatchWriter& operator=(const BatchWriter&) = delete;
 
   Batch run(bool with_end) {
+    out_.begin_seq = seq_;
     nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
     next();
     table(NFT_MSG_NEWTABLE, "create table inet " + ruleset_.table);
@@ -427,7 +428,10 @@ class BatchWriter {
       nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
       nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, 0);
     }
-    nlmsghdr* nlh = header(NFT_MSG_NEWSET, NLM_F_CREATE, set.origin, "set " + set.name);
+    // Everything is new after the table was deleted: EXCL makes a name clash an error
+    // instead of a silent merge of two objects.
+    nlmsghdr* nlh =
+        header(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, set.origin, "set " + set.name);
     nftnl_set_nlmsg_build_payload(nlh, s.get());
     next();
   }
@@ -489,7 +493,8 @@ class BatchWriter {
       nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, chain.nat ? "nat" : "filter");
       nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, chain.policy_drop ? NF_DROP : NF_ACCEPT);
     }
-    nlmsghdr* nlh = header(NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain.origin, "chain " + chain.name);
+    nlmsghdr* nlh =
+        header(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, chain.origin, "chain " + chain.name);
     nftnl_chain_nlmsg_build_payload(nlh, c.get());
     next();
   }

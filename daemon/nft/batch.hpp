@@ -14,6 +14,7 @@
 namespace sekisho::nft {
 
 struct Batch {
+  std::uint32_t begin_seq = 0;      // the BATCH_BEGIN message: errors on it fail the whole batch
   std::vector<char> bytes;          // the netlink messages, back to back
   std::vector<std::uint32_t> seqs;  // sequence number of each message that asks for an ack
   std::vector<ir::Origin> origins;  // the IR object of each, same index as seqs

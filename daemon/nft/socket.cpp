@@ -21,6 +21,8 @@ struct SocketCloser {
 };
 
 struct Collected {
+  std::uint32_t begin_seq = 0;
+  int batch_error = 0;
   std::unordered_map<std::uint32_t, std::size_t> index_of_seq;
   std::vector<bool> answered;
   std::size_t answers = 0;
@@ -30,6 +32,12 @@ struct Collected {
 int on_error(const nlmsghdr* nlh, void* data) {
   auto* collected = static_cast<Collected*>(data);
   const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+  // nfnetlink answers BATCH_BEGIN for failures of the batch as a whole: no permission,
+  // no memory, a failed commit (then the other messages may all be acked).
+  if (nlh->nlmsg_seq == collected->begin_seq && error->error != 0) {
+    collected->batch_error = -error->error;
+    return MNL_CB_OK;
+  }
   auto it = collected->index_of_seq.find(nlh->nlmsg_seq);
   if (it == collected->index_of_seq.end()) {
     return MNL_CB_OK;
@@ -73,6 +81,7 @@ BatchOutcome send_batch(const Batch& batch) {
   }
 
   Collected collected;
+  collected.begin_seq = batch.begin_seq;
   collected.answered.assign(batch.seqs.size(), false);
   for (std::size_t i = 0; i < batch.seqs.size(); ++i) {
     collected.index_of_seq.emplace(batch.seqs[i], i);
@@ -84,10 +93,11 @@ BatchOutcome send_batch(const Batch& batch) {
   // when all are answered or when the kernel has gone quiet after an error.
   while (collected.answers < batch.seqs.size()) {
     pollfd p{fd, POLLIN, 0};
-    const int timeout_ms = collected.errors.empty() ? 30000 : 200;
+    const bool failed = !collected.errors.empty() || collected.batch_error != 0;
+    const int timeout_ms = failed ? 200 : 30000;
     const int ready = poll(&p, 1, timeout_ms);
     if (ready == 0) {
-      if (collected.errors.empty()) {
+      if (!failed) {
         outcome.system = std::make_error_code(std::errc::timed_out);
       }
       break;
@@ -108,6 +118,7 @@ BatchOutcome send_batch(const Batch& batch) {
                 callbacks, NLMSG_MIN_TYPE);
   }
   outcome.errors = std::move(collected.errors);
+  outcome.batch_error = collected.batch_error;
   return outcome;
 }
 
@@ -116,6 +127,10 @@ std::vector<std::string> describe(const Batch& batch, const BatchOutcome& outcom
   std::vector<std::string> out;
   if (outcome.system) {
     out.push_back("netlink: " + outcome.system.message());
+  }
+  if (outcome.batch_error != 0) {
+    out.push_back(policy_file +
+                  ": the kernel refused the whole ruleset: " + std::strerror(outcome.batch_error));
   }
   for (const MessageError& error : outcome.errors) {
     const ir::Origin& origin = batch.origins[error.index];

@@ -18,8 +18,9 @@ struct MessageError {
 
 struct BatchOutcome {
   std::error_code system;            // the socket itself failed
+  int batch_error = 0;               // errno on BATCH_BEGIN: the batch as a whole failed
   std::vector<MessageError> errors;  // the kernel refused these messages
-  bool ok() const { return !system && errors.empty(); }
+  bool ok() const { return !system && batch_error == 0 && errors.empty(); }
 };
 
 // Sends `batch` and waits for its acknowledgements. A batch without its end message (dry

@@ -50,5 +50,25 @@ for mode in "" --dry-run; do
   fi
 done
 
+# Without CAP_NET_ADMIN the kernel refuses the batch as a whole (on its BEGIN message):
+# reported at once as a failure, not as success nor as a time-out.
+if command -v setpriv >/dev/null; then
+  nobody=$(mktemp -d)
+  chmod 755 "$nobody"
+  cp "$apply" "$policy" "$nobody/"
+  out=$(timeout 20 unshare --net setpriv --reuid=65534 --regid=65534 --clear-groups \
+    --inh-caps=-all "$nobody/$(basename "$apply")" "$nobody/$(basename "$policy")" 2>&1)
+  rc=$?
+  rm -rf "$nobody"
+  if [ "$rc" -eq 1 ] && echo "$out" | grep -q "refused the whole ruleset: Operation not permitted"; then
+    echo "ok: without CAP_NET_ADMIN the batch is refused as a whole"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: without CAP_NET_ADMIN (exit $rc):"
+    echo "$out"
+    failed=$((failed + 1))
+  fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -144,3 +144,34 @@ TEST_CASE("output is deterministic") {
   std::string second = ir::render_nft(compile_text(text), "p.yaml");
   CHECK(first == second);
 }
+
+TEST_CASE("generated names never merge two zone pairs") {
+  // "a_to" -> "b" and "a" -> "to_b" both spell a_to_to_b.
+  ir::Ruleset ruleset = compile_text(R"(version: 1
+zones:
+  a_to: { interfaces: [e0], networks: [192.0.2.0/26] }
+  b: { interfaces: [e1], networks: [192.0.2.64/26] }
+  a: { interfaces: [e2], networks: [192.0.2.128/26] }
+  to_b: { interfaces: [e3], networks: [192.0.2.192/26] }
+rules:
+  - { name: one, from: a_to, to: b, services: [tcp/1] }
+  - { name: two, from: a, to: to_b, services: [tcp/2] }
+)");
+  const ir::Chain* first = ruleset.find_chain("a_to_to_b");
+  const ir::Chain* second = ruleset.find_chain("a_to_to_b_2");
+  REQUIRE(first);
+  REQUIRE(second);
+  REQUIRE(ruleset.find_set("a_to_to_b_v4"));
+  CHECK(ruleset.find_set("a_to_to_b_v4")->elements.size() == 1);
+  REQUIRE(ruleset.find_set("a_to_to_b_2_v4"));
+  CHECK(ruleset.find_set("a_to_to_b_2_v4")->elements.size() == 1);
+}
+
+TEST_CASE("the WireGuard port opens on the zone holding wan.interface") {
+  ir::Ruleset ruleset = compile_text(
+      replaced(factory_line(), "  wan:\n    interfaces: [wan0]\n",
+               "  wan:\n    interfaces: [wan0]\n  lte:\n    interfaces: [wwan0]\n    role: wan\n"
+               "    networks: [198.51.100.0/24]\n"));
+  CHECK(ruleset.find_set("wan_to_gateway_v4"));
+  CHECK_FALSE(ruleset.find_set("lte_to_gateway_v4"));
+}

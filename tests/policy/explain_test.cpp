@@ -169,3 +169,18 @@ TEST_CASE("parse_instant") {
   CHECK_FALSE(parse_instant("2026-01-15T12:00+9", berlin, error));
   CHECK_FALSE(parse_instant("2026-02-30T12:00", berlin, error));
 }
+
+TEST_CASE("explain: an address in no zone reaches nothing") {
+  // Without a catch-all zone, 203.0.113.10 (the cloud host) is in no zone.
+  Explainer e(replaced(policy_text(R"(rules:
+  - name: scada to cloud
+    from: scada
+    to: cloud
+    services: [tcp/443]
+)"),
+                       "wan: { interfaces: [wan0] }",
+                       "wan: { interfaces: [wan0], networks: [198.51.100.0/24] }"));
+  auto verdict = e.run("198.18.1.5", "203.0.113.10", Proto::Tcp, 443);
+  CHECK_FALSE(verdict.accept);
+  CHECK(verdict.reason.find("no zone") != std::string::npos);
+}

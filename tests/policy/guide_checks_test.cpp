@@ -172,3 +172,13 @@ TEST_CASE("W-2: the factory LAN does not talk to the outside directly") {
   REQUIRE(d);
   CHECK(d->severity == Severity::Warning);
 }
+
+TEST_CASE("connections into the VPN are refused, except the gateway's own") {
+  auto into = with_rules(rule("scada calls the vendor", "scada", "vendor", "[tcp/22]"));
+  const Diagnostic* d = only(into, "vpn-destination");
+  REQUIRE(d);
+  CHECK(d->severity == Severity::Error);
+  auto gateway =
+      with_rules(rule("gateway pings the vendor", "gateway", "vendor", "[icmp/echo-request]"));
+  CHECK_FALSE(gateway.diagnostics.has_code("vpn-destination"));
+}

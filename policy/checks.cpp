@@ -1,7 +1,6 @@
 #include "policy/checks.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <set>
 

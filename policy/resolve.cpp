@@ -80,7 +80,7 @@ const std::vector<const Host*>& Resolver::hosts_of(std::string_view name) const 
   return host_cache_.emplace(std::string(name), std::move(hosts)).first->second;
 }
 
-const Zone* Resolver::zone_of(const IpAddress& address) const {
+const Zone* Resolver::declared_zone_of(const IpAddress& address) const {
   for (const Zone& zone : policy_.zones) {
     for (const Cidr& network : zone.networks) {
       if (network.prefix > 0 && network.contains(address)) {
@@ -88,18 +88,16 @@ const Zone* Resolver::zone_of(const IpAddress& address) const {
       }
     }
   }
-  return rest_zone_[address.family == Family::V4 ? 0 : 1];
+  return nullptr;
+}
+
+const Zone* Resolver::zone_of(const IpAddress& address) const {
+  const Zone* declared = declared_zone_of(address);
+  return declared ? declared : rest_zone_[address.family == Family::V4 ? 0 : 1];
 }
 
 bool Resolver::in_declared_network(const IpAddress& address) const {
-  for (const Zone& zone : policy_.zones) {
-    for (const Cidr& network : zone.networks) {
-      if (network.prefix > 0 && network.contains(address)) {
-        return true;
-      }
-    }
-  }
-  return false;
+  return declared_zone_of(address) != nullptr;
 }
 
 const Zone* Resolver::zone_of_vpn(std::string_view vpn) const {

@@ -71,6 +71,9 @@ class Resolver {
   std::vector<ServiceItem> items_of(const std::vector<ServiceUse>& uses) const;
 
  private:
+  // The zone whose own networks (not a /0) contain `address`, or nullptr.
+  const Zone* declared_zone_of(const IpAddress& address) const;
+
   const Policy& policy_;
   std::map<std::string, NameKind, std::less<>> kinds_;
   mutable std::map<std::string, std::vector<const Host*>, std::less<>> host_cache_;

@@ -5,32 +5,21 @@
 set -u
 ctl=$1
 src=$2
-if ! command -v nft >/dev/null || ! command -v unshare >/dev/null; then
-  echo "SKIP: nft or unshare is not installed (apt-get install nftables util-linux)"
-  exit 77
-fi
-if ! unshare --net true 2>/dev/null; then
-  echo "SKIP: cannot create a network namespace here (needs root / CAP_SYS_ADMIN + CAP_NET_ADMIN)"
-  exit 77
-fi
+. "$src/tests/lab/common.sh"
+lab_require
 outer_netns=$(readlink /proc/self/ns/net)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-for policy in "$src"/configs/*.yaml "$src"/tests/golden/compile/*.yaml; do
+for policy in $(lab_policies "$src"); do
   name=$(basename "$policy" .yaml)
   if ! "$ctl" compile "$policy" >"$tmp/$name.nft" 2>"$tmp/$name.err"; then
-    echo "FAIL: sekishoctl compile $policy"
+    lab_fail "sekishoctl compile $policy"
     cat "$tmp/$name.err"
-    failed=$((failed + 1))
     continue
   fi
+  # The reader prints its own ok/FAIL line.
   if unshare --net python3 "$src/tests/lab/nft_readback.py" "$tmp/$name.nft" "$outer_netns"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
   fi
 done
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+lab_finish

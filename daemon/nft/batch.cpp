@@ -19,6 +19,7 @@
 #include <linux/if_arp.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
 
 namespace sekisho::nft {
@@ -30,6 +31,14 @@ using ir::Selector;
 
 // Elements per NEWSETELEM message: well under the 64 KiB a message may hold.
 constexpr std::size_t kElementsPerMessage = 256;
+
+// The kernel keeps 32-bit registers and dumps each one that starts a 128-bit register
+// under the old 128-bit number (NFT_REG32_00 reads back as NFT_REG_1), as nft writes
+// them; writing the same numbers keeps what we send and what we read back comparable.
+std::uint32_t register_number(std::uint32_t reg32) {
+  const std::uint32_t index = reg32 - NFT_REG32_00;
+  return index % 4 == 0 ? NFT_REG_1 + index / 4 : reg32;
+}
 
 std::size_t round4(std::size_t n) {
   return (n + 3) & ~std::size_t{3};
@@ -180,6 +189,27 @@ std::optional<Dependency> dependency_of(Selector selector) {
   }
 }
 
+// libnftnl numbers the elements of a list 1, 2, 3...; the netlink spec (and every kernel
+// dump) types each NFTA_LIST_ELEM. The kernel accepts both, but libnftnl's own parser,
+// which the readback also runs over our messages, accepts only the latter.
+void mark_list_elements(nlmsghdr* nlh) {
+  auto* tail = static_cast<char*>(mnl_nlmsg_get_payload_tail(nlh));
+  for (auto* attr = static_cast<nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
+       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<char*>(attr)));
+       attr = mnl_attr_next(attr)) {
+    if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS) {
+      continue;
+    }
+    auto* end = static_cast<char*>(mnl_attr_get_payload(attr)) + mnl_attr_get_payload_len(attr);
+    for (auto* element = static_cast<nlattr*>(mnl_attr_get_payload(attr));
+         mnl_attr_ok(element, static_cast<int>(end - reinterpret_cast<char*>(element)));
+         element = mnl_attr_next(element)) {
+      element->nla_type =
+          static_cast<std::uint16_t>(NFTA_LIST_ELEM | (element->nla_type & NLA_F_NESTED));
+    }
+  }
+}
+
 class RuleBuilder {
  public:
   explicit RuleBuilder(nftnl_rule* rule) : rule_(rule) {}
@@ -235,14 +265,14 @@ class RuleBuilder {
     std::uint32_t reg = NFT_REG32_00;
     for (Selector selector : selectors) {
       Load l = load_of(selector);
-      load(l, reg);
+      load(l, register_number(reg));
       reg += static_cast<std::uint32_t>(round4(l.length) / 4);
     }
   }
 
   void lookup(const std::string& set, std::uint32_t set_id, bool verdict_map, bool invert) {
     nftnl_expr* e = nftnl_expr_alloc("lookup");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, register_number(NFT_REG32_00));
     nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
     nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
     if (verdict_map) {
@@ -312,9 +342,13 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  Batch run(bool with_end) {
+  Batch run(bool with_end, std::uint32_t expected_genid) {
     out_.begin_seq = seq_;
-    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
+    nlmsghdr* begin =
+        nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
+    if (expected_genid != 0) {
+      mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(expected_genid));
+    }
     next();
     table(NFT_MSG_NEWTABLE, "create table inet " + ruleset_.table);
     table(NFT_MSG_DELTABLE, "replace table inet " + ruleset_.table);
@@ -452,6 +486,7 @@ class BatchWriter {
       nlmsghdr* elements = header(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set.elements[start].origin,
                                   "elements of set " + set.name);
       nftnl_set_elems_nlmsg_build_payload(elements, chunk.get());
+      mark_list_elements(elements);
       next();
     }
   }
@@ -545,8 +580,9 @@ class BatchWriter {
 
 }  // namespace
 
-Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end) {
-  return BatchWriter(first_seq, ruleset).run(with_end);
+Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end,
+                          std::uint32_t expected_genid) {
+  return BatchWriter(first_seq, ruleset).run(with_end, expected_genid);
 }
 
 }  // namespace sekisho::nft

@@ -22,7 +22,10 @@ struct Batch {
 };
 
 // `with_end`: false leaves out the BATCH_END message, so the kernel checks everything and
-// then aborts: a dry run, as `nft -c` does.
-Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end);
+// then aborts: a dry run, as `nft -c` does. `expected_genid` (0: none) makes the batch
+// conditional: the kernel refuses it with ERESTART when anyone committed since that
+// generation was read.
+Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end,
+                          std::uint32_t expected_genid = 0);
 
 }  // namespace sekisho::nft

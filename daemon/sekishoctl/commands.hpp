@@ -18,5 +18,6 @@ struct Command {
 int run_check(const Args& args, Io& io);
 int run_compile(const Args& args, Io& io);
 int run_explain(const Args& args, Io& io);
+int run_verify(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

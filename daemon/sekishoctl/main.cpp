@@ -14,8 +14,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 3>& commands() {
-  static const std::array<Command, 3> kCommands = {{
+const std::array<Command, 4>& commands() {
+  static const std::array<Command, 4> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -46,6 +46,18 @@ const std::array<Command, 3>& commands() {
        "line. Exit 0 for accept and for drop, 78 for an invalid policy, 2 for bad usage.\n",
        {{"from", "to", "proto", "port", "type", "at"}, {}},
        sekisho::ctl::run_explain},
+      {"verify",
+       "compare the kernel's ruleset with a policy",
+       "usage: sekishoctl verify --policy FILE\n"
+       "\n"
+       "Reads table inet sekisho back from the kernel of this network namespace (needs\n"
+       "CAP_NET_ADMIN) and compares it, object by object, with what FILE compiles to now,\n"
+       "scheduled sets filled while their schedule is open. Counters and handles are not\n"
+       "compared. Prints the differences. Exit 0 when they match, 1 when they differ or\n"
+       "the table is missing, 77 without permission, 69 when nftables cannot be read,\n"
+       "78 for an invalid policy.\n",
+       {{"policy"}, {}},
+       sekisho::ctl::run_verify},
   }};
   return kCommands;
 }

@@ -1,10 +1,12 @@
 // Test tool: applies a policy with sekisho's own netlink backend (no nft binary), in the
-// caller's network namespace. The lab runs it inside a private namespace only.
+// caller's network namespace, scheduled sets filled as their schedules are now. The lab runs it
+// inside a private namespace only.
 //   sekisho_nft_apply POLICY.yaml [--dry-run] [--break-a-jump]
 // --break-a-jump points one verdict-map element at a chain that does not exist, so the
 // kernel must refuse the batch and the error must name the policy line.
 // Exit 0 applied (or would apply), 1 refused by the kernel, 78 invalid policy.
 
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -12,6 +14,7 @@
 #include "daemon/nft/socket.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
+#include "policy/open_schedules.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -30,6 +33,9 @@ int main(int argc, char** argv) {
     return 78;
   }
   auto ruleset = sekisho::policy::compile(*loaded.policy);
+  sekisho::policy::fill_open_schedules(
+      ruleset, *loaded.policy,
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
   if (break_a_jump) {
     for (auto& set : ruleset.sets) {
       if (set.verdict_map && !set.anonymous && !set.elements.empty()) {

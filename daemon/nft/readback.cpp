@@ -1,0 +1,210 @@
+#include "daemon/nft/readback.hpp"
+
+#include <cerrno>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+namespace sekisho::nft {
+
+namespace {
+
+struct SocketCloser {
+  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
+};
+
+class Reader {
+ public:
+  std::error_code open() {
+    socket_.reset(mnl_socket_open(NETLINK_NETFILTER));
+    if (!socket_ || mnl_socket_bind(socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+      return std::error_code(errno, std::generic_category());
+    }
+    port_ = mnl_socket_get_portid(socket_.get());
+    return {};
+  }
+
+  // Sends one request and feeds every reply message to `on_message`. Returns the errno
+  // the kernel answered with (0 when none).
+  using OnMessage = std::function<void(const nlmsghdr*)>;
+  int request(std::uint16_t type, std::uint16_t flags,
+              const std::function<void(nlmsghdr*)>& payload, const OnMessage& on_message) {
+    std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+    const std::uint32_t seq = ++seq_;
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), type, NFPROTO_INET, flags, seq);
+    if (payload) {
+      payload(nlh);
+    }
+    if (mnl_socket_sendto(socket_.get(), nlh, nlh->nlmsg_len) < 0) {
+      return errno;
+    }
+    on_message_ = &on_message;
+    std::vector<char> receive(MNL_SOCKET_BUFFER_SIZE * 4);
+    while (true) {
+      const ssize_t n = mnl_socket_recvfrom(socket_.get(), receive.data(), receive.size());
+      if (n < 0) {
+        return errno;
+      }
+      const int result = mnl_cb_run(receive.data(), static_cast<std::size_t>(n), seq, port_,
+                                    &Reader::on_data, this);
+      if (result < 0) {
+        return errno;
+      }
+      if (result == MNL_CB_STOP) {
+        return 0;
+      }
+    }
+  }
+
+  // A reply is consistent when it carries the generation the dump started at and the
+  // kernel did not mark the dump as interrupted by a commit.
+  bool consistent() const { return consistent_; }
+  void expect_generation(std::uint32_t genid) {
+    generation_ = static_cast<std::uint16_t>(genid & 0xffff);
+    checking_ = true;
+    consistent_ = true;
+  }
+
+ private:
+  static int on_data(const nlmsghdr* nlh, void* data) {
+    auto* self = static_cast<Reader*>(data);
+    if (self->checking_) {
+      const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+      if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) || ntohs(header->res_id) != self->generation_) {
+        self->consistent_ = false;
+      }
+    }
+    (*self->on_message_)(nlh);
+    return MNL_CB_OK;
+  }
+
+  std::unique_ptr<mnl_socket, SocketCloser> socket_;
+  std::uint32_t port_ = 0;
+  std::uint32_t seq_ = 0;
+  const OnMessage* on_message_ = nullptr;
+  std::uint16_t generation_ = 0;
+  bool checking_ = false;
+  bool consistent_ = true;
+};
+
+int genid_of(Reader& reader, std::uint32_t& genid) {
+  return reader.request(NFT_MSG_GETGEN, NLM_F_ACK, nullptr, [&genid](const nlmsghdr* nlh) {
+    std::unique_ptr<nftnl_gen, decltype(&nftnl_gen_free)> gen(nftnl_gen_alloc(), nftnl_gen_free);
+    if (nftnl_gen_nlmsg_parse(nlh, gen.get()) >= 0) {
+      genid = nftnl_gen_get_u32(gen.get(), NFTNL_GEN_ID);
+    }
+  });
+}
+
+// The table an object message belongs to: attribute 1 of every nf_tables object
+// (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE, ...).
+std::string table_of(const nlmsghdr* nlh) {
+  const auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
+  for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
+       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
+       attr = mnl_attr_next(attr)) {
+    if (mnl_attr_get_type(attr) == 1) {
+      return mnl_attr_get_str(attr);
+    }
+  }
+  return "";
+}
+
+// One attempt at a consistent dump; false when a commit raced it.
+bool dump_once(Reader& reader, const std::string& table, Readback& out) {
+  out.image = TableImage{};
+  if (int error = genid_of(reader, out.genid)) {
+    out.error = std::error_code(error, std::generic_category());
+    return true;
+  }
+  reader.expect_generation(out.genid);
+  auto keep_ours = [&](const nlmsghdr* nlh) {
+    const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+    if (header->nfgen_family == NFPROTO_INET && table_of(nlh) == table) {
+      out.image.add_message(nlh);
+    }
+  };
+  int error = reader.request(
+      NFT_MSG_GETTABLE, NLM_F_ACK,
+      [&](nlmsghdr* nlh) { mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table.c_str()); }, keep_ours);
+  if (error == ENOENT) {
+    return reader.consistent();
+  }
+  auto by_table = [&](nlmsghdr* nlh) { mnl_attr_put_strz(nlh, 1, table.c_str()); };
+  std::vector<std::string> set_names;
+  auto note_set = [&](const nlmsghdr* nlh) {
+    keep_ours(nlh);
+    std::unique_ptr<nftnl_set, decltype(&nftnl_set_free)> s(nftnl_set_alloc(), nftnl_set_free);
+    if (nftnl_set_nlmsg_parse(nlh, s.get()) >= 0 &&
+        nftnl_set_get_str(s.get(), NFTNL_SET_TABLE) == table) {
+      set_names.push_back(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
+    }
+  };
+  if (!error)
+    error = reader.request(NFT_MSG_GETCHAIN, NLM_F_DUMP, by_table, keep_ours);
+  if (!error)
+    error = reader.request(NFT_MSG_GETSET, NLM_F_DUMP, by_table, note_set);
+  for (const std::string& set : set_names) {
+    if (error)
+      break;
+    error = reader.request(
+        NFT_MSG_GETSETELEM, NLM_F_DUMP,
+        [&](nlmsghdr* nlh) {
+          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table.c_str());
+          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
+        },
+        keep_ours);
+  }
+  if (!error)
+    error = reader.request(NFT_MSG_GETRULE, NLM_F_DUMP, by_table, keep_ours);
+  if (error == ENOENT || error == EINTR) {
+    return false;  // the table or a set went away during the dump: take it again
+  }
+  if (error) {
+    out.error = std::error_code(error, std::generic_category());
+    return true;
+  }
+  return reader.consistent();
+}
+
+}  // namespace
+
+Readback read_table(const std::string& table) {
+  Readback out;
+  Reader reader;
+  if ((out.error = reader.open())) {
+    return out;
+  }
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    if (dump_once(reader, table, out)) {
+      return out;
+    }
+  }
+  out.error = std::make_error_code(std::errc::resource_unavailable_try_again);
+  return out;
+}
+
+std::error_code read_genid(std::uint32_t& genid) {
+  Reader reader;
+  if (std::error_code error = reader.open()) {
+    return error;
+  }
+  if (int error = genid_of(reader, genid)) {
+    return std::error_code(error, std::generic_category());
+  }
+  return {};
+}
+
+}  // namespace sekisho::nft

@@ -1,0 +1,58 @@
+// `sekishoctl verify --policy FILE`: reads table inet sekisho back from the kernel of the
+// caller's network namespace and compares it with what FILE compiles to now (scheduled
+// sets filled as their schedules say). Until the control socket exists this is how a
+// technician checks that the kernel holds the policy.
+
+#include <cerrno>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/nft/batch.hpp"
+#include "daemon/nft/image.hpp"
+#include "daemon/nft/readback.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+#include "daemon/sekishoctl/diagnostics_output.hpp"
+#include "policy/compile.hpp"
+#include "policy/load.hpp"
+#include "policy/open_schedules.hpp"
+
+namespace sekisho::ctl {
+
+int run_verify(const Args& args, Io& io) {
+  const std::string* file = args.value("policy");
+  if (!file || !args.positional.empty()) {
+    io.err << "sekishoctl verify: expected --policy FILE\n"
+           << "usage: sekishoctl verify --policy FILE\n";
+    return kExitUsage;
+  }
+  policy::LoadResult loaded = policy::load_policy_file(*file);
+  print_diagnostics(loaded.diagnostics, io.err);
+  if (!loaded.policy) {
+    return kExitConfig;
+  }
+  ir::Ruleset ruleset = policy::compile(*loaded.policy);
+  policy::fill_open_schedules(ruleset, *loaded.policy, io.now);
+  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(ruleset, 1, true));
+
+  nft::Readback kernel = nft::read_table(ruleset.table);
+  if (kernel.error) {
+    io.err << "sekishoctl verify: cannot read nftables: " << kernel.error.message() << '\n';
+    return kernel.error.value() == EPERM ? kExitForbidden : kExitUnavailable;
+  }
+  if (!kernel.image.has_table()) {
+    io.out << "table inet " << ruleset.table << " does not exist\n";
+    return kExitNegative;
+  }
+  const std::vector<std::string> differences = nft::differences(expected, kernel.image);
+  if (differences.empty()) {
+    io.out << "table inet " << ruleset.table << " matches " << *file << " ("
+           << expected.lines().size() << " objects, generation " << kernel.genid << ")\n";
+    return kExitOk;
+  }
+  io.out << "table inet " << ruleset.table << " differs from " << *file << ":\n";
+  for (const std::string& line : differences) {
+    io.out << "  " << line << '\n';
+  }
+  return kExitNegative;
+}
+
+}  // namespace sekisho::ctl

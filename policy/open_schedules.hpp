@@ -1,0 +1,17 @@
+#pragma once
+// The ruleset as it must be in the kernel at one instant: the compiled ruleset with the
+// elements of every scheduled set whose schedule is open at `now`. Pure: the daemon passes
+// its clock, `sekishoctl verify` passes its own, tests pass a fixed instant.
+
+#include <chrono>
+
+#include "policy/ir.hpp"
+#include "policy/model.hpp"
+
+namespace sekisho::policy {
+
+// Moves nothing out of `scheduled_elements` (the daemon needs them at the next
+// transition); copies them into `elements` for the sets whose schedule is open.
+void fill_open_schedules(ir::Ruleset& ruleset, const Policy& policy, std::chrono::sys_seconds now);
+
+}  // namespace sekisho::policy

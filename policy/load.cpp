@@ -13,7 +13,7 @@
 namespace sekisho::policy {
 
 LoadResult load_policy_text(std::string_view text, std::string file) {
-  LoadResult result{std::nullopt, Diagnostics(std::move(file))};
+  LoadResult result{std::nullopt, Diagnostics(std::move(file)), std::string(text)};
   std::optional<YamlNode> root = parse_yaml(text, result.diagnostics);
   if (!root) {
     return result;
@@ -33,7 +33,7 @@ LoadResult load_policy_text(std::string_view text, std::string file) {
 LoadResult load_policy_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    LoadResult result{std::nullopt, Diagnostics(path)};
+    LoadResult result{std::nullopt, Diagnostics(path), {}};
     result.diagnostics.error({}, "io",
                              std::string("cannot read the file: ") + std::strerror(errno));
     return result;
@@ -47,7 +47,7 @@ LoadResult load_policy_file(const std::string& path) {
     }
   }
   if (in.bad()) {
-    LoadResult result{std::nullopt, Diagnostics(path)};
+    LoadResult result{std::nullopt, Diagnostics(path), {}};
     result.diagnostics.error({}, "io", "cannot read the file");
     return result;
   }

@@ -14,6 +14,7 @@ namespace sekisho::policy {
 struct LoadResult {
   std::optional<Policy> policy;  // set only when there is no error (warnings allowed)
   Diagnostics diagnostics;
+  std::string text;  // the file as read: what the daemon keeps as its last-good policy
 };
 
 // `file` is the name diagnostics carry (as the user wrote it on the command line).

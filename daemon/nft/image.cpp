@@ -14,6 +14,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "daemon/nft/attributes.hpp"
+
 namespace sekisho::nft {
 
 namespace {
@@ -55,15 +57,13 @@ std::string set_key(const nftnl_set* set, const nlmsghdr* nlh, std::uint16_t id_
   if (name.find('%') == std::string::npos) {
     return name;
   }
-  const auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
-  for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
-       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
-       attr = mnl_attr_next(attr)) {
+  std::string key = name;
+  for_each_attribute(nlh, [&](const nlattr* attr) {
     if (mnl_attr_get_type(attr) == id_attribute) {
-      return "#" + std::to_string(ntohl(mnl_attr_get_u32(attr)));
+      key = "#" + std::to_string(ntohl(mnl_attr_get_u32(attr)));
     }
-  }
-  return name;
+  });
+  return key;
 }
 
 std::string u32_attribute(const nftnl_set* set, std::uint16_t attribute, const char* label) {

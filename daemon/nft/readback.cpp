@@ -17,6 +17,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "daemon/nft/attributes.hpp"
+
 namespace sekisho::nft {
 
 namespace {
@@ -108,20 +110,6 @@ int genid_of(Reader& reader, std::uint32_t& genid) {
   });
 }
 
-// The table an object message belongs to: attribute 1 of every nf_tables object
-// (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE, ...).
-std::string table_of(const nlmsghdr* nlh) {
-  const auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
-  for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
-       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
-       attr = mnl_attr_next(attr)) {
-    if (mnl_attr_get_type(attr) == 1) {
-      return mnl_attr_get_str(attr);
-    }
-  }
-  return "";
-}
-
 // One attempt at a consistent dump; false when a commit raced it.
 bool dump_once(Reader& reader, const std::string& table, Readback& out) {
   out.image = TableImage{};
@@ -132,7 +120,10 @@ bool dump_once(Reader& reader, const std::string& table, Readback& out) {
   reader.expect_generation(out.genid);
   auto keep_ours = [&](const nlmsghdr* nlh) {
     const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
-    if (header->nfgen_family == NFPROTO_INET && table_of(nlh) == table) {
+    std::string owner;
+    std::string object;
+    object_names(nlh, owner, object);
+    if (header->nfgen_family == NFPROTO_INET && owner == table) {
       out.image.add_message(nlh);
     }
   };

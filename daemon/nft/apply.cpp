@@ -1,0 +1,59 @@
+#include "daemon/nft/apply.hpp"
+
+#include <cerrno>
+
+#include "daemon/nft/batch.hpp"
+#include "daemon/nft/readback.hpp"
+#include "daemon/nft/socket.hpp"
+
+namespace sekisho::nft {
+
+namespace {
+
+// Each attempt loses only to a commit that landed between reading the generation and
+// sending the batch: a few tries are plenty even with other tools busy.
+constexpr int kAttempts = 5;
+
+}  // namespace
+
+ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label) {
+  ApplyOutcome out;
+  const auto start = std::chrono::steady_clock::now();
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    std::uint32_t genid = 0;
+    if (std::error_code error = read_genid(genid)) {
+      out.errors.push_back("netlink: cannot read the nftables generation: " + error.message());
+      return out;
+    }
+    Batch dry_run = build_replace_batch(ruleset, 1, false, genid);
+    BatchOutcome checked = send_batch(dry_run);
+    if (checked.batch_error == ERESTART) {
+      continue;
+    }
+    if (!checked.ok()) {
+      out.errors = describe(dry_run, checked, policy_label);
+      return out;
+    }
+    Batch batch = build_replace_batch(ruleset, 1, true, genid);
+    BatchOutcome applied = send_batch(batch);
+    if (applied.batch_error == ERESTART) {
+      continue;
+    }
+    out.messages = batch.seqs.size();
+    out.bytes = batch.bytes.size();
+    if (!applied.ok()) {
+      out.errors = describe(batch, applied, policy_label);
+      return out;
+    }
+    out.ok = true;
+    out.genid = genid + 1;  // the kernel held the commit lock from the check to the end
+    out.took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    return out;
+  }
+  out.errors.push_back(policy_label + ": other processes kept changing nftables; gave up after " +
+                       std::to_string(kAttempts) + " attempts");
+  return out;
+}
+
+}  // namespace sekisho::nft

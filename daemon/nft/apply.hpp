@@ -1,0 +1,28 @@
+#pragma once
+// Applying a whole ruleset: a kernel dry run of the replace batch first, then the batch
+// itself, conditional on the generation read just before (another process committing in
+// between makes the kernel refuse it with ERESTART, and the apply is tried again on the
+// new generation). Either the whole table is replaced or nothing changes.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/ir.hpp"
+
+namespace sekisho::nft {
+
+struct ApplyOutcome {
+  bool ok = false;
+  std::vector<std::string> errors;  // with the policy line of each refused object
+  std::uint32_t genid = 0;          // the generation our commit created
+  std::size_t messages = 0;
+  std::size_t bytes = 0;
+  std::chrono::microseconds took{0};
+};
+
+// `policy_label` is the file name errors are reported against.
+ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label);
+
+}  // namespace sekisho::nft

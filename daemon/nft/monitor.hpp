@@ -1,0 +1,50 @@
+#pragma once
+// nftables change events (the NFNLGRP_NFTABLES multicast group): every commit in the
+// network namespace, by anyone, ends with a NEWGEN message naming the new generation and
+// the committing process. The monitor notes whether the commit touched one table, so the
+// daemon can tell its own commits from someone else's changes to its table.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+struct mnl_socket;
+struct nlmsghdr;
+
+namespace sekisho::nft {
+
+struct Commit {
+  std::uint32_t genid = 0;
+  std::uint32_t pid = 0;  // the process that committed
+  std::string process;    // its name (comm)
+  bool touched_table = false;
+  std::vector<std::string> changes;  // "delete table", "new rule in chain forward"... (first few)
+};
+
+class ChangeMonitor {
+ public:
+  explicit ChangeMonitor(std::string table);
+  ~ChangeMonitor();
+  ChangeMonitor(const ChangeMonitor&) = delete;
+  ChangeMonitor& operator=(const ChangeMonitor&) = delete;
+
+  // Opens a non-blocking socket subscribed to the events.
+  std::error_code open();
+  int fd() const;
+
+  // Reads every waiting event. Commits completed so far go to `commits`; `lost` is set
+  // when the kernel dropped events (the socket overflowed): then only a readback can tell
+  // what happened.
+  std::error_code read(std::vector<Commit>& commits, bool& lost);
+
+ private:
+  void on_message(const nlmsghdr* nlh, std::vector<Commit>& commits);
+
+  std::string table_;
+  mnl_socket* socket_ = nullptr;
+  Commit pending_;
+};
+
+}  // namespace sekisho::nft

@@ -1,0 +1,97 @@
+// sekishod: keeps a sekisho policy in force in the kernel (see service.hpp).
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <unistd.h>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/common/log.hpp"
+#include "daemon/sekishoctl/args.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+#include "daemon/sekishod/restore.hpp"
+#include "daemon/sekishod/service.hpp"
+
+namespace {
+
+constexpr const char* kDefaultPolicy = "/etc/sekisho/policy.yaml";
+constexpr const char* kDefaultStateDir = "/var/lib/sekisho";
+
+constexpr const char* kUsage =
+    "usage: sekishod [--policy FILE] [--state-dir DIR] [--control PATH]\n"
+    "       sekishod --check [--policy FILE] [--json]\n"
+    "       sekishod --restore [--state-dir DIR]\n"
+    "\n"
+    "Compiles the policy FILE (default /etc/sekisho/policy.yaml) into table inet sekisho,\n"
+    "applies it in one atomic netlink batch and keeps it in force: a change to the table\n"
+    "by anyone else is logged with the process that made it and undone. SIGHUP reloads\n"
+    "FILE (an invalid file changes nothing); SIGTERM stops the daemon and leaves the\n"
+    "ruleset in force. Tells systemd READY=1 once the first apply has committed, and\n"
+    "sends WATCHDOG=1 when $WATCHDOG_USEC asks for it.\n"
+    "\n"
+    "  --policy FILE     the policy (default /etc/sekisho/policy.yaml)\n"
+    "  --state-dir DIR   where the last-good policy is kept (default /var/lib/sekisho)\n"
+    "  --control PATH    control socket path (default $SEKISHO_CONTROL, else\n"
+    "                    /run/sekisho/control.sock); the control socket is not served\n"
+    "                    by this version yet\n"
+    "  --check           check FILE like 'sekishoctl check' and exit; touches nothing\n"
+    "  --restore         load the last-good ruleset, or with none the lockdown (only\n"
+    "                    loopback passes), and exit: for the early-boot unit\n"
+    "  --version         print the version\n"
+    "\n"
+    "exit codes: 0 ok, 1 the kernel refused the ruleset, 2 bad command line,\n"
+    "  69 nftables unavailable, 78 invalid policy\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sekisho::set_log_program("sekishod");
+  std::vector<std::string> argv_strings(argv, argv + argc);
+  std::string error;
+  const sekisho::ctl::OptionSpec spec{{"policy", "state-dir"}, {"check", "restore", "version"}};
+  auto args = sekisho::ctl::parse_args(argv_strings, spec, error);
+  if (args && !args->command.empty()) {
+    error = "unexpected argument '" + args->command + "'";
+    args.reset();
+  }
+  if (!args) {
+    std::cerr << "sekishod: " << error << '\n' << kUsage;
+    return sekisho::kExitUsage;
+  }
+  if (args->help) {
+    std::cout << kUsage;
+    return sekisho::kExitOk;
+  }
+  if (args->flag("version")) {
+    std::cout << "sekishod " << SEKISHO_VERSION << '\n';
+    return sekisho::kExitOk;
+  }
+  const std::string policy = args->value("policy") ? *args->value("policy") : kDefaultPolicy;
+  const std::string state_dir =
+      args->value("state-dir") ? *args->value("state-dir") : kDefaultStateDir;
+  if (args->flag("check") && args->flag("restore")) {
+    std::cerr << "sekishod: --check and --restore exclude each other\n" << kUsage;
+    return sekisho::kExitUsage;
+  }
+  if (args->flag("check")) {
+    sekisho::ctl::Args check = *args;
+    check.positional = {policy};
+    sekisho::ctl::Io io{
+        std::cout, std::cerr,
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())};
+    return sekisho::ctl::run_check(check, io);
+  }
+  if (args->flag("restore")) {
+    return sekisho::daemon::restore_last_good(state_dir);
+  }
+
+  boost::asio::io_context io;
+  sekisho::daemon::Service service(io, {policy, state_dir, args->control});
+  if (int code = service.start(); code != sekisho::kExitOk) {
+    return code;
+  }
+  io.run();
+  return sekisho::kExitOk;
+}

@@ -1,0 +1,286 @@
+#include "daemon/sekishod/service.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/common/log.hpp"
+#include "daemon/nft/apply.hpp"
+#include "daemon/nft/batch.hpp"
+#include "daemon/nft/image.hpp"
+#include "daemon/nft/readback.hpp"
+#include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/notify.hpp"
+#include "policy/compile.hpp"
+#include "policy/load.hpp"
+#include "policy/open_schedules.hpp"
+
+namespace sekisho::daemon {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kGenerationPoll = 1s;
+constexpr auto kSchedulePoll = 5s;
+
+std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point now) {
+  return std::chrono::time_point_cast<std::chrono::seconds>(now);
+}
+
+std::string milliseconds(std::chrono::microseconds took) {
+  return std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) +
+         " ms";
+}
+
+// Which scheduled sets hold their elements: the part of the ruleset the clock decides.
+std::vector<bool> open_sets(const ir::Ruleset& ruleset) {
+  std::vector<bool> open;
+  for (const ir::Set& set : ruleset.sets) {
+    if (!set.schedule.empty()) {
+      open.push_back(!set.elements.empty());
+    }
+  }
+  return open;
+}
+
+}  // namespace
+
+Service::Service(boost::asio::io_context& io, Options options)
+    : io_(io),
+      options_(std::move(options)),
+      monitor_("sekisho"),
+      signals_(io, SIGHUP, SIGTERM, SIGINT),
+      generation_timer_(io),
+      schedule_timer_(io),
+      watchdog_timer_(io) {}
+
+std::optional<Service::Loaded> Service::load(bool at_start) {
+  policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
+  // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
+  for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
+    log_line(diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
+             policy::format_diagnostic(diagnostic));
+  }
+  if (!loaded.policy) {
+    log_error(options_.policy_path + ": invalid policy" +
+              (at_start ? "; nothing applied" : "; the running ruleset stays in force"));
+    return std::nullopt;
+  }
+  Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
+  out.compiled = policy::compile(out.policy);
+  return out;
+}
+
+ir::Ruleset Service::ruleset_at(std::chrono::system_clock::time_point now) const {
+  ir::Ruleset ruleset = current_->compiled;
+  policy::fill_open_schedules(ruleset, current_->policy, to_seconds(now));
+  return ruleset;
+}
+
+bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
+  nft::ApplyOutcome outcome = nft::apply_ruleset(ruleset, options_.policy_path);
+  if (!outcome.ok) {
+    for (const std::string& error : outcome.errors) {
+      log_error(error);
+    }
+    log_error(std::string(what) + " failed: the kernel keeps its previous ruleset");
+    return false;
+  }
+  known_genid_ = outcome.genid;
+  applied_ = ruleset;
+  log_info(std::string(what) + ": " + std::to_string(ruleset.rule_count()) + " rules, " +
+           std::to_string(ruleset.element_count()) + " set elements in one batch of " +
+           std::to_string(outcome.messages) + " messages, committed in " +
+           milliseconds(outcome.took) + " (generation " + std::to_string(outcome.genid) + ")");
+  return true;
+}
+
+bool Service::enforce(Loaded loaded, const char* what) {
+  std::optional<Loaded> previous = std::move(current_);
+  current_ = std::move(loaded);
+  if (!apply(ruleset_at(std::chrono::system_clock::now()), what)) {
+    current_ = std::move(previous);
+    return false;
+  }
+  if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
+    log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
+                error.message() + " (--restore would load an older one or lock down)");
+  }
+  return true;
+}
+
+int Service::start() {
+  std::optional<Loaded> loaded = load(true);
+  if (!loaded) {
+    return kExitConfig;
+  }
+  // Listen before the first apply, so its events are seen as ours and nothing is missed.
+  if (std::error_code error = monitor_.open()) {
+    log_error("cannot listen to nftables events: " + error.message());
+    return kExitUnavailable;
+  }
+  if (!enforce(std::move(*loaded), "applied")) {
+    return kExitNegative;
+  }
+  events_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(monitor_.fd()));
+  wait_for_signals();
+  wait_for_events();
+  tick_generation();
+  tick_schedules();
+  if (auto interval = watchdog_interval()) {
+    notify_watchdog();
+    tick_watchdog(*interval);
+  }
+  notify_ready("enforcing " + options_.policy_path);
+  log_notice("enforcing " + options_.policy_path + "; SIGHUP reloads it");
+  return kExitOk;
+}
+
+void Service::reload() {
+  log_notice("SIGHUP: reloading " + options_.policy_path);
+  std::optional<Loaded> loaded = load(false);
+  if (loaded && enforce(std::move(*loaded), "reloaded")) {
+    notify_status("enforcing " + options_.policy_path);
+  }
+}
+
+void Service::restore(const std::string& why) {
+  ++restores_;
+  log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
+              std::to_string(restores_) + ")");
+  // The clock may have moved a schedule since the last apply: restore what is due now.
+  apply(ruleset_at(std::chrono::system_clock::now()), "restored");
+}
+
+void Service::handle_events() {
+  std::vector<nft::Commit> commits;
+  bool lost = false;
+  if (std::error_code error = monitor_.read(commits, lost)) {
+    log_warning("reading nftables events: " + error.message());
+  }
+  std::string foreign;
+  for (const nft::Commit& commit : commits) {
+    known_genid_ = commit.genid;
+    if (commit.pid == static_cast<std::uint32_t>(::getpid()) || !commit.touched_table) {
+      continue;  // our own commit, or another table's
+    }
+    std::string changes;
+    for (const std::string& change : commit.changes) {
+      changes += (changes.empty() ? "" : ", ") + change;
+    }
+    foreign = "table inet sekisho changed by process " + std::to_string(commit.pid) + " (" +
+              commit.process + ") in generation " + std::to_string(commit.genid) + ": " + changes;
+  }
+  if (!foreign.empty()) {
+    restore(foreign);  // once, however many commits it took
+  } else if (lost) {
+    log_warning("nftables events were lost; reading the table back");
+    known_genid_ = 0;
+    check_generation();
+  }
+}
+
+void Service::check_generation() {
+  // Events already waiting explain most generation changes, and name the process.
+  handle_events();
+  std::uint32_t genid = 0;
+  if (std::error_code error = nft::read_genid(genid)) {
+    log_warning("cannot read the nftables generation: " + error.message());
+    return;
+  }
+  if (genid == known_genid_) {
+    return;
+  }
+  // Someone committed and its events have not been read (or were lost): compare.
+  nft::Readback kernel = nft::read_table(applied_.table);
+  known_genid_ = kernel.genid;
+  if (kernel.error) {
+    log_warning("cannot read table inet sekisho back: " + kernel.error.message());
+    return;
+  }
+  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied_, 1, true));
+  if (!kernel.image.has_table()) {
+    restore("table inet sekisho is gone (found by generation check)");
+    return;
+  }
+  std::vector<std::string> differences = nft::differences(expected, kernel.image, 3);
+  if (!differences.empty()) {
+    std::string summary;
+    for (const std::string& line : differences) {
+      summary += (summary.empty() ? "" : "; ") + line;
+    }
+    restore("table inet sekisho differs from the policy (found by generation check): " + summary);
+  }
+}
+
+void Service::check_schedules() {
+  ir::Ruleset due = ruleset_at(std::chrono::system_clock::now());
+  if (open_sets(due) != open_sets(applied_)) {
+    log_notice("a schedule opened or closed: applying the scheduled sets as they are now");
+    apply(due, "schedule change applied");
+  }
+}
+
+void Service::wait_for_signals() {
+  signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+    if (error) {
+      return;
+    }
+    if (signal == SIGHUP) {
+      reload();
+      wait_for_signals();
+      return;
+    }
+    log_notice(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
+               "; the ruleset stays in force");
+    notify_stopping();
+    io_.stop();
+  });
+}
+
+void Service::wait_for_events() {
+  events_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this](const boost::system::error_code& error) {
+                        if (error) {
+                          return;
+                        }
+                        handle_events();
+                        wait_for_events();
+                      });
+}
+
+void Service::tick_generation() {
+  generation_timer_.expires_after(kGenerationPoll);
+  generation_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) {
+      return;
+    }
+    check_generation();
+    tick_generation();
+  });
+}
+
+void Service::tick_schedules() {
+  schedule_timer_.expires_after(kSchedulePoll);
+  schedule_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) {
+      return;
+    }
+    check_schedules();
+    tick_schedules();
+  });
+}
+
+void Service::tick_watchdog(std::chrono::microseconds interval) {
+  watchdog_timer_.expires_after(interval);
+  watchdog_timer_.async_wait([this, interval](const boost::system::error_code& error) {
+    if (error) {
+      return;
+    }
+    notify_watchdog();
+    tick_watchdog(interval);
+  });
+}
+
+}  // namespace sekisho::daemon

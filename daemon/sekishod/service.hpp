@@ -1,0 +1,85 @@
+#pragma once
+// The running daemon: keeps the compiled policy in force in the kernel.
+//
+// - SIGHUP reloads the policy file; an invalid file or a refused ruleset is reported and
+//   the running ruleset stays.
+// - Drift: nftables change events tell who committed what; a commit by another process
+//   that touched table inet sekisho is logged with that process and undone by applying
+//   the compiled ruleset again. The generation id is also polled every second, so a lost
+//   event cannot hide a change (then the table is read back and compared).
+// - Scheduled sets follow their schedules (checked every few seconds).
+// - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/nft/monitor.hpp"
+#include "policy/ir.hpp"
+#include "policy/model.hpp"
+
+namespace sekisho::daemon {
+
+struct Options {
+  std::string policy_path;
+  std::string state_dir;
+  std::string control_path;
+};
+
+class Service {
+ public:
+  Service(boost::asio::io_context& io, Options options);
+
+  // Loads, compiles and applies the policy, then starts watching. Returns 0 when the
+  // daemon is running (call io.run()), else the exit code to leave with.
+  int start();
+
+  std::uint64_t restores() const { return restores_; }
+
+ private:
+  struct Loaded {
+    policy::Policy policy;
+    ir::Ruleset compiled;  // scheduled sets empty, their elements kept aside
+    std::string text;
+  };
+
+  std::optional<Loaded> load(bool at_start);
+  bool enforce(Loaded loaded, const char* what);
+  bool apply(const ir::Ruleset& ruleset, const char* what);
+  ir::Ruleset ruleset_at(std::chrono::system_clock::time_point now) const;
+
+  void reload();
+  void restore(const std::string& why);
+  void handle_events();
+  void check_generation();
+  void check_schedules();
+
+  void wait_for_signals();
+  void wait_for_events();
+  void tick_generation();
+  void tick_schedules();
+  void tick_watchdog(std::chrono::microseconds interval);
+
+  boost::asio::io_context& io_;
+  Options options_;
+  std::optional<Loaded> current_;
+  ir::Ruleset applied_;
+  std::uint32_t known_genid_ = 0;
+  std::uint64_t restores_ = 0;
+
+  nft::ChangeMonitor monitor_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer generation_timer_;
+  boost::asio::steady_timer schedule_timer_;
+  boost::asio::steady_timer watchdog_timer_;
+};
+
+}  // namespace sekisho::daemon

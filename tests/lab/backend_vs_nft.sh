@@ -14,7 +14,7 @@ for policy in $(lab_policies "$src"); do
   name=$(basename "$policy" .yaml)
   "$ctl" compile "$policy" >"$tmp/$name.nft" 2>/dev/null
   unshare --net sh -c "nft -f '$tmp/$name.nft' && nft list ruleset" >"$tmp/$name.by-nft" 2>&1
-  unshare --net sh -c "'$apply' '$policy' >/dev/null && nft list ruleset" >"$tmp/$name.by-sekisho" 2>&1
+  unshare --net sh -c "'$apply' '$policy' --as-compiled >/dev/null && nft list ruleset" >"$tmp/$name.by-sekisho" 2>&1
   unshare --net sh -c "'$apply' '$policy' --dry-run >/dev/null && nft list tables" \
     >"$tmp/$name.dry-run" 2>&1
   dry_rc=$?

@@ -1,7 +1,8 @@
 // Test tool: applies a policy with sekisho's own netlink backend (no nft binary), in the
 // caller's network namespace, scheduled sets filled as their schedules are now. The lab runs it
 // inside a private namespace only.
-//   sekisho_nft_apply POLICY.yaml [--dry-run] [--break-a-jump]
+//   sekisho_nft_apply POLICY.yaml [--dry-run] [--break-a-jump] [--as-compiled]
+// --as-compiled leaves scheduled sets empty, as `sekishoctl compile` prints them.
 // --break-a-jump points one verdict-map element at a chain that does not exist, so the
 // kernel must refuse the batch and the error must name the policy line.
 // Exit 0 applied (or would apply), 1 refused by the kernel, 78 invalid policy.
@@ -23,7 +24,9 @@ int main(int argc, char** argv) {
   }
   bool dry_run = false;
   bool break_a_jump = false;
+  bool as_compiled = false;
   for (int i = 2; i < argc; ++i) {
+    as_compiled = as_compiled || std::strcmp(argv[i], "--as-compiled") == 0;
     dry_run = dry_run || std::strcmp(argv[i], "--dry-run") == 0;
     break_a_jump = break_a_jump || std::strcmp(argv[i], "--break-a-jump") == 0;
   }
@@ -33,9 +36,11 @@ int main(int argc, char** argv) {
     return 78;
   }
   auto ruleset = sekisho::policy::compile(*loaded.policy);
-  sekisho::policy::fill_open_schedules(
-      ruleset, *loaded.policy,
-      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
+  if (!as_compiled) {
+    sekisho::policy::fill_open_schedules(
+        ruleset, *loaded.policy,
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
+  }
   if (break_a_jump) {
     for (auto& set : ruleset.sets) {
       if (set.verdict_map && !set.anonymous && !set.elements.empty()) {

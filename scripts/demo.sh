@@ -8,7 +8,7 @@ build=${SEKISHO_DEMO_BUILD_DIR:-build-demo}
 scripts/install-deps.sh demo
 cmake -S . -B "$build" -G Ninja -DSEKISHO_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" --target sekishoctl >/dev/null
-ctl=$build/daemon/sekishoctl/sekishoctl
+ctl=$build/bin/sekishoctl
 policy=configs/factory-line.yaml
 
 run() {

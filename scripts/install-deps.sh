@@ -8,16 +8,18 @@ build_packages=(
   cmake ninja-build g++ pkg-config
   libyaml-cpp-dev libhowardhinnant-date-dev tzdata nlohmann-json3-dev
   libnftnl-dev libmnl-dev
+  libboost-dev libsystemd-dev  # sekishod: Boost.Asio, sd_notify
 )
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema
   clang libclang-rt-14-dev   # the libFuzzer build of policy/
   nftables iproute2 util-linux  # the lab: nft to load and read back, namespaces
+  iputils-ping iperf3           # the lab's probes and the forwarding benchmark
 )
 
 case "${1:-}" in
   build) packages=("${build_packages[@]}") ;;
-  demo) packages=("${build_packages[@]}" nftables util-linux) ;;
+  demo) packages=("${build_packages[@]}" nftables iproute2 util-linux python3 iputils-ping) ;;
   test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
   *)
     echo "usage: $0 build|test|demo" >&2

@@ -36,13 +36,16 @@ void set_log_program(std::string_view name) {
 }
 
 void log_line(LogLevel level, std::string_view message) {
+  log_diagnostic(level, std::string(level_word(level)) + std::string(message));
+}
+
+void log_diagnostic(LogLevel level, std::string_view message) {
   std::string line;
   if (to_journal()) {
     line = "<" + std::to_string(static_cast<int>(level)) + ">";
   } else {
     line = program() + ": ";
   }
-  line += level_word(level);
   line += message;
   line += '\n';
   std::cerr << line << std::flush;

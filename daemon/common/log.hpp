@@ -10,6 +10,8 @@ namespace sekisho {
 enum class LogLevel { Error = 3, Warning = 4, Notice = 5, Info = 6 };
 
 void log_line(LogLevel level, std::string_view message);
+// A line that already says what it is ("FILE:LINE:COL: error[CODE]: ..."): no level word.
+void log_diagnostic(LogLevel level, std::string_view line);
 
 inline void log_error(std::string_view message) {
   log_line(LogLevel::Error, message);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
 namespace sekisho::nft {
@@ -21,11 +22,14 @@ void for_each_attribute(const nlmsghdr* nlh, Visit visit) {
 
 // Attribute 1 of every nf_tables object message names its table (NFTA_TABLE_NAME,
 // NFTA_CHAIN_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE...); attribute 2 names the
-// chain or set of a rule, chain, set or element list.
+// chain of a rule, the set of a set or element list; a chain's own name is attribute 3.
 inline void object_names(const nlmsghdr* nlh, std::string& table, std::string& object) {
+  const int message = nlh->nlmsg_type & 0xff;
+  const std::uint16_t name =
+      message == NFT_MSG_NEWCHAIN || message == NFT_MSG_DELCHAIN ? NFTA_CHAIN_NAME : 2;
   for_each_attribute(nlh, [&](const nlattr* attr) {
     const std::uint16_t type = mnl_attr_get_type(attr);
-    if ((type == 1 || type == 2) && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
+    if ((type == 1 || type == name) && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
       (type == 1 ? table : object) = mnl_attr_get_str(attr);
     }
   });

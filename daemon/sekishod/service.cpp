@@ -59,8 +59,9 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
   policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
   // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
   for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
-    log_line(diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
-             policy::format_diagnostic(diagnostic));
+    log_diagnostic(
+        diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
+        policy::format_diagnostic(diagnostic));
   }
   if (!loaded.policy) {
     log_error(options_.policy_path + ": invalid policy" +

@@ -1,0 +1,58 @@
+# Sourced by the lab tests: the lab under its own LAB_ID, torn down on exit (also after a
+# failure or Ctrl-C), and helpers to probe, verify and time. Expects $bindir and $src.
+export LAB_ID=${LAB_ID:-skt}
+export LAB_RUN_DIR=${LAB_RUN_DIR:-/run/sekisho-lab/$LAB_ID}
+export SEKISHO_BINDIR=$bindir
+lab=$src/tests/lab/lab
+ctl=$bindir/sekishoctl
+. "$src/tests/lab/common.sh"
+lab_require
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: the lab needs root (ip netns)"
+  exit 77
+fi
+
+for tool in nft ip python3 ping; do
+  if ! command -v $tool >/dev/null; then
+    echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
+    exit 77
+  fi
+done
+trap '"$lab" down; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+lab_up() {
+  "$lab" up "$@" || {
+    echo "FAIL: the lab did not come up"
+    exit 1
+  }
+}
+
+in_gw() { "$lab" exec gw "$@"; }
+
+# probe NODE PROTO DESTINATION PORT -> reached | blocked | error:...
+probe() {
+  echo "p $2 $3 $4" | "$lab" exec "$1" python3 "$src/tests/lab/probe.py" | awk '{print $2}'
+}
+
+# verify_quiet: sekishoctl verify in the gateway against the lab's policy, exit status only.
+verify_quiet() {
+  in_gw "$ctl" verify --policy "$LAB_RUN_DIR/policy.yaml" >/dev/null 2>&1
+}
+
+now_ms() { date +%s%3N; }
+
+# wait_ms LIMIT_MS COMMAND...: runs COMMAND every 20 ms until it succeeds; prints the
+# milliseconds it took, or fails after LIMIT_MS.
+wait_ms() {
+  local limit=$1 start
+  shift
+  start=$(now_ms)
+  while ! "$@"; do
+    if [ $(($(now_ms) - start)) -gt "$limit" ]; then
+      return 1
+    fi
+    sleep 0.02
+  done
+  echo $(($(now_ms) - start))
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Sends probes from this namespace, all at once, each with a short time-out.
+Reads lines "ID PROTO DESTINATION PORT|TYPE" (proto tcp, udp, icmp or icmpv6) on stdin
+and prints "ID reached|blocked|error:WHAT" for each.
+
+reached: the destination host answered (TCP connected or refused, UDP echoed or port
+unreachable, ICMP echo reply). blocked: nothing came back in time."""
+import concurrent.futures
+import errno
+import socket
+import subprocess
+import sys
+
+TIMEOUT = 2.0
+
+
+def family(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def tcp(address, port):
+    with socket.socket(family(address), socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        try:
+            s.connect((address, int(port)))
+            return "reached"
+        except ConnectionRefusedError:
+            return "reached"
+        except socket.timeout:
+            return "blocked"
+        except OSError as e:
+            return "error:" + errno.errorcode.get(e.errno, str(e.errno))
+
+
+def udp(address, port):
+    with socket.socket(family(address), socket.SOCK_DGRAM) as s:
+        s.settimeout(TIMEOUT)
+        try:
+            s.connect((address, int(port)))
+            s.send(b"sekisho-lab-probe")
+            return "reached" if s.recv(2048) == b"sekisho-lab-probe" else "error:garbled"
+        except ConnectionRefusedError:
+            return "reached"
+        except socket.timeout:
+            return "blocked"
+        except OSError as e:
+            return "error:" + errno.errorcode.get(e.errno, str(e.errno))
+
+
+def icmp(address, _type):
+    command = ["ping", "-n", "-c", "1", "-W", str(int(TIMEOUT)), address]
+    if family(address) == socket.AF_INET6:
+        command.insert(1, "-6")
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return "reached" if done.returncode == 0 else "blocked"
+
+
+PROBES = {"tcp": tcp, "udp": udp, "icmp": icmp, "icmpv6": icmp}
+
+
+def main():
+    jobs = [line.split() for line in sys.stdin if line.strip()]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        results = [pool.submit(PROBES[proto], dst, port) for _id, proto, dst, port in jobs]
+        for (probe_id, *_), result in zip(jobs, results):
+            print(probe_id, result.result(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -182,6 +182,7 @@ class Compiler {
     build_session_gate();
     build_base_chains();
     build_nat();
+    size_static_hash_sets();
     return std::move(ruleset_);
   }
 
@@ -235,16 +236,45 @@ class Compiler {
     }
   }
 
+  // A zone pair's allowlist of one family and kind. Exact flows (one address, one
+  // address, one port) go into a hash set, the rest into an interval set: both are one
+  // lookup per packet whatever their size, but the kernel inserts into a hash set in
+  // constant time and into the interval backend (pipapo) in time that grows with the set,
+  // so a plant-sized policy loads several times faster. The builder keeps the elements
+  // disjoint, so a packet matches at most one of the two. A scheduled set stays one
+  // interval set: the daemon swaps its elements at the schedule's transitions.
   void add_allow_set(ir::Chain& chain, const SetKey& key, std::vector<ir::Element> elements) {
-    ir::Set set;
-    set.name = unique_name(set_name(chain.name, key));
-    set.key = set_key_types(key.family, key.kind);
-    set.interval = true;
-    set.schedule = key.schedule;
-    set.origin = chain.origin;
     ir::ElementSetBuilder builder;
     builder.add_all(std::move(elements));
-    (key.schedule.empty() ? set.elements : set.scheduled_elements) = builder.take();
+    std::vector<ir::Element> disjoint = builder.take();
+    if (!key.schedule.empty()) {
+      add_allow_lookup(chain, key, set_name(chain.name, key), true, std::move(disjoint));
+      return;
+    }
+    std::vector<ir::Element> exact;
+    std::vector<ir::Element> ranges;
+    for (ir::Element& element : disjoint) {
+      const bool single = std::all_of(element.key.begin(), element.key.end(),
+                                      [](const ir::Range& range) { return range.single(); });
+      (single ? exact : ranges).push_back(std::move(element));
+    }
+    if (!exact.empty()) {
+      add_allow_lookup(chain, key, set_name(chain.name, key), false, std::move(exact));
+    }
+    if (!ranges.empty()) {
+      add_allow_lookup(chain, key, set_name(chain.name, key) + "_ranges", true, std::move(ranges));
+    }
+  }
+
+  void add_allow_lookup(ir::Chain& chain, const SetKey& key, const std::string& name, bool interval,
+                        std::vector<ir::Element> elements) {
+    ir::Set set;
+    set.name = unique_name(name);
+    set.key = set_key_types(key.family, key.kind);
+    set.interval = interval;
+    set.schedule = key.schedule;
+    set.origin = chain.origin;
+    (key.schedule.empty() ? set.elements : set.scheduled_elements) = std::move(elements);
 
     ir::Rule rule;
     rule.origin = ir::Origin{chain.origin.pos, key.log ? "log accepted connections" : "allow"};
@@ -257,6 +287,19 @@ class Compiler {
     }
     chain.rules.push_back(std::move(rule));
     ruleset_.sets.push_back(std::move(set));
+  }
+
+  // A hash set that only ever changes as a whole (no timeouts, no schedule) is sized: the
+  // kernel then uses its fixed-size hash, which loads faster than the resizable one (the
+  // apply benchmark's kernel time drops by about a third). A full set refuses additions;
+  // only a whole replace (reload, drift restore) changes these sets.
+  void size_static_hash_sets() {
+    for (ir::Set& set : ruleset_.sets) {
+      if (!set.interval && !set.timeout && !set.anonymous && set.schedule.empty() &&
+          !set.elements.empty()) {
+        set.size = static_cast<std::uint32_t>(set.elements.size());
+      }
+    }
   }
 
   // Adds the interface pairs of a zone pair to the dispatch maps.

@@ -103,6 +103,9 @@ struct Set {
   bool timeout = false;
   bool verdict_map = false;
   bool anonymous = false;  // rendered inline where it is used; constant
+  // The most elements the set will hold (0: unbounded). A hash set the kernel only ever
+  // gets whole is given its size: the kernel then picks its fixed-size hash backend.
+  std::uint32_t size = 0;
   std::vector<Element> elements;
   // A scheduled set is loaded empty; the daemon adds `scheduled_elements` while
   // `schedule` is open and removes them when it closes.

@@ -199,6 +199,9 @@ class Renderer {
       out_ << (i ? " . " : "") << field_type_name(set.key[i]);
     }
     out_ << (set.verdict_map ? " : verdict\n" : "\n");
+    if (set.size > 0) {
+      out_ << "\t\tsize " << set.size << "\n";
+    }
     if (set.interval || set.timeout) {
       out_ << "\t\tflags " << (set.interval ? "interval" : "")
            << (set.interval && set.timeout ? "," : "") << (set.timeout ? "timeout" : "") << "\n";

@@ -14,6 +14,11 @@ namespace {
 // sending the batch: a few tries are plenty even with other tools busy.
 constexpr int kAttempts = 5;
 
+std::chrono::microseconds since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               start);
+}
+
 }  // namespace
 
 ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label) {
@@ -25,17 +30,22 @@ ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy
       out.errors.push_back("netlink: cannot read the nftables generation: " + error.message());
       return out;
     }
-    Batch dry_run = build_replace_batch(ruleset, 1, false, genid);
-    BatchOutcome checked = send_batch(dry_run);
+    auto mark = std::chrono::steady_clock::now();
+    Batch batch = build_replace_batch(ruleset, 1, genid);
+    out.build = since(mark);
+    mark = std::chrono::steady_clock::now();
+    BatchOutcome checked = send_batch(batch, Send::DryRun);
+    out.dry_run = since(mark);
     if (checked.batch_error == ERESTART) {
       continue;
     }
     if (!checked.ok()) {
-      out.errors = describe(dry_run, checked, policy_label);
+      out.errors = describe(batch, checked, policy_label);
       return out;
     }
-    Batch batch = build_replace_batch(ruleset, 1, true, genid);
-    BatchOutcome applied = send_batch(batch);
+    mark = std::chrono::steady_clock::now();
+    BatchOutcome applied = send_batch(batch, Send::Commit);
+    out.commit = since(mark);
     if (applied.batch_error == ERESTART) {
       continue;
     }
@@ -47,8 +57,7 @@ ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy
     }
     out.ok = true;
     out.genid = genid + 1;  // the kernel held the commit lock from the check to the end
-    out.took = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
+    out.took = since(start);
     return out;
   }
   out.errors.push_back(policy_label + ": other processes kept changing nftables; gave up after " +

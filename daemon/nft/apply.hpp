@@ -19,7 +19,10 @@ struct ApplyOutcome {
   std::uint32_t genid = 0;          // the generation our commit created
   std::size_t messages = 0;
   std::size_t bytes = 0;
-  std::chrono::microseconds took{0};
+  std::chrono::microseconds took{0};     // all of it, from reading the generation
+  std::chrono::microseconds build{0};    // the batch from the IR
+  std::chrono::microseconds dry_run{0};  // the kernel's check
+  std::chrono::microseconds commit{0};   // the kernel's commit
 };
 
 // `policy_label` is the file name errors are reported against.

@@ -342,7 +342,7 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  Batch run(bool with_end, std::uint32_t expected_genid) {
+  Batch run(std::uint32_t expected_genid) {
     out_.begin_seq = seq_;
     nlmsghdr* begin =
         nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
@@ -370,10 +370,9 @@ class BatchWriter {
         add_rule(chain, chain.rules[i], i);
       }
     }
-    if (with_end) {
-      nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
-      next();
-    }
+    out_.dry_run_size = mnl_nlmsg_batch_size(batch_);
+    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
+    next();
     const char* head = static_cast<const char*>(mnl_nlmsg_batch_head(batch_));
     out_.bytes.assign(head, head + mnl_nlmsg_batch_size(batch_));
     return std::move(out_);
@@ -432,6 +431,9 @@ class BatchWriter {
     if (set.timeout)
       flags |= NFT_SET_TIMEOUT;
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, flags);
+    if (set.size > 0) {
+      nftnl_set_set_u32(s.get(), NFTNL_SET_DESC_SIZE, set.size);
+    }
     std::uint32_t key_type = 0;
     std::uint32_t key_len = 0;
     std::vector<std::uint8_t> field_lengths;
@@ -580,9 +582,9 @@ class BatchWriter {
 
 }  // namespace
 
-Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end,
+Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid) {
-  return BatchWriter(first_seq, ruleset).run(with_end, expected_genid);
+  return BatchWriter(first_seq, ruleset).run(expected_genid);
 }
 
 }  // namespace sekisho::nft

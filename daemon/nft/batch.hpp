@@ -16,16 +16,17 @@ namespace sekisho::nft {
 struct Batch {
   std::uint32_t begin_seq = 0;      // the BATCH_BEGIN message: errors on it fail the whole batch
   std::vector<char> bytes;          // the netlink messages, back to back
+  std::size_t dry_run_size = 0;     // the bytes before BATCH_END: sent alone, a dry run
   std::vector<std::uint32_t> seqs;  // sequence number of each message that asks for an ack
   std::vector<ir::Origin> origins;  // the IR object of each, same index as seqs
   std::vector<std::string> what;    // "set ot_to_it_v4", "rule 3 of chain forward"...
 };
 
-// `with_end`: false leaves out the BATCH_END message, so the kernel checks everything and
-// then aborts: a dry run, as `nft -c` does. `expected_genid` (0: none) makes the batch
-// conditional: the kernel refuses it with ERESTART when anyone committed since that
-// generation was read.
-Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq, bool with_end,
+// `expected_genid` (0: none) makes the batch conditional: the kernel refuses it with
+// ERESTART when anyone committed since that generation was read. The batch ends with
+// BATCH_END; sent without it (dry_run_size bytes) the kernel checks everything and then
+// aborts: a dry run, as `nft -c` does.
+Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid = 0);
 
 }  // namespace sekisho::nft

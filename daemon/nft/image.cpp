@@ -83,6 +83,9 @@ std::string set_attributes(const nftnl_set* set) {
     const void* fields = nftnl_set_get_data(set, NFTNL_SET_DESC_CONCAT, &length);
     out += " concat " + hex(fields, length);
   }
+  if (nftnl_set_is_set(set, NFTNL_SET_DESC_SIZE)) {
+    out += " size " + std::to_string(nftnl_set_get_u32(set, NFTNL_SET_DESC_SIZE));
+  }
   if (nftnl_set_is_set(set, NFTNL_SET_TIMEOUT)) {
     out += " timeout " + std::to_string(nftnl_set_get_u64(set, NFTNL_SET_TIMEOUT));
   }

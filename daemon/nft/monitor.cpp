@@ -74,6 +74,22 @@ std::error_code ChangeMonitor::open() {
   return {};
 }
 
+std::error_code ChangeMonitor::pause() {
+  int group = NFNLGRP_NFTABLES;
+  if (mnl_socket_setsockopt(socket_, NETLINK_DROP_MEMBERSHIP, &group, sizeof group) < 0) {
+    return std::error_code(errno, std::generic_category());
+  }
+  return {};
+}
+
+std::error_code ChangeMonitor::resume() {
+  int group = NFNLGRP_NFTABLES;
+  if (mnl_socket_setsockopt(socket_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+    return std::error_code(errno, std::generic_category());
+  }
+  return {};
+}
+
 int ChangeMonitor::fd() const {
   return mnl_socket_get_fd(socket_);
 }

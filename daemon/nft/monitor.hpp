@@ -34,6 +34,13 @@ class ChangeMonitor {
   std::error_code open();
   int fd() const;
 
+  // Leaves and rejoins the event group. While no one listens the kernel builds no
+  // events, which makes a large commit markedly cheaper: the daemon pauses around its own
+  // applies (whose events it would only discard) and relies on the generation check for
+  // anything that happens meanwhile.
+  std::error_code pause();
+  std::error_code resume();
+
   // Reads every waiting event. Commits completed so far go to `commits`; `lost` is set
   // when the kernel dropped events (the socket overflowed): then only a readback can tell
   // what happened.

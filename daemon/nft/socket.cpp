@@ -54,7 +54,7 @@ int on_error(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-BatchOutcome send_batch(const Batch& batch) {
+BatchOutcome send_batch(const Batch& batch, Send mode) {
   BatchOutcome outcome;
   std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open(NETLINK_NETFILTER));
   if (!socket || mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -75,7 +75,8 @@ BatchOutcome send_batch(const Batch& batch) {
   int on = 1;
   setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
 
-  if (mnl_socket_sendto(socket.get(), batch.bytes.data(), batch.bytes.size()) < 0) {
+  const std::size_t size = mode == Send::DryRun ? batch.dry_run_size : batch.bytes.size();
+  if (mnl_socket_sendto(socket.get(), batch.bytes.data(), size) < 0) {
     outcome.system = std::error_code(errno, std::generic_category());
     return outcome;
   }

@@ -23,9 +23,12 @@ struct BatchOutcome {
   bool ok() const { return !system && batch_error == 0 && errors.empty(); }
 };
 
-// Sends `batch` and waits for its acknowledgements. A batch without its end message (dry
-// run) is checked by the kernel and then aborted: the outcome says whether it would apply.
-BatchOutcome send_batch(const Batch& batch);
+enum class Send { DryRun, Commit };
+
+// Sends `batch` and waits for its acknowledgements. A dry run leaves out the end message:
+// the kernel checks everything and then aborts, and the outcome says whether it would
+// apply.
+BatchOutcome send_batch(const Batch& batch, Send mode);
 
 // "set ot_to_it_v4 (factory-line.yaml:10): File exists" for each error.
 std::vector<std::string> describe(const Batch& batch, const BatchOutcome& outcome,

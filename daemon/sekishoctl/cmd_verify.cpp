@@ -31,7 +31,7 @@ int run_verify(const Args& args, Io& io) {
   }
   ir::Ruleset ruleset = policy::compile(*loaded.policy);
   policy::fill_open_schedules(ruleset, *loaded.policy, io.now);
-  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(ruleset, 1, true));
+  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(ruleset, 1));
 
   nft::Readback kernel = nft::read_table(ruleset.table);
   if (kernel.error) {

@@ -1,5 +1,6 @@
 #include "daemon/sekishod/service.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -69,18 +70,29 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
     return std::nullopt;
   }
   Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
-  out.compiled = policy::compile(out.policy);
+  out.ruleset = policy::compile(out.policy);
   return out;
 }
 
-ir::Ruleset Service::ruleset_at(std::chrono::system_clock::time_point now) const {
-  ir::Ruleset ruleset = current_->compiled;
-  policy::fill_open_schedules(ruleset, current_->policy, to_seconds(now));
-  return ruleset;
+void Service::fill_schedules(Loaded& loaded) {
+  policy::fill_open_schedules(loaded.ruleset, loaded.policy,
+                              to_seconds(std::chrono::system_clock::now()));
 }
 
 bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
+  // Whatever others did so far is read first; during our own commit nobody listens (the
+  // kernel then builds no events for it), and the commit is conditional on the generation
+  // it started from, so a change by someone else after it shows as an unexpected
+  // generation at the next check.
+  if (events_) {
+    handle_events();
+  }
+  monitor_.pause();
   nft::ApplyOutcome outcome = nft::apply_ruleset(ruleset, options_.policy_path);
+  if (std::error_code error = monitor_.resume()) {
+    log_error("cannot listen to nftables events again: " + error.message() +
+              "; relying on the generation check");
+  }
   if (!outcome.ok) {
     for (const std::string& error : outcome.errors) {
       log_error(error);
@@ -89,21 +101,25 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
     return false;
   }
   known_genid_ = outcome.genid;
-  applied_ = ruleset;
+  applied_open_ = open_sets(ruleset);
+  // Building and sending a large batch takes tens of megabytes that are free again now:
+  // give them back, so the daemon's resident size is what it keeps, not its peak.
+  malloc_trim(0);
   log_info(std::string(what) + ": " + std::to_string(ruleset.rule_count()) + " rules, " +
            std::to_string(ruleset.element_count()) + " set elements in one batch of " +
            std::to_string(outcome.messages) + " messages, committed in " +
-           milliseconds(outcome.took) + " (generation " + std::to_string(outcome.genid) + ")");
+           milliseconds(outcome.took) + " (batch " + milliseconds(outcome.build) + ", dry run " +
+           milliseconds(outcome.dry_run) + ", commit " + milliseconds(outcome.commit) +
+           "; generation " + std::to_string(outcome.genid) + ")");
   return true;
 }
 
 bool Service::enforce(Loaded loaded, const char* what) {
-  std::optional<Loaded> previous = std::move(current_);
-  current_ = std::move(loaded);
-  if (!apply(ruleset_at(std::chrono::system_clock::now()), what)) {
-    current_ = std::move(previous);
-    return false;
+  fill_schedules(loaded);
+  if (!apply(loaded.ruleset, what)) {
+    return false;  // the kernel and current_ keep the previous policy
   }
+  current_ = std::move(loaded);
   if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
     log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
                 error.message() + " (--restore would load an older one or lock down)");
@@ -151,7 +167,8 @@ void Service::restore(const std::string& why) {
   log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
               std::to_string(restores_) + ")");
   // The clock may have moved a schedule since the last apply: restore what is due now.
-  apply(ruleset_at(std::chrono::system_clock::now()), "restored");
+  fill_schedules(*current_);
+  apply(current_->ruleset, "restored");
 }
 
 void Service::handle_events() {
@@ -194,32 +211,41 @@ void Service::check_generation() {
     return;
   }
   // Someone committed and its events have not been read (or were lost): compare.
-  nft::Readback kernel = nft::read_table(applied_.table);
+  if (std::optional<std::string> drift = read_back_and_compare()) {
+    restore(*drift + " (found by the generation check)");
+  }
+  malloc_trim(0);  // the two images of a large table are gone again
+}
+
+std::optional<std::string> Service::read_back_and_compare() {
+  const ir::Ruleset& applied = current_->ruleset;
+  nft::Readback kernel = nft::read_table(applied.table);
   known_genid_ = kernel.genid;
   if (kernel.error) {
     log_warning("cannot read table inet sekisho back: " + kernel.error.message());
-    return;
+    return std::nullopt;
   }
-  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied_, 1, true));
   if (!kernel.image.has_table()) {
-    restore("table inet sekisho is gone (found by generation check)");
-    return;
+    return "table inet sekisho is gone";
   }
+  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
   std::vector<std::string> differences = nft::differences(expected, kernel.image, 3);
-  if (!differences.empty()) {
-    std::string summary;
-    for (const std::string& line : differences) {
-      summary += (summary.empty() ? "" : "; ") + line;
-    }
-    restore("table inet sekisho differs from the policy (found by generation check): " + summary);
+  if (differences.empty()) {
+    return std::nullopt;
   }
+  std::string summary;
+  for (const std::string& line : differences) {
+    summary += (summary.empty() ? "" : "; ") + line;
+  }
+  return "table inet sekisho differs from the policy: " + summary;
 }
 
 void Service::check_schedules() {
-  ir::Ruleset due = ruleset_at(std::chrono::system_clock::now());
-  if (open_sets(due) != open_sets(applied_)) {
+  fill_schedules(*current_);
+  // Also retries a transition whose apply failed: the kernel still holds the old state.
+  if (open_sets(current_->ruleset) != applied_open_) {
     log_notice("a schedule opened or closed: applying the scheduled sets as they are now");
-    apply(due, "schedule change applied");
+    apply(current_->ruleset, "schedule change applied");
   }
 }
 

@@ -46,19 +46,22 @@ class Service {
  private:
   struct Loaded {
     policy::Policy policy;
-    ir::Ruleset compiled;  // scheduled sets empty, their elements kept aside
+    // Compiled once; the elements of scheduled sets are filled in place while their
+    // schedule is open (one copy of a ruleset that can hold a hundred thousand elements).
+    ir::Ruleset ruleset;
     std::string text;
   };
 
   std::optional<Loaded> load(bool at_start);
   bool enforce(Loaded loaded, const char* what);
   bool apply(const ir::Ruleset& ruleset, const char* what);
-  ir::Ruleset ruleset_at(std::chrono::system_clock::time_point now) const;
+  static void fill_schedules(Loaded& loaded);
 
   void reload();
   void restore(const std::string& why);
   void handle_events();
   void check_generation();
+  std::optional<std::string> read_back_and_compare();
   void check_schedules();
 
   void wait_for_signals();
@@ -70,7 +73,7 @@ class Service {
   boost::asio::io_context& io_;
   Options options_;
   std::optional<Loaded> current_;
-  ir::Ruleset applied_;
+  std::vector<bool> applied_open_;  // which scheduled sets the kernel holds filled
   std::uint32_t known_genid_ = 0;
   std::uint64_t restores_ = 0;
 

@@ -70,25 +70,11 @@ Figures measure(const sekisho::testing::GeneratedPolicyShape& shape, int rounds)
   return best;
 }
 
-int option(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) {
-      return std::atoi(argv[i + 1]);
-    }
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  sekisho::testing::GeneratedPolicyShape shape;
-  shape.ot_hosts = option(argc, argv, "--ot-hosts", 10000);
-  shape.it_hosts = option(argc, argv, "--it-hosts", 100);
-  shape.groups = 100;
-  shape.rules = 500;
-  shape.group_rule_pairs = option(argc, argv, "--pairs", 50000);
-  const int rounds = option(argc, argv, "--rounds", 3);
+  const sekisho::testing::GeneratedPolicyShape shape = sekisho::testing::bench_shape(argc, argv);
+  const int rounds = sekisho::testing::int_option(argc, argv, "--rounds", 3);
 
   sekisho::testing::GeneratedPolicyShape tenth = shape;
   tenth.ot_hosts = std::max(10, shape.ot_hosts / 10);

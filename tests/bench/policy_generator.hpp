@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace sekisho::testing {
@@ -135,6 +137,28 @@ inline std::string generate_policy(const GeneratedPolicyShape& shape) {
       "    local_broker: 198.18.255.254:1883\n"
       "    uplink: [\"plant/+/telemetry\"]\n";
   return out;
+}
+
+// `--name N` from a benchmark's command line, else `fallback`.
+inline int int_option(int argc, char** argv, const char* name, int fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) {
+      return std::atoi(argv[i + 1]);
+    }
+  }
+  return fallback;
+}
+
+// The benchmarks' large policy (10k OT hosts, 100 IT hosts, 50k allowed pairs), resized
+// by --ot-hosts, --it-hosts and --pairs.
+inline GeneratedPolicyShape bench_shape(int argc, char** argv) {
+  GeneratedPolicyShape shape;
+  shape.ot_hosts = int_option(argc, argv, "--ot-hosts", 10000);
+  shape.it_hosts = int_option(argc, argv, "--it-hosts", 100);
+  shape.groups = 100;
+  shape.rules = 500;
+  shape.group_rule_pairs = int_option(argc, argv, "--pairs", 50000);
+  return shape;
 }
 
 }  // namespace sekisho::testing

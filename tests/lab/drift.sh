@@ -36,7 +36,7 @@ change() {
   fi
 }
 
-change "an added element" add element inet sekisho it_to_ot_v4 \
+change "an added element" add element inet sekisho it_to_ot_v4_ranges \
   "{ 198.18.20.66 . 192.0.2.21 . tcp . 22 }"
 change "a deleted element" delete element inet sekisho it_to_ot_v4 \
   "{ 198.18.20.5 . 192.0.2.21 . tcp . 502 }"

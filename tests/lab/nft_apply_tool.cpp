@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
       }
     }
   }
-  auto batch = sekisho::nft::build_replace_batch(ruleset, 1, !dry_run);
-  auto outcome = sekisho::nft::send_batch(batch);
+  auto batch = sekisho::nft::build_replace_batch(ruleset, 1);
+  auto outcome = sekisho::nft::send_batch(
+      batch, dry_run ? sekisho::nft::Send::DryRun : sekisho::nft::Send::Commit);
   for (const std::string& line : sekisho::nft::describe(batch, outcome, argv[1])) {
     std::cerr << line << '\n';
   }

@@ -61,7 +61,7 @@ TEST_CASE("one allow set per zone pair, family and kind; scheduled rules in thei
   ir::Ruleset ruleset = compile_text(factory_line());
   const ir::Set* historian = ruleset.find_set("it_to_ot_v4");
   REQUIRE(historian);
-  CHECK(historian->interval);
+  CHECK_FALSE(historian->interval);        // exact host pairs: a hash set
   CHECK(historian->elements.size() == 6);  // historian x 3 controllers x {opcua, modbus}
   const ir::Set* scheduled = ruleset.find_set("it_to_ot_v4_s_operating-hours");
   REQUIRE(scheduled);
@@ -69,14 +69,50 @@ TEST_CASE("one allow set per zone pair, family and kind; scheduled rules in thei
   CHECK(scheduled->schedule == "operating-hours");
   CHECK(scheduled->scheduled_elements.size() == 2);  // mes has two addresses
   // The zone-wide ping rule is one element, not one per host.
-  const ir::Set* ping = ruleset.find_set("it_to_ot_v4_icmp");
+  CHECK(scheduled->interval);  // filled at run time: whatever its elements will be
+  const ir::Set* ping = ruleset.find_set("it_to_ot_v4_icmp_ranges");
   REQUIRE(ping);
+  CHECK(ping->interval);
+  CHECK_FALSE(ruleset.find_set("it_to_ot_v4_icmp"));  // no exact ping flow
   CHECK(ping->elements.size() == 1);
   CHECK(ir::render_range(ir::FieldType::Ipv4Addr, ping->elements[0].key[0]) == "10.20.0.0/16");
   // log: true adds a logging lookup before the accepting one.
-  REQUIRE(ruleset.find_set("it_to_ot_v4_icmp_log"));
+  REQUIRE(ruleset.find_set("it_to_ot_v4_icmp_log_ranges"));
   const ir::Chain& it_to_ot = *ruleset.find_chain("it_to_ot");
-  CHECK(it_to_ot.rules.front().matches[0].set == "it_to_ot_v4_icmp_log");
+  CHECK(it_to_ot.rules.front().matches[0].set == "it_to_ot_v4_icmp_log_ranges");
+}
+
+TEST_CASE("exact flows go to a hash set, the rest to an interval set, never both") {
+  ir::Ruleset ruleset = compile_text(R"(version: 1
+zones:
+  ot: { interfaces: [lan0], networks: [192.0.2.0/24] }
+  it: { interfaces: [it0], networks: [198.18.0.0/24] }
+hosts:
+  plc: { address: 192.0.2.10 }
+  scada: { address: 198.18.0.5 }
+rules:
+  - { name: exact, from: scada, to: plc, services: [tcp/502] }
+  - { name: range, from: scada, to: plc, services: [tcp/9000-9010] }
+  - { name: inside the zone rule, from: scada, to: plc, services: [tcp/22] }
+  - { name: zone, from: it, to: plc, services: [tcp/22] }
+)");
+  const ir::Set* exact = ruleset.find_set("it_to_ot_v4");
+  const ir::Set* ranges = ruleset.find_set("it_to_ot_v4_ranges");
+  REQUIRE(exact);
+  REQUIRE(ranges);
+  CHECK_FALSE(exact->interval);
+  CHECK(ranges->interval);
+  CHECK(exact->elements.size() == 1);   // 502; 22 from scada is inside the zone rule
+  CHECK(ranges->elements.size() == 2);  // 9000-9010, and it -> plc 22
+  for (const ir::Element& element : exact->elements) {
+    for (const ir::Range& range : element.key) {
+      CHECK(range.single());
+    }
+  }
+  const ir::Chain& chain = *ruleset.find_chain("it_to_ot");
+  REQUIRE(chain.rules.size() == 2);
+  CHECK(chain.rules[0].matches[0].set == "it_to_ot_v4");
+  CHECK(chain.rules[1].matches[0].set == "it_to_ot_v4_ranges");
 }
 
 TEST_CASE("every element remembers the policy line that produced it") {
@@ -96,11 +132,11 @@ TEST_CASE("every element remembers the policy line that produced it") {
 
 TEST_CASE("implicit gateway services, cloud egress, NAT and MAC bindings") {
   ir::Ruleset ruleset = compile_text(factory_line());
-  const ir::Set* wireguard = ruleset.find_set("wan_to_gateway_v4");
+  const ir::Set* wireguard = ruleset.find_set("wan_to_gateway_v4_ranges");
   REQUIRE(wireguard);
   REQUIRE(wireguard->elements.size() == 1);
   CHECK(ir::render_range(ir::FieldType::InetService, wireguard->elements[0].key[3]) == "51820");
-  const ir::Set* cloud = ruleset.find_set("gateway_to_wan_v4");
+  const ir::Set* cloud = ruleset.find_set("gateway_to_wan_v4_ranges");
   REQUIRE(cloud);
   CHECK(cloud->elements.size() == 2);
   const ir::Chain* nat = ruleset.find_chain("postrouting");
@@ -161,10 +197,10 @@ rules:
   const ir::Chain* second = ruleset.find_chain("a_to_to_b_2");
   REQUIRE(first);
   REQUIRE(second);
-  REQUIRE(ruleset.find_set("a_to_to_b_v4"));
-  CHECK(ruleset.find_set("a_to_to_b_v4")->elements.size() == 1);
-  REQUIRE(ruleset.find_set("a_to_to_b_2_v4"));
-  CHECK(ruleset.find_set("a_to_to_b_2_v4")->elements.size() == 1);
+  REQUIRE(ruleset.find_set("a_to_to_b_v4_ranges"));
+  CHECK(ruleset.find_set("a_to_to_b_v4_ranges")->elements.size() == 1);
+  REQUIRE(ruleset.find_set("a_to_to_b_2_v4_ranges"));
+  CHECK(ruleset.find_set("a_to_to_b_2_v4_ranges")->elements.size() == 1);
 }
 
 TEST_CASE("the WireGuard port opens on the zone holding wan.interface") {
@@ -172,6 +208,6 @@ TEST_CASE("the WireGuard port opens on the zone holding wan.interface") {
       replaced(factory_line(), "  wan:\n    interfaces: [wan0]\n",
                "  wan:\n    interfaces: [wan0]\n  lte:\n    interfaces: [wwan0]\n    role: wan\n"
                "    networks: [198.51.100.0/24]\n"));
-  CHECK(ruleset.find_set("wan_to_gateway_v4"));
-  CHECK_FALSE(ruleset.find_set("lte_to_gateway_v4"));
+  CHECK(ruleset.find_set("wan_to_gateway_v4_ranges"));
+  CHECK_FALSE(ruleset.find_set("lte_to_gateway_v4_ranges"));
 }

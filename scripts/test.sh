@@ -42,6 +42,12 @@ echo "== tests"
 ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$(nproc)" -LE '^bench$'
 phase_done "ctest (gcc build)"
 
+# What the tests measured, from ctest's log: the lab's figures and the benchmark smoke runs
+# (the full benchmarks: ctest -L bench).
+echo "== measured"
+grep -hE "traffic matrix:|restored after|reload in force|WATCHDOG=1 in|benchmark:|ratio|median|resident memory|peak memory" \
+  "$build/Testing/Temporary/LastTest.log" | sed 's/^[0-9]*: //' || true
+
 echo "== fuzz smoke (${fuzz_seconds}s, clang + libFuzzer, policy/ only)"
 CXX=clang++ cmake -S . -B "$build-fuzz" -G Ninja -DSEKISHO_FUZZ=ON \
   -DSEKISHO_FUZZ_SECONDS="$fuzz_seconds" >/dev/null

@@ -57,6 +57,7 @@ Service::Service(boost::asio::io_context& io, Options options)
       watchdog_timer_(io) {}
 
 std::optional<Service::Loaded> Service::load(bool at_start) {
+  const auto start = std::chrono::steady_clock::now();
   policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
   // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
   for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
@@ -71,6 +72,9 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
   }
   Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
   out.ruleset = policy::compile(out.policy);
+  log_info(options_.policy_path + ": read, checked and compiled in " +
+           milliseconds(std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now() - start)));
   return out;
 }
 
@@ -85,7 +89,12 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
   // it started from, so a change by someone else after it shows as an unexpected
   // generation at the next check.
   if (events_) {
-    handle_events();
+    EventNews news = read_events();
+    if (!news.foreign.empty()) {
+      ++restores_;
+      log_warning("drift: " + news.foreign + "; the apply that follows replaces it (restore #" +
+                  std::to_string(restores_) + ")");
+    }
   }
   monitor_.pause();
   nft::ApplyOutcome outcome = nft::apply_ruleset(ruleset, options_.policy_path);
@@ -171,13 +180,12 @@ void Service::restore(const std::string& why) {
   apply(current_->ruleset, "restored");
 }
 
-void Service::handle_events() {
+Service::EventNews Service::read_events() {
+  EventNews news;
   std::vector<nft::Commit> commits;
-  bool lost = false;
-  if (std::error_code error = monitor_.read(commits, lost)) {
+  if (std::error_code error = monitor_.read(commits, news.lost)) {
     log_warning("reading nftables events: " + error.message());
   }
-  std::string foreign;
   for (const nft::Commit& commit : commits) {
     known_genid_ = commit.genid;
     if (commit.pid == static_cast<std::uint32_t>(::getpid()) || !commit.touched_table) {
@@ -187,32 +195,44 @@ void Service::handle_events() {
     for (const std::string& change : commit.changes) {
       changes += (changes.empty() ? "" : ", ") + change;
     }
-    foreign = "table inet sekisho changed by process " + std::to_string(commit.pid) + " (" +
-              commit.process + ") in generation " + std::to_string(commit.genid) + ": " + changes;
+    news.foreign = "table inet sekisho changed by process " + std::to_string(commit.pid) + " (" +
+                   commit.process + ") in generation " + std::to_string(commit.genid) + ": " +
+                   changes;
   }
-  if (!foreign.empty()) {
-    restore(foreign);  // once, however many commits it took
-  } else if (lost) {
+  return news;
+}
+
+void Service::handle_events() {
+  EventNews news = read_events();
+  if (!news.foreign.empty()) {
+    restore(news.foreign);  // once, however many commits it took
+  } else if (news.lost) {
     log_warning("nftables events were lost; reading the table back");
-    known_genid_ = 0;
-    check_generation();
+    compare_and_restore();
   }
 }
 
 void Service::check_generation() {
   // Events already waiting explain most generation changes, and name the process.
-  handle_events();
+  EventNews news = read_events();
+  if (!news.foreign.empty()) {
+    restore(news.foreign);
+    return;
+  }
   std::uint32_t genid = 0;
   if (std::error_code error = nft::read_genid(genid)) {
     log_warning("cannot read the nftables generation: " + error.message());
     return;
   }
-  if (genid == known_genid_) {
-    return;
+  if (genid != known_genid_ || news.lost) {
+    // Someone committed and its events were not seen (lost, or while we did not listen).
+    compare_and_restore();
   }
-  // Someone committed and its events have not been read (or were lost): compare.
+}
+
+void Service::compare_and_restore() {
   if (std::optional<std::string> drift = read_back_and_compare()) {
-    restore(*drift + " (found by the generation check)");
+    restore(*drift + " (found by reading the table back)");
   }
   malloc_trim(0);  // the two images of a large table are gone again
 }

@@ -59,8 +59,14 @@ class Service {
 
   void reload();
   void restore(const std::string& why);
+  struct EventNews {
+    std::string foreign;  // what another process did to our table (empty: nothing)
+    bool lost = false;    // the kernel dropped events: only a readback can tell
+  };
+  EventNews read_events();
   void handle_events();
   void check_generation();
+  void compare_and_restore();
   std::optional<std::string> read_back_and_compare();
   void check_schedules();
 

@@ -8,15 +8,6 @@ src=$2
 . "$src/tests/lab/lab_test.sh"
 lab_up
 
-# expect NODE PROTO DEST PORT reached|blocked WHAT
-expect() {
-  local seen
-  seen=$(probe "$1" "$2" "$3" "$4")
-  if [ "$seen" = "$5" ]; then lab_pass "$6: $1 -> $3 $2/$4 $seen"; else
-    lab_fail "$6: $1 -> $3 $2/$4 expected $5, saw $seen"
-  fi
-}
-
 expect plc1 udp 198.18.20.10 123 reached "plc-1 from its bound MAC"
 "$lab" exec plc1 ip link set eth0 address 02:00:00:00:02:99
 expect plc1 udp 198.18.20.10 123 blocked "plc-1's address from another MAC"

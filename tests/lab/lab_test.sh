@@ -35,6 +35,15 @@ probe() {
   echo "p $2 $3 $4" | "$lab" exec "$1" python3 "$src/tests/lab/probe.py" | awk '{print $2}'
 }
 
+# expect NODE PROTO DESTINATION PORT reached|blocked WHAT: one probe, passed or failed.
+expect() {
+  local seen
+  seen=$(probe "$1" "$2" "$3" "$4")
+  if [ "$seen" = "$5" ]; then lab_pass "$6: $1 -> $3 $2/$4 $seen"; else
+    lab_fail "$6: $1 -> $3 $2/$4 expected $5, saw $seen"
+  fi
+}
+
 # verify_quiet: sekishoctl verify in the gateway against the lab's policy, exit status only.
 verify_quiet() {
   in_gw "$ctl" verify --policy "$LAB_RUN_DIR/policy.yaml" >/dev/null 2>&1

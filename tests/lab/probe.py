@@ -18,33 +18,32 @@ def family(address):
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
-def tcp(address, port):
-    with socket.socket(family(address), socket.SOCK_STREAM) as s:
+def exchange(kind, address, port, talk):
+    """reached when `talk` succeeds or the host refuses (it is there), blocked on time-out."""
+    with socket.socket(family(address), kind) as s:
         s.settimeout(TIMEOUT)
         try:
             s.connect((address, int(port)))
-            return "reached"
+            return talk(s)
         except ConnectionRefusedError:
             return "reached"
         except socket.timeout:
             return "blocked"
         except OSError as e:
             return "error:" + errno.errorcode.get(e.errno, str(e.errno))
+
+
+def tcp(address, port):
+    return exchange(socket.SOCK_STREAM, address, port, lambda s: "reached")
+
+
+def udp_talk(s):
+    s.send(b"sekisho-lab-probe")
+    return "reached" if s.recv(2048) == b"sekisho-lab-probe" else "error:garbled"
 
 
 def udp(address, port):
-    with socket.socket(family(address), socket.SOCK_DGRAM) as s:
-        s.settimeout(TIMEOUT)
-        try:
-            s.connect((address, int(port)))
-            s.send(b"sekisho-lab-probe")
-            return "reached" if s.recv(2048) == b"sekisho-lab-probe" else "error:garbled"
-        except ConnectionRefusedError:
-            return "reached"
-        except socket.timeout:
-            return "blocked"
-        except OSError as e:
-            return "error:" + errno.errorcode.get(e.errno, str(e.errno))
+    return exchange(socket.SOCK_DGRAM, address, port, udp_talk)
 
 
 def icmp(address, _type):

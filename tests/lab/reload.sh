@@ -7,15 +7,6 @@ src=$2
 . "$src/tests/lab/lab_test.sh"
 lab_up
 
-# expect NODE PROTO DEST PORT reached|blocked WHAT
-expect() {
-  local seen
-  seen=$(probe "$1" "$2" "$3" "$4")
-  if [ "$seen" = "$5" ]; then lab_pass "$6: $1 -> $3 $2/$4 $seen"; else
-    lab_fail "$6: $1 -> $3 $2/$4 expected $5, saw $seen"
-  fi
-}
-
 expect historian tcp 192.0.2.31 9005 reached "before the reload"
 expect historian tcp 192.0.2.31 22 blocked "before the reload"
 

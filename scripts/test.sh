@@ -34,7 +34,7 @@ phase_done "install packages"
 
 echo "== building ($build)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEKISHO_BUILD_TESTS=ON \
-  -DSEKISHO_WERROR=ON >/dev/null
+  -DSEKISHO_WERROR=ON -DSEKISHO_TESTING=ON >/dev/null
 cmake --build "$build"
 phase_done "build"
 

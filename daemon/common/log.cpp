@@ -40,15 +40,26 @@ void log_line(LogLevel level, std::string_view message) {
 }
 
 void log_diagnostic(LogLevel level, std::string_view message) {
-  std::string line;
-  if (to_journal()) {
-    line = "<" + std::to_string(static_cast<int>(level)) + ">";
-  } else {
-    line = program() + ": ";
+  // Each line of a message is a log line of its own, with its own prefix: a diagnostic's
+  // hint, and any line break in text from outside, cannot pass for another entry.
+  const std::string prefix =
+      to_journal() ? "<" + std::to_string(static_cast<int>(level)) + ">" : program() + ": ";
+  if (!message.empty() && message.back() == '\n') {
+    message.remove_suffix(1);
   }
-  line += message;
-  line += '\n';
-  std::cerr << line << std::flush;
+  std::string out;
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    std::size_t end = message.find('\n', start);
+    if (end == std::string_view::npos) {
+      end = message.size();
+    }
+    out += prefix;
+    out += message.substr(start, end - start);
+    out += '\n';
+    start = end + 1;
+  }
+  std::cerr << out << std::flush;
 }
 
 }  // namespace sekisho

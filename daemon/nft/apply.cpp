@@ -1,6 +1,7 @@
 #include "daemon/nft/apply.hpp"
 
 #include <cerrno>
+#include <thread>
 
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/readback.hpp"
@@ -12,7 +13,7 @@ namespace {
 
 // Each attempt loses only to a commit that landed between reading the generation and
 // sending the batch: a few tries are plenty even with other tools busy.
-constexpr int kAttempts = 5;
+constexpr int kAttempts = 8;
 
 std::chrono::microseconds since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
@@ -24,16 +25,22 @@ std::chrono::microseconds since(std::chrono::steady_clock::time_point start) {
 ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label) {
   ApplyOutcome out;
   const auto start = std::chrono::steady_clock::now();
+  Batch batch = build_replace_batch(ruleset, 1);
+  out.build = since(start);
+  out.messages = batch.seqs.size();
+  out.bytes = batch.bytes.size();
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    if (attempt > 0) {
+      // Someone else is committing: give them a moment, a little longer each time.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+    }
     std::uint32_t genid = 0;
     if (std::error_code error = read_genid(genid)) {
       out.errors.push_back("netlink: cannot read the nftables generation: " + error.message());
       return out;
     }
+    set_expected_genid(batch, genid);
     auto mark = std::chrono::steady_clock::now();
-    Batch batch = build_replace_batch(ruleset, 1, genid);
-    out.build = since(mark);
-    mark = std::chrono::steady_clock::now();
     BatchOutcome checked = send_batch(batch, Send::DryRun);
     out.dry_run = since(mark);
     if (checked.batch_error == ERESTART) {
@@ -49,8 +56,6 @@ ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy
     if (applied.batch_error == ERESTART) {
       continue;
     }
-    out.messages = batch.seqs.size();
-    out.bytes = batch.bytes.size();
     if (!applied.ok()) {
       out.errors = describe(batch, applied, policy_label);
       return out;

@@ -333,10 +333,11 @@ class BatchWriter {
  public:
   BatchWriter(std::uint32_t first_seq, const ir::Ruleset& ruleset)
       : ruleset_(ruleset), seq_(first_seq) {
-    // libmnl may write one message past the limit before it notices: twice the room.
-    // Not zero-filled, so untouched pages cost no memory.
-    buffer_.reset(new char[2 * kBatchLimit]);
-    batch_ = mnl_nlmsg_batch_start(buffer_.get(), kBatchLimit);
+    // libmnl notices a full buffer only after writing one message past its limit: room
+    // for that message too. Not zero-filled, so untouched pages cost no memory.
+    const std::size_t limit = capacity_for(ruleset);
+    buffer_.reset(new char[limit + kOneMessage]);
+    batch_ = mnl_nlmsg_batch_start(buffer_.get(), limit);
   }
   ~BatchWriter() { mnl_nlmsg_batch_stop(batch_); }
   BatchWriter(const BatchWriter&) = delete;
@@ -346,9 +347,11 @@ class BatchWriter {
     out_.begin_seq = seq_;
     nlmsghdr* begin =
         nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
-    if (expected_genid != 0) {
-      mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(expected_genid));
-    }
+    // Always there, so the generation can be set just before sending (0: no check).
+    auto* genid = static_cast<nlattr*>(mnl_nlmsg_get_payload_tail(begin));
+    mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(expected_genid));
+    out_.genid_offset = static_cast<std::size_t>(static_cast<char*>(mnl_attr_get_payload(genid)) -
+                                                 static_cast<char*>(mnl_nlmsg_batch_head(batch_)));
     next();
     table(NFT_MSG_NEWTABLE, "create table inet " + ruleset_.table);
     table(NFT_MSG_DELTABLE, "replace table inet " + ruleset_.table);
@@ -379,8 +382,18 @@ class BatchWriter {
   }
 
  private:
-  // Room for about a million set elements.
-  static constexpr std::size_t kBatchLimit = 128 * 1024 * 1024;
+  // The largest single message: a chunk of elements or one rule, with plenty to spare.
+  static constexpr std::size_t kOneMessage = 1024 * 1024;
+
+  // An upper bound of the batch's size: generous per object (an element of the widest
+  // key with a verdict and chain name takes under 200 bytes, a rule under 1 KiB).
+  static std::size_t capacity_for(const ir::Ruleset& ruleset) {
+    std::size_t bytes = 64 * 1024 + ruleset.sets.size() * 1024 + ruleset.chains.size() * 512;
+    for (const ir::Set& set : ruleset.sets) {
+      bytes += (set.elements.size() + set.elements.size() / kElementsPerMessage + 1) * 256;
+    }
+    return bytes + ruleset.rule_count() * 2048;
+  }
 
   nlmsghdr* header(std::uint16_t type, std::uint16_t flags, const ir::Origin& origin,
                    std::string what) {
@@ -581,6 +594,11 @@ class BatchWriter {
 };
 
 }  // namespace
+
+void set_expected_genid(Batch& batch, std::uint32_t genid) {
+  const std::uint32_t network = htonl(genid);
+  std::memcpy(batch.bytes.data() + batch.genid_offset, &network, sizeof network);
+}
 
 Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid) {

@@ -5,6 +5,7 @@
 // remembers the IR object (and so the policy line) it came from, so a kernel error can be
 // reported against the policy.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@ struct Batch {
   std::uint32_t begin_seq = 0;      // the BATCH_BEGIN message: errors on it fail the whole batch
   std::vector<char> bytes;          // the netlink messages, back to back
   std::size_t dry_run_size = 0;     // the bytes before BATCH_END: sent alone, a dry run
+  std::size_t genid_offset = 0;     // where BATCH_BEGIN holds the expected generation
   std::vector<std::uint32_t> seqs;  // sequence number of each message that asks for an ack
   std::vector<ir::Origin> origins;  // the IR object of each, same index as seqs
   std::vector<std::string> what;    // "set ot_to_it_v4", "rule 3 of chain forward"...
@@ -28,5 +30,8 @@ struct Batch {
 // aborts: a dry run, as `nft -c` does.
 Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid = 0);
+
+// Makes a built batch conditional on another generation (0: none).
+void set_expected_genid(Batch& batch, std::uint32_t genid);
 
 }  // namespace sekisho::nft

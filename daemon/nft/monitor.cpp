@@ -18,6 +18,17 @@ namespace {
 
 constexpr std::size_t kChangesKept = 5;
 
+// Names from the kernel end up in log lines: whoever chose them (any process with
+// CAP_NET_ADMIN) must not be able to write line breaks or terminal controls there.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = '?';
+    }
+  }
+  return text;
+}
+
 const char* change_name(int type) {
   switch (type) {
     case NFT_MSG_NEWTABLE:
@@ -55,7 +66,7 @@ ChangeMonitor::~ChangeMonitor() {
   }
 }
 
-std::error_code ChangeMonitor::open() {
+std::error_code ChangeMonitor::open(int receive_buffer) {
   socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (!socket_ || mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
     return std::error_code(errno, std::generic_category());
@@ -66,7 +77,7 @@ std::error_code ChangeMonitor::open() {
   }
   // A full apply of a large policy is tens of thousands of events: room for them, so
   // that only a real overflow reports loss.
-  int size = 32 * 1024 * 1024;
+  int size = receive_buffer;
   const int fd = mnl_socket_get_fd(socket_);
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
@@ -83,6 +94,7 @@ std::error_code ChangeMonitor::pause() {
 }
 
 std::error_code ChangeMonitor::resume() {
+  pending_ = Commit{};  // events of a commit cut in half by the pause say nothing reliable
   int group = NFNLGRP_NFTABLES;
   if (mnl_socket_setsockopt(socket_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
     return std::error_code(errno, std::generic_category());
@@ -110,7 +122,7 @@ void ChangeMonitor::on_message(const nlmsghdr* nlh, std::vector<Commit>& commits
           break;
         case NFTA_GEN_PROC_NAME:
           if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
-            pending_.process = mnl_attr_get_str(attr);
+            pending_.process = printable(mnl_attr_get_str(attr));
           }
           break;
       }
@@ -135,7 +147,7 @@ void ChangeMonitor::on_message(const nlmsghdr* nlh, std::vector<Commit>& commits
   // The first few changes say what happened; a deleted table says it all, so it leads.
   std::string what = change;
   if (type != NFT_MSG_NEWTABLE && type != NFT_MSG_DELTABLE && !object.empty()) {
-    what += " " + object;
+    what += " " + printable(object);
   }
   if (type == NFT_MSG_DELTABLE) {
     pending_.changes.insert(pending_.changes.begin(), what);

@@ -30,8 +30,10 @@ class ChangeMonitor {
   ChangeMonitor(const ChangeMonitor&) = delete;
   ChangeMonitor& operator=(const ChangeMonitor&) = delete;
 
-  // Opens a non-blocking socket subscribed to the events.
-  std::error_code open();
+  // Opens a non-blocking socket subscribed to the events, with room for that many bytes
+  // of them.
+  static constexpr int kReceiveBuffer = 32 * 1024 * 1024;
+  std::error_code open(int receive_buffer = kReceiveBuffer);
   int fd() const;
 
   // Leaves and rejoins the event group. While no one listens the kernel builds no

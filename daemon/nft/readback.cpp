@@ -174,11 +174,12 @@ bool dump_once(Reader& reader, const std::string& table, Readback& out) {
 
 Readback read_table(const std::string& table) {
   Readback out;
-  Reader reader;
-  if ((out.error = reader.open())) {
-    return out;
-  }
   for (int attempt = 0; attempt < 10; ++attempt) {
+    // A fresh socket each time: an interrupted dump leaves its rest queued on the old one.
+    Reader reader;
+    if ((out.error = reader.open())) {
+      return out;
+    }
     if (dump_once(reader, table, out)) {
       return out;
     }

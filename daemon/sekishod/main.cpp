@@ -44,10 +44,7 @@ constexpr const char* kUsage =
     "exit codes: 0 ok, 1 the kernel refused the ruleset, 2 bad command line,\n"
     "  69 nftables unavailable, 78 invalid policy\n";
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  sekisho::set_log_program("sekishod");
+int run(int argc, char** argv) {
   std::vector<std::string> argv_strings(argv, argv + argc);
   std::string error;
   const sekisho::ctl::OptionSpec spec{{"policy", "state-dir"}, {"check", "restore", "version"}};
@@ -94,4 +91,18 @@ int main(int argc, char** argv) {
   }
   io.run();
   return sekisho::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sekisho::set_log_program("sekishod");
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    // Only outside the event loop (its handlers catch their own): at start, before the
+    // first apply committed. Whatever the kernel held stays.
+    sekisho::log_error(std::string("stopped: ") + error.what());
+    return sekisho::kExitNegative;
+  }
 }

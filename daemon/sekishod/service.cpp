@@ -1,5 +1,8 @@
 #include "daemon/sekishod/service.hpp"
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
@@ -107,6 +110,9 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
       log_error(error);
     }
     log_error(std::string(what) + " failed: the kernel keeps its previous ruleset");
+    // Whatever the kernel holds now (the old ruleset, or someone's half of it), the next
+    // generation check reads it back and restores until it matches.
+    check_pending_ = true;
     return false;
   }
   known_genid_ = outcome.genid;
@@ -142,14 +148,29 @@ int Service::start() {
     return kExitConfig;
   }
   // Listen before the first apply, so its events are seen as ours and nothing is missed.
-  if (std::error_code error = monitor_.open()) {
+  int event_buffer = nft::ChangeMonitor::kReceiveBuffer;
+#ifdef SEKISHO_TESTING
+  // The lab makes the kernel drop events (a tiny buffer) to test the readback path.
+  if (const char* bytes = std::getenv("SEKISHO_TEST_EVENT_BUFFER")) {
+    event_buffer = std::atoi(bytes);
+    log_warning("test build: nftables event buffer of " + std::to_string(event_buffer) +
+                " bytes ($SEKISHO_TEST_EVENT_BUFFER)");
+  }
+#endif
+  if (std::error_code error = monitor_.open(event_buffer)) {
     log_error("cannot listen to nftables events: " + error.message());
     return kExitUnavailable;
   }
   if (!enforce(std::move(*loaded), "applied")) {
     return kExitNegative;
   }
-  events_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(monitor_.fd()));
+  const int events_fd = ::dup(monitor_.fd());
+  if (events_fd < 0) {
+    log_error("cannot watch nftables events: " +
+              std::error_code(errno, std::generic_category()).message());
+    return kExitUnavailable;
+  }
+  events_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, events_fd);
   wait_for_signals();
   wait_for_events();
   tick_generation();
@@ -187,9 +208,15 @@ Service::EventNews Service::read_events() {
     log_warning("reading nftables events: " + error.message());
   }
   for (const nft::Commit& commit : commits) {
+    // A generation skipped is a commit whose events we did not see (while we did not
+    // listen, during our own apply, or lost): only a readback can tell what it did.
+    if (commit.genid != known_genid_ + 1) {
+      news.lost = true;
+    }
     known_genid_ = commit.genid;
-    if (commit.pid == static_cast<std::uint32_t>(::getpid()) || !commit.touched_table) {
-      continue;  // our own commit, or another table's
+    // Our own commits raise no events: the monitor is paused while we commit.
+    if (!commit.touched_table) {
+      continue;
     }
     std::string changes;
     for (const std::string& change : commit.changes) {
@@ -224,27 +251,32 @@ void Service::check_generation() {
     log_warning("cannot read the nftables generation: " + error.message());
     return;
   }
-  if (genid != known_genid_ || news.lost) {
+  if (genid != known_genid_ || news.lost || check_pending_) {
     // Someone committed and its events were not seen (lost, or while we did not listen).
     compare_and_restore();
   }
 }
 
 void Service::compare_and_restore() {
-  if (std::optional<std::string> drift = read_back_and_compare()) {
+  bool compared = false;
+  if (std::optional<std::string> drift = read_back_and_compare(compared)) {
     restore(*drift + " (found by reading the table back)");
+  } else if (compared) {
+    check_pending_ = false;
   }
   malloc_trim(0);  // the two images of a large table are gone again
 }
 
-std::optional<std::string> Service::read_back_and_compare() {
+std::optional<std::string> Service::read_back_and_compare(bool& compared) {
   const ir::Ruleset& applied = current_->ruleset;
   nft::Readback kernel = nft::read_table(applied.table);
-  known_genid_ = kernel.genid;
   if (kernel.error) {
     log_warning("cannot read table inet sekisho back: " + kernel.error.message());
+    check_pending_ = true;  // the generation is not vouched for: try again next tick
     return std::nullopt;
   }
+  known_genid_ = kernel.genid;
+  compared = true;
   if (!kernel.image.has_table()) {
     return "table inet sekisho is gone";
   }
@@ -269,13 +301,25 @@ void Service::check_schedules() {
   }
 }
 
+// No exception leaves an event-loop handler: it is logged, the kernel is compared with the
+// policy at the next tick, and the handler's wait is armed again by its caller.
+void Service::guarded(const char* what, const std::function<void()>& work) {
+  try {
+    work();
+  } catch (const std::exception& error) {
+    log_error(std::string(what) + " failed: " + error.what() +
+              "; the table will be read back and compared");
+    check_pending_ = true;
+  }
+}
+
 void Service::wait_for_signals() {
   signals_.async_wait([this](const boost::system::error_code& error, int signal) {
     if (error) {
       return;
     }
     if (signal == SIGHUP) {
-      reload();
+      guarded("reload", [this] { reload(); });
       wait_for_signals();
       return;
     }
@@ -292,7 +336,7 @@ void Service::wait_for_events() {
                         if (error) {
                           return;
                         }
-                        handle_events();
+                        guarded("nftables events", [this] { handle_events(); });
                         wait_for_events();
                       });
 }
@@ -303,7 +347,7 @@ void Service::tick_generation() {
     if (error) {
       return;
     }
-    check_generation();
+    guarded("generation check", [this] { check_generation(); });
     tick_generation();
   });
 }
@@ -314,7 +358,7 @@ void Service::tick_schedules() {
     if (error) {
       return;
     }
-    check_schedules();
+    guarded("schedule check", [this] { check_schedules(); });
     tick_schedules();
   });
 }

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,9 +68,11 @@ class Service {
   void handle_events();
   void check_generation();
   void compare_and_restore();
-  std::optional<std::string> read_back_and_compare();
+  // The difference found, if any; `compared` says whether the kernel could be read.
+  std::optional<std::string> read_back_and_compare(bool& compared);
   void check_schedules();
 
+  void guarded(const char* what, const std::function<void()>& work);
   void wait_for_signals();
   void wait_for_events();
   void tick_generation();
@@ -82,6 +85,7 @@ class Service {
   std::vector<bool> applied_open_;  // which scheduled sets the kernel holds filled
   std::uint32_t known_genid_ = 0;
   std::uint64_t restores_ = 0;
+  bool check_pending_ = false;  // an apply or readback failed: compare at the next tick
 
   nft::ChangeMonitor monitor_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> events_;

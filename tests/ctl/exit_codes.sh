@@ -119,5 +119,28 @@ check_empty out "compile invalid prints nothing on stdout"
 check_text err "error\[unknown-key\]" "compile invalid prints the diagnostics"
 expect 2 "compile without a file" -- "$ctl" compile
 
+expect 2 "verify without --policy" -- "$ctl" verify
+expect 78 "verify invalid policy" -- "$ctl" verify --policy "$tmp/bad.yaml"
+check_text err "error\[unknown-key\]" "verify invalid prints the diagnostics"
+
+# sekishod's command line: only what needs no kernel (the lab runs the daemon).
+sekishod=$(dirname "$ctl")/sekishod
+expect 0 "sekishod --help" -- "$sekishod" --help
+check_text out "^usage: sekishod" "sekishod --help prints the usage"
+expect 0 "sekishod --version" -- "$sekishod" --version
+expect 2 "sekishod unknown option" -- "$sekishod" --polcy "$policy"
+check_text err "unknown option '--polcy'" "sekishod names the unknown option"
+expect 2 "sekishod stray argument" -- "$sekishod" "$policy"
+expect 2 "sekishod --check and --restore" -- "$sekishod" --check --restore
+expect 0 "sekishod --check valid" -- "$sekishod" --check --policy "$policy"
+check_text out "valid" "sekishod --check says valid"
+expect 78 "sekishod --check invalid" -- "$sekishod" --check --policy "$tmp/bad.yaml"
+check_text err "error\[unknown-key\]" "sekishod --check prints the diagnostics"
+expect 78 "sekishod --check --json invalid" -- "$sekishod" --check --json --policy "$tmp/bad.yaml"
+check_text out '"valid": false' "sekishod --check --json gives JSON"
+expect 78 "sekishod with an invalid policy applies nothing" -- "$sekishod" --policy "$tmp/bad.yaml" \
+  --state-dir "$tmp/state"
+check_text err "invalid policy; nothing applied" "sekishod says nothing was applied"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -9,6 +9,7 @@ build_packages=(
   libyaml-cpp-dev libhowardhinnant-date-dev tzdata nlohmann-json3-dev
   libnftnl-dev libmnl-dev
   libboost-dev libsystemd-dev  # sekishod: Boost.Asio, sd_notify
+  libssl-dev                   # SHA-256 (and, next, Ed25519 audit checkpoints)
 )
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema

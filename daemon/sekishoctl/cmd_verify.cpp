@@ -1,7 +1,7 @@
-// `sekishoctl verify --policy FILE`: reads table inet sekisho back from the kernel of the
-// caller's network namespace and compares it with what FILE compiles to now (scheduled
-// sets filled as their schedules say). Until the control socket exists this is how a
-// technician checks that the kernel holds the policy.
+// `sekishoctl verify`: asks sekishod to read table inet sekisho back and compare it with
+// the policy it runs. `sekishoctl verify --policy FILE` does the same here, without the
+// daemon: it reads the kernel of the caller's network namespace and compares it with
+// what FILE compiles to now (scheduled sets filled as their schedules say).
 
 #include <cerrno>
 
@@ -19,10 +19,13 @@ namespace sekisho::ctl {
 
 int run_verify(const Args& args, Io& io) {
   const std::string* file = args.value("policy");
-  if (!file || !args.positional.empty()) {
-    io.err << "sekishoctl verify: expected --policy FILE\n"
-           << "usage: sekishoctl verify --policy FILE\n";
+  if (!args.positional.empty()) {
+    io.err << "sekishoctl verify: unexpected argument '" << args.positional[0] << "'\n"
+           << "usage: sekishoctl verify [--policy FILE]\n";
     return kExitUsage;
+  }
+  if (!file) {
+    return run_verify_daemon(args, io);
   }
   policy::LoadResult loaded = policy::load_policy_file(*file);
   print_diagnostics(loaded.diagnostics, io.err);

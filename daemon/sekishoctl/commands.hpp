@@ -19,5 +19,8 @@ int run_check(const Args& args, Io& io);
 int run_compile(const Args& args, Io& io);
 int run_explain(const Args& args, Io& io);
 int run_verify(const Args& args, Io& io);
+int run_verify_daemon(const Args& args, Io& io);
+int run_status(const Args& args, Io& io);
+int run_methods(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

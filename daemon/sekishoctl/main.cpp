@@ -14,8 +14,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 4>& commands() {
-  static const std::array<Command, 4> kCommands = {{
+const std::array<Command, 6>& commands() {
+  static const std::array<Command, 6> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -46,16 +46,35 @@ const std::array<Command, 4>& commands() {
        "line. Exit 0 for accept and for drop, 78 for an invalid policy, 2 for bad usage.\n",
        {{"from", "to", "proto", "port", "type", "at"}, {}},
        sekisho::ctl::run_explain},
-      {"verify",
-       "compare the kernel's ruleset with a policy",
-       "usage: sekishoctl verify --policy FILE\n"
+      {"status",
+       "what the daemon enforces, since when, and how it fares",
+       "usage: sekishoctl status [--json]\n"
        "\n"
-       "Reads table inet sekisho back from the kernel of this network namespace (needs\n"
-       "CAP_NET_ADMIN) and compares it, object by object, with what FILE compiles to now,\n"
-       "scheduled sets filled while their schedule is open. Counters and handles are not\n"
-       "compared. Prints the differences. Exit 0 when they match, 1 when they differ or\n"
-       "the table is missing, 77 without permission, 69 when nftables cannot be read,\n"
-       "78 for an invalid policy.\n",
+       "Asks sekishod: the policy file and its SHA-256, the generation and time of the\n"
+       "last apply, a pending confirmation, how many times it restored its table after\n"
+       "someone changed it, and whether the clock is synchronised. Needs the viewer role.\n"
+       "Exit 0, 69 when the daemon is not reachable, 77 without the role.\n",
+       {{}, {}},
+       sekisho::ctl::run_status},
+      {"methods",
+       "list the control socket's methods and the role each needs",
+       "usage: sekishoctl methods [--json]\n"
+       "\n"
+       "Prints every method sekishod answers with the least role that may call it\n"
+       "(viewer < operator < admin; uid 0 is admin). Works without the daemon.\n",
+       {{}, {}},
+       sekisho::ctl::run_methods},
+      {"verify",
+       "compare the kernel's ruleset with the policy",
+       "usage: sekishoctl verify [--policy FILE] [--json]\n"
+       "\n"
+       "Without --policy, asks sekishod to read table inet sekisho back and compare it,\n"
+       "object by object, with the policy it runs (viewer role). With --policy, does the\n"
+       "same here without the daemon, against what FILE compiles to now, in this network\n"
+       "namespace (needs CAP_NET_ADMIN). Counters and handles are not compared. Prints the\n"
+       "differences. Exit 0 when they match, 1 when they differ or the table is missing,\n"
+       "69 when the daemon or nftables cannot be reached, 77 without permission, 78 for an\n"
+       "invalid policy.\n",
        {{"policy"}, {}},
        sekisho::ctl::run_verify},
   }};

@@ -116,6 +116,8 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
     return false;
   }
   known_genid_ = outcome.genid;
+  applied_genid_ = outcome.genid;
+  applied_at_ = std::chrono::system_clock::now();
   applied_open_ = open_sets(ruleset);
   // Building and sending a large batch takes tens of megabytes that are free again now:
   // give them back, so the daemon's resident size is what it keeps, not its peak.
@@ -171,6 +173,10 @@ int Service::start() {
     return kExitUnavailable;
   }
   events_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, events_fd);
+  if (std::error_code error = start_control()) {
+    log_error("cannot serve the control socket " + options_.control_path + ": " + error.message());
+    return kExitUnavailable;
+  }
   wait_for_signals();
   wait_for_events();
   tick_generation();

@@ -22,6 +22,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/control/server.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
@@ -73,6 +74,12 @@ class Service {
   void check_schedules();
 
   void guarded(const char* what, const std::function<void()>& work);
+
+  // The control socket (service_control.cpp).
+  std::error_code start_control();
+  nlohmann::json handle_request(const control::Request& request, const control::Caller& caller);
+  nlohmann::json status_json() const;
+  nlohmann::json verify_json();
   void wait_for_signals();
   void wait_for_events();
   void tick_generation();
@@ -82,7 +89,9 @@ class Service {
   boost::asio::io_context& io_;
   Options options_;
   std::optional<Loaded> current_;
-  std::vector<bool> applied_open_;  // which scheduled sets the kernel holds filled
+  std::vector<bool> applied_open_;   // which scheduled sets the kernel holds filled
+  std::uint32_t applied_genid_ = 0;  // the generation of our last commit
+  std::chrono::system_clock::time_point applied_at_;
   std::uint32_t known_genid_ = 0;
   std::uint64_t restores_ = 0;
   bool check_pending_ = false;  // an apply or readback failed: compare at the next tick
@@ -93,6 +102,7 @@ class Service {
   boost::asio::steady_timer generation_timer_;
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
+  std::unique_ptr<control::ControlServer> control_;
 };
 
 }  // namespace sekisho::daemon

@@ -119,7 +119,12 @@ check_empty out "compile invalid prints nothing on stdout"
 check_text err "error\[unknown-key\]" "compile invalid prints the diagnostics"
 expect 2 "compile without a file" -- "$ctl" compile
 
-expect 2 "verify without --policy" -- "$ctl" verify
+expect 69 "verify without a daemon" -- "$ctl" --control "$tmp/none.sock" verify
+check_text err "not reachable at $tmp/none.sock" "an unreachable daemon is named with its socket"
+expect 69 "status without a daemon" -- "$ctl" status --control "$tmp/none.sock"
+expect 2 "status with an argument" -- "$ctl" status now
+expect 0 "methods works without the daemon" -- "$ctl" methods --json
+check_text out '"least_role": "viewer"' "methods --json gives each method's role"
 expect 78 "verify invalid policy" -- "$ctl" verify --policy "$tmp/bad.yaml"
 check_text err "error\[unknown-key\]" "verify invalid prints the diagnostics"
 

@@ -1,0 +1,31 @@
+#include "daemon/control/methods.hpp"
+
+#include <array>
+
+namespace sekisho::control {
+
+namespace {
+
+constexpr std::array kMethods = {
+    MethodInfo{"status", Role::Viewer,
+               "policy, generation, last apply, drift restores, clock synchronisation"},
+    MethodInfo{"verify", Role::Viewer,
+               "read table inet sekisho back and compare it with the running policy"},
+};
+
+}  // namespace
+
+std::span<const MethodInfo> methods() {
+  return kMethods;
+}
+
+const MethodInfo* find_method(std::string_view name) {
+  for (const MethodInfo& method : kMethods) {
+    if (method.name == name) {
+      return &method;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace sekisho::control

@@ -1,0 +1,89 @@
+#include "daemon/control/protocol.hpp"
+
+#include <array>
+#include <utility>
+
+namespace sekisho::control {
+
+namespace {
+
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 6> kNames = {{
+    {ErrorCode::Forbidden, "forbidden"},
+    {ErrorCode::Invalid, "invalid"},
+    {ErrorCode::NotFound, "not_found"},
+    {ErrorCode::Conflict, "conflict"},
+    {ErrorCode::AuditUnavailable, "audit_unavailable"},
+    {ErrorCode::TooLarge, "too_large"},
+}};
+
+std::string line_of(const nlohmann::json& reply) {
+  // Invalid UTF-8 from a handler's message is replaced, never thrown.
+  return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+std::string_view error_code_name(ErrorCode code) {
+  for (const auto& [value, name] : kNames) {
+    if (value == code) {
+      return name;
+    }
+  }
+  return "invalid";
+}
+
+std::optional<ErrorCode> error_code_from_name(std::string_view name) {
+  for (const auto& [value, text] : kNames) {
+    if (text == name) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+Request parse_request(std::string_view line, nlohmann::json& id) {
+  id = nullptr;
+  nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
+  if (request.is_discarded()) {
+    throw ControlError(ErrorCode::Invalid, "the request is not one JSON object on one line");
+  }
+  if (!request.is_object()) {
+    throw ControlError(ErrorCode::Invalid, "the request must be a JSON object");
+  }
+  auto found_id = request.find("id");
+  if (found_id != request.end() && found_id->is_number_integer()) {
+    id = *found_id;
+  } else {
+    throw ControlError(ErrorCode::Invalid, "\"id\" must be an integer");
+  }
+  auto method = request.find("method");
+  if (method == request.end() || !method->is_string()) {
+    throw ControlError(ErrorCode::Invalid, "\"method\" must be a string");
+  }
+  Request out{id, method->get<std::string>()};
+  auto params = request.find("params");
+  if (params != request.end()) {
+    if (!params->is_object()) {
+      throw ControlError(ErrorCode::Invalid, "\"params\" must be an object");
+    }
+    out.params = *params;
+  }
+  for (const auto& [key, value] : request.items()) {
+    if (key != "id" && key != "method" && key != "params") {
+      throw ControlError(ErrorCode::Invalid, "unknown member \"" + key + "\" in the request");
+    }
+  }
+  return out;
+}
+
+std::string reply_ok(const nlohmann::json& id, const nlohmann::json& result) {
+  return line_of({{"id", id}, {"ok", true}, {"result", result}});
+}
+
+std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message) {
+  return line_of({{"id", id},
+                  {"ok", false},
+                  {"error", {{"code", error_code_name(code)}, {"message", message}}}});
+}
+
+}  // namespace sekisho::control

@@ -1,0 +1,50 @@
+#pragma once
+// The control socket's wire protocol: one JSON object per line (UTF-8, at most 1 MiB).
+//   request  {"id": N, "method": "status", "params": {...}}
+//   reply    {"id": N, "ok": true, "result": ...}
+//            {"id": N, "ok": false, "error": {"code": "forbidden", "message": "..."}}
+// Error codes: forbidden, invalid, not_found, conflict, audit_unavailable, too_large.
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace sekisho::control {
+
+inline constexpr std::size_t kMaxRequestBytes = 1024 * 1024;
+
+enum class ErrorCode { Forbidden, Invalid, NotFound, Conflict, AuditUnavailable, TooLarge };
+
+std::string_view error_code_name(ErrorCode code);
+std::optional<ErrorCode> error_code_from_name(std::string_view name);
+
+// What a method handler throws to answer with an error.
+class ControlError : public std::runtime_error {
+ public:
+  ControlError(ErrorCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+struct Request {
+  nlohmann::json id;  // an integer; null when the request had none we could read
+  std::string method;
+  nlohmann::json params = nlohmann::json::object();
+};
+
+// Parses one line (without its newline). Throws ControlError(Invalid) with a message
+// that says what is wrong; `id` is set as soon as it is known, for the error reply.
+Request parse_request(std::string_view line, nlohmann::json& id);
+
+// One reply line, newline included.
+std::string reply_ok(const nlohmann::json& id, const nlohmann::json& result);
+std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message);
+
+}  // namespace sekisho::control

@@ -1,0 +1,36 @@
+#pragma once
+// Roles on the control socket (DESIGN.md, Conventions): uid 0 is admin; anyone else has
+// the highest role among the groups sekisho-admin > sekisho-operator > sekisho-viewer
+// that holds their primary or a supplementary group. Roles nest: an admin may do all an
+// operator may, an operator all a viewer may. There is no password: the kernel vouches
+// for the caller (SO_PEERCRED, SO_PEERGROUPS).
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace sekisho::control {
+
+enum class Role { None = 0, Viewer = 1, Operator = 2, Admin = 3 };
+
+std::string_view role_name(Role role);  // "none", "viewer", "operator", "admin"
+std::optional<Role> role_from_name(std::string_view name);
+
+// The gid of each role's group; a group that does not exist grants nothing.
+struct RoleGroups {
+  std::optional<gid_t> admin;
+  std::optional<gid_t> operator_;
+  std::optional<gid_t> viewer;
+};
+
+// The groups as the system names them (getgrnam: sekisho-admin, sekisho-operator,
+// sekisho-viewer), looked up anew on every call, so a group created after the daemon
+// started counts.
+RoleGroups system_role_groups();
+
+// `groups`: the primary gid and every supplementary gid of the caller.
+Role role_of(uid_t uid, const std::vector<gid_t>& groups, const RoleGroups& role_groups);
+
+}  // namespace sekisho::control

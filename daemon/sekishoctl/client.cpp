@@ -1,0 +1,108 @@
+#include "daemon/sekishoctl/client.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/common/exit_codes.hpp"
+
+namespace sekisho::ctl {
+
+namespace {
+
+Reply unreachable(const std::string& path, const std::string& why) {
+  return Reply{kExitUnavailable, nullptr, "unreachable",
+               "sekishod is not reachable at " + path + ": " + why +
+                   " (is it running? --control or $SEKISHO_CONTROL name another socket)"};
+}
+
+int exit_code_of(const std::string& code) {
+  if (code == "forbidden")
+    return kExitForbidden;
+  if (code == "audit_unavailable")
+    return kExitAuditDown;
+  return kExitInvalid;  // invalid, not_found, conflict, too_large
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Reply call(const std::string& control_path, const std::string& method, const nlohmann::json& params,
+           int timeout_seconds) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (control_path.size() >= sizeof address.sun_path) {
+    return unreachable(control_path, "the path is too long for a socket");
+  }
+  std::memcpy(address.sun_path, control_path.c_str(), control_path.size() + 1);
+  Fd socket_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (socket_fd.get() < 0 ||
+      ::connect(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+    return unreachable(control_path, std::strerror(errno));
+  }
+  const std::string request =
+      nlohmann::json{{"id", 1}, {"method", method}, {"params", params}}.dump() + "\n";
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n =
+        ::send(socket_fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return unreachable(control_path, std::strerror(errno));
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string line;
+  char buffer[65536];
+  while (line.find('\n') == std::string::npos) {
+    pollfd ready{socket_fd.get(), POLLIN, 0};
+    const int polled = ::poll(&ready, 1, timeout_seconds * 1000);
+    if (polled == 0) {
+      return unreachable(control_path,
+                         "no answer within " + std::to_string(timeout_seconds) + " s");
+    }
+    const ssize_t n = polled < 0 ? -1 : ::recv(socket_fd.get(), buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      return unreachable(control_path, n == 0 ? "the daemon closed the connection"
+                                              : std::string(std::strerror(errno)));
+    }
+    line.append(buffer, static_cast<std::size_t>(n));
+  }
+  nlohmann::json reply = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
+  if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
+    return Reply{kExitUnavailable, nullptr, "unreachable", "the daemon's reply is not JSON"};
+  }
+  if (reply["ok"] == true) {
+    return Reply{kExitOk, reply.value("result", nlohmann::json()), "", ""};
+  }
+  const nlohmann::json error = reply.value("error", nlohmann::json::object());
+  const std::string code = error.value("code", "invalid");
+  return Reply{exit_code_of(code), nullptr, code, error.value("message", "")};
+}
+
+void print_error(std::ostream& err, const std::string& command, const Reply& reply) {
+  err << "sekishoctl " << command << ": " << reply.error_code << ": " << reply.message << '\n';
+}
+
+}  // namespace sekisho::ctl

@@ -1,0 +1,27 @@
+#pragma once
+// sekishoctl's side of the control socket: one request, one reply, and the exit code
+// the reply means (DESIGN.md, Conventions).
+
+#include <ostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace sekisho::ctl {
+
+struct Reply {
+  int exit_code = 0;       // 0 when ok; else 69, 77, 65, 75 ... as the error says
+  nlohmann::json result;   // when ok
+  std::string error_code;  // "forbidden", ... or "unreachable"
+  std::string message;
+};
+
+// Connects to `control_path`, sends the request, waits for the reply (at most
+// `timeout_seconds`).
+Reply call(const std::string& control_path, const std::string& method,
+           const nlohmann::json& params = nlohmann::json::object(), int timeout_seconds = 120);
+
+// "sekishoctl status: forbidden: status needs the viewer role; ..." on `err`.
+void print_error(std::ostream& err, const std::string& command, const Reply& reply);
+
+}  // namespace sekisho::ctl

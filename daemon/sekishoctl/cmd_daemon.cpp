@@ -1,0 +1,85 @@
+// Commands answered by sekishod over the control socket, and `methods`, which lists what
+// the socket offers without asking it.
+
+#include <iomanip>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/control/methods.hpp"
+#include "daemon/sekishoctl/client.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+
+namespace sekisho::ctl {
+
+int run_status(const Args& args, Io& io) {
+  if (!args.positional.empty()) {
+    io.err << "sekishoctl status: takes no arguments\n";
+    return kExitUsage;
+  }
+  Reply reply = call(args.control, "status");
+  if (reply.exit_code != kExitOk) {
+    print_error(io.err, "status", reply);
+    return reply.exit_code;
+  }
+  const nlohmann::json& s = reply.result;
+  if (args.json) {
+    io.out << s.dump(2) << '\n';
+    return kExitOk;
+  }
+  io.out << "policy:         " << s.value("policy", "") << '\n'
+         << "sha256:         " << s.value("policy_sha256", "") << '\n'
+         << "applied:        " << s.value("last_apply", "") << ", generation "
+         << s.value("generation", 0) << " (" << s.value("rules", 0) << " rules, "
+         << s.value("elements", 0) << " set elements)\n"
+         << "confirmation:   "
+         << (s["pending_confirmation"].is_null() ? std::string("none pending")
+                                                 : s["pending_confirmation"].dump())
+         << '\n'
+         << "drift restores: " << s.value("drift_restores", 0) << '\n'
+         << "clock:          "
+         << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n';
+  return kExitOk;
+}
+
+int run_verify_daemon(const Args& args, Io& io) {
+  Reply reply = call(args.control, "verify");
+  if (reply.exit_code != kExitOk) {
+    print_error(io.err, "verify", reply);
+    return reply.exit_code;
+  }
+  const nlohmann::json& v = reply.result;
+  if (args.json) {
+    io.out << v.dump(2) << '\n';
+  } else if (!v.value("exists", false)) {
+    io.out << "table " << v.value("table", "") << " does not exist\n";
+  } else if (v.value("matches", false)) {
+    io.out << "table " << v.value("table", "") << " matches " << v.value("policy", "") << " ("
+           << v.value("objects", 0) << " objects, generation " << v.value("generation", 0) << ")\n";
+  } else {
+    io.out << "table " << v.value("table", "") << " differs from " << v.value("policy", "")
+           << ":\n";
+    for (const auto& line : v["differences"]) {
+      io.out << "  " << line.get<std::string>() << '\n';
+    }
+  }
+  return v.value("matches", false) ? kExitOk : kExitNegative;
+}
+
+int run_methods(const Args& args, Io& io) {
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const control::MethodInfo& method : control::methods()) {
+      list.push_back({{"name", method.name},
+                      {"least_role", control::role_name(method.least_role)},
+                      {"summary", method.summary}});
+    }
+    io.out << list.dump(2) << '\n';
+    return kExitOk;
+  }
+  for (const control::MethodInfo& method : control::methods()) {
+    io.out << std::left << std::setw(16) << method.name << std::setw(10)
+           << control::role_name(method.least_role) << method.summary << '\n';
+  }
+  return kExitOk;
+}
+
+}  // namespace sekisho::ctl

@@ -1,0 +1,18 @@
+#include "daemon/sekishod/clock.hpp"
+
+#include <date/date.h>
+#include <sys/timex.h>
+
+namespace sekisho::daemon {
+
+bool clock_synchronised() {
+  timex state{};
+  const int result = ntp_adjtime(&state);
+  return result != TIME_ERROR && (state.status & STA_UNSYNC) == 0;
+}
+
+std::string utc_text(std::chrono::system_clock::time_point time) {
+  return date::format("%FT%TZ", std::chrono::time_point_cast<std::chrono::seconds>(time));
+}
+
+}  // namespace sekisho::daemon

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The control socket in the lab: every method of `sekishoctl methods --json` has a caller
+# it allows and one it refuses (a refusal exits 77 and is logged); a role held only
+# through a supplementary group counts; misbehaving clients do not stop a normal one.
+# Roles come from made-up gids through $SEKISHO_TEST_ROLE_GROUPS (a test build's hook),
+# so the machine's /etc/group is never touched.
+set -u
+bindir=$1
+src=$2
+. "$src/tests/lab/lab_test.sh"
+export SEKISHO_TEST_ROLE_GROUPS=admin=4001,operator=4002,viewer=4003
+lab_up
+sock=$LAB_RUN_DIR/control.sock
+if ! "$lab" daemon log | grep -q "test build: roles"; then
+  echo "SKIP: sekishod is not a test build (-DSEKISHO_TESTING=ON): no made-up role groups"
+  exit 77
+fi
+chmod 755 "$LAB_RUN_DIR"
+
+# as ROLE COMMAND...: runs sekishoctl as uid 65534 holding ROLE's group (supplementary).
+as() {
+  local role=$1 groups
+  shift
+  case $role in
+    admin) groups=4001 ;; operator) groups=4002 ;; viewer) groups=4003 ;; *) groups=65534 ;;
+  esac
+  setpriv --reuid=65534 --regid=65534 --groups="$groups" "$ctl" --control "$sock" "$@"
+}
+below() {
+  case $1 in admin) echo operator ;; operator) echo viewer ;; *) echo none ;; esac
+}
+
+# Each method, called through the command that uses it.
+command_for() {
+  case $1 in
+    status) echo status ;;
+    verify) echo verify ;;
+    *) echo "" ;;
+  esac
+}
+methods=$("$ctl" methods --json | python3 -c 'import json,sys
+for m in json.load(sys.stdin): print(m["name"], m["least_role"])')
+while read -r method role; do
+  command=$(command_for "$method")
+  if [ -z "$command" ]; then
+    lab_fail "method $method has no allowed/refused case in this test"
+    continue
+  fi
+  as "$role" $command >/dev/null 2>"$tmp/err"
+  allowed=$?
+  refused_role=$(below "$role")
+  as "$refused_role" $command >/dev/null 2>"$tmp/err2"
+  refused=$?
+  if [ $allowed != 77 ] && [ $allowed != 69 ] && [ $refused = 77 ] &&
+    "$lab" daemon log | grep -q "refused $method to nobody"; then
+    lab_pass "$method: allowed to $role (exit $allowed), refused to $refused_role (77, logged)"
+  else
+    lab_fail "$method: $role exit $allowed, $refused_role exit $refused: $(cat "$tmp/err" "$tmp/err2")"
+  fi
+done <<<"$methods"
+
+if "$ctl" --control "$sock" status >/dev/null && as none methods >/dev/null; then
+  lab_pass "root is admin; methods needs no daemon and no role"
+else
+  lab_fail "root status or methods failed"
+fi
+
+# Misbehaving clients, while a normal one keeps being answered.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$("$lab" daemon pid)/status"; }
+rss_before=$(rss)
+out=$(python3 "$src/tests/lab/hostile_client.py" "$sock" garbage)
+if echo "$out" | head -1 | grep -q '"code":"invalid"' && echo "$out" | tail -1 | grep -q '"ok":true'; then
+  lab_pass "garbage is answered 'invalid' and the connection goes on"
+else
+  lab_fail "garbage: $out"
+fi
+out=$(python3 "$src/tests/lab/hostile_client.py" "$sock" huge 10)
+if echo "$out" | grep -q '"code":"too_large"' && echo "$out" | grep -q closed; then
+  lab_pass "a 10 MB request: too_large, connection closed"
+else
+  lab_fail "10 MB request: $out"
+fi
+python3 "$src/tests/lab/hostile_client.py" "$sock" hold 200 6 >"$tmp/hold" &
+holder=$!
+python3 "$src/tests/lab/hostile_client.py" "$sock" flood 30000 >"$tmp/flood" &
+flooder=$!
+sleep 1
+start=$(now_ms)
+if "$ctl" --control "$sock" status >/dev/null; then
+  lab_pass "with 200 idle connections and a client that never reads, status answered in $(($(now_ms) - start)) ms"
+else
+  lab_fail "status not answered under load"
+fi
+wait $flooder
+if grep -q "closed by the daemon" "$tmp/flood" &&
+  "$lab" daemon log | grep -q "does not read its replies"; then
+  lab_pass "the client that never reads is cut off: $(cat "$tmp/flood")"
+else
+  lab_fail "flooding client: $(cat "$tmp/flood")"
+fi
+wait $holder
+rss_after=$(rss)
+if [ $((rss_after - rss_before)) -lt 20480 ]; then
+  lab_pass "daemon memory stays bounded: $((rss_before / 1024)) -> $((rss_after / 1024)) MiB"
+else
+  lab_fail "daemon memory grew from $rss_before to $rss_after KiB"
+fi
+if verify_quiet && "$ctl" --control "$sock" status >/dev/null; then
+  lab_pass "afterwards the daemon still answers and enforces"
+else
+  lab_fail "the daemon is unwell after the hostile clients"
+fi
+lab_finish

@@ -2,6 +2,8 @@
 # Benchmark: TCP forwarding through the gateway (iperf3, IT client -> OT server on a flow
 # the policy allows, so the data walks the it -> ot allowlist) with
 #   none     no ruleset at all,
+#   conntrack  only connection tracking (accept established, accept the rest): what any
+#            stateful firewall pays, to tell sekisho's own cost from conntrack's,
 #   sekisho  the large generated policy enforced by sekishod (one set lookup per packet),
 #   linear   the same policy as a naive list, one rule per flow, established last,
 # interleaved rounds; prints median, min and max per configuration and the ratios (goals:
@@ -75,6 +77,17 @@ wait $daemon || true
 load() {
   case $1 in
     none) ip netns exec "$id-gw" nft flush ruleset ;;
+    conntrack)
+      ip netns exec "$id-gw" nft flush ruleset
+      ip netns exec "$id-gw" nft -f - <<'NFT'
+table inet conntrack_only {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ct state established,related accept
+  }
+}
+NFT
+      ;;
     sekisho) ip netns exec "$id-gw" "$bindir/sekishod" --restore --state-dir "$tmp/state" 2>/dev/null ;;
     linear) ip netns exec "$id-gw" nft -f "$tmp/linear.nft" ;;
   esac
@@ -82,7 +95,7 @@ load() {
 
 sleep 1
 for round in $(seq 1 "$rounds"); do
-  for config in none sekisho linear; do
+  for config in none conntrack sekisho linear; do
     load $config
     bps=$(ip netns exec "$id-it" iperf3 -c "$ot_address" -p "$port" -t "$seconds" -J |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
@@ -99,10 +112,12 @@ for line in open(sys.argv[1]):
 print(f"forwarding benchmark: iperf3 TCP {sys.argv[2]} -> {sys.argv[3]}:{sys.argv[4]}, "
       f"{len(runs['none'])} interleaved rounds of {sys.argv[5]} s, Gbit/s")
 med = {}
-for config in ("none", "sekisho", "linear"):
+for config in ("none", "conntrack", "sekisho", "linear"):
     values = runs[config]
     med[config] = statistics.median(values)
-    print(f"  {config:8s} median {med[config]:6.2f}  min {min(values):6.2f}  max {max(values):6.2f}")
+    print(f"  {config:9s} median {med[config]:6.2f}  min {min(values):6.2f}  max {max(values):6.2f}")
 print(f"  sekisho / none   = {med['sekisho'] / med['none']:.2f} (goal: at least 0.90)")
+print(f"  sekisho / conntrack only = {med['sekisho'] / med['conntrack']:.2f}"
+      " (sekisho's own cost beyond connection tracking)")
 print(f"  sekisho / linear = {med['sekisho'] / med['linear']:.1f} (goal: at least 4)")
 PY

@@ -204,7 +204,13 @@ void Service::restore(const std::string& why) {
               std::to_string(restores_) + ")");
   // The clock may have moved a schedule since the last apply: restore what is due now.
   fill_schedules(*current_);
-  apply(current_->ruleset, "restored");
+  // systemctl status shows the state: a failing restore must not look like enforcement.
+  if (apply(current_->ruleset, "restored")) {
+    notify_status("enforcing " + options_.policy_path + "; restores: " + std::to_string(restores_));
+  } else {
+    notify_status("RESTORE FAILED (retrying every second): table inet sekisho may not hold " +
+                  options_.policy_path);
+  }
 }
 
 Service::EventNews Service::read_events() {

@@ -10,12 +10,14 @@ build_packages=(
   libnftnl-dev libmnl-dev
   libboost-dev libsystemd-dev  # sekishod: Boost.Asio, sd_notify
   libssl-dev                   # SHA-256 (and, next, Ed25519 audit checkpoints)
+  libsqlite3-dev               # the audit log
 )
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema
   clang libclang-rt-14-dev   # the libFuzzer build of policy/
   nftables iproute2 util-linux  # the lab: nft to load and read back, namespaces
   iputils-ping iperf3           # the lab's probes and the forwarding benchmark
+  sqlite3                       # tampering with the audit log, as an attacker would
 )
 
 case "${1:-}" in

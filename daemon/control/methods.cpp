@@ -11,6 +11,9 @@ constexpr std::array kMethods = {
                "policy, generation, last apply, drift restores, clock synchronisation"},
     MethodInfo{"verify", Role::Viewer,
                "read table inet sekisho back and compare it with the running policy"},
+    MethodInfo{"audit.show", Role::Viewer, "audit records, oldest first (since, kind, limit)"},
+    MethodInfo{"audit.verify", Role::Viewer,
+               "check the audit log's hash chain; name the first record that breaks"},
 };
 
 }  // namespace

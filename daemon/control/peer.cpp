@@ -1,9 +1,9 @@
 #include "daemon/control/peer.hpp"
 
+#include <cerrno>
+
 #include <pwd.h>
 #include <sys/socket.h>
-
-#include <cerrno>
 
 namespace sekisho::control {
 

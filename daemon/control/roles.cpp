@@ -1,10 +1,10 @@
 #include "daemon/control/roles.hpp"
 
-#include <grp.h>
-
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include <grp.h>
 
 namespace sekisho::control {
 

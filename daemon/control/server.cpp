@@ -1,8 +1,5 @@
 #include "daemon/control/server.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <deque>
 #include <istream>
 
@@ -10,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/common/log.hpp"
 
@@ -55,9 +54,9 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     }
     if (error == asio::error::not_found) {
       // The buffer filled without a newline: the request is over the limit.
-      send(reply_error(nullptr, ErrorCode::TooLarge,
-                       "a request may hold at most " +
-                           std::to_string(server_.limits_.max_request) + " bytes"));
+      send(reply_error(
+          nullptr, ErrorCode::TooLarge,
+          "a request may hold at most " + std::to_string(server_.limits_.max_request) + " bytes"));
       close_after_write_ = true;
       return;
     }
@@ -85,11 +84,10 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
       }
       if (caller_.role < method->least_role) {
         server_.on_refused_(caller_, request.method);
-        throw ControlError(ErrorCode::Forbidden,
-                           request.method + " needs the " +
-                               std::string(role_name(method->least_role)) + " role; " +
-                               caller_.peer.user + " has " +
-                               std::string(role_name(caller_.role)));
+        throw ControlError(ErrorCode::Forbidden, request.method + " needs the " +
+                                                     std::string(role_name(method->least_role)) +
+                                                     " role; " + caller_.peer.user + " has " +
+                                                     std::string(role_name(caller_.role)));
       }
       return reply_ok(id, server_.handler_(request, caller_));
     } catch (const ControlError& error) {
@@ -184,11 +182,13 @@ std::error_code ControlServer::start() {
   error_code error;
   asio::local::stream_protocol::endpoint endpoint(path_);
   acceptor_.open(endpoint.protocol(), error);
-  if (!error) acceptor_.bind(endpoint, error);
+  if (!error)
+    acceptor_.bind(endpoint, error);
   if (!error && ::chmod(path_.c_str(), 0666) < 0) {
     return std::error_code(errno, std::generic_category());
   }
-  if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
+  if (!error)
+    acceptor_.listen(asio::socket_base::max_listen_connections, error);
   if (error) {
     return std::error_code(error.value(), std::generic_category());
   }

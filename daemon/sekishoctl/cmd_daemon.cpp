@@ -83,3 +83,71 @@ int run_methods(const Args& args, Io& io) {
 }
 
 }  // namespace sekisho::ctl
+
+namespace sekisho::ctl {
+
+namespace {
+
+int audit_show(const Args& args, Io& io) {
+  nlohmann::json params = nlohmann::json::object();
+  if (const std::string* since = args.value("since")) {
+    try {
+      params["since"] = std::stoll(*since);
+    } catch (const std::exception&) {
+      io.err << "sekishoctl audit show: --since takes a sequence number\n";
+      return kExitUsage;
+    }
+  }
+  if (const std::string* kind = args.value("kind")) {
+    params["kind"] = *kind;
+  }
+  Reply reply = call(args.control, "audit.show", params);
+  if (reply.exit_code != kExitOk) {
+    print_error(io.err, "audit show", reply);
+    return reply.exit_code;
+  }
+  if (args.json) {
+    io.out << reply.result.dump(2) << '\n';
+    return kExitOk;
+  }
+  for (const auto& record : reply.result) {
+    io.out << std::setw(6) << record.value("seq", 0) << "  " << record.value("time", "") << "  "
+           << record["actor"].value("user", "") << " (" << record["actor"].value("role", "")
+           << ")  " << record.value("kind", "") << "  " << record["details"].dump() << '\n';
+  }
+  return kExitOk;
+}
+
+int audit_verify(const Args& args, Io& io) {
+  Reply reply = call(args.control, "audit.verify");
+  if (reply.exit_code != kExitOk) {
+    print_error(io.err, "audit verify", reply);
+    return reply.exit_code;
+  }
+  const nlohmann::json& v = reply.result;
+  if (args.json) {
+    io.out << v.dump(2) << '\n';
+  } else if (v.value("ok", false)) {
+    io.out << "audit log intact: " << v.value("records", 0) << " records, chain unbroken\n";
+  } else {
+    io.out << "audit log TAMPERED: " << v.value("reason", "") << '\n';
+  }
+  return v.value("ok", false) ? kExitOk : kExitNegative;
+}
+
+}  // namespace
+
+int run_audit(const Args& args, Io& io) {
+  const std::string what = args.positional.empty() ? "" : args.positional[0];
+  if (args.positional.size() == 1 && what == "show") {
+    return audit_show(args, io);
+  }
+  if (args.positional.size() == 1 && what == "verify") {
+    return audit_verify(args, io);
+  }
+  io.err << "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
+            "       sekishoctl audit verify [--json]\n";
+  return kExitUsage;
+}
+
+}  // namespace sekisho::ctl

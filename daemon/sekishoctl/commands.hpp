@@ -22,5 +22,6 @@ int run_verify(const Args& args, Io& io);
 int run_verify_daemon(const Args& args, Io& io);
 int run_status(const Args& args, Io& io);
 int run_methods(const Args& args, Io& io);
+int run_audit(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

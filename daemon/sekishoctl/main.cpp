@@ -14,8 +14,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 6>& commands() {
-  static const std::array<Command, 6> kCommands = {{
+const std::array<Command, 7>& commands() {
+  static const std::array<Command, 7> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -56,6 +56,17 @@ const std::array<Command, 6>& commands() {
        "Exit 0, 69 when the daemon is not reachable, 77 without the role.\n",
        {{}, {}},
        sekisho::ctl::run_status},
+      {"audit",
+       "show or check the tamper-evident audit log",
+       "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
+       "       sekishoctl audit verify [--json]\n"
+       "\n"
+       "show: the records, oldest first (1000 at most per call; --since pages on).\n"
+       "verify: checks the hash chain and names the first record that breaks: an edit, a\n"
+       "deletion, an insertion or a reordering. Exit 0 intact, 1 tampered. Both need the\n"
+       "viewer role.\n",
+       {{"since", "kind"}, {}},
+       sekisho::ctl::run_audit},
       {"methods",
        "list the control socket's methods and the role each needs",
        "usage: sekishoctl methods [--json]\n"

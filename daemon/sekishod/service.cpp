@@ -5,10 +5,12 @@
 
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/log.hpp"
+#include "daemon/common/sha256.hpp"
 #include "daemon/nft/apply.hpp"
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
@@ -133,9 +135,19 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
 
 bool Service::enforce(Loaded loaded, const char* what) {
   fill_schedules(loaded);
+  const std::string old_hash = current_ ? sha256_hex(current_->text) : "";
+  const std::string new_hash = sha256_hex(loaded.text);
   if (!apply(loaded.ruleset, what)) {
+    auditor_.record(Auditor::daemon_actor(), "policy.apply_failed",
+                    {{"source", options_.policy_path}, {"sha256", new_hash}, {"how", what}});
     return false;  // the kernel and current_ keep the previous policy
   }
+  auditor_.record(Auditor::daemon_actor(), "policy.apply",
+                  {{"source", options_.policy_path},
+                   {"how", what},
+                   {"old_sha256", old_hash.empty() ? nlohmann::json() : nlohmann::json(old_hash)},
+                   {"new_sha256", new_hash},
+                   {"generation", applied_genid_}});
   current_ = std::move(loaded);
   if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
     log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
@@ -163,6 +175,10 @@ int Service::start() {
     log_error("cannot listen to nftables events: " + error.message());
     return kExitUnavailable;
   }
+  ::mkdir(options_.state_dir.c_str(), 0700);
+  auditor_.open(options_.state_dir);
+  auditor_.record(Auditor::daemon_actor(), "daemon.start",
+                  {{"policy", options_.policy_path}, {"pid", ::getpid()}});
   if (!enforce(std::move(*loaded), "applied")) {
     return kExitNegative;
   }
@@ -192,7 +208,16 @@ int Service::start() {
 
 void Service::reload() {
   log_notice("SIGHUP: reloading " + options_.policy_path);
+  // A reload may grant access: without a record of it, it does not happen.
+  if (!auditor_.writable()) {
+    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
+    return;
+  }
   std::optional<Loaded> loaded = load(false);
+  if (!loaded) {
+    auditor_.record(Auditor::daemon_actor(), "policy.refused",
+                    {{"source", options_.policy_path}, {"reason", "invalid policy"}});
+  }
   if (loaded && enforce(std::move(*loaded), "reloaded")) {
     notify_status("enforcing " + options_.policy_path);
   }
@@ -205,7 +230,10 @@ void Service::restore(const std::string& why) {
   // The clock may have moved a schedule since the last apply: restore what is due now.
   fill_schedules(*current_);
   // systemctl status shows the state: a failing restore must not look like enforcement.
-  if (apply(current_->ruleset, "restored")) {
+  const bool restored = apply(current_->ruleset, "restored");
+  auditor_.record(Auditor::daemon_actor(), "drift.restore",
+                  {{"what", why}, {"restore", restores_}, {"restored", restored}});
+  if (restored) {
     notify_status("enforcing " + options_.policy_path + "; restores: " + std::to_string(restores_));
   } else {
     notify_status("RESTORE FAILED (retrying every second): table inet sekisho may not hold " +
@@ -337,6 +365,8 @@ void Service::wait_for_signals() {
     }
     log_notice(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
                "; the ruleset stays in force");
+    auditor_.record(Auditor::daemon_actor(), "daemon.stop",
+                    {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
     notify_stopping();
     io_.stop();
   });

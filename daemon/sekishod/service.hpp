@@ -24,6 +24,7 @@
 
 #include "daemon/control/server.hpp"
 #include "daemon/nft/monitor.hpp"
+#include "daemon/sekishod/auditor.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
@@ -80,6 +81,8 @@ class Service {
   nlohmann::json handle_request(const control::Request& request, const control::Caller& caller);
   nlohmann::json status_json() const;
   nlohmann::json verify_json();
+  nlohmann::json audit_show_json(const nlohmann::json& params);
+  nlohmann::json audit_verify_json();
   void wait_for_signals();
   void wait_for_events();
   void tick_generation();
@@ -103,6 +106,7 @@ class Service {
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   std::unique_ptr<control::ControlServer> control_;
+  Auditor auditor_;
 };
 
 }  // namespace sekisho::daemon

@@ -67,7 +67,10 @@ std::error_code Service::start_control() {
       [this](const control::Request& request, const control::Caller& caller) {
         return handle_request(request, caller);
       },
-      [](const control::Caller& caller, const std::string& method) {
+      [this](const control::Caller& caller, const std::string& method) {
+        auditor_.record(
+            {caller.peer.uid, caller.peer.user, std::string(control::role_name(caller.role))},
+            "control.refused", {{"method", method}, {"pid", caller.peer.pid}});
         log_warning("control: refused " + method + " to " + caller.peer.user + " (uid " +
                     std::to_string(caller.peer.uid) + ", pid " + std::to_string(caller.peer.pid) +
                     ", role " + std::string(control::role_name(caller.role)) + ")");
@@ -83,6 +86,12 @@ nlohmann::json Service::handle_request(const control::Request& request,
   }
   if (request.method == "verify") {
     return verify_json();
+  }
+  if (request.method == "audit.show") {
+    return audit_show_json(request.params);
+  }
+  if (request.method == "audit.verify") {
+    return audit_verify_json();
   }
   throw control::ControlError(control::ErrorCode::NotFound,
                               "no handler for '" + request.method + "'");
@@ -123,6 +132,40 @@ nlohmann::json Service::verify_json() {
   out["objects"] = expected.lines().size();
   out["differences"] = differences;
   return out;
+}
+
+namespace {
+
+nlohmann::json record_json(const audit::Record& record) {
+  return {{"seq", record.seq},
+          {"time", record.time},
+          {"actor",
+           {{"uid", record.actor.uid}, {"user", record.actor.user}, {"role", record.actor.role}}},
+          {"kind", record.kind},
+          {"details", record.details},
+          {"hash", record.hash}};
+}
+
+}  // namespace
+
+nlohmann::json Service::audit_show_json(const nlohmann::json& params) {
+  const std::int64_t since = params.value("since", std::int64_t{1});
+  const std::string kind = params.value("kind", "");
+  // A page at a time: a client gets at most this many records per request.
+  const std::size_t limit = std::min<std::size_t>(params.value("limit", 1000), 10000);
+  nlohmann::json out = nlohmann::json::array();
+  for (const audit::Record& record : auditor_.log().records(since, kind, limit)) {
+    out.push_back(record_json(record));
+  }
+  return out;
+}
+
+nlohmann::json Service::audit_verify_json() {
+  audit::VerifyResult result = auditor_.log().verify();
+  return {{"ok", result.ok},
+          {"records", result.records},
+          {"first_bad", result.first_bad ? nlohmann::json(*result.first_bad) : nlohmann::json()},
+          {"reason", result.reason}};
 }
 
 }  // namespace sekisho::daemon

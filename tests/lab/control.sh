@@ -35,6 +35,8 @@ command_for() {
   case $1 in
     status) echo status ;;
     verify) echo verify ;;
+    audit.show) echo "audit show" ;;
+    audit.verify) echo "audit verify" ;;
     *) echo "" ;;
   esac
 }
@@ -105,6 +107,24 @@ if [ $((rss_after - rss_before)) -lt 20480 ]; then
 else
   lab_fail "daemon memory grew from $rss_before to $rss_after KiB"
 fi
+# The audit log recorded the refusals, and finds an edit made with the sqlite3 CLI.
+refusals=$("$ctl" --control "$sock" audit show --kind control.refused --json |
+  python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+if [ "$refusals" -ge 1 ] && "$ctl" --control "$sock" audit verify >/dev/null; then
+  lab_pass "the audit log holds $refusals refusals and its chain is intact"
+else
+  lab_fail "audit: $refusals refusals recorded, or the chain is broken"
+fi
+if command -v sqlite3 >/dev/null; then
+  sqlite3 "$LAB_RUN_DIR/state/audit.db" "UPDATE records SET details = '{}' WHERE seq = 2"
+  out=$("$ctl" --control "$sock" audit verify)
+  if [ $? = 1 ] && echo "$out" | grep -q "record 2"; then
+    lab_pass "an edit with the sqlite3 CLI is found: $out"
+  else
+    lab_fail "the edited audit log passed: $out"
+  fi
+fi
+
 if verify_quiet && "$ctl" --control "$sock" status >/dev/null; then
   lab_pass "afterwards the daemon still answers and enforces"
 else

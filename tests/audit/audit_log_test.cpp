@@ -1,0 +1,124 @@
+#include "daemon/audit/audit_log.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "daemon/common/sha256.hpp"
+
+using namespace sekisho::audit;
+
+namespace {
+
+// A log of five records in a fresh directory, removed afterwards.
+struct Fixture {
+  std::filesystem::path dir;
+  std::string path;
+  Fixture() {
+    char name[] = "/tmp/sekisho-audit-XXXXXX";
+    dir = ::mkdtemp(name);
+    path = (dir / "audit.db").string();
+    AuditLog log;
+    REQUIRE_FALSE(log.open(path));
+    for (int i = 1; i <= 5; ++i) {
+      REQUIRE_FALSE(log.append("2026-11-25T10:00:0" + std::to_string(i) + "Z", {0, "root", "admin"},
+                               "policy.apply",
+                               {{"source", "p" + std::to_string(i) + ".yaml"}, {"n", i}}));
+    }
+  }
+  ~Fixture() { std::filesystem::remove_all(dir); }
+
+  // Changes the file behind the log's back, as someone with the sqlite3 CLI would.
+  void tamper(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* error = nullptr;
+    const int result = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    INFO(sql << ": " << (error ? error : ""));
+    sqlite3_free(error);
+    sqlite3_close(db);
+    REQUIRE(result == SQLITE_OK);
+  }
+
+  VerifyResult verify() const {
+    AuditLog log;
+    REQUIRE_FALSE(log.open(path));
+    return log.verify();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("records chain: each hash is SHA-256 of the previous hash and the canonical JSON") {
+  Fixture fixture;
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  auto records = log.records(1, "", 100);
+  REQUIRE(records.size() == 5);
+  CHECK(records[0].previous == kGenesis);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    CHECK(records[i].seq == static_cast<std::int64_t>(i + 1));
+    if (i > 0) {
+      CHECK(records[i].previous == records[i - 1].hash);
+    }
+    // The documented recipe, spelled out: sha256(previous_hex + canonical).
+    CHECK(records[i].hash == sekisho::sha256_hex(records[i].previous + canonical_json(records[i])));
+  }
+  CHECK(canonical_json(records[0]) ==
+        R"({"actor":{"role":"admin","uid":0,"user":"root"},"details":{"n":1,"source":"p1.yaml"},)"
+        R"("kind":"policy.apply","seq":1,"time":"2026-11-25T10:00:01Z"})");
+  VerifyResult result = log.verify();
+  CHECK(result.ok);
+  CHECK(result.records == 5);
+  CHECK(log.records(4, "", 100).size() == 2);
+  CHECK(log.records(1, "daemon.start", 100).empty());
+}
+
+TEST_CASE("verify names the first record that breaks, for every kind of tampering") {
+  struct Case {
+    const char* what;
+    const char* sql;
+    std::int64_t first_bad;
+  };
+  const Case cases[] = {
+      {"an edited detail",
+       "UPDATE records SET details = '{\"n\":3,\"source\":\"evil.yaml\"}' WHERE seq = 3", 3},
+      {"an edited time", "UPDATE records SET time = '2026-11-25T09:00:00Z' WHERE seq = 4", 4},
+      {"an edited actor",
+       "UPDATE records SET actor = '{\"role\":\"admin\",\"uid\":1000,\"user\":\"mallory\"}' WHERE "
+       "seq = 2",
+       2},
+      {"a deleted record", "DELETE FROM records WHERE seq = 3", 3},
+      {"an inserted record",
+       "UPDATE records SET seq = seq + 10 WHERE seq >= 3; UPDATE records SET seq = seq - 9 WHERE "
+       "seq >= 13;"
+       "INSERT INTO records VALUES (3, '2026-11-25T10:00:02Z', '{}', 'x', '{}', 'f', 'f')",
+       3},
+      {"two records swapped",
+       "UPDATE records SET seq = 100 WHERE seq = 2; UPDATE records SET seq = 2 WHERE seq = 3;"
+       "UPDATE records SET seq = 3 WHERE seq = 100",
+       2},
+      {"a float smuggled in", "UPDATE records SET details = '{\"n\":1.5}' WHERE seq = 5", 5},
+  };
+  for (const Case& c : cases) {
+    Fixture fixture;
+    fixture.tamper(c.sql);
+    VerifyResult result = fixture.verify();
+    INFO(c.what << ": " << result.reason);
+    CHECK_FALSE(result.ok);
+    REQUIRE(result.first_bad);
+    CHECK(*result.first_bad == c.first_bad);
+  }
+}
+
+TEST_CASE("details must be integers, not floats") {
+  Fixture fixture;
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  CHECK_THROWS(log.append("2026-11-25T11:00:00Z", {0, "root", "admin"}, "x", {{"ratio", 0.5}}));
+  CHECK(log.verify().records == 5);
+}

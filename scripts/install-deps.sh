@@ -18,6 +18,7 @@ test_packages=(
   nftables iproute2 util-linux  # the lab: nft to load and read back, namespaces
   iputils-ping iperf3           # the lab's probes and the forwarding benchmark
   sqlite3                       # tampering with the audit log, as an attacker would
+  openssl                       # checking audit checkpoints as an auditor would
 )
 
 case "${1:-}" in

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "daemon/audit/signer.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
@@ -96,6 +97,13 @@ std::string record_hash(const std::string& previous, const std::string& canonica
   return sha256_hex(previous + canonical);
 }
 
+std::string checkpoint_json(std::int64_t seq, const std::string& hash, const std::string& time,
+                            bool clock_synchronised) {
+  return nlohmann::json{
+      {"seq", seq}, {"hash", hash}, {"time", time}, {"clock_synchronised", clock_synchronised}}
+      .dump();
+}
+
 AuditLog::~AuditLog() {
   sqlite3_close(db_);
 }
@@ -115,7 +123,10 @@ std::error_code AuditLog::open(const std::string& path) {
       "PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS records ("
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
-      "  details TEXT NOT NULL, previous TEXT NOT NULL, hash TEXT NOT NULL);";
+      "  details TEXT NOT NULL, previous TEXT NOT NULL, hash TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS checkpoints ("
+      "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, clock_synchronised INTEGER NOT NULL,"
+      "  hash TEXT NOT NULL, signature TEXT NOT NULL);";
   if (int result = sqlite3_exec(db_, setup, nullptr, nullptr, nullptr); result != SQLITE_OK) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -202,7 +213,42 @@ std::vector<Record> AuditLog::records(std::int64_t since, const std::string& kin
   return out;
 }
 
-VerifyResult AuditLog::verify() {
+std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string& time,
+                                         bool clock_synchronised) {
+  Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
+  if (!last || sqlite3_step(last.get()) != SQLITE_ROW) {
+    return {};  // nothing to sign yet
+  }
+  const std::int64_t seq = sqlite3_column_int64(last.get(), 0);
+  const std::string hash = text_column(last.get(), 1);
+  const std::string signature =
+      signer.sign_hex(checkpoint_json(seq, hash, time, clock_synchronised));
+  Statement insert(db_,
+                   "INSERT OR IGNORE INTO checkpoints (seq, time, clock_synchronised, hash, "
+                   "signature) VALUES (?, ?, ?, ?, ?)");
+  if (!insert || signature.empty()) {
+    return sqlite_error(SQLITE_ERROR);
+  }
+  sqlite3_bind_int64(insert.get(), 1, seq);
+  sqlite3_bind_text(insert.get(), 2, time.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(insert.get(), 3, clock_synchronised ? 1 : 0);
+  sqlite3_bind_text(insert.get(), 4, hash.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.get(), 5, signature.c_str(), -1, SQLITE_TRANSIENT);
+  const int result = sqlite3_step(insert.get());
+  return result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
+}
+
+std::int64_t AuditLog::records_since_checkpoint() {
+  Statement query(db_,
+                  "SELECT (SELECT IFNULL(MAX(seq), 0) FROM records) - "
+                  "(SELECT IFNULL(MAX(seq), 0) FROM checkpoints)");
+  if (!query || sqlite3_step(query.get()) != SQLITE_ROW) {
+    return 0;
+  }
+  return sqlite3_column_int64(query.get(), 0);
+}
+
+VerifyResult AuditLog::verify(const std::string& public_pem) {
   VerifyResult out;
   Statement query(db_,
                   "SELECT seq, time, actor, kind, details, previous, hash FROM records "
@@ -244,6 +290,38 @@ VerifyResult AuditLog::verify() {
     }
     previous = record.hash;
     ++expected_seq;
+  }
+  // The chain holds together; do the signed checkpoints agree with it?
+  Statement checkpoints(db_,
+                        "SELECT c.seq, c.time, c.clock_synchronised, c.hash, c.signature, "
+                        "r.hash FROM checkpoints c LEFT JOIN records r ON r.seq = c.seq "
+                        "ORDER BY c.seq");
+  std::int64_t covered = 0;  // the records up to here matched an earlier checkpoint
+  while (checkpoints && sqlite3_step(checkpoints.get()) == SQLITE_ROW) {
+    const std::int64_t seq = sqlite3_column_int64(checkpoints.get(), 0);
+    const std::string signed_hash = text_column(checkpoints.get(), 3);
+    std::string why;
+    if (sqlite3_column_type(checkpoints.get(), 5) == SQLITE_NULL) {
+      why = "the records up to the checkpoint at " + std::to_string(seq) + " are gone (removed)";
+    } else if (text_column(checkpoints.get(), 5) != signed_hash) {
+      why = "the chain was rewritten: the checkpoint at " + std::to_string(seq) +
+            " signed another hash";
+    } else if (!public_pem.empty() &&
+               !verify_signature(
+                   public_pem,
+                   checkpoint_json(seq, signed_hash, text_column(checkpoints.get(), 1),
+                                   sqlite3_column_int(checkpoints.get(), 2) != 0),
+                   text_column(checkpoints.get(), 4))) {
+      why = "the checkpoint at " + std::to_string(seq) + " has no valid signature";
+    }
+    if (!why.empty()) {
+      out.ok = false;
+      out.first_bad = covered + 1;
+      out.reason =
+          "records " + std::to_string(covered + 1) + ".." + std::to_string(seq) + ": " + why;
+      return out;
+    }
+    covered = seq;
   }
   return out;
 }

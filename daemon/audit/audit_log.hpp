@@ -8,7 +8,10 @@
 //   hash      = SHA-256(previous hash as 64 hex digits ‖ canonical), as 64 hex digits;
 //               the first record's previous hash is 64 zeros
 //
-// Signed checkpoints, export and retention come with the rest of the control issue.
+// Checkpoints: the newest record's {seq, hash, time, clock_synchronised}, as canonical
+// JSON, signed with the device's Ed25519 key. A rewrite of the chain (a record edited and
+// every later hash recomputed) or the removal of the newest records no longer matches a
+// checkpoint. Export and retention come with the rest of the control issue.
 
 #include <cstdint>
 #include <optional>
@@ -44,6 +47,8 @@ inline constexpr const char* kGenesis =
 // The text that is hashed, and the hash, for one record.
 std::string canonical_json(const Record& record);
 std::string record_hash(const std::string& previous, const std::string& canonical);
+std::string checkpoint_json(std::int64_t seq, const std::string& hash, const std::string& time,
+                            bool clock_synchronised);
 
 struct VerifyResult {
   bool ok = true;
@@ -72,7 +77,15 @@ class AuditLog {
   // `limit`.
   std::vector<Record> records(std::int64_t since, const std::string& kind, std::size_t limit);
 
-  VerifyResult verify();
+  // Checks the chain, then every checkpoint against its record and, with a public key
+  // (PEM), its signature.
+  VerifyResult verify(const std::string& public_pem = "");
+
+  // Signs the newest record, unless it already has a checkpoint.
+  std::error_code add_checkpoint(const class Signer& signer, const std::string& time,
+                                 bool clock_synchronised);
+  // How many records came after the newest checkpoint.
+  std::int64_t records_since_checkpoint();
 
  private:
   sqlite3* db_ = nullptr;

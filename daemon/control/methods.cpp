@@ -13,7 +13,10 @@ constexpr std::array kMethods = {
                "read table inet sekisho back and compare it with the running policy"},
     MethodInfo{"audit.show", Role::Viewer, "audit records, oldest first (since, kind, limit)"},
     MethodInfo{"audit.verify", Role::Viewer,
-               "check the audit log's hash chain; name the first record that breaks"},
+               "check the audit log's hash chain and signed checkpoints; name the first "
+               "record that breaks"},
+    MethodInfo{"audit.pubkey", Role::Viewer,
+               "the device's Ed25519 public key (PEM) that signs audit checkpoints"},
 };
 
 }  // namespace

@@ -145,8 +145,18 @@ int run_audit(const Args& args, Io& io) {
   if (args.positional.size() == 1 && what == "verify") {
     return audit_verify(args, io);
   }
+  if (args.positional.size() == 1 && what == "pubkey") {
+    Reply reply = call(args.control, "audit.pubkey");
+    if (reply.exit_code != kExitOk) {
+      print_error(io.err, "audit pubkey", reply);
+      return reply.exit_code;
+    }
+    io.out << reply.result.value("pem", "");
+    return kExitOk;
+  }
   io.err << "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
-            "       sekishoctl audit verify [--json]\n";
+            "       sekishoctl audit verify [--json]\n"
+            "       sekishoctl audit pubkey\n";
   return kExitUsage;
 }
 

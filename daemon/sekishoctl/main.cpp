@@ -60,11 +60,14 @@ const std::array<Command, 7>& commands() {
        "show or check the tamper-evident audit log",
        "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
        "       sekishoctl audit verify [--json]\n"
+       "       sekishoctl audit pubkey\n"
        "\n"
        "show: the records, oldest first (1000 at most per call; --since pages on).\n"
        "verify: checks the hash chain and names the first record that breaks: an edit, a\n"
-       "deletion, an insertion or a reordering. Exit 0 intact, 1 tampered. Both need the\n"
-       "viewer role.\n",
+       "deletion, an insertion or a reordering, and checks the signed checkpoints, which\n"
+       "catch a rewritten chain or removed newest records. Exit 0 intact, 1 tampered.\n"
+       "pubkey: the device's Ed25519 public key (PEM) that signs the checkpoints.\n"
+       "All need the viewer role.\n",
        {{"since", "kind"}, {}},
        sekisho::ctl::run_audit},
       {"methods",

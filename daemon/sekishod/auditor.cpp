@@ -7,6 +7,10 @@ namespace sekisho::daemon {
 
 void Auditor::open(const std::string& state_dir) {
   path_ = state_dir + "/audit.db";
+  const std::string key = state_dir + "/audit-key.pem";
+  if (std::error_code error = signer_.load_or_create(key)) {
+    log_error("audit key " + key + ": " + error.message() + "; checkpoints are not signed");
+  }
   if (std::error_code error = log_.open(path_)) {
     log_error("audit log " + path_ + ": " + error.message() +
               "; requests that widen access are refused until it works");
@@ -24,7 +28,21 @@ bool Auditor::flush() {
     }
     pending_.erase(pending_.begin());
   }
+  constexpr std::int64_t kRecordsPerCheckpoint = 100;
+  if (log_.records_since_checkpoint() >= kRecordsPerCheckpoint) {
+    checkpoint();
+  }
   return true;
+}
+
+void Auditor::checkpoint() {
+  if (!signer_.ready() || !log_.is_open() || log_.records_since_checkpoint() == 0) {
+    return;
+  }
+  if (std::error_code error = log_.add_checkpoint(
+          signer_, utc_text(std::chrono::system_clock::now()), clock_synchronised())) {
+    log_error("audit checkpoint: " + error.message());
+  }
 }
 
 void Auditor::record(const audit::Actor& actor, const std::string& kind,

@@ -8,13 +8,20 @@
 #include <vector>
 
 #include "daemon/audit/audit_log.hpp"
+#include "daemon/audit/signer.hpp"
 
 namespace sekisho::daemon {
 
 class Auditor {
  public:
-  // Opens `state_dir`/audit.db; a failure is reported and retried at every event.
+  // Opens `state_dir`/audit.db and the device key `state_dir`/audit-key.pem (made on
+  // first start); a failure is reported and the log retried at every event.
   void open(const std::string& state_dir);
+
+  // Signs the newest record (every 100 records by itself; the daemon also calls it every
+  // 10 minutes and at shutdown).
+  void checkpoint();
+  std::string public_pem() const { return signer_.ready() ? signer_.public_pem() : ""; }
 
   void record(const audit::Actor& actor, const std::string& kind, const nlohmann::json& details);
   bool writable();
@@ -34,6 +41,7 @@ class Auditor {
 
   std::string path_;
   audit::AuditLog log_;
+  audit::Signer signer_;
   std::vector<Pending> pending_;
 };
 

@@ -58,6 +58,7 @@ Service::Service(boost::asio::io_context& io, Options options)
       monitor_("sekisho"),
       signals_(io, SIGHUP, SIGTERM, SIGINT),
       generation_timer_(io),
+      checkpoint_timer_(io),
       schedule_timer_(io),
       watchdog_timer_(io) {}
 
@@ -197,6 +198,7 @@ int Service::start() {
   wait_for_events();
   tick_generation();
   tick_schedules();
+  tick_checkpoint();
   if (auto interval = watchdog_interval()) {
     notify_watchdog();
     tick_watchdog(*interval);
@@ -367,6 +369,7 @@ void Service::wait_for_signals() {
                "; the ruleset stays in force");
     auditor_.record(Auditor::daemon_actor(), "daemon.stop",
                     {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    auditor_.checkpoint();
     notify_stopping();
     io_.stop();
   });
@@ -402,6 +405,17 @@ void Service::tick_schedules() {
     }
     guarded("schedule check", [this] { check_schedules(); });
     tick_schedules();
+  });
+}
+
+void Service::tick_checkpoint() {
+  checkpoint_timer_.expires_after(std::chrono::minutes(10));
+  checkpoint_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) {
+      return;
+    }
+    guarded("audit checkpoint", [this] { auditor_.checkpoint(); });
+    tick_checkpoint();
   });
 }
 

@@ -87,6 +87,7 @@ class Service {
   void wait_for_events();
   void tick_generation();
   void tick_schedules();
+  void tick_checkpoint();
   void tick_watchdog(std::chrono::microseconds interval);
 
   boost::asio::io_context& io_;
@@ -103,6 +104,7 @@ class Service {
   std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer generation_timer_;
+  boost::asio::steady_timer checkpoint_timer_;
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   std::unique_ptr<control::ControlServer> control_;

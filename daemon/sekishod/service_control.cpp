@@ -93,6 +93,9 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "audit.verify") {
     return audit_verify_json();
   }
+  if (request.method == "audit.pubkey") {
+    return {{"pem", auditor_.public_pem()}};
+  }
   throw control::ControlError(control::ErrorCode::NotFound,
                               "no handler for '" + request.method + "'");
 }
@@ -161,7 +164,7 @@ nlohmann::json Service::audit_show_json(const nlohmann::json& params) {
 }
 
 nlohmann::json Service::audit_verify_json() {
-  audit::VerifyResult result = auditor_.log().verify();
+  audit::VerifyResult result = auditor_.log().verify(auditor_.public_pem());
   return {{"ok", result.ok},
           {"records", result.records},
           {"first_bad", result.first_bad ? nlohmann::json(*result.first_bad) : nlohmann::json()},

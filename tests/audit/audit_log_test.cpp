@@ -2,12 +2,15 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/audit/signer.hpp"
 #include "daemon/common/sha256.hpp"
 
 using namespace sekisho::audit;
@@ -121,4 +124,78 @@ TEST_CASE("details must be integers, not floats") {
   REQUIRE_FALSE(log.open(fixture.path));
   CHECK_THROWS(log.append("2026-11-25T11:00:00Z", {0, "root", "admin"}, "x", {{"ratio", 0.5}}));
   CHECK(log.verify().records == 5);
+}
+
+TEST_CASE("the device key is made once, 0600, and signs checkpoints an auditor can check") {
+  Fixture fixture;
+  const std::string key_path = (fixture.dir / "audit-key.pem").string();
+  Signer signer;
+  REQUIRE_FALSE(signer.load_or_create(key_path));
+  struct stat info {};
+  REQUIRE(::stat(key_path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  Signer again;
+  REQUIRE_FALSE(again.load_or_create(key_path));
+  CHECK(again.public_pem() == signer.public_pem());
+  CHECK(signer.public_pem().starts_with("-----BEGIN PUBLIC KEY-----"));
+  const std::string signature = signer.sign_hex("message");
+  CHECK(signature.size() == 128);
+  CHECK(verify_signature(signer.public_pem(), "message", signature));
+  CHECK_FALSE(verify_signature(signer.public_pem(), "massage", signature));
+}
+
+TEST_CASE("checkpoints catch a rewritten chain, removed records and a forged signature") {
+  struct Case {
+    const char* what;
+    std::function<void(Fixture&)> tamper;
+  };
+  // Edits record 3 and recomputes every later hash: the chain alone stays consistent.
+  auto rewrite = [](Fixture& fixture) {
+    AuditLog log;
+    REQUIRE_FALSE(log.open(fixture.path));
+    std::vector<Record> records = log.records(1, "", 100);
+    std::string previous = records[1].hash;
+    std::string sql;
+    for (std::size_t i = 2; i < records.size(); ++i) {
+      Record& record = records[i];
+      if (i == 2)
+        record.details = {{"n", 3}, {"source", "evil.yaml"}};
+      record.previous = previous;
+      record.hash = record_hash(previous, canonical_json(record));
+      previous = record.hash;
+      sql += "UPDATE records SET details = '" + record.details.dump() + "', previous = '" +
+             record.previous + "', hash = '" + record.hash +
+             "' WHERE seq = " + std::to_string(record.seq) + ";";
+    }
+    fixture.tamper(sql);
+  };
+  const Case cases[] = {
+      {"a rewritten chain", rewrite},
+      {"the newest records removed",
+       [](Fixture& fixture) { fixture.tamper("DELETE FROM records WHERE seq >= 4"); }},
+      {"a forged signature",
+       [](Fixture& fixture) {
+         fixture.tamper("UPDATE checkpoints SET signature = substr(signature, 2) || '0'");
+       }},
+  };
+  for (const Case& c : cases) {
+    Fixture fixture;
+    Signer signer;
+    REQUIRE_FALSE(signer.load_or_create((fixture.dir / "key.pem").string()));
+    {
+      AuditLog log;
+      REQUIRE_FALSE(log.open(fixture.path));
+      REQUIRE_FALSE(log.add_checkpoint(signer, "2026-11-25T10:01:00Z", true));
+      CHECK(log.records_since_checkpoint() == 0);
+      CHECK(log.verify(signer.public_pem()).ok);
+    }
+    c.tamper(fixture);
+    AuditLog log;
+    REQUIRE_FALSE(log.open(fixture.path));
+    VerifyResult result = log.verify(signer.public_pem());
+    INFO(c.what << ": " << result.reason);
+    CHECK_FALSE(result.ok);
+    REQUIRE(result.first_bad);
+    CHECK(*result.first_bad == 1);
+  }
 }

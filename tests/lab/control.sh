@@ -37,6 +37,7 @@ command_for() {
     verify) echo verify ;;
     audit.show) echo "audit show" ;;
     audit.verify) echo "audit verify" ;;
+    audit.pubkey) echo "audit pubkey" ;;
     *) echo "" ;;
   esac
 }
@@ -115,7 +116,24 @@ if [ "$refusals" -ge 1 ] && "$ctl" --control "$sock" audit verify >/dev/null; th
 else
   lab_fail "audit: $refusals refusals recorded, or the chain is broken"
 fi
-if command -v sqlite3 >/dev/null; then
+if command -v sqlite3 >/dev/null && command -v openssl >/dev/null; then
+  # An auditor's check of a checkpoint with OpenSSL alone: the daemon signs one when it
+  # stops; the message is the documented canonical JSON.
+  "$ctl" --control "$sock" audit pubkey >"$tmp/pubkey.pem"
+  "$lab" daemon stop
+  IFS='|' read -r cp_seq cp_time cp_sync cp_hash cp_sig < <(sqlite3 "$LAB_RUN_DIR/state/audit.db" \
+    "SELECT seq, time, clock_synchronised, hash, signature FROM checkpoints ORDER BY seq DESC LIMIT 1")
+  sync_word=$([ "$cp_sync" = 1 ] && echo true || echo false)
+  printf '{"clock_synchronised":%s,"hash":"%s","seq":%s,"time":"%s"}' "$sync_word" "$cp_hash" \
+    "$cp_seq" "$cp_time" >"$tmp/checkpoint.json"
+  python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$cp_sig" >"$tmp/sig"
+  if openssl pkeyutl -verify -pubin -inkey "$tmp/pubkey.pem" -rawin -in "$tmp/checkpoint.json" \
+    -sigfile "$tmp/sig" >/dev/null 2>&1; then
+    lab_pass "the shutdown checkpoint (record $cp_seq) verifies with openssl pkeyutl alone"
+  else
+    lab_fail "openssl does not verify the checkpoint of record $cp_seq"
+  fi
+  "$lab" daemon start >/dev/null
   sqlite3 "$LAB_RUN_DIR/state/audit.db" "UPDATE records SET details = '{}' WHERE seq = 2"
   out=$("$ctl" --control "$sock" audit verify)
   if [ $? = 1 ] && echo "$out" | grep -q "record 2"; then

@@ -141,6 +141,7 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
   if (!db_) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
+  check_integers_only(details);  // throws before anything is begun
   // One transaction: reading the last record and writing the next cannot interleave.
   if (int result = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
       result != SQLITE_OK) {

@@ -23,8 +23,13 @@ bool Auditor::flush() {
   }
   while (!pending_.empty()) {
     const Pending& event = pending_.front();
-    if (log_.append(event.time, event.actor, event.kind, event.details)) {
-      return false;
+    try {
+      if (log_.append(event.time, event.actor, event.kind, event.details)) {
+        return false;
+      }
+    } catch (const std::exception& error) {
+      // A record the log can never take (a bug in its details) must not block the rest.
+      log_error("audit: cannot record " + event.kind + ": " + error.what());
     }
     pending_.erase(pending_.begin());
   }

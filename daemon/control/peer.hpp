@@ -2,11 +2,11 @@
 // Who is on the other end of a Unix socket, as the kernel says (SO_PEERCRED and
 // SO_PEERGROUPS): nothing the client sends can change it.
 
-#include <sys/types.h>
-
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace sekisho::control {
 

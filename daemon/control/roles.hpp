@@ -5,11 +5,11 @@
 // operator may, an operator all a viewer may. There is no password: the kernel vouches
 // for the caller (SO_PEERCRED, SO_PEERGROUPS).
 
-#include <sys/types.h>
-
 #include <optional>
 #include <string_view>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace sekisho::control {
 

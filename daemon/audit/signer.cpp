@@ -9,19 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/common/sha256.hpp"
+
 namespace sekisho::audit {
 
 namespace {
-
-std::string hex(const unsigned char* bytes, std::size_t length) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < length; ++i) {
-    out += kDigits[bytes[i] >> 4];
-    out += kDigits[bytes[i] & 15];
-  }
-  return out;
-}
 
 bool unhex(const std::string& text, std::vector<unsigned char>& out) {
   if (text.size() % 2)
@@ -84,7 +76,7 @@ std::string Signer::sign_hex(std::string_view message) const {
       EVP_DigestSign(context, signature, &length,
                      reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
   EVP_MD_CTX_free(context);
-  return ok ? hex(signature, length) : "";
+  return ok ? to_hex(signature, length) : "";
 }
 
 std::string Signer::public_pem() const {

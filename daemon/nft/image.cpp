@@ -14,6 +14,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "daemon/common/sha256.hpp"
 #include "daemon/nft/attributes.hpp"
 
 namespace sekisho::nft {
@@ -37,17 +38,6 @@ void free_chain(nftnl_chain* c) {
 }
 void free_set(nftnl_set* s) {
   nftnl_set_free(s);
-}
-
-std::string hex(const void* data, std::uint32_t length) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  const auto* bytes = static_cast<const std::uint8_t*>(data);
-  for (std::uint32_t i = 0; i < length; ++i) {
-    out += kDigits[bytes[i] >> 4];
-    out += kDigits[bytes[i] & 15];
-  }
-  return out;
 }
 
 // Our anonymous sets are all "__set%d" until the kernel numbers them; their id (which
@@ -81,7 +71,7 @@ std::string set_attributes(const nftnl_set* set) {
   if (nftnl_set_is_set(set, NFTNL_SET_DESC_CONCAT)) {
     std::uint32_t length = 0;
     const void* fields = nftnl_set_get_data(set, NFTNL_SET_DESC_CONCAT, &length);
-    out += " concat " + hex(fields, length);
+    out += " concat " + to_hex(fields, length);
   }
   if (nftnl_set_is_set(set, NFTNL_SET_DESC_SIZE)) {
     out += " size " + std::to_string(nftnl_set_get_u32(set, NFTNL_SET_DESC_SIZE));
@@ -92,7 +82,7 @@ std::string set_attributes(const nftnl_set* set) {
   if (nftnl_set_is_set(set, NFTNL_SET_USERDATA)) {
     std::uint32_t length = 0;
     const void* data = nftnl_set_get_data(set, NFTNL_SET_USERDATA, &length);
-    out += " userdata " + hex(data, length);
+    out += " userdata " + to_hex(data, length);
   }
   return out;
 }
@@ -102,11 +92,11 @@ std::string element_line(nftnl_set_elem* element) {
   std::uint32_t length = 0;
   if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_KEY)) {
     const void* key = nftnl_set_elem_get(element, NFTNL_SET_ELEM_KEY, &length);
-    out += "key " + hex(key, length);
+    out += "key " + to_hex(key, length);
   }
   if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_KEY_END)) {
     const void* end = nftnl_set_elem_get(element, NFTNL_SET_ELEM_KEY_END, &length);
-    out += " end " + hex(end, length);
+    out += " end " + to_hex(end, length);
   }
   if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_VERDICT)) {
     out +=

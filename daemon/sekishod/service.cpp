@@ -196,12 +196,13 @@ int Service::start() {
   }
   wait_for_signals();
   wait_for_events();
-  tick_generation();
-  tick_schedules();
-  tick_checkpoint();
+  every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
+  every(schedule_timer_, kSchedulePoll, "schedule check", [this] { check_schedules(); });
+  every(checkpoint_timer_, std::chrono::minutes(10), "audit checkpoint",
+        [this] { auditor_.checkpoint(); });
   if (auto interval = watchdog_interval()) {
     notify_watchdog();
-    tick_watchdog(*interval);
+    every(watchdog_timer_, *interval, "watchdog", [] { notify_watchdog(); });
   }
   notify_ready("enforcing " + options_.policy_path);
   log_notice("enforcing " + options_.policy_path + "; SIGHUP reloads it");
@@ -386,47 +387,17 @@ void Service::wait_for_events() {
                       });
 }
 
-void Service::tick_generation() {
-  generation_timer_.expires_after(kGenerationPoll);
-  generation_timer_.async_wait([this](const boost::system::error_code& error) {
+// Runs `work` every `interval` on `timer`, guarded, until the loop stops.
+void Service::every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,
+                    const char* what, std::function<void()> work) {
+  timer.expires_after(interval);
+  timer.async_wait([this, &timer, interval, what,
+                    work = std::move(work)](const boost::system::error_code& error) mutable {
     if (error) {
       return;
     }
-    guarded("generation check", [this] { check_generation(); });
-    tick_generation();
-  });
-}
-
-void Service::tick_schedules() {
-  schedule_timer_.expires_after(kSchedulePoll);
-  schedule_timer_.async_wait([this](const boost::system::error_code& error) {
-    if (error) {
-      return;
-    }
-    guarded("schedule check", [this] { check_schedules(); });
-    tick_schedules();
-  });
-}
-
-void Service::tick_checkpoint() {
-  checkpoint_timer_.expires_after(std::chrono::minutes(10));
-  checkpoint_timer_.async_wait([this](const boost::system::error_code& error) {
-    if (error) {
-      return;
-    }
-    guarded("audit checkpoint", [this] { auditor_.checkpoint(); });
-    tick_checkpoint();
-  });
-}
-
-void Service::tick_watchdog(std::chrono::microseconds interval) {
-  watchdog_timer_.expires_after(interval);
-  watchdog_timer_.async_wait([this, interval](const boost::system::error_code& error) {
-    if (error) {
-      return;
-    }
-    notify_watchdog();
-    tick_watchdog(interval);
+    guarded(what, work);
+    every(timer, interval, what, std::move(work));
   });
 }
 

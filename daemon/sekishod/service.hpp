@@ -85,10 +85,8 @@ class Service {
   nlohmann::json audit_verify_json();
   void wait_for_signals();
   void wait_for_events();
-  void tick_generation();
-  void tick_schedules();
-  void tick_checkpoint();
-  void tick_watchdog(std::chrono::microseconds interval);
+  void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,
+             const char* what, std::function<void()> work);
 
   boost::asio::io_context& io_;
   Options options_;

@@ -19,6 +19,7 @@ test_packages=(
   iputils-ping iperf3           # the lab's probes and the forwarding benchmark
   sqlite3                       # tampering with the audit log, as an attacker would
   openssl                       # checking audit checkpoints as an auditor would
+  systemd                       # systemd-analyze verify/security on the staged units
 )
 
 case "${1:-}" in

@@ -42,10 +42,11 @@ echo "== tests"
 ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$(nproc)" -LE '^bench$'
 phase_done "ctest (gcc build)"
 
-# What the tests measured, from ctest's log: the lab's figures and the benchmark smoke runs
-# (the full benchmarks: ctest -L bench).
+# What the tests measured, from ctest's log: lines a test starts with "== measured" (the
+# systemd units' exposure), the lab's figures and the benchmark smoke runs (the full
+# benchmarks: ctest -L bench).
 echo "== measured"
-grep -hE "traffic matrix:|restored after|reload in force|WATCHDOG=1 in|benchmark:|ratio [a-z]|sekisho / |median|resident memory|peak memory" \
+grep -hE "== measured|traffic matrix:|restored after|reload in force|WATCHDOG=1 in|benchmark:|ratio [a-z]|sekisho / |median|resident memory|peak memory" \
   "$build/Testing/Temporary/LastTest.log" | sed 's/^[0-9]*: //' || true
 
 echo "== fuzz smoke (${fuzz_seconds}s, clang + libFuzzer, policy/ only)"

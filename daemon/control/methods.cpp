@@ -17,6 +17,15 @@ constexpr std::array kMethods = {
                "record that breaks"},
     MethodInfo{"audit.pubkey", Role::Viewer,
                "the device's Ed25519 public key (PEM) that signs audit checkpoints"},
+    MethodInfo{"policy.apply", Role::Admin,
+               "check, compile and enforce a policy sent as text (name, text, "
+               "confirm_within); without a confirmation it replaces the --policy file"},
+    MethodInfo{"policy.confirm", Role::Admin,
+               "keep the policy applied with confirm_within: write it to the --policy file "
+               "and make it last-good"},
+    MethodInfo{"policy.rollback", Role::Admin,
+               "go back to the last confirmed policy (a pending one), else to the policy "
+               "file before the last apply"},
 };
 
 }  // namespace

@@ -80,10 +80,13 @@ std::string reply_ok(const nlohmann::json& id, const nlohmann::json& result) {
   return line_of({{"id", id}, {"ok", true}, {"result", result}});
 }
 
-std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message) {
-  return line_of({{"id", id},
-                  {"ok", false},
-                  {"error", {{"code", error_code_name(code)}, {"message", message}}}});
+std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message,
+                        const nlohmann::json& data) {
+  nlohmann::json error = {{"code", error_code_name(code)}, {"message", message}};
+  if (!data.is_null()) {
+    error["data"] = data;
+  }
+  return line_of({{"id", id}, {"ok", false}, {"error", std::move(error)}});
 }
 
 }  // namespace sekisho::control

@@ -3,6 +3,7 @@
 //   request  {"id": N, "method": "status", "params": {...}}
 //   reply    {"id": N, "ok": true, "result": ...}
 //            {"id": N, "ok": false, "error": {"code": "forbidden", "message": "..."}}
+//            ("error" may also hold "data": {"diagnostics": [...]} for a refused policy)
 // Error codes: forbidden, invalid, not_found, conflict, audit_unavailable, too_large.
 
 #include <cstddef>
@@ -25,12 +26,15 @@ std::optional<ErrorCode> error_code_from_name(std::string_view name);
 // What a method handler throws to answer with an error.
 class ControlError : public std::runtime_error {
  public:
-  ControlError(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  ControlError(ErrorCode code, const std::string& message, nlohmann::json data = nullptr)
+      : std::runtime_error(message), code_(code), data_(std::move(data)) {}
   ErrorCode code() const { return code_; }
+  // What the client may need besides the message: the diagnostics of a refused policy.
+  const nlohmann::json& data() const { return data_; }
 
  private:
   ErrorCode code_;
+  nlohmann::json data_;
 };
 
 struct Request {
@@ -45,6 +49,8 @@ Request parse_request(std::string_view line, nlohmann::json& id);
 
 // One reply line, newline included.
 std::string reply_ok(const nlohmann::json& id, const nlohmann::json& result);
-std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message);
+// `data`, when not null, goes with the error as "data".
+std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message,
+                        const nlohmann::json& data = nullptr);
 
 }  // namespace sekisho::control

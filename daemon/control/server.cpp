@@ -91,7 +91,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
       }
       return reply_ok(id, server_.handler_(request, caller_));
     } catch (const ControlError& error) {
-      return reply_error(id, error.code(), error.what());
+      return reply_error(id, error.code(), error.what(), error.data());
     } catch (const std::exception& error) {
       log_error(std::string("control: ") + error.what());
       return reply_error(id, ErrorCode::Invalid, error.what());

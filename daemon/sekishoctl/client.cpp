@@ -17,15 +17,18 @@ namespace {
 Reply unreachable(const std::string& path, const std::string& why) {
   return Reply{kExitUnavailable, nullptr, "unreachable",
                "sekishod is not reachable at " + path + ": " + why +
-                   " (is it running? --control or $SEKISHO_CONTROL name another socket)"};
+                   " (is it running? --control or $SEKISHO_CONTROL name another socket)",
+               nullptr};
 }
 
-int exit_code_of(const std::string& code) {
+int exit_code_of(const std::string& code, const nlohmann::json& data) {
   if (code == "forbidden")
     return kExitForbidden;
   if (code == "audit_unavailable")
     return kExitAuditDown;
-  return kExitInvalid;  // invalid, not_found, conflict, too_large
+  if (code == "invalid" && data.is_object() && data.contains("diagnostics"))
+    return kExitConfig;  // the policy sent was invalid: 78, as `check` says
+  return kExitInvalid;   // invalid, not_found, conflict, too_large
 }
 
 class Fd {
@@ -91,17 +94,27 @@ Reply call(const std::string& control_path, const std::string& method, const nlo
   }
   nlohmann::json reply = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
   if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
-    return Reply{kExitUnavailable, nullptr, "unreachable", "the daemon's reply is not JSON"};
+    return Reply{kExitUnavailable, nullptr, "unreachable", "the daemon's reply is not JSON",
+                 nullptr};
   }
   if (reply["ok"] == true) {
-    return Reply{kExitOk, reply.value("result", nlohmann::json()), "", ""};
+    return Reply{kExitOk, reply.value("result", nlohmann::json()), "", "", nullptr};
   }
   const nlohmann::json error = reply.value("error", nlohmann::json::object());
   const std::string code = error.value("code", "invalid");
-  return Reply{exit_code_of(code), nullptr, code, error.value("message", "")};
+  nlohmann::json data = error.value("data", nlohmann::json());
+  return Reply{exit_code_of(code, data), nullptr, code, error.value("message", ""),
+               std::move(data)};
 }
 
 void print_error(std::ostream& err, const std::string& command, const Reply& reply) {
+  if (reply.data.is_object() && reply.data.contains("diagnostics")) {
+    for (const nlohmann::json& line : reply.data["diagnostics"]) {
+      if (line.is_string()) {
+        err << line.get<std::string>() << '\n';
+      }
+    }
+  }
   err << "sekishoctl " << command << ": " << reply.error_code << ": " << reply.message << '\n';
 }
 

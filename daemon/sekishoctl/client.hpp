@@ -14,6 +14,7 @@ struct Reply {
   nlohmann::json result;   // when ok
   std::string error_code;  // "forbidden", ... or "unreachable"
   std::string message;
+  nlohmann::json data;  // with some errors: {"diagnostics": [...]} of a refused policy
 };
 
 // Connects to `control_path`, sends the request, waits for the reply (at most
@@ -21,7 +22,8 @@ struct Reply {
 Reply call(const std::string& control_path, const std::string& method,
            const nlohmann::json& params = nlohmann::json::object(), int timeout_seconds = 120);
 
-// "sekishoctl status: forbidden: status needs the viewer role; ..." on `err`.
+// "sekishoctl status: forbidden: status needs the viewer role; ..." on `err`; a refused
+// policy's diagnostics follow, one per line as `check` prints them.
 void print_error(std::ostream& err, const std::string& command, const Reply& reply);
 
 }  // namespace sekisho::ctl

@@ -30,11 +30,16 @@ int run_status(const Args& args, Io& io) {
          << "applied:        " << s.value("last_apply", "") << ", generation "
          << s.value("generation", 0) << " (" << s.value("rules", 0) << " rules, "
          << s.value("elements", 0) << " set elements)\n"
-         << "confirmation:   "
-         << (s["pending_confirmation"].is_null() ? std::string("none pending")
-                                                 : s["pending_confirmation"].dump())
-         << '\n'
-         << "drift restores: " << s.value("drift_restores", 0) << '\n'
+         << "confirmation:   ";
+  if (const nlohmann::json& pending = s["pending_confirmation"]; pending.is_object()) {
+    io.out << "PENDING: " << pending.value("source", "") << " (sha256 "
+           << pending.value("sha256", "").substr(0, 16) << "…) applied by "
+           << pending.value("applied_by", "") << " rolls back at " << pending.value("deadline", "")
+           << " (" << pending.value("seconds_left", 0) << " s left) unless confirmed\n";
+  } else {
+    io.out << "none pending\n";
+  }
+  io.out << "drift restores: " << s.value("drift_restores", 0) << '\n'
          << "clock:          "
          << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n';
   return kExitOk;

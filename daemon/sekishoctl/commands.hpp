@@ -23,5 +23,8 @@ int run_verify_daemon(const Args& args, Io& io);
 int run_status(const Args& args, Io& io);
 int run_methods(const Args& args, Io& io);
 int run_audit(const Args& args, Io& io);
+int run_apply(const Args& args, Io& io);
+int run_confirm(const Args& args, Io& io);
+int run_rollback(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

@@ -14,8 +14,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 7>& commands() {
-  static const std::array<Command, 7> kCommands = {{
+const std::array<Command, 10>& commands() {
+  static const std::array<Command, 10> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -56,6 +56,42 @@ const std::array<Command, 7>& commands() {
        "Exit 0, 69 when the daemon is not reachable, 77 without the role.\n",
        {{}, {}},
        sekisho::ctl::run_status},
+      {"apply",
+       "enforce a policy file, optionally until confirmed",
+       "usage: sekishoctl apply FILE [--confirm-within DURATION] [--json]\n"
+       "\n"
+       "Sends FILE's bytes to sekishod, which checks, compiles and enforces them in one\n"
+       "atomic commit. Without --confirm-within, the daemon then writes them to its\n"
+       "--policy file (keeping the previous file) and they become last-good.\n"
+       "With --confirm-within (90s, 5m, 1h30m; at most 24h) the policy is in force but\n"
+       "not kept: unless 'sekishoctl confirm' comes in time, sekishod rolls back to the\n"
+       "confirmed policy; also across a restart of the daemon, and a reboot loads the\n"
+       "confirmed one. This is what saves a remote admin who locks himself out.\n"
+       "Needs the admin role. Exit 0 applied, 78 invalid policy (diagnostics on stderr,\n"
+       "nothing changed), 65 refused (a confirmation is pending, the kernel refused the\n"
+       "ruleset, the disk is full), 69 daemon unreachable, 75 audit log unavailable,\n"
+       "77 without the role.\n",
+       {{"confirm-within"}, {}},
+       sekisho::ctl::run_apply},
+      {"confirm",
+       "keep the policy applied with --confirm-within",
+       "usage: sekishoctl confirm [--json]\n"
+       "\n"
+       "Makes the pending policy permanent: sekishod writes it to its --policy file and it\n"
+       "becomes last-good. Needs the admin role. Exit 0, 65 when nothing is pending,\n"
+       "75 when the audit log cannot be written (the deadline still rolls back).\n",
+       {{}, {}},
+       sekisho::ctl::run_confirm},
+      {"rollback",
+       "go back to the confirmed or the previous policy",
+       "usage: sekishoctl rollback [--json]\n"
+       "\n"
+       "With a confirmation pending: back to the last confirmed policy at once. Otherwise:\n"
+       "back to the --policy file as it was before the last apply (kept in the state\n"
+       "directory). Goes ahead even when the audit log cannot be written (recorded later).\n"
+       "Needs the admin role. Exit 0, 65 when there is nothing to roll back to.\n",
+       {{}, {}},
+       sekisho::ctl::run_rollback},
       {"audit",
        "show or check the tamper-evident audit log",
        "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"

@@ -8,7 +8,8 @@ namespace sekisho::daemon {
 bool clock_synchronised() {
   timex state{};
   const int result = ntp_adjtime(&state);
-  return result != TIME_ERROR && (state.status & STA_UNSYNC) == 0;
+  // -1: the kernel would not say (a sandbox without @clock); then it is not known to be.
+  return result >= 0 && result != TIME_ERROR && (state.status & STA_UNSYNC) == 0;
 }
 
 std::string utc_text(std::chrono::system_clock::time_point time) {

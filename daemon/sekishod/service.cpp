@@ -60,7 +60,8 @@ Service::Service(boost::asio::io_context& io, Options options)
       generation_timer_(io),
       checkpoint_timer_(io),
       schedule_timer_(io),
-      watchdog_timer_(io) {}
+      watchdog_timer_(io),
+      confirmation_timer_(io) {}
 
 std::optional<Service::Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -134,27 +135,38 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
   return true;
 }
 
-bool Service::enforce(Loaded loaded, const char* what) {
+bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
+                      std::optional<Loaded>* replaced) {
   fill_schedules(loaded);
-  const std::string old_hash = current_ ? sha256_hex(current_->text) : "";
-  const std::string new_hash = sha256_hex(loaded.text);
   if (!apply(loaded.ruleset, what)) {
-    auditor_.record(Auditor::daemon_actor(), "policy.apply_failed",
-                    {{"source", options_.policy_path}, {"sha256", new_hash}, {"how", what}});
     return false;  // the kernel and current_ keep the previous policy
   }
-  auditor_.record(Auditor::daemon_actor(), "policy.apply",
-                  {{"source", options_.policy_path},
-                   {"how", what},
-                   {"old_sha256", old_hash.empty() ? nlohmann::json() : nlohmann::json(old_hash)},
-                   {"new_sha256", new_hash},
-                   {"generation", applied_genid_}});
-  current_ = std::move(loaded);
-  if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
-    log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
-                error.message() + " (--restore would load an older one or lock down)");
+  std::optional<Loaded> previous = std::exchange(current_, std::move(loaded));
+  if (replaced) {
+    *replaced = std::move(previous);
+  }
+  if (confirmed) {
+    if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
+      log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
+                  error.message() + " (--restore would load an older one or lock down)");
+    }
   }
   return true;
+}
+
+// One record for an apply that took or failed: where the policy came from, who sent it,
+// and the hashes an auditor can match with the files.
+void Service::record_apply(const char* kind, const audit::Actor& by, const std::string& source,
+                           const std::string& how, const std::string& old_hash,
+                           nlohmann::json details) {
+  details["source"] = source;
+  details["how"] = how;
+  details["old_sha256"] = old_hash.empty() ? nlohmann::json() : nlohmann::json(old_hash);
+  details["generation"] = applied_genid_;
+  if (!details.contains("new_sha256")) {
+    details["new_sha256"] = sha256_hex(current_->text);
+  }
+  auditor_.record(by, kind, details);
 }
 
 int Service::start() {
@@ -180,7 +192,7 @@ int Service::start() {
   auditor_.open(options_.state_dir);
   auditor_.record(Auditor::daemon_actor(), "daemon.start",
                   {{"policy", options_.policy_path}, {"pid", ::getpid()}});
-  if (!enforce(std::move(*loaded), "applied")) {
+  if (!start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
   const int events_fd = ::dup(monitor_.fd());
@@ -200,6 +212,8 @@ int Service::start() {
   every(schedule_timer_, kSchedulePoll, "schedule check", [this] { check_schedules(); });
   every(checkpoint_timer_, std::chrono::minutes(10), "audit checkpoint",
         [this] { auditor_.checkpoint(); });
+  every(confirmation_timer_, 1s, "confirmation deadline",
+        [this] { check_confirmation_deadline(); });
   if (auto interval = watchdog_interval()) {
     notify_watchdog();
     every(watchdog_timer_, *interval, "watchdog", [] { notify_watchdog(); });
@@ -216,14 +230,30 @@ void Service::reload() {
     log_error("reload refused: the audit log cannot be written; the running ruleset stays");
     return;
   }
+  if (pending_) {
+    // The file holds the confirmed policy: reading it now would be a rollback in disguise.
+    log_error(
+        "reload refused: a policy is waiting for confirmation; 'sekishoctl confirm' or "
+        "'sekishoctl rollback' first");
+    auditor_.record(
+        Auditor::daemon_actor(), "policy.refused",
+        {{"source", options_.policy_path}, {"reason", "SIGHUP while a confirmation is pending"}});
+    return;
+  }
   std::optional<Loaded> loaded = load(false);
   if (!loaded) {
     auditor_.record(Auditor::daemon_actor(), "policy.refused",
                     {{"source", options_.policy_path}, {"reason", "invalid policy"}});
+    return;
   }
-  if (loaded && enforce(std::move(*loaded), "reloaded")) {
-    notify_status("enforcing " + options_.policy_path);
+  const std::string old_hash = sha256_hex(current_->text);
+  if (!enforce(*loaded, "reloaded", true)) {
+    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "reload",
+                 old_hash, {{"new_sha256", sha256_hex(loaded->text)}});
+    return;
   }
+  record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "reload", old_hash);
+  notify_status("enforcing " + options_.policy_path);
 }
 
 void Service::restore(const std::string& why) {

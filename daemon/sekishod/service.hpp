@@ -8,6 +8,9 @@
 //   the compiled ruleset again. The generation id is also polled every second, so a lost
 //   event cannot hide a change (then the table is read back and compared).
 // - Scheduled sets follow their schedules (checked every few seconds).
+// - Commit-confirm: a policy applied over the control socket with a confirmation deadline
+//   is rolled back to the last confirmed one unless confirmed in time, also across a
+//   restart of the daemon (service_policy.cpp, pending.hpp).
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
 
 #include <chrono>
@@ -22,9 +25,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/common/files.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
+#include "daemon/sekishod/pending.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
@@ -56,8 +61,14 @@ class Service {
   };
 
   std::optional<Loaded> load(bool at_start);
-  bool enforce(Loaded loaded, const char* what);
+  // Applies `loaded` and makes it current_ (the policy it replaced goes to `replaced`);
+  // a confirmed policy also becomes last-good. On failure nothing changes.
+  bool enforce(Loaded& loaded, const char* what, bool confirmed,
+               std::optional<Loaded>* replaced = nullptr);
   bool apply(const ir::Ruleset& ruleset, const char* what);
+  void record_apply(const char* kind, const audit::Actor& by, const std::string& source,
+                    const std::string& how, const std::string& old_hash,
+                    nlohmann::json details = nlohmann::json::object());
   static void fill_schedules(Loaded& loaded);
 
   void reload();
@@ -76,6 +87,20 @@ class Service {
 
   void guarded(const char* what, const std::function<void()>& work);
 
+  // Commit-confirm and the policy file (service_policy.cpp).
+  bool start_enforcing(Loaded from_file);
+  nlohmann::json apply_request(const nlohmann::json& params, const audit::Actor& by);
+  nlohmann::json confirm_request(const audit::Actor& by);
+  nlohmann::json rollback_request(const audit::Actor& by);
+  // Back to confirmed_; `how`: "manual", "timeout", "restart", "reboot".
+  bool roll_back(const std::string& how, const audit::Actor& by, const std::string& why);
+  void check_confirmation_deadline();
+  nlohmann::json pending_json() const;
+  nlohmann::json policy_result(const std::string& old_hash,
+                               const std::vector<std::string>& warnings) const;
+  // Puts the staged --policy file in place, keeping its previous content in the state dir.
+  std::error_code replace_policy_file(StagedFile& staged);
+
   // The control socket (service_control.cpp).
   std::error_code start_control();
   nlohmann::json handle_request(const control::Request& request, const control::Caller& caller);
@@ -91,6 +116,9 @@ class Service {
   boost::asio::io_context& io_;
   Options options_;
   std::optional<Loaded> current_;
+  // While a confirmation is pending: what is then in force, and what a rollback restores.
+  std::optional<PendingConfirmation> pending_;
+  std::optional<Loaded> confirmed_;
   std::vector<bool> applied_open_;   // which scheduled sets the kernel holds filled
   std::uint32_t applied_genid_ = 0;  // the generation of our last commit
   std::chrono::system_clock::time_point applied_at_;
@@ -105,6 +133,7 @@ class Service {
   boost::asio::steady_timer checkpoint_timer_;
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer confirmation_timer_;
   std::unique_ptr<control::ControlServer> control_;
   Auditor auditor_;
 };

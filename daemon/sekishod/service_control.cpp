@@ -50,6 +50,10 @@ control::RoleGroups role_groups() {
   return control::system_role_groups();
 }
 
+audit::Actor actor_of(const control::Caller& caller) {
+  return {caller.peer.uid, caller.peer.user, std::string(control::role_name(caller.role))};
+}
+
 }  // namespace
 
 std::error_code Service::start_control() {
@@ -68,9 +72,8 @@ std::error_code Service::start_control() {
         return handle_request(request, caller);
       },
       [this](const control::Caller& caller, const std::string& method) {
-        auditor_.record(
-            {caller.peer.uid, caller.peer.user, std::string(control::role_name(caller.role))},
-            "control.refused", {{"method", method}, {"pid", caller.peer.pid}});
+        auditor_.record(actor_of(caller), "control.refused",
+                        {{"method", method}, {"pid", caller.peer.pid}});
         log_warning("control: refused " + method + " to " + caller.peer.user + " (uid " +
                     std::to_string(caller.peer.uid) + ", pid " + std::to_string(caller.peer.pid) +
                     ", role " + std::string(control::role_name(caller.role)) + ")");
@@ -80,7 +83,7 @@ std::error_code Service::start_control() {
 }
 
 nlohmann::json Service::handle_request(const control::Request& request,
-                                       const control::Caller& /*caller*/) {
+                                       const control::Caller& caller) {
   if (request.method == "status") {
     return status_json();
   }
@@ -96,6 +99,15 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "audit.pubkey") {
     return {{"pem", auditor_.public_pem()}};
   }
+  if (request.method == "policy.apply") {
+    return apply_request(request.params, actor_of(caller));
+  }
+  if (request.method == "policy.confirm") {
+    return confirm_request(actor_of(caller));
+  }
+  if (request.method == "policy.rollback") {
+    return rollback_request(actor_of(caller));
+  }
   throw control::ControlError(control::ErrorCode::NotFound,
                               "no handler for '" + request.method + "'");
 }
@@ -106,7 +118,7 @@ nlohmann::json Service::status_json() const {
       {"policy_sha256", sha256_hex(current_->text)},
       {"generation", applied_genid_},
       {"last_apply", utc_text(applied_at_)},
-      {"pending_confirmation", nullptr},
+      {"pending_confirmation", pending_json()},
       {"drift_restores", restores_},
       {"clock_synchronised", clock_synchronised()},
       {"rules", current_->ruleset.rule_count()},

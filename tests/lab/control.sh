@@ -16,6 +16,10 @@ if ! "$lab" daemon log | grep -q "test build: roles"; then
   exit 77
 fi
 chmod 755 "$LAB_RUN_DIR"
+# What `apply` sends: the policy in force, readable by the unprivileged callers.
+cp "$LAB_RUN_DIR/policy.yaml" "$tmp/same.yaml"
+chmod 755 "$tmp"
+chmod 644 "$tmp/same.yaml"
 
 # as ROLE COMMAND...: runs sekishoctl as uid 65534 holding ROLE's group (supplementary).
 as() {
@@ -38,6 +42,9 @@ command_for() {
     audit.show) echo "audit show" ;;
     audit.verify) echo "audit verify" ;;
     audit.pubkey) echo "audit pubkey" ;;
+    policy.apply) echo "apply $tmp/same.yaml" ;;
+    policy.confirm) echo "confirm" ;;
+    policy.rollback) echo "rollback" ;;
     *) echo "" ;;
   esac
 }

@@ -1,0 +1,391 @@
+// Policy changes over the control socket, and commit-confirm: what saves a remote admin
+// who locks himself out.
+//
+// - policy.apply without a deadline: the new file is staged beside --policy (a full disk
+//   shows before anything changes), the kernel takes the ruleset, the file is put in
+//   place and the old one kept as previous-policy.yaml; last-good follows.
+// - policy.apply with confirm_within: the policy is saved as pending (state dir) and put
+//   in force; --policy and last-good keep the confirmed one until policy.confirm. At the
+//   deadline, at a restart after it, or after a reboot (--restore loaded last-good), the
+//   daemon goes back to the confirmed policy.
+
+#include <chrono>
+
+#include <sys/stat.h>
+
+#include "daemon/common/log.hpp"
+#include "daemon/common/sha256.hpp"
+#include "daemon/sekishod/clock.hpp"
+#include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/notify.hpp"
+#include "daemon/sekishod/service.hpp"
+#include "policy/compile.hpp"
+#include "policy/load.hpp"
+#include "policy/yaml_tree.hpp"
+
+namespace sekisho::daemon {
+
+namespace {
+
+using control::ControlError;
+using control::ErrorCode;
+
+// A confirmation window longer than a working day is a mistake, not a safety net.
+constexpr std::int64_t kMaxConfirmSeconds = 24 * 3600;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string utc_of(std::int64_t unix_seconds) {
+  return utc_text(std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
+}
+
+std::vector<std::string> formatted(const policy::Diagnostics& diagnostics) {
+  std::vector<std::string> lines;
+  for (const policy::Diagnostic& diagnostic : diagnostics.sorted()) {
+    lines.push_back(policy::format_diagnostic(diagnostic));
+  }
+  return lines;
+}
+
+std::string string_param(const nlohmann::json& params, const char* name) {
+  auto found = params.find(name);
+  if (found == params.end() || !found->is_string()) {
+    throw ControlError(ErrorCode::Invalid, std::string("\"") + name + "\" must be a string");
+  }
+  return found->get<std::string>();
+}
+
+// The mode the --policy file has now, so an apply keeps what the admin chose.
+mode_t policy_file_mode(const std::string& path) {
+  struct stat status {};
+  return ::stat(path.c_str(), &status) == 0 ? (status.st_mode & 07777) : 0640;
+}
+
+}  // namespace
+
+// At start: a pending confirmation is applied again while its deadline has not passed
+// in this boot; otherwise the confirmed --policy file is enforced, and the rollback
+// recorded.
+bool Service::start_enforcing(Loaded from_file) {
+  std::string problem;
+  std::optional<PendingConfirmation> pending = load_pending(options_.state_dir, problem);
+  std::string overdue;
+  std::string how;
+  if (!problem.empty()) {
+    overdue = "the pending confirmation is damaged (" + problem + ")";
+    how = "restart";
+  } else if (pending && pending->boot_id != current_boot_id()) {
+    overdue = "the machine rebooted after it was applied (--restore loaded last-good at boot)";
+    how = "reboot";
+  } else if (pending && unix_now() >= pending->deadline) {
+    overdue = "its deadline " + utc_of(pending->deadline) + " passed while sekishod was down";
+    how = "restart";
+  }
+  if (pending && overdue.empty()) {
+    policy::LoadResult result = policy::load_policy_text(pending->text, pending->source);
+    if (result.policy) {
+      Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
+      loaded.ruleset = policy::compile(loaded.policy);
+      std::optional<Loaded> replaced;
+      current_ = std::move(from_file);  // what a rollback goes back to
+      if (enforce(loaded, "applied again (confirmation pending)", false, &replaced)) {
+        confirmed_ = std::move(replaced);
+        pending->text.clear();  // current_ holds it
+        pending_ = std::move(pending);
+        log_warning("the policy " + pending_->source + " applied by " + pending_->by.user +
+                    " still waits for confirmation: it rolls back at " +
+                    utc_of(pending_->deadline) + " unless an admin runs 'sekishoctl confirm'");
+        record_apply("policy.apply", Auditor::daemon_actor(), pending_->source,
+                     "restart (confirmation pending)", sha256_hex(confirmed_->text),
+                     {{"deadline", utc_of(pending_->deadline)}});
+        return true;
+      }
+      from_file = std::move(*current_);
+      current_.reset();
+      overdue = "the kernel refused it at start";
+    } else {
+      overdue = "it no longer loads";
+    }
+    how = "restart";
+  }
+  if (!enforce(from_file, "applied", true)) {
+    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "start", "",
+                 {{"new_sha256", sha256_hex(from_file.text)}});
+    return false;
+  }
+  if (!overdue.empty()) {
+    log_warning("rolled back to " + options_.policy_path + ": the policy waiting for " +
+                "confirmation was not confirmed: " + overdue);
+    nlohmann::json details = {{"how", how},
+                              {"reason", overdue},
+                              {"to_sha256", sha256_hex(current_->text)},
+                              {"source", options_.policy_path}};
+    if (pending) {
+      details["from_sha256"] = pending->sha256;
+      details["applied_by"] = pending->by.user;
+    }
+    auditor_.record(Auditor::daemon_actor(), "policy.rollback", details);
+    if (std::error_code error = clear_pending(options_.state_dir)) {
+      log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
+                error.message());
+    }
+  } else {
+    record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "start", "");
+  }
+  return true;
+}
+
+nlohmann::json Service::pending_json() const {
+  if (!pending_) {
+    return nullptr;
+  }
+  return {{"source", pending_->source},
+          {"sha256", pending_->sha256},
+          {"deadline", utc_of(pending_->deadline)},
+          {"seconds_left", std::max<std::int64_t>(0, pending_->deadline - unix_now())},
+          {"applied_by", pending_->by.user}};
+}
+
+nlohmann::json Service::policy_result(const std::string& old_hash,
+                                      const std::vector<std::string>& warnings) const {
+  return {{"policy", options_.policy_path},
+          {"sha256", sha256_hex(current_->text)},
+          {"old_sha256", old_hash},
+          {"generation", applied_genid_},
+          {"rules", current_->ruleset.rule_count()},
+          {"elements", current_->ruleset.element_count()},
+          {"warnings", warnings},
+          {"pending_confirmation", pending_json()}};
+}
+
+std::error_code Service::replace_policy_file(StagedFile& staged) {
+  std::error_code error;
+  std::optional<std::string> old =
+      read_small_file(options_.policy_path, policy::kMaxPolicyBytes, error);
+  if (std::error_code failed = staged.commit()) {
+    return failed;
+  }
+  if (old) {
+    if (std::error_code failed =
+            write_file_atomically(previous_policy_path(options_.state_dir), *old, 0600)) {
+      log_warning("cannot keep the previous policy file in " + options_.state_dir + ": " +
+                  failed.message());
+    }
+  }
+  return {};
+}
+
+nlohmann::json Service::apply_request(const nlohmann::json& params, const audit::Actor& by) {
+  const std::string name = string_param(params, "name");
+  const std::string text = string_param(params, "text");
+  std::optional<std::int64_t> confirm_within;
+  if (auto found = params.find("confirm_within"); found != params.end() && !found->is_null()) {
+    if (!found->is_number_integer() || *found < 1 || *found > kMaxConfirmSeconds) {
+      throw ControlError(ErrorCode::Invalid, "\"confirm_within\" must be 1 to " +
+                                                 std::to_string(kMaxConfirmSeconds) +
+                                                 " seconds (24h)");
+    }
+    confirm_within = found->get<std::int64_t>();
+  }
+  // An apply may grant access: without its record it does not happen (DESIGN.md).
+  if (!auditor_.writable()) {
+    throw ControlError(ErrorCode::AuditUnavailable,
+                       "the audit log cannot be written; nothing applied");
+  }
+  if (pending_) {
+    throw ControlError(ErrorCode::Conflict,
+                       "the policy " + pending_->source + " applied by " + pending_->by.user +
+                           " waits for confirmation until " + utc_of(pending_->deadline) +
+                           ": 'sekishoctl confirm' or 'sekishoctl rollback' first");
+  }
+  const std::string new_hash = sha256_hex(text);
+  policy::LoadResult result = policy::load_policy_text(text, name);
+  const std::vector<std::string> diagnostics = formatted(result.diagnostics);
+  if (!result.policy) {
+    auditor_.record(by, "policy.refused",
+                    {{"source", name}, {"sha256", new_hash}, {"reason", "invalid policy"}});
+    throw ControlError(ErrorCode::Invalid, name + ": invalid policy; nothing applied",
+                       {{"diagnostics", diagnostics}});
+  }
+  Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
+  loaded.ruleset = policy::compile(loaded.policy);
+  const std::string old_hash = sha256_hex(current_->text);
+
+  if (confirm_within) {
+    PendingConfirmation pending{"", name, new_hash, unix_now() + *confirm_within, current_boot_id(),
+                                by};
+    pending.text = text;
+    if (std::error_code error = save_pending(options_.state_dir, pending)) {
+      clear_pending(options_.state_dir);
+      throw std::runtime_error("cannot save the pending confirmation in " + options_.state_dir +
+                               ": " + error.message() + "; nothing applied");
+    }
+    std::optional<Loaded> replaced;
+    if (!enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
+      clear_pending(options_.state_dir);
+      record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+      throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
+    }
+    confirmed_ = std::move(replaced);
+    pending.text.clear();
+    pending_ = std::move(pending);
+    record_apply("policy.apply", by, name, "apply (confirmation pending)", old_hash,
+                 {{"confirm_within", *confirm_within}, {"deadline", utc_of(pending_->deadline)}});
+    log_notice(by.user + " applied " + name + "; it rolls back at " + utc_of(pending_->deadline) +
+               " unless confirmed");
+    return policy_result(old_hash, diagnostics);
+  }
+
+  // The new file is staged first: a disk that cannot take it refuses the apply before
+  // the kernel changes.
+  StagedFile staged;
+  if (std::error_code error =
+          staged.write(options_.policy_path, text, policy_file_mode(options_.policy_path))) {
+    throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
+                             "; nothing applied");
+  }
+  if (!enforce(loaded, "applied", true)) {
+    record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+    throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
+  }
+  if (std::error_code error = replace_policy_file(staged)) {
+    log_error("cannot replace " + options_.policy_path + ": " + error.message() +
+              "; the new policy is in force and last-good, but SIGHUP would read the old file");
+  }
+  record_apply("policy.apply", by, name, "apply", old_hash);
+  log_notice(by.user + " applied " + name + " to " + options_.policy_path);
+  return policy_result(old_hash, diagnostics);
+}
+
+nlohmann::json Service::confirm_request(const audit::Actor& by) {
+  if (!pending_) {
+    throw ControlError(ErrorCode::Conflict,
+                       "nothing to confirm: no policy is waiting for confirmation");
+  }
+  // Confirming makes access permanent: it needs its record. Refused, the deadline still
+  // rolls back, which is the safe way.
+  if (!auditor_.writable()) {
+    throw ControlError(ErrorCode::AuditUnavailable,
+                       "the audit log cannot be written; the policy still rolls back at " +
+                           utc_of(pending_->deadline));
+  }
+  StagedFile staged;
+  std::error_code error =
+      staged.write(options_.policy_path, current_->text, policy_file_mode(options_.policy_path));
+  if (!error) {
+    error = replace_policy_file(staged);
+  }
+  if (error) {
+    throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
+                             "; still pending, rolls back at " + utc_of(pending_->deadline));
+  }
+  if (std::error_code failed = save_last_good(options_.state_dir, current_->text)) {
+    log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
+                failed.message() + " (--restore would load an older one)");
+  }
+  const std::int64_t seconds_left = pending_->deadline - unix_now();
+  if (std::error_code failed = clear_pending(options_.state_dir)) {
+    log_error("cannot remove the pending confirmation: " + failed.message());
+  }
+  auditor_.record(by, "policy.confirm",
+                  {{"source", pending_->source},
+                   {"sha256", pending_->sha256},
+                   {"applied_by", pending_->by.user},
+                   {"seconds_left", seconds_left}});
+  log_notice(by.user + " confirmed " + pending_->source + "; it is now " + options_.policy_path);
+  const std::string old_hash = sha256_hex(confirmed_->text);
+  pending_.reset();
+  confirmed_.reset();
+  return policy_result(old_hash, {});
+}
+
+bool Service::roll_back(const std::string& how, const audit::Actor& by, const std::string& why) {
+  const std::string from_hash = sha256_hex(current_->text);
+  if (!enforce(*confirmed_, "rolled back", true)) {
+    return false;  // still pending: the deadline check tries again
+  }
+  if (std::error_code error = clear_pending(options_.state_dir)) {
+    log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
+              error.message());
+  }
+  auditor_.record(by, "policy.rollback",
+                  {{"how", how},
+                   {"reason", why},
+                   {"from_sha256", from_hash},
+                   {"to_sha256", sha256_hex(current_->text)},
+                   {"applied_by", pending_->by.user},
+                   {"source", options_.policy_path}});
+  log_warning("rolled back to " + options_.policy_path + ": " + why);
+  pending_.reset();
+  confirmed_.reset();
+  notify_status("enforcing " + options_.policy_path);
+  return true;
+}
+
+nlohmann::json Service::rollback_request(const audit::Actor& by) {
+  // Rolling back removes what the newer policy granted: it goes ahead when the audit log
+  // cannot be written, and is recorded once it can (DESIGN.md).
+  if (pending_) {
+    const std::string old_hash = sha256_hex(current_->text);
+    if (!roll_back("manual", by, "rolled back by " + by.user)) {
+      throw std::runtime_error("the kernel refused the confirmed ruleset; still pending");
+    }
+    return policy_result(old_hash, {});
+  }
+  std::error_code error;
+  std::optional<std::string> previous =
+      read_small_file(previous_policy_path(options_.state_dir), policy::kMaxPolicyBytes, error);
+  if (!previous) {
+    throw ControlError(ErrorCode::Conflict,
+                       "nothing to roll back to: no confirmation is pending and no previous "
+                       "policy file is kept in " +
+                           options_.state_dir);
+  }
+  policy::LoadResult result =
+      policy::load_policy_text(*previous, previous_policy_path(options_.state_dir));
+  if (!result.policy) {
+    throw ControlError(
+        ErrorCode::Conflict,
+        previous_policy_path(options_.state_dir) + " no longer loads; nothing rolled back",
+        {{"diagnostics", formatted(result.diagnostics)}});
+  }
+  Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
+  loaded.ruleset = policy::compile(loaded.policy);
+  const std::string old_hash = sha256_hex(current_->text);
+  StagedFile staged;
+  if (std::error_code failed =
+          staged.write(options_.policy_path, *previous, policy_file_mode(options_.policy_path))) {
+    throw std::runtime_error("cannot write " + options_.policy_path + ": " + failed.message() +
+                             "; nothing rolled back");
+  }
+  if (!enforce(loaded, "rolled back", true)) {
+    throw std::runtime_error("the kernel refused the previous ruleset; nothing changed");
+  }
+  if (std::error_code failed = replace_policy_file(staged)) {
+    log_error("cannot replace " + options_.policy_path + ": " + failed.message());
+  }
+  auditor_.record(by, "policy.rollback",
+                  {{"how", "manual"},
+                   {"reason", "back to the policy file before the last apply"},
+                   {"from_sha256", old_hash},
+                   {"to_sha256", sha256_hex(current_->text)},
+                   {"source", options_.policy_path}});
+  log_warning(by.user + " rolled " + options_.policy_path + " back to its previous version");
+  return policy_result(old_hash, {});
+}
+
+void Service::check_confirmation_deadline() {
+  if (!pending_ || unix_now() < pending_->deadline) {
+    return;
+  }
+  if (!roll_back("timeout", Auditor::daemon_actor(),
+                 "not confirmed by " + utc_of(pending_->deadline))) {
+    log_error("rollback failed: the kernel refused the confirmed ruleset; retrying every second");
+  }
+}
+
+}  // namespace sekisho::daemon

@@ -1,7 +1,7 @@
 #include "daemon/audit/signer.hpp"
 
 #include <cstdio>
-#include <vector>
+#include <optional>
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -14,19 +14,6 @@
 namespace sekisho::audit {
 
 namespace {
-
-bool unhex(const std::string& text, std::vector<unsigned char>& out) {
-  if (text.size() % 2)
-    return false;
-  out.clear();
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    unsigned value = 0;
-    if (std::sscanf(text.c_str() + i, "%2x", &value) != 1)
-      return false;
-    out.push_back(static_cast<unsigned char>(value));
-  }
-  return true;
-}
 
 std::error_code last_error() {
   return std::error_code(errno ? errno : EIO, std::generic_category());
@@ -91,10 +78,19 @@ std::string Signer::public_pem() const {
   return out;
 }
 
+bool is_public_key(const std::string& public_pem) {
+  BIO* memory = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
+  EVP_PKEY* key = memory ? PEM_read_bio_PUBKEY(memory, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(memory);
+  const bool ok = key && EVP_PKEY_is_a(key, "ED25519") == 1;
+  EVP_PKEY_free(key);
+  return ok;
+}
+
 bool verify_signature(const std::string& public_pem, std::string_view message,
                       const std::string& signature_hex) {
-  std::vector<unsigned char> signature;
-  if (!unhex(signature_hex, signature)) {
+  const std::optional<std::string> signature = from_hex(signature_hex);
+  if (!signature) {
     return false;
   }
   BIO* memory = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
@@ -102,9 +98,11 @@ bool verify_signature(const std::string& public_pem, std::string_view message,
   BIO_free(memory);
   EVP_MD_CTX* context = EVP_MD_CTX_new();
   const bool ok =
-      key && context && EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key) == 1 &&
-      EVP_DigestVerify(context, signature.data(), signature.size(),
-                       reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+      key && EVP_PKEY_is_a(key, "ED25519") == 1 && context &&
+      EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key) == 1 &&
+      EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature->data()),
+                       signature->size(), reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) == 1;
   EVP_MD_CTX_free(context);
   EVP_PKEY_free(key);
   return ok;

@@ -30,6 +30,9 @@ class Signer {
   evp_pkey_st* key_ = nullptr;
 };
 
+// Whether `public_pem` holds an Ed25519 public key (PEM SubjectPublicKeyInfo).
+bool is_public_key(const std::string& public_pem);
+
 // Checks a signature made by the key whose public half is `public_pem`.
 bool verify_signature(const std::string& public_pem, std::string_view message,
                       const std::string& signature_hex);

@@ -2,6 +2,7 @@
 // SHA-256 (OpenSSL) as lowercase hex: policy hashes in status and audit records.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,5 +12,9 @@ std::string sha256_hex(std::string_view data);
 
 // Bytes as lowercase hex: digests, signatures, set keys in readback lines.
 std::string to_hex(const void* data, std::size_t length);
+
+// The bytes that `hex` spells (upper or lower case digits, an even number of them); nullopt
+// for anything else: no whitespace, no sign, no "0x".
+std::optional<std::string> from_hex(std::string_view hex);
 
 }  // namespace sekisho

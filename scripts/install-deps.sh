@@ -11,6 +11,7 @@ build_packages=(
   libboost-dev libsystemd-dev  # sekishod: Boost.Asio, sd_notify
   libssl-dev                   # SHA-256 (and, next, Ed25519 audit checkpoints)
   libsqlite3-dev               # the audit log
+  zlib1g-dev                   # exported audit bundles (.tar.gz)
 )
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema

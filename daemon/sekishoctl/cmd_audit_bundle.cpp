@@ -1,0 +1,164 @@
+// `sekishoctl audit verify --bundle FILE --pubkey FILE`: an exported audit bundle checked
+// offline, without the daemon (docs/audit-format.md, "Exported bundles").
+//
+// Exit codes: 0 intact; 1 not intact (tampered, corrupt or truncated gzip or tar, a
+// signature that does not verify with this key); 2 bad command line, which includes a
+// --bundle or --pubkey FILE that cannot be read (missing, permission, a directory) and a
+// --pubkey FILE that is not an Ed25519 public key: nothing was checked then, so the answer
+// is neither "intact" nor "tampered".
+
+#include <cerrno>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "daemon/audit/bundle.hpp"
+#include "daemon/audit/signer.hpp"
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+
+namespace sekisho::ctl {
+
+namespace {
+
+constexpr std::size_t kMaxPublicKeyBytes = 64 * 1024;
+
+// The whole of a small file, or an error message.
+std::optional<std::string> read_small_file(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = std::error_code(errno, std::generic_category()).message();
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[4096];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      error = std::error_code(errno, std::generic_category()).message();
+      break;
+    }
+    if (n == 0) {
+      break;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > kMaxPublicKeyBytes) {
+      error = "larger than a public key can be";
+      break;
+    }
+  }
+  ::close(fd);
+  if (!error.empty()) {
+    return std::nullopt;
+  }
+  return text;
+}
+
+nlohmann::json json_or_null(const std::optional<std::int64_t>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+int run_audit_verify_bundle(const Args& args, Io& io) {
+  const char* usage = "usage: sekishoctl audit verify --bundle FILE --pubkey FILE [--json]\n";
+  if (!(args.positional.empty() ||
+        (args.positional.size() == 1 && args.positional[0] == "verify"))) {
+    io.err << "sekishoctl audit verify: unexpected argument\n" << usage;
+    return kExitUsage;
+  }
+  const std::string* bundle_path = args.value("bundle");
+  const std::string* key_path = args.value("pubkey");
+  if (!bundle_path || !key_path) {
+    io.err << "sekishoctl audit verify: " << (bundle_path ? "--pubkey" : "--bundle")
+           << " FILE is needed to check a bundle offline\n"
+           << usage;
+    return kExitUsage;
+  }
+  std::string error;
+  const std::optional<std::string> public_pem = read_small_file(*key_path, error);
+  if (!public_pem) {
+    io.err << "sekishoctl audit verify: cannot read the public key " << *key_path << ": " << error
+           << '\n';
+    return kExitUsage;
+  }
+  if (!audit::is_public_key(*public_pem)) {
+    io.err << "sekishoctl audit verify: " << *key_path
+           << " is not an Ed25519 public key (PEM, as `sekishoctl audit pubkey` prints it)\n";
+    return kExitUsage;
+  }
+  const audit::BundleResult read = audit::read_bundle(*bundle_path);
+  if (read.io_error) {
+    io.err << "sekishoctl audit verify: cannot read the bundle " << *bundle_path << ": "
+           << read.error << '\n';
+    return kExitUsage;
+  }
+
+  audit::VerifyResult result;
+  std::optional<audit::Anchor> anchor;
+  std::optional<audit::Checkpoint> checkpoint;
+  if (read.bundle) {
+    result = audit::verify_bundle(*read.bundle, *public_pem);
+    anchor = audit::parse_anchor(read.bundle->anchor_json);
+    checkpoint = audit::parse_checkpoint(read.bundle->checkpoint_json);
+  } else {
+    result.ok = false;
+    result.reason = read.error;
+  }
+  std::optional<std::int64_t> first_seq, last_seq;
+  if (anchor && result.records > 0) {
+    first_seq = anchor->seq + 1;
+    if (result.ok) {
+      last_seq = anchor->seq + result.records;
+    }
+  }
+
+  if (args.json) {
+    nlohmann::json out = {
+        {"bundle", *bundle_path},
+        {"pubkey", *key_path},
+        {"ok", result.ok},
+        {"records", result.records},
+        {"first_seq", json_or_null(first_seq)},
+        {"last_seq", json_or_null(last_seq)},
+        {"first_bad", json_or_null(result.first_bad)},
+        {"reason", result.reason},
+        {"anchor", nullptr},
+        {"checkpoint", nullptr},
+    };
+    if (anchor) {
+      out["anchor"] = {{"seq", anchor->seq}, {"hash", anchor->hash}};
+    }
+    if (checkpoint) {
+      out["checkpoint"] = {{"seq", checkpoint->seq},
+                           {"hash", checkpoint->hash},
+                           {"time", checkpoint->time},
+                           {"clock_synchronised", checkpoint->clock_synchronised}};
+    }
+    io.out << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  } else if (!result.ok) {
+    io.out << "bundle " << *bundle_path << " TAMPERED: " << result.reason << '\n';
+  } else {
+    io.out << "bundle " << *bundle_path << ": ";
+    if (result.records > 0) {
+      io.out << result.records << (result.records == 1 ? " record" : " records") << " (seq "
+             << *first_seq << ".." << *last_seq << "), chain intact, ";
+    } else {
+      io.out << "no records (none after seq " << anchor->seq << "), ";
+    }
+    io.out << "checkpoint signed " << checkpoint->time
+           << (checkpoint->clock_synchronised ? " (clock synchronised)"
+                                              : " (clock NOT synchronised: that time may be wrong)")
+           << " verifies with " << *key_path << '\n';
+  }
+  return result.ok ? kExitOk : kExitNegative;
+}
+
+}  // namespace sekisho::ctl

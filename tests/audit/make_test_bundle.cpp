@@ -1,0 +1,107 @@
+// Makes exported audit bundles for the by-hand check (tests/audit/bundle_by_hand_test.sh):
+//
+//   sekisho_make_test_bundle DIR          writes into DIR (which must exist):
+//     full.tar.gz   all 300 records (anchor: seq 0, the genesis hash)
+//     tail.tar.gz   records 101..300 (anchor: record 100)
+//     empty.tar.gz  no records (anchor and checkpoint: record 300)
+//     pubkey.pem    the device key's public half; other.pem another key's
+//   sekisho_make_test_bundle check BUNDLE PUBKEY
+//     reads and verifies a bundle with the C++ reader: 0 intact, 1 not, 2 unreadable
+//
+// The records are tests/audit/bundle_fixture.hpp's: non-ASCII user names, details with
+// quotes, backslashes, newlines and look-alikes of a record's end.
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "daemon/audit/bundle.hpp"
+#include "daemon/audit/signer.hpp"
+#include "tests/audit/bundle_fixture.hpp"
+
+using namespace sekisho::audit;
+
+namespace {
+
+constexpr int kRecords = 300;
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out.flush());
+}
+
+bool export_bundle(AuditLog& log, const Signer& signer, std::int64_t since,
+                   const std::string& path) {
+  const std::vector<Record> records = log.records(since, "", 1000000);
+  std::int64_t anchor_seq = since - 1;
+  std::string anchor_hash = kGenesis;
+  if (!records.empty()) {
+    anchor_hash = records.front().previous;
+  } else if (since > 1) {
+    anchor_hash = log.records(since - 1, "", 1).at(0).hash;
+  }
+  const BundleResult made =
+      make_bundle(anchor_seq, anchor_hash, records, "2026-11-25T10:00:00Z", true, signer);
+  if (!made.bundle) {
+    std::cerr << path << ": " << made.error << '\n';
+    return false;
+  }
+  if (std::error_code error = write_bundle(path, *made.bundle)) {
+    std::cerr << path << ": " << error.message() << '\n';
+    return false;
+  }
+  return true;
+}
+
+int make(const std::string& dir) {
+  AuditLog log;
+  Signer signer, other;
+  if (log.open(dir + "/audit.db") || !testing::fill_log(log, kRecords) ||
+      signer.load_or_create(dir + "/key.pem") || other.load_or_create(dir + "/other-key.pem")) {
+    std::cerr << "cannot make the audit log or the keys in " << dir << '\n';
+    return 1;
+  }
+  const bool ok = export_bundle(log, signer, 1, dir + "/full.tar.gz") &&
+                  export_bundle(log, signer, 101, dir + "/tail.tar.gz") &&
+                  export_bundle(log, signer, kRecords + 1, dir + "/empty.tar.gz") &&
+                  write_text(dir + "/pubkey.pem", signer.public_pem()) &&
+                  write_text(dir + "/other.pem", other.public_pem());
+  return ok ? 0 : 1;
+}
+
+int check(const std::string& bundle_path, const std::string& key_path) {
+  std::ifstream key_file(key_path);
+  std::ostringstream key;
+  key << key_file.rdbuf();
+  const BundleResult read = read_bundle(bundle_path);
+  if (read.io_error || !key_file) {
+    std::cerr << "cannot read " << bundle_path << " or " << key_path << '\n';
+    return 2;
+  }
+  if (!read.bundle) {
+    std::cout << "TAMPERED: " << read.error << '\n';
+    return 1;
+  }
+  const VerifyResult result = verify_bundle(*read.bundle, key.str());
+  if (!result.ok) {
+    std::cout << "TAMPERED: " << result.reason << '\n';
+    return 1;
+  }
+  std::cout << "intact: " << result.records << " records\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2) {
+    return make(argv[1]);
+  }
+  if (argc == 4 && std::string(argv[1]) == "check") {
+    return check(argv[2], argv[3]);
+  }
+  std::cerr << "usage: sekisho_make_test_bundle DIR | check BUNDLE PUBKEY\n";
+  return 2;
+}

@@ -52,7 +52,9 @@ std::string text_column(sqlite3_stmt* statement, int column) {
 // between implementations, so the canonical form refuses them.
 void check_integers_only(const nlohmann::json& value) {
   if (value.is_number_float()) {
-    throw std::invalid_argument("audit details may hold integers only, not " + value.dump());
+    throw std::invalid_argument(
+        "audit details may hold integers only, not " +
+        value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   if (value.is_structured()) {
     for (const auto& item : value) {
@@ -126,12 +128,14 @@ std::error_code AuditLog::open(const std::string& path) {
       "  details TEXT NOT NULL, previous TEXT NOT NULL, hash TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS checkpoints ("
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, clock_synchronised INTEGER NOT NULL,"
-      "  hash TEXT NOT NULL, signature TEXT NOT NULL);";
+      "  hash TEXT NOT NULL, signature TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
   if (int result = sqlite3_exec(db_, setup, nullptr, nullptr, nullptr); result != SQLITE_OK) {
     sqlite3_close(db_);
     db_ = nullptr;
     return sqlite_error(result);
   }
+  path_ = path;
   return {};
 }
 
@@ -142,6 +146,13 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
   check_integers_only(details);  // throws before anything is begun
+  // Invalid UTF-8 (a user name, a file name) is stored as U+FFFD, as canonical_json hashes
+  // it; dumped before the transaction begins, so nothing can leave one open.
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  const std::string actor_json =
+      nlohmann::json{{"uid", actor.uid}, {"user", actor.user}, {"role", actor.role}}.dump(
+          -1, ' ', false, kReplace);
+  const std::string details_json = details.dump(-1, ' ', false, kReplace);
   // One transaction: reading the last record and writing the next cannot interleave.
   if (int result = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
       result != SQLITE_OK) {
@@ -152,8 +163,9 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
   record.actor = actor;
   record.kind = kind;
   record.details = details;
-  record.seq = 1;
-  record.previous = kGenesis;
+  const Start first = start();  // an empty log after pruning continues its hash
+  record.seq = first.seq + 1;
+  record.previous = first.hash;
   {
     Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
     if (last && sqlite3_step(last.get()) == SQLITE_ROW) {
@@ -168,9 +180,6 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
                      "INSERT INTO records (seq, time, actor, kind, details, previous, hash) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (insert) {
-      const std::string actor_json =
-          nlohmann::json{{"uid", actor.uid}, {"user", actor.user}, {"role", actor.role}}.dump();
-      const std::string details_json = record.details.dump();
       sqlite3_bind_int64(insert.get(), 1, record.seq);
       sqlite3_bind_text(insert.get(), 2, record.time.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(insert.get(), 3, actor_json.c_str(), -1, SQLITE_TRANSIENT);
@@ -249,6 +258,183 @@ std::int64_t AuditLog::records_since_checkpoint() {
   return sqlite3_column_int64(query.get(), 0);
 }
 
+std::optional<AuditLog::StoredCheckpoint> AuditLog::newest_checkpoint() {
+  Statement query(db_,
+                  "SELECT seq, hash, time, clock_synchronised, signature FROM checkpoints "
+                  "ORDER BY seq DESC LIMIT 1");
+  if (!query || sqlite3_step(query.get()) != SQLITE_ROW) {
+    return std::nullopt;
+  }
+  return StoredCheckpoint{sqlite3_column_int64(query.get(), 0), text_column(query.get(), 1),
+                          text_column(query.get(), 2), sqlite3_column_int(query.get(), 3) != 0,
+                          text_column(query.get(), 4)};
+}
+
+std::optional<std::int64_t> AuditLog::first_seq_since(const std::string& time) {
+  // Times are fixed-width UTC text, so they compare as strings.
+  Statement query(db_, "SELECT MIN(seq) FROM records WHERE time >= ?");
+  if (!query) {
+    return std::nullopt;
+  }
+  sqlite3_bind_text(query.get(), 1, time.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(query.get()) != SQLITE_ROW ||
+      sqlite3_column_type(query.get(), 0) == SQLITE_NULL) {
+    return std::nullopt;
+  }
+  return sqlite3_column_int64(query.get(), 0);
+}
+
+std::optional<std::string> AuditLog::hash_before(std::int64_t seq) {
+  if (seq <= 1) {
+    return kGenesis;
+  }
+  if (const Start first = start(); seq - 1 == first.seq) {
+    return first.hash;
+  }
+  Statement query(db_, "SELECT hash FROM records WHERE seq = ?");
+  if (!query) {
+    return std::nullopt;
+  }
+  sqlite3_bind_int64(query.get(), 1, seq - 1);
+  if (sqlite3_step(query.get()) != SQLITE_ROW) {
+    return std::nullopt;
+  }
+  return text_column(query.get(), 0);
+}
+
+std::optional<std::string> AuditLog::meta(const char* key) {
+  Statement query(db_, "SELECT value FROM meta WHERE key = ?");
+  if (!query) {
+    return std::nullopt;
+  }
+  sqlite3_bind_text(query.get(), 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step(query.get()) != SQLITE_ROW) {
+    return std::nullopt;
+  }
+  return text_column(query.get(), 0);
+}
+
+std::error_code AuditLog::set_meta(const char* key, const std::string& value) {
+  Statement upsert(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  if (!upsert) {
+    return sqlite_error(sqlite3_errcode(db_));
+  }
+  sqlite3_bind_text(upsert.get(), 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(upsert.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
+  const int result = sqlite3_step(upsert.get());
+  return result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
+}
+
+AuditLog::Start AuditLog::start() {
+  Start out;
+  std::optional<std::string> seq = meta("start_seq");
+  std::optional<std::string> hash = meta("start_hash");
+  if (seq && hash) {
+    try {
+      out.seq = std::stoll(*seq);
+      out.hash = *hash;
+    } catch (const std::exception&) {
+      out = Start{};  // unreadable: verify() then finds the records missing
+    }
+  }
+  return out;
+}
+
+std::int64_t AuditLog::exported_through() {
+  std::optional<std::string> value = meta("exported_through");
+  try {
+    return value ? std::stoll(*value) : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+std::error_code AuditLog::set_exported_through(std::int64_t seq) {
+  if (seq <= exported_through()) {
+    return {};
+  }
+  return set_meta("exported_through", std::to_string(seq));
+}
+
+std::int64_t AuditLog::prunable_through(const std::string& cutoff_time) {
+  const std::int64_t first_kept = start().seq;
+  Statement query(db_,
+                  "SELECT IFNULL((SELECT MIN(seq) FROM records WHERE time >= ?) - 1,"
+                  "              (SELECT MAX(seq) FROM records))");
+  if (!query) {
+    return first_kept;
+  }
+  sqlite3_bind_text(query.get(), 1, cutoff_time.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(query.get()) != SQLITE_ROW ||
+      sqlite3_column_type(query.get(), 0) == SQLITE_NULL) {
+    return first_kept;
+  }
+  const std::int64_t old_enough = sqlite3_column_int64(query.get(), 0);
+  return std::max(first_kept, std::min(old_enough, exported_through()));
+}
+
+std::error_code AuditLog::prune_through(std::int64_t seq) {
+  if (int result = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+      result != SQLITE_OK) {
+    return sqlite_error(result);
+  }
+  std::optional<std::string> hash;
+  {
+    Statement query(db_, "SELECT hash FROM records WHERE seq = ?");
+    if (query) {
+      sqlite3_bind_int64(query.get(), 1, seq);
+      if (sqlite3_step(query.get()) == SQLITE_ROW) {
+        hash = text_column(query.get(), 0);
+      }
+    }
+  }
+  std::error_code error;
+  if (!hash) {
+    error = std::make_error_code(std::errc::invalid_argument);
+  }
+  for (const char* sql :
+       {"DELETE FROM records WHERE seq <= ?", "DELETE FROM checkpoints WHERE seq <= ?"}) {
+    if (error) {
+      break;
+    }
+    Statement remove(db_, sql);
+    if (!remove) {
+      error = sqlite_error(sqlite3_errcode(db_));
+      break;
+    }
+    sqlite3_bind_int64(remove.get(), 1, seq);
+    if (const int result = sqlite3_step(remove.get()); result != SQLITE_DONE) {
+      error = sqlite_error(result);
+    }
+  }
+  if (!error) {
+    error = set_meta("start_seq", std::to_string(seq));
+  }
+  if (!error) {
+    error = set_meta("start_hash", *hash);
+  }
+  if (error) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return error;
+  }
+  if (int result = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr); result != SQLITE_OK) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return sqlite_error(result);
+  }
+  return {};
+}
+
+std::uint64_t AuditLog::size_bytes() {
+  std::uint64_t total = 0;
+  for (const std::string& file : {path_, path_ + "-wal"}) {
+    struct stat status {};
+    if (::stat(file.c_str(), &status) == 0) {
+      total += static_cast<std::uint64_t>(status.st_size);
+    }
+  }
+  return total;
+}
+
 VerifyResult AuditLog::verify(const std::string& public_pem) {
   VerifyResult out;
   Statement query(db_,
@@ -257,8 +443,10 @@ VerifyResult AuditLog::verify(const std::string& public_pem) {
   if (!query) {
     return {false, 0, std::nullopt, "cannot read the log: " + std::string(sqlite3_errmsg(db_))};
   }
-  std::string previous = kGenesis;
-  std::int64_t expected_seq = 1;
+  const Start first = start();
+  std::string previous = first.hash;
+  std::int64_t expected_seq = first.seq + 1;
+  bool start_attested = first.seq == 0;
   while (sqlite3_step(query.get()) == SQLITE_ROW) {
     Record record = record_of(query.get());
     ++out.records;
@@ -289,15 +477,28 @@ VerifyResult AuditLog::verify(const std::string& public_pem) {
       out.reason = "record " + std::to_string(*out.first_bad) + ": " + why;
       return out;
     }
+    // Pruned records: a record in the chain must name the last one removed and its hash.
+    if (!start_attested && record.kind == "audit.pruned" && record.details.is_object() &&
+        record.details.value("through", std::int64_t{-1}) == first.seq &&
+        record.details.value("hash", "") == first.hash) {
+      start_attested = true;
+    }
     previous = record.hash;
     ++expected_seq;
+  }
+  if (!start_attested) {
+    out.ok = false;
+    out.first_bad = 1;
+    out.reason = "records 1.." + std::to_string(first.seq) +
+                 " were removed without an audit.pruned record that names them";
+    return out;
   }
   // The chain holds together; do the signed checkpoints agree with it?
   Statement checkpoints(db_,
                         "SELECT c.seq, c.time, c.clock_synchronised, c.hash, c.signature, "
                         "r.hash FROM checkpoints c LEFT JOIN records r ON r.seq = c.seq "
                         "ORDER BY c.seq");
-  std::int64_t covered = 0;  // the records up to here matched an earlier checkpoint
+  std::int64_t covered = first.seq;  // the records up to here matched an earlier checkpoint
   while (checkpoints && sqlite3_step(checkpoints.get()) == SQLITE_ROW) {
     const std::int64_t seq = sqlite3_column_int64(checkpoints.get(), 0);
     const std::string signed_hash = text_column(checkpoints.get(), 3);

@@ -87,8 +87,46 @@ class AuditLog {
   // How many records came after the newest checkpoint.
   std::int64_t records_since_checkpoint();
 
+  // What an export needs: the newest signed checkpoint, where a time range starts, and
+  // the hash a range continues from.
+  struct StoredCheckpoint {
+    std::int64_t seq = 0;
+    std::string hash;
+    std::string time;
+    bool clock_synchronised = false;
+    std::string signature;  // hex
+  };
+  std::optional<StoredCheckpoint> newest_checkpoint();
+  // The first record whose time is `time` (UTC text) or later; nullopt when there is none.
+  std::optional<std::int64_t> first_seq_since(const std::string& time);
+  // The hash of record `seq` - 1 (64 zeros for the first record); nullopt when it is gone.
+  std::optional<std::string> hash_before(std::int64_t seq);
+
+  // Retention. Records leave the log only from its start, only when a written export
+  // covers them, and only after an `audit.pruned` record naming the last one removed and
+  // its hash: the first kept record continues that hash, and verify() insists that a
+  // record attests it, so a deletion of old records without one is still found.
+  struct Start {
+    std::int64_t seq = 0;         // the last record removed; 0 when none was
+    std::string hash = kGenesis;  // its hash: the first kept record's `previous`
+  };
+  Start start();
+  std::int64_t exported_through();
+  std::error_code set_exported_through(std::int64_t seq);  // never goes back
+  // The last record that may go: older than `cutoff_time`, as are all before it, and
+  // covered by an export; start().seq when none may.
+  std::int64_t prunable_through(const std::string& cutoff_time);
+  // Removes records (and checkpoints) up to `seq`; the caller recorded `audit.pruned`.
+  std::error_code prune_through(std::int64_t seq);
+  // Bytes on disk: the database and its write-ahead log.
+  std::uint64_t size_bytes();
+
  private:
+  std::optional<std::string> meta(const char* key);
+  std::error_code set_meta(const char* key, const std::string& value);
+
   sqlite3* db_ = nullptr;
+  std::string path_;
 };
 
 }  // namespace sekisho::audit

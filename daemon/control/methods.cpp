@@ -17,6 +17,10 @@ constexpr std::array kMethods = {
                "record that breaks"},
     MethodInfo{"audit.pubkey", Role::Viewer,
                "the device's Ed25519 public key (PEM) that signs audit checkpoints"},
+    MethodInfo{"audit.export", Role::Admin,
+               "sign a checkpoint for an export of the records since a date and name their "
+               "range (the client fetches them and writes the bundle); then record the "
+               "written bundle"},
     MethodInfo{"policy.apply", Role::Admin,
                "check, compile and enforce a policy sent as text (name, text, "
                "confirm_within); without a confirmation it replaces the --policy file"},

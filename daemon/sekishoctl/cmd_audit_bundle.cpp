@@ -7,18 +7,16 @@
 // --pubkey FILE that is not an Ed25519 public key: nothing was checked then, so the answer
 // is neither "intact" nor "tampered".
 
-#include <cerrno>
 #include <optional>
 #include <string>
 #include <system_error>
 
-#include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "daemon/audit/bundle.hpp"
 #include "daemon/audit/signer.hpp"
 #include "daemon/common/exit_codes.hpp"
+#include "daemon/common/files.hpp"
 #include "daemon/sekishoctl/commands.hpp"
 
 namespace sekisho::ctl {
@@ -26,40 +24,6 @@ namespace sekisho::ctl {
 namespace {
 
 constexpr std::size_t kMaxPublicKeyBytes = 64 * 1024;
-
-// The whole of a small file, or an error message.
-std::optional<std::string> read_small_file(const std::string& path, std::string& error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = std::error_code(errno, std::generic_category()).message();
-    return std::nullopt;
-  }
-  std::string text;
-  char buffer[4096];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      error = std::error_code(errno, std::generic_category()).message();
-      break;
-    }
-    if (n == 0) {
-      break;
-    }
-    text.append(buffer, static_cast<std::size_t>(n));
-    if (text.size() > kMaxPublicKeyBytes) {
-      error = "larger than a public key can be";
-      break;
-    }
-  }
-  ::close(fd);
-  if (!error.empty()) {
-    return std::nullopt;
-  }
-  return text;
-}
 
 nlohmann::json json_or_null(const std::optional<std::int64_t>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
@@ -82,10 +46,13 @@ int run_audit_verify_bundle(const Args& args, Io& io) {
            << usage;
     return kExitUsage;
   }
-  std::string error;
-  const std::optional<std::string> public_pem = read_small_file(*key_path, error);
+  std::error_code error;
+  const std::optional<std::string> public_pem =
+      read_small_file(*key_path, kMaxPublicKeyBytes, error);
   if (!public_pem) {
-    io.err << "sekishoctl audit verify: cannot read the public key " << *key_path << ": " << error
+    io.err << "sekishoctl audit verify: cannot read the public key " << *key_path << ": "
+           << (error == std::errc::file_too_large ? "larger than a public key can be"
+                                                  : error.message())
            << '\n';
     return kExitUsage;
   }

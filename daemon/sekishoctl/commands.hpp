@@ -26,6 +26,7 @@ int run_audit(const Args& args, Io& io);
 // `audit verify --bundle FILE --pubkey FILE`: an exported bundle checked offline, without
 // the daemon. 0 intact, 1 tampered or corrupt, 2 bad command line or unreadable FILE.
 int run_audit_verify_bundle(const Args& args, Io& io);
+int run_audit_export(const Args& args, Io& io);
 int run_apply(const Args& args, Io& io);
 int run_confirm(const Args& args, Io& io);
 int run_rollback(const Args& args, Io& io);

@@ -96,15 +96,22 @@ const std::array<Command, 10>& commands() {
        "show or check the tamper-evident audit log",
        "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
        "       sekishoctl audit verify [--json]\n"
+       "       sekishoctl audit verify --bundle FILE --pubkey FILE [--json]\n"
+       "       sekishoctl audit export --since DATE --out FILE [--json]\n"
        "       sekishoctl audit pubkey\n"
        "\n"
        "show: the records, oldest first (1000 at most per call; --since pages on).\n"
        "verify: checks the hash chain and names the first record that breaks: an edit, a\n"
        "deletion, an insertion or a reordering, and checks the signed checkpoints, which\n"
        "catch a rewritten chain or removed newest records. Exit 0 intact, 1 tampered.\n"
+       "verify --bundle: checks an exported bundle here, without the daemon, against the\n"
+       "device's public key: 0 intact, 1 tampered or corrupt, 2 unreadable FILE or key.\n"
+       "export: the records since DATE (YYYY-MM-DD, UTC) as a signed .tar.gz bundle for an\n"
+       "auditor (docs/audit-format.md); written by this command as the caller, checked\n"
+       "before it counts as exported. Needs the admin role.\n"
        "pubkey: the device's Ed25519 public key (PEM) that signs the checkpoints.\n"
-       "All need the viewer role.\n",
-       {{"since", "kind"}, {}},
+       "show, verify and pubkey need the viewer role.\n",
+       {{"since", "kind", "bundle", "pubkey", "out"}, {}},
        sekisho::ctl::run_audit},
       {"methods",
        "list the control socket's methods and the role each needs",

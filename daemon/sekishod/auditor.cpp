@@ -18,13 +18,17 @@ void Auditor::open(const std::string& state_dir) {
 }
 
 bool Auditor::flush() {
-  if (!log_.is_open() && log_.open(path_)) {
-    return false;
+  if (!log_.is_open()) {
+    if (std::error_code error = log_.open(path_)) {
+      last_error_ = error.message();
+      return false;
+    }
   }
   while (!pending_.empty()) {
     const Pending& event = pending_.front();
     try {
-      if (log_.append(event.time, event.actor, event.kind, event.details)) {
+      if (std::error_code error = log_.append(event.time, event.actor, event.kind, event.details)) {
+        last_error_ = error.message();
         return false;
       }
     } catch (const std::exception& error) {
@@ -62,13 +66,73 @@ void Auditor::record(const audit::Actor& actor, const std::string& kind,
   }
   pending_.push_back({utc_text(std::chrono::system_clock::now()), actor, kind, details});
   if (!flush()) {
-    log_error("audit log " + path_ + " cannot be written; kept to record later: " + kind + " " +
-              details.dump());
+    log_error("audit log " + path_ + " cannot be written (" + last_error_ +
+              "); kept to record later: " + kind + " " + details.dump());
   }
 }
 
 bool Auditor::writable() {
   return flush();
+}
+
+void Auditor::retain(const policy::Audit& rules, std::chrono::system_clock::time_point now) {
+  if (!flush()) {
+    return;  // nothing leaves a log that cannot take the record of it
+  }
+  const std::string cutoff = utc_text(now - std::chrono::seconds(rules.retention_seconds));
+  const audit::AuditLog::Start kept = log_.start();
+  const std::int64_t through = log_.prunable_through(cutoff);
+  if (through > kept.seq) {
+    std::optional<std::string> hash = log_.hash_before(through + 1);
+    const nlohmann::json details = {{"through", through},
+                                    {"hash", hash.value_or("")},
+                                    {"records", through - kept.seq},
+                                    {"older_than", cutoff},
+                                    {"exported_through", log_.exported_through()}};
+    if (hash && record_or_refuse(daemon_actor(), "audit.pruned", details)) {
+      if (std::error_code error = log_.prune_through(through)) {
+        log_error("audit: cannot remove records up to " + std::to_string(through) + ": " +
+                  error.message());
+      } else {
+        log_notice("audit: removed records " + std::to_string(kept.seq + 1) + ".." +
+                   std::to_string(through) + " (older than " + cutoff + ", exported)");
+      }
+    }
+  }
+  if (!rules.disk_budget_bytes) {
+    return;
+  }
+  const std::uint64_t size = log_.size_bytes();
+  const std::uint64_t budget = *rules.disk_budget_bytes;
+  const bool over = size * 10 >= budget * 8;
+  if (over && !over_budget_) {
+    log_warning("audit log " + path_ + " takes " + std::to_string(size) + " of its " +
+                std::to_string(budget) + " byte budget: export it ('sekishoctl audit export') so " +
+                "that records older than the retention can be removed");
+    record(daemon_actor(), "audit.budget",
+           {{"bytes", static_cast<std::int64_t>(size)},
+            {"budget", static_cast<std::int64_t>(budget)}});
+  }
+  over_budget_ = over;
+}
+
+bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kind,
+                               const nlohmann::json& details) {
+  if (!flush()) {
+    return false;
+  }
+  try {
+    if (std::error_code error =
+            log_.append(utc_text(std::chrono::system_clock::now()), actor, kind, details)) {
+      log_error("audit log " + path_ + " cannot be written (" + error.message() + "): " + kind +
+                " refused");
+      return false;
+    }
+  } catch (const std::exception& error) {
+    log_error("audit: cannot record " + kind + ": " + error.what());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace sekisho::daemon

@@ -4,11 +4,13 @@
 // with its original time once the log works again, and `writable()` tells request
 // handlers to refuse what would grant or widen access.
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "daemon/audit/audit_log.hpp"
 #include "daemon/audit/signer.hpp"
+#include "policy/model.hpp"
 
 namespace sekisho::daemon {
 
@@ -25,6 +27,15 @@ class Auditor {
 
   void record(const audit::Actor& actor, const std::string& kind, const nlohmann::json& details);
   bool writable();
+  // For what grants or widens access: written now, or not at all (false: the caller
+  // refuses the request, 75). Nothing is kept for later.
+  bool record_or_refuse(const audit::Actor& actor, const std::string& kind,
+                        const nlohmann::json& details);
+
+  // Retention (the policy's audit block): removes records older than the retention that
+  // a written export covers, after recording `audit.pruned`; warns when the log takes
+  // 80% of its disk budget. Called at start and every few minutes.
+  void retain(const policy::Audit& rules, std::chrono::system_clock::time_point now);
 
   audit::AuditLog& log() { return log_; }
 
@@ -43,6 +54,8 @@ class Auditor {
   audit::AuditLog log_;
   audit::Signer signer_;
   std::vector<Pending> pending_;
+  std::string last_error_;    // why the log could not be written last time
+  bool over_budget_ = false;  // said once per crossing, not every tick
 };
 
 }  // namespace sekisho::daemon

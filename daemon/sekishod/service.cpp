@@ -210,8 +210,11 @@ int Service::start() {
   wait_for_events();
   every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
   every(schedule_timer_, kSchedulePoll, "schedule check", [this] { check_schedules(); });
-  every(checkpoint_timer_, std::chrono::minutes(10), "audit checkpoint",
-        [this] { auditor_.checkpoint(); });
+  auditor_.retain(current_->policy.audit, std::chrono::system_clock::now());
+  every(checkpoint_timer_, std::chrono::minutes(10), "audit checkpoint and retention", [this] {
+    auditor_.checkpoint();
+    auditor_.retain(current_->policy.audit, std::chrono::system_clock::now());
+  });
   every(confirmation_timer_, 1s, "confirmation deadline",
         [this] { check_confirmation_deadline(); });
   if (auto interval = watchdog_interval()) {

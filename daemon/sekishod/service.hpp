@@ -104,10 +104,12 @@ class Service {
   // The control socket (service_control.cpp).
   std::error_code start_control();
   nlohmann::json handle_request(const control::Request& request, const control::Caller& caller);
-  nlohmann::json status_json() const;
+  nlohmann::json status_json();
+  nlohmann::json audit_status_json();
   nlohmann::json verify_json();
   nlohmann::json audit_show_json(const nlohmann::json& params);
   nlohmann::json audit_verify_json();
+  nlohmann::json audit_export_json(const nlohmann::json& params, const audit::Actor& by);
   void wait_for_signals();
   void wait_for_events();
   void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,

@@ -99,6 +99,9 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "audit.pubkey") {
     return {{"pem", auditor_.public_pem()}};
   }
+  if (request.method == "audit.export") {
+    return audit_export_json(request.params, actor_of(caller));
+  }
   if (request.method == "policy.apply") {
     return apply_request(request.params, actor_of(caller));
   }
@@ -112,7 +115,7 @@ nlohmann::json Service::handle_request(const control::Request& request,
                               "no handler for '" + request.method + "'");
 }
 
-nlohmann::json Service::status_json() const {
+nlohmann::json Service::status_json() {
   return {
       {"policy", options_.policy_path},
       {"policy_sha256", sha256_hex(current_->text)},
@@ -123,7 +126,19 @@ nlohmann::json Service::status_json() const {
       {"clock_synchronised", clock_synchronised()},
       {"rules", current_->ruleset.rule_count()},
       {"elements", current_->ruleset.element_count()},
+      {"audit", audit_status_json()},
   };
+}
+
+nlohmann::json Service::audit_status_json() {
+  audit::AuditLog& log = auditor_.log();
+  const policy::Audit& rules = current_->policy.audit;
+  return {{"bytes", log.size_bytes()},
+          {"budget_bytes",
+           rules.disk_budget_bytes ? nlohmann::json(*rules.disk_budget_bytes) : nlohmann::json()},
+          {"retention_days", rules.retention_seconds / 86400},
+          {"first_kept_seq", log.start().seq + 1},
+          {"exported_through", log.exported_through()}};
 }
 
 nlohmann::json Service::verify_json() {
@@ -147,40 +162,6 @@ nlohmann::json Service::verify_json() {
   out["objects"] = expected.lines().size();
   out["differences"] = differences;
   return out;
-}
-
-namespace {
-
-nlohmann::json record_json(const audit::Record& record) {
-  return {{"seq", record.seq},
-          {"time", record.time},
-          {"actor",
-           {{"uid", record.actor.uid}, {"user", record.actor.user}, {"role", record.actor.role}}},
-          {"kind", record.kind},
-          {"details", record.details},
-          {"hash", record.hash}};
-}
-
-}  // namespace
-
-nlohmann::json Service::audit_show_json(const nlohmann::json& params) {
-  const std::int64_t since = params.value("since", std::int64_t{1});
-  const std::string kind = params.value("kind", "");
-  // A page at a time: a client gets at most this many records per request.
-  const std::size_t limit = std::min<std::size_t>(params.value("limit", 1000), 10000);
-  nlohmann::json out = nlohmann::json::array();
-  for (const audit::Record& record : auditor_.log().records(since, kind, limit)) {
-    out.push_back(record_json(record));
-  }
-  return out;
-}
-
-nlohmann::json Service::audit_verify_json() {
-  audit::VerifyResult result = auditor_.log().verify(auditor_.public_pem());
-  return {{"ok", result.ok},
-          {"records", result.records},
-          {"first_bad", result.first_bad ? nlohmann::json(*result.first_bad) : nlohmann::json()},
-          {"reason", result.reason}};
 }
 
 }  // namespace sekisho::daemon

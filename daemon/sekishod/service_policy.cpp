@@ -191,7 +191,8 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     }
     confirm_within = found->get<std::int64_t>();
   }
-  // An apply may grant access: without its record it does not happen (DESIGN.md).
+  // An apply may grant access: without its record it does not happen (DESIGN.md). This
+  // refuses early; the record itself is written before the kernel changes.
   if (!auditor_.writable()) {
     throw ControlError(ErrorCode::AuditUnavailable,
                        "the audit log cannot be written; nothing applied");
@@ -214,6 +215,14 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
   loaded.ruleset = policy::compile(loaded.policy);
   const std::string old_hash = sha256_hex(current_->text);
+  nlohmann::json record = {{"source", name},
+                           {"how", confirm_within ? "apply (confirmation pending)" : "apply"},
+                           {"old_sha256", old_hash},
+                           {"new_sha256", new_hash}};
+  const auto refused_unaudited = [] {
+    return ControlError(ErrorCode::AuditUnavailable,
+                        "the audit log cannot be written; nothing applied");
+  };
 
   if (confirm_within) {
     PendingConfirmation pending{"", name, new_hash, unix_now() + *confirm_within, current_boot_id(),
@@ -224,6 +233,12 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
       throw std::runtime_error("cannot save the pending confirmation in " + options_.state_dir +
                                ": " + error.message() + "; nothing applied");
     }
+    record["confirm_within"] = *confirm_within;
+    record["deadline"] = utc_of(pending.deadline);
+    if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
+      clear_pending(options_.state_dir);
+      throw refused_unaudited();
+    }
     std::optional<Loaded> replaced;
     if (!enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
       clear_pending(options_.state_dir);
@@ -233,8 +248,6 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     confirmed_ = std::move(replaced);
     pending.text.clear();
     pending_ = std::move(pending);
-    record_apply("policy.apply", by, name, "apply (confirmation pending)", old_hash,
-                 {{"confirm_within", *confirm_within}, {"deadline", utc_of(pending_->deadline)}});
     log_notice(by.user + " applied " + name + "; it rolls back at " + utc_of(pending_->deadline) +
                " unless confirmed");
     return policy_result(old_hash, diagnostics);
@@ -248,6 +261,9 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
                              "; nothing applied");
   }
+  if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
+    throw refused_unaudited();
+  }
   if (!enforce(loaded, "applied", true)) {
     record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
     throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
@@ -256,7 +272,6 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     log_error("cannot replace " + options_.policy_path + ": " + error.message() +
               "; the new policy is in force and last-good, but SIGHUP would read the old file");
   }
-  record_apply("policy.apply", by, name, "apply", old_hash);
   log_notice(by.user + " applied " + name + " to " + options_.policy_path);
   return policy_result(old_hash, diagnostics);
 }
@@ -273,9 +288,19 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
                        "the audit log cannot be written; the policy still rolls back at " +
                            utc_of(pending_->deadline));
   }
+  const std::int64_t seconds_left = pending_->deadline - unix_now();
   StagedFile staged;
   std::error_code error =
       staged.write(options_.policy_path, current_->text, policy_file_mode(options_.policy_path));
+  if (!error && !auditor_.record_or_refuse(by, "policy.confirm",
+                                           {{"source", pending_->source},
+                                            {"sha256", pending_->sha256},
+                                            {"applied_by", pending_->by.user},
+                                            {"seconds_left", seconds_left}})) {
+    throw ControlError(ErrorCode::AuditUnavailable,
+                       "the audit log cannot be written; the policy still rolls back at " +
+                           utc_of(pending_->deadline));
+  }
   if (!error) {
     error = replace_policy_file(staged);
   }
@@ -287,15 +312,9 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
     log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
                 failed.message() + " (--restore would load an older one)");
   }
-  const std::int64_t seconds_left = pending_->deadline - unix_now();
   if (std::error_code failed = clear_pending(options_.state_dir)) {
     log_error("cannot remove the pending confirmation: " + failed.message());
   }
-  auditor_.record(by, "policy.confirm",
-                  {{"source", pending_->source},
-                   {"sha256", pending_->sha256},
-                   {"applied_by", pending_->by.user},
-                   {"seconds_left", seconds_left}});
   log_notice(by.user + " confirmed " + pending_->source + "; it is now " + options_.policy_path);
   const std::string old_hash = sha256_hex(confirmed_->text);
   pending_.reset();

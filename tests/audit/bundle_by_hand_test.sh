@@ -4,10 +4,11 @@
 # and every tampered copy (a flipped byte, an edited, removed, swapped or added line, a NUL
 # byte, another key, a rewritten chain, extra or reordered members) is not.
 #
-#   usage: bundle_by_hand_test.sh MAKE_TEST_BUNDLE VERIFY_BUNDLE_BY_HAND
+#   usage: bundle_by_hand_test.sh MAKE_TEST_BUNDLE VERIFY_BUNDLE_BY_HAND SEKISHOCTL
 set -euo pipefail
 tool=$1
 by_hand=$2
+ctl=$3
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -25,12 +26,7 @@ expect() {
     if [ "$checker" = by-hand ]; then
       output=$(bash "$by_hand" "$bundle" "$key" 2>&1)
     else
-      # TODO: once `sekishoctl audit verify --bundle FILE --pubkey FILE` is wired (main.cpp,
-      # cmd_daemon.cpp), run it here too:
-      #   sekishoctl audit verify --bundle "$bundle" --pubkey "$key"
-      # Until then the same checks run through read_bundle/verify_bundle, and
-      # tests/ctl/audit_bundle_cli_test.cpp drives run_audit_verify_bundle in-process.
-      output=$("$tool" check "$bundle" "$key" 2>&1)
+      output=$("$ctl" audit verify --bundle "$bundle" --pubkey "$key" 2>&1)
     fi
     got=$?
     set -e

@@ -5,8 +5,6 @@
 //     tail.tar.gz   records 101..300 (anchor: record 100)
 //     empty.tar.gz  no records (anchor and checkpoint: record 300)
 //     pubkey.pem    the device key's public half; other.pem another key's
-//   sekisho_make_test_bundle check BUNDLE PUBKEY
-//     reads and verifies a bundle with the C++ reader: 0 intact, 1 not, 2 unreadable
 //
 // The records are tests/audit/bundle_fixture.hpp's: non-ASCII user names, details with
 // quotes, backslashes, newlines and look-alikes of a record's end.
@@ -71,37 +69,12 @@ int make(const std::string& dir) {
   return ok ? 0 : 1;
 }
 
-int check(const std::string& bundle_path, const std::string& key_path) {
-  std::ifstream key_file(key_path);
-  std::ostringstream key;
-  key << key_file.rdbuf();
-  const BundleResult read = read_bundle(bundle_path);
-  if (read.io_error || !key_file) {
-    std::cerr << "cannot read " << bundle_path << " or " << key_path << '\n';
-    return 2;
-  }
-  if (!read.bundle) {
-    std::cout << "TAMPERED: " << read.error << '\n';
-    return 1;
-  }
-  const VerifyResult result = verify_bundle(*read.bundle, key.str());
-  if (!result.ok) {
-    std::cout << "TAMPERED: " << result.reason << '\n';
-    return 1;
-  }
-  std::cout << "intact: " << result.records << " records\n";
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 2) {
     return make(argv[1]);
   }
-  if (argc == 4 && std::string(argv[1]) == "check") {
-    return check(argv[2], argv[3]);
-  }
-  std::cerr << "usage: sekisho_make_test_bundle DIR | check BUNDLE PUBKEY\n";
+  std::cerr << "usage: sekisho_make_test_bundle DIR\n";
   return 2;
 }

@@ -20,6 +20,7 @@ chmod 755 "$LAB_RUN_DIR"
 cp "$LAB_RUN_DIR/policy.yaml" "$tmp/same.yaml"
 chmod 755 "$tmp"
 chmod 644 "$tmp/same.yaml"
+mkdir -m 1777 "$tmp/exports"
 
 # as ROLE COMMAND...: runs sekishoctl as uid 65534 holding ROLE's group (supplementary).
 as() {
@@ -42,6 +43,7 @@ command_for() {
     audit.show) echo "audit show" ;;
     audit.verify) echo "audit verify" ;;
     audit.pubkey) echo "audit pubkey" ;;
+    audit.export) echo "audit export --since 2000-01-01 --out $tmp/exports/audit.tar.gz" ;;
     policy.apply) echo "apply $tmp/same.yaml" ;;
     policy.confirm) echo "confirm" ;;
     policy.rollback) echo "rollback" ;;
@@ -77,6 +79,19 @@ fi
 
 # Misbehaving clients, while a normal one keeps being answered.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$("$lab" daemon pid)/status"; }
+# A connection that says nothing is closed after 30 s (watched while the rest runs).
+python3 "$src/tests/lab/hostile_client.py" "$sock" idle 60 >"$tmp/idle" &
+idler=$!
+# 10k records, so that one audit.show reply is megabytes: refusals of a caller without role.
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+  /usr/bin/python3 "$src/tests/lab/hostile_client.py" "$sock" many 10000)
+records=$("$ctl" --control "$sock" audit show --since 9990 --json | python3 -c 'import json,sys
+r=json.load(sys.stdin); print(r[-1]["seq"] if r else 0)')
+if [ "$out" = "0 ok, 10000 forbidden of 10000" ] && [ "$records" -ge 10000 ]; then
+  lab_pass "10000 refused requests on one connection, each answered and audited ($records records)"
+else
+  lab_fail "many refused requests: $out, $records records"
+fi
 rss_before=$(rss)
 out=$(python3 "$src/tests/lab/hostile_client.py" "$sock" garbage)
 if echo "$out" | head -1 | grep -q '"code":"invalid"' && echo "$out" | tail -1 | grep -q '"ok":true'; then
@@ -94,6 +109,9 @@ python3 "$src/tests/lab/hostile_client.py" "$sock" hold 200 6 >"$tmp/hold" &
 holder=$!
 python3 "$src/tests/lab/hostile_client.py" "$sock" flood 30000 >"$tmp/flood" &
 flooder=$!
+python3 "$src/tests/lab/hostile_client.py" "$sock" flood 100 \
+  '{"id":1,"method":"audit.show","params":{"limit":10000}}' >"$tmp/bigshow" &
+bigshow=$!
 sleep 1
 start=$(now_ms)
 if "$ctl" --control "$sock" status >/dev/null; then
@@ -108,12 +126,27 @@ if grep -q "closed by the daemon" "$tmp/flood" &&
 else
   lab_fail "flooding client: $(cat "$tmp/flood")"
 fi
+wait $bigshow
+if grep -q "closed by the daemon" "$tmp/bigshow"; then
+  lab_pass "a client asking audit show of 10k records and never reading is cut off: $(cat "$tmp/bigshow")"
+else
+  lab_fail "audit show flood: $(cat "$tmp/bigshow")"
+fi
 wait $holder
 rss_after=$(rss)
 if [ $((rss_after - rss_before)) -lt 20480 ]; then
   lab_pass "daemon memory stays bounded: $((rss_before / 1024)) -> $((rss_after / 1024)) MiB"
 else
   lab_fail "daemon memory grew from $rss_before to $rss_after KiB"
+fi
+wait $idler
+idle=$(cat "$tmp/idle")
+seconds=$(echo "$idle" | awk '/closed after/ {print int($3)}')
+echo "== measured idle connection closed: $idle (limit 30 s)"
+if [ -n "$seconds" ] && [ "$seconds" -ge 29 ] && [ "$seconds" -le 40 ]; then
+  lab_pass "an idle connection is closed by the daemon: $idle"
+else
+  lab_fail "idle connection: $idle"
 fi
 # The audit log recorded the refusals, and finds an edit made with the sqlite3 CLI.
 refusals=$("$ctl" --control "$sock" audit show --kind control.refused --json |

@@ -3,7 +3,12 @@
   hostile_client.py SOCKET garbage     a line that is not JSON, then a good request
   hostile_client.py SOCKET huge MB     a request of MB megabytes without a newline
   hostile_client.py SOCKET hold N S    N idle connections held open for S seconds
-  hostile_client.py SOCKET flood N     N requests sent, no reply ever read
+  hostile_client.py SOCKET flood N [REQUEST]
+                                       N requests (default status) sent, no reply read
+  hostile_client.py SOCKET idle S      one connection that sends nothing: seconds until
+                                       the daemon closes it (or "still open" after S)
+  hostile_client.py SOCKET many N      N status requests on one connection, replies read:
+                                       prints how many were ok and how many forbidden
 Prints what the daemon did: the replies it sent, or when it closed the connection."""
 import socket
 import sys
@@ -68,7 +73,8 @@ def main():
     elif mode == "flood":
         s = connect(path)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        request = b'{"id":1,"method":"status"}\n'
+        request = (sys.argv[4] if len(sys.argv) > 4 else '{"id":1,"method":"status"}')
+        request = request.encode() + b"\n"
         sent = 0
         s.settimeout(20)
         try:
@@ -79,6 +85,20 @@ def main():
             pass
         print(f"sent {sent} requests without reading;",
               "closed by the daemon" if closed_by_peer(s) else "still open")
+    elif mode == "idle":
+        s = connect(path)
+        start = time.monotonic()
+        closed = closed_by_peer(s, float(sys.argv[3]))
+        took = time.monotonic() - start
+        print(f"closed after {took:.1f} s" if closed else f"still open after {took:.1f} s")
+    elif mode == "many":
+        s = connect(path)
+        count = int(sys.argv[3])
+        s.sendall(b'{"id":1,"method":"status"}\n' * count)
+        lines = read_lines(s, count, timeout=120)
+        ok = sum('"ok":true' in line for line in lines)
+        forbidden = sum('"forbidden"' in line for line in lines)
+        print(f"{ok} ok, {forbidden} forbidden of {count}")
 
 
 if __name__ == "__main__":

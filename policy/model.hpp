@@ -154,7 +154,7 @@ struct RemoteMaintenance {
 struct Audit {
   std::int64_t retention_seconds = 400LL * 86400;
   std::optional<std::uint64_t> disk_budget_bytes;
-  std::int64_t checkpoint_every_seconds = 3600;
+  std::int64_t checkpoint_every_seconds = 600;
 };
 
 // Finds objects by name in a vector that may still grow: rebuilt when the vector's size

@@ -45,13 +45,18 @@ StagedFile::~StagedFile() {
 std::error_code StagedFile::write(const std::string& path, std::string_view text, mode_t mode) {
   path_ = path;
   const std::string temporary = path + ".new";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  // A fresh file, never one planted there (a symlink or a hard link to something else).
+  if (::unlink(temporary.c_str()) < 0 && errno != ENOENT) {
+    return last_error();
+  }
+  const int fd =
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) {
     return last_error();
   }
   temporary_ = temporary;
   std::error_code error = write_all(fd, text);
-  // open() leaves an existing PATH.new's mode alone.
+  // The umask must not decide the mode.
   if (!error && ::fchmod(fd, mode) < 0) {
     error = last_error();
   }
@@ -59,7 +64,9 @@ std::error_code StagedFile::write(const std::string& path, std::string_view text
   if (!error && ::fsync(fd) < 0) {
     error = last_error();
   }
-  ::close(fd);
+  if (::close(fd) < 0 && !error) {
+    error = last_error();
+  }
   return error;
 }
 

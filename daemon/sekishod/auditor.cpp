@@ -1,5 +1,7 @@
 #include "daemon/sekishod/auditor.hpp"
 
+#include <algorithm>
+
 #include "daemon/common/log.hpp"
 #include "daemon/sekishod/clock.hpp"
 
@@ -60,9 +62,16 @@ void Auditor::record(const audit::Actor& actor, const std::string& kind,
   // recovers must not take the daemon's memory with it.
   constexpr std::size_t kMaxPending = 10000;
   if (pending_.size() >= kMaxPending) {
+    // Refusals go first: anyone may cause them, and they must not push out a rollback.
+    auto dropped = std::find_if(pending_.begin(), pending_.end(), [](const Pending& event) {
+      return event.kind == "control.refused";
+    });
+    if (dropped == pending_.end()) {
+      dropped = pending_.begin();
+    }
     log_error("audit: " + std::to_string(kMaxPending) + " events wait for the log; dropping " +
-              pending_.front().kind + " of " + pending_.front().time);
-    pending_.erase(pending_.begin());
+              dropped->kind + " of " + dropped->time);
+    pending_.erase(dropped);
   }
   pending_.push_back({utc_text(std::chrono::system_clock::now()), actor, kind, details});
   if (!flush()) {

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/common/files.hpp"
@@ -36,6 +37,12 @@ std::string current_boot_id() {
   return *id;
 }
 
+std::int64_t boottime_now() {
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  return now.tv_sec;
+}
+
 std::error_code save_pending(const std::string& state_dir, const PendingConfirmation& pending) {
   if (std::error_code error = write_file_atomically(text_path(state_dir), pending.text, 0600)) {
     return error;
@@ -44,6 +51,7 @@ std::error_code save_pending(const std::string& state_dir, const PendingConfirma
       {"boot_id", pending.boot_id},
       {"by", {{"uid", pending.by.uid}, {"user", pending.by.user}, {"role", pending.by.role}}},
       {"deadline", pending.deadline},
+      {"deadline_boottime", pending.deadline_boottime},
       {"sha256", pending.sha256},
       {"source", pending.source}};
   return write_file_atomically(json_path(state_dir), json.dump() + "\n", 0600);
@@ -66,6 +74,7 @@ std::optional<PendingConfirmation> load_pending(const std::string& state_dir,
     const nlohmann::json json = nlohmann::json::parse(*json_text);
     pending.boot_id = json.at("boot_id").get<std::string>();
     pending.deadline = json.at("deadline").get<std::int64_t>();
+    pending.deadline_boottime = json.at("deadline_boottime").get<std::int64_t>();
     pending.sha256 = json.at("sha256").get<std::string>();
     pending.source = json.at("source").get<std::string>();
     const nlohmann::json& by = json.at("by");

@@ -5,7 +5,8 @@
 //
 //   pending-policy.yaml   the new policy text
 //   pending.json          {"boot_id", "by": {uid, user, role}, "deadline" (Unix seconds),
-//                          "sha256" (of the text), "source" (the name the admin sent)}
+//                          "deadline_boottime", "sha256" (of the text), "source" (the
+//                          name the admin sent)}
 //
 // The deadline is wall-clock time: a confirmation due while the daemon was down is
 // overdue when it starts again. `boot_id` tells a restart of the daemon (the pending
@@ -25,13 +26,17 @@ struct PendingConfirmation {
   std::string text;
   std::string source;
   std::string sha256;
-  std::int64_t deadline = 0;  // Unix seconds
+  std::int64_t deadline = 0;           // Unix seconds: what people and records see
+  std::int64_t deadline_boottime = 0;  // CLOCK_BOOTTIME seconds: what decides in this boot,
+                                       // so a step of the wall clock cannot stretch it
   std::string boot_id;
   audit::Actor by;
 };
 
 // This boot's id (/proc/sys/kernel/random/boot_id), or "" when unknown.
 std::string current_boot_id();
+// Seconds since boot, suspend included (CLOCK_BOOTTIME).
+std::int64_t boottime_now();
 
 // Writes pending-policy.yaml, then pending.json (each atomically); the json is what
 // makes a confirmation pending, so a crash in between leaves none.

@@ -171,6 +171,17 @@ void Service::record_apply(const char* kind, const audit::Actor& by, const std::
 
 int Service::start() {
   std::optional<Loaded> loaded = load(true);
+  if (!loaded && ::access((options_.state_dir + "/pending.json").c_str(), F_OK) == 0) {
+    // An unconfirmed policy may be in the kernel: exiting would leave it there. The
+    // confirmed text in last-good is what a rollback restores.
+    policy::LoadResult last_good = policy::load_policy_file(last_good_path(options_.state_dir));
+    if (last_good.policy) {
+      log_warning("a confirmation is pending and " + options_.policy_path +
+                  " does not load: rolling back to " + last_good_path(options_.state_dir));
+      loaded = Loaded{std::move(*last_good.policy), {}, std::move(last_good.text)};
+      loaded->ruleset = policy::compile(loaded->policy);
+    }
+  }
   if (!loaded) {
     return kExitConfig;
   }
@@ -210,11 +221,21 @@ int Service::start() {
   wait_for_events();
   every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
   every(schedule_timer_, kSchedulePoll, "schedule check", [this] { check_schedules(); });
-  auditor_.retain(current_->policy.audit, std::chrono::system_clock::now());
-  every(checkpoint_timer_, std::chrono::minutes(10), "audit checkpoint and retention", [this] {
-    auditor_.checkpoint();
-    auditor_.retain(current_->policy.audit, std::chrono::system_clock::now());
-  });
+  auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
+  // Checkpoints as often as the policy says (audit.checkpoint_every, default 10 minutes;
+  // a reload may change it); retention every 10 minutes.
+  every(checkpoint_timer_, 1min, "audit checkpoint and retention",
+        [this, minutes = std::int64_t{0}]() mutable {
+          ++minutes;
+          const std::int64_t every_minutes =
+              std::max<std::int64_t>(1, confirmed_policy().audit.checkpoint_every_seconds / 60);
+          if (minutes % every_minutes == 0) {
+            auditor_.checkpoint();
+          }
+          if (minutes % 10 == 0) {
+            auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
+          }
+        });
   every(confirmation_timer_, 1s, "confirmation deadline",
         [this] { check_confirmation_deadline(); });
   if (auto interval = watchdog_interval()) {
@@ -250,12 +271,21 @@ void Service::reload() {
     return;
   }
   const std::string old_hash = sha256_hex(current_->text);
-  if (!enforce(*loaded, "reloaded", true)) {
-    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "reload",
-                 old_hash, {{"new_sha256", sha256_hex(loaded->text)}});
+  const std::string new_hash = sha256_hex(loaded->text);
+  // Its record first: a reload may grant access.
+  if (!auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
+                                 {{"source", options_.policy_path},
+                                  {"how", "reload"},
+                                  {"old_sha256", old_hash},
+                                  {"new_sha256", new_hash}})) {
+    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
     return;
   }
-  record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "reload", old_hash);
+  if (!enforce(*loaded, "reloaded", true)) {
+    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "reload",
+                 old_hash, {{"new_sha256", new_hash}});
+    return;
+  }
   notify_status("enforcing " + options_.policy_path);
 }
 

@@ -61,6 +61,10 @@ class Service {
   };
 
   std::optional<Loaded> load(bool at_start);
+  // The policy that decides about the audit log: a pending one must not (retention).
+  const policy::Policy& confirmed_policy() const {
+    return confirmed_ ? confirmed_->policy : current_->policy;
+  }
   // Applies `loaded` and makes it current_ (the policy it replaced goes to `replaced`);
   // a confirmed policy also becomes last-good. On failure nothing changes.
   bool enforce(Loaded& loaded, const char* what, bool confirmed,
@@ -100,6 +104,7 @@ class Service {
                                const std::vector<std::string>& warnings) const;
   // Puts the staged --policy file in place, keeping its previous content in the state dir.
   std::error_code replace_policy_file(StagedFile& staged);
+  std::string file_not_replaced(const std::error_code& error);
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -121,6 +126,9 @@ class Service {
   // While a confirmation is pending: what is then in force, and what a rollback restores.
   std::optional<PendingConfirmation> pending_;
   std::optional<Loaded> confirmed_;
+  // The record range of the last export handed out (first, last): what a client may then
+  // report as written.
+  std::optional<std::pair<std::int64_t, std::int64_t>> issued_export_;
   std::vector<bool> applied_open_;   // which scheduled sets the kernel holds filled
   std::uint32_t applied_genid_ = 0;  // the generation of our last commit
   std::chrono::system_clock::time_point applied_at_;

@@ -78,23 +78,33 @@ nlohmann::json Service::audit_export_json(const nlohmann::json& params, const au
                          "\"written\" needs \"through\" (a seq) and \"sha256\" (of the bundle)");
     }
     const std::int64_t through = (*written)["through"].get<std::int64_t>();
-    const std::optional<audit::AuditLog::StoredCheckpoint> newest =
-        auditor_.log().newest_checkpoint();
-    if (!newest || through > newest->seq) {
-      throw ControlError(ErrorCode::Invalid, "\"through\" is past the newest signed checkpoint");
+    // Only the range this daemon handed out, and only records it held, count as exported.
+    if (!issued_export_ || issued_export_->second != through) {
+      throw ControlError(ErrorCode::Conflict,
+                         "no export up to record " + std::to_string(through) +
+                             " was started here: run 'sekishoctl audit export' again");
     }
+    const auto [first, last] = *std::exchange(issued_export_, std::nullopt);
+    audit::AuditLog& log = auditor_.log();
     // Retention may remove what a written export covers: that needs its record first.
     if (!auditor_.record_or_refuse(by, "audit.exported",
-                                   {{"through", through},
+                                   {{"first", first},
+                                    {"through", last},
                                     {"sha256", (*written)["sha256"]},
                                     {"file", written->value("file", "")}})) {
       throw ControlError(ErrorCode::AuditUnavailable,
                          "the audit log cannot be written; the export is not recorded");
     }
-    if (std::error_code error = auditor_.log().set_exported_through(through)) {
-      throw std::runtime_error("cannot note the export in the audit log: " + error.message());
+    // A bundle that starts later leaves a gap: what it skipped is not exported.
+    const bool continues = first <= std::max(log.exported_through(), log.start().seq) + 1;
+    if (continues) {
+      if (std::error_code error = log.set_exported_through(last)) {
+        throw std::runtime_error("cannot note the export in the audit log: " + error.message());
+      }
     }
-    return {{"recorded", true}, {"exported_through", through}};
+    return {{"recorded", true},
+            {"exported_through", log.exported_through()},
+            {"continues_earlier_exports", continues}};
   }
   const std::string since = since_time(params.value("since", nlohmann::json()));
   audit::AuditLog& log = auditor_.log();
@@ -110,6 +120,11 @@ nlohmann::json Service::audit_export_json(const nlohmann::json& params, const au
   std::int64_t first = log.first_seq_since(since).value_or(checkpoint->seq + 1);
   first = std::min(first, checkpoint->seq + 1);
   std::optional<std::string> anchor = log.hash_before(first);
+  if (first <= checkpoint->seq) {
+    issued_export_ = {first, checkpoint->seq};
+  } else {
+    issued_export_.reset();  // no records: nothing to count as exported
+  }
   if (!anchor) {
     throw ControlError(ErrorCode::NotFound, "the record before " + std::to_string(first) +
                                                 " is no longer in the log (pruned)");

@@ -78,11 +78,24 @@ bool Service::start_enforcing(Loaded from_file) {
   if (!problem.empty()) {
     overdue = "the pending confirmation is damaged (" + problem + ")";
     how = "restart";
-  } else if (pending && pending->boot_id != current_boot_id()) {
+  } else if (pending && (pending->boot_id.empty() || pending->boot_id != current_boot_id())) {
+    // An unknown boot id counts as a reboot: rolling back is the safe way.
     overdue = "the machine rebooted after it was applied (--restore loaded last-good at boot)";
     how = "reboot";
-  } else if (pending && unix_now() >= pending->deadline) {
+  } else if (pending && boottime_now() >= pending->deadline_boottime) {
     overdue = "its deadline " + utc_of(pending->deadline) + " passed while sekishod was down";
+    how = "restart";
+  }
+  // Applying the unconfirmed policy again may grant access: it needs its record first.
+  if (pending && overdue.empty() &&
+      !auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
+                                 {{"source", pending->source},
+                                  {"how", "restart (confirmation pending)"},
+                                  {"applied_by", pending->by.user},
+                                  {"old_sha256", sha256_hex(from_file.text)},
+                                  {"new_sha256", pending->sha256},
+                                  {"deadline", utc_of(pending->deadline)}})) {
+    overdue = "the audit log cannot be written, so it is not applied again";
     how = "restart";
   }
   if (pending && overdue.empty()) {
@@ -99,9 +112,6 @@ bool Service::start_enforcing(Loaded from_file) {
         log_warning("the policy " + pending_->source + " applied by " + pending_->by.user +
                     " still waits for confirmation: it rolls back at " +
                     utc_of(pending_->deadline) + " unless an admin runs 'sekishoctl confirm'");
-        record_apply("policy.apply", Auditor::daemon_actor(), pending_->source,
-                     "restart (confirmation pending)", sha256_hex(confirmed_->text),
-                     {{"deadline", utc_of(pending_->deadline)}});
         return true;
       }
       from_file = std::move(*current_);
@@ -146,7 +156,7 @@ nlohmann::json Service::pending_json() const {
   return {{"source", pending_->source},
           {"sha256", pending_->sha256},
           {"deadline", utc_of(pending_->deadline)},
-          {"seconds_left", std::max<std::int64_t>(0, pending_->deadline - unix_now())},
+          {"seconds_left", std::max<std::int64_t>(0, pending_->deadline_boottime - boottime_now())},
           {"applied_by", pending_->by.user}};
 }
 
@@ -160,6 +170,19 @@ nlohmann::json Service::policy_result(const std::string& old_hash,
           {"elements", current_->ruleset.element_count()},
           {"warnings", warnings},
           {"pending_confirmation", pending_json()}};
+}
+
+// The kernel and last-good hold the new policy, the --policy file does not: said to the
+// caller, logged and recorded, since a restart would enforce the old file again.
+std::string Service::file_not_replaced(const std::error_code& error) {
+  const std::string what = options_.policy_path + ": warning[io]: cannot replace the file (" +
+                           error.message() +
+                           "); the new policy is in force and last-good, but a restart or "
+                           "SIGHUP would read the old file";
+  log_error(what);
+  auditor_.record(Auditor::daemon_actor(), "policy.file_not_written",
+                  {{"path", options_.policy_path}, {"error", error.message()}});
+  return what;
 }
 
 std::error_code Service::replace_policy_file(StagedFile& staged) {
@@ -225,19 +248,24 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   };
 
   if (confirm_within) {
-    PendingConfirmation pending{"", name, new_hash, unix_now() + *confirm_within, current_boot_id(),
+    PendingConfirmation pending{"",
+                                name,
+                                new_hash,
+                                unix_now() + *confirm_within,
+                                boottime_now() + *confirm_within,
+                                current_boot_id(),
                                 by};
     pending.text = text;
-    if (std::error_code error = save_pending(options_.state_dir, pending)) {
-      clear_pending(options_.state_dir);
-      throw std::runtime_error("cannot save the pending confirmation in " + options_.state_dir +
-                               ": " + error.message() + "; nothing applied");
-    }
     record["confirm_within"] = *confirm_within;
     record["deadline"] = utc_of(pending.deadline);
     if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
-      clear_pending(options_.state_dir);
       throw refused_unaudited();
+    }
+    if (std::error_code error = save_pending(options_.state_dir, pending)) {
+      clear_pending(options_.state_dir);
+      record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+      throw std::runtime_error("cannot save the pending confirmation in " + options_.state_dir +
+                               ": " + error.message() + "; nothing applied");
     }
     std::optional<Loaded> replaced;
     if (!enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
@@ -268,12 +296,12 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
     throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
   }
+  std::vector<std::string> warnings = diagnostics;
   if (std::error_code error = replace_policy_file(staged)) {
-    log_error("cannot replace " + options_.policy_path + ": " + error.message() +
-              "; the new policy is in force and last-good, but SIGHUP would read the old file");
+    warnings.push_back(file_not_replaced(error));
   }
   log_notice(by.user + " applied " + name + " to " + options_.policy_path);
-  return policy_result(old_hash, diagnostics);
+  return policy_result(old_hash, warnings);
 }
 
 nlohmann::json Service::confirm_request(const audit::Actor& by) {
@@ -288,7 +316,7 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
                        "the audit log cannot be written; the policy still rolls back at " +
                            utc_of(pending_->deadline));
   }
-  const std::int64_t seconds_left = pending_->deadline - unix_now();
+  const std::int64_t seconds_left = pending_->deadline_boottime - boottime_now();
   StagedFile staged;
   std::error_code error =
       staged.write(options_.policy_path, current_->text, policy_file_mode(options_.policy_path));
@@ -381,24 +409,32 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + failed.message() +
                              "; nothing rolled back");
   }
+  // An older policy may allow more than the one in force: like an apply, it needs its
+  // record before the kernel changes (only the rollback of a pending one goes ahead).
+  if (!auditor_.record_or_refuse(by, "policy.rollback",
+                                 {{"how", "manual"},
+                                  {"reason", "back to the policy file before the last apply"},
+                                  {"from_sha256", old_hash},
+                                  {"to_sha256", sha256_hex(loaded.text)},
+                                  {"source", options_.policy_path}})) {
+    throw ControlError(ErrorCode::AuditUnavailable,
+                       "the audit log cannot be written; nothing rolled back");
+  }
   if (!enforce(loaded, "rolled back", true)) {
+    record_apply("policy.apply_failed", by, options_.policy_path, "rollback", old_hash,
+                 {{"new_sha256", sha256_hex(*previous)}});
     throw std::runtime_error("the kernel refused the previous ruleset; nothing changed");
   }
+  std::vector<std::string> warnings;
   if (std::error_code failed = replace_policy_file(staged)) {
-    log_error("cannot replace " + options_.policy_path + ": " + failed.message());
+    warnings.push_back(file_not_replaced(failed));
   }
-  auditor_.record(by, "policy.rollback",
-                  {{"how", "manual"},
-                   {"reason", "back to the policy file before the last apply"},
-                   {"from_sha256", old_hash},
-                   {"to_sha256", sha256_hex(current_->text)},
-                   {"source", options_.policy_path}});
   log_warning(by.user + " rolled " + options_.policy_path + " back to its previous version");
-  return policy_result(old_hash, {});
+  return policy_result(old_hash, warnings);
 }
 
 void Service::check_confirmation_deadline() {
-  if (!pending_ || unix_now() < pending_->deadline) {
+  if (!pending_ || boottime_now() < pending_->deadline_boottime) {
     return;
   }
   if (!roll_back("timeout", Auditor::daemon_actor(),

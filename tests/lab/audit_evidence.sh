@@ -60,6 +60,24 @@ c audit show --kind audit.exported --json | grep -q "$(sha256sum "$tmp/bundle.ta
   lab_pass "the written bundle's SHA-256 is in the audit log" ||
   lab_fail "audit.exported record with the bundle's hash missing"
 
+exported=$(c status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["audit"]["exported_through"])')
+c audit export --since "$(date -u -d tomorrow +%F)" --out "$tmp/empty.tar.gz" >"$tmp/out" 2>&1
+later=$(c status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["audit"]["exported_through"])')
+if [ "$exported" -ge 240 ] && [ "$later" = "$exported" ] && grep -q "exported 0 records" "$tmp/out"; then
+  lab_pass "the export covers records 1..$exported; an empty export (since tomorrow) covers nothing more"
+else
+  lab_fail "export coverage: $exported then $later; $(cat "$tmp/out")"
+fi
+# Only a range the daemon handed out counts as written.
+python3 - "$sock" <<'EOF2' >"$tmp/out"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"id":1,"method":"audit.export","params":{"written":{"through":999999,"sha256":"x"}}}\n')
+print(s.recv(65536).decode())
+EOF2
+grep -q '"conflict"' "$tmp/out" && lab_pass "a made-up 'written' report is refused (conflict)" ||
+  lab_fail "made-up written report: $(cat "$tmp/out")"
+
 # A flipped byte, and a record line edited then packed again.
 size=$(stat -c %s "$tmp/bundle.tar.gz")
 cp "$tmp/bundle.tar.gz" "$tmp/flipped.tar.gz"

@@ -71,6 +71,12 @@ while read -r method role; do
   fi
 done <<<"$methods"
 
+if setpriv --reuid=65534 --regid=4003 --clear-groups "$ctl" --control "$sock" status >/dev/null &&
+  ! setpriv --reuid=65534 --regid=4003 --clear-groups "$ctl" --control "$sock" rollback >/dev/null 2>&1; then
+  lab_pass "a role held through the primary group counts too (viewer: status yes, rollback no)"
+else
+  lab_fail "primary-group viewer"
+fi
 if "$ctl" --control "$sock" status >/dev/null && as none methods >/dev/null; then
   lab_pass "root is admin; methods needs no daemon and no role"
 else

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "daemon/audit/signer.hpp"
+#include "daemon/common/files.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
@@ -683,55 +684,9 @@ std::error_code write_bundle(const std::string& path, const Bundle& bundle) {
   if (bytes.empty()) {
     return std::make_error_code(std::errc::not_enough_memory);
   }
-  // A new file, never one that is there (a link planted at PATH.tmp is removed, not
-  // followed); a PATH.tmp left by a crash is replaced.
-  const std::string temporary = path + ".tmp";
-  if (::unlink(temporary.c_str()) != 0 && errno != ENOENT) {
-    return errno_code();
-  }
-  const int fd =
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return errno_code();
-  }
-  std::error_code error;
-  if (::fchmod(fd, 0644) != 0) {  // whatever the umask
-    error = errno_code();
-  }
-  for (std::size_t done = 0; !error && done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno != EINTR) {
-      error = errno_code();
-    } else if (n > 0) {
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  if (!error && ::fsync(fd) != 0) {
-    error = errno_code();
-  }
-  if (::close(fd) != 0 && !error) {
-    error = errno_code();
-  }
-  if (!error && ::rename(temporary.c_str(), path.c_str()) != 0) {
-    error = errno_code();
-  }
-  if (error) {
-    ::unlink(temporary.c_str());
-    return error;
-  }
-  // The rename itself must survive a crash: fsync the directory.
-  const auto slash = path.rfind('/');
-  const std::string directory =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) {
-    return errno_code();
-  }
-  if (::fsync(dir_fd) != 0) {
-    error = errno_code();
-  }
-  ::close(dir_fd);
-  return error;
+  // PATH.new, fsynced, renamed over PATH (daemon/common/files.hpp): a link planted at
+  // PATH.new is removed, not followed.
+  return write_file_atomically(path, bytes, 0644);
 }
 
 BundleResult read_bundle(const std::string& path) {

@@ -87,7 +87,7 @@ BundleResult make_bundle(std::int64_t anchor_seq, const std::string& anchor_hash
 // bytes (with the same zlib). Empty when zlib fails (out of memory).
 std::string encode_bundle(const Bundle& bundle);
 
-// Writes encode_bundle(bundle) to a new PATH.tmp (0644; an existing one is removed, a link
+// Writes encode_bundle(bundle) to a new PATH.new (0644; an existing one is removed, a link
 // there is not followed), fsyncs it, renames it to `path` and fsyncs the directory: `path`
 // is the old file or the whole new one, never a part. file_too_large when a member is over
 // the reader's limits.

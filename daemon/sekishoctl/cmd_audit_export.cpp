@@ -82,10 +82,11 @@ int run_audit_export(const Args& args, Io& io) {
     }
   }
   const nlohmann::json& checkpoint = r.at("checkpoint");
-  audit::BundleResult made = audit::make_bundle(
-      r["anchor"].at("seq").get<std::int64_t>(), r["anchor"].at("hash").get<std::string>(), records,
-      checkpoint.at("time").get<std::string>(), checkpoint.at("clock_synchronised").get<bool>(),
-      checkpoint.at("signature").get<std::string>());
+  audit::BundleResult made = audit::make_bundle(r.at("anchor").at("seq").get<std::int64_t>(),
+                                                r.at("anchor").at("hash").get<std::string>(),
+                                                records, checkpoint.at("time").get<std::string>(),
+                                                checkpoint.at("clock_synchronised").get<bool>(),
+                                                checkpoint.at("signature").get<std::string>());
   if (!made.bundle) {
     return fail(io, "cannot build the bundle: " + made.error, kExitNegative);
   }

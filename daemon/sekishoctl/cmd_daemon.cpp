@@ -31,7 +31,8 @@ int run_status(const Args& args, Io& io) {
          << s.value("generation", 0) << " (" << s.value("rules", 0) << " rules, "
          << s.value("elements", 0) << " set elements)\n"
          << "confirmation:   ";
-  if (const nlohmann::json& pending = s["pending_confirmation"]; pending.is_object()) {
+  if (const nlohmann::json pending = s.value("pending_confirmation", nlohmann::json());
+      pending.is_object()) {
     io.out << "PENDING: " << pending.value("source", "") << " (sha256 "
            << pending.value("sha256", "").substr(0, 16) << "…) applied by "
            << pending.value("applied_by", "") << " rolls back at " << pending.value("deadline", "")
@@ -62,7 +63,7 @@ int run_verify_daemon(const Args& args, Io& io) {
   } else {
     io.out << "table " << v.value("table", "") << " differs from " << v.value("policy", "")
            << ":\n";
-    for (const auto& line : v["differences"]) {
+    for (const auto& line : v.value("differences", nlohmann::json::array())) {
       io.out << "  " << line.get<std::string>() << '\n';
     }
   }
@@ -116,9 +117,11 @@ int audit_show(const Args& args, Io& io) {
     return kExitOk;
   }
   for (const auto& record : reply.result) {
+    const nlohmann::json actor = record.value("actor", nlohmann::json::object());
     io.out << std::setw(6) << record.value("seq", 0) << "  " << record.value("time", "") << "  "
-           << record["actor"].value("user", "") << " (" << record["actor"].value("role", "")
-           << ")  " << record.value("kind", "") << "  " << record["details"].dump() << '\n';
+           << actor.value("user", "") << " (" << actor.value("role", "") << ")  "
+           << record.value("kind", "") << "  "
+           << record.value("details", nlohmann::json::object()).dump() << '\n';
   }
   return kExitOk;
 }

@@ -331,6 +331,10 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   }
   if (!error) {
     error = replace_policy_file(staged);
+    if (error) {  // the confirmation is recorded: say that it did not take
+      auditor_.record(by, "policy.confirm_failed",
+                      {{"path", options_.policy_path}, {"error", error.message()}});
+    }
   }
   if (error) {
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +

@@ -168,7 +168,7 @@ TEST_CASE("a bundle is written, read back and verified") {
   struct stat info {};
   REQUIRE(::stat(path.c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0644);
-  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK_FALSE(std::filesystem::exists(path + ".new"));
 
   const BundleResult read = read_bundle(path);
   REQUIRE_MESSAGE(read.bundle, read.error);
@@ -647,11 +647,11 @@ TEST_CASE("write_bundle replaces a file whole and reports a directory it cannot 
   // A link planted where the temporary file goes is replaced, not written through.
   const std::string target = fixture.path("target");
   write_file(target, "untouched");
-  std::filesystem::create_symlink(target, path + ".tmp");
+  std::filesystem::create_symlink(target, path + ".new");
   REQUIRE_FALSE(write_bundle(path, fixture.bundle()));
   CHECK(read_file(target) == "untouched");
   CHECK(read_bundle(path).bundle);
-  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK_FALSE(std::filesystem::exists(path + ".new"));
 }
 
 TEST_CASE("from_hex is strict") {

@@ -73,8 +73,22 @@ grep -E "drift|restored" "$LAB_RUN_DIR/daemon.log" | tail -2 | sed 's/^/  /'
 "$lab" exec gw "$ctl" verify --policy "$policy" 2>/dev/null | sed 's/^/  /'
 
 echo
-echo "== A policy that breaks the JPCERT/CC guide is refused, with every reason"
+echo "== A remote admin applies a change that cuts off the historian's trends, with a 5 s safety net"
 scratch=$(mktemp -d)
+sock=$LAB_RUN_DIR/control.sock
+sed 's/    services: \[trends\]/    services: [ssh]/' "$policy" >"$scratch/change.yaml"
+trends() {
+  echo "p tcp 192.0.2.31 9005" | "$lab" exec historian python3 tests/lab/probe.py |
+    awk '{print ($2 == "reached" ? "PASSES" : "dropped")}'
+}
+"$ctl" --control "$sock" apply "$scratch/change.yaml" --confirm-within 5s | sed 's/^/  /'
+echo "  historian -> hmi-1 tcp/9005 (trends): $(trends)   nobody confirms..."
+sleep 7
+echo "  historian -> hmi-1 tcp/9005 (trends): $(trends)   rolled back:"
+"$ctl" --control "$sock" audit show --kind policy.rollback | tail -1 | cut -c1-150 | sed 's/^/  /'
+
+echo
+echo "== A policy that breaks the JPCERT/CC guide is refused, with every reason"
 broken=$scratch/lab-factory-broken.yaml
 sed -e 's/^  - name: historian reports to the cloud/  - name: the internet reaches the historian/' \
   -e '/^  - name: the internet reaches the historian/{n;s/from: historian/from: wan/;n;s/to: cloud-broker/to: historian/}' \

@@ -25,10 +25,16 @@ std::string in_words(std::int64_t seconds) {
 }
 
 void print_outcome(Io& io, const std::string& verb, const nlohmann::json& r) {
-  io.out << verb << ": " << r.value("policy", "") << " now holds sha256 " << r.value("sha256", "")
-         << "\n  " << r.value("rules", 0) << " rules, " << r.value("elements", 0)
-         << " set elements, generation " << r.value("generation", 0) << '\n';
   const nlohmann::json pending = r.value("pending_confirmation", nlohmann::json());
+  if (pending.is_object()) {
+    io.out << verb << ": sha256 " << r.value("sha256", "") << " is in force; "
+           << r.value("policy", "") << " keeps the confirmed policy";
+  } else {
+    io.out << verb << ": " << r.value("policy", "") << " now holds sha256 "
+           << r.value("sha256", "");
+  }
+  io.out << "\n  " << r.value("rules", 0) << " rules, " << r.value("elements", 0)
+         << " set elements, generation " << r.value("generation", 0) << '\n';
   if (pending.is_object()) {
     io.out << "  NOT CONFIRMED: sekishod rolls back at " << pending.value("deadline", "") << " (in "
            << in_words(pending.value("seconds_left", 0)) << ") unless an admin runs "

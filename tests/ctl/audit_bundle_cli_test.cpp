@@ -15,17 +15,14 @@
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/sekishoctl/commands.hpp"
 #include "tests/audit/bundle_fixture.hpp"
+#include "tests/ctl/run_command.hpp"
 
 using namespace sekisho;
 using namespace sekisho::ctl;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using testing::Run;
 
 // A log of 120 records exported from record 21 on, and the device's public key.
 struct Exported {
@@ -60,14 +57,9 @@ struct Exported {
 
 // As main.cpp will call it: `sekishoctl audit verify ARGS...`.
 Run verify(std::vector<std::string> argv) {
-  std::string error;
-  argv.insert(argv.begin(), {"sekishoctl", "audit", "verify"});
-  auto args = parse_args(argv, {{"bundle", "pubkey", "since", "kind"}, {}}, error);
-  REQUIRE_MESSAGE(args, error);
-  std::ostringstream out, err;
-  Io io{out, err, {}};
-  const int code = run_audit_verify_bundle(*args, io);
-  return {code, out.str(), err.str()};
+  argv.insert(argv.begin(), {"audit", "verify"});
+  return testing::run_command(run_audit_verify_bundle, argv,
+                              {{"bundle", "pubkey", "since", "kind"}, {}});
 }
 
 }  // namespace

@@ -9,27 +9,18 @@
 
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/sekishoctl/commands.hpp"
+#include "tests/ctl/run_command.hpp"
 
 using namespace sekisho;
 using namespace sekisho::ctl;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using testing::Run;
 
 Run check(std::vector<std::string> argv) {
-  std::string error;
-  argv.insert(argv.begin(), {"sekishoctl", "check"});
-  auto args = parse_args(argv, {}, error);
-  REQUIRE_MESSAGE(args, error);
-  std::ostringstream out, err;
-  Io io{out, err, {}};
-  int code = run_check(*args, io);
-  return {code, out.str(), err.str()};
+  argv.insert(argv.begin(), "check");
+  return testing::run_command(run_check, argv, {});
 }
 
 std::string write_temp(const std::string& text) {

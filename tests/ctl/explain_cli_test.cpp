@@ -6,6 +6,7 @@
 
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/sekishoctl/commands.hpp"
+#include "tests/ctl/run_command.hpp"
 
 using namespace sekisho;
 using namespace sekisho::ctl;
@@ -15,22 +16,11 @@ namespace {
 
 const OptionSpec kExplain{{"from", "to", "proto", "port", "type", "at"}, {}};
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using testing::Run;
 
 Run explain(std::vector<std::string> argv, sys_seconds now) {
-  std::string error;
-  argv.insert(argv.begin(),
-              {"sekishoctl", "explain", SEKISHO_SOURCE_DIR "/configs/factory-line.yaml"});
-  auto args = parse_args(argv, kExplain, error);
-  REQUIRE_MESSAGE(args, error);
-  std::ostringstream out, err;
-  Io io{out, err, now};
-  int code = run_explain(*args, io);
-  return {code, out.str(), err.str()};
+  argv.insert(argv.begin(), {"explain", SEKISHO_SOURCE_DIR "/configs/factory-line.yaml"});
+  return testing::run_command(run_explain, argv, kExplain, now);
 }
 
 // Wednesday 2026-11-25 in Tokyo (UTC+9).

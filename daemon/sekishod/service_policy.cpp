@@ -59,6 +59,22 @@ std::string string_param(const nlohmann::json& params, const char* name) {
   return found->get<std::string>();
 }
 
+// The details of a policy.rollback record; `applied_by` names who applied what was undone.
+// What is not known (empty) is left out.
+nlohmann::json rollback_record(const std::string& how, const std::string& reason,
+                               const std::string& from_sha256, const std::string& to_sha256,
+                               const std::string& source, const std::string& applied_by) {
+  nlohmann::json details = {
+      {"how", how}, {"reason", reason}, {"to_sha256", to_sha256}, {"source", source}};
+  if (!from_sha256.empty()) {
+    details["from_sha256"] = from_sha256;
+  }
+  if (!applied_by.empty()) {
+    details["applied_by"] = applied_by;
+  }
+  return details;
+}
+
 // The mode the --policy file has now, so an apply keeps what the admin chose.
 mode_t policy_file_mode(const std::string& path) {
   struct stat status {};
@@ -130,15 +146,10 @@ bool Service::start_enforcing(Loaded from_file) {
   if (!overdue.empty()) {
     log_warning("rolled back to " + options_.policy_path + ": the policy waiting for " +
                 "confirmation was not confirmed: " + overdue);
-    nlohmann::json details = {{"how", how},
-                              {"reason", overdue},
-                              {"to_sha256", sha256_hex(current_->text)},
-                              {"source", options_.policy_path}};
-    if (pending) {
-      details["from_sha256"] = pending->sha256;
-      details["applied_by"] = pending->by.user;
-    }
-    auditor_.record(Auditor::daemon_actor(), "policy.rollback", details);
+    auditor_.record(
+        Auditor::daemon_actor(), "policy.rollback",
+        rollback_record(how, overdue, pending ? pending->sha256 : "", sha256_hex(current_->text),
+                        options_.policy_path, pending ? pending->by.user : ""));
     if (std::error_code error = clear_pending(options_.state_dir)) {
       log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
                 error.message());
@@ -364,12 +375,8 @@ bool Service::roll_back(const std::string& how, const audit::Actor& by, const st
               error.message());
   }
   auditor_.record(by, "policy.rollback",
-                  {{"how", how},
-                   {"reason", why},
-                   {"from_sha256", from_hash},
-                   {"to_sha256", sha256_hex(current_->text)},
-                   {"applied_by", pending_->by.user},
-                   {"source", options_.policy_path}});
+                  rollback_record(how, why, from_hash, sha256_hex(current_->text),
+                                  options_.policy_path, pending_->by.user));
   log_warning("rolled back to " + options_.policy_path + ": " + why);
   pending_.reset();
   confirmed_.reset();
@@ -415,12 +422,10 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   }
   // An older policy may allow more than the one in force: like an apply, it needs its
   // record before the kernel changes (only the rollback of a pending one goes ahead).
-  if (!auditor_.record_or_refuse(by, "policy.rollback",
-                                 {{"how", "manual"},
-                                  {"reason", "back to the policy file before the last apply"},
-                                  {"from_sha256", old_hash},
-                                  {"to_sha256", sha256_hex(loaded.text)},
-                                  {"source", options_.policy_path}})) {
+  if (!auditor_.record_or_refuse(
+          by, "policy.rollback",
+          rollback_record("manual", "back to the policy file before the last apply", old_hash,
+                          sha256_hex(loaded.text), options_.policy_path, ""))) {
     throw ControlError(ErrorCode::AuditUnavailable,
                        "the audit log cannot be written; nothing rolled back");
   }

@@ -61,7 +61,21 @@ Service::Service(boost::asio::io_context& io, Options options)
       checkpoint_timer_(io),
       schedule_timer_(io),
       watchdog_timer_(io),
-      confirmation_timer_(io) {}
+      confirmation_timer_(io),
+      refusals_([this](const audit::Actor& actor, const std::string& method, std::int64_t pid,
+                       std::int64_t count) {
+        if (count == 1) {
+          auditor_.record(actor, "control.refused", {{"method", method}, {"pid", pid}});
+          return;
+        }
+        log_warning("control: refused " + std::to_string(count) + " more " + method +
+                    " requests to " + actor.user + " (uid " + std::to_string(actor.uid) + ") in " +
+                    std::to_string(RefusalCounter::kWindow.count()) + " s");
+        auditor_.record(actor, "control.refused",
+                        {{"method", method},
+                         {"count", count},
+                         {"window_seconds", RefusalCounter::kWindow.count()}});
+      }) {}
 
 std::optional<Service::Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -236,8 +250,10 @@ int Service::start() {
             auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
           }
         });
-  every(confirmation_timer_, 1s, "confirmation deadline",
-        [this] { check_confirmation_deadline(); });
+  every(confirmation_timer_, 1s, "confirmation deadline and refusal counts", [this] {
+    check_confirmation_deadline();
+    refusals_.flush(RefusalCounter::Clock::now());
+  });
   if (auto interval = watchdog_interval()) {
     notify_watchdog();
     every(watchdog_timer_, *interval, "watchdog", [] { notify_watchdog(); });
@@ -431,6 +447,7 @@ void Service::wait_for_signals() {
     }
     log_notice(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
                "; the ruleset stays in force");
+    refusals_.flush(RefusalCounter::Clock::now(), true);
     auditor_.record(Auditor::daemon_actor(), "daemon.stop",
                     {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
     auditor_.checkpoint();

@@ -30,6 +30,7 @@
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/pending.hpp"
+#include "daemon/sekishod/refusals.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
@@ -146,6 +147,7 @@ class Service {
   boost::asio::steady_timer confirmation_timer_;
   std::unique_ptr<control::ControlServer> control_;
   Auditor auditor_;
+  RefusalCounter refusals_;
 };
 
 }  // namespace sekisho::daemon

@@ -72,11 +72,12 @@ std::error_code Service::start_control() {
         return handle_request(request, caller);
       },
       [this](const control::Caller& caller, const std::string& method) {
-        auditor_.record(actor_of(caller), "control.refused",
-                        {{"method", method}, {"pid", caller.peer.pid}});
-        log_warning("control: refused " + method + " to " + caller.peer.user + " (uid " +
-                    std::to_string(caller.peer.uid) + ", pid " + std::to_string(caller.peer.pid) +
-                    ", role " + std::string(control::role_name(caller.role)) + ")");
+        if (refusals_.refused(actor_of(caller), method, caller.peer.pid,
+                              RefusalCounter::Clock::now())) {
+          log_warning("control: refused " + method + " to " + caller.peer.user + " (uid " +
+                      std::to_string(caller.peer.uid) + ", pid " + std::to_string(caller.peer.pid) +
+                      ", role " + std::string(control::role_name(caller.role)) + ")");
+        }
       },
       role_groups);
   return control_->start();

@@ -7,8 +7,9 @@
                                        N requests (default status) sent, no reply read
   hostile_client.py SOCKET idle S      one connection that sends nothing: seconds until
                                        the daemon closes it (or "still open" after S)
-  hostile_client.py SOCKET many N      N status requests on one connection, replies read:
-                                       prints how many were ok and how many forbidden
+  hostile_client.py SOCKET many N [REQUEST]
+                                       N requests (default status) on one connection,
+                                       replies read: how many were ok, forbidden, invalid
 Prints what the daemon did: the replies it sent, or when it closed the connection."""
 import socket
 import sys
@@ -94,11 +95,13 @@ def main():
     elif mode == "many":
         s = connect(path)
         count = int(sys.argv[3])
-        s.sendall(b'{"id":1,"method":"status"}\n' * count)
+        request = (sys.argv[4] if len(sys.argv) > 4 else '{"id":1,"method":"status"}')
+        s.sendall((request + "\n").encode() * count)
         lines = read_lines(s, count, timeout=120)
         ok = sum('"ok":true' in line for line in lines)
         forbidden = sum('"forbidden"' in line for line in lines)
-        print(f"{ok} ok, {forbidden} forbidden of {count}")
+        invalid = sum('"invalid"' in line for line in lines)
+        print(f"{ok} ok, {forbidden} forbidden, {invalid} invalid of {count}")
 
 
 if __name__ == "__main__":

@@ -100,22 +100,26 @@ int run_apply(const Args& args, Io& io) {
   return call_and_print(args, io, "apply", "policy.apply", params, "applied");
 }
 
-int run_confirm(const Args& args, Io& io) {
+namespace {
+
+// confirm and rollback: no arguments, one method.
+int run_without_arguments(const Args& args, Io& io, const std::string& command,
+                          const std::string& method, const std::string& verb) {
   if (!args.positional.empty()) {
-    io.err << "sekishoctl confirm: takes no arguments\n";
+    io.err << "sekishoctl " << command << ": takes no arguments\n";
     return kExitUsage;
   }
-  return call_and_print(args, io, "confirm", "policy.confirm", nlohmann::json::object(),
-                        "confirmed");
+  return call_and_print(args, io, command, method, nlohmann::json::object(), verb);
+}
+
+}  // namespace
+
+int run_confirm(const Args& args, Io& io) {
+  return run_without_arguments(args, io, "confirm", "policy.confirm", "confirmed");
 }
 
 int run_rollback(const Args& args, Io& io) {
-  if (!args.positional.empty()) {
-    io.err << "sekishoctl rollback: takes no arguments\n";
-    return kExitUsage;
-  }
-  return call_and_print(args, io, "rollback", "policy.rollback", nlohmann::json::object(),
-                        "rolled back");
+  return run_without_arguments(args, io, "rollback", "policy.rollback", "rolled back");
 }
 
 }  // namespace sekisho::ctl

@@ -80,10 +80,6 @@ void Auditor::record(const audit::Actor& actor, const std::string& kind,
   }
 }
 
-bool Auditor::writable() {
-  return flush();
-}
-
 void Auditor::retain(const policy::Audit& rules, std::chrono::system_clock::time_point now) {
   if (!flush()) {
     return;  // nothing leaves a log that cannot take the record of it

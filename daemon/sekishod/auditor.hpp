@@ -1,8 +1,9 @@
 #pragma once
 // The daemon's use of the audit log (DESIGN.md, Conventions): every event is recorded;
 // when the log cannot be written, the event is logged to stderr and kept, to be recorded
-// with its original time once the log works again, and `writable()` tells request
-// handlers to refuse what would grant or widen access.
+// with its original time once the log works again. What would grant or widen access goes
+// through `record_or_refuse()`: recorded before it happens, or refused; `writable()` lets
+// a request handler say so before it does any other work.
 
 #include <chrono>
 #include <string>
@@ -26,7 +27,7 @@ class Auditor {
   std::string public_pem() const { return signer_.ready() ? signer_.public_pem() : ""; }
 
   void record(const audit::Actor& actor, const std::string& kind, const nlohmann::json& details);
-  bool writable();
+  bool writable() { return flush(); }
   // For what grants or widens access: written now, or not at all (false: the caller
   // refuses the request, 75). Nothing is kept for later.
   bool record_or_refuse(const audit::Actor& actor, const std::string& kind,

@@ -98,6 +98,10 @@ std::optional<PendingConfirmation> load_pending(const std::string& state_dir,
   return pending;
 }
 
+bool has_pending(const std::string& state_dir) {
+  return ::access(json_path(state_dir).c_str(), F_OK) == 0;
+}
+
 std::error_code clear_pending(const std::string& state_dir) {
   std::error_code first;
   for (const std::string& path : {json_path(state_dir), text_path(state_dir)}) {

@@ -46,6 +46,9 @@ std::error_code save_pending(const std::string& state_dir, const PendingConfirma
 // reported in `problem` and treated as overdue by the caller: rolling back is the safe way.
 std::optional<PendingConfirmation> load_pending(const std::string& state_dir, std::string& problem);
 
+// Whether a confirmation is pending (pending.json exists), without reading it.
+bool has_pending(const std::string& state_dir);
+
 // Removes pending.json first (then the confirmation is over), then the policy text.
 std::error_code clear_pending(const std::string& state_dir);
 

@@ -185,7 +185,7 @@ void Service::record_apply(const char* kind, const audit::Actor& by, const std::
 
 int Service::start() {
   std::optional<Loaded> loaded = load(true);
-  if (!loaded && ::access((options_.state_dir + "/pending.json").c_str(), F_OK) == 0) {
+  if (!loaded && has_pending(options_.state_dir)) {
     // An unconfirmed policy may be in the kernel: exiting would leave it there. The
     // confirmed text in last-good is what a rollback restores.
     policy::LoadResult last_good = policy::load_policy_file(last_good_path(options_.state_dir));
@@ -265,11 +265,6 @@ int Service::start() {
 
 void Service::reload() {
   log_notice("SIGHUP: reloading " + options_.policy_path);
-  // A reload may grant access: without a record of it, it does not happen.
-  if (!auditor_.writable()) {
-    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
-    return;
-  }
   if (pending_) {
     // The file holds the confirmed policy: reading it now would be a rollback in disguise.
     log_error(
@@ -288,7 +283,7 @@ void Service::reload() {
   }
   const std::string old_hash = sha256_hex(current_->text);
   const std::string new_hash = sha256_hex(loaded->text);
-  // Its record first: a reload may grant access.
+  // Its record first: a reload may grant access, and without its record it does not happen.
   if (!auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
                                  {{"source", options_.policy_path},
                                   {"how", "reload"},

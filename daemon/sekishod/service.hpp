@@ -67,7 +67,8 @@ class Service {
     return confirmed_ ? confirmed_->policy : current_->policy;
   }
   // Applies `loaded` and makes it current_ (the policy it replaced goes to `replaced`);
-  // a confirmed policy also becomes last-good. On failure nothing changes.
+  // a confirmed policy also becomes last-good. On failure current_ and the files stay as
+  // they were (and the next tick reads the kernel back).
   bool enforce(Loaded& loaded, const char* what, bool confirmed,
                std::optional<Loaded>* replaced = nullptr);
   bool apply(const ir::Ruleset& ruleset, const char* what);

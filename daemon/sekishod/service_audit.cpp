@@ -9,9 +9,12 @@
 //   2. {"written": {"through": SEQ, "sha256": HEX, "file": NAME}}: the bundle exists; its
 //      hash is recorded. Retention prunes only records a written export covers.
 
-#include <regex>
+#include <date/tz.h>
 
+#include "daemon/sekishod/clock.hpp"
 #include "daemon/sekishod/service.hpp"
+#include "policy/explain.hpp"
+#include "policy/units.hpp"
 
 namespace sekisho::daemon {
 
@@ -31,19 +34,21 @@ nlohmann::json record_json(const audit::Record& record) {
           {"hash", record.hash}};
 }
 
-// "2026-11-25" or "2026-11-25T10:00:00Z" as the log's UTC text.
+// A date (midnight UTC) or a time as `explain --at` takes it (UTC unless it carries Z or
+// an offset such as +09:00), as the log's UTC text.
 std::string since_time(const nlohmann::json& since) {
-  static const std::regex kDate(R"(\d{4}-\d{2}-\d{2})");
-  static const std::regex kTime(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)");
   const std::string text = since.is_string() ? since.get<std::string>() : "";
-  if (std::regex_match(text, kDate)) {
-    return text + "T00:00:00Z";
+  if (std::optional<date::year_month_day> day = policy::parse_date(text)) {
+    return utc_text(date::sys_days(*day));
   }
-  if (std::regex_match(text, kTime)) {
-    return text;
+  std::string error;
+  if (auto instant = policy::parse_instant(text, *date::locate_zone("UTC"), error)) {
+    return utc_text(*instant);
   }
   throw ControlError(ErrorCode::Invalid,
-                     "\"since\" must be a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ");
+                     "\"since\" must be a date YYYY-MM-DD (UTC) or a time "
+                     "YYYY-MM-DDTHH:MM[:SS][Z|+hh:mm]" +
+                         (error.empty() ? std::string() : ": " + error));
 }
 
 }  // namespace

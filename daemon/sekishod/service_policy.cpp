@@ -225,11 +225,16 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     }
     confirm_within = found->get<std::int64_t>();
   }
-  // An apply may grant access: without its record it does not happen (DESIGN.md). This
-  // refuses early; the record itself is written before the kernel changes.
+  // An apply may grant access: without its record it does not happen (DESIGN.md). The
+  // record is written before the kernel changes; this is the answer when it cannot be.
+  const auto refused_unaudited = [] {
+    return ControlError(ErrorCode::AuditUnavailable,
+                        "the audit log cannot be written; nothing applied");
+  };
+  // Said first, before any other refusal: a log that cannot take the record is what the
+  // admin must fix before any apply can go ahead.
   if (!auditor_.writable()) {
-    throw ControlError(ErrorCode::AuditUnavailable,
-                       "the audit log cannot be written; nothing applied");
+    throw refused_unaudited();
   }
   if (pending_) {
     throw ControlError(ErrorCode::Conflict,
@@ -253,10 +258,6 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
                            {"how", confirm_within ? "apply (confirmation pending)" : "apply"},
                            {"old_sha256", old_hash},
                            {"new_sha256", new_hash}};
-  const auto refused_unaudited = [] {
-    return ControlError(ErrorCode::AuditUnavailable,
-                        "the audit log cannot be written; nothing applied");
-  };
 
   if (confirm_within) {
     PendingConfirmation pending{"",
@@ -320,13 +321,8 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
     throw ControlError(ErrorCode::Conflict,
                        "nothing to confirm: no policy is waiting for confirmation");
   }
-  // Confirming makes access permanent: it needs its record. Refused, the deadline still
-  // rolls back, which is the safe way.
-  if (!auditor_.writable()) {
-    throw ControlError(ErrorCode::AuditUnavailable,
-                       "the audit log cannot be written; the policy still rolls back at " +
-                           utc_of(pending_->deadline));
-  }
+  // Confirming makes access permanent: it needs its record (below, before the file is put
+  // in place). Refused, the deadline still rolls back, which is the safe way.
   const std::int64_t seconds_left = pending_->deadline_boottime - boottime_now();
   StagedFile staged;
   std::error_code error =

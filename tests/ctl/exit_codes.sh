@@ -128,6 +128,24 @@ check_text out '"least_role": "viewer"' "methods --json gives each method's role
 expect 78 "verify invalid policy" -- "$ctl" verify --policy "$tmp/bad.yaml"
 check_text err "error\[unknown-key\]" "verify invalid prints the diagnostics"
 
+# apply, confirm, rollback: what is wrong on this side is said before the daemon is asked.
+none=(--control "$tmp/none.sock")
+expect 2 "apply without a file" -- "$ctl" "${none[@]}" apply
+expect 2 "apply with a bad duration" -- "$ctl" "${none[@]}" apply "$tmp/bad.yaml" --confirm-within 5x
+check_text err "--confirm-within takes a duration" "a bad --confirm-within is named"
+expect 2 "apply with a zero duration" -- "$ctl" "${none[@]}" apply "$tmp/bad.yaml" --confirm-within 0
+expect 78 "apply of a missing file" -- "$ctl" "${none[@]}" apply "$tmp/missing.yaml"
+check_text err "missing.yaml: error\[io\]" "a missing policy file is named with error[io]"
+head -c 1100000 /dev/zero | tr '\0' x >"$tmp/huge.yaml"
+expect 65 "apply of a file over 1 MiB" -- "$ctl" "${none[@]}" apply "$tmp/huge.yaml"
+check_text err "larger than one control request" "an oversized policy says why"
+expect 69 "apply without a daemon" -- "$ctl" "${none[@]}" apply "$tmp/bad.yaml"
+expect 2 "confirm with an argument" -- "$ctl" "${none[@]}" confirm now
+expect 2 "rollback with an argument" -- "$ctl" "${none[@]}" rollback now
+expect 69 "rollback without a daemon" -- "$ctl" "${none[@]}" rollback
+expect 2 "audit export without --out" -- "$ctl" "${none[@]}" audit export --since 2026-01-01
+expect 2 "audit verify --pubkey without --bundle" -- "$ctl" "${none[@]}" audit verify --pubkey x
+
 # sekishod's command line: only what needs no kernel (the lab runs the daemon).
 sekishod=$(dirname "$ctl")/sekishod
 expect 0 "sekishod --help" -- "$sekishod" --help

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages sekisho needs to build, test or demo from a source
-# checkout. Usage: scripts/install-deps.sh build|test|demo
+# checkout. Usage: scripts/install-deps.sh build|test|demo|package
 # Runs apt-get only when something is missing, so repeated runs cost nothing.
 set -euo pipefail
 
@@ -21,14 +21,17 @@ test_packages=(
   sqlite3                       # tampering with the audit log, as an attacker would
   openssl                       # checking audit checkpoints as an auditor would
   systemd                       # systemd-analyze verify/security on the staged units
+  lintian                       # checking the .deb
 )
+package_packages=(debhelper dpkg-dev)  # scripts/build-deb.sh
 
 case "${1:-}" in
   build) packages=("${build_packages[@]}") ;;
   demo) packages=("${build_packages[@]}" nftables iproute2 util-linux python3 iputils-ping) ;;
-  test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  test) packages=("${build_packages[@]}" "${test_packages[@]}" "${package_packages[@]}") ;;
+  package) packages=("${build_packages[@]}" "${package_packages[@]}") ;;
   *)
-    echo "usage: $0 build|test|demo" >&2
+    echo "usage: $0 build|test|demo|package" >&2
     exit 2
     ;;
 esac

@@ -93,6 +93,14 @@ sekisho_upgrade() {
   fi
 }
 
+# prerm remove (not upgrade: then the running daemon stays until postinst decides).
+# Stopping leaves the ruleset in the kernel, as SIGTERM always does.
+sekisho_prerm_remove() {
+  if sekisho_daemon_active; then
+    deb-systemd-invoke stop sekishod.service || true
+  fi
+}
+
 # postrm remove: the state stays for a reinstall.
 sekisho_removed_notice() {
   cat <<NOTICE

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh checkout on Debian 12, as root: installs what it
-# needs, builds once, runs every ctest label but the full benchmarks, then the libFuzzer
-# smoke run of the policy parser in a separate clang build of policy/ only.
+# needs, builds once (and the .deb, which has no test hooks), runs every ctest label but
+# the full benchmarks, then the libFuzzer smoke run of the policy parser in a separate
+# clang build of policy/ only.
 #
 # Environment: SEKISHO_BUILD_DIR (default build), SEKISHO_FUZZ_SECONDS (default 60).
 set -euo pipefail
@@ -37,6 +38,12 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEKISHO_BUIL
   -DSEKISHO_WERROR=ON -DSEKISHO_TESTING=ON >/dev/null
 cmake --build "$build"
 phase_done "build"
+
+# The .deb, built as a user builds it (no test hooks), for the package_install test.
+echo "== building the Debian package ($build/deb)"
+rm -rf "$build/deb"
+scripts/build-deb.sh "$build/deb"
+phase_done "build .deb"
 
 echo "== tests"
 ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$(nproc)" -LE '^bench$'

@@ -2,8 +2,8 @@
 # The maintainer scripts' decisions (packaging/maint-functions.sh) against a temporary
 # root, with stand-ins for systemctl, deb-systemd-invoke and the new sekishod: first
 # install, upgrade with the daemon stopped / running and accepting / running and refusing
-# the policy, remove, purge. Also that debian/rules pastes the functions into postinst and
-# postrm. Needs no root and no systemd.
+# the policy, remove, purge. Also that debian/rules pastes the functions into the maintainer
+# scripts. Needs no root and no systemd.
 #
 # Usage: maint_functions.sh SOURCE_DIR
 set -u
@@ -114,6 +114,14 @@ STUB_RESTART=1 check "upgrade, restart fails: succeeds" maint sekisho_postinst_c
 check "upgrade, restart fails: says where to look" said "journalctl -u sekishod"
 unset STUB_ACTIVE
 
+# Removal stops a running sekishod (prerm), and only a running one.
+new_root
+STUB_ACTIVE=0 check "prerm remove with sekishod running succeeds" maint sekisho_prerm_remove
+check "prerm remove stops a running sekishod" called "deb-systemd-invoke stop sekishod.service"
+new_root
+STUB_ACTIVE=3 check "prerm remove with sekishod stopped succeeds" maint sekisho_prerm_remove
+check "prerm remove with sekishod stopped stops nothing" bash -c "! grep -q '^deb-systemd-invoke' '$tmp/calls'"
+
 # Remove keeps everything and says so.
 new_root
 echo state >"$root/var/lib/sekisho/audit.db"
@@ -156,7 +164,7 @@ mkdir -p "$tmp/pkg"
 cp -r "$src/packaging" "$tmp/pkg/packaging"
 cp -r "$src/packaging/debian" "$tmp/pkg/debian"
 if (cd "$tmp/pkg" && make -s -f debian/rules execute_before_dh_installdeb >/dev/null); then
-  for script in postinst postrm; do
+  for script in postinst prerm postrm; do
     generated=$tmp/pkg/debian/sekisho.$script
     check "debian/rules writes $script with the functions" grep -q '^sekisho_purge()' "$generated"
     check "$script has no placeholder left" bash -c "! grep -q '^#SEKISHO_FUNCTIONS#\$' '$generated'"

@@ -214,6 +214,17 @@ int Service::start() {
     return kExitUnavailable;
   }
   ::mkdir(options_.state_dir.c_str(), 0700);
+  if (std::error_code error = state_lock_.acquire(options_.state_dir)) {
+    if (StateLock::busy(error)) {
+      log_error("another sekishod is using " + options_.state_dir + " (it holds " +
+                StateLock::path_in(options_.state_dir) + ")");
+      return kExitUnavailable;
+    }
+    // Only a holder is a reason to stop: a state directory we cannot write (read-only,
+    // full) must not keep the firewall from being enforced; the audit log says so too.
+    log_warning("cannot lock " + StateLock::path_in(options_.state_dir) + ": " + error.message() +
+                "; running without the state-directory lock");
+  }
   auditor_.open(options_.state_dir);
   auditor_.record(Auditor::daemon_actor(), "daemon.start",
                   {{"policy", options_.policy_path}, {"pid", ::getpid()}});

@@ -12,6 +12,8 @@
 //   is rolled back to the last confirmed one unless confirmed in time, also across a
 //   restart of the daemon (service_policy.cpp, pending.hpp).
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
+// - One daemon per state directory: it holds STATE_DIR/sekishod.lock (StateLock) while it
+//   runs; a second one exits 69.
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/common/files.hpp"
+#include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
@@ -147,6 +150,9 @@ class Service {
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
   std::unique_ptr<control::ControlServer> control_;
+  // Held for the daemon's whole life: one sekishod per state directory, and no
+  // decommission under it.
+  StateLock state_lock_;
   Auditor auditor_;
   RefusalCounter refusals_;
 };

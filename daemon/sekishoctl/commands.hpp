@@ -30,5 +30,8 @@ int run_audit_export(const Args& args, Io& io);
 int run_apply(const Args& args, Io& io);
 int run_confirm(const Args& args, Io& io);
 int run_rollback(const Args& args, Io& io);
+// `decommission [--yes]`: local, without the daemon (it refuses while one runs). Exports the
+// audit log as a verified bundle, then destroys the configuration and state directories.
+int run_decommission(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

@@ -1,4 +1,5 @@
-// sekishoctl: manage sekisho. Local commands (check, explain) work without the daemon.
+// sekishoctl: manage sekisho. Local commands (check, explain, decommission) work without the
+// daemon.
 
 #include <algorithm>
 #include <array>
@@ -14,8 +15,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 10>& commands() {
-  static const std::array<Command, 10> kCommands = {{
+const std::array<Command, 11>& commands() {
+  static const std::array<Command, 11> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -135,6 +136,28 @@ const std::array<Command, 10>& commands() {
        "invalid policy.\n",
        {{"policy"}, {}},
        sekisho::ctl::run_verify},
+      {"decommission",
+       "export the audit log, then destroy every key, setting and record",
+       "usage: sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR]\n"
+       "                               [--config-dir DIR] [--json]\n"
+       "\n"
+       "Data disposal for a gateway that leaves service (JPCERT/CC P-5). Works here, without\n"
+       "the daemon, and refuses while sekishod runs (stop it first: systemctl stop sekishod).\n"
+       "Without --yes: a dry run that lists what would be exported and destroyed.\n"
+       "With --yes: the audit log (DIR/audit.db, default /var/lib/sekisho) is verified, gets\n"
+       "a 'decommission' record and a signed checkpoint, and all of it is written to FILE\n"
+       "(default ./sekisho-audit-HOST-TIME.tar.gz, 0600, never over an existing file) and\n"
+       "read back and verified; its public key goes to FILE.pub.pem. Only then is every\n"
+       "file under the config dir (default /etc/sekisho) and the state dir destroyed:\n"
+       "keys (audit-key.pem, keys/, cloud/, *.key, *.pem, and the key files the policy\n"
+       "names) are overwritten with random bytes first. Symlinks are removed, never\n"
+       "followed. Prints each file's SHA-256, size and fate. On flash storage overwriting\n"
+       "is not enough: erase the whole device (blkdiscard --secure, nvme format --ses=1).\n"
+       "Exit 0 done (or dry run), 1 the audit log does not verify or the export failed\n"
+       "(nothing destroyed), 2 bad command line, 65 sekishod runs or FILE exists,\n"
+       "77 permission denied (run as root).\n",
+       {{"out", "state-dir", "config-dir"}, {"yes"}},
+       sekisho::ctl::run_decommission},
   }};
   return kCommands;
 }
@@ -145,9 +168,13 @@ void print_overview(std::ostream& out) {
          "Manage the sekisho industrial gateway firewall.\n"
          "\n"
          "commands:\n";
+  std::size_t width = 0;
   for (const Command& command : commands()) {
-    out << "  " << command.name << std::string(10 - command.name.size(), ' ') << command.summary
-        << '\n';
+    width = std::max(width, command.name.size());
+  }
+  for (const Command& command : commands()) {
+    out << "  " << command.name << std::string(width + 2 - command.name.size(), ' ')
+        << command.summary << '\n';
   }
   out << "\n"
          "global options:\n"

@@ -1,0 +1,855 @@
+// `sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR] [--config-dir DIR]`: the
+// data disposal of the JPCERT/CC guide (P-5) for a gateway that leaves service. The audit
+// log leaves the box first, as a signed bundle that is read back and verified before
+// anything goes; then every file of the configuration and the state is destroyed, keys
+// overwritten before they are unlinked.
+//
+// A local command: it works on the directories themselves and refuses while sekishod runs
+// (it holds the state lock, or its control socket answers), because a running daemon
+// would keep writing the files being destroyed. Without --yes it only says what it would
+// do.
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <date/date.h>
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/audit/audit_log.hpp"
+#include "daemon/audit/bundle.hpp"
+#include "daemon/audit/signer.hpp"
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/common/files.hpp"
+#include "daemon/common/sha256.hpp"
+#include "daemon/common/state_lock.hpp"
+#include "daemon/control/roles.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+#include "policy/load.hpp"
+
+namespace sekisho::ctl {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDefaultStateDir = "/var/lib/sekisho";
+constexpr const char* kDefaultConfigDir = "/etc/sekisho";
+constexpr std::size_t kMaxBundleBytes = 4ull << 30;
+constexpr std::size_t kChunk = std::size_t{64} * 1024;
+
+constexpr const char* kFlashWarning =
+    "flash storage (SSD, eMMC, SD cards) remaps writes, so overwriting a file does not reach "
+    "every copy the device may keep; for certain disposal erase the whole device with its "
+    "secure-erase command (e.g. `blkdiscard --secure`, `nvme format --ses=1`) or destroy it "
+    "physically";
+
+// Why the command stops, and with which exit code.
+struct Failure {
+  int code = kExitNegative;
+  std::string message;
+};
+using Result = std::optional<Failure>;  // nullopt: went well
+
+std::error_code errno_code() {
+  return std::error_code(errno, std::generic_category());
+}
+
+// EACCES and EPERM mean "not as this user": 77, with the path, whatever the step.
+Failure io_failure(const std::string& path, const std::error_code& error,
+                   const std::string& doing) {
+  if (error == std::errc::permission_denied || error == std::errc::operation_not_permitted) {
+    return {kExitForbidden, "permission denied: " + path + " (run as root)"};
+  }
+  return {kExitNegative, "cannot " + doing + " " + path + ": " + error.message()};
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct Settings {
+  std::string state_dir;   // canonical when it exists
+  std::string config_dir;  // canonical when it exists
+  std::string out;
+  std::string public_out;  // OUT.pub.pem
+};
+
+// One non-directory to destroy: a file, a symlink (the link itself), a socket...
+struct Target {
+  std::string path;
+  bool key = false;  // a regular file that holds a key: overwritten before it is unlinked
+  std::uint64_t bytes = 0;
+};
+
+struct Plan {
+  std::vector<Target> files;      // sorted by path
+  std::vector<std::string> dirs;  // to remove, deepest first
+  std::vector<std::string> notes;
+};
+
+struct Destroyed {
+  std::string path;
+  std::string sha256;  // of the content before it was destroyed (a symlink: its target text)
+  std::uint64_t bytes = 0;
+  bool key = false;
+};
+
+struct Export {
+  std::string path;
+  std::string sha256;
+  std::int64_t records = 0;
+  std::string public_pem;
+};
+
+std::string how_text(bool key) {
+  return key ? "overwritten+unlinked" : "unlinked";
+}
+
+bool exists_no_follow(const std::string& path) {
+  struct stat status {};
+  return ::lstat(path.c_str(), &status) == 0;
+}
+
+bool is_under(const fs::path& path, const std::string& dir) {
+  const fs::path relative = path.lexically_relative(dir);
+  return !relative.empty() && *relative.begin() != ".." && relative != ".";
+}
+
+// The directory made absolute and free of symlinks, so that the paths found in it compare
+// with the policy's; only made absolute when it does not exist.
+std::string real_dir(const std::string& dir) {
+  std::error_code error;
+  const fs::path canonical = fs::canonical(dir, error);
+  return error ? fs::absolute(dir, error).lexically_normal().string() : canonical.string();
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+    return "localhost";
+  }
+  return name;
+}
+
+std::string utc_text(std::chrono::sys_seconds time) {
+  return date::format("%FT%TZ", time);
+}
+
+// As sekishod's records say it (daemon/sekishod/clock.cpp): checkpoint times are evidence
+// only as far as the clock was disciplined.
+bool clock_synchronised() {
+  timex state{};
+  const int result = ::ntp_adjtime(&state);
+  return result >= 0 && result != TIME_ERROR && (state.status & STA_UNSYNC) == 0;
+}
+
+// The default --out: in the current directory, named after the host and the time.
+std::string default_out(std::chrono::sys_seconds now) {
+  std::string host = host_name();
+  // A host name becomes part of a path: nothing but letters, digits, '-' and '.'.
+  std::replace_if(
+      host.begin(), host.end(),
+      [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'); },
+      '_');
+  return "./sekisho-audit-" + host + "-" + date::format("%Y%m%dT%H%M%SZ", now) + ".tar.gz";
+}
+
+// The caller as the control plane names an actor (SO_PEERCRED gives the effective ids):
+// uid, user name, and the role their groups give.
+audit::Actor calling_actor() {
+  const uid_t uid = ::geteuid();
+  std::string user = std::to_string(uid);
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
+    user = found->pw_name;
+  }
+  std::vector<gid_t> groups = {::getegid()};
+  const int count = ::getgroups(0, nullptr);
+  if (count > 0) {
+    std::vector<gid_t> supplementary(static_cast<std::size_t>(count));
+    const int got = ::getgroups(count, supplementary.data());
+    groups.insert(groups.end(), supplementary.begin(), supplementary.begin() + std::max(got, 0));
+  }
+  const control::Role role = control::role_of(uid, groups, control::system_role_groups());
+  return {static_cast<std::int64_t>(uid), user, std::string(control::role_name(role))};
+}
+
+// Whether something answers on the control socket: a daemon that runs with another state
+// directory than the one named still uses the configuration being destroyed.
+bool control_socket_answers(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof address.sun_path) {
+    return false;
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  Fd socket_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return socket_fd.get() >= 0 &&
+         ::connect(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+}
+
+Result refuse_while_running(const Settings& settings, const std::string& control, StateLock& lock) {
+  if (std::error_code error = lock.acquire(settings.state_dir)) {
+    if (StateLock::busy(error)) {
+      return Failure{kExitInvalid, "sekishod is running (it holds " +
+                                       StateLock::path_in(settings.state_dir) +
+                                       "); stop it first: systemctl stop sekishod"};
+    }
+    // No state directory: no daemon keeps one there either.
+    if (error != std::errc::no_such_file_or_directory) {
+      return io_failure(StateLock::path_in(settings.state_dir), error, "lock");
+    }
+  }
+  if (control_socket_answers(control)) {
+    return Failure{kExitInvalid, "sekishod is running (it answers on " + control +
+                                     "); stop it first: systemctl stop sekishod"};
+  }
+  return std::nullopt;
+}
+
+// The key files the policy names, when CONFIG/policy.yaml loads: they may live anywhere.
+std::set<std::string> policy_keys(const std::string& config_dir, std::vector<std::string>& notes) {
+  std::set<std::string> keys;
+  const std::string file = config_dir + "/policy.yaml";
+  if (!exists_no_follow(file)) {
+    return keys;
+  }
+  policy::LoadResult loaded = policy::load_policy_file(file);
+  if (!loaded.policy) {
+    notes.push_back(file + " does not load: key files it may name outside " + config_dir +
+                    " are not looked for");
+    return keys;
+  }
+  std::vector<std::string> named;
+  for (const policy::Vpn& vpn : loaded.policy->vpns) {
+    named.push_back(vpn.private_key_file);
+  }
+  if (loaded.policy->cloud) {
+    named.push_back(loaded.policy->cloud->key_file);
+  }
+  for (const std::string& path : named) {
+    if (path.empty()) {
+      continue;
+    }
+    // Through its directory's real path, as the files found in the directories are named.
+    const fs::path given(path);
+    keys.insert((fs::path(real_dir(given.parent_path().string())) / given.filename()).string());
+  }
+  return keys;
+}
+
+bool is_key(const std::string& path, const Settings& settings,
+            const std::set<std::string>& named_keys) {
+  const std::string name = fs::path(path).filename().string();
+  return path == settings.state_dir + "/audit-key.pem" ||
+         is_under(path, settings.config_dir + "/keys") ||
+         is_under(path, settings.config_dir + "/cloud") || name.ends_with(".key") ||
+         name.ends_with(".pem") || named_keys.contains(path);
+}
+
+// Everything under `dir`, symlinks not followed: directories to `dirs` (`dir` first),
+// everything else to `files`.
+Result walk(const std::string& dir, std::set<std::string>& files, std::vector<std::string>& dirs) {
+  dirs.push_back(dir);
+  std::vector<std::string> below;
+  std::error_code error;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    const fs::file_status type = it->symlink_status(error);
+    if (error) {
+      return io_failure(it->path().string(), error, "read");
+    }
+    if (fs::is_directory(type)) {
+      below.push_back(it->path().string());
+    } else {
+      files.insert(it->path().string());
+    }
+  }
+  if (error) {
+    return io_failure(dir, error, "read");
+  }
+  for (const std::string& sub : below) {
+    if (Result failed = walk(sub, files, dirs)) {
+      return failed;
+    }
+  }
+  return std::nullopt;
+}
+
+Result make_plan(const Settings& settings, Plan& plan) {
+  std::set<std::string> files;
+  for (const std::string& dir : {settings.config_dir, settings.state_dir}) {
+    struct stat status {};
+    if (::lstat(dir.c_str(), &status) != 0) {
+      if (errno != ENOENT) {
+        return io_failure(dir, errno_code(), "read");
+      }
+      continue;
+    }
+    if (!S_ISDIR(status.st_mode)) {
+      return Failure{kExitUsage, dir + " is not a directory"};
+    }
+    if (std::find(plan.dirs.begin(), plan.dirs.end(), dir) == plan.dirs.end()) {
+      if (Result failed = walk(dir, files, plan.dirs)) {
+        return failed;
+      }
+    }
+  }
+  const std::set<std::string> named_keys = policy_keys(settings.config_dir, plan.notes);
+  for (const std::string& key : named_keys) {
+    struct stat status {};
+    if (::lstat(key.c_str(), &status) != 0) {
+      if (errno != ENOENT) {
+        return io_failure(key, errno_code(), "read");
+      }
+      plan.notes.push_back("the policy names " + key + ", which does not exist");
+    } else if (S_ISDIR(status.st_mode)) {
+      plan.notes.push_back("the policy names " + key + " as a key file; it is a directory, left");
+    } else {
+      files.insert(key);
+    }
+  }
+  for (const std::string& path : files) {
+    struct stat status {};
+    if (::lstat(path.c_str(), &status) != 0) {
+      return io_failure(path, errno_code(), "read");
+    }
+    // Only a regular file can be overwritten: a link is never followed. A link's size is
+    // that of the path it holds, which is what its line in the report hashes.
+    const bool regular = S_ISREG(status.st_mode);
+    const bool sized = regular || S_ISLNK(status.st_mode);
+    plan.files.push_back({path, regular && is_key(path, settings, named_keys),
+                          sized ? static_cast<std::uint64_t>(status.st_size) : 0});
+    if (S_ISLNK(status.st_mode)) {
+      std::error_code error;
+      plan.notes.push_back(path + " is a symbolic link (to " +
+                           fs::read_symlink(path, error).string() +
+                           "): the link is removed, what it points to is not");
+    }
+  }
+  // Children before their parents; the two directories may also nest.
+  std::sort(plan.dirs.begin(), plan.dirs.end(), [](const std::string& a, const std::string& b) {
+    const auto depth = [](const std::string& path) {
+      return std::count(path.begin(), path.end(), '/');
+    };
+    return depth(a) != depth(b) ? depth(a) > depth(b) : a < b;
+  });
+  plan.dirs.erase(std::unique(plan.dirs.begin(), plan.dirs.end()), plan.dirs.end());
+  return std::nullopt;
+}
+
+// Before anything is written or destroyed: whatever this user cannot do is found now, not
+// halfway through (root passes all of these; a read-only file system does not).
+Result check_access(const Settings& settings, const Plan& plan) {
+  const auto may = [](const std::string& path, int mode) -> Result {
+    if (::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) != 0) {
+      return io_failure(path, errno_code(), "write to");
+    }
+    return std::nullopt;
+  };
+  for (const Target& file : plan.files) {
+    if (Result failed = may(fs::path(file.path).parent_path().string(), W_OK | X_OK)) {
+      return failed;
+    }
+    struct stat status {};
+    if (::lstat(file.path.c_str(), &status) == 0 && S_ISREG(status.st_mode)) {
+      if (Result failed = may(file.path, file.key ? R_OK | W_OK : R_OK)) {
+        return failed;
+      }
+    }
+  }
+  for (const std::string& dir : plan.dirs) {
+    if (Result failed = may(fs::path(dir).parent_path().string(), W_OK | X_OK)) {
+      return failed;
+    }
+  }
+  const std::string out_dir = fs::path(settings.out).parent_path().string();
+  if (::faccessat(AT_FDCWD, out_dir.empty() ? "." : out_dir.c_str(), W_OK | X_OK, AT_EACCESS) !=
+      0) {
+    return io_failure(out_dir, errno_code(), "write the export into");
+  }
+  return std::nullopt;
+}
+
+// A new file holding `bytes`, never an existing one replaced (O_EXCL); at most `mode`
+// whatever the umask. No rename: that would replace a file made in the meantime.
+std::error_code write_new_file(const std::string& path, std::string_view bytes, mode_t mode) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (fd.get() < 0) {
+    return errno_code();
+  }
+  std::size_t done = 0;
+  std::error_code error;
+  while (!error && done < bytes.size()) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno != EINTR) {
+      error = errno_code();
+    } else if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  if (!error && ::fsync(fd.get()) != 0) {
+    error = errno_code();
+  }
+  if (error) {
+    ::unlink(path.c_str());
+    return error;
+  }
+  const std::string dir = fs::path(path).parent_path().string();
+  Fd directory(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (directory.get() >= 0) {
+    ::fsync(directory.get());
+  }
+  return {};
+}
+
+std::string cannot_export(const std::string& db) {
+  return "; nothing was destroyed; " + db + " can be copied by hand";
+}
+
+// The audit log verified, closed with a `decommission` record and a signed checkpoint, and
+// every record written to settings.out as a bundle that is read back and verified with the
+// device's public key. `export_info` stays empty when there is no audit log.
+Result export_audit(const Settings& settings, std::size_t file_count, std::chrono::sys_seconds now,
+                    std::optional<Export>& export_info) {
+  const std::string db = settings.state_dir + "/audit.db";
+  const std::string key = settings.state_dir + "/audit-key.pem";
+  if (!exists_no_follow(db)) {
+    return std::nullopt;
+  }
+  // A key made now would sign a bundle that no earlier checkpoint vouches for.
+  if (!exists_no_follow(key)) {
+    return Failure{kExitNegative, key +
+                                      " is missing: the export cannot be signed with the "
+                                      "device's key" +
+                                      cannot_export(db)};
+  }
+  audit::Signer signer;
+  if (std::error_code error = signer.load_or_create(key)) {
+    return Failure{kExitNegative,
+                   "cannot load the audit key " + key + ": " + error.message() + cannot_export(db)};
+  }
+  const std::string public_pem = signer.public_pem();
+  audit::AuditLog log;
+  if (std::error_code error = log.open(db)) {
+    return Failure{kExitNegative, "cannot open " + db + ": " + error.message() + cannot_export(db)};
+  }
+  const audit::VerifyResult verified = log.verify(public_pem);
+  if (!verified.ok) {
+    return Failure{kExitNegative,
+                   db + " does not verify (" + verified.reason + ")" + cannot_export(db)};
+  }
+  const std::string time = utc_text(now);
+  const nlohmann::json details = {{"host", host_name()},
+                                  {"files", static_cast<std::int64_t>(file_count)}};
+  if (std::error_code error = log.append(time, calling_actor(), "decommission", details)) {
+    return Failure{kExitNegative, "cannot append the decommission record to " + db + ": " +
+                                      error.message() + cannot_export(db)};
+  }
+  if (std::error_code error = log.add_checkpoint(signer, time, clock_synchronised())) {
+    return Failure{kExitNegative, "cannot sign a checkpoint in " + db + ": " + error.message() +
+                                      cannot_export(db)};
+  }
+  const audit::AuditLog::Start start = log.start();
+  const std::vector<audit::Record> records = log.records(
+      start.seq + 1, "", static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()));
+  const std::optional<audit::AuditLog::StoredCheckpoint> checkpoint = log.newest_checkpoint();
+  if (records.empty() || !checkpoint || checkpoint->seq != records.back().seq) {
+    return Failure{kExitNegative,
+                   "the newest record of " + db + " has no signed checkpoint" + cannot_export(db)};
+  }
+  const audit::BundleResult made =
+      audit::make_bundle(start.seq, start.hash, records, checkpoint->time,
+                         checkpoint->clock_synchronised, checkpoint->signature);
+  const std::string bytes = made.bundle ? audit::encode_bundle(*made.bundle) : "";
+  if (bytes.empty()) {
+    return Failure{kExitNegative, "cannot build the bundle: " + made.error + cannot_export(db)};
+  }
+  if (std::error_code error = write_new_file(settings.out, bytes, 0600)) {
+    Failure failure = io_failure(settings.out, error, "write");
+    failure.message += cannot_export(db);
+    return failure;
+  }
+  // What leaves the box must pass the auditor's check as it is on the disk.
+  std::error_code error;
+  const std::optional<std::string> written = read_small_file(settings.out, kMaxBundleBytes, error);
+  const audit::BundleResult reread =
+      written ? audit::decode_bundle(*written) : audit::BundleResult{};
+  const audit::VerifyResult checked =
+      reread.bundle ? audit::verify_bundle(*reread.bundle, public_pem) : audit::VerifyResult{};
+  if (!reread.bundle || !checked.ok) {
+    ::unlink(settings.out.c_str());
+    return Failure{kExitNegative, settings.out + " does not read back as a bundle that verifies (" +
+                                      (reread.bundle ? checked.reason : reread.error) +
+                                      "); it was removed" + cannot_export(db)};
+  }
+  if (std::error_code failed = write_new_file(settings.public_out, public_pem, 0644)) {
+    Failure failure = io_failure(settings.public_out, failed, "write");
+    failure.message += cannot_export(db);
+    return failure;
+  }
+  export_info = Export{settings.out, sha256_hex(*written), checked.records, public_pem};
+  return std::nullopt;
+}
+
+// SHA-256 and length of what `fd` holds, read from its start.
+std::optional<std::pair<std::string, std::uint64_t>> digest_of(int fd) {
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  if (!context || EVP_DigestInit_ex(context, EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(context);
+    return std::nullopt;
+  }
+  std::vector<char> buffer(kChunk);
+  std::uint64_t total = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(total));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      if (n < 0) {
+        EVP_MD_CTX_free(context);
+        return std::nullopt;
+      }
+      break;
+    }
+    EVP_DigestUpdate(context, buffer.data(), static_cast<std::size_t>(n));
+    total += static_cast<std::uint64_t>(n);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(context, digest, &length);
+  EVP_MD_CTX_free(context);
+  return std::make_pair(to_hex(digest, length), total);
+}
+
+// Random bytes over the whole file, in place, on the disk before it is unlinked: what the
+// file system still holds of the key is noise (but see kFlashWarning).
+std::error_code overwrite(int fd, std::uint64_t bytes) {
+  std::vector<unsigned char> noise(kChunk);
+  for (std::uint64_t done = 0; done < bytes;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, bytes - done));
+    if (RAND_bytes(noise.data(), static_cast<int>(n)) != 1) {
+      return std::make_error_code(std::errc::io_error);
+    }
+    const ssize_t wrote = ::pwrite(fd, noise.data(), n, static_cast<off_t>(done));
+    if (wrote < 0 && errno != EINTR) {
+      return errno_code();
+    }
+    done += static_cast<std::uint64_t>(std::max<ssize_t>(wrote, 0));
+  }
+  return ::fsync(fd) == 0 ? std::error_code() : errno_code();
+}
+
+// One file: its digest first, then (a key) overwritten, then unlinked. A symlink is
+// removed without being followed; its "content" is the path it holds.
+Result destroy_one(const Target& target, Destroyed& done) {
+  const std::string& path = target.path;
+  done = {path, "", 0, target.key};
+  struct stat status {};
+  if (::lstat(path.c_str(), &status) != 0) {
+    return io_failure(path, errno_code(), "read");
+  }
+  if (S_ISREG(status.st_mode)) {
+    Fd fd(::open(path.c_str(), (target.key ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC));
+    struct stat opened {};
+    if (fd.get() < 0 || ::fstat(fd.get(), &opened) != 0) {
+      return io_failure(path, errno_code(), "open");
+    }
+    if (opened.st_dev != status.st_dev || opened.st_ino != status.st_ino) {
+      return Failure{kExitNegative, path + " was replaced while it was being destroyed"};
+    }
+    const auto digest = digest_of(fd.get());
+    if (!digest) {
+      return io_failure(path, errno_code(), "read");
+    }
+    done.sha256 = digest->first;
+    done.bytes = digest->second;
+    if (target.key) {
+      if (std::error_code error = overwrite(fd.get(), digest->second)) {
+        return io_failure(path, error, "overwrite");
+      }
+    }
+  } else {
+    std::error_code error;
+    const std::string content =
+        S_ISLNK(status.st_mode) ? fs::read_symlink(path, error).string() : std::string();
+    done.sha256 = sha256_hex(content);
+    done.bytes = content.size();
+  }
+  if (::unlink(path.c_str()) != 0) {
+    return io_failure(path, errno_code(), "unlink");
+  }
+  return std::nullopt;
+}
+
+Result destroy(const Plan& plan, std::vector<Destroyed>& destroyed,
+               std::vector<std::string>& removed_dirs) {
+  for (const Target& target : plan.files) {
+    // sqlite's -wal and -shm files of the audit log go away when the export closes it.
+    struct stat status {};
+    if (::lstat(target.path.c_str(), &status) != 0 && errno == ENOENT) {
+      continue;
+    }
+    Destroyed done;
+    if (Result failed = destroy_one(target, done)) {
+      return failed;
+    }
+    destroyed.push_back(std::move(done));
+  }
+  for (const std::string& dir : plan.dirs) {
+    if (::rmdir(dir.c_str()) != 0) {
+      if (errno == ENOENT) {
+        continue;
+      }
+      if (errno == ENOTEMPTY || errno == EEXIST) {
+        return Failure{kExitNegative,
+                       dir + " is not empty: something wrote to it during the decommission"};
+      }
+      return io_failure(dir, errno_code(), "remove");
+    }
+    removed_dirs.push_back(dir);
+  }
+  return std::nullopt;
+}
+
+// The audit log as it is, for the dry run: whether --yes could export it.
+nlohmann::json audit_log_state(const Settings& settings) {
+  const std::string db = settings.state_dir + "/audit.db";
+  if (!exists_no_follow(db)) {
+    return nullptr;
+  }
+  const std::string key = settings.state_dir + "/audit-key.pem";
+  audit::Signer signer;
+  if (!exists_no_follow(key) || signer.load_or_create(key)) {
+    return {{"path", db}, {"ok", false}, {"records", 0}, {"reason", key + " cannot be loaded"}};
+  }
+  audit::AuditLog log;
+  if (std::error_code error = log.open(db)) {
+    return {{"path", db}, {"ok", false}, {"records", 0}, {"reason", error.message()}};
+  }
+  const audit::VerifyResult verified = log.verify(signer.public_pem());
+  return {{"path", db},
+          {"ok", verified.ok},
+          {"records", verified.records},
+          {"reason", verified.reason}};
+}
+
+int print_dry_run(const Settings& settings, const Plan& plan, const nlohmann::json& log,
+                  const Args& args, Io& io) {
+  const std::vector<std::string>& dirs = plan.dirs;
+  if (args.json) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const Target& file : plan.files) {
+      files.push_back({{"path", file.path}, {"bytes", file.bytes}, {"how", how_text(file.key)}});
+    }
+    nlohmann::json export_json = nullptr;
+    if (!log.is_null()) {
+      export_json = {{"path", settings.out},
+                     {"records", log.at("records").get<std::int64_t>() + 1},
+                     {"audit_log", log}};
+    }
+    io.out << nlohmann::json{{"dry_run", true},
+                             {"export", export_json},
+                             {"destroy", files},
+                             {"directories", dirs},
+                             {"notes", plan.notes}}
+                  .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+           << '\n';
+    return kExitOk;
+  }
+  io.out << "decommission of " << settings.config_dir << " and " << settings.state_dir
+         << " (dry run)\n";
+  if (log.is_null()) {
+    io.out << "export: there is no audit log (" << settings.state_dir
+           << "/audit.db): nothing to export\n";
+  } else if (log.at("ok").get<bool>()) {
+    io.out << "export: " << log.at("path").get<std::string>() << ", "
+           << log.at("records").get<std::int64_t>()
+           << " records and a decommission record, chain intact, to " << settings.out
+           << " (signed with the device's audit key; its public key to " << settings.public_out
+           << ")\n";
+  } else {
+    io.out << "export: " << log.at("path").get<std::string>()
+           << " does NOT verify: " << log.at("reason").get<std::string>()
+           << "\n  --yes would refuse and destroy nothing; copy it by hand to keep it\n";
+  }
+  io.out << "would destroy " << plan.files.size() << " files:\n";
+  for (const Target& file : plan.files) {
+    io.out << "  " << file.bytes << "  " << how_text(file.key) << "  " << file.path << '\n';
+  }
+  io.out << "and remove " << dirs.size() << " directories (";
+  for (std::size_t i = 0; i < dirs.size(); ++i) {
+    io.out << (i ? ", " : "") << dirs[i];
+  }
+  io.out << ")\n";
+  for (const std::string& note : plan.notes) {
+    io.err << "note: " << note << '\n';
+  }
+  io.out << "nothing was destroyed; run again with --yes to decommission\n";
+  return kExitOk;
+}
+
+void print_report(const std::optional<Export>& export_info, const std::vector<Destroyed>& destroyed,
+                  const std::vector<std::string>& dirs, const Settings& settings, const Args& args,
+                  Io& io) {
+  if (args.json) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const Destroyed& file : destroyed) {
+      files.push_back({{"path", file.path},
+                       {"sha256", file.sha256},
+                       {"bytes", file.bytes},
+                       {"how", how_text(file.key)}});
+    }
+    nlohmann::json out = {{"export", nullptr},
+                          {"public_key", nullptr},
+                          {"destroyed", files},
+                          {"directories", dirs},
+                          {"warning", kFlashWarning}};
+    if (export_info) {
+      out["export"] = {{"path", export_info->path},
+                       {"sha256", export_info->sha256},
+                       {"records", export_info->records}};
+      out["public_key"] = export_info->public_pem;
+    }
+    io.out << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    return;
+  }
+  if (export_info) {
+    io.out << "exported the audit log: " << export_info->records << " records to "
+           << export_info->path << "\n  sha256 " << export_info->sha256
+           << "\nthe device's audit public key (also in " << settings.public_out << ", sha256 "
+           << sha256_hex(export_info->public_pem) << "):\n"
+           << export_info->public_pem
+           << "whoever receives the bundle checks it with:\n  sekishoctl audit verify --bundle "
+           << export_info->path << " --pubkey " << settings.public_out << '\n';
+  } else {
+    io.out << "there was no audit log (" << settings.state_dir
+           << "/audit.db): nothing was exported\n";
+  }
+  io.out << "destroyed " << destroyed.size() << " files:\n";
+  for (const Destroyed& file : destroyed) {
+    io.out << file.sha256 << "  " << file.bytes << "  " << how_text(file.key) << "  " << file.path
+           << '\n';
+  }
+  for (const std::string& dir : dirs) {
+    io.out << "removed " << dir << '\n';
+  }
+  io.out << "WARNING: " << kFlashWarning << ".\n";
+}
+
+Result read_settings(const Args& args, Io& io, Settings& settings) {
+  if (!args.positional.empty()) {
+    return Failure{kExitUsage, "unexpected argument '" + args.positional.front() + "'"};
+  }
+  const std::string* state = args.value("state-dir");
+  const std::string* config = args.value("config-dir");
+  const std::string* out = args.value("out");
+  settings.state_dir = real_dir(state ? *state : kDefaultStateDir);
+  settings.config_dir = real_dir(config ? *config : kDefaultConfigDir);
+  settings.out = out ? *out : default_out(io.now);
+  if (settings.out.empty() || settings.out.back() == '/') {
+    return Failure{kExitUsage, "--out names a directory; it takes a file name"};
+  }
+  settings.public_out = settings.out + ".pub.pem";
+  // The export would be destroyed with what it is the record of.
+  std::error_code error;
+  const fs::path where = fs::weakly_canonical(fs::absolute(settings.out, error), error);
+  for (const std::string& dir : {settings.state_dir, settings.config_dir}) {
+    if (is_under(where, dir)) {
+      return Failure{kExitUsage, settings.out + " is inside " + dir +
+                                     ", which is destroyed: give --out a place outside it"};
+    }
+  }
+  for (const std::string& path : {settings.out, settings.public_out}) {
+    if (exists_no_follow(path)) {
+      return Failure{kExitInvalid,
+                     path + " exists; decommission never overwrites a file: choose another --out"};
+    }
+  }
+  return std::nullopt;
+}
+
+int fail(Io& io, const Failure& failure) {
+  io.err << "sekishoctl decommission: " << failure.message << '\n';
+  if (failure.code == kExitUsage) {
+    io.err << "usage: sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR] "
+              "[--config-dir DIR] [--json]\n";
+  }
+  return failure.code;
+}
+
+}  // namespace
+
+int run_decommission(const Args& args, Io& io) {
+  Settings settings;
+  if (Result failed = read_settings(args, io, settings)) {
+    return fail(io, *failed);
+  }
+  // Held until the command returns: no sekishod may start on the state being destroyed.
+  StateLock lock;
+  if (Result failed = refuse_while_running(settings, args.control, lock)) {
+    return fail(io, *failed);
+  }
+  Plan plan;
+  Result failed = make_plan(settings, plan);
+  if (!failed && !args.flag("yes")) {
+    return print_dry_run(settings, plan, audit_log_state(settings), args, io);
+  }
+  if (!failed) {
+    failed = check_access(settings, plan);
+  }
+  if (failed) {
+    failed->message += "; nothing was destroyed";
+    return fail(io, *failed);
+  }
+  std::optional<Export> export_info;
+  if (Result not_exported = export_audit(settings, plan.files.size(), io.now, export_info)) {
+    return fail(io, *not_exported);
+  }
+  for (const std::string& note : plan.notes) {
+    io.err << "note: " << note << '\n';
+  }
+  std::vector<Destroyed> destroyed;
+  std::vector<std::string> removed_dirs;
+  failed = destroy(plan, destroyed, removed_dirs);
+  // What is gone is said even when the rest could not go.
+  print_report(export_info, destroyed, removed_dirs, settings, args, io);
+  if (failed) {
+    return fail(io, *failed);
+  }
+  return kExitOk;
+}
+
+}  // namespace sekisho::ctl

@@ -29,13 +29,13 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timex.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon/audit/audit_log.hpp"
 #include "daemon/audit/bundle.hpp"
 #include "daemon/audit/signer.hpp"
+#include "daemon/common/clock.hpp"
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/sha256.hpp"
@@ -159,18 +159,6 @@ std::string host_name() {
     return "localhost";
   }
   return name;
-}
-
-std::string utc_text(std::chrono::sys_seconds time) {
-  return date::format("%FT%TZ", time);
-}
-
-// As sekishod's records say it (daemon/sekishod/clock.cpp): checkpoint times are evidence
-// only as far as the clock was disciplined.
-bool clock_synchronised() {
-  timex state{};
-  const int result = ::ntp_adjtime(&state);
-  return result >= 0 && result != TIME_ERROR && (state.status & STA_UNSYNC) == 0;
 }
 
 // The default --out: in the current directory, named after the host and the time.

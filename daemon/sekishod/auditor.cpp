@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "daemon/common/log.hpp"
-#include "daemon/sekishod/clock.hpp"
+#include "daemon/common/clock.hpp"
 
 namespace sekisho::daemon {
 

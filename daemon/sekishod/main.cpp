@@ -32,17 +32,19 @@ constexpr const char* kUsage =
     "sends WATCHDOG=1 when $WATCHDOG_USEC asks for it.\n"
     "\n"
     "  --policy FILE     the policy (default /etc/sekisho/policy.yaml)\n"
-    "  --state-dir DIR   where the last-good policy is kept (default /var/lib/sekisho)\n"
+    "  --state-dir DIR   last-good policy, audit log and its signing key, a pending\n"
+    "                    confirmation (default /var/lib/sekisho); one sekishod per DIR\n"
     "  --control PATH    control socket path (default $SEKISHO_CONTROL, else\n"
-    "                    /run/sekisho/control.sock); the control socket is not served\n"
-    "                    by this version yet\n"
+    "                    /run/sekisho/control.sock), for sekishoctl\n"
     "  --check           check FILE like 'sekishoctl check' and exit; touches nothing\n"
     "  --restore         load the last-good ruleset, or with none the lockdown (only\n"
     "                    loopback passes), and exit: for the early-boot unit\n"
     "  --version         print the version\n"
+    "  --help            this text\n"
     "\n"
     "exit codes: 0 ok, 1 the kernel refused the ruleset, 2 bad command line,\n"
-    "  69 nftables unavailable, 78 invalid policy\n";
+    "  69 nftables, the control socket or DIR unavailable (another sekishod uses it),\n"
+    "  78 invalid policy\n";
 
 int run(int argc, char** argv) {
   std::vector<std::string> argv_strings(argv, argv + argc);

@@ -11,7 +11,7 @@
 
 #include <date/tz.h>
 
-#include "daemon/sekishod/clock.hpp"
+#include "daemon/common/clock.hpp"
 #include "daemon/sekishod/service.hpp"
 #include "policy/explain.hpp"
 #include "policy/units.hpp"

@@ -11,7 +11,7 @@
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
-#include "daemon/sekishod/clock.hpp"
+#include "daemon/common/clock.hpp"
 #include "daemon/sekishod/service.hpp"
 
 namespace sekisho::daemon {

@@ -15,7 +15,7 @@
 
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
-#include "daemon/sekishod/clock.hpp"
+#include "daemon/common/clock.hpp"
 #include "daemon/sekishod/last_good.hpp"
 #include "daemon/sekishod/notify.hpp"
 #include "daemon/sekishod/service.hpp"

@@ -1,9 +1,9 @@
-#include "daemon/sekishod/clock.hpp"
+#include "daemon/common/clock.hpp"
 
 #include <date/date.h>
 #include <sys/timex.h>
 
-namespace sekisho::daemon {
+namespace sekisho {
 
 bool clock_synchronised() {
   timex state{};
@@ -16,4 +16,4 @@ std::string utc_text(std::chrono::system_clock::time_point time) {
   return date::format("%FT%TZ", std::chrono::time_point_cast<std::chrono::seconds>(time));
 }
 
-}  // namespace sekisho::daemon
+}  // namespace sekisho

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-namespace sekisho::daemon {
+namespace sekisho {
 
 // Whether the kernel says the clock is synchronised (NTP or PTP discipline): audit
 // records and checkpoints carry it, since their times are evidence.
@@ -13,4 +13,4 @@ bool clock_synchronised();
 // "2026-11-25T21:58:45Z"
 std::string utc_text(std::chrono::system_clock::time_point time);
 
-}  // namespace sekisho::daemon
+}  // namespace sekisho

@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <limits>
 #include <optional>
-#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -24,11 +23,8 @@
 #include <date/date.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pwd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -42,7 +38,8 @@
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/roles.hpp"
 #include "daemon/sekishoctl/commands.hpp"
-#include "policy/load.hpp"
+#include "daemon/sekishoctl/decommission_destroy.hpp"
+#include "daemon/sekishoctl/decommission_plan.hpp"
 
 namespace sekisho::ctl {
 
@@ -53,7 +50,6 @@ namespace fs = std::filesystem;
 constexpr const char* kDefaultStateDir = "/var/lib/sekisho";
 constexpr const char* kDefaultConfigDir = "/etc/sekisho";
 constexpr std::size_t kMaxBundleBytes = 4ull << 30;
-constexpr std::size_t kChunk = std::size_t{64} * 1024;
 
 constexpr const char* kFlashWarning =
     "flash storage (SSD, eMMC, SD cards) remaps writes, so overwriting a file does not reach "
@@ -61,68 +57,21 @@ constexpr const char* kFlashWarning =
     "secure-erase command (e.g. `blkdiscard --secure`, `nvme format --ses=1`) or destroy it "
     "physically";
 
-// Why the command stops, and with which exit code.
-struct Failure {
-  int code = kExitNegative;
-  std::string message;
-};
-using Result = std::optional<Failure>;  // nullopt: went well
-
-std::error_code errno_code() {
-  return std::error_code(errno, std::generic_category());
-}
-
-// EACCES and EPERM mean "not as this user": 77, with the path, whatever the step.
-Failure io_failure(const std::string& path, const std::error_code& error,
-                   const std::string& doing) {
-  if (error == std::errc::permission_denied || error == std::errc::operation_not_permitted) {
-    return {kExitForbidden, "permission denied: " + path + " (run as root)"};
-  }
-  return {kExitNegative, "cannot " + doing + " " + path + ": " + error.message()};
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-struct Settings {
-  std::string state_dir;   // canonical when it exists
-  std::string config_dir;  // canonical when it exists
-  std::string out;
-  std::string public_out;  // OUT.pub.pem
-};
-
-// One non-directory to destroy: a file, a symlink (the link itself), a socket...
-struct Target {
-  std::string path;
-  bool key = false;  // a regular file that holds a key: overwritten before it is unlinked
-  std::uint64_t bytes = 0;
-};
-
-struct Plan {
-  std::vector<Target> files;      // sorted by path
-  std::vector<std::string> dirs;  // to remove, deepest first
-  std::vector<std::string> notes;
-};
-
-struct Destroyed {
-  std::string path;
-  std::string sha256;  // of the content before it was destroyed (a symlink: its target text)
-  std::uint64_t bytes = 0;
-  bool key = false;
-};
+using decommission::check_access;
+using decommission::destroy;
+using decommission::Destroyed;
+using decommission::errno_code;
+using decommission::exists_no_follow;
+using decommission::Failure;
+using decommission::Fd;
+using decommission::io_failure;
+using decommission::is_under;
+using decommission::make_plan;
+using decommission::Plan;
+using decommission::real_dir;
+using decommission::Result;
+using decommission::Settings;
+using decommission::Target;
 
 struct Export {
   std::string path;
@@ -133,24 +82,6 @@ struct Export {
 
 std::string how_text(bool key) {
   return key ? "overwritten+unlinked" : "unlinked";
-}
-
-bool exists_no_follow(const std::string& path) {
-  struct stat status {};
-  return ::lstat(path.c_str(), &status) == 0;
-}
-
-bool is_under(const fs::path& path, const std::string& dir) {
-  const fs::path relative = path.lexically_relative(dir);
-  return !relative.empty() && *relative.begin() != ".." && relative != ".";
-}
-
-// The directory made absolute and free of symlinks, so that the paths found in it compare
-// with the policy's; only made absolute when it does not exist.
-std::string real_dir(const std::string& dir) {
-  std::error_code error;
-  const fs::path canonical = fs::canonical(dir, error);
-  return error ? fs::absolute(dir, error).lexically_normal().string() : canonical.string();
 }
 
 std::string host_name() {
@@ -223,169 +154,6 @@ Result refuse_while_running(const Settings& settings, const std::string& control
   if (control_socket_answers(control)) {
     return Failure{kExitInvalid, "sekishod is running (it answers on " + control +
                                      "); stop it first: systemctl stop sekishod"};
-  }
-  return std::nullopt;
-}
-
-// The key files the policy names, when CONFIG/policy.yaml loads: they may live anywhere.
-std::set<std::string> policy_keys(const std::string& config_dir, std::vector<std::string>& notes) {
-  std::set<std::string> keys;
-  const std::string file = config_dir + "/policy.yaml";
-  if (!exists_no_follow(file)) {
-    return keys;
-  }
-  policy::LoadResult loaded = policy::load_policy_file(file);
-  if (!loaded.policy) {
-    notes.push_back(file + " does not load: key files it may name outside " + config_dir +
-                    " are not looked for");
-    return keys;
-  }
-  std::vector<std::string> named;
-  for (const policy::Vpn& vpn : loaded.policy->vpns) {
-    named.push_back(vpn.private_key_file);
-  }
-  if (loaded.policy->cloud) {
-    named.push_back(loaded.policy->cloud->key_file);
-  }
-  for (const std::string& path : named) {
-    if (path.empty()) {
-      continue;
-    }
-    // Through its directory's real path, as the files found in the directories are named.
-    const fs::path given(path);
-    keys.insert((fs::path(real_dir(given.parent_path().string())) / given.filename()).string());
-  }
-  return keys;
-}
-
-bool is_key(const std::string& path, const Settings& settings,
-            const std::set<std::string>& named_keys) {
-  const std::string name = fs::path(path).filename().string();
-  return path == settings.state_dir + "/audit-key.pem" ||
-         is_under(path, settings.config_dir + "/keys") ||
-         is_under(path, settings.config_dir + "/cloud") || name.ends_with(".key") ||
-         name.ends_with(".pem") || named_keys.contains(path);
-}
-
-// Everything under `dir`, symlinks not followed: directories to `dirs` (`dir` first),
-// everything else to `files`.
-Result walk(const std::string& dir, std::set<std::string>& files, std::vector<std::string>& dirs) {
-  dirs.push_back(dir);
-  std::vector<std::string> below;
-  std::error_code error;
-  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
-    const fs::file_status type = it->symlink_status(error);
-    if (error) {
-      return io_failure(it->path().string(), error, "read");
-    }
-    if (fs::is_directory(type)) {
-      below.push_back(it->path().string());
-    } else {
-      files.insert(it->path().string());
-    }
-  }
-  if (error) {
-    return io_failure(dir, error, "read");
-  }
-  for (const std::string& sub : below) {
-    if (Result failed = walk(sub, files, dirs)) {
-      return failed;
-    }
-  }
-  return std::nullopt;
-}
-
-Result make_plan(const Settings& settings, Plan& plan) {
-  std::set<std::string> files;
-  for (const std::string& dir : {settings.config_dir, settings.state_dir}) {
-    struct stat status {};
-    if (::lstat(dir.c_str(), &status) != 0) {
-      if (errno != ENOENT) {
-        return io_failure(dir, errno_code(), "read");
-      }
-      continue;
-    }
-    if (!S_ISDIR(status.st_mode)) {
-      return Failure{kExitUsage, dir + " is not a directory"};
-    }
-    if (std::find(plan.dirs.begin(), plan.dirs.end(), dir) == plan.dirs.end()) {
-      if (Result failed = walk(dir, files, plan.dirs)) {
-        return failed;
-      }
-    }
-  }
-  const std::set<std::string> named_keys = policy_keys(settings.config_dir, plan.notes);
-  for (const std::string& key : named_keys) {
-    struct stat status {};
-    if (::lstat(key.c_str(), &status) != 0) {
-      if (errno != ENOENT) {
-        return io_failure(key, errno_code(), "read");
-      }
-      plan.notes.push_back("the policy names " + key + ", which does not exist");
-    } else if (S_ISDIR(status.st_mode)) {
-      plan.notes.push_back("the policy names " + key + " as a key file; it is a directory, left");
-    } else {
-      files.insert(key);
-    }
-  }
-  for (const std::string& path : files) {
-    struct stat status {};
-    if (::lstat(path.c_str(), &status) != 0) {
-      return io_failure(path, errno_code(), "read");
-    }
-    // Only a regular file can be overwritten: a link is never followed. A link's size is
-    // that of the path it holds, which is what its line in the report hashes.
-    const bool regular = S_ISREG(status.st_mode);
-    const bool sized = regular || S_ISLNK(status.st_mode);
-    plan.files.push_back({path, regular && is_key(path, settings, named_keys),
-                          sized ? static_cast<std::uint64_t>(status.st_size) : 0});
-    if (S_ISLNK(status.st_mode)) {
-      std::error_code error;
-      plan.notes.push_back(path + " is a symbolic link (to " +
-                           fs::read_symlink(path, error).string() +
-                           "): the link is removed, what it points to is not");
-    }
-  }
-  // Children before their parents; the two directories may also nest.
-  std::sort(plan.dirs.begin(), plan.dirs.end(), [](const std::string& a, const std::string& b) {
-    const auto depth = [](const std::string& path) {
-      return std::count(path.begin(), path.end(), '/');
-    };
-    return depth(a) != depth(b) ? depth(a) > depth(b) : a < b;
-  });
-  plan.dirs.erase(std::unique(plan.dirs.begin(), plan.dirs.end()), plan.dirs.end());
-  return std::nullopt;
-}
-
-// Before anything is written or destroyed: whatever this user cannot do is found now, not
-// halfway through (root passes all of these; a read-only file system does not).
-Result check_access(const Settings& settings, const Plan& plan) {
-  const auto may = [](const std::string& path, int mode) -> Result {
-    if (::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) != 0) {
-      return io_failure(path, errno_code(), "write to");
-    }
-    return std::nullopt;
-  };
-  for (const Target& file : plan.files) {
-    if (Result failed = may(fs::path(file.path).parent_path().string(), W_OK | X_OK)) {
-      return failed;
-    }
-    struct stat status {};
-    if (::lstat(file.path.c_str(), &status) == 0 && S_ISREG(status.st_mode)) {
-      if (Result failed = may(file.path, file.key ? R_OK | W_OK : R_OK)) {
-        return failed;
-      }
-    }
-  }
-  for (const std::string& dir : plan.dirs) {
-    if (Result failed = may(fs::path(dir).parent_path().string(), W_OK | X_OK)) {
-      return failed;
-    }
-  }
-  const std::string out_dir = fs::path(settings.out).parent_path().string();
-  if (::faccessat(AT_FDCWD, out_dir.empty() ? "." : out_dir.c_str(), W_OK | X_OK, AT_EACCESS) !=
-      0) {
-    return io_failure(out_dir, errno_code(), "write the export into");
   }
   return std::nullopt;
 }
@@ -508,127 +276,6 @@ Result export_audit(const Settings& settings, std::size_t file_count, std::chron
     return failure;
   }
   export_info = Export{settings.out, sha256_hex(*written), checked.records, public_pem};
-  return std::nullopt;
-}
-
-// SHA-256 and length of what `fd` holds, read from its start.
-std::optional<std::pair<std::string, std::uint64_t>> digest_of(int fd) {
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
-  if (!context || EVP_DigestInit_ex(context, EVP_sha256(), nullptr) != 1) {
-    EVP_MD_CTX_free(context);
-    return std::nullopt;
-  }
-  std::vector<char> buffer(kChunk);
-  std::uint64_t total = 0;
-  for (;;) {
-    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(total));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      if (n < 0) {
-        EVP_MD_CTX_free(context);
-        return std::nullopt;
-      }
-      break;
-    }
-    EVP_DigestUpdate(context, buffer.data(), static_cast<std::size_t>(n));
-    total += static_cast<std::uint64_t>(n);
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(context, digest, &length);
-  EVP_MD_CTX_free(context);
-  return std::make_pair(to_hex(digest, length), total);
-}
-
-// Random bytes over the whole file, in place, on the disk before it is unlinked: what the
-// file system still holds of the key is noise (but see kFlashWarning).
-std::error_code overwrite(int fd, std::uint64_t bytes) {
-  std::vector<unsigned char> noise(kChunk);
-  for (std::uint64_t done = 0; done < bytes;) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, bytes - done));
-    if (RAND_bytes(noise.data(), static_cast<int>(n)) != 1) {
-      return std::make_error_code(std::errc::io_error);
-    }
-    const ssize_t wrote = ::pwrite(fd, noise.data(), n, static_cast<off_t>(done));
-    if (wrote < 0 && errno != EINTR) {
-      return errno_code();
-    }
-    done += static_cast<std::uint64_t>(std::max<ssize_t>(wrote, 0));
-  }
-  return ::fsync(fd) == 0 ? std::error_code() : errno_code();
-}
-
-// One file: its digest first, then (a key) overwritten, then unlinked. A symlink is
-// removed without being followed; its "content" is the path it holds.
-Result destroy_one(const Target& target, Destroyed& done) {
-  const std::string& path = target.path;
-  done = {path, "", 0, target.key};
-  struct stat status {};
-  if (::lstat(path.c_str(), &status) != 0) {
-    return io_failure(path, errno_code(), "read");
-  }
-  if (S_ISREG(status.st_mode)) {
-    Fd fd(::open(path.c_str(), (target.key ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC));
-    struct stat opened {};
-    if (fd.get() < 0 || ::fstat(fd.get(), &opened) != 0) {
-      return io_failure(path, errno_code(), "open");
-    }
-    if (opened.st_dev != status.st_dev || opened.st_ino != status.st_ino) {
-      return Failure{kExitNegative, path + " was replaced while it was being destroyed"};
-    }
-    const auto digest = digest_of(fd.get());
-    if (!digest) {
-      return io_failure(path, errno_code(), "read");
-    }
-    done.sha256 = digest->first;
-    done.bytes = digest->second;
-    if (target.key) {
-      if (std::error_code error = overwrite(fd.get(), digest->second)) {
-        return io_failure(path, error, "overwrite");
-      }
-    }
-  } else {
-    std::error_code error;
-    const std::string content =
-        S_ISLNK(status.st_mode) ? fs::read_symlink(path, error).string() : std::string();
-    done.sha256 = sha256_hex(content);
-    done.bytes = content.size();
-  }
-  if (::unlink(path.c_str()) != 0) {
-    return io_failure(path, errno_code(), "unlink");
-  }
-  return std::nullopt;
-}
-
-Result destroy(const Plan& plan, std::vector<Destroyed>& destroyed,
-               std::vector<std::string>& removed_dirs) {
-  for (const Target& target : plan.files) {
-    // sqlite's -wal and -shm files of the audit log go away when the export closes it.
-    struct stat status {};
-    if (::lstat(target.path.c_str(), &status) != 0 && errno == ENOENT) {
-      continue;
-    }
-    Destroyed done;
-    if (Result failed = destroy_one(target, done)) {
-      return failed;
-    }
-    destroyed.push_back(std::move(done));
-  }
-  for (const std::string& dir : plan.dirs) {
-    if (::rmdir(dir.c_str()) != 0) {
-      if (errno == ENOENT) {
-        continue;
-      }
-      if (errno == ENOTEMPTY || errno == EEXIST) {
-        return Failure{kExitNegative,
-                       dir + " is not empty: something wrote to it during the decommission"};
-      }
-      return io_failure(dir, errno_code(), "remove");
-    }
-    removed_dirs.push_back(dir);
-  }
   return std::nullopt;
 }
 

@@ -1,0 +1,46 @@
+#pragma once
+// Destroying what a decommission Plan lists, one file at a time: its SHA-256 taken first,
+// a key overwritten with random bytes and fsynced, then the file unlinked (a symlink
+// itself, never what it points to); a file already gone is passed over. Then the emptied
+// directories are removed. Stops at the first failure; what was destroyed until then is in
+// `destroyed` and `removed_dirs`.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "daemon/sekishoctl/decommission_plan.hpp"
+
+namespace sekisho::ctl::decommission {
+
+// An open file descriptor, closed when it goes out of scope.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// One file destroyed, as the report names it.
+struct Destroyed {
+  std::string path;
+  std::string sha256;  // of the content before it was destroyed (a symlink: its target text)
+  std::uint64_t bytes = 0;
+  bool key = false;
+};
+
+Result destroy(const Plan& plan, std::vector<Destroyed>& destroyed,
+               std::vector<std::string>& removed_dirs);
+
+}  // namespace sekisho::ctl::decommission

@@ -1,0 +1,68 @@
+#pragma once
+// What `sekishoctl decommission` will destroy: every file of the configuration and state
+// directories (found without following a symlink) and the key files the policy names,
+// each marked as a key or not, and the directories to remove, deepest first. Nothing here
+// writes or removes anything; failures come back as a Failure with its exit code.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "daemon/common/exit_codes.hpp"
+
+namespace sekisho::ctl::decommission {
+
+// Why the command stops, and with which exit code.
+struct Failure {
+  int code = kExitNegative;
+  std::string message;
+};
+using Result = std::optional<Failure>;  // nullopt: went well
+
+std::error_code errno_code();
+
+// EACCES and EPERM mean "not as this user": 77, with the path, whatever the step.
+Failure io_failure(const std::string& path, const std::error_code& error, const std::string& doing);
+
+// What the command was told: the two directories to destroy and where the export goes.
+struct Settings {
+  std::string state_dir;   // canonical when it exists
+  std::string config_dir;  // canonical when it exists
+  std::string out;
+  std::string public_out;  // OUT.pub.pem
+};
+
+// One non-directory to destroy: a file, a symlink (the link itself), a socket...
+struct Target {
+  std::string path;
+  bool key = false;  // a regular file that holds a key: overwritten before it is unlinked
+  std::uint64_t bytes = 0;
+};
+
+struct Plan {
+  std::vector<Target> files;      // sorted by path
+  std::vector<std::string> dirs;  // to remove, deepest first
+  std::vector<std::string> notes;
+};
+
+bool exists_no_follow(const std::string& path);
+
+// Whether `path` lies below `dir` (not `dir` itself).
+bool is_under(const std::filesystem::path& path, const std::string& dir);
+
+// The directory made absolute and free of symlinks, so that the paths found in it compare
+// with the policy's; only made absolute when it does not exist.
+std::string real_dir(const std::string& dir);
+
+// The plan for `settings`: the files of both directories and the policy's key files, with
+// notes on what is left or could not be looked for.
+Result make_plan(const Settings& settings, Plan& plan);
+
+// Before anything is written or destroyed: whatever this user cannot do is found now, not
+// halfway through (root passes all of these; a read-only file system does not).
+Result check_access(const Settings& settings, const Plan& plan);
+
+}  // namespace sekisho::ctl::decommission

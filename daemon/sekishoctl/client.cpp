@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/common/exit_codes.hpp"
+#include "daemon/common/fd.hpp"
 
 namespace sekisho::ctl {
 
@@ -30,21 +31,6 @@ int exit_code_of(const std::string& code, const nlohmann::json& data) {
     return kExitConfig;  // the policy sent was invalid: 78, as `check` says
   return kExitInvalid;   // invalid, not_found, conflict, too_large
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 

@@ -63,7 +63,6 @@ using decommission::Destroyed;
 using decommission::errno_code;
 using decommission::exists_no_follow;
 using decommission::Failure;
-using decommission::Fd;
 using decommission::io_failure;
 using decommission::is_under;
 using decommission::make_plan;

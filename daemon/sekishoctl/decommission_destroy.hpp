@@ -11,26 +11,10 @@
 
 #include <unistd.h>
 
+#include "daemon/common/fd.hpp"
 #include "daemon/sekishoctl/decommission_plan.hpp"
 
 namespace sekisho::ctl::decommission {
-
-// An open file descriptor, closed when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // One file destroyed, as the report names it.
 struct Destroyed {

@@ -4,11 +4,11 @@
 # the full benchmarks, then the libFuzzer smoke run of the policy parser in a separate
 # clang build of policy/ only.
 #
-# Environment: SEKISHO_BUILD_DIR (default build), SEKISHO_FUZZ_SECONDS (default 60).
+# Environment: SEKISHO_BUILD_DIR (default build), SEKISHO_FUZZ_SECONDS (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${SEKISHO_BUILD_DIR:-build}
-fuzz_seconds=${SEKISHO_FUZZ_SECONDS:-60}
+fuzz_seconds=${SEKISHO_FUZZ_SECONDS:-30}
 declare -a phases=()
 started=$(date +%s)
 phase_start=$started

@@ -67,7 +67,11 @@ check "no private key or certificate inside any packaged file" \
   bash -c "! grep -rlE 'PRIVATE KEY|BEGIN CERTIFICATE' '$pkgtmp/x'"
 
 # Install.
+install_start=$(now_ms)
 check "apt-get install ./$(basename "$deb")" apt_install "$deb"
+echo "== measured package: $(basename "$deb") $(($(stat -c %s "$deb") / 1024)) KiB," \
+  "installed $(dpkg-query -W -f='${Installed-Size}' sekisho 2>/dev/null) KiB," \
+  "apt-get install took $(($(now_ms) - install_start)) ms"
 sed 's/^/  apt: /' "$pkgtmp/apt.log" | grep -i 'sekisho\|loopback\|enable' | head -n 20
 check "dpkg says installed, version $version" \
   test "$(dpkg-query -W -f='${Status} ${Version}' sekisho)" = "install ok installed $version"

@@ -22,6 +22,7 @@ test_packages=(
   openssl                       # checking audit checkpoints as an auditor would
   systemd                       # systemd-analyze verify/security on the staged units
   lintian                       # checking the .deb
+  wireguard-tools               # wg pubkey checks sekishoctl vpn genkey
 )
 package_packages=(debhelper dpkg-dev)  # scripts/build-deb.sh
 

@@ -95,6 +95,34 @@ std::error_code write_file_atomically(const std::string& path, std::string_view 
   return file.commit();
 }
 
+std::error_code write_new_file(const std::string& path, std::string_view text, mode_t mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) {
+    return last_error();
+  }
+  std::error_code error = write_all(fd, text);
+  // The umask must not decide the mode.
+  if (!error && ::fchmod(fd, mode) < 0) {
+    error = last_error();
+  }
+  if (!error && ::fsync(fd) < 0) {
+    error = last_error();
+  }
+  if (::close(fd) < 0 && !error) {
+    error = last_error();
+  }
+  if (error) {
+    ::unlink(path.c_str());
+    return error;
+  }
+  const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes,
                                            std::error_code& error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -34,6 +34,11 @@ class StagedFile {
 // Stage and commit in one step.
 std::error_code write_file_atomically(const std::string& path, std::string_view text, mode_t mode);
 
+// A new file holding `text` with exactly `mode`, on the disk when this returns; never an
+// existing file or link replaced (EEXIST), so a key or an export cannot overwrite what is
+// there. No rename: that would replace a file made in the meantime.
+std::error_code write_new_file(const std::string& path, std::string_view text, mode_t mode);
+
 // The whole file, when it can be read and holds at most `max_bytes`.
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes,
                                            std::error_code& error);

@@ -157,38 +157,6 @@ Result refuse_while_running(const Settings& settings, const std::string& control
   return std::nullopt;
 }
 
-// A new file holding `bytes`, never an existing one replaced (O_EXCL); at most `mode`
-// whatever the umask. No rename: that would replace a file made in the meantime.
-std::error_code write_new_file(const std::string& path, std::string_view bytes, mode_t mode) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-  if (fd.get() < 0) {
-    return errno_code();
-  }
-  std::size_t done = 0;
-  std::error_code error;
-  while (!error && done < bytes.size()) {
-    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno != EINTR) {
-      error = errno_code();
-    } else if (n > 0) {
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  if (!error && ::fsync(fd.get()) != 0) {
-    error = errno_code();
-  }
-  if (error) {
-    ::unlink(path.c_str());
-    return error;
-  }
-  const std::string dir = fs::path(path).parent_path().string();
-  Fd directory(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (directory.get() >= 0) {
-    ::fsync(directory.get());
-  }
-  return {};
-}
-
 std::string cannot_export(const std::string& db) {
   return "; nothing was destroyed; " + db + " can be copied by hand";
 }

@@ -33,5 +33,6 @@ int run_rollback(const Args& args, Io& io);
 // `decommission [--yes]`: local, without the daemon (it refuses while one runs). Exports the
 // audit log as a verified bundle, then destroys the configuration and state directories.
 int run_decommission(const Args& args, Io& io);
+int run_vpn(const Args& args, Io& io);
 
 }  // namespace sekisho::ctl

@@ -15,8 +15,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 11>& commands() {
-  static const std::array<Command, 11> kCommands = {{
+const std::array<Command, 12>& commands() {
+  static const std::array<Command, 12> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -158,6 +158,19 @@ const std::array<Command, 11>& commands() {
        "77 permission denied (run as root).\n",
        {{"out", "state-dir", "config-dir"}, {"yes"}},
        sekisho::ctl::run_decommission},
+      {"vpn",
+       "WireGuard keys for the maintenance VPN",
+       "usage: sekishoctl vpn genkey --out FILE [--json]\n"
+       "\n"
+       "genkey: makes a WireGuard private key here, on the box, into FILE: a new file\n"
+       "(never over an existing one) of mode 0600 holding base64 and a newline, exactly\n"
+       "as 'wg genkey' writes it; prints the public key, which the peers need ('wg pubkey\n"
+       "< FILE' prints the same). Point the policy's vpn private_key_file at FILE.\n"
+       "Needs no daemon and no role; FILE's directory decides who may write it.\n"
+       "Exit 0, 1 no key could be made or written, 2 bad command line, 65 FILE exists,\n"
+       "77 permission denied.\n",
+       {{"out"}, {}},
+       sekisho::ctl::run_vpn},
   }};
   return kCommands;
 }

@@ -1,0 +1,113 @@
+// WireGuard keys (daemon/vpn/keys) and `sekishoctl vpn genkey`.
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+#include "daemon/vpn/keys.hpp"
+#include "tests/ctl/run_command.hpp"
+
+namespace fs = std::filesystem;
+using sekisho::ctl::testing::run_command;
+using namespace sekisho::vpn;
+
+namespace {
+
+const sekisho::ctl::OptionSpec kVpnOptions{{"out"}, {}};
+
+Key key_from_hex(const std::string& hex) {
+  Key key{};
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    key[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  return key;
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("sekisho-genkey-" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("X25519 public key: RFC 7748 section 6.1 test vector (Alice)") {
+  const Key alice =
+      key_from_hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+  const auto public_key = public_key_of(alice);
+  REQUIRE(public_key);
+  CHECK(*public_key ==
+        key_from_hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+}
+
+TEST_CASE("base64 keys: 44 characters, canonical only") {
+  const Key key = key_from_hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+  const std::string text = key_to_base64(key);
+  CHECK(text == "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+  CHECK(key_from_base64(text) == key);
+  CHECK_FALSE(key_from_base64(text.substr(0, 43)));
+  CHECK_FALSE(key_from_base64(text + "="));
+  CHECK_FALSE(key_from_base64("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmp="));  // not canonical
+  CHECK_FALSE(key_from_base64("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066Spjqqb*mo="));
+}
+
+TEST_CASE("generated private keys are clamped and differ") {
+  const auto first = generate_private_key();
+  const auto second = generate_private_key();
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(*first != *second);
+  CHECK(((*first)[0] & 7) == 0);
+  CHECK(((*first)[31] & 128) == 0);
+  CHECK(((*first)[31] & 64) == 64);
+}
+
+TEST_CASE("vpn genkey writes a 0600 key file and prints its public key") {
+  TempDir dir;
+  const fs::path file = dir.path / "wg0.key";
+  const auto run =
+      run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", file}, kVpnOptions);
+  REQUIRE(run.code == sekisho::kExitOk);
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  const std::string text = read_all(file);
+  REQUIRE(text.size() == 45);
+  CHECK(text.back() == '\n');
+  const auto private_key = key_from_base64(text.substr(0, 44));
+  REQUIRE(private_key);
+  const auto public_key = public_key_of(*private_key);
+  REQUIRE(public_key);
+  CHECK(run.out == key_to_base64(*public_key) + "\n");
+  CHECK(run.err.empty());
+}
+
+TEST_CASE("vpn genkey never overwrites a key file, and needs --out") {
+  TempDir dir;
+  const fs::path file = dir.path / "wg0.key";
+  { std::ofstream(file) << "the key every peer trusts\n"; }
+  const auto run =
+      run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", file}, kVpnOptions);
+  CHECK(run.code == sekisho::kExitInvalid);
+  CHECK(run.err.find("never overwritten") != std::string::npos);
+  CHECK(read_all(file) == "the key every peer trusts\n");
+
+  const auto no_out = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey"}, kVpnOptions);
+  CHECK(no_out.code == sekisho::kExitUsage);
+  CHECK(no_out.out.empty());
+  const auto unknown = run_command(sekisho::ctl::run_vpn, {"vpn", "status"}, kVpnOptions);
+  CHECK(unknown.code == sekisho::kExitUsage);
+}

@@ -1,10 +1,16 @@
 // `sekishoctl vpn genkey --out FILE`: a WireGuard private key made here, on the box, into a
 // new file of mode 0600 holding base64 and a newline exactly as `wg genkey` writes it; the
-// public key (what the peers need) is printed. Works without the daemon.
+// public key (what the peers need) is printed. A key file is never overwritten: an
+// existing FILE is refused (65), so a slip cannot replace the key every peer trusts.
 //
-// A key file is never overwritten: an existing FILE is refused (65), so a slip cannot
-// replace the key every peer trusts.
+// `sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]`: the wg-quick file
+// a vendor needs, from the policy and the gateway's key file. Its private key is a
+// placeholder: the vendor's key is made on the vendor's machine and never passes here.
+//
+// Both work without the daemon.
 
+#include <charconv>
+#include <set>
 #include <string>
 #include <system_error>
 
@@ -13,13 +19,19 @@
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/sekishoctl/commands.hpp"
+#include "daemon/sekishoctl/diagnostics_output.hpp"
+#include "daemon/vpn/key_file.hpp"
 #include "daemon/vpn/keys.hpp"
+#include "policy/load.hpp"
 
 namespace sekisho::ctl {
 
 namespace {
 
-constexpr const char* kUsage = "usage: sekishoctl vpn genkey --out FILE [--json]\n";
+constexpr const char* kUsage =
+    "usage: sekishoctl vpn genkey --out FILE [--json]\n"
+    "       sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]\n";
+constexpr const char* kDefaultPolicy = "/etc/sekisho/policy.yaml";
 
 int genkey(const Args& args, Io& io) {
   const std::string* out = args.value("out");
@@ -58,11 +70,140 @@ int genkey(const Args& args, Io& io) {
   return kExitOk;
 }
 
+// "HOST:PORT" or "[IPv6]:PORT", as wg-quick's Endpoint takes it.
+bool valid_endpoint(const std::string& text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return false;
+  }
+  const std::string host = text.substr(0, colon);
+  if (host.find(':') != std::string::npos &&
+      (host.front() != '[' || host.back() != ']' || host.size() < 3)) {
+    return false;
+  }
+  unsigned port = 0;
+  const char* first = text.data() + colon + 1;
+  const char* last = text.data() + text.size();
+  const auto [end, error] = std::from_chars(first, last, port);
+  return error == std::errc() && end == last && first != last && port >= 1 && port <= 65535;
+}
+
+std::string host_routes(const std::vector<policy::IpAddress>& addresses) {
+  std::string text;
+  for (const policy::IpAddress& address : addresses) {
+    text += (text.empty() ? "" : ", ") + address.to_string() + "/" + std::to_string(address.bits());
+  }
+  return text;
+}
+
+int peer_config(const Args& args, Io& io) {
+  const std::string* endpoint = args.value("endpoint");
+  if (args.positional.size() != 2 || !endpoint) {
+    io.err << "sekishoctl vpn peer-config: PEER and --endpoint HOST:PORT are required\n" << kUsage;
+    return kExitUsage;
+  }
+  if (!valid_endpoint(*endpoint)) {
+    io.err << "sekishoctl vpn peer-config: --endpoint '" << *endpoint
+           << "' is not HOST:PORT (an IPv6 address in brackets: [2001:db8::1]:51820)\n";
+    return kExitUsage;
+  }
+  const std::string peer_name = args.positional[1];
+  const std::string policy_file = args.value("policy") ? *args.value("policy") : kDefaultPolicy;
+  policy::LoadResult loaded = policy::load_policy_file(policy_file);
+  if (!loaded.policy) {
+    print_diagnostics(loaded.diagnostics, io.err);
+    return kExitConfig;
+  }
+  const policy::Policy& policy = *loaded.policy;
+  const policy::Vpn* vpn = nullptr;
+  const policy::VpnPeer* peer = nullptr;
+  for (const policy::Vpn& candidate : policy.vpns) {
+    for (const policy::VpnPeer& candidate_peer : candidate.peers) {
+      if (candidate_peer.name == peer_name) {
+        vpn = &candidate;
+        peer = &candidate_peer;
+      }
+    }
+  }
+  if (!peer) {
+    io.err << "sekishoctl vpn peer-config: " << policy_file << " declares no VPN peer '"
+           << peer_name << "'\n";
+    return kExitInvalid;
+  }
+
+  // AllowedIPs: the addresses of every target the peer may be granted a session to; the
+  // gateway lets nothing else through, so routing more into the tunnel would only hide
+  // the vendor's own network.
+  std::set<std::string> target_names;
+  if (policy.remote_maintenance) {
+    for (const policy::MaintenancePeer& pairing : policy.remote_maintenance->peers) {
+      if (pairing.peer.name == peer_name) {
+        for (const policy::NameRef& target : pairing.targets) {
+          target_names.insert(target.name);
+        }
+      }
+    }
+  }
+  std::vector<policy::IpAddress> target_addresses;
+  for (const policy::MaintenanceTarget& target : policy.remote_maintenance
+                                                     ? policy.remote_maintenance->targets
+                                                     : std::vector<policy::MaintenanceTarget>{}) {
+    if (!target_names.count(target.name)) {
+      continue;
+    }
+    for (const policy::Host& host : policy.hosts) {
+      if (host.name == target.host.name) {
+        target_addresses.insert(target_addresses.end(), host.addresses.begin(),
+                                host.addresses.end());
+      }
+    }
+  }
+  if (target_addresses.empty()) {
+    io.err << "sekishoctl vpn peer-config: no target is paired with '" << peer_name
+           << "' in remote_maintenance.peers, so the tunnel would carry nothing\n";
+    return kExitInvalid;
+  }
+
+  std::string problem;
+  const std::optional<vpn::Key> gateway_key =
+      vpn::read_private_key_file(vpn->private_key_file, problem);
+  const std::optional<vpn::Key> gateway_public =
+      gateway_key ? vpn::public_key_of(*gateway_key) : std::nullopt;
+  if (!gateway_public) {
+    io.err << "sekishoctl vpn peer-config: " << vpn->private_key_file << ": "
+           << (problem.empty() ? "X25519 failed" : problem) << '\n';
+    return problem.find("Permission denied") != std::string::npos ? kExitForbidden : kExitConfig;
+  }
+
+  const std::string gateway =
+      policy.gateway_name.empty() ? "" : " '" + policy.gateway_name + "'";
+  io.out << "# WireGuard configuration for peer '" << peer_name << "' of the sekisho gateway"
+         << gateway << " (vpn '" << vpn->name << "'), for wg-quick.\n"
+         << "# Put the key you made on your own machine (wg genkey) in place of the\n"
+         << "# placeholder; the gateway knows only its public key.\n"
+         << "# The gateway lets you reach a target only while an operator has opened a\n"
+         << "# session for you.\n"
+         << "[Interface]\n"
+         << "PrivateKey = <VENDOR PRIVATE KEY>\n"
+         << "Address = " << host_routes(peer->addresses) << "\n\n"
+         << "[Peer]\n"
+         << "PublicKey = " << vpn::key_to_base64(*gateway_public) << "\n"
+         << "Endpoint = " << *endpoint << "\n"
+         << "AllowedIPs = " << host_routes(target_addresses) << "\n";
+  if (peer->keepalive_seconds) {
+    io.out << "PersistentKeepalive = " << *peer->keepalive_seconds << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_vpn(const Args& args, Io& io) {
   if (args.positional.size() == 1 && args.positional[0] == "genkey") {
     return genkey(args, io);
+  }
+  if (!args.positional.empty() && args.positional[0] == "peer-config") {
+    return peer_config(args, io);
   }
   io.err << "sekishoctl vpn: "
          << (args.positional.empty() ? std::string("a subcommand is required")

@@ -159,8 +159,9 @@ const std::array<Command, 12>& commands() {
        {{"out", "state-dir", "config-dir"}, {"yes"}},
        sekisho::ctl::run_decommission},
       {"vpn",
-       "WireGuard keys for the maintenance VPN",
+       "WireGuard keys and vendor configurations for the maintenance VPN",
        "usage: sekishoctl vpn genkey --out FILE [--json]\n"
+       "       sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]\n"
        "\n"
        "genkey: makes a WireGuard private key here, on the box, into FILE: a new file\n"
        "(never over an existing one) of mode 0600 holding base64 and a newline, exactly\n"
@@ -168,8 +169,15 @@ const std::array<Command, 12>& commands() {
        "< FILE' prints the same). Point the policy's vpn private_key_file at FILE.\n"
        "Needs no daemon and no role; FILE's directory decides who may write it.\n"
        "Exit 0, 1 no key could be made or written, 2 bad command line, 65 FILE exists,\n"
-       "77 permission denied.\n",
-       {{"out"}, {}},
+       "77 permission denied.\n"
+       "peer-config: prints the wg-quick file the vendor PEER needs, from the policy\n"
+       "(default /etc/sekisho/policy.yaml): a placeholder for the vendor's own private\n"
+       "key, the peer's tunnel address, the gateway's public key (from the VPN's\n"
+       "private_key_file, which must be owned by root and mode 0600), HOST:PORT as the\n"
+       "endpoint, and as AllowedIPs the addresses of the targets remote_maintenance pairs\n"
+       "with PEER. Run it as root. Exit 0, 2 bad command line, 65 no such peer or no\n"
+       "target, 77 the key file cannot be read, 78 invalid policy or key file.\n",
+       {{"out", "endpoint", "policy"}, {}},
        sekisho::ctl::run_vpn},
   }};
   return kCommands;

@@ -1,4 +1,4 @@
-// WireGuard keys (daemon/vpn/keys) and `sekishoctl vpn genkey`.
+// WireGuard keys and key files (daemon/vpn) and `sekishoctl vpn genkey` and `peer-config`.
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +10,7 @@
 
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/sekishoctl/commands.hpp"
+#include "daemon/vpn/key_file.hpp"
 #include "daemon/vpn/keys.hpp"
 #include "tests/ctl/run_command.hpp"
 
@@ -110,4 +111,77 @@ TEST_CASE("vpn genkey never overwrites a key file, and needs --out") {
   CHECK(no_out.out.empty());
   const auto unknown = run_command(sekisho::ctl::run_vpn, {"vpn", "status"}, kVpnOptions);
   CHECK(unknown.code == sekisho::kExitUsage);
+}
+
+TEST_CASE("a private key file must be a root-owned regular file nobody else may read") {
+  struct stat st {};
+  st.st_mode = S_IFREG | 0600;
+  st.st_uid = 0;
+  CHECK(sekisho::vpn::key_file_problem(st).empty());
+  st.st_mode = S_IFREG | 0400;
+  CHECK(sekisho::vpn::key_file_problem(st).empty());
+  st.st_mode = S_IFREG | 0644;
+  CHECK(sekisho::vpn::key_file_problem(st).find("mode 0644") != std::string::npos);
+  st.st_mode = S_IFREG | 0640;
+  CHECK(sekisho::vpn::key_file_problem(st).find("chmod 600") != std::string::npos);
+  st.st_mode = S_IFREG | 0600;
+  st.st_uid = 1000;
+  CHECK(sekisho::vpn::key_file_problem(st).find("not root") != std::string::npos);
+  st.st_uid = 0;
+  st.st_mode = S_IFDIR | 0700;
+  CHECK(sekisho::vpn::key_file_problem(st) == "not a regular file");
+}
+
+TEST_CASE("vpn peer-config: the wg-quick file a vendor needs, and nothing secret") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: the gateway's key file must be owned by root (run as root)");
+    return;
+  }
+  const sekisho::ctl::OptionSpec options{{"out", "endpoint", "policy"}, {}};
+  TempDir dir;
+  const fs::path key_file = dir.path / "wg0.key";
+  const auto made =
+      run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", key_file}, kVpnOptions);
+  REQUIRE(made.code == sekisho::kExitOk);
+  std::string policy = read_all(fs::path(SEKISHO_SOURCE_DIR) / "configs/factory-line.yaml");
+  const std::string named = "/etc/sekisho/keys/wg0.key";
+  REQUIRE(policy.find(named) != std::string::npos);
+  policy.replace(policy.find(named), named.size(), key_file.string());
+  const fs::path policy_file = dir.path / "policy.yaml";
+  { std::ofstream(policy_file) << policy; }
+
+  const auto run = run_command(sekisho::ctl::run_vpn,
+                               {"vpn", "peer-config", "vendor-a", "--endpoint",
+                                "198.51.100.1:51820", "--policy", policy_file},
+                               options);
+  REQUIRE_MESSAGE(run.code == sekisho::kExitOk, run.err);
+  CHECK(run.out.find("PrivateKey = <VENDOR PRIVATE KEY>\n") != std::string::npos);
+  CHECK(run.out.find("Address = 172.30.0.2/32\n") != std::string::npos);
+  CHECK(run.out.find("PublicKey = " + made.out) != std::string::npos);
+  CHECK(run.out.find("Endpoint = 198.51.100.1:51820\n") != std::string::npos);
+  // factory-line pairs vendor-a with hmi-1 (192.168.10.31) and plc-1 (192.168.10.21).
+  CHECK(run.out.find("AllowedIPs = 192.168.10.31/32, 192.168.10.21/32\n") != std::string::npos);
+  const std::string private_text = read_all(key_file).substr(0, 44);
+  CHECK(run.out.find(private_text) == std::string::npos);
+
+  const auto unknown = run_command(sekisho::ctl::run_vpn,
+                                   {"vpn", "peer-config", "vendor-z", "--endpoint",
+                                    "198.51.100.1:51820", "--policy", policy_file},
+                                   options);
+  CHECK(unknown.code == sekisho::kExitInvalid);
+  const auto bad_endpoint = run_command(sekisho::ctl::run_vpn,
+                                        {"vpn", "peer-config", "vendor-a", "--endpoint",
+                                         "2001:db8::1:51820", "--policy", policy_file},
+                                        options);
+  CHECK(bad_endpoint.code == sekisho::kExitUsage);
+
+  fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                fs::perms::others_read);
+  const auto readable = run_command(sekisho::ctl::run_vpn,
+                                    {"vpn", "peer-config", "vendor-a", "--endpoint",
+                                     "198.51.100.1:51820", "--policy", policy_file},
+                                    options);
+  CHECK(readable.code == sekisho::kExitConfig);
+  CHECK(readable.err.find("mode 0644") != std::string::npos);
+  CHECK(readable.out.empty());
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `sekishoctl vpn genkey` against the real WireGuard tools: `wg pubkey < FILE` must print
 # the public key genkey printed, for several keys; the file is what `wg genkey` writes
-# (44 characters of base64 and a newline) and has mode 0600.
+# (44 characters of base64 and a newline) and has mode 0600. And `vpn peer-config` names
+# the gateway by the public key `wg pubkey` derives from the gateway's key file.
 #
 # Usage: vpn_genkey_wg.sh SEKISHOCTL
 set -u
@@ -30,4 +31,18 @@ for i in 1 2 3 4 5; do
     failed=1
   fi
 done
+
+# peer-config names the gateway by the public key wg derives from the gateway's key file.
+sed "s|/etc/sekisho/keys/wg0.key|$tmp/key1|" "$(dirname "$0")/../../configs/factory-line.yaml" >"$tmp/policy.yaml"
+if [ "$(id -u)" = 0 ]; then
+  config=$("$ctl" vpn peer-config vendor-a --endpoint 198.51.100.1:51820 --policy "$tmp/policy.yaml")
+  if grep -qxF "PublicKey = $(wg pubkey <"$tmp/key1")" <<<"$config"; then
+    echo "ok: peer-config's PublicKey is wg pubkey of the gateway's key file"
+  else
+    echo "FAIL: peer-config printed: $config"
+    failed=1
+  fi
+else
+  echo "skipped: peer-config needs a root-owned key file (run as root)"
+fi
 exit "$failed"

@@ -33,6 +33,10 @@ constexpr const char* kUsage =
     "       sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]\n";
 constexpr const char* kDefaultPolicy = "/etc/sekisho/policy.yaml";
 
+bool permission_error(const std::error_code& error) {
+  return error == std::errc::permission_denied || error == std::errc::operation_not_permitted;
+}
+
 int genkey(const Args& args, Io& io) {
   const std::string* out = args.value("out");
   if (!out || out->empty()) {
@@ -57,9 +61,7 @@ int genkey(const Args& args, Io& io) {
       return kExitInvalid;
     }
     io.err << '\n';
-    const bool denied =
-        error == std::errc::permission_denied || error == std::errc::operation_not_permitted;
-    return denied ? kExitForbidden : kExitNegative;
+    return permission_error(error) ? kExitForbidden : kExitNegative;
   }
   const std::string public_text = vpn::key_to_base64(*public_key);
   if (args.json) {
@@ -165,18 +167,18 @@ int peer_config(const Args& args, Io& io) {
   }
 
   std::string problem;
+  std::error_code error;
   const std::optional<vpn::Key> gateway_key =
-      vpn::read_private_key_file(vpn->private_key_file, problem);
+      vpn::read_private_key_file(vpn->private_key_file, problem, error);
   const std::optional<vpn::Key> gateway_public =
       gateway_key ? vpn::public_key_of(*gateway_key) : std::nullopt;
   if (!gateway_public) {
     io.err << "sekishoctl vpn peer-config: " << vpn->private_key_file << ": "
            << (problem.empty() ? "X25519 failed" : problem) << '\n';
-    return problem.find("Permission denied") != std::string::npos ? kExitForbidden : kExitConfig;
+    return permission_error(error) ? kExitForbidden : kExitConfig;
   }
 
-  const std::string gateway =
-      policy.gateway_name.empty() ? "" : " '" + policy.gateway_name + "'";
+  const std::string gateway = policy.gateway_name.empty() ? "" : " '" + policy.gateway_name + "'";
   io.out << "# WireGuard configuration for peer '" << peer_name << "' of the sekisho gateway"
          << gateway << " (vpn '" << vpn->name << "'), for wg-quick.\n"
          << "# Put the key you made on your own machine (wg genkey) in place of the\n"

@@ -36,16 +36,20 @@ std::string key_file_problem(const struct stat& st) {
   return {};
 }
 
-std::optional<Key> read_private_key_file(const std::string& path, std::string& problem) {
+std::optional<Key> read_private_key_file(const std::string& path, std::string& problem,
+                                         std::error_code& error) {
+  error.clear();
   // O_NOFOLLOW: a symlink could point the daemon at a key someone else controls.
   Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
-    problem = std::error_code(errno, std::generic_category()).message();
+    error = std::error_code(errno, std::generic_category());
+    problem = error.message();
     return std::nullopt;
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
-    problem = std::error_code(errno, std::generic_category()).message();
+    error = std::error_code(errno, std::generic_category());
+    problem = error.message();
     return std::nullopt;
   }
   problem = key_file_problem(st);

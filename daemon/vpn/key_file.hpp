@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include <sys/stat.h>
 
@@ -16,8 +17,9 @@ namespace sekisho::vpn {
 // Why a key file with this fstat() may not be used, or empty when it may.
 std::string key_file_problem(const struct stat& st);
 
-// The private key in `path`; empty with `problem` set when it is unreadable, has a
-// problem above, or does not hold one key.
-std::optional<Key> read_private_key_file(const std::string& path, std::string& problem);
+// The private key in `path`; empty with `problem` set when it is unreadable (then also
+// `error`, as errno said), has a problem above, or does not hold one key.
+std::optional<Key> read_private_key_file(const std::string& path, std::string& problem,
+                                         std::error_code& error);
 
 }  // namespace sekisho::vpn

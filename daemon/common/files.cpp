@@ -34,6 +34,39 @@ std::string directory_of(const std::string& path) {
   return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// A file made here, never one planted there (O_EXCL, O_NOFOLLOW), holding `text` with
+// exactly `mode` (not what the umask leaves), on the disk before this returns. Removed
+// again when any step fails.
+std::error_code create_new(const std::string& path, std::string_view text, mode_t mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) {
+    return last_error();
+  }
+  std::error_code error = write_all(fd, text);
+  if (!error && ::fchmod(fd, mode) < 0) {
+    error = last_error();
+  }
+  if (!error && ::fsync(fd) < 0) {
+    error = last_error();
+  }
+  if (::close(fd) < 0 && !error) {
+    error = last_error();
+  }
+  if (error) {
+    ::unlink(path.c_str());
+  }
+  return error;
+}
+
+// A new or renamed entry reaches the disk only with its directory.
+void sync_directory_of(const std::string& path) {
+  const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
 }  // namespace
 
 StagedFile::~StagedFile() {
@@ -49,25 +82,12 @@ std::error_code StagedFile::write(const std::string& path, std::string_view text
   if (::unlink(temporary.c_str()) < 0 && errno != ENOENT) {
     return last_error();
   }
-  const int fd =
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) {
-    return last_error();
+  // The data must be on the disk before the rename makes it the file.
+  if (std::error_code error = create_new(temporary, text, mode)) {
+    return error;
   }
   temporary_ = temporary;
-  std::error_code error = write_all(fd, text);
-  // The umask must not decide the mode.
-  if (!error && ::fchmod(fd, mode) < 0) {
-    error = last_error();
-  }
-  // The data must be on the disk before the rename makes it the file.
-  if (!error && ::fsync(fd) < 0) {
-    error = last_error();
-  }
-  if (::close(fd) < 0 && !error) {
-    error = last_error();
-  }
-  return error;
+  return {};
 }
 
 std::error_code StagedFile::commit() {
@@ -79,11 +99,7 @@ std::error_code StagedFile::commit() {
   }
   temporary_.clear();
   // The rename itself must reach the disk before the file counts as written.
-  const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  sync_directory_of(path_);
   return {};
 }
 
@@ -96,30 +112,10 @@ std::error_code write_file_atomically(const std::string& path, std::string_view 
 }
 
 std::error_code write_new_file(const std::string& path, std::string_view text, mode_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) {
-    return last_error();
-  }
-  std::error_code error = write_all(fd, text);
-  // The umask must not decide the mode.
-  if (!error && ::fchmod(fd, mode) < 0) {
-    error = last_error();
-  }
-  if (!error && ::fsync(fd) < 0) {
-    error = last_error();
-  }
-  if (::close(fd) < 0 && !error) {
-    error = last_error();
-  }
-  if (error) {
-    ::unlink(path.c_str());
+  if (std::error_code error = create_new(path, text, mode)) {
     return error;
   }
-  const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  sync_directory_of(path);
   return {};
 }
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "daemon/common/log.hpp"
 #include "daemon/common/clock.hpp"
+#include "daemon/common/log.hpp"
 
 namespace sekisho::daemon {
 

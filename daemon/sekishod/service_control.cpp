@@ -6,12 +6,12 @@
 
 #include <sys/stat.h>
 
+#include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
-#include "daemon/common/clock.hpp"
 #include "daemon/sekishod/service.hpp"
 
 namespace sekisho::daemon {

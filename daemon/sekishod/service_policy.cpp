@@ -13,9 +13,9 @@
 
 #include <sys/stat.h>
 
+#include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
-#include "daemon/common/clock.hpp"
 #include "daemon/sekishod/last_good.hpp"
 #include "daemon/sekishod/notify.hpp"
 #include "daemon/sekishod/service.hpp"

@@ -1,0 +1,808 @@
+#include "daemon/vpn/genl.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/time_types.h>
+#include <linux/wireguard.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+namespace sekisho::vpn {
+
+namespace {
+
+constexpr std::size_t kGenlHeaderSize = NLMSG_HDRLEN + GENL_HDRLEN;
+constexpr std::size_t kAttributeHeaderSize = MNL_ATTR_HDRLEN;
+
+constexpr std::size_t attribute_size(std::size_t payload) {
+  return kAttributeHeaderSize + MNL_ALIGN(payload);
+}
+
+// One IPv6 allowed IP: its nest, family, address and prefix length.
+constexpr std::size_t kLargestAllowedIpSize =
+    kAttributeHeaderSize + attribute_size(2) + attribute_size(sizeof(in6_addr)) + attribute_size(1);
+
+// Everything a message may hold besides the interface name when it carries one peer's
+// header and a single allowed IP; genl_set_messages never uses a smaller limit, so every
+// peer fits into a fresh message.
+constexpr std::size_t kFixedMessageRoom =
+    kGenlHeaderSize + attribute_size(WG_KEY_LEN) /* private key */ +
+    attribute_size(2) /* listen port */ + kAttributeHeaderSize /* peers */ +
+    kAttributeHeaderSize /* peer */ + attribute_size(WG_KEY_LEN) /* public key */ +
+    attribute_size(4) /* flags */ + attribute_size(2) /* keepalive */ +
+    kAttributeHeaderSize /* allowed IPs */ + kLargestAllowedIpSize;
+
+// ---- building -------------------------------------------------------------------------
+
+nlmsghdr* put_genl_header(std::uint8_t* buffer, std::uint16_t type, std::uint16_t flags,
+                          std::uint32_t seq, std::uint8_t command, std::uint8_t version) {
+  nlmsghdr* message = mnl_nlmsg_put_header(buffer);
+  message->nlmsg_type = type;
+  message->nlmsg_flags = flags;
+  message->nlmsg_seq = seq;
+  auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(message, sizeof(genlmsghdr)));
+  genl->cmd = command;
+  genl->version = version;
+  return message;
+}
+
+std::vector<std::uint8_t> finished(const std::vector<std::uint8_t>& buffer,
+                                   const nlmsghdr* message) {
+  return {buffer.begin(), buffer.begin() + message->nlmsg_len};
+}
+
+// Builds the SET messages one after another into a buffer of `limit` bytes. Every put is
+// checked against the limit; what does not fit is taken back (mnl_attr_nest_cancel) and
+// written again into the next message.
+class SetMessageBuilder {
+ public:
+  SetMessageBuilder(std::uint16_t family_id, const std::string& ifname, const WgChange& change,
+                    std::uint32_t first_seq, std::size_t limit)
+      : family_id_(family_id),
+        ifname_(ifname),
+        change_(change),
+        next_seq_(first_seq),
+        limit_(limit),
+        buffer_(limit) {}
+
+  std::vector<std::vector<std::uint8_t>> build() {
+    if (change_.empty()) {
+      return {};
+    }
+    open_message();
+    for (const PeerChange& peer : change_.peers) {
+      put_peer(peer);
+    }
+    close_message();
+    return std::move(messages_);
+  }
+
+ private:
+  void open_message() {
+    std::fill(buffer_.begin(), buffer_.end(), 0);
+    message_ = put_genl_header(buffer_.data(), family_id_, NLM_F_REQUEST | NLM_F_ACK, next_seq_++,
+                               WG_CMD_SET_DEVICE, WG_GENL_VERSION);
+    // The limit leaves room for the name and the device attributes (kFixedMessageRoom).
+    mnl_attr_put_strz(message_, WGDEVICE_A_IFNAME, ifname_.c_str());
+    if (messages_.empty()) {
+      if (change_.private_key) {
+        mnl_attr_put(message_, WGDEVICE_A_PRIVATE_KEY, change_.private_key->size(),
+                     change_.private_key->data());
+      }
+      if (change_.listen_port) {
+        mnl_attr_put_u16(message_, WGDEVICE_A_LISTEN_PORT, *change_.listen_port);
+      }
+    }
+    peers_nest_ = nullptr;
+    peers_in_message_ = 0;
+  }
+
+  void close_message() {
+    if (peers_nest_ != nullptr) {
+      if (peers_in_message_ == 0) {
+        mnl_attr_nest_cancel(message_, peers_nest_);
+      } else {
+        mnl_attr_nest_end(message_, peers_nest_);
+      }
+    }
+    messages_.push_back(finished(buffer_, message_));
+  }
+
+  void next_message() {
+    if (peers_in_message_ == 0) {
+      // A fresh message always has room for one peer and one allowed IP (the limit is at
+      // least kFixedMessageRoom), so this is a bug, not a large change.
+      throw std::logic_error("genl_set_messages: a peer does not fit into an empty message");
+    }
+    close_message();
+    open_message();
+  }
+
+  // The peer's nest with its key and, in its first chunk only, its flags and keepalive.
+  nlattr* put_peer_header(const PeerChange& peer, bool first_chunk) {
+    if (peers_nest_ == nullptr) {
+      peers_nest_ = mnl_attr_nest_start_check(message_, limit_, WGDEVICE_A_PEERS);
+      if (peers_nest_ == nullptr) {
+        return nullptr;
+      }
+    }
+    nlattr* peer_nest = mnl_attr_nest_start_check(message_, limit_, 0);
+    if (peer_nest == nullptr) {
+      return nullptr;
+    }
+    bool fits = mnl_attr_put_check(message_, limit_, WGPEER_A_PUBLIC_KEY, peer.public_key.size(),
+                                   peer.public_key.data());
+    if (fits && first_chunk) {
+      std::uint32_t flags = 0;
+      if (peer.remove) {
+        flags |= WGPEER_F_REMOVE_ME;
+      } else if (peer.allowed_ips) {
+        flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
+      }
+      if (flags != 0) {
+        fits = mnl_attr_put_u32_check(message_, limit_, WGPEER_A_FLAGS, flags);
+      }
+      if (fits && !peer.remove && peer.keepalive_seconds) {
+        fits = mnl_attr_put_u16_check(message_, limit_, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+                                      *peer.keepalive_seconds);
+      }
+    }
+    if (!fits) {
+      mnl_attr_nest_cancel(message_, peer_nest);
+      return nullptr;
+    }
+    return peer_nest;
+  }
+
+  bool put_allowed_ip(const policy::Cidr& cidr) {
+    nlattr* nest = mnl_attr_nest_start_check(message_, limit_, 0);
+    if (nest == nullptr) {
+      return false;
+    }
+    const bool v4 = cidr.network.family == policy::Family::V4;
+    const bool fits =
+        mnl_attr_put_u16_check(message_, limit_, WGALLOWEDIP_A_FAMILY, v4 ? AF_INET : AF_INET6) &&
+        mnl_attr_put_check(message_, limit_, WGALLOWEDIP_A_IPADDR,
+                           v4 ? sizeof(in_addr) : sizeof(in6_addr), cidr.network.bytes.data()) &&
+        mnl_attr_put_u8_check(message_, limit_, WGALLOWEDIP_A_CIDR_MASK,
+                              static_cast<std::uint8_t>(cidr.prefix));
+    if (!fits) {
+      mnl_attr_nest_cancel(message_, nest);
+      return false;
+    }
+    mnl_attr_nest_end(message_, nest);
+    return true;
+  }
+
+  void put_peer(const PeerChange& peer) {
+    static const std::vector<policy::Cidr> kNoAllowedIps;
+    const std::vector<policy::Cidr>& allowed_ips =
+        (peer.remove || !peer.allowed_ips) ? kNoAllowedIps : *peer.allowed_ips;
+    std::size_t next_ip = 0;
+    bool first_chunk = true;
+    for (;;) {
+      nlattr* peer_nest = put_peer_header(peer, first_chunk);
+      if (peer_nest == nullptr) {
+        next_message();
+        continue;
+      }
+      if (next_ip < allowed_ips.size()) {
+        nlattr* ips_nest = mnl_attr_nest_start_check(message_, limit_, WGPEER_A_ALLOWEDIPS);
+        std::size_t written = 0;
+        while (ips_nest != nullptr && next_ip < allowed_ips.size() &&
+               put_allowed_ip(allowed_ips[next_ip])) {
+          ++next_ip;
+          ++written;
+        }
+        if (written == 0) {
+          // Not even one allowed IP fits: a chunk with a key alone would only widen the
+          // window in which REPLACE_ALLOWEDIPS has emptied the list. Start it afresh.
+          mnl_attr_nest_cancel(message_, peer_nest);
+          next_message();
+          continue;
+        }
+        mnl_attr_nest_end(message_, ips_nest);
+      }
+      mnl_attr_nest_end(message_, peer_nest);
+      ++peers_in_message_;
+      if (next_ip == allowed_ips.size()) {
+        return;
+      }
+      first_chunk = false;
+      next_message();
+    }
+  }
+
+  std::uint16_t family_id_;
+  const std::string& ifname_;
+  const WgChange& change_;
+  std::uint32_t next_seq_;
+  std::size_t limit_;
+  std::vector<std::uint8_t> buffer_;
+  nlmsghdr* message_ = nullptr;
+  nlattr* peers_nest_ = nullptr;
+  std::size_t peers_in_message_ = 0;
+  std::vector<std::vector<std::uint8_t>> messages_;
+};
+
+// ---- parsing --------------------------------------------------------------------------
+
+std::error_code bad_message() {
+  return std::make_error_code(std::errc::bad_message);
+}
+
+std::error_code kernel_error(int negative_errno) {
+  // The kernel sends -errno; take either sign rather than report a negative code.
+  return {negative_errno < 0 ? -negative_errno : negative_errno, std::system_category()};
+}
+
+// Calls visit(attribute) for each attribute in `length` bytes at `payload`. False when an
+// attribute header is truncated or claims more than the space left, when bytes are left
+// over that cannot be an attribute, or when visit returns false.
+template <typename Visit>
+bool for_each_attribute(const void* payload, std::size_t length, Visit&& visit) {
+  const auto* bytes = static_cast<const std::uint8_t*>(payload);
+  std::size_t offset = 0;
+  while (offset < length) {
+    const auto* attribute = reinterpret_cast<const nlattr*>(bytes + offset);
+    if (!mnl_attr_ok(attribute, static_cast<int>(length - offset))) {
+      return false;
+    }
+    if (!visit(attribute)) {
+      return false;
+    }
+    // The last attribute's padding may reach past `length`; that ends the loop.
+    offset += MNL_ALIGN(attribute->nla_len);
+  }
+  return true;
+}
+
+template <typename Visit>
+bool for_each_nested(const nlattr* nest, Visit&& visit) {
+  return for_each_attribute(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest),
+                            std::forward<Visit>(visit));
+}
+
+// Calls visit(message) for each netlink message in one datagram, with the same checks.
+template <typename Visit>
+bool for_each_message(const std::vector<std::uint8_t>& datagram, Visit&& visit) {
+  std::size_t offset = 0;
+  while (offset < datagram.size()) {
+    const auto* message = reinterpret_cast<const nlmsghdr*>(datagram.data() + offset);
+    // mnl_nlmsg_ok compares nlmsg_len as an int, so a length of 2^31 or more would pass it;
+    // compare it unsigned as well.
+    if (!mnl_nlmsg_ok(message, static_cast<int>(datagram.size() - offset)) ||
+        message->nlmsg_len > datagram.size() - offset) {
+      return false;
+    }
+    if (!visit(message)) {
+      return false;
+    }
+    offset += MNL_ALIGN(message->nlmsg_len);
+  }
+  return true;
+}
+
+// The attributes after the genetlink header, if the message is long enough to have one.
+template <typename Visit>
+bool for_each_genl_attribute(const nlmsghdr* message, Visit&& visit) {
+  if (message->nlmsg_len < kGenlHeaderSize) {
+    return false;
+  }
+  const auto* start = reinterpret_cast<const std::uint8_t*>(message) + kGenlHeaderSize;
+  return for_each_attribute(start, message->nlmsg_len - kGenlHeaderSize,
+                            std::forward<Visit>(visit));
+}
+
+const genlmsghdr* genl_header(const nlmsghdr* message) {
+  return static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(message));
+}
+
+bool valid(const nlattr* attribute, mnl_attr_data_type type) {
+  return mnl_attr_validate(attribute, type) >= 0;
+}
+
+bool valid_length(const nlattr* attribute, std::size_t length) {
+  return mnl_attr_validate2(attribute, MNL_TYPE_BINARY, length) >= 0;
+}
+
+template <typename T>
+T read_payload(const nlattr* attribute) {
+  T value;
+  std::memcpy(&value, mnl_attr_get_payload(attribute), sizeof value);
+  return value;
+}
+
+// The error code of an NLMSG_ERROR or NLMSG_DONE message: its payload starts with an int.
+std::optional<int> message_error(const nlmsghdr* message) {
+  if (message->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) {
+    return std::nullopt;
+  }
+  int error = 0;
+  std::memcpy(&error, mnl_nlmsg_get_payload(message), sizeof error);
+  return error;
+}
+
+std::optional<Endpoint> parse_endpoint(const nlattr* attribute, bool& ok) {
+  const std::size_t length = mnl_attr_get_payload_len(attribute);
+  if (length < sizeof(sa_family_t)) {
+    ok = false;
+    return std::nullopt;
+  }
+  const auto family = read_payload<sa_family_t>(attribute);
+  Endpoint endpoint;
+  if (family == AF_INET && length == sizeof(sockaddr_in)) {
+    const auto address = read_payload<sockaddr_in>(attribute);
+    endpoint.address.family = policy::Family::V4;
+    std::memcpy(endpoint.address.bytes.data(), &address.sin_addr, sizeof address.sin_addr);
+    endpoint.port = ntohs(address.sin_port);
+    return endpoint;
+  }
+  if (family == AF_INET6 && length == sizeof(sockaddr_in6)) {
+    // The scope id of a link-local endpoint has no place in Endpoint and is dropped.
+    const auto address = read_payload<sockaddr_in6>(attribute);
+    endpoint.address.family = policy::Family::V6;
+    std::memcpy(endpoint.address.bytes.data(), &address.sin6_addr, sizeof address.sin6_addr);
+    endpoint.port = ntohs(address.sin6_port);
+    return endpoint;
+  }
+  ok = false;
+  return std::nullopt;
+}
+
+bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
+  std::optional<std::uint16_t> family;
+  const nlattr* address = nullptr;
+  std::optional<std::uint8_t> prefix;
+  const bool walked = for_each_nested(nest, [&](const nlattr* attribute) {
+    switch (mnl_attr_get_type(attribute)) {
+      case WGALLOWEDIP_A_FAMILY:
+        if (!valid(attribute, MNL_TYPE_U16)) {
+          return false;
+        }
+        family = mnl_attr_get_u16(attribute);
+        return true;
+      case WGALLOWEDIP_A_IPADDR:
+        address = attribute;
+        return true;  // its length is checked against the family below
+      case WGALLOWEDIP_A_CIDR_MASK:
+        if (!valid(attribute, MNL_TYPE_U8)) {
+          return false;
+        }
+        prefix = mnl_attr_get_u8(attribute);
+        return true;
+      default:
+        return true;
+    }
+  });
+  if (!walked || !family || address == nullptr || !prefix) {
+    return false;
+  }
+  policy::IpAddress network;
+  if (*family == AF_INET && valid_length(address, sizeof(in_addr))) {
+    network.family = policy::Family::V4;
+  } else if (*family == AF_INET6 && valid_length(address, sizeof(in6_addr))) {
+    network.family = policy::Family::V6;
+  } else {
+    return false;
+  }
+  if (*prefix > network.bits()) {
+    return false;
+  }
+  std::memcpy(network.bytes.data(), mnl_attr_get_payload(address),
+              mnl_attr_get_payload_len(address));
+  // The kernel stores networks masked already; masking again keeps Cidr's promise even
+  // if it ever did not.
+  cidr = policy::mask(network, *prefix);
+  return true;
+}
+
+bool parse_peer(const nlattr* nest, WgPeer& peer) {
+  bool has_public_key = false;
+  const bool walked = for_each_nested(nest, [&](const nlattr* attribute) {
+    switch (mnl_attr_get_type(attribute)) {
+      case WGPEER_A_PUBLIC_KEY:
+        if (!valid_length(attribute, WG_KEY_LEN)) {
+          return false;
+        }
+        peer.public_key = read_payload<Key>(attribute);
+        has_public_key = true;
+        return true;
+      case WGPEER_A_ENDPOINT: {
+        bool ok = true;
+        peer.endpoint = parse_endpoint(attribute, ok);
+        return ok;
+      }
+      case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
+        if (!valid(attribute, MNL_TYPE_U16)) {
+          return false;
+        }
+        peer.keepalive_seconds = mnl_attr_get_u16(attribute);
+        return true;
+      case WGPEER_A_LAST_HANDSHAKE_TIME: {
+        if (!valid_length(attribute, sizeof(__kernel_timespec))) {
+          return false;
+        }
+        const auto time = read_payload<__kernel_timespec>(attribute);
+        peer.last_handshake_seconds = time.tv_sec;
+        peer.last_handshake_nanoseconds = time.tv_nsec;
+        return true;
+      }
+      case WGPEER_A_RX_BYTES:
+        if (!valid(attribute, MNL_TYPE_U64)) {
+          return false;
+        }
+        peer.rx_bytes = mnl_attr_get_u64(attribute);
+        return true;
+      case WGPEER_A_TX_BYTES:
+        if (!valid(attribute, MNL_TYPE_U64)) {
+          return false;
+        }
+        peer.tx_bytes = mnl_attr_get_u64(attribute);
+        return true;
+      case WGPEER_A_ALLOWEDIPS:
+        if (!valid(attribute, MNL_TYPE_NESTED)) {
+          return false;
+        }
+        return for_each_nested(attribute, [&](const nlattr* entry) {
+          policy::Cidr cidr;
+          if (!valid(entry, MNL_TYPE_NESTED) || !parse_allowed_ip(entry, cidr)) {
+            return false;
+          }
+          peer.allowed_ips.push_back(cidr);
+          return true;
+        });
+      default:
+        // The preshared key, the protocol version and whatever later kernels add.
+        return true;
+    }
+  });
+  return walked && has_public_key;
+}
+
+// A continuation (the same key as the peer before it) only adds allowed IPs.
+void add_peer(WgDevice& device, WgPeer&& peer) {
+  if (!device.peers.empty() && device.peers.back().public_key == peer.public_key) {
+    auto& allowed_ips = device.peers.back().allowed_ips;
+    allowed_ips.insert(allowed_ips.end(), peer.allowed_ips.begin(), peer.allowed_ips.end());
+    return;
+  }
+  device.peers.push_back(std::move(peer));
+}
+
+bool parse_device_message(const nlmsghdr* message, WgDevice& device) {
+  if (message->nlmsg_len < kGenlHeaderSize || genl_header(message)->cmd != WG_CMD_GET_DEVICE) {
+    return false;
+  }
+  return for_each_genl_attribute(message, [&](const nlattr* attribute) {
+    switch (mnl_attr_get_type(attribute)) {
+      case WGDEVICE_A_PRIVATE_KEY:
+        if (!valid_length(attribute, WG_KEY_LEN)) {
+          return false;
+        }
+        device.private_key = read_payload<Key>(attribute);
+        return true;
+      case WGDEVICE_A_LISTEN_PORT:
+        if (!valid(attribute, MNL_TYPE_U16)) {
+          return false;
+        }
+        device.listen_port = mnl_attr_get_u16(attribute);
+        return true;
+      case WGDEVICE_A_FWMARK:
+        if (!valid(attribute, MNL_TYPE_U32)) {
+          return false;
+        }
+        device.fwmark = mnl_attr_get_u32(attribute);
+        return true;
+      case WGDEVICE_A_PEERS:
+        if (!valid(attribute, MNL_TYPE_NESTED)) {
+          return false;
+        }
+        return for_each_nested(attribute, [&](const nlattr* nest) {
+          WgPeer peer;
+          if (!valid(nest, MNL_TYPE_NESTED) || !parse_peer(nest, peer)) {
+            return false;
+          }
+          add_peer(device, std::move(peer));
+          return true;
+        });
+      default:
+        // The interface's name and index and its public key (derived from the private).
+        return true;
+    }
+  });
+}
+
+// ---- the socket -----------------------------------------------------------------------
+
+struct SocketCloser {
+  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
+};
+using Socket = std::unique_ptr<mnl_socket, SocketCloser>;
+
+// Large enough for any dump part: the kernel sizes them by the reader's buffer, up to 32 KiB.
+constexpr std::size_t kReceiveBufferSize = 32768;
+// The kernel always answers; a timeout only keeps a wedged kernel from hanging sekishod.
+constexpr time_t kReceiveTimeoutSeconds = 5;
+// A dump is read again when the device changed while it was read (NLM_F_DUMP_INTR).
+constexpr int kDumpAttempts = 5;
+
+std::error_code errno_error() {
+  return {errno != 0 ? errno : EIO, std::system_category()};
+}
+
+std::error_code open_socket(Socket& socket) {
+  socket.reset(mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC));
+  if (!socket) {
+    return errno_error();
+  }
+  if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+    return errno_error();
+  }
+  timeval timeout{kReceiveTimeoutSeconds, 0};
+  if (::setsockopt(mnl_socket_get_fd(socket.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout,
+                   sizeof timeout) != 0) {
+    return errno_error();
+  }
+  return {};
+}
+
+std::error_code send_message(const Socket& socket, const std::vector<std::uint8_t>& message) {
+  if (mnl_socket_sendto(socket.get(), message.data(), message.size()) < 0) {
+    return errno_error();
+  }
+  return {};
+}
+
+std::error_code receive_datagram(const Socket& socket, std::vector<std::uint8_t>& datagram) {
+  datagram.resize(kReceiveBufferSize);
+  const ssize_t received = mnl_socket_recvfrom(socket.get(), datagram.data(), datagram.size());
+  if (received < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    return errno_error();
+  }
+  datagram.resize(static_cast<std::size_t>(received));
+  return {};
+}
+
+std::error_code resolve_family(const Socket& socket, std::uint32_t seq, std::uint16_t& family_id) {
+  if (auto error = send_message(socket, genl_family_request(seq))) {
+    return error;
+  }
+  std::vector<std::uint8_t> reply;
+  if (auto error = receive_datagram(socket, reply)) {
+    return error;
+  }
+  return parse_genl_family_reply(reply, family_id);
+}
+
+// Whether a dump part ends the dump. A part that cannot be walked ends it too: the parser
+// reports it, and waiting for more would only run into the timeout.
+bool ends_dump(const std::vector<std::uint8_t>& datagram) {
+  bool end = false;
+  const bool walked = for_each_message(datagram, [&](const nlmsghdr* message) {
+    end = end || message->nlmsg_type == NLMSG_DONE || message->nlmsg_type == NLMSG_ERROR;
+    return true;
+  });
+  return end || !walked;
+}
+
+// Waits for the ACK of `seq`, or its error.
+std::error_code receive_ack(const Socket& socket, std::uint32_t seq) {
+  const unsigned int portid = mnl_socket_get_portid(socket.get());
+  std::vector<std::uint8_t> datagram;
+  for (;;) {
+    if (auto error = receive_datagram(socket, datagram)) {
+      return error;
+    }
+    errno = 0;
+    const int result = mnl_cb_run(datagram.data(), datagram.size(), seq, portid, nullptr, nullptr);
+    if (result == MNL_CB_ERROR) {
+      return errno_error();
+    }
+    if (result == MNL_CB_STOP) {
+      return {};
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> genl_family_request(std::uint32_t seq) {
+  std::vector<std::uint8_t> buffer(MNL_SOCKET_BUFFER_SIZE);
+  // Without NLM_F_ACK the answer is one message: the family, or an error.
+  nlmsghdr* message =
+      put_genl_header(buffer.data(), GENL_ID_CTRL, NLM_F_REQUEST, seq, CTRL_CMD_GETFAMILY, 1);
+  mnl_attr_put_strz(message, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+  return finished(buffer, message);
+}
+
+std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
+                                        std::uint16_t& family_id) {
+  std::optional<std::uint16_t> found;
+  std::error_code error;
+  const bool walked = for_each_message(reply, [&](const nlmsghdr* message) {
+    if (message->nlmsg_type == NLMSG_ERROR) {
+      const auto code = message_error(message);
+      if (!code) {
+        return false;
+      }
+      if (*code != 0) {
+        error = kernel_error(*code);
+      }
+      return true;
+    }
+    if (message->nlmsg_type != GENL_ID_CTRL) {
+      return true;
+    }
+    if (message->nlmsg_len < kGenlHeaderSize || genl_header(message)->cmd != CTRL_CMD_NEWFAMILY) {
+      return false;
+    }
+    return for_each_genl_attribute(message, [&](const nlattr* attribute) {
+      if (mnl_attr_get_type(attribute) != CTRL_ATTR_FAMILY_ID) {
+        return true;
+      }
+      if (!valid(attribute, MNL_TYPE_U16)) {
+        return false;
+      }
+      found = mnl_attr_get_u16(attribute);
+      return true;
+    });
+  });
+  if (!walked) {
+    return bad_message();
+  }
+  if (error) {
+    return error;
+  }
+  if (!found) {
+    return bad_message();
+  }
+  family_id = *found;
+  return {};
+}
+
+std::vector<std::uint8_t> genl_get_request(std::uint16_t family_id, const std::string& ifname,
+                                           std::uint32_t seq) {
+  std::vector<std::uint8_t> buffer(kGenlHeaderSize + attribute_size(ifname.size() + 1));
+  nlmsghdr* message = put_genl_header(buffer.data(), family_id, NLM_F_REQUEST | NLM_F_DUMP, seq,
+                                      WG_CMD_GET_DEVICE, WG_GENL_VERSION);
+  mnl_attr_put_strz(message, WGDEVICE_A_IFNAME, ifname.c_str());
+  return finished(buffer, message);
+}
+
+std::vector<std::vector<std::uint8_t>> genl_set_messages(std::uint16_t family_id,
+                                                         const std::string& ifname,
+                                                         const WgChange& change,
+                                                         std::uint32_t first_seq,
+                                                         std::size_t max_message) {
+  const std::size_t limit =
+      std::max(max_message, kFixedMessageRoom + attribute_size(ifname.size() + 1));
+  return SetMessageBuilder(family_id, ifname, change, first_seq, limit).build();
+}
+
+std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_t>>& messages,
+                                       WgDevice& device) {
+  WgDevice parsed;
+  bool done = false;
+  bool interrupted = false;
+  std::error_code error;
+  for (const auto& datagram : messages) {
+    const bool walked = for_each_message(datagram, [&](const nlmsghdr* message) {
+      if (done || error) {
+        return true;  // nothing after the end counts
+      }
+      if ((message->nlmsg_flags & NLM_F_DUMP_INTR) != 0) {
+        interrupted = true;
+      }
+      switch (message->nlmsg_type) {
+        case NLMSG_NOOP:
+          return true;
+        case NLMSG_DONE:
+        case NLMSG_ERROR: {
+          const auto code = message_error(message);
+          if (!code) {
+            return false;
+          }
+          if (*code != 0) {
+            error = kernel_error(*code);
+          }
+          // An NLMSG_ERROR of 0 is an ACK, which a dump does not end with.
+          done = message->nlmsg_type == NLMSG_DONE || *code != 0;
+          return true;
+        }
+        default:
+          if (message->nlmsg_type < NLMSG_MIN_TYPE) {
+            return true;  // NLMSG_OVERRUN and reserved types carry no device
+          }
+          return parse_device_message(message, parsed);
+      }
+    });
+    if (!walked) {
+      return bad_message();
+    }
+    if (done || error) {
+      break;
+    }
+  }
+  if (error) {
+    return error;
+  }
+  if (!done) {
+    return bad_message();  // the dump was cut short
+  }
+  if (interrupted) {
+    return std::make_error_code(std::errc::interrupted);
+  }
+  device = std::move(parsed);
+  return {};
+}
+
+std::error_code GenlControl::get(WgDevice& device) {
+  std::error_code error;
+  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
+    Socket socket;
+    if ((error = open_socket(socket))) {
+      return error;
+    }
+    std::uint16_t family_id = 0;
+    if ((error = resolve_family(socket, 1, family_id))) {
+      return error;
+    }
+    if ((error = send_message(socket, genl_get_request(family_id, ifname_, 2)))) {
+      return error;
+    }
+    std::vector<std::vector<std::uint8_t>> parts;
+    do {
+      parts.emplace_back();
+      if ((error = receive_datagram(socket, parts.back()))) {
+        return error;
+      }
+    } while (!ends_dump(parts.back()));
+    error = parse_genl_device_dump(parts, device);
+    if (error != std::errc::interrupted) {
+      return error;
+    }
+  }
+  return error;
+}
+
+std::error_code GenlControl::set(const WgChange& change) {
+  if (change.empty()) {
+    return {};
+  }
+  Socket socket;
+  if (auto error = open_socket(socket)) {
+    return error;
+  }
+  std::uint16_t family_id = 0;
+  if (auto error = resolve_family(socket, 1, family_id)) {
+    return error;
+  }
+  constexpr std::uint32_t kFirstSetSeq = 2;
+  const auto messages = genl_set_messages(family_id, ifname_, change, kFirstSetSeq);
+  std::uint32_t seq = kFirstSetSeq;
+  for (const auto& message : messages) {
+    if (auto error = send_message(socket, message)) {
+      return error;
+    }
+    if (auto error = receive_ack(socket, seq++)) {
+      return error;
+    }
+  }
+  return {};
+}
+
+}  // namespace sekisho::vpn

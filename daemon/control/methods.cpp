@@ -21,6 +21,9 @@ constexpr std::array kMethods = {
                "sign a checkpoint for an export of the records since a date and name their "
                "range (the client fetches them and writes the bundle); then record the "
                "written bundle"},
+    MethodInfo{"vpn.status", Role::Viewer,
+               "each WireGuard interface: backend, state, public key, listen port; per peer: "
+               "endpoint, latest handshake, bytes each way, allowed IPs"},
     MethodInfo{"policy.apply", Role::Admin,
                "check, compile and enforce a policy sent as text (name, text, "
                "confirm_within); without a confirmation it replaces the --policy file"},

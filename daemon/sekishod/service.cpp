@@ -29,6 +29,8 @@ using namespace std::chrono_literals;
 
 constexpr auto kGenerationPoll = 1s;
 constexpr auto kSchedulePoll = 5s;
+// A peer someone removed with `wg` is back within this time.
+constexpr auto kVpnPoll = 5s;
 
 std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point now) {
   return std::chrono::time_point_cast<std::chrono::seconds>(now);
@@ -62,6 +64,7 @@ Service::Service(boost::asio::io_context& io, Options options)
       schedule_timer_(io),
       watchdog_timer_(io),
       confirmation_timer_(io),
+      vpn_timer_(io),
       refusals_([this](const audit::Actor& actor, const std::string& method, std::int64_t pid,
                        std::int64_t count) {
         if (count == 1) {
@@ -159,6 +162,8 @@ bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
   if (replaced) {
     *replaced = std::move(previous);
   }
+  // The VPN follows the ruleset that governs its zone, never the other way round.
+  enforce_vpns(current_->policy);
   if (confirmed) {
     if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
       log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
@@ -246,6 +251,7 @@ int Service::start() {
   wait_for_events();
   every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
   every(schedule_timer_, kSchedulePoll, "schedule check", [this] { check_schedules(); });
+  every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
   // Checkpoints as often as the policy says (audit.checkpoint_every, default 10 minutes;
   // a reload may change it); retention every 10 minutes.

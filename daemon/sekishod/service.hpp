@@ -11,6 +11,8 @@
 // - Commit-confirm: a policy applied over the control socket with a confirmation deadline
 //   is rolled back to the last confirmed one unless confirmed in time, also across a
 //   restart of the daemon (service_policy.cpp, pending.hpp).
+// - WireGuard (service_vpn.cpp): each `vpn` of the policy in force is brought up after
+//   the ruleset that governs it, and kept as declared (checked every few seconds).
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
 // - One daemon per state directory: it holds STATE_DIR/sekishod.lock (StateLock) while it
 //   runs; a second one exits 69.
@@ -18,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +37,7 @@
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
+#include "daemon/vpn/tunnel.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
@@ -111,6 +115,11 @@ class Service {
   std::error_code replace_policy_file(StagedFile& staged);
   std::string file_not_replaced(const std::error_code& error);
 
+  // WireGuard interfaces (service_vpn.cpp).
+  void enforce_vpns(const policy::Policy& policy);
+  void check_vpns();
+  nlohmann::json vpn_status_json();
+
   // The control socket (service_control.cpp).
   std::error_code start_control();
   nlohmann::json handle_request(const control::Request& request, const control::Caller& caller);
@@ -149,12 +158,16 @@ class Service {
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
+  boost::asio::steady_timer vpn_timer_;
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
   // decommission under it.
   StateLock state_lock_;
   Auditor auditor_;
   RefusalCounter refusals_;
+  // Declared after the auditor they report to, so they are destroyed (and wireguard-go
+  // stopped) first.
+  std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;
 };
 
 }  // namespace sekisho::daemon

@@ -103,6 +103,9 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "audit.export") {
     return audit_export_json(request.params, actor_of(caller));
   }
+  if (request.method == "vpn.status") {
+    return vpn_status_json();
+  }
   if (request.method == "policy.apply") {
     return apply_request(request.params, actor_of(caller));
   }

@@ -22,7 +22,8 @@ test_packages=(
   openssl                       # checking audit checkpoints as an auditor would
   systemd                       # systemd-analyze verify/security on the staged units
   lintian                       # checking the .deb
-  wireguard-tools               # wg pubkey checks sekishoctl vpn genkey
+  wireguard-tools wireguard-go  # the lab VPN: wg, wg-quick and the userspace WireGuard
+  nmap                          # port scans of the gateway from every side
 )
 package_packages=(debhelper dpkg-dev)  # scripts/build-deb.sh
 

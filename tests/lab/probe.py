@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Sends probes from this namespace, all at once, each with a short time-out.
-Reads lines "ID PROTO DESTINATION PORT|TYPE" (proto tcp, udp, icmp or icmpv6) on stdin
-and prints "ID reached|blocked|error:WHAT" for each.
+Reads lines "ID PROTO DESTINATION PORT|TYPE" (proto tcp, tcp-echo, udp, icmp or icmpv6)
+on stdin and prints "ID reached|blocked|refused|error:WHAT" for each.
 
 reached: the destination host answered (TCP connected or refused, UDP echoed or port
-unreachable, ICMP echo reply). blocked: nothing came back in time."""
+unreachable, ICMP echo reply). blocked: nothing came back in time. tcp-echo is stricter:
+reached only when the payload came back, refused on a reset (a closed jump-session gate
+answers with one)."""
 import concurrent.futures
 import errno
 import socket
@@ -26,7 +28,7 @@ def exchange(kind, address, port, talk):
             s.connect((address, int(port)))
             return talk(s)
         except ConnectionRefusedError:
-            return "reached"
+            return "refused" if talk is tcp_echo_talk else "reached"
         except socket.timeout:
             return "blocked"
         except OSError as e:
@@ -35,6 +37,16 @@ def exchange(kind, address, port, talk):
 
 def tcp(address, port):
     return exchange(socket.SOCK_STREAM, address, port, lambda s: "reached")
+
+
+def tcp_echo_talk(s):
+    s.sendall(b"sekisho-lab-probe")
+    return "reached" if s.recv(2048) == b"sekisho-lab-probe" else "error:garbled"
+
+
+def tcp_echo(address, port):
+    """Payload there and back: a reset from the gateway is "refused", not "reached"."""
+    return exchange(socket.SOCK_STREAM, address, port, tcp_echo_talk)
 
 
 def udp_talk(s):
@@ -54,7 +66,7 @@ def icmp(address, _type):
     return "reached" if done.returncode == 0 else "blocked"
 
 
-PROBES = {"tcp": tcp, "udp": udp, "icmp": icmp, "icmpv6": icmp}
+PROBES = {"tcp": tcp, "tcp-echo": tcp_echo, "udp": udp, "icmp": icmp, "icmpv6": icmp}
 
 
 def main():

@@ -10,7 +10,10 @@
 // Both work without the daemon.
 
 #include <charconv>
+#include <cstdint>
+#include <iomanip>
 #include <set>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -18,6 +21,7 @@
 
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/files.hpp"
+#include "daemon/sekishoctl/client.hpp"
 #include "daemon/sekishoctl/commands.hpp"
 #include "daemon/sekishoctl/diagnostics_output.hpp"
 #include "daemon/vpn/key_file.hpp"
@@ -30,7 +34,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: sekishoctl vpn genkey --out FILE [--json]\n"
-    "       sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]\n";
+    "       sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]\n"
+    "       sekishoctl vpn status [--json]\n";
 constexpr const char* kDefaultPolicy = "/etc/sekisho/policy.yaml";
 
 bool permission_error(const std::error_code& error) {
@@ -198,9 +203,83 @@ int peer_config(const Args& args, Io& io) {
   return kExitOk;
 }
 
+// Bytes as wg shows them: "1.50 MiB".
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(unit == 0 ? 0 : 2) << value << ' ' << units[unit];
+  return text.str();
+}
+
+int status(const Args& args, Io& io) {
+  if (args.positional.size() != 1) {
+    io.err << "sekishoctl vpn status: takes no arguments\n" << kUsage;
+    return kExitUsage;
+  }
+  Reply reply = call(args.control, "vpn.status");
+  if (reply.exit_code != kExitOk) {
+    print_error(io.err, "vpn status", reply);
+    return reply.exit_code;
+  }
+  if (args.json) {
+    io.out << reply.result.dump(2) << '\n';
+    return kExitOk;
+  }
+  const nlohmann::json vpns = reply.result.value("vpns", nlohmann::json::array());
+  if (vpns.empty()) {
+    io.out << "no vpn in the policy in force\n";
+  }
+  for (const nlohmann::json& vpn : vpns) {
+    io.out << "vpn " << vpn.value("vpn", "") << ": interface " << vpn.value("interface", "") << ", "
+           << vpn.value("state", "");
+    if (vpn.contains("problem")) {
+      io.out << " (" << vpn.value("problem", "") << ")";
+    }
+    io.out << '\n';
+    if (!vpn.value("backend", "").empty()) {
+      io.out << "  backend:     " << vpn.value("backend", "") << '\n';
+    }
+    if (vpn.contains("public_key")) {
+      io.out << "  public key:  " << vpn.value("public_key", "") << '\n';
+    }
+    io.out << "  listening:   udp/" << vpn.value("listen_port", 0) << '\n';
+    for (const nlohmann::json& peer : vpn.value("peers", nlohmann::json::array())) {
+      const std::string name = peer.value("peer", "");
+      io.out << "  peer " << (name.empty() ? "(not in the policy)" : name) << ": "
+             << peer.value("public_key", "") << '\n';
+      std::string allowed;
+      for (const nlohmann::json& cidr : peer.value("allowed_ips", nlohmann::json::array())) {
+        allowed += (allowed.empty() ? "" : ", ") + cidr.get<std::string>();
+      }
+      const std::string endpoint = peer.value("endpoint", "");
+      const nlohmann::json handshake = peer.value("latest_handshake", nlohmann::json());
+      io.out << "    tunnel address:   " << allowed << '\n'
+             << "    endpoint:         " << (endpoint.empty() ? "(none yet)" : endpoint) << '\n'
+             << "    latest handshake: "
+             << (handshake.is_string() ? handshake.get<std::string>() : std::string("never"))
+             << '\n'
+             << "    transfer:         " << human_bytes(peer.value("rx_bytes", std::uint64_t{0}))
+             << " received, " << human_bytes(peer.value("tx_bytes", std::uint64_t{0})) << " sent\n";
+      if (peer.value("keepalive_seconds", 0) > 0) {
+        io.out << "    keepalive:        every " << peer.value("keepalive_seconds", 0) << " s\n";
+      }
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_vpn(const Args& args, Io& io) {
+  if (!args.positional.empty() && args.positional[0] == "status") {
+    return status(args, io);
+  }
   if (args.positional.size() == 1 && args.positional[0] == "genkey") {
     return genkey(args, io);
   }

@@ -159,9 +159,10 @@ const std::array<Command, 12>& commands() {
        {{"out", "state-dir", "config-dir"}, {"yes"}},
        sekisho::ctl::run_decommission},
       {"vpn",
-       "WireGuard keys and vendor configurations for the maintenance VPN",
+       "WireGuard keys, vendor configurations and the tunnel's state",
        "usage: sekishoctl vpn genkey --out FILE [--json]\n"
        "       sekishoctl vpn peer-config PEER --endpoint HOST:PORT [--policy FILE]\n"
+       "       sekishoctl vpn status [--json]\n"
        "\n"
        "genkey: makes a WireGuard private key here, on the box, into FILE: a new file\n"
        "(never over an existing one) of mode 0600 holding base64 and a newline, exactly\n"
@@ -176,7 +177,11 @@ const std::array<Command, 12>& commands() {
        "private_key_file, which must be owned by root and mode 0600), HOST:PORT as the\n"
        "endpoint, and as AllowedIPs the addresses of the targets remote_maintenance pairs\n"
        "with PEER. Run it as root. Exit 0, 2 bad command line, 65 no such peer or no\n"
-       "target, 77 the key file cannot be read, 78 invalid policy or key file.\n",
+       "target, 77 the key file cannot be read, 78 invalid policy or key file.\n"
+       "status: asks sekishod (role viewer) for each interface of the policy's vpn\n"
+       "section: state (up, down, or refused and why), backend (kernel or wireguard-go),\n"
+       "public key, listen port; per peer its endpoint, latest handshake and bytes each\n"
+       "way. Exit 0, 69 sekishod not reachable, 77 permission denied.\n",
        {{"out", "endpoint", "policy"}, {}},
        sekisho::ctl::run_vpn},
   }};

@@ -109,7 +109,7 @@ TEST_CASE("vpn genkey never overwrites a key file, and needs --out") {
   const auto no_out = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey"}, kVpnOptions);
   CHECK(no_out.code == sekisho::kExitUsage);
   CHECK(no_out.out.empty());
-  const auto unknown = run_command(sekisho::ctl::run_vpn, {"vpn", "status"}, kVpnOptions);
+  const auto unknown = run_command(sekisho::ctl::run_vpn, {"vpn", "rotate"}, kVpnOptions);
   CHECK(unknown.code == sekisho::kExitUsage);
 }
 

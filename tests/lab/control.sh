@@ -47,6 +47,7 @@ command_for() {
     policy.apply) echo "apply $tmp/same.yaml" ;;
     policy.confirm) echo "confirm" ;;
     policy.rollback) echo "rollback" ;;
+    vpn.status) echo "vpn status" ;;
     *) echo "" ;;
   esac
 }

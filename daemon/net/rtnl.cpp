@@ -3,39 +3,33 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
-#include <memory>
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+
+#include "daemon/net/netlink_socket.hpp"
 
 namespace sekisho::net {
 
 namespace {
 
-// The kernel builds dump messages of up to 32 KiB; a smaller buffer would truncate them
-// (libmnl then fails with ENOSPC).
-constexpr std::size_t kReceiveSize = 32 * 1024;
 // Our requests are a header, a fixed struct and a few short attributes.
 constexpr std::size_t kRequestSize = 512;
 // The kernel holds the rtnl lock for every change; on a busy box that can take a while,
 // but a daemon must not hang on it forever.
-constexpr time_t kAnswerTimeoutSeconds = 10;
+constexpr std::chrono::seconds kAnswerTimeout{10};
 // A dump the kernel marks interrupted (addresses changed meanwhile) is tried this often.
 constexpr int kDumpAttempts = 3;
 
 std::error_code errno_code(int error) {
   return {error, std::system_category()};
-}
-std::error_code last_error() {
-  return errno_code(errno);
 }
 std::error_code invalid() {
   return errno_code(EINVAL);
@@ -63,11 +57,6 @@ std::uint32_t next_sequence() {
   }
   return value;
 }
-
-struct SocketCloser {
-  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
-};
-using Socket = std::unique_ptr<mnl_socket, SocketCloser>;
 
 // A request under construction: the header, then the family's fixed struct, then
 // attributes, in a buffer whose bounds every put is checked against. Not copyable: the
@@ -137,11 +126,10 @@ enum class Kind { Acked, Dump };
 
 // Sends `request` on a socket of its own and reads answers until the kernel's ACK (or
 // error) or, for a dump, NLMSG_DONE. Messages of other types go to `on_message`.
-// mnl_cb_run checks that each answer carries our port id and sequence number.
 std::error_code transact(Request& request, Kind kind, mnl_cb_t on_message, void* data) {
-  Socket socket(mnl_socket_open(NETLINK_ROUTE));
-  if (!socket) {
-    return last_error();
+  NetlinkSocket socket;
+  if (std::error_code error = socket.open(NETLINK_ROUTE, kAnswerTimeout)) {
+    return error;
   }
   int on = 1;
   // The ACK need not echo our request back.
@@ -150,46 +138,19 @@ std::error_code transact(Request& request, Kind kind, mnl_cb_t on_message, void*
   // sending every address of every link; older kernels refuse the option and we filter
   // ourselves anyway.
   mnl_socket_setsockopt(socket.get(), NETLINK_GET_STRICT_CHK, &on, sizeof on);
-  timeval timeout{kAnswerTimeoutSeconds, 0};
-  if (setsockopt(mnl_socket_get_fd(socket.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                 sizeof timeout) < 0 ||
-      mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return last_error();
-  }
-  const unsigned port = mnl_socket_get_portid(socket.get());
-  const std::uint32_t sequence = next_sequence();
   nlmsghdr* header = request.header();
-  header->nlmsg_seq = sequence;
-  if (mnl_socket_sendto(socket.get(), header, header->nlmsg_len) < 0) {
-    return last_error();
+  header->nlmsg_seq = next_sequence();
+  if (std::error_code error = socket.send(header, header->nlmsg_len)) {
+    return error;
   }
-
+  if (kind == Kind::Acked) {
+    return socket.run_until_stop(header->nlmsg_seq, on_message, data);
+  }
   std::array<mnl_cb_t, NLMSG_DONE + 1> control{};
   control[NLMSG_ERROR] = on_dump_error;
   control[NLMSG_DONE] = on_dump_done;
-  auto buffer = std::make_unique<char[]>(kReceiveSize);
-  for (;;) {
-    const ssize_t received = mnl_socket_recvfrom(socket.get(), buffer.get(), kReceiveSize);
-    if (received < 0) {
-      // A signal interrupts the wait (SO_RCVTIMEO sockets are not restarted); the
-      // answer is still coming.
-      if (errno == EINTR) {
-        continue;
-      }
-      return last_error();  // EAGAIN: timed out
-    }
-    const auto size = static_cast<std::size_t>(received);
-    const int result = kind == Kind::Dump
-                           ? mnl_cb_run2(buffer.get(), size, sequence, port, on_message, data,
-                                         control.data(), static_cast<unsigned>(control.size()))
-                           : mnl_cb_run(buffer.get(), size, sequence, port, on_message, data);
-    if (result == MNL_CB_ERROR) {
-      return last_error();
-    }
-    if (result == MNL_CB_STOP) {
-      return {};
-    }
-  }
+  return socket.run_until_stop(header->nlmsg_seq, on_message, data, control.data(),
+                               static_cast<unsigned>(control.size()));
 }
 
 // The attributes of one message or nest, by type; later duplicates win. Types above `max`

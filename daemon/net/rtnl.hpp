@@ -9,7 +9,7 @@
 //   never carries a half-read answer into the next call).
 // - It blocks until the kernel has answered (an acknowledgement is requested even for reads,
 //   so "done" means the kernel has applied the change), at most about 10 s, then fails
-//   with EAGAIN; a change that timed out may still take effect.
+//   with std::errc::timed_out (ETIMEDOUT); a change that timed out may still take effect.
 // - It returns an empty error_code on success, otherwise errno as the kernel (or libc)
 //   gave it, in std::system_category(): compare with std::errc (e.g. no_such_device for
 //   ENODEV). Arguments that can never be valid (empty names, names of IFNAMSIZ or more

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -14,8 +15,8 @@
 #include <linux/time_types.h>
 #include <linux/wireguard.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+
+#include "daemon/net/netlink_socket.hpp"
 
 namespace sekisho::vpn {
 
@@ -525,64 +526,22 @@ bool parse_device_message(const nlmsghdr* message, WgDevice& device) {
 
 // ---- the socket -----------------------------------------------------------------------
 
-struct SocketCloser {
-  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
-};
-using Socket = std::unique_ptr<mnl_socket, SocketCloser>;
-
-// Large enough for any dump part: the kernel sizes them by the reader's buffer, up to 32 KiB.
-constexpr std::size_t kReceiveBufferSize = 32768;
 // The kernel always answers; a timeout only keeps a wedged kernel from hanging sekishod.
-constexpr time_t kReceiveTimeoutSeconds = 5;
+constexpr std::chrono::seconds kReceiveTimeout{5};
 // A dump is read again when the device changed while it was read (NLM_F_DUMP_INTR).
 constexpr int kDumpAttempts = 5;
 
-std::error_code errno_error() {
-  return {errno != 0 ? errno : EIO, std::system_category()};
+std::error_code send_message(net::NetlinkSocket& socket, const std::vector<std::uint8_t>& message) {
+  return socket.send(message.data(), message.size());
 }
 
-std::error_code open_socket(Socket& socket) {
-  socket.reset(mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC));
-  if (!socket) {
-    return errno_error();
-  }
-  if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return errno_error();
-  }
-  timeval timeout{kReceiveTimeoutSeconds, 0};
-  if (::setsockopt(mnl_socket_get_fd(socket.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                   sizeof timeout) != 0) {
-    return errno_error();
-  }
-  return {};
-}
-
-std::error_code send_message(const Socket& socket, const std::vector<std::uint8_t>& message) {
-  if (mnl_socket_sendto(socket.get(), message.data(), message.size()) < 0) {
-    return errno_error();
-  }
-  return {};
-}
-
-std::error_code receive_datagram(const Socket& socket, std::vector<std::uint8_t>& datagram) {
-  datagram.resize(kReceiveBufferSize);
-  const ssize_t received = mnl_socket_recvfrom(socket.get(), datagram.data(), datagram.size());
-  if (received < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return std::make_error_code(std::errc::timed_out);
-    }
-    return errno_error();
-  }
-  datagram.resize(static_cast<std::size_t>(received));
-  return {};
-}
-
-std::error_code resolve_family(const Socket& socket, std::uint32_t seq, std::uint16_t& family_id) {
+std::error_code resolve_family(net::NetlinkSocket& socket, std::uint32_t seq,
+                               std::uint16_t& family_id) {
   if (auto error = send_message(socket, genl_family_request(seq))) {
     return error;
   }
   std::vector<std::uint8_t> reply;
-  if (auto error = receive_datagram(socket, reply)) {
+  if (auto error = socket.receive(reply)) {
     return error;
   }
   return parse_genl_family_reply(reply, family_id);
@@ -597,25 +556,6 @@ bool ends_dump(const std::vector<std::uint8_t>& datagram) {
     return true;
   });
   return end || !walked;
-}
-
-// Waits for the ACK of `seq`, or its error.
-std::error_code receive_ack(const Socket& socket, std::uint32_t seq) {
-  const unsigned int portid = mnl_socket_get_portid(socket.get());
-  std::vector<std::uint8_t> datagram;
-  for (;;) {
-    if (auto error = receive_datagram(socket, datagram)) {
-      return error;
-    }
-    errno = 0;
-    const int result = mnl_cb_run(datagram.data(), datagram.size(), seq, portid, nullptr, nullptr);
-    if (result == MNL_CB_ERROR) {
-      return errno_error();
-    }
-    if (result == MNL_CB_STOP) {
-      return {};
-    }
-  }
 }
 
 }  // namespace
@@ -753,8 +693,8 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
 std::error_code GenlControl::get(WgDevice& device) {
   std::error_code error;
   for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
-    Socket socket;
-    if ((error = open_socket(socket))) {
+    net::NetlinkSocket socket;
+    if ((error = socket.open(NETLINK_GENERIC, kReceiveTimeout))) {
       return error;
     }
     std::uint16_t family_id = 0;
@@ -767,7 +707,7 @@ std::error_code GenlControl::get(WgDevice& device) {
     std::vector<std::vector<std::uint8_t>> parts;
     do {
       parts.emplace_back();
-      if ((error = receive_datagram(socket, parts.back()))) {
+      if ((error = socket.receive(parts.back()))) {
         return error;
       }
     } while (!ends_dump(parts.back()));
@@ -783,8 +723,8 @@ std::error_code GenlControl::set(const WgChange& change) {
   if (change.empty()) {
     return {};
   }
-  Socket socket;
-  if (auto error = open_socket(socket)) {
+  net::NetlinkSocket socket;
+  if (auto error = socket.open(NETLINK_GENERIC, kReceiveTimeout)) {
     return error;
   }
   std::uint16_t family_id = 0;
@@ -798,7 +738,7 @@ std::error_code GenlControl::set(const WgChange& change) {
     if (auto error = send_message(socket, message)) {
       return error;
     }
-    if (auto error = receive_ack(socket, seq++)) {
+    if (auto error = socket.run_until_stop(seq++, nullptr, nullptr)) {
       return error;
     }
   }

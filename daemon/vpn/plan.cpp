@@ -56,7 +56,7 @@ Plan plan_device(const DesiredDevice& desired, const WgDevice& actual) {
   for (const DesiredPeer& want : desired.peers) {
     PeerChange change;
     change.public_key = want.public_key;
-    PeerEvent event{PeerEvent::Kind::Added, want.name, key_to_base64(want.public_key), {}};
+    PeerEvent event{PeerEvent::Kind::Added, want.name, want.public_key, {}};
     auto found = present.find(want.public_key);
     if (found == present.end()) {
       change.allowed_ips = want.allowed_ips;
@@ -88,7 +88,7 @@ Plan plan_device(const DesiredDevice& desired, const WgDevice& actual) {
     change.public_key = public_key;
     change.remove = true;
     plan.change.peers.push_back(std::move(change));
-    plan.events.push_back(PeerEvent{PeerEvent::Kind::Removed, "", key_to_base64(public_key), {}});
+    plan.events.push_back(PeerEvent{PeerEvent::Kind::Removed, "", public_key, {}});
   }
   return plan;
 }

@@ -32,8 +32,8 @@ DesiredDevice desired_device(const policy::Vpn& vpn, const Key& private_key);
 struct PeerEvent {
   enum class Kind { Added, Removed, Changed };
   Kind kind = Kind::Added;
-  std::string name;               // the policy's name; empty for a key the policy does not know
-  std::string public_key;         // base64
+  std::string name;  // the policy's name; empty for a key the policy does not know
+  Key public_key{};
   std::vector<std::string> what;  // for Changed: "allowed_ips", "keepalive"
 };
 const char* to_string(PeerEvent::Kind kind);

@@ -76,9 +76,10 @@ bool Tunnel::ensure_interface() {
   const std::string& name = vpn_->interface.name;
   net::LinkInfo link;
   std::error_code error = net::get_link(name, link);
-  if (!error && link.kind == "tun" && !wireguard_go_) {
-    // A wireguard-go that outlived an earlier sekishod, or another program's tun device:
-    // deleting the device ends such a wireguard-go, and ours replaces it.
+  if (!error && link.kind == "tun") {
+    // Without control_ no wireguard-go of ours runs, so this is left over: from one that
+    // outlived an earlier sekishod, or another program's. Deleting the device ends such a
+    // wireguard-go, and ours replaces it.
     log_warning("vpn " + vpn_->name + ": removing the leftover tun device " + name);
     net::delete_link(name);
     error = std::make_error_code(std::errc::no_such_device);
@@ -171,16 +172,17 @@ bool Tunnel::configure(const char* why) {
     nlohmann::json details = base_details();
     std::string name = event.name;
     if (name.empty()) {
-      auto known = peer_names_.find(*key_from_base64(event.public_key));
+      auto known = peer_names_.find(event.public_key);
       name = known != peer_names_.end() ? known->second : "";
     }
+    const std::string public_key = key_to_base64(event.public_key);
     details["peer"] = name;
-    details["public_key"] = event.public_key;
+    details["public_key"] = public_key;
     details["why"] = why;
     if (!event.what.empty()) {
       details["what"] = event.what;
     }
-    log_notice("vpn " + vpn.name + ": peer " + (name.empty() ? event.public_key : name) + " " +
+    log_notice("vpn " + vpn.name + ": peer " + (name.empty() ? public_key : name) + " " +
                to_string(event.kind) + " (" + why + ")");
     report_(std::string("vpn.peer_") + to_string(event.kind), details);
   }

@@ -27,14 +27,12 @@ std::optional<Key> key_from_hex(std::string_view text) {
   return key;
 }
 
+// The whole of `text` as a decimal number that fits `out`.
 template <typename Number>
-std::optional<Number> number(std::string_view text) {
-  Number value{};
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return std::nullopt;
-  }
-  return value;
+bool read_number(std::string_view text, Number& out) {
+  const char* end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, out);
+  return !text.empty() && error == std::errc() && stop == end;
 }
 
 std::error_code bad_message() {
@@ -44,21 +42,17 @@ std::error_code bad_message() {
 // The "errno=N" line that closes every answer.
 std::optional<int> closing_errno(std::string_view answer) {
   constexpr std::string_view kEnd = "\n\n";
-  if (answer.size() < kEnd.size() || answer.substr(answer.size() - kEnd.size()) != kEnd) {
-    return std::nullopt;
-  }
-  std::string_view body = answer.substr(0, answer.size() - 1);  // keeps the last '\n'
-  std::size_t start = body.rfind('\n', body.size() - 2);
-  std::string_view line = body.substr(start == std::string_view::npos ? 0 : start + 1);
-  if (line.size() < 2) {
-    return std::nullopt;
-  }
-  line.remove_suffix(1);
   constexpr std::string_view kErrno = "errno=";
-  if (line.substr(0, kErrno.size()) != kErrno) {
+  if (!answer.ends_with(kEnd)) {
     return std::nullopt;
   }
-  return number<int>(line.substr(kErrno.size()));
+  answer.remove_suffix(kEnd.size());
+  const std::string_view line = answer.substr(answer.rfind('\n') + 1);  // npos + 1 is 0
+  int value = 0;
+  if (!line.starts_with(kErrno) || !read_number(line.substr(kErrno.size()), value)) {
+    return std::nullopt;
+  }
+  return value;
 }
 
 std::error_code to_error(int value) {
@@ -83,11 +77,11 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
     return std::nullopt;  // IPv6 without brackets
   }
   auto address = policy::parse_ip(host);
-  auto port = number<std::uint16_t>(text.substr(colon + 1));
-  if (!address || !port) {
+  std::uint16_t port = 0;
+  if (!address || !read_number(text.substr(colon + 1), port)) {
     return std::nullopt;
   }
-  return Endpoint{*address, *port};
+  return Endpoint{*address, port};
 }
 
 std::string uapi_set_request(const WgChange& change) {
@@ -125,7 +119,7 @@ std::error_code parse_uapi_get(std::string_view answer, WgDevice& device) {
   if (*status != 0) {
     return to_error(*status);
   }
-  device = WgDevice{};
+  WgDevice parsed;  // `device` changes only when the whole answer is read
   WgPeer* peer = nullptr;
   std::size_t position = 0;
   while (position < answer.size()) {
@@ -146,23 +140,19 @@ std::error_code parse_uapi_get(std::string_view answer, WgDevice& device) {
       auto public_key = key_from_hex(value);
       ok = public_key.has_value();
       if (ok) {
-        peer = &device.peers.emplace_back();
+        peer = &parsed.peers.emplace_back();
         peer->public_key = *public_key;
       }
     } else if (key == "errno") {
       continue;
     } else if (peer == nullptr) {
       if (key == "private_key") {
-        device.private_key = key_from_hex(value);
-        ok = device.private_key.has_value();
+        parsed.private_key = key_from_hex(value);
+        ok = parsed.private_key.has_value();
       } else if (key == "listen_port") {
-        auto port = number<std::uint16_t>(value);
-        ok = port.has_value();
-        device.listen_port = port.value_or(0);
+        ok = read_number(value, parsed.listen_port);
       } else if (key == "fwmark") {
-        auto mark = number<std::uint32_t>(value);
-        ok = mark.has_value();
-        device.fwmark = mark.value_or(0);
+        ok = read_number(value, parsed.fwmark);
       }
     } else if (key == "endpoint") {
       peer->endpoint = parse_endpoint(value);
@@ -174,31 +164,22 @@ std::error_code parse_uapi_get(std::string_view answer, WgDevice& device) {
         peer->allowed_ips.push_back(*cidr);
       }
     } else if (key == "persistent_keepalive_interval") {
-      auto seconds = number<std::uint16_t>(value);
-      ok = seconds.has_value();
-      peer->keepalive_seconds = seconds.value_or(0);
+      ok = read_number(value, peer->keepalive_seconds);
     } else if (key == "last_handshake_time_sec") {
-      auto seconds = number<std::int64_t>(value);
-      ok = seconds.has_value();
-      peer->last_handshake_seconds = seconds.value_or(0);
+      ok = read_number(value, peer->last_handshake_seconds);
     } else if (key == "last_handshake_time_nsec") {
-      auto nanoseconds = number<std::int64_t>(value);
-      ok = nanoseconds.has_value();
-      peer->last_handshake_nanoseconds = nanoseconds.value_or(0);
+      ok = read_number(value, peer->last_handshake_nanoseconds);
     } else if (key == "rx_bytes") {
-      auto bytes = number<std::uint64_t>(value);
-      ok = bytes.has_value();
-      peer->rx_bytes = bytes.value_or(0);
+      ok = read_number(value, peer->rx_bytes);
     } else if (key == "tx_bytes") {
-      auto bytes = number<std::uint64_t>(value);
-      ok = bytes.has_value();
-      peer->tx_bytes = bytes.value_or(0);
+      ok = read_number(value, peer->tx_bytes);
     }
     // Other keys (preshared_key, protocol_version, newer additions) are not ours to judge.
     if (!ok) {
       return bad_message();
     }
   }
+  device = std::move(parsed);
   return {};
 }
 

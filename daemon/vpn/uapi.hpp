@@ -21,7 +21,7 @@ std::string uapi_socket_path(const std::string& interface);
 std::string uapi_set_request(const WgChange& change);
 
 // Parses the answer to "get=1" into `device`: bad_message when it is not the protocol,
-// the errno it ends with when that is not 0.
+// the errno it ends with when that is not 0; `device` is changed only on success.
 std::error_code parse_uapi_get(std::string_view answer, WgDevice& device);
 
 // The errno that a "set=1" answer carries; bad_message when there is none.

@@ -21,19 +21,16 @@
 #include <linux/wireguard.h>
 #include <netinet/in.h>
 
+#include "tests/vpn/test_keys.hpp"
+
 using namespace sekisho::vpn;
 using sekisho::policy::Cidr;
 using sekisho::policy::Family;
+using sekisho::vpn::testing::key_of;
 
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
-
-Key key_of(std::uint8_t fill) {
-  Key key;
-  key.fill(fill);
-  return key;
-}
 
 Cidr cidr(const char* text) {
   const auto parsed = sekisho::policy::parse_cidr(text);

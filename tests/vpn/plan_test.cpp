@@ -7,16 +7,13 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/vpn/test_keys.hpp"
+
 using namespace sekisho;
 using namespace sekisho::vpn;
+using sekisho::vpn::testing::key_of;
 
 namespace {
-
-Key key_of(unsigned char fill) {
-  Key key{};
-  key.fill(fill);
-  return key;
-}
 
 policy::VpnPeer peer(const std::string& name, unsigned char fill, const std::string& address,
                      std::optional<std::int64_t> keepalive = std::nullopt) {
@@ -115,7 +112,7 @@ TEST_CASE("adding, changing and removing peers names only those peers") {
   CHECK(event(PeerEvent::Kind::Changed)->what ==
         std::vector<std::string>{"allowed_ips", "keepalive"});
   CHECK(event(PeerEvent::Kind::Added)->name == "new");
-  CHECK(event(PeerEvent::Kind::Removed)->public_key == key_to_base64(key_of(0x33)));
+  CHECK(event(PeerEvent::Kind::Removed)->public_key == key_of(0x33));
 }
 
 TEST_CASE("drift: a peer someone added by hand is removed, a widened one narrowed") {

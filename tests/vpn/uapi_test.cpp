@@ -6,15 +6,12 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/vpn/test_keys.hpp"
+
 using namespace sekisho::vpn;
+using sekisho::vpn::testing::key_of;
 
 namespace {
-
-Key key_of(unsigned char fill) {
-  Key key{};
-  key.fill(fill);
-  return key;
-}
 
 const std::string kHex01(64, '0');
 // 32 bytes of 0x01 as hex.
@@ -98,6 +95,12 @@ TEST_CASE("answers that are not the protocol are bad messages, errno is passed o
   CHECK(parse_uapi_get("public_key=" + kHex01 + "\nallowed_ip=10.0.0.1/33\nerrno=0\n\n", device) ==
         std::errc::bad_message);
   CHECK(parse_uapi_get("errno=13\n\n", device) == std::errc::permission_denied);
+  WgDevice kept;
+  kept.listen_port = 7;
+  CHECK(parse_uapi_get("listen_port=51820\npublic_key=zz\nerrno=0\n\n", kept) ==
+        std::errc::bad_message);
+  CHECK(kept.listen_port == 7);  // a bad answer changes nothing
+  CHECK(kept.peers.empty());
   CHECK_FALSE(parse_uapi_set_answer("errno=0\n\n"));
   CHECK(parse_uapi_set_answer("errno=22\n\n") == std::errc::invalid_argument);
   CHECK(parse_uapi_set_answer("errno=\n\n") == std::errc::bad_message);

@@ -21,7 +21,7 @@ vendor_if=${LAB_ID}vnd0
 stranger_if=${LAB_ID}str0
 keys=/run/sekisho-lab/$LAB_ID-keys
 trap '"$lab" down; rm -rf "$tmp" "$keys"; rm -f /var/run/wireguard/{$gw_if,$vendor_if,$stranger_if}.sock' EXIT
-in_vendor() { ip netns exec "$LAB_ID-vendor" "$@"; }
+in_vendor() { "$lab" exec vendor "$@"; }
 
 # The gateway's key, made by sekishoctl; the vendors' own, by wg on "their" machines.
 rm -rf "$keys"
@@ -100,7 +100,20 @@ in_vendor ip -6 route add default via 2001:db8:52::1
 
 vpn_state() { in_gw "$ctl" vpn status --json --control "$run/control.sock" 2>/dev/null; }
 vpn_field() { vpn_state | python3 -c "import json,sys; v=json.load(sys.stdin)['vpns'][0]; print($1)"; }
-if wait_ms 10000 sh -c "'$ctl' --help >/dev/null; ip netns exec '$LAB_ID-gw' '$ctl' vpn status --json --control '$run/control.sock' | grep -q '\"state\": \"up\"'" >/dev/null; then
+vpn_up() { [ "$(vpn_field "v['state']" 2>/dev/null)" = up ]; }
+# gw_peers: the public keys on the gateway's interface, read with wg (not through sekishod).
+gw_peers() { in_gw wg show "$gw_if" peers 2>/dev/null; }
+gw_has_peer() { gw_peers | grep -qxF "$1"; }
+gw_lacks_peer() { ! gw_has_peer "$1"; }
+daemon_said() { "$lab" daemon log | grep -q "$1"; }
+# vpn_records: the audit log's vpn.peer_* records as "kind peer why" lines.
+vpn_records() {
+  in_gw "$ctl" audit show --json --control "$run/control.sock" | python3 -c 'import json,sys
+for r in json.load(sys.stdin):
+    if r["kind"].startswith("vpn.peer_"):
+        d = r["details"]; print(r["kind"], d.get("peer") or d["public_key"], d.get("why", ""))'
+}
+if wait_ms 10000 vpn_up >/dev/null; then
   lab_pass "sekishod brought $gw_if up on $(vpn_field "v['backend']") with public key $(vpn_field "v['public_key']")"
 else
   lab_fail "the VPN did not come up: $(vpn_state)"
@@ -149,8 +162,9 @@ connect() {
 cp "$tmp/vendor-a.conf" "$tmp/$vendor_if.conf"
 connect "$vendor_if" "$tmp/$vendor_if.conf"
 handshake() { in_vendor wg show "$1" latest-handshakes | awk '{print $2}'; }
+handshake_done() { [ "$(handshake "$vendor_if")" -gt 0 ]; }
 in_vendor ping -c 1 -W 1 198.19.77.1 >/dev/null 2>&1 # any packet starts the handshake
-if took=$(wait_ms 10000 sh -c "[ \"\$(ip netns exec $LAB_ID-vendor wg show $vendor_if latest-handshakes | awk '{print \$2}')\" -gt 0 ]"); then
+if took=$(wait_ms 10000 handshake_done); then
   lab_pass "the vendor's handshake completed ($took ms after the first packet)"
   echo "== measured: vendor handshake through wireguard-go $took ms after the first packet"
 else
@@ -210,7 +224,8 @@ fi
 # --min-rate keeps a scan of 65535 dropped ports to about a minute on two cores; the IT
 # scan, which must find tcp/22 open, shows that probes at this rate are not lost.
 "$lab" exec gw python3 "$src/tests/lab/responder.py" --tcp 22 8999 >/dev/null 2>&1 &
-wait_ms 5000 sh -c "ip netns exec $LAB_ID-gw ss -Hltn 'sport = :8999' | grep -q LISTEN" >/dev/null ||
+gw_listening() { in_gw ss -Hltn 'sport = :8999' | grep -q LISTEN; }
+wait_ms 5000 gw_listening >/dev/null ||
   lab_fail "the gateway's responder did not start"
 scans=()
 scan() { # scan NODE-COMMAND... -> "open/closed ports" (nmap's greppable lines)
@@ -247,7 +262,9 @@ grep -q '/open/' "$tmp/wanu" && lab_fail "WAN UDP scan found: $(cat "$tmp/wanu")
 # A `to: gateway` rule for the VPN zone opens exactly that.
 policy "$tmp/v2.yaml" rule
 "$lab" policy "$tmp/v2.yaml"
-if wait_ms 10000 sh -c "echo 'x tcp-echo 198.19.77.1 22' | ip netns exec $LAB_ID-vendor python3 $src/tests/lab/probe.py | grep -q reached" >/dev/null; then
+vendor_ssh() { probe vendor tcp-echo 198.19.77.1 22; }
+vendor_reaches_ssh() { [ "$(vendor_ssh)" = reached ]; }
+if wait_ms 10000 vendor_reaches_ssh >/dev/null; then
   lab_pass "with a to: gateway rule the vendor reaches the gateway's tcp/22, and only that:"
 else
   lab_fail "the to: gateway rule did not open tcp/22 for the vendor"
@@ -258,38 +275,56 @@ vendor_probes >"$tmp/probes2"
   lab_pass "  $(awk '{printf "%s %s; ", $1, $2}' "$tmp/probes2")" ||
   lab_fail "with the rule: $(tr '\n' ';' <"$tmp/probes2")"
 
-# Reload without vendor-b: vendor-a is not disturbed (same handshake, traffic flows on).
+# Reload without vendor-b: vendor-a is not disturbed (same handshake, traffic flows on,
+# and the plan named vendor-b alone: the audit log has vendor-a only as added at start).
 before=$(handshake "$vendor_if")
 policy "$tmp/v3.yaml" rule a
 "$lab" policy "$tmp/v3.yaml"
-if wait_ms 10000 sh -c "! ip netns exec $LAB_ID-gw wg show $gw_if peers | grep -qF '$vendor_b_public'" >/dev/null; then
+if wait_ms 10000 gw_lacks_peer "$vendor_b_public" >/dev/null; then
   lab_pass "reload removed vendor-b from $gw_if"
 else
   lab_fail "vendor-b is still a peer after the reload"
 fi
-[ "$(echo 'x tcp-echo 198.19.77.1 22' | in_vendor python3 "$src/tests/lab/probe.py" | awk '{print $2}')" = reached ] &&
-  [ "$(handshake "$vendor_if")" = "$before" ] &&
-  lab_pass "vendor-a undisturbed by removing vendor-b (same handshake, still reaches tcp/22)" ||
-  lab_fail "vendor-a was disturbed: handshake $before -> $(handshake "$vendor_if")"
+vpn_records >"$tmp/records"
+[ "$(vendor_ssh)" = reached ] && [ "$(handshake "$vendor_if")" = "$before" ] &&
+  [ "$(grep -c ' vendor-a ' "$tmp/records")" = 1 ] &&
+  grep -q '^vpn.peer_removed vendor-b policy$' "$tmp/records" &&
+  lab_pass "vendor-a undisturbed by removing vendor-b (same handshake, still reaches tcp/22, not touched)" ||
+  lab_fail "vendor-a was disturbed: handshake $before -> $(handshake "$vendor_if"); $(tr '\n' ';' <"$tmp/records")"
 
 # Removing vendor-a by reload cuts it.
 policy "$tmp/v4.yaml" rule ""
 "$lab" policy "$tmp/v4.yaml"
-if wait_ms 10000 sh -c "[ -z \"\$(ip netns exec $LAB_ID-gw wg show $gw_if peers)\" ]" >/dev/null; then
-  cut=$(echo 'x tcp-echo 198.19.77.1 22' | in_vendor python3 "$src/tests/lab/probe.py" | awk '{print $2}')
+if wait_ms 10000 gw_lacks_peer "$vendor_a_public" >/dev/null; then
+  cut=$(vendor_ssh)
   [ "$cut" = blocked ] && lab_pass "removing vendor-a by reload cuts it (tcp/22 now: $cut)" ||
     lab_fail "vendor-a after its removal: $cut"
 else
   lab_fail "vendor-a is still a peer after the reload"
 fi
 
-# A key file that others may read is refused, clearly, and the tunnel taken down.
+# Drift: a peer added by hand, and vendor-a's allowed IPs widened by hand, are put back.
 "$lab" policy "$tmp/v1.yaml"
-wait_ms 10000 sh -c "ip netns exec $LAB_ID-gw wg show $gw_if peers | grep -qF '$vendor_a_public'" >/dev/null ||
+wait_ms 10000 gw_has_peer "$vendor_a_public" >/dev/null ||
   lab_fail "vendor-a did not come back with the first policy"
+intruder=$(wg genkey | wg pubkey)
+in_gw wg set "$gw_if" peer "$intruder" allowed-ips 198.19.77.99/32
+in_gw wg set "$gw_if" peer "$vendor_a_public" allowed-ips 198.19.77.2/32,2001:db8:77::2/128,192.0.2.0/24
+narrowed() { in_gw wg show "$gw_if" allowed-ips | grep -qxF "$vendor_a_public	198.19.77.2/32 2001:db8:77::2/128"; }
+if took=$(wait_ms 15000 gw_lacks_peer "$intruder") && wait_ms 1000 narrowed >/dev/null; then
+  vpn_records >"$tmp/records"
+  grep -q "^vpn.peer_removed $intruder drift$" "$tmp/records" &&
+    grep -q '^vpn.peer_changed vendor-a drift$' "$tmp/records" &&
+    lab_pass "a peer added by hand is removed and a widened one narrowed within $took ms (audited as drift)" ||
+    lab_fail "drift undone but not audited: $(tr '\n' ';' <"$tmp/records")"
+else
+  lab_fail "drift not undone: $(in_gw wg show "$gw_if" allowed-ips | tr '\n' ';')"
+fi
+
+# A key file that others may read is refused, clearly, and the tunnel taken down.
 chmod 0644 "$keys/gw.key"
 "$lab" daemon reload
-if wait_ms 10000 sh -c "'$lab' daemon log | grep -q 'private_key_file $keys/gw.key: .*0644'" >/dev/null; then
+if wait_ms 10000 daemon_said "private_key_file $keys/gw.key: .*0644" >/dev/null; then
   lab_pass "a 0644 key file is refused: $("$lab" daemon log | grep -m1 "private_key_file $keys/gw.key" | sed 's/^.*vpn maint: //')"
 else
   lab_fail "no clear refusal of the 0644 key file: $("$lab" daemon log | tail -3)"
@@ -299,12 +334,12 @@ fi
   lab_fail "after the refusal: $(vpn_state)"
 chmod 0600 "$keys/gw.key"
 "$lab" daemon reload
-wait_ms 10000 sh -c "ip netns exec $LAB_ID-gw '$ctl' vpn status --control '$run/control.sock' | grep -q ', up'" >/dev/null &&
+wait_ms 10000 vpn_up >/dev/null &&
   lab_pass "with mode 0600 again the tunnel comes back" || lab_fail "the tunnel did not come back: $(vpn_state)"
 
 # wireguard-go killed: restarted, peers back, audited.
 pkill -KILL -f "^wireguard-go -f $gw_if\$" || lab_fail "no wireguard-go for $gw_if"
-if took=$(wait_ms 15000 sh -c "ip netns exec $LAB_ID-gw wg show $gw_if peers 2>/dev/null | grep -qF '$vendor_a_public'"); then
+if took=$(wait_ms 15000 gw_has_peer "$vendor_a_public"); then
   lab_pass "a killed wireguard-go is restarted with its peers in $took ms"
   echo "== measured: wireguard-go killed -> restarted with its peers in $took ms (backoff 1 s)"
 else

@@ -312,18 +312,20 @@ class Compiler {
           forward_dispatch_.push_back(ir::Element{
               {ir::single(ir::value_of_ifname(in.name)), ir::single(ir::value_of_ifname(out.name))},
               jump,
-              origin});
+              origin,
+              {},
+              0});
         }
       }
     } else if (from) {
       for (const NameRef& in : from->interfaces) {
         input_dispatch_.push_back(
-            ir::Element{{ir::single(ir::value_of_ifname(in.name))}, jump, origin});
+            ir::Element{{ir::single(ir::value_of_ifname(in.name))}, jump, origin, {}, 0});
       }
     } else {
       for (const NameRef& out : to->interfaces) {
         output_dispatch_.push_back(
-            ir::Element{{ir::single(ir::value_of_ifname(out.name))}, jump, origin});
+            ir::Element{{ir::single(ir::value_of_ifname(out.name))}, jump, origin, {}, 0});
       }
     }
   }
@@ -352,12 +354,15 @@ class Compiler {
       ir::Origin origin{host.pos, "MAC binding of host " + host.name};
       for (const IpAddress& address : host.addresses) {
         int family = address.family == Family::V4 ? 0 : 1;
-        bound[family].push_back(ir::Element{{ir::single(address_value(address))}, {}, origin});
+        bound[family].push_back(
+            ir::Element{{ir::single(address_value(address))}, {}, origin, {}, 0});
         bindings[family].push_back(
             ir::Element{{ir::single(address_value(address)),
                          ir::single(ir::value_of_bytes(host.mac->bytes.data(), 6))},
                         {},
-                        origin});
+                        origin,
+                        {},
+                        0});
       }
     }
     if (bound[0].empty() && bound[1].empty()) {
@@ -412,8 +417,8 @@ class Compiler {
     for (const Zone& zone : policy_.zones) {
       if (zone.role == ZoneRole::Vpn) {
         for (const NameRef& interface : zone.interfaces) {
-          vpn_interfaces_.push_back(
-              ir::Element{{ir::single(ir::value_of_ifname(interface.name))}, {}, {zone.pos, ""}});
+          vpn_interfaces_.push_back(ir::Element{
+              {ir::single(ir::value_of_ifname(interface.name))}, {}, {zone.pos, ""}, {}, 0});
         }
       }
     }
@@ -423,16 +428,23 @@ class Compiler {
     ir::Chain gate;
     gate.name = "session_gate";
     gate.origin = ir::Origin{{}, "jump sessions (W-1)"};
+    // Each element (peer . target . protocol . port, with the session's remaining time as
+    // its timeout) maps to the session's number, which the connection then carries as its
+    // ct mark: sekishod finds a session's connections by it to account for and end them.
     for (Family family : {Family::V4, Family::V6}) {
       ir::Set sessions;
       sessions.name = family == Family::V4 ? "sessions_v4" : "sessions_v6";
       sessions.key = set_key_types(family, SetKind::Ports);
+      sessions.data = FieldType::Mark;
       sessions.interval = true;
       sessions.timeout = true;
       sessions.origin = gate.origin;
+      Statement mark = simple(Statement::Kind::CtMarkFromMap);
+      mark.map_key = set_selectors(family, SetKind::Ports);
+      mark.map = sessions.name;
       gate.rules.push_back(
-          ir::Rule{{lookup(set_selectors(family, SetKind::Ports), Match::Op::InSet, sessions.name)},
-                   {simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)},
+          ir::Rule{{},
+                   {mark, simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)},
                    gate.origin});
       ruleset_.sets.push_back(std::move(sessions));
     }
@@ -456,9 +468,11 @@ class Compiler {
     states.key = {FieldType::CtState};
     // nf_conntrack_common.h: invalid 1, established 2, related 4.
     states.elements = {
-        ir::Element{{ir::single(ct_state(0x1))}, ir::Verdict{ir::VerdictKind::Drop, {}}, {}},
-        ir::Element{{ir::single(ct_state(0x2))}, ir::Verdict{ir::VerdictKind::Accept, {}}, {}},
-        ir::Element{{ir::single(ct_state(0x4))}, ir::Verdict{ir::VerdictKind::Accept, {}}, {}},
+        ir::Element{{ir::single(ct_state(0x1))}, ir::Verdict{ir::VerdictKind::Drop, {}}, {}, {}, 0},
+        ir::Element{
+            {ir::single(ct_state(0x2))}, ir::Verdict{ir::VerdictKind::Accept, {}}, {}, {}, 0},
+        ir::Element{
+            {ir::single(ct_state(0x4))}, ir::Verdict{ir::VerdictKind::Accept, {}}, {}, {}, 0},
     };
     std::string name = states.name;
     ruleset_.sets.push_back(std::move(states));
@@ -473,7 +487,7 @@ class Compiler {
     types.key = {FieldType::Icmpv6Type};
     for (int type : {133, 134, 135, 136}) {
       types.elements.push_back(ir::Element{
-          {ir::single(ir::value_of_number(static_cast<std::uint64_t>(type), 1))}, {}, {}});
+          {ir::single(ir::value_of_number(static_cast<std::uint64_t>(type), 1))}, {}, {}, {}, 0});
     }
     std::string name = types.name;
     ruleset_.sets.push_back(std::move(types));

@@ -27,6 +27,8 @@ std::size_t field_size(FieldType type) {
       return 4;
     case FieldType::NfProto:
       return 1;
+    case FieldType::Mark:
+      return 4;
   }
   return 0;
 }
@@ -53,6 +55,8 @@ std::string_view field_type_name(FieldType type) {
       return "ct_state";
     case FieldType::NfProto:
       return "nf_proto";
+    case FieldType::Mark:
+      return "mark";
   }
   return "?";
 }

@@ -31,6 +31,7 @@ enum class FieldType {
   EtherAddr,    // ether_addr
   CtState,      // ct_state (host-order bit mask, kept big-endian here for ordering)
   NfProto,      // nf_proto
+  Mark,         // mark (ct mark; the kernel keeps it in host order)
 };
 
 std::size_t field_size(FieldType type);
@@ -94,6 +95,8 @@ struct Element {
   std::vector<Range> key;          // one range per key field
   std::optional<Verdict> verdict;  // verdict maps
   Origin origin;
+  std::optional<Value> data;     // data maps
+  std::uint64_t timeout_ms = 0;  // sets with timeouts: the element's lifetime (0: none)
 };
 
 struct Set {
@@ -102,7 +105,8 @@ struct Set {
   bool interval = false;
   bool timeout = false;
   bool verdict_map = false;
-  bool anonymous = false;  // rendered inline where it is used; constant
+  std::optional<FieldType> data;  // a data map: the type each element maps to
+  bool anonymous = false;         // rendered inline where it is used; constant
   // The most elements the set will hold (0: unbounded). A hash set the kernel only ever
   // gets whole is given its size: the kernel then picks its fixed-size hash backend.
   std::uint32_t size = 0;
@@ -128,13 +132,17 @@ struct Match {
 };
 
 struct Statement {
-  enum class Kind { Counter, Limit, Log, Verdict, RejectTcpReset, Masquerade };
+  // CtMarkFromMap: `ct mark set <map_key> map @<map>`; a key the map lacks ends the rule
+  // there, as a failed match does.
+  enum class Kind { Counter, Limit, Log, Verdict, RejectTcpReset, Masquerade, CtMarkFromMap };
   Kind kind = Kind::Counter;
   std::uint32_t limit_rate = 0;  // packets per second
   std::uint32_t limit_burst = 0;
   std::uint16_t log_group = 0;
   std::string log_prefix;
   ir::Verdict verdict;
+  std::vector<Selector> map_key;  // CtMarkFromMap
+  std::string map;
 };
 
 struct Rule {

@@ -101,6 +101,12 @@ std::string single_text(FieldType type, const Value& value) {
       }
     case FieldType::NfProto:
       return number_of(value) == 2 ? "ipv4" : "ipv6";
+    case FieldType::Mark: {
+      char buffer[16];
+      std::snprintf(buffer, sizeof buffer, "0x%08llx",
+                    static_cast<unsigned long long>(number_of(value)));
+      return buffer;
+    }
   }
   return "?";
 }
@@ -125,6 +131,9 @@ std::string key_text(const std::vector<FieldType>& types, const Element& element
   std::string out;
   for (std::size_t i = 0; i < types.size(); ++i) {
     out += (i ? " . " : "") + render_range(types[i], element.key[i]);
+  }
+  if (element.timeout_ms > 0) {
+    out += " timeout " + std::to_string(element.timeout_ms / 1000) + "s";
   }
   if (element.verdict) {
     out += " : " + verdict_text(*element.verdict);
@@ -194,11 +203,17 @@ class Renderer {
       out_ << "\t# filled while schedule " << set.schedule << " is open ("
            << set.scheduled_elements.size() << " elements)\n";
     }
-    out_ << "\t" << (set.verdict_map ? "map " : "set ") << set.name << " {\n\t\ttype ";
+    const bool map = set.verdict_map || set.data;
+    out_ << "\t" << (map ? "map " : "set ") << set.name << " {\n\t\ttype ";
     for (std::size_t i = 0; i < set.key.size(); ++i) {
       out_ << (i ? " . " : "") << field_type_name(set.key[i]);
     }
-    out_ << (set.verdict_map ? " : verdict\n" : "\n");
+    if (set.verdict_map) {
+      out_ << " : verdict";
+    } else if (set.data) {
+      out_ << " : " << field_type_name(*set.data);
+    }
+    out_ << "\n";
     if (set.size > 0) {
       out_ << "\t\tsize " << set.size << "\n";
     }
@@ -211,6 +226,7 @@ class Renderer {
       for (std::size_t i = 0; i < set.elements.size(); ++i) {
         const Element& element = set.elements[i];
         out_ << (i ? "\n\t\t\t     " : " ") << key_text(set.key, element)
+             << (element.data && set.data ? " : " + single_text(*set.data, *element.data) : "")
              << (i + 1 < set.elements.size() ? "," : " }");
         std::string origin = origin_text(element.origin);
         if (!origin.empty()) {
@@ -302,6 +318,13 @@ class Renderer {
         return "reject with tcp reset";
       case Statement::Kind::Masquerade:
         return "masquerade";
+      case Statement::Kind::CtMarkFromMap: {
+        std::string key;
+        for (Selector selector : statement.map_key) {
+          key += (key.empty() ? "" : " . ") + std::string(selector_name(selector));
+        }
+        return "ct mark set " + key + " map @" + statement.map;
+      }
     }
     return "?";
   }

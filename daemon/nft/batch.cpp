@@ -67,12 +67,14 @@ std::uint32_t datatype(FieldType type) {
       return 26;
     case FieldType::NfProto:
       return 2;
+    case FieldType::Mark:
+      return 19;
   }
   return 0;
 }
 
 bool host_order(FieldType type) {
-  return type == FieldType::CtState;
+  return type == FieldType::CtState || type == FieldType::Mark;
 }
 
 // One field's bytes as the kernel compares them.
@@ -270,17 +272,26 @@ class RuleBuilder {
     }
   }
 
-  void lookup(const std::string& set, std::uint32_t set_id, bool verdict_map, bool invert) {
+  // `dreg`: where a map puts what the key maps to (a set: none).
+  void lookup(const std::string& set, std::uint32_t set_id, std::optional<std::uint32_t> dreg,
+              bool invert) {
     nftnl_expr* e = nftnl_expr_alloc("lookup");
     nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, register_number(NFT_REG32_00));
     nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
     nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-    if (verdict_map) {
-      nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+    if (dreg) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, *dreg);
     }
     if (invert) {
       nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
     }
+    nftnl_rule_add_expr(rule_, e);
+  }
+
+  void ct_set(std::uint32_t key, std::uint32_t reg) {
+    nftnl_expr* e = nftnl_expr_alloc("ct");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, reg);
     nftnl_rule_add_expr(rule_, e);
   }
 
@@ -320,6 +331,8 @@ class RuleBuilder {
       case ir::Statement::Kind::Masquerade:
         e = nftnl_expr_alloc("masq");
         break;
+      case ir::Statement::Kind::CtMarkFromMap:
+        throw std::logic_error("ct mark from a map is built by the rule, not alone");
     }
     nftnl_rule_add_expr(rule_, e);
   }
@@ -439,7 +452,7 @@ class BatchWriter {
       flags |= NFT_SET_INTERVAL;
     if (set.interval && set.key.size() > 1)
       flags |= NFT_SET_CONCAT;
-    if (set.verdict_map)
+    if (set.verdict_map || set.data)
       flags |= NFT_SET_MAP;
     if (set.timeout)
       flags |= NFT_SET_TIMEOUT;
@@ -476,6 +489,10 @@ class BatchWriter {
     if (set.verdict_map) {
       nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
       nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, 0);
+    } else if (set.data) {
+      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, datatype(*set.data));
+      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN,
+                        static_cast<std::uint32_t>(ir::field_size(*set.data)));
     }
     // Everything is new after the table was deleted: EXCL makes a name clash an error
     // instead of a silent merge of two objects.
@@ -514,6 +531,14 @@ class BatchWriter {
       auto end = key_bytes(set.key, element.key, true);
       nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, end.data(),
                          static_cast<std::uint32_t>(end.size()));
+    }
+    if (element.data && set.data) {
+      auto data = field_bytes(*set.data, *element.data);
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data.data(),
+                         static_cast<std::uint32_t>(data.size()));
+    }
+    if (element.timeout_ms > 0) {
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, element.timeout_ms);
     }
     if (element.verdict) {
       nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT,
@@ -573,9 +598,25 @@ class BatchWriter {
       }
       builder.load_key(match.selectors);
       builder.lookup(kernel_set_name(*set), set_ids_.at(set->name),
-                     match.op == ir::Match::Op::VerdictMap, match.op == ir::Match::Op::NotInSet);
+                     match.op == ir::Match::Op::VerdictMap
+                         ? std::optional<std::uint32_t>(NFT_REG_VERDICT)
+                         : std::nullopt,
+                     match.op == ir::Match::Op::NotInSet);
     }
     for (const ir::Statement& statement : rule.statements) {
+      if (statement.kind == ir::Statement::Kind::CtMarkFromMap) {
+        // As nft does it: the key into registers, the map's value over its first one, and
+        // that register into the connection's mark.
+        const ir::Set* map = ruleset_.find_set(statement.map);
+        if (!map) {
+          throw std::logic_error("rule refers to a missing map " + statement.map);
+        }
+        builder.load_key(statement.map_key);
+        const std::uint32_t value = register_number(NFT_REG32_00);
+        builder.lookup(kernel_set_name(*map), set_ids_.at(map->name), value, false);
+        builder.ct_set(NFT_CT_MARK, value);
+        continue;
+      }
       builder.statement(statement);
     }
     nlmsghdr* nlh = header(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,

@@ -98,6 +98,10 @@ std::string element_line(nftnl_set_elem* element) {
     const void* end = nftnl_set_elem_get(element, NFTNL_SET_ELEM_KEY_END, &length);
     out += " end " + to_hex(end, length);
   }
+  if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_DATA)) {
+    const void* data = nftnl_set_elem_get(element, NFTNL_SET_ELEM_DATA, &length);
+    out += " data " + to_hex(data, length);
+  }
   if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_VERDICT)) {
     out +=
         " verdict " +

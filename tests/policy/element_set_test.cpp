@@ -13,7 +13,7 @@ Range r(std::uint64_t lo, std::uint64_t hi) {
 }
 
 Element box(std::uint64_t a_lo, std::uint64_t a_hi, std::uint64_t b_lo, std::uint64_t b_hi) {
-  return Element{{r(a_lo, a_hi), r(b_lo, b_hi)}, {}, {}};
+  return Element{{r(a_lo, a_hi), r(b_lo, b_hi)}, {}, {}, {}, 0};
 }
 
 bool covered(const std::vector<Element>& elements, std::uint64_t a, std::uint64_t b) {

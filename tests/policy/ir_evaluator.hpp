@@ -127,6 +127,22 @@ class IrEvaluator {
                                                                  : nullptr;
   }
 
+  bool map_has(const ir::Statement& statement, const EvalPacket& packet) const {
+    std::vector<ir::Value> key;
+    for (ir::Selector selector : statement.map_key) {
+      auto value = field(selector, packet);
+      if (!value) {
+        return false;
+      }
+      key.push_back(*value);
+    }
+    const ir::Set* set = ruleset_.find_set(statement.map);
+    if (!set) {
+      throw std::logic_error("rule uses a missing map " + statement.map);
+    }
+    return find(*set, key) != nullptr;
+  }
+
   // nullopt: the chain ended without a verdict (return to the caller).
   std::optional<ir::VerdictKind> run(const ir::Chain& chain, const EvalPacket& packet,
                                      int depth) const {
@@ -171,6 +187,11 @@ class IrEvaluator {
         }
         if (!matched) {
           break;
+        }
+      }
+      for (const ir::Statement& statement : rule.statements) {
+        if (matched && statement.kind == ir::Statement::Kind::CtMarkFromMap) {
+          matched = map_has(statement, packet);  // a miss ends the rule, as in the kernel
         }
       }
       if (!matched) {

@@ -1,5 +1,5 @@
 // daemon/net/rtnl against the real kernel. Changes links, so it must run inside a
-// throw-away network namespace: tests/net/rtnl_lab.sh makes one and runs this binary in it;
+// throw-away network namespace: tests/net/netns_lab.sh makes one and runs this binary in it;
 // run directly in the machine's own namespace, every test case refuses to start.
 // What the library reports is compared with `ip -j addr show`, read independently.
 
@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -17,55 +15,15 @@
 #include <doctest/doctest.h>
 #include <net/if.h>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 #include <sys/utsname.h>
+
+#include "tests/net/lab_support.hpp"
 
 namespace net = sekisho::net;
 namespace policy = sekisho::policy;
+using sekisho::testing::run;
 
 namespace {
-
-// True when this process's network namespace is known not to be the machine's: not pid
-// 1's (often unreadable, even for root, without CAP_SYS_PTRACE) and not the one
-// rtnl_lab.sh started in ($SEKISHO_OUTER_NETNS, "net:[INODE]"). Unknown counts as no.
-bool in_own_namespace() {
-  struct stat own {};
-  if (stat("/proc/self/ns/net", &own) != 0) {
-    return false;
-  }
-  bool known = false;
-  struct stat init {};
-  if (stat("/proc/1/ns/net", &init) == 0) {
-    if (own.st_ino == init.st_ino && own.st_dev == init.st_dev) {
-      return false;
-    }
-    known = true;
-  }
-  if (const char* outer = std::getenv("SEKISHO_OUTER_NETNS"); outer != nullptr && *outer) {
-    if (std::string(outer) == "net:[" + std::to_string(own.st_ino) + "]") {
-      return false;
-    }
-    known = true;
-  }
-  return known;
-}
-
-#define REQUIRE_LAB() \
-  REQUIRE_MESSAGE(in_own_namespace(), "run me inside a throw-away namespace (rtnl_lab.sh)")
-
-std::string run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  REQUIRE_MESSAGE(status == 0, command << " (wait status " << status << "): " << output);
-  return output;
-}
 
 std::string text(const policy::InterfaceAddress& address) {
   return address.address.to_string() + "/" + std::to_string(address.prefix);

@@ -1,0 +1,496 @@
+#include "daemon/net/conntrack.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <tuple>
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/filter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace sekisho::net {
+
+namespace {
+
+// A ctnetlink request is a header, nfgenmsg and two 32-bit attributes.
+constexpr std::size_t kRequestSize = 128;
+// The filtered flush walks the whole conntrack table inside the request; on a busy box
+// that takes a while, but a daemon must not hang on it forever.
+constexpr std::chrono::seconds kAnswerTimeout{10};
+// Each call has a socket of its own with a port id of its own, so the sequence number
+// only has to be non-zero (0 tells libmnl not to check it).
+constexpr std::uint32_t kSequence = 1;
+
+constexpr std::uint16_t message_type(std::uint8_t ctnetlink_type) {
+  return static_cast<std::uint16_t>((NFNL_SUBSYS_CTNETLINK << 8) | ctnetlink_type);
+}
+
+std::error_code errno_code(int error) {
+  return {error, std::system_category()};
+}
+
+// ---- parsing -----------------------------------------------------------------------------
+
+// The attributes of one message or nest, by type (later duplicates win; types above the
+// table, newer than our headers, are skipped), and where the last one ended.
+struct AttributeWalk {
+  const nlattr** table;
+  std::uint16_t max;
+  const char* end;
+};
+
+int note_attribute(const nlattr* attribute, void* data) {
+  auto* walk = static_cast<AttributeWalk*>(data);
+  const std::uint16_t type = mnl_attr_get_type(attribute);
+  if (type <= walk->max) {
+    walk->table[type] = attribute;
+  }
+  walk->end = reinterpret_cast<const char*>(attribute) + MNL_ALIGN(attribute->nla_len);
+  return MNL_CB_OK;
+}
+
+// Fills `table` from the `length` bytes at `payload`. libmnl stops quietly at the first
+// attribute that does not fit, which would make a message cut inside an attribute look
+// like a shorter, valid one: the walk has to reach the end (the last attribute may lack
+// its padding) for the bytes to count as attributes.
+template <std::size_t Size>
+bool parse_attributes(const void* payload, std::size_t length,
+                      std::array<const nlattr*, Size>& table) {
+  AttributeWalk walk{table.data(), static_cast<std::uint16_t>(Size - 1),
+                     static_cast<const char*>(payload)};
+  mnl_attr_parse_payload(payload, length, note_attribute, &walk);
+  return walk.end >= static_cast<const char*>(payload) + length;
+}
+
+template <std::size_t Size>
+bool parse_nested(const nlattr* nest, std::array<const nlattr*, Size>& table) {
+  return parse_attributes(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), table);
+}
+
+// The attribute's payload as a big-endian number of exactly sizeof(Number) bytes.
+template <typename Number>
+bool read_number(const nlattr* attribute, Number& out) {
+  if (mnl_attr_get_payload_len(attribute) != sizeof(Number)) {
+    return false;
+  }
+  Number raw;
+  std::memcpy(&raw, mnl_attr_get_payload(attribute), sizeof raw);
+  if constexpr (sizeof(Number) == 1) {
+    out = raw;
+  } else if constexpr (sizeof(Number) == 2) {
+    out = be16toh(raw);
+  } else if constexpr (sizeof(Number) == 4) {
+    out = be32toh(raw);
+  } else {
+    out = be64toh(raw);
+  }
+  return true;
+}
+
+// An optional number: absent is fine, present must be well formed.
+template <typename Number>
+bool read_optional(const nlattr* attribute, Number& out) {
+  return attribute == nullptr || read_number(attribute, out);
+}
+
+bool read_address(const nlattr* attribute, int family, std::string& out) {
+  const std::size_t size = family == AF_INET ? 4 : 16;
+  if (attribute == nullptr || mnl_attr_get_payload_len(attribute) != size) {
+    return false;
+  }
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  if (inet_ntop(family, mnl_attr_get_payload(attribute), text.data(), text.size()) == nullptr) {
+    return false;
+  }
+  out = text.data();
+  return true;
+}
+
+// CTA_TUPLE_ORIG: { CTA_TUPLE_IP { SRC, DST }, CTA_TUPLE_PROTO { NUM, SRC_PORT, DST_PORT } }.
+bool parse_tuple(const nlattr* tuple, Flow& flow) {
+  std::array<const nlattr*, CTA_TUPLE_MAX + 1> parts{};
+  if (!parse_nested(tuple, parts) || parts[CTA_TUPLE_IP] == nullptr ||
+      parts[CTA_TUPLE_PROTO] == nullptr) {
+    return false;
+  }
+  std::array<const nlattr*, CTA_IP_MAX + 1> ip{};
+  if (!parse_nested(parts[CTA_TUPLE_IP], ip)) {
+    return false;
+  }
+  const bool v4 = flow.family == AF_INET;
+  if (!read_address(ip[v4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC], flow.family, flow.source) ||
+      !read_address(ip[v4 ? CTA_IP_V4_DST : CTA_IP_V6_DST], flow.family, flow.destination)) {
+    return false;
+  }
+  std::array<const nlattr*, CTA_PROTO_MAX + 1> proto{};
+  return parse_nested(parts[CTA_TUPLE_PROTO], proto) && proto[CTA_PROTO_NUM] != nullptr &&
+         read_number(proto[CTA_PROTO_NUM], flow.protocol) &&
+         read_optional(proto[CTA_PROTO_SRC_PORT], flow.source_port) &&
+         read_optional(proto[CTA_PROTO_DST_PORT], flow.destination_port);
+}
+
+// CTA_COUNTERS_ORIG/REPLY: { PACKETS, BYTES }, 64-bit (the 32-bit types are unused since
+// 2.6.27); a nest without both is malformed.
+bool parse_counters(const nlattr* nest, std::uint64_t& packets, std::uint64_t& bytes) {
+  std::array<const nlattr*, CTA_COUNTERS_MAX + 1> counters{};
+  return parse_nested(nest, counters) && counters[CTA_COUNTERS_PACKETS] != nullptr &&
+         counters[CTA_COUNTERS_BYTES] != nullptr &&
+         read_number(counters[CTA_COUNTERS_PACKETS], packets) &&
+         read_number(counters[CTA_COUNTERS_BYTES], bytes);
+}
+
+bool parse_timestamps(const nlattr* nest, Flow& flow) {
+  std::array<const nlattr*, CTA_TIMESTAMP_MAX + 1> stamps{};
+  if (!parse_nested(nest, stamps)) {
+    return false;
+  }
+  for (const auto& [type, field] : {std::pair{CTA_TIMESTAMP_START, &flow.start_ns},
+                                    std::pair{CTA_TIMESTAMP_STOP, &flow.stop_ns}}) {
+    if (stamps[type] != nullptr) {
+      std::uint64_t value = 0;
+      if (!read_number(stamps[type], value)) {
+        return false;
+      }
+      *field = value;
+    }
+  }
+  return true;
+}
+
+// ---- accounting --------------------------------------------------------------------------
+
+// Writes "1" to the sysctl at `path` unless it says so already: a read-only /proc/sys
+// (containers) is fine when there is nothing to change.
+std::error_code set_to_one(const char* path) {
+  const int reader = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (reader < 0) {
+    return errno_code(errno);
+  }
+  char value[16] = {};
+  const ssize_t got = ::read(reader, value, sizeof value - 1);
+  const int read_error = errno;
+  ::close(reader);
+  if (got < 0) {
+    return errno_code(read_error);
+  }
+  if (std::strcmp(value, "1\n") == 0) {
+    return {};
+  }
+  const int writer = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (writer < 0) {
+    return errno_code(errno);
+  }
+  const bool written = ::write(writer, "1\n", 2) == 2;
+  const int write_error = errno;
+  ::close(writer);
+  return written ? std::error_code{} : errno_code(write_error != 0 ? write_error : EIO);
+}
+
+// ---- requests ----------------------------------------------------------------------------
+
+// A ctnetlink request whose only selector is the mark: the kernel filters a dump, or a
+// flush, by CTA_MARK & CTA_MARK_MASK. Both families: a dump honours nfgen_family, and
+// AF_UNSPEC means all; a flush honours it only when nfgenmsg.version is not 0 (checked
+// on 6.18 in tests/net/conntrack_lab_test.cpp), so AF_UNSPEC with version 0 is all on
+// any kernel.
+class MarkRequest {
+ public:
+  MarkRequest(std::uint8_t ctnetlink_type, std::uint16_t flags, std::uint32_t mark,
+              std::uint32_t mask) {
+    nlmsghdr* header = mnl_nlmsg_put_header(buffer_.data());
+    header->nlmsg_type = message_type(ctnetlink_type);
+    header->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
+    header->nlmsg_seq = kSequence;
+    auto* family = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(nfgenmsg)));
+    family->nfgen_family = AF_UNSPEC;
+    family->version = NFNETLINK_V0;
+    family->res_id = 0;
+    mnl_attr_put_u32(header, CTA_MARK, htobe32(mark));
+    mnl_attr_put_u32(header, CTA_MARK_MASK, htobe32(mask));
+  }
+  MarkRequest(const MarkRequest&) = delete;
+  MarkRequest& operator=(const MarkRequest&) = delete;
+
+  // Sends the request on a socket of its own and reads answers until the kernel's ACK or
+  // error, or the end of a dump; other messages go to `on_message`. ctnetlink ends a dump
+  // with an NLMSG_DONE that never carries an error (failures come as NLMSG_ERROR before
+  // any data), so libmnl's own handling of both is enough.
+  std::error_code transact(mnl_cb_t on_message, void* data) {
+    NetlinkSocket socket;
+    if (std::error_code error = socket.open(NETLINK_NETFILTER, kAnswerTimeout)) {
+      return error;
+    }
+    const nlmsghdr* header = reinterpret_cast<const nlmsghdr*>(buffer_.data());
+    if (std::error_code error = socket.send(header, header->nlmsg_len)) {
+      return error;
+    }
+    return socket.run_until_stop(kSequence, on_message, data);
+  }
+
+ private:
+  alignas(nlmsghdr) std::array<char, kRequestSize> buffer_{};
+};
+
+struct Dump {
+  std::vector<Flow> flows;
+};
+
+int on_dumped_flow(const nlmsghdr* header, void* data) {
+  if (header->nlmsg_type != message_type(IPCTNL_MSG_CT_NEW)) {
+    return MNL_CB_OK;
+  }
+  Flow flow;
+  // mnl_cb_run2 has checked that the message fits the datagram.
+  if (!parse_flow(header, header->nlmsg_len, flow)) {
+    errno = EBADMSG;
+    return MNL_CB_ERROR;
+  }
+  static_cast<Dump*>(data)->flows.push_back(std::move(flow));
+  return MNL_CB_OK;
+}
+
+auto identity(const Flow& flow) {
+  return std::tie(flow.id, flow.family, flow.protocol, flow.source, flow.source_port,
+                  flow.destination, flow.destination_port);
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+sock_filter statement(std::uint16_t code, std::uint32_t k) {
+  return {code, 0, 0, k};
+}
+sock_filter jump(std::uint16_t code, std::uint32_t k, std::uint8_t if_true, std::uint8_t if_false) {
+  return {code, if_true, if_false, k};
+}
+
+// A classic BPF socket filter that passes a ctnetlink event only when its top-level
+// CTA_MARK has a bit of `mask` set. The kernel leaves CTA_MARK out of events when the
+// mark is 0; the attribute search then answers 0 and the event is dropped too.
+struct MarkFilter {
+  explicit MarkFilter(std::uint32_t mask)
+      : code{
+            // A = where the attributes start, X = the type looked for.
+            statement(BPF_LD | BPF_IMM, NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg))),
+            statement(BPF_LDX | BPF_IMM, CTA_MARK),
+            // A = offset of that attribute in the message, 0 when there is none.
+            statement(BPF_LD | BPF_W | BPF_ABS,
+                      static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_NLATTR)),
+            jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 0),  // none: drop
+            // A = the mark (a 32-bit load is big-endian, as CTA_MARK is), masked.
+            statement(BPF_MISC | BPF_TAX, 0),                 // X = A
+            statement(BPF_LD | BPF_W | BPF_IND, NLA_HDRLEN),  // A = payload at X
+            statement(BPF_ALU | BPF_AND | BPF_K, mask),
+            jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),  // no bit set: drop
+            statement(BPF_RET | BPF_K, 0),             // drop
+            statement(BPF_RET | BPF_K, 0xffffffff),    // keep all of it
+        } {}
+
+  sock_fprog program() { return {static_cast<unsigned short>(code.size()), code.data()}; }
+
+  std::array<sock_filter, 10> code;
+};
+
+}  // namespace
+
+bool parse_flow(const nlmsghdr* message, std::size_t length, Flow& flow) {
+  if (message == nullptr || length < sizeof(nlmsghdr) || message->nlmsg_len > length ||
+      message->nlmsg_len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg))) {
+    return false;
+  }
+  if (message->nlmsg_type != message_type(IPCTNL_MSG_CT_NEW) &&
+      message->nlmsg_type != message_type(IPCTNL_MSG_CT_DELETE)) {
+    return false;
+  }
+  const auto* family = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(message));
+  Flow parsed;
+  parsed.family = family->nfgen_family;
+  if (parsed.family != AF_INET && parsed.family != AF_INET6) {
+    return false;
+  }
+  const std::size_t offset = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  std::array<const nlattr*, CTA_MAX + 1> top{};
+  if (!parse_attributes(reinterpret_cast<const char*>(message) + offset,
+                        message->nlmsg_len - offset, top)) {
+    return false;
+  }
+  if (top[CTA_TUPLE_ORIG] == nullptr || !parse_tuple(top[CTA_TUPLE_ORIG], parsed) ||
+      !read_optional(top[CTA_ID], parsed.id) || !read_optional(top[CTA_MARK], parsed.mark)) {
+    return false;
+  }
+  if (top[CTA_COUNTERS_ORIG] != nullptr || top[CTA_COUNTERS_REPLY] != nullptr) {
+    parsed.has_counters = true;
+    if ((top[CTA_COUNTERS_ORIG] != nullptr &&
+         !parse_counters(top[CTA_COUNTERS_ORIG], parsed.packets_to_destination,
+                         parsed.bytes_to_destination)) ||
+        (top[CTA_COUNTERS_REPLY] != nullptr &&
+         !parse_counters(top[CTA_COUNTERS_REPLY], parsed.packets_from_destination,
+                         parsed.bytes_from_destination))) {
+      return false;
+    }
+  }
+  if (top[CTA_TIMESTAMP] != nullptr && !parse_timestamps(top[CTA_TIMESTAMP], parsed)) {
+    return false;
+  }
+  flow = std::move(parsed);
+  return true;
+}
+
+std::error_code enable_accounting() {
+  for (const char* path : {"/proc/sys/net/netfilter/nf_conntrack_acct",
+                           "/proc/sys/net/netfilter/nf_conntrack_timestamp"}) {
+    if (std::error_code error = set_to_one(path)) {
+      return error;
+    }
+  }
+  return {};
+}
+
+std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<Flow>& flows) {
+  if ((mark & ~mask) != 0) {
+    return errno_code(EINVAL);
+  }
+  MarkRequest request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, mark, mask);
+  Dump dump;
+  if (std::error_code error = request.transact(on_dumped_flow, &dump)) {
+    return error;
+  }
+  std::sort(dump.flows.begin(), dump.flows.end(),
+            [](const Flow& a, const Flow& b) { return identity(a) < identity(b); });
+  dump.flows.erase(
+      std::unique(dump.flows.begin(), dump.flows.end(),
+                  [](const Flow& a, const Flow& b) { return identity(a) == identity(b); }),
+      dump.flows.end());
+  flows = std::move(dump.flows);
+  return {};
+}
+
+std::error_code delete_flows(std::uint32_t mark, std::uint32_t mask) {
+  if (mask == 0 || (mark & ~mask) != 0) {
+    return errno_code(EINVAL);
+  }
+  MarkRequest request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, mark, mask);
+  return request.transact(nullptr, nullptr);
+}
+
+std::error_code FlowEvents::open() {
+  return open_with_filter(std::nullopt);
+}
+
+std::error_code FlowEvents::open(std::uint32_t mark_mask) {
+  if (mark_mask == 0) {
+    return errno_code(EINVAL);
+  }
+  return open_with_filter(mark_mask);
+}
+
+std::error_code FlowEvents::open_with_filter(std::optional<std::uint32_t> mark_mask) {
+  NetlinkSocket socket;
+  // The timeout only matters to blocking reads, which this socket never does.
+  if (std::error_code error = socket.open(NETLINK_NETFILTER, std::chrono::seconds(1))) {
+    return error;
+  }
+  const int fd = mnl_socket_get_fd(socket.get());
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return errno_code(errno);
+  }
+  int size = kReceiveBuffer;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0) {
+    return errno_code(errno);
+  }
+  // The filter goes on before the groups are joined, so no unfiltered event gets in.
+  if (mark_mask) {
+    MarkFilter filter(*mark_mask);
+    sock_fprog program = filter.program();
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
+      return errno_code(errno);
+    }
+  }
+  for (int group : {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY}) {
+    if (mnl_socket_setsockopt(socket.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+      return errno_code(errno);
+    }
+  }
+  socket_ = std::move(socket);
+  return {};
+}
+
+int FlowEvents::fd() const {
+  return socket_.get() != nullptr ? mnl_socket_get_fd(socket_.get()) : -1;
+}
+
+int FlowEvents::receive_buffer() const {
+  int size = 0;
+  socklen_t length = sizeof size;
+  if (socket_.get() == nullptr || getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) != 0) {
+    return 0;
+  }
+  return size;
+}
+
+std::error_code FlowEvents::read(std::vector<FlowEvent>& events, bool& lost) {
+  events.clear();
+  lost = false;
+  if (socket_.get() == nullptr) {
+    return errno_code(EBADF);
+  }
+  // Not NetlinkSocket::receive: the sender's address is needed, to tell the kernel's
+  // events from datagrams another process sent to our port id.
+  std::vector<char> buffer(NetlinkSocket::kReceiveSize);
+  for (int datagram = 0; datagram < kReadBatch; ++datagram) {
+    sockaddr_nl sender{};
+    iovec part{buffer.data(), buffer.size()};
+    msghdr header{};
+    header.msg_name = &sender;
+    header.msg_namelen = sizeof sender;
+    header.msg_iov = &part;
+    header.msg_iovlen = 1;
+    const ssize_t received = recvmsg(fd(), &header, MSG_DONTWAIT);
+    if (received < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return {};
+      }
+      if (errno == ENOBUFS) {
+        lost = true;
+        continue;
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno_code(errno);
+    }
+    if ((header.msg_flags & MSG_TRUNC) != 0) {
+      lost = true;  // cannot happen with events of a few hundred bytes, but would lose one
+      continue;
+    }
+    if (sender.nl_pid != 0) {
+      continue;
+    }
+    int remaining = static_cast<int>(received);
+    for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
+         mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
+      FlowEvent event{message->nlmsg_type == message_type(IPCTNL_MSG_CT_DELETE)
+                          ? FlowEventKind::Destroy
+                          : FlowEventKind::New,
+                      {}};
+      if (parse_flow(message, static_cast<std::size_t>(remaining), event.flow)) {
+        events.push_back(std::move(event));
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace sekisho::net

@@ -11,8 +11,8 @@
 // namespace of the calling thread, on a socket of their own, block until the kernel has
 // answered (at most about 10 s, then std::errc::timed_out), and return errno in
 // std::system_category(). Both need CAP_NET_ADMIN in the namespace's user namespace.
-// Without conntrack in the namespace (no rule uses `ct`, nf_conntrack not loaded) a dump
-// is empty and a delete deletes nothing.
+// While no rule of the namespace uses conntrack (nothing tracked yet) a dump is empty and
+// a delete deletes nothing; a kernel without ctnetlink at all answers EOPNOTSUPP.
 //
 // Counters and timestamps are per flow and only exist for flows created while
 // enable_accounting() was in force; for others they are absent (has_counters false,

@@ -79,6 +79,26 @@ Record record_of(sqlite3_stmt* statement) {
   return record;
 }
 
+// The first checkpoint `sql` selects (seq, hash, time, clock_synchronised, signature),
+// with `seq` bound to its parameter when given.
+std::optional<AuditLog::StoredCheckpoint> first_checkpoint(sqlite3* db, const char* sql,
+                                                           std::optional<std::int64_t> seq) {
+  Statement query(db, sql);
+  if (!query) {
+    return std::nullopt;
+  }
+  if (seq) {
+    sqlite3_bind_int64(query.get(), 1, *seq);
+  }
+  if (sqlite3_step(query.get()) != SQLITE_ROW) {
+    return std::nullopt;
+  }
+  return AuditLog::StoredCheckpoint{sqlite3_column_int64(query.get(), 0),
+                                    text_column(query.get(), 1), text_column(query.get(), 2),
+                                    sqlite3_column_int(query.get(), 3) != 0,
+                                    text_column(query.get(), 4)};
+}
+
 }  // namespace
 
 std::string canonical_json(const Record& record) {
@@ -259,15 +279,17 @@ std::int64_t AuditLog::records_since_checkpoint() {
 }
 
 std::optional<AuditLog::StoredCheckpoint> AuditLog::newest_checkpoint() {
-  Statement query(db_,
-                  "SELECT seq, hash, time, clock_synchronised, signature FROM checkpoints "
-                  "ORDER BY seq DESC LIMIT 1");
-  if (!query || sqlite3_step(query.get()) != SQLITE_ROW) {
-    return std::nullopt;
-  }
-  return StoredCheckpoint{sqlite3_column_int64(query.get(), 0), text_column(query.get(), 1),
-                          text_column(query.get(), 2), sqlite3_column_int(query.get(), 3) != 0,
-                          text_column(query.get(), 4)};
+  return first_checkpoint(db_,
+                          "SELECT seq, hash, time, clock_synchronised, signature FROM checkpoints "
+                          "ORDER BY seq DESC LIMIT 1",
+                          std::nullopt);
+}
+
+std::optional<AuditLog::StoredCheckpoint> AuditLog::first_checkpoint_from(std::int64_t seq) {
+  return first_checkpoint(db_,
+                          "SELECT seq, hash, time, clock_synchronised, signature FROM checkpoints "
+                          "WHERE seq >= ? ORDER BY seq LIMIT 1",
+                          seq);
 }
 
 std::optional<std::int64_t> AuditLog::first_seq_since(const std::string& time) {

@@ -97,6 +97,9 @@ class AuditLog {
     std::string signature;  // hex
   };
   std::optional<StoredCheckpoint> newest_checkpoint();
+  // The oldest checkpoint of record `seq` or a later one: the one that covers record `seq`
+  // first (a session receipt's); nullopt when none has been signed since.
+  std::optional<StoredCheckpoint> first_checkpoint_from(std::int64_t seq);
   // The first record whose time is `time` (UTC text) or later; nullopt when there is none.
   std::optional<std::int64_t> first_seq_since(const std::string& time);
   // The hash of record `seq` - 1 (64 zeros for the first record); nullopt when it is gone.

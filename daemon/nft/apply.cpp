@@ -20,13 +20,11 @@ std::chrono::microseconds since(std::chrono::steady_clock::time_point start) {
                                                                start);
 }
 
-}  // namespace
-
-ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label) {
-  ApplyOutcome out;
+// Sends `batch` conditional on the generation read just before (retried while others
+// commit), after a kernel dry run when `check_first`.
+void send_conditional(Batch& batch, bool check_first, const std::string& policy_label,
+                      ApplyOutcome& out) {
   const auto start = std::chrono::steady_clock::now();
-  Batch batch = build_replace_batch(ruleset, 1);
-  out.build = since(start);
   out.messages = batch.seqs.size();
   out.bytes = batch.bytes.size();
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -37,20 +35,22 @@ ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy
     std::uint32_t genid = 0;
     if (std::error_code error = read_genid(genid)) {
       out.errors.push_back("netlink: cannot read the nftables generation: " + error.message());
-      return out;
+      return;
     }
     set_expected_genid(batch, genid);
     auto mark = std::chrono::steady_clock::now();
-    BatchOutcome checked = send_batch(batch, Send::DryRun);
-    out.dry_run = since(mark);
-    if (checked.batch_error == ERESTART) {
-      continue;
+    if (check_first) {
+      BatchOutcome checked = send_batch(batch, Send::DryRun);
+      out.dry_run = since(mark);
+      if (checked.batch_error == ERESTART) {
+        continue;
+      }
+      if (!checked.ok()) {
+        out.errors = describe(batch, checked, policy_label);
+        return;
+      }
+      mark = std::chrono::steady_clock::now();
     }
-    if (!checked.ok()) {
-      out.errors = describe(batch, checked, policy_label);
-      return out;
-    }
-    mark = std::chrono::steady_clock::now();
     BatchOutcome applied = send_batch(batch, Send::Commit);
     out.commit = since(mark);
     if (applied.batch_error == ERESTART) {
@@ -58,15 +58,38 @@ ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy
     }
     if (!applied.ok()) {
       out.errors = describe(batch, applied, policy_label);
-      return out;
+      return;
     }
     out.ok = true;
     out.genid = genid + 1;  // the kernel held the commit lock from the check to the end
-    out.took = since(start);
-    return out;
+    out.took += since(start);
+    return;
   }
   out.errors.push_back(policy_label + ": other processes kept changing nftables; gave up after " +
                        std::to_string(kAttempts) + " attempts");
+}
+
+}  // namespace
+
+ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label) {
+  ApplyOutcome out;
+  const auto start = std::chrono::steady_clock::now();
+  Batch batch = build_replace_batch(ruleset, 1);
+  out.build = since(start);
+  out.took = out.build;
+  send_conditional(batch, true, policy_label, out);
+  return out;
+}
+
+ApplyOutcome apply_elements(const ir::Ruleset& ruleset, const std::vector<ElementChange>& changes,
+                            const std::string& label) {
+  ApplyOutcome out;
+  const auto start = std::chrono::steady_clock::now();
+  Batch batch = build_element_batch(ruleset, changes, 1);
+  out.build = since(start);
+  out.took = out.build;
+  // Small and atomic: the commit itself is the check.
+  send_conditional(batch, false, label, out);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/nft/batch.hpp"
 #include "policy/ir.hpp"
 
 namespace sekisho::nft {
@@ -27,5 +28,11 @@ struct ApplyOutcome {
 
 // `policy_label` is the file name errors are reported against.
 ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label);
+
+// Changes elements of sets the table in force holds (built from `ruleset`), in one batch
+// conditional on the generation like apply_ruleset, without its dry run. `label` names the
+// change in errors.
+ApplyOutcome apply_elements(const ir::Ruleset& ruleset, const std::vector<ElementChange>& changes,
+                            const std::string& label);
 
 }  // namespace sekisho::nft

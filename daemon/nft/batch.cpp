@@ -357,15 +357,7 @@ class BatchWriter {
   BatchWriter& operator=(const BatchWriter&) = delete;
 
   Batch run(std::uint32_t expected_genid) {
-    out_.begin_seq = seq_;
-    nlmsghdr* begin =
-        nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
-    // Always there, so the generation can be set just before sending (0: no check).
-    auto* genid = static_cast<nlattr*>(mnl_nlmsg_get_payload_tail(begin));
-    mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(expected_genid));
-    out_.genid_offset = static_cast<std::size_t>(static_cast<char*>(mnl_attr_get_payload(genid)) -
-                                                 static_cast<char*>(mnl_nlmsg_batch_head(batch_)));
-    next();
+    begin(expected_genid);
     table(NFT_MSG_NEWTABLE, "create table inet " + ruleset_.table);
     table(NFT_MSG_DELTABLE, "replace table inet " + ruleset_.table);
     table(NFT_MSG_NEWTABLE, "create table inet " + ruleset_.table);
@@ -379,13 +371,42 @@ class BatchWriter {
       add_chain(chain);
     }
     for (const ir::Set& set : ruleset_.sets) {
-      add_elements(set, set_ids_.at(set.name));
+      element_messages(NFT_MSG_NEWSETELEM, set, set.elements, set_ids_.at(set.name));
     }
     for (const ir::Chain& chain : ruleset_.chains) {
       for (std::size_t i = 0; i < chain.rules.size(); ++i) {
         add_rule(chain, chain.rules[i], i);
       }
     }
+    return end();
+  }
+
+  // Elements of sets the kernel already holds: all removals, then all additions.
+  Batch run(const std::vector<ElementChange>& changes, std::uint32_t expected_genid) {
+    begin(expected_genid);
+    for (const ElementChange& change : changes) {
+      element_messages(NFT_MSG_DELSETELEM, *change.set, change.remove, std::nullopt);
+    }
+    for (const ElementChange& change : changes) {
+      element_messages(NFT_MSG_NEWSETELEM, *change.set, change.add, std::nullopt);
+    }
+    return end();
+  }
+
+ private:
+  void begin(std::uint32_t expected_genid) {
+    out_.begin_seq = seq_;
+    nlmsghdr* begin =
+        nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
+    // Always there, so the generation can be set just before sending (0: no check).
+    auto* genid = static_cast<nlattr*>(mnl_nlmsg_get_payload_tail(begin));
+    mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(expected_genid));
+    out_.genid_offset = static_cast<std::size_t>(static_cast<char*>(mnl_attr_get_payload(genid)) -
+                                                 static_cast<char*>(mnl_nlmsg_batch_head(batch_)));
+    next();
+  }
+
+  Batch end() {
     out_.dry_run_size = mnl_nlmsg_batch_size(batch_);
     nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), seq_++);
     next();
@@ -394,7 +415,6 @@ class BatchWriter {
     return std::move(out_);
   }
 
- private:
   // The largest single message: a chunk of elements or one rule, with plenty to spare.
   static constexpr std::size_t kOneMessage = 1024 * 1024;
 
@@ -502,28 +522,37 @@ class BatchWriter {
     next();
   }
 
-  // Elements in messages of a bounded size; scheduled sets start empty.
-  void add_elements(const ir::Set& set, std::uint32_t id) {
-    for (std::size_t start = 0; start < set.elements.size(); start += kElementsPerMessage) {
+  // Elements in messages of a bounded size; scheduled sets start empty. `id` names a set
+  // created in the same batch.
+  void element_messages(std::uint16_t type, const ir::Set& set,
+                        const std::vector<ir::Element>& list, std::optional<std::uint32_t> id) {
+    for (std::size_t start = 0; start < list.size(); start += kElementsPerMessage) {
       std::unique_ptr<nftnl_set, decltype(&nftnl_set_free)> chunk(nftnl_set_alloc(),
                                                                   nftnl_set_free);
       nftnl_set_set_str(chunk.get(), NFTNL_SET_TABLE, ruleset_.table.c_str());
       nftnl_set_set_str(chunk.get(), NFTNL_SET_NAME, kernel_set_name(set).c_str());
-      nftnl_set_set_u32(chunk.get(), NFTNL_SET_ID, id);
-      nftnl_set_set_u32(chunk.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
-      const std::size_t end = std::min(set.elements.size(), start + kElementsPerMessage);
-      for (std::size_t i = start; i < end; ++i) {
-        nftnl_set_elem_add(chunk.get(), element(set, set.elements[i]));
+      if (id) {
+        nftnl_set_set_u32(chunk.get(), NFTNL_SET_ID, *id);
       }
-      nlmsghdr* elements = header(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set.elements[start].origin,
-                                  "elements of set " + set.name);
+      nftnl_set_set_u32(chunk.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+      const bool add = type == NFT_MSG_NEWSETELEM;
+      const std::size_t end = std::min(list.size(), start + kElementsPerMessage);
+      for (std::size_t i = start; i < end; ++i) {
+        nftnl_set_elem_add(chunk.get(), element(set, list[i], add));
+      }
+      // At run time an element already there is a conflict, not something to merge.
+      const std::uint16_t flags = !add ? 0 : id ? NLM_F_CREATE : NLM_F_CREATE | NLM_F_EXCL;
+      nlmsghdr* elements =
+          header(type, flags, list[start].origin,
+                 std::string(add ? "elements of set " : "removal of elements of set ") + set.name);
       nftnl_set_elems_nlmsg_build_payload(elements, chunk.get());
       mark_list_elements(elements);
       next();
     }
   }
 
-  nftnl_set_elem* element(const ir::Set& set, const ir::Element& element) {
+  // A removal names the element by its key alone.
+  nftnl_set_elem* element(const ir::Set& set, const ir::Element& element, bool with_values) {
     nftnl_set_elem* e = nftnl_set_elem_alloc();
     auto key = key_bytes(set.key, element.key, false);
     nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key.data(), static_cast<std::uint32_t>(key.size()));
@@ -531,6 +560,9 @@ class BatchWriter {
       auto end = key_bytes(set.key, element.key, true);
       nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, end.data(),
                          static_cast<std::uint32_t>(end.size()));
+    }
+    if (!with_values) {
+      return e;
     }
     if (element.data && set.data) {
       auto data = field_bytes(*set.data, *element.data);
@@ -644,6 +676,11 @@ void set_expected_genid(Batch& batch, std::uint32_t genid) {
 Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid) {
   return BatchWriter(first_seq, ruleset).run(expected_genid);
+}
+
+Batch build_element_batch(const ir::Ruleset& ruleset, const std::vector<ElementChange>& changes,
+                          std::uint32_t first_seq, std::uint32_t expected_genid) {
+  return BatchWriter(first_seq, ruleset).run(changes, expected_genid);
 }
 
 }  // namespace sekisho::nft

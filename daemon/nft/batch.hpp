@@ -31,6 +31,16 @@ struct Batch {
 Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid = 0);
 
+// A runtime change of one set the kernel already holds (jump sessions): elements removed
+// and added in the same batch, so an element replaced (a session extended) is never absent.
+struct ElementChange {
+  const ir::Set* set = nullptr;  // of the ruleset in force
+  std::vector<ir::Element> remove;
+  std::vector<ir::Element> add;
+};
+Batch build_element_batch(const ir::Ruleset& ruleset, const std::vector<ElementChange>& changes,
+                          std::uint32_t first_seq, std::uint32_t expected_genid = 0);
+
 // Makes a built batch conditional on another generation (0: none).
 void set_expected_genid(Batch& batch, std::uint32_t genid);
 

@@ -240,6 +240,19 @@ std::string TableImage::rule_line(const nftnl_rule* rule) const {
   return out;
 }
 
+std::vector<std::string> TableImage::take_elements(const std::string& set) {
+  std::vector<std::string> out;
+  auto found = sets_.find(set);
+  if (found != sets_.end()) {
+    for (const std::string& element : found->second.elements) {
+      out.push_back("element " + set + " " + element);
+    }
+    found->second.elements.clear();
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<std::string> TableImage::lines() const {
   std::vector<std::string> out = other_lines_;
   for (const auto& [key, set] : sets_) {

@@ -27,6 +27,9 @@ class TableImage {
   bool add_message(const nlmsghdr* nlh);
 
   bool has_table() const { return has_table_; }
+  // Removes the element lines of one set and returns them ("element NAME ..."), for a set
+  // whose elements change at run time and are compared on their own terms.
+  std::vector<std::string> take_elements(const std::string& set);
   std::vector<std::string> lines() const;  // sorted
 
  private:

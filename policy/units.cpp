@@ -85,6 +85,20 @@ std::optional<std::int64_t> parse_duration(std::string_view text) {
   return total;
 }
 
+std::string format_duration(std::int64_t seconds) {
+  if (seconds <= 0) {
+    return seconds == 0 ? "0s" : "-" + format_duration(-seconds);
+  }
+  std::string out;
+  for (auto [unit, size] : {std::pair{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}}) {
+    if (seconds >= size) {
+      out += std::to_string(seconds / size) + unit;
+      seconds %= size;
+    }
+  }
+  return out;
+}
+
 std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
   auto part = split_number(text);
   if (!part) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <date/date.h>
@@ -13,6 +14,8 @@ namespace sekisho::policy {
 
 // Seconds. Units d, h, m, s, each at most once and largest first ("1d2h", not "2h1d").
 std::optional<std::int64_t> parse_duration(std::string_view text);
+// The inverse, as short as it gets: 5400 → "1h30m", 0 → "0s".
+std::string format_duration(std::int64_t seconds);
 
 // Bytes. A plain integer, or an integer with B, KiB, MiB, GiB, TiB (powers of 1024) or
 // kB, MB, GB, TB (powers of 1000).

@@ -24,6 +24,21 @@ constexpr std::array kMethods = {
     MethodInfo{"vpn.status", Role::Viewer,
                "each WireGuard interface: backend, state, public key, listen port; per peer: "
                "endpoint, latest handshake, bytes each way, allowed IPs"},
+    MethodInfo{"session.open", Role::Operator,
+               "let one VPN peer reach one maintenance target until a deadline (peer, target, "
+               "duration_seconds, reason, ticket)"},
+    MethodInfo{"session.extend", Role::Operator,
+               "move an open session's deadline, within remote_maintenance.max_duration (id, "
+               "by_seconds, reason)"},
+    MethodInfo{"session.close", Role::Operator,
+               "end a session, or every open one (id or all, reason): access first, then its "
+               "connections"},
+    MethodInfo{"session.list", Role::Viewer,
+               "open sessions (all: every session): who, what, why, time left, flows, bytes"},
+    MethodInfo{"session.show", Role::Viewer, "one session and its connections (id)"},
+    MethodInfo{"session.receipt", Role::Viewer,
+               "a session's audit records with the signed checkpoints that cover them, to "
+               "verify offline (id)"},
     MethodInfo{"policy.apply", Role::Admin,
                "check, compile and enforce a policy sent as text (name, text, "
                "confirm_within); without a confirmation it replaces the --policy file"},

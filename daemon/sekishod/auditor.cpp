@@ -122,13 +122,14 @@ void Auditor::retain(const policy::Audit& rules, std::chrono::system_clock::time
 }
 
 bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kind,
-                               const nlohmann::json& details) {
+                               const nlohmann::json& details, std::int64_t* seq) {
   if (!flush()) {
     return false;
   }
+  audit::Record written;
   try {
-    if (std::error_code error =
-            log_.append(utc_text(std::chrono::system_clock::now()), actor, kind, details)) {
+    if (std::error_code error = log_.append(utc_text(std::chrono::system_clock::now()), actor, kind,
+                                            details, &written)) {
       log_error("audit log " + path_ + " cannot be written (" + error.message() + "): " + kind +
                 " refused");
       return false;
@@ -136,6 +137,9 @@ bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kin
   } catch (const std::exception& error) {
     log_error("audit: cannot record " + kind + ": " + error.what());
     return false;
+  }
+  if (seq) {
+    *seq = written.seq;
   }
   return true;
 }

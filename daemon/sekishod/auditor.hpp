@@ -29,9 +29,9 @@ class Auditor {
   void record(const audit::Actor& actor, const std::string& kind, const nlohmann::json& details);
   bool writable() { return flush(); }
   // For what grants or widens access: written now, or not at all (false: the caller
-  // refuses the request, 75). Nothing is kept for later.
+  // refuses the request, 75). Nothing is kept for later. `seq`: the record's number.
   bool record_or_refuse(const audit::Actor& actor, const std::string& kind,
-                        const nlohmann::json& details);
+                        const nlohmann::json& details, std::int64_t* seq = nullptr);
 
   // Retention (the policy's audit block): removes records older than the retention that
   // a written export covers, after recording `audit.pruned`; warns when the log takes

@@ -65,6 +65,7 @@ Service::Service(boost::asio::io_context& io, Options options)
       watchdog_timer_(io),
       confirmation_timer_(io),
       vpn_timer_(io),
+      session_timer_(io),
       refusals_([this](const audit::Actor& actor, const std::string& method, std::int64_t pid,
                        std::int64_t count) {
         if (count == 1) {
@@ -102,9 +103,10 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
   return out;
 }
 
-void Service::fill_schedules(Loaded& loaded) {
+void Service::fill_runtime_sets(Loaded& loaded) {
   policy::fill_open_schedules(loaded.ruleset, loaded.policy,
                               to_seconds(std::chrono::system_clock::now()));
+  fill_sessions(loaded.ruleset);
 }
 
 bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
@@ -154,14 +156,25 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
 
 bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
                       std::optional<Loaded>* replaced) {
-  fill_schedules(loaded);
+  // Sessions this policy no longer grants as they were granted end with it: its ruleset
+  // leaves them out.
+  std::vector<sessions::Session> ending;
+  for (std::uint32_t number : sessions_without_grant(loaded.policy)) {
+    ending.push_back(open_sessions_.at(number));
+    open_sessions_.erase(number);
+  }
+  fill_runtime_sets(loaded);
   if (!apply(loaded.ruleset, what)) {
+    for (sessions::Session& session : ending) {
+      open_sessions_.emplace(session.number, std::move(session));
+    }
     return false;  // the kernel and current_ keep the previous policy
   }
   std::optional<Loaded> previous = std::exchange(current_, std::move(loaded));
   if (replaced) {
     *replaced = std::move(previous);
   }
+  end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
   enforce_vpns(current_->policy);
   if (confirmed) {
@@ -233,9 +246,11 @@ int Service::start() {
   auditor_.open(options_.state_dir);
   auditor_.record(Auditor::daemon_actor(), "daemon.start",
                   {{"policy", options_.policy_path}, {"pid", ::getpid()}});
+  open_session_store();  // open sessions go into the first ruleset with their remaining time
   if (!start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
+  start_sessions();
   const int events_fd = ::dup(monitor_.fd());
   if (events_fd < 0) {
     log_error("cannot watch nftables events: " +
@@ -322,7 +337,7 @@ void Service::restore(const std::string& why) {
   log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
               std::to_string(restores_) + ")");
   // The clock may have moved a schedule since the last apply: restore what is due now.
-  fill_schedules(*current_);
+  fill_runtime_sets(*current_);
   // systemctl status shows the state: a failing restore must not look like enforcement.
   const bool restored = apply(current_->ruleset, "restored");
   auditor_.record(Auditor::daemon_actor(), "drift.restore",
@@ -414,7 +429,11 @@ std::optional<std::string> Service::read_back_and_compare(bool& compared) {
   if (!kernel.image.has_table()) {
     return "table inet sekisho is gone";
   }
-  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
+  nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
+  // Session elements time out in the kernel on their own: compared on their own terms.
+  if (std::optional<std::string> drift = compare_session_elements(expected, kernel.image)) {
+    return "table inet sekisho differs from the open sessions: " + *drift;
+  }
   std::vector<std::string> differences = nft::differences(expected, kernel.image, 3);
   if (differences.empty()) {
     return std::nullopt;
@@ -427,7 +446,7 @@ std::optional<std::string> Service::read_back_and_compare(bool& compared) {
 }
 
 void Service::check_schedules() {
-  fill_schedules(*current_);
+  fill_runtime_sets(*current_);
   // Also retries a transition whose apply failed: the kernel still holds the old state.
   if (open_sets(current_->ruleset) != applied_open_) {
     log_notice("a schedule opened or closed: applying the scheduled sets as they are now");

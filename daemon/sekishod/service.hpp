@@ -13,6 +13,9 @@
 //   restart of the daemon (service_policy.cpp, pending.hpp).
 // - WireGuard (service_vpn.cpp): each `vpn` of the policy in force is brought up after
 //   the ruleset that governs it, and kept as declared (checked every few seconds).
+// - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
+//   maintenance target until a deadline the kernel enforces; sessions survive a restart
+//   and a reload, and each one's connections are recorded from conntrack.
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
 // - One daemon per state directory: it holds STATE_DIR/sekishod.lock (StateLock) while it
 //   runs; a second one exits 69.
@@ -33,10 +36,13 @@
 #include "daemon/common/files.hpp"
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
+#include "daemon/net/conntrack.hpp"
+#include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
+#include "daemon/sessions/store.hpp"
 #include "daemon/vpn/tunnel.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
@@ -82,7 +88,9 @@ class Service {
   void record_apply(const char* kind, const audit::Actor& by, const std::string& source,
                     const std::string& how, const std::string& old_hash,
                     nlohmann::json details = nlohmann::json::object());
-  static void fill_schedules(Loaded& loaded);
+  // The scheduled sets as their schedules are now, and the sessions maps as the open
+  // sessions are now (each with its remaining time).
+  void fill_runtime_sets(Loaded& loaded);
 
   void reload();
   void restore(const std::string& why);
@@ -119,6 +127,41 @@ class Service {
   void enforce_vpns(const policy::Policy& policy);
   void check_vpns();
   nlohmann::json vpn_status_json();
+
+  // Jump sessions (service_sessions.cpp).
+  void open_session_store();
+  void start_sessions();
+  void fill_sessions(ir::Ruleset& ruleset) const;
+  // Removes and/or adds one session's elements in the kernel (a whole-table apply when the
+  // kernel refuses the change); false when neither worked.
+  bool change_session_elements(const sessions::Session& session, bool remove, bool add,
+                               const char* what);
+  nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
+  nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
+  nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
+  nlohmann::json session_list_json(const nlohmann::json& params);
+  nlohmann::json session_show_json(const nlohmann::json& params);
+  nlohmann::json session_receipt_json(const nlohmann::json& params);
+  nlohmann::json session_json(const sessions::Session& session, bool with_flows);
+  std::optional<sessions::Session> find_session(const nlohmann::json& params);
+  void check_sessions();
+  // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
+  // every element of each session with more than a moment left and nothing else.
+  std::optional<std::string> compare_session_elements(nft::TableImage& expected,
+                                                      nft::TableImage& kernel) const;
+  // Open sessions a policy would not grant as they were granted (peer, target or their
+  // addresses and services changed): a reload to that policy ends them.
+  std::vector<std::uint32_t> sessions_without_grant(const policy::Policy& policy);
+  void end_sessions_without_grant(const std::vector<sessions::Session>& ended);
+  // Deletes the session's connections (when `delete_flows`), records their flows and the
+  // end, and signs a checkpoint. The caller took its elements out of the kernel.
+  void end_session(sessions::Session& session, const audit::Actor& by, const std::string& why,
+                   bool delete_flows);
+  void wait_for_flow_events();
+  void handle_flow_events();
+  // Whether an open session needs the WAN link up (the schedule issue powers the link
+  // down outside operating hours, but not under a maintenance session).
+  bool sessions_hold_wan() const;
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -159,12 +202,18 @@ class Service {
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
   boost::asio::steady_timer vpn_timer_;
+  boost::asio::steady_timer session_timer_;
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
   // decommission under it.
   StateLock state_lock_;
   Auditor auditor_;
   RefusalCounter refusals_;
+  sessions::Store session_store_;
+  bool session_store_ready_ = false;
+  std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
+  net::FlowEvents flow_events_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
   // Declared after the auditor they report to, so they are destroyed (and wireguard-go
   // stopped) first.
   std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;

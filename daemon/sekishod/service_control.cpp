@@ -106,6 +106,24 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "vpn.status") {
     return vpn_status_json();
   }
+  if (request.method == "session.open") {
+    return session_open(request.params, actor_of(caller));
+  }
+  if (request.method == "session.extend") {
+    return session_extend(request.params, actor_of(caller));
+  }
+  if (request.method == "session.close") {
+    return session_close(request.params, actor_of(caller));
+  }
+  if (request.method == "session.list") {
+    return session_list_json(request.params);
+  }
+  if (request.method == "session.show") {
+    return session_show_json(request.params);
+  }
+  if (request.method == "session.receipt") {
+    return session_receipt_json(request.params);
+  }
   if (request.method == "policy.apply") {
     return apply_request(request.params, actor_of(caller));
   }
@@ -131,6 +149,7 @@ nlohmann::json Service::status_json() {
       {"rules", current_->ruleset.rule_count()},
       {"elements", current_->ruleset.element_count()},
       {"audit", audit_status_json()},
+      {"sessions_open", open_sessions_.size()},
   };
 }
 

@@ -31,6 +31,24 @@ nlohmann::json json_or_null(const std::optional<std::int64_t>& value) {
 
 }  // namespace
 
+std::optional<std::string> read_audit_public_key(const std::string& path, Io& io) {
+  std::error_code error;
+  std::optional<std::string> public_pem = read_small_file(path, kMaxPublicKeyBytes, error);
+  if (!public_pem) {
+    io.err << "sekishoctl audit verify: cannot read the public key " << path << ": "
+           << (error == std::errc::file_too_large ? "larger than a public key can be"
+                                                  : error.message())
+           << '\n';
+    return std::nullopt;
+  }
+  if (!audit::is_public_key(*public_pem)) {
+    io.err << "sekishoctl audit verify: " << path
+           << " is not an Ed25519 public key (PEM, as `sekishoctl audit pubkey` prints it)\n";
+    return std::nullopt;
+  }
+  return public_pem;
+}
+
 int run_audit_verify_bundle(const Args& args, Io& io) {
   const char* usage = "usage: sekishoctl audit verify --bundle FILE --pubkey FILE [--json]\n";
   if (!(args.positional.empty() ||
@@ -46,19 +64,8 @@ int run_audit_verify_bundle(const Args& args, Io& io) {
            << usage;
     return kExitUsage;
   }
-  std::error_code error;
-  const std::optional<std::string> public_pem =
-      read_small_file(*key_path, kMaxPublicKeyBytes, error);
+  const std::optional<std::string> public_pem = read_audit_public_key(*key_path, io);
   if (!public_pem) {
-    io.err << "sekishoctl audit verify: cannot read the public key " << *key_path << ": "
-           << (error == std::errc::file_too_large ? "larger than a public key can be"
-                                                  : error.message())
-           << '\n';
-    return kExitUsage;
-  }
-  if (!audit::is_public_key(*public_pem)) {
-    io.err << "sekishoctl audit verify: " << *key_path
-           << " is not an Ed25519 public key (PEM, as `sekishoctl audit pubkey` prints it)\n";
     return kExitUsage;
   }
   const audit::BundleResult read = audit::read_bundle(*bundle_path);

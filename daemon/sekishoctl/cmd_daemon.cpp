@@ -150,12 +150,15 @@ int run_audit(const Args& args, Io& io) {
   if (args.positional.size() == 1 && what == "show") {
     return audit_show(args, io);
   }
+  if (args.positional.size() == 1 && what == "verify" && args.value("receipt")) {
+    return run_audit_verify_receipt(args, io);  // offline: no daemon
+  }
   if (args.positional.size() == 1 && what == "verify" && args.value("bundle")) {
     return run_audit_verify_bundle(args, io);  // offline: no daemon
   }
   if (args.positional.size() == 1 && what == "verify" && args.value("pubkey")) {
-    io.err << "sekishoctl audit verify: --pubkey goes with --bundle FILE (an offline check); "
-              "the daemon's log is checked with its own key\n";
+    io.err << "sekishoctl audit verify: --pubkey goes with --bundle FILE or --receipt FILE (an "
+              "offline check); the daemon's log is checked with its own key\n";
     return kExitUsage;
   }
   if (args.positional.size() == 1 && what == "verify") {
@@ -176,6 +179,7 @@ int run_audit(const Args& args, Io& io) {
   io.err << "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
             "       sekishoctl audit verify [--json]\n"
             "       sekishoctl audit verify --bundle FILE --pubkey FILE [--json]\n"
+            "       sekishoctl audit verify --receipt FILE [--pubkey FILE] [--json]\n"
             "       sekishoctl audit export --since DATE --out FILE [--json]\n"
             "       sekishoctl audit pubkey\n";
   return kExitUsage;

@@ -1,6 +1,8 @@
 #pragma once
 // sekishoctl's commands. Each returns an exit code (daemon/common/exit_codes.hpp).
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "daemon/sekishoctl/args.hpp"
@@ -26,6 +28,12 @@ int run_audit(const Args& args, Io& io);
 // `audit verify --bundle FILE --pubkey FILE`: an exported bundle checked offline, without
 // the daemon. 0 intact, 1 tampered or corrupt, 2 bad command line or unreadable FILE.
 int run_audit_verify_bundle(const Args& args, Io& io);
+// `audit verify --receipt FILE [--pubkey FILE]`: a session receipt checked offline. 0
+// verifies, 1 does not, 2 bad command line or unreadable FILE.
+int run_audit_verify_receipt(const Args& args, Io& io);
+// The Ed25519 public key (PEM) at `path` for an offline check; nullopt, and why on io.err,
+// when it cannot be read or is no such key (exit 2: nothing was checked).
+std::optional<std::string> read_audit_public_key(const std::string& path, Io& io);
 int run_audit_export(const Args& args, Io& io);
 int run_apply(const Args& args, Io& io);
 int run_confirm(const Args& args, Io& io);

@@ -98,6 +98,7 @@ const std::array<Command, 12>& commands() {
        "usage: sekishoctl audit show [--since SEQ] [--kind KIND] [--json]\n"
        "       sekishoctl audit verify [--json]\n"
        "       sekishoctl audit verify --bundle FILE --pubkey FILE [--json]\n"
+       "       sekishoctl audit verify --receipt FILE [--pubkey FILE] [--json]\n"
        "       sekishoctl audit export --since DATE --out FILE [--json]\n"
        "       sekishoctl audit pubkey\n"
        "\n"
@@ -107,13 +108,17 @@ const std::array<Command, 12>& commands() {
        "catch a rewritten chain or removed newest records. Exit 0 intact, 1 tampered.\n"
        "verify --bundle: checks an exported bundle here, without the daemon, against the\n"
        "device's public key: 0 intact, 1 tampered or corrupt, 2 unreadable FILE or key.\n"
+       "verify --receipt: checks a session receipt here, without the daemon: each record\n"
+       "against its signed checkpoint, with --pubkey FILE (the gateway's key, obtained\n"
+       "apart from the receipt) or else only with the key the receipt carries (a warning\n"
+       "says so). Prints the records. 0 verifies, 1 does not, 2 unreadable FILE or key.\n"
        "export: the records since DATE (YYYY-MM-DD, UTC; or a time YYYY-MM-DDTHH:MM with Z\n"
        "or +hh:mm) as a signed .tar.gz bundle for an\n"
        "auditor (docs/audit-format.md); written by this command as the caller, checked\n"
        "before it counts as exported. Needs the admin role.\n"
        "pubkey: the device's Ed25519 public key (PEM) that signs the checkpoints.\n"
        "show, verify and pubkey need the viewer role.\n",
-       {{"since", "kind", "bundle", "pubkey", "out"}, {}},
+       {{"since", "kind", "bundle", "receipt", "pubkey", "out"}, {}},
        sekisho::ctl::run_audit},
       {"methods",
        "list the control socket's methods and the role each needs",

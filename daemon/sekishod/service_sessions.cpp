@@ -1,0 +1,687 @@
+// Jump sessions (DESIGN.md, Kernel layout): an operator lets one VPN peer reach one
+// maintenance target until a deadline. The kernel holds the grant as elements of the
+// sessions_v4/v6 maps with the remaining time as their timeout, so access ends on time
+// even when sekishod does not run; sekishod records everything, deletes the session's
+// connections when it ends (conntrack, by the session's ct mark) and keeps each
+// connection's byte counts.
+//
+// Order at the end of a session: the elements go first (or have timed out), then the
+// connections, then the flow and close records, then a signed checkpoint.
+#include <algorithm>
+#include <chrono>
+
+#include <unistd.h>
+
+#include "daemon/audit/receipt.hpp"
+#include "daemon/common/clock.hpp"
+#include "daemon/common/log.hpp"
+#include "daemon/nft/apply.hpp"
+#include "daemon/sekishod/service.hpp"
+#include "policy/units.hpp"
+
+namespace sekisho::daemon {
+
+namespace {
+
+using sessions::Session;
+using sessions::State;
+
+constexpr const char* kSessionMaps[] = {"sessions_v4", "sessions_v6"};
+// An extension needs this much time left: the kernel must not drop the element between
+// the decision and the commit.
+constexpr std::int64_t kExtendMargin_ms = 2000;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string utc_ms(std::int64_t ms) {
+  return utc_text(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+}
+
+std::string duration_text(std::int64_t seconds) {
+  return policy::format_duration(seconds);
+}
+
+control::ControlError invalid(const std::string& message) {
+  return control::ControlError(control::ErrorCode::Invalid, message);
+}
+
+policy::Family family_of(const char* map) {
+  return std::string_view(map) == "sessions_v4" ? policy::Family::V4 : policy::Family::V6;
+}
+
+std::uint32_t mark_of(const Session& session) {
+  return session.number;
+}
+
+sessions::FlowRecord flow_record(const net::Flow& flow, std::int64_t fallback_start_ms) {
+  sessions::FlowRecord record;
+  record.conntrack_id = flow.id;
+  record.started_ms =
+      flow.start_ns ? static_cast<std::int64_t>(*flow.start_ns / 1000000) : fallback_start_ms;
+  record.ended_ms = flow.stop_ns ? static_cast<std::int64_t>(*flow.stop_ns / 1000000) : 0;
+  record.protocol = flow.protocol;
+  record.source = flow.source;
+  record.source_port = flow.source_port;
+  record.destination = flow.destination;
+  record.destination_port = flow.destination_port;
+  record.packets_to_target = flow.packets_to_destination;
+  record.bytes_to_target = flow.bytes_to_destination;
+  record.packets_from_target = flow.packets_from_destination;
+  record.bytes_from_target = flow.bytes_from_destination;
+  return record;
+}
+
+nlohmann::json flow_details(const Session& session, const sessions::FlowRecord& flow) {
+  nlohmann::json details = sessions::to_json(flow);
+  details["session"] = session.id();
+  details["started"] = utc_ms(flow.started_ms);
+  details["ended"] = flow.ended_ms ? nlohmann::json(utc_ms(flow.ended_ms)) : nlohmann::json();
+  details.erase("started_ms");
+  details.erase("ended_ms");
+  for (const char* key :
+       {"bytes_to_target", "bytes_from_target", "packets_to_target", "packets_from_target",
+        "conntrack_id", "source_port", "destination_port"}) {
+    details[key] = details[key].get<std::int64_t>();  // the audit log takes integers only
+  }
+  return details;
+}
+
+}  // namespace
+
+void Service::open_session_store() {
+  const std::string path = options_.state_dir + "/sessions.db";
+  if (std::error_code error = session_store_.open(path)) {
+    log_error("cannot open " + path + ": " + error.message() +
+              "; sessions cannot be opened until it can");
+    return;
+  }
+  session_store_ready_ = true;
+  std::vector<std::string> errors;
+  for (Session& session : session_store_.load(true, errors)) {
+    log_notice("session " + session.id() + " (" + session.grant.peer + " to " +
+               session.grant.target + ") is still open, until " + utc_ms(session.deadline_ms));
+    open_sessions_.emplace(session.number, std::move(session));
+  }
+  for (const std::string& error : errors) {
+    log_error("a stored session cannot be read: " + error);
+  }
+}
+
+void Service::start_sessions() {
+  if (std::error_code error = net::enable_accounting()) {
+    log_warning("cannot turn on conntrack accounting (" + error.message() +
+                "): sessions will list their connections without byte counts");
+  }
+  if (std::error_code error = flow_events_.open(0xffffffff)) {
+    log_warning("cannot listen to conntrack events (" + error.message() +
+                "): flows are recorded only when a session ends");
+  } else {
+    // Asio closes its own copy; flow_events_ keeps reading its own.
+    const int fd = ::dup(flow_events_.fd());
+    if (fd >= 0) {
+      flow_events_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
+      wait_for_flow_events();
+    }
+  }
+  // Sessions that ran out while sekishod was not running end now.
+  check_sessions();
+  every(session_timer_, std::chrono::milliseconds(250), "session deadlines",
+        [this] { check_sessions(); });
+}
+
+void Service::fill_sessions(ir::Ruleset& ruleset) const {
+  const std::int64_t now = now_ms();
+  for (const char* name : kSessionMaps) {
+    auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
+                            [&](const ir::Set& candidate) { return candidate.name == name; });
+    if (set == ruleset.sets.end()) {
+      continue;
+    }
+    set->elements.clear();
+    for (const auto& [number, session] : open_sessions_) {
+      const std::int64_t remaining = session.remaining_ms(now);
+      if (remaining > 0) {
+        auto elements = sessions::grant_elements(session.grant, family_of(name), mark_of(session),
+                                                 static_cast<std::uint64_t>(remaining));
+        set->elements.insert(set->elements.end(), elements.begin(), elements.end());
+      }
+    }
+  }
+}
+
+bool Service::change_session_elements(const Session& session, bool remove, bool add,
+                                      const char* what) {
+  std::vector<nft::ElementChange> changes;
+  const std::int64_t remaining = session.remaining_ms(now_ms());
+  for (const char* name : kSessionMaps) {
+    const ir::Set* set = current_->ruleset.find_set(name);
+    if (!set) {
+      continue;
+    }
+    nft::ElementChange change{set, {}, {}};
+    if (remove) {
+      change.remove = sessions::grant_elements(session.grant, family_of(name), mark_of(session), 0);
+    }
+    if (add && remaining > 0) {
+      change.add = sessions::grant_elements(session.grant, family_of(name), mark_of(session),
+                                            static_cast<std::uint64_t>(remaining));
+    }
+    if (!change.remove.empty() || !change.add.empty()) {
+      changes.push_back(std::move(change));
+    }
+  }
+  fill_sessions(current_->ruleset);
+  if (changes.empty()) {
+    return true;
+  }
+  if (events_) {
+    EventNews news = read_events();
+    if (!news.foreign.empty()) {
+      restore(news.foreign);  // a full apply: it carries the sessions as they are now
+      return true;
+    }
+  }
+  monitor_.pause();
+  nft::ApplyOutcome outcome = nft::apply_elements(current_->ruleset, changes, what);
+  if (std::error_code error = monitor_.resume()) {
+    log_error("cannot listen to nftables events again: " + error.message());
+  }
+  if (outcome.ok) {
+    known_genid_ = outcome.genid;
+    applied_genid_ = outcome.genid;
+    log_info(std::string(what) + ": committed in " +
+             std::to_string(outcome.took.count() / 1000.0).substr(0, 5) + " ms (generation " +
+             std::to_string(outcome.genid) + ")");
+    return true;
+  }
+  for (const std::string& error : outcome.errors) {
+    log_warning(error);
+  }
+  // An element that timed out in the meantime cannot be removed: replacing the whole
+  // table with the sessions as they are now always works.
+  log_warning(std::string(what) + ": element change refused; replacing the table instead");
+  return apply(current_->ruleset, what);
+}
+
+nlohmann::json Service::session_open(const nlohmann::json& params, const audit::Actor& by) {
+  if (!session_store_ready_) {
+    throw std::runtime_error("the session store (" + options_.state_dir +
+                             "/sessions.db) cannot be opened");
+  }
+  const policy::Policy& policy = current_->policy;
+  const std::string peer = params.value("peer", "");
+  const std::string target = params.value("target", "");
+  const std::int64_t seconds = params.value("duration_seconds", std::int64_t{0});
+  std::string reason = params.value("reason", "");
+  const std::string ticket = params.value("ticket", "");
+  reason.erase(0, reason.find_first_not_of(" \t\n"));
+  if (reason.empty()) {
+    throw invalid("a reason is required: say what the vendor will do (--reason TEXT)");
+  }
+  if (seconds <= 0) {
+    throw invalid("the duration must be positive");
+  }
+  std::string error;
+  std::optional<sessions::Grant> grant = sessions::grant_for(policy, peer, target, error);
+  if (!grant) {
+    throw invalid(error);
+  }
+  const std::int64_t max = policy.remote_maintenance->max_duration_seconds;
+  if (seconds > max) {
+    throw invalid("a session lasts at most " + duration_text(max) +
+                  " (remote_maintenance.max_duration); asked for " + duration_text(seconds));
+  }
+  for (const auto& [number, open] : open_sessions_) {
+    if (sessions::overlaps(open.grant, *grant)) {
+      throw control::ControlError(control::ErrorCode::Conflict,
+                                  open.id() + " already lets " + open.grant.peer + " reach " +
+                                      open.grant.target + " (until " + utc_ms(open.deadline_ms) +
+                                      "): extend it or close it first");
+    }
+  }
+  if (!auditor_.writable()) {
+    throw control::ControlError(control::ErrorCode::AuditUnavailable,
+                                "the audit log cannot be written: no session is opened");
+  }
+  Session session;
+  session.number = std::max(session_store_.next_number(),
+                            open_sessions_.empty() ? 1 : open_sessions_.rbegin()->first + 1);
+  session.grant = std::move(*grant);
+  session.opened_by = by;
+  session.opened_ms = now_ms();
+  session.deadline_ms = session.opened_ms + seconds * 1000;
+  session.reason = reason;
+  session.ticket = ticket;
+  nlohmann::json details = sessions::to_json(session);
+  details = {{"session", session.id()},
+             {"peer", session.grant.peer},
+             {"peer_public_key", session.grant.peer_public_key},
+             {"peer_addresses", details["peer_addresses"]},
+             {"target", session.grant.target},
+             {"host", session.grant.host},
+             {"target_addresses", details["target_addresses"]},
+             {"services", details["services"]},
+             {"reason", reason},
+             {"ticket", ticket},
+             {"duration_seconds", seconds},
+             {"deadline", utc_ms(session.deadline_ms)}};
+  // Written (and synced) before the kernel lets anything through.
+  if (!auditor_.record_or_refuse(by, "session.open", details, &session.open_seq)) {
+    throw control::ControlError(control::ErrorCode::AuditUnavailable,
+                                "the audit log cannot be written: no session is opened");
+  }
+  auditor_.checkpoint();
+  if (std::error_code store_error = session_store_.save(session)) {
+    session.state = State::Closed;
+    end_session(session, Auditor::daemon_actor(),
+                "the session store cannot be written: " + store_error.message(), false);
+    throw std::runtime_error("the session store cannot be written: " + store_error.message());
+  }
+  const std::uint32_t number = session.number;
+  open_sessions_.emplace(number, session);
+  if (!change_session_elements(open_sessions_.at(number), false, true, "session opened")) {
+    Session failed = open_sessions_.at(number);
+    open_sessions_.erase(number);
+    failed.state = State::Closed;
+    end_session(failed, Auditor::daemon_actor(), "the kernel refused the session", false);
+    throw std::runtime_error("the kernel refused the session's elements; see the daemon's log");
+  }
+  log_notice("session " + session.id() + " opened by " + by.user + ": " + session.grant.peer +
+             " may reach " + session.grant.target + " until " + utc_ms(session.deadline_ms));
+  nlohmann::json out = session_json(open_sessions_.at(number), false);
+  out["deadline"] = utc_ms(session.deadline_ms);
+  return out;
+}
+
+nlohmann::json Service::session_extend(const nlohmann::json& params, const audit::Actor& by) {
+  auto number = sessions::parse_session_id(params.value("id", ""));
+  auto it = number ? open_sessions_.find(*number) : open_sessions_.end();
+  if (it == open_sessions_.end()) {
+    throw control::ControlError(control::ErrorCode::NotFound,
+                                "no open session " + params.value("id", std::string()));
+  }
+  Session& session = it->second;
+  const std::int64_t seconds = params.value("by_seconds", std::int64_t{0});
+  if (seconds <= 0) {
+    throw invalid("the extension must be positive");
+  }
+  const std::int64_t now = now_ms();
+  if (session.remaining_ms(now) < kExtendMargin_ms) {
+    throw invalid(session.id() + " ends in under 2 s: open a new session instead");
+  }
+  const std::int64_t max = current_->policy.remote_maintenance
+                               ? current_->policy.remote_maintenance->max_duration_seconds
+                               : 0;
+  const std::int64_t new_deadline = session.deadline_ms + seconds * 1000;
+  if (new_deadline - session.opened_ms > max * 1000) {
+    const std::int64_t room =
+        std::max<std::int64_t>(0, (session.opened_ms + max * 1000 - session.deadline_ms) / 1000);
+    throw invalid(session.id() + " would last " +
+                  duration_text((new_deadline - session.opened_ms) / 1000) +
+                  "; remote_maintenance.max_duration is " + duration_text(max) +
+                  ": it can be extended by at most " + duration_text(room));
+  }
+  if (!auditor_.record_or_refuse(by, "session.extend",
+                                 {{"session", session.id()},
+                                  {"by_seconds", seconds},
+                                  {"old_deadline", utc_ms(session.deadline_ms)},
+                                  {"deadline", utc_ms(new_deadline)},
+                                  {"reason", params.value("reason", "")}})) {
+    throw control::ControlError(control::ErrorCode::AuditUnavailable,
+                                "the audit log cannot be written: the session is not extended");
+  }
+  auditor_.checkpoint();  // the receipt's segment for it is the record alone
+  const std::int64_t old_deadline = session.deadline_ms;
+  session.deadline_ms = new_deadline;
+  ++session.extensions;
+  if (std::error_code error = session_store_.save(session)) {
+    log_error("cannot store the extension of " + session.id() + ": " + error.message() +
+              " (after a restart it would end at " + utc_ms(old_deadline) + ")");
+  }
+  change_session_elements(session, true, true, "session extended");
+  log_notice("session " + session.id() + " extended by " + by.user + " until " +
+             utc_ms(new_deadline));
+  nlohmann::json out = session_json(session, false);
+  out["deadline"] = utc_ms(new_deadline);
+  return out;
+}
+
+nlohmann::json Service::session_close(const nlohmann::json& params, const audit::Actor& by) {
+  std::string reason = params.value("reason", "");
+  if (reason.empty()) {
+    throw invalid("a reason is required (--reason TEXT)");
+  }
+  std::vector<std::uint32_t> numbers;
+  if (params.value("all", false)) {
+    for (const auto& [number, session] : open_sessions_) {
+      numbers.push_back(number);
+    }
+  } else {
+    auto number = sessions::parse_session_id(params.value("id", ""));
+    if (!number || !open_sessions_.contains(*number)) {
+      throw control::ControlError(control::ErrorCode::NotFound,
+                                  "no open session " + params.value("id", std::string()));
+    }
+    numbers.push_back(*number);
+  }
+  nlohmann::json closed = nlohmann::json::array();
+  for (std::uint32_t number : numbers) {
+    Session session = open_sessions_.at(number);
+    open_sessions_.erase(number);
+    // Access goes first, whatever happens to the records after.
+    change_session_elements(session, true, false, "session closed");
+    session.state = State::Closed;
+    end_session(session, by, reason, true);
+    closed.push_back(session.id());
+  }
+  return {{"closed", closed}};
+}
+
+void Service::check_sessions() {
+  const std::int64_t now = now_ms();
+  std::vector<std::uint32_t> due;
+  for (const auto& [number, session] : open_sessions_) {
+    if (session.deadline_ms <= now) {
+      due.push_back(number);
+    }
+  }
+  for (std::uint32_t number : due) {
+    Session session = open_sessions_.at(number);
+    open_sessions_.erase(number);
+    fill_sessions(current_->ruleset);  // the kernel's elements have timed out already
+    session.state = State::Expired;
+    end_session(session, Auditor::daemon_actor(),
+                now - session.deadline_ms > 5000
+                    ? "expired while sekishod was not running (noticed " +
+                          duration_text((now - session.deadline_ms) / 1000) + " late)"
+                    : "expired",
+                true);
+  }
+}
+
+std::vector<std::uint32_t> Service::sessions_without_grant(const policy::Policy& policy) {
+  std::vector<std::uint32_t> out;
+  for (const auto& [number, session] : open_sessions_) {
+    std::string error;
+    auto grant = sessions::grant_for(policy, session.grant.peer, session.grant.target, error);
+    if (!grant || !(*grant == session.grant)) {
+      out.push_back(number);
+    }
+  }
+  return out;
+}
+
+void Service::end_sessions_without_grant(const std::vector<Session>& ended) {
+  for (Session session : ended) {
+    session.state = State::Ended;
+    end_session(session, Auditor::daemon_actor(),
+                "the policy in force no longer grants " + session.grant.peer + " access to " +
+                    session.grant.target + " as it did",
+                true);
+  }
+}
+
+void Service::end_session(Session& session, const audit::Actor& by, const std::string& why,
+                          bool delete_flows) {
+  session.ended_ms = now_ms();
+  session.closed_by = by;
+  session.close_reason = why;
+  if (delete_flows) {
+    // The counters so far (kept if the DESTROY events are lost), then the connections.
+    std::vector<net::Flow> live;
+    if (std::error_code error = net::dump_flows(mark_of(session), 0xffffffff, live)) {
+      log_warning("cannot read the connections of " + session.id() + ": " + error.message());
+    }
+    for (const net::Flow& flow : live) {
+      session_store_.save_flow(session.number, flow_record(flow, session.ended_ms));
+    }
+    if (std::error_code error = net::delete_flows(mark_of(session), 0xffffffff)) {
+      log_error("cannot delete the connections of " + session.id() + ": " + error.message() +
+                " (the kernel rejects their packets all the same)");
+    }
+    handle_flow_events();  // the kernel queued their DESTROY events during the delete
+    for (sessions::FlowRecord flow : session_store_.flows(session.number)) {
+      if (flow.ended_ms == 0) {  // its event was lost: the dump's counters stand
+        flow.ended_ms = session.ended_ms;
+        session_store_.save_flow(session.number, flow);
+        auditor_.record(Auditor::daemon_actor(), "session.flow", flow_details(session, flow));
+      }
+    }
+  }
+  session.totals = {};
+  for (const sessions::FlowRecord& flow : session_store_.flows(session.number)) {
+    ++session.totals.flows;
+    session.totals.bytes_to_target += flow.bytes_to_target;
+    session.totals.bytes_from_target += flow.bytes_from_target;
+  }
+  if (std::error_code error = session_store_.save(session)) {
+    log_error("cannot store the end of " + session.id() + ": " + error.message());
+  }
+  auditor_.record(
+      by, "session.close",
+      {{"session", session.id()},
+       {"state", sessions::state_name(session.state)},
+       {"why", why},
+       {"peer", session.grant.peer},
+       {"target", session.grant.target},
+       {"opened", utc_ms(session.opened_ms)},
+       {"opened_by", session.opened_by.user},
+       {"deadline", utc_ms(session.deadline_ms)},
+       {"open_seq", session.open_seq},
+       {"flows", static_cast<std::int64_t>(session.totals.flows)},
+       {"bytes_to_target", static_cast<std::int64_t>(session.totals.bytes_to_target)},
+       {"bytes_from_target", static_cast<std::int64_t>(session.totals.bytes_from_target)}});
+  auditor_.checkpoint();
+  log_notice("session " + session.id() + " (" + session.grant.peer + " to " + session.grant.target +
+             ") " + std::string(sessions::state_name(session.state)) + ": " + why);
+}
+
+void Service::wait_for_flow_events() {
+  flow_events_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                              [this](const boost::system::error_code& error) {
+                                if (error) {
+                                  return;
+                                }
+                                guarded("conntrack events", [this] { handle_flow_events(); });
+                                wait_for_flow_events();
+                              });
+}
+
+void Service::handle_flow_events() {
+  if (flow_events_.fd() < 0) {
+    return;
+  }
+  std::vector<net::FlowEvent> events;
+  bool lost = false;
+  if (std::error_code error = flow_events_.read(events, lost)) {
+    log_warning("reading conntrack events: " + error.message());
+  }
+  if (lost) {
+    log_warning("conntrack events were lost: flows of open sessions are read when they end");
+  }
+  for (const net::FlowEvent& event : events) {
+    if (event.flow.mark == 0) {
+      continue;
+    }
+    std::optional<Session> session;
+    if (auto it = open_sessions_.find(event.flow.mark); it != open_sessions_.end()) {
+      session = it->second;
+    } else {
+      std::string ignored;
+      session = session_store_.find(event.flow.mark, ignored);
+    }
+    if (!session) {
+      continue;  // a mark that is not ours
+    }
+    sessions::FlowRecord flow = flow_record(event.flow, now_ms());
+    if (event.kind == net::FlowEventKind::Destroy) {
+      if (flow.ended_ms == 0) {
+        flow.ended_ms = now_ms();
+      }
+      auditor_.record(Auditor::daemon_actor(), "session.flow", flow_details(*session, flow));
+    }
+    session_store_.save_flow(session->number, flow);
+  }
+}
+
+nlohmann::json Service::session_json(const Session& session, bool with_flows) {
+  nlohmann::json out = sessions::to_json(session);
+  const std::int64_t now = now_ms();
+  out["opened"] = utc_ms(session.opened_ms);
+  out["deadline"] = utc_ms(session.deadline_ms);
+  out["remaining_seconds"] = session.remaining_ms(now) / 1000;
+  out["ended"] = session.ended_ms ? nlohmann::json(utc_ms(session.ended_ms)) : nlohmann::json();
+  std::vector<sessions::FlowRecord> flows = session_store_.flows(session.number);
+  if (session.open()) {
+    std::vector<net::Flow> live;
+    net::dump_flows(mark_of(session), 0xffffffff, live);
+    for (const net::Flow& flow : live) {
+      sessions::FlowRecord record = flow_record(flow, 0);
+      auto stored = std::find_if(flows.begin(), flows.end(), [&](const auto& known) {
+        return known.conntrack_id == record.conntrack_id &&
+               known.source_port == record.source_port && known.ended_ms == 0;
+      });
+      if (stored != flows.end()) {
+        record.started_ms = record.started_ms ? record.started_ms : stored->started_ms;
+        *stored = record;
+      } else {
+        flows.push_back(record);
+      }
+    }
+  }
+  std::uint64_t to_target = 0;
+  std::uint64_t from_target = 0;
+  nlohmann::json list = nlohmann::json::array();
+  for (const sessions::FlowRecord& flow : flows) {
+    to_target += flow.bytes_to_target;
+    from_target += flow.bytes_from_target;
+    nlohmann::json item = sessions::to_json(flow);
+    item["started"] = flow.started_ms ? nlohmann::json(utc_ms(flow.started_ms)) : nlohmann::json();
+    item["ended"] = flow.ended_ms ? nlohmann::json(utc_ms(flow.ended_ms)) : nlohmann::json();
+    list.push_back(item);
+  }
+  out["flows"] = flows.size();
+  out["bytes_to_target"] = to_target;
+  out["bytes_from_target"] = from_target;
+  if (with_flows) {
+    out["flow_records"] = list;
+  }
+  return out;
+}
+
+nlohmann::json Service::session_list_json(const nlohmann::json& params) {
+  nlohmann::json list = nlohmann::json::array();
+  if (params.value("all", false)) {
+    std::vector<std::string> errors;
+    for (const Session& session : session_store_.load(false, errors)) {
+      auto open = open_sessions_.find(session.number);
+      list.push_back(session_json(open != open_sessions_.end() ? open->second : session, false));
+    }
+  } else {
+    for (const auto& [number, session] : open_sessions_) {
+      list.push_back(session_json(session, false));
+    }
+  }
+  return {{"sessions", list}};
+}
+
+std::optional<Session> Service::find_session(const nlohmann::json& params) {
+  auto number = sessions::parse_session_id(params.value("id", ""));
+  if (!number) {
+    throw invalid("a session id looks like s-7");
+  }
+  if (auto it = open_sessions_.find(*number); it != open_sessions_.end()) {
+    return it->second;
+  }
+  std::string error;
+  std::optional<Session> session = session_store_.find(*number, error);
+  if (!session) {
+    throw control::ControlError(
+        control::ErrorCode::NotFound,
+        "no session " + params.value("id", std::string()) + (error.empty() ? "" : ": " + error));
+  }
+  return session;
+}
+
+nlohmann::json Service::session_show_json(const nlohmann::json& params) {
+  return session_json(*find_session(params), true);
+}
+
+std::optional<std::string> Service::compare_session_elements(nft::TableImage& expected,
+                                                             nft::TableImage& kernel) const {
+  std::vector<std::string> wanted;
+  std::vector<std::string> held;
+  for (const char* name : kSessionMaps) {
+    for (std::string& line : expected.take_elements(name)) {
+      wanted.push_back(std::move(line));
+    }
+    for (std::string& line : kernel.take_elements(name)) {
+      held.push_back(std::move(line));
+    }
+  }
+  std::sort(wanted.begin(), wanted.end());
+  std::sort(held.begin(), held.end());
+  for (const std::string& line : held) {
+    if (!std::binary_search(wanted.begin(), wanted.end(), line)) {
+      return "unexpected: " + line;
+    }
+  }
+  // An element may have timed out a moment before its session's end was noticed.
+  const std::int64_t now = now_ms();
+  for (const auto& [number, session] : open_sessions_) {
+    if (session.remaining_ms(now) <= kExtendMargin_ms) {
+      continue;
+    }
+    std::vector<nft::ElementChange> changes;
+    for (const char* name : kSessionMaps) {
+      if (const ir::Set* set = current_->ruleset.find_set(name)) {
+        changes.push_back(
+            {set,
+             {},
+             sessions::grant_elements(session.grant, family_of(name), mark_of(session), 1)});
+      }
+    }
+    nft::TableImage own =
+        nft::image_of_batch(nft::build_element_batch(current_->ruleset, changes, 1));
+    for (const char* name : kSessionMaps) {
+      for (const std::string& line : own.take_elements(name)) {
+        if (!std::binary_search(held.begin(), held.end(), line)) {
+          return "missing (" + session.id() + "): " + line;
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
+  const Session session = *find_session(params);
+  // The session's own records: its open, each extension and its close.
+  std::vector<std::int64_t> seqs = {session.open_seq};
+  for (const char* kind : {"session.extend", "session.close"}) {
+    for (const audit::Record& record : auditor_.log().records(session.open_seq, kind, 100000)) {
+      if (record.details.value("session", "") == session.id()) {
+        seqs.push_back(record.seq);
+      }
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  auditor_.checkpoint();  // a record written while the log was away is covered now
+  std::string error;
+  std::optional<nlohmann::json> receipt =
+      audit::make_receipt(auditor_.log(), seqs, auditor_.public_pem(), error);
+  if (!receipt) {
+    throw std::runtime_error("no receipt for " + session.id() + ": " + error);
+  }
+  return *receipt;
+}
+
+bool Service::sessions_hold_wan() const {
+  return !open_sessions_.empty();
+}
+
+}  // namespace sekisho::daemon

@@ -203,20 +203,6 @@ int peer_config(const Args& args, Io& io) {
   return kExitOk;
 }
 
-// Bytes as wg shows them: "1.50 MiB".
-std::string human_bytes(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  std::ostringstream text;
-  text << std::fixed << std::setprecision(unit == 0 ? 0 : 2) << value << ' ' << units[unit];
-  return text.str();
-}
-
 int status(const Args& args, Io& io) {
   if (args.positional.size() != 1) {
     io.err << "sekishoctl vpn status: takes no arguments\n" << kUsage;
@@ -275,6 +261,20 @@ int status(const Args& args, Io& io) {
 }
 
 }  // namespace
+
+// Bytes as wg shows them: "1.50 MiB".
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(unit == 0 ? 0 : 2) << value << ' ' << units[unit];
+  return text.str();
+}
 
 int run_vpn(const Args& args, Io& io) {
   if (!args.positional.empty() && args.positional[0] == "status") {

@@ -1,6 +1,7 @@
 #pragma once
 // sekishoctl's commands. Each returns an exit code (daemon/common/exit_codes.hpp).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,5 +43,9 @@ int run_rollback(const Args& args, Io& io);
 // audit log as a verified bundle, then destroys the configuration and state directories.
 int run_decommission(const Args& args, Io& io);
 int run_vpn(const Args& args, Io& io);
+int run_session(const Args& args, Io& io);
+
+// Bytes as wg shows them: "1.50 MiB".
+std::string human_bytes(std::uint64_t bytes);
 
 }  // namespace sekisho::ctl

@@ -15,8 +15,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 12>& commands() {
-  static const std::array<Command, 12> kCommands = {{
+const std::array<Command, 13>& commands() {
+  static const std::array<Command, 13> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -163,6 +163,36 @@ const std::array<Command, 12>& commands() {
        "77 permission denied (run as root).\n",
        {{"out", "state-dir", "config-dir"}, {"yes"}},
        sekisho::ctl::run_decommission},
+      {"session",
+       "audited jump sessions: let one VPN peer reach one maintenance target for a while",
+       "usage: sekishoctl session open PEER TARGET --for DURATION --reason TEXT [--ticket ID]\n"
+       "       sekishoctl session list [--all]\n"
+       "       sekishoctl session show ID\n"
+       "       sekishoctl session extend ID --by DURATION [--reason TEXT]\n"
+       "       sekishoctl session close ID --reason TEXT\n"
+       "       sekishoctl session close --all --reason TEXT\n"
+       "       sekishoctl session receipt ID\n"
+       "\n"
+       "open: lets VPN peer PEER reach maintenance target TARGET (both paired in the\n"
+       "policy's remote_maintenance.peers) for DURATION (\"90m\", \"1h30m\"; at most\n"
+       "remote_maintenance.max_duration). The reason is required and recorded with you,\n"
+       "the ticket and the deadline in the audit log before the kernel lets anything\n"
+       "through. Prints the session id (s-N); --json: {id, deadline}. The kernel ends\n"
+       "access at the deadline, open connections included, even if sekishod is down.\n"
+       "list: open sessions (--all: every session): who, what, opened by, reason, time\n"
+       "left, connections and bytes so far. show: one session and each connection.\n"
+       "extend: moves the deadline by DURATION, within the maximum counted from the open.\n"
+       "close: ends a session now (--all: every open one, the local kill switch): access\n"
+       "first, then its connections are deleted, then the close is recorded and signed.\n"
+       "receipt: the session's audit records and the signed checkpoints that cover\n"
+       "them, as JSON to hand to the vendor; 'sekishoctl audit verify --receipt FILE'\n"
+       "checks it offline.\n"
+       "open, extend and close need the operator role; list, show and receipt viewer.\n"
+       "Exit 0, 2 bad command line, 65 wrong pair, too long, unknown or closed session,\n"
+       "69 sekishod not reachable, 75 the audit log cannot be written (nothing\n"
+       "opened or extended), 77 permission denied.\n",
+       {{"for", "reason", "ticket", "by"}, {"all"}},
+       sekisho::ctl::run_session},
       {"vpn",
        "WireGuard keys, vendor configurations and the tunnel's state",
        "usage: sekishoctl vpn genkey --out FILE [--json]\n"

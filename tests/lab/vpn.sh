@@ -6,6 +6,7 @@ set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
+. "$src/tests/lab/vendor_lab.sh"
 for tool in wg wireguard-go nmap; do
   if ! command -v $tool >/dev/null; then
     echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
@@ -21,7 +22,6 @@ vendor_if=${LAB_ID}vnd0
 stranger_if=${LAB_ID}str0
 keys=/run/sekisho-lab/$LAB_ID-keys
 trap '"$lab" down; rm -rf "$tmp" "$keys"; rm -f /var/run/wireguard/{$gw_if,$vendor_if,$stranger_if}.sock' EXIT
-in_vendor() { "$lab" exec vendor "$@"; }
 
 # The gateway's key, made by sekishoctl; the vendors' own, by wg on "their" machines.
 rm -rf "$keys"
@@ -80,23 +80,7 @@ EOF
 }
 policy "$tmp/v1.yaml"
 lab_up "$tmp/v1.yaml"
-
-# The Internet side: IPv6 on the WAN link, and a vendor behind the ISP.
-in_gw ip addr add 2001:db8:51::2/64 dev wan0 nodad
-in_gw ip -6 route add default via 2001:db8:51::1
-"$lab" exec isp ip addr add 2001:db8:51::1/64 dev eth0 nodad
-"$lab" exec isp sysctl -qw net.ipv6.conf.all.forwarding=1
-ip netns add "$LAB_ID-vendor"
-in_vendor ip link set lo up
-ip -n "$LAB_ID-isp" link add eth2 type veth peer name eth0 netns "$LAB_ID-vendor"
-"$lab" exec isp ip link set eth2 up
-in_vendor ip link set eth0 up
-"$lab" exec isp ip addr add 203.0.113.49/29 dev eth2
-"$lab" exec isp ip addr add 2001:db8:52::1/64 dev eth2 nodad
-in_vendor ip addr add 203.0.113.50/29 dev eth0
-in_vendor ip addr add 2001:db8:52::50/64 dev eth0 nodad
-in_vendor ip route add default via 203.0.113.49
-in_vendor ip -6 route add default via 2001:db8:52::1
+vendor_up
 
 vpn_state() { in_gw "$ctl" vpn status --json --control "$run/control.sock" 2>/dev/null; }
 vpn_field() { vpn_state | python3 -c "import json,sys; v=json.load(sys.stdin)['vpns'][0]; print($1)"; }
@@ -139,29 +123,8 @@ sed -i "s|<VENDOR PRIVATE KEY>|$(cat "$tmp/vendor-a.key")|" "$tmp/vendor-a.conf"
 grep -q "^AllowedIPs = 192.0.2.31/32, 2001:db8:10::31/128$" "$tmp/vendor-a.conf" &&
   lab_pass "peer-config: AllowedIPs are the paired target's addresses" ||
   lab_fail "peer-config AllowedIPs: $(grep AllowedIPs "$tmp/vendor-a.conf")"
-# connect IF KEYFILE CONFIG: a vendor interface, configured as wg-quick would.
-connect() {
-  local interface=$1 config=$2
-  in_vendor wireguard-go "$interface" >/dev/null 2>&1 ||
-    { lab_fail "wireguard-go $interface did not start"; return 1; }
-  wg-quick strip "$config" >"$tmp/$interface.wg"
-  in_vendor wg setconf "$interface" "$tmp/$interface.wg"
-  local address
-  for address in $(sed -n 's/^Address = //p' "$config" | tr ',' ' '); do
-    in_vendor ip addr add "$address" dev "$interface"
-  done
-  in_vendor ip link set "$interface" up
-  # A vendor who tries everything: every address in the tunnel, not only the targets.
-  in_vendor wg set "$interface" peer "$gw_public" allowed-ips 0.0.0.0/0,::/0
-  in_vendor ip route add 192.0.2.0/24 dev "$interface"
-  in_vendor ip route add 198.18.20.0/24 dev "$interface"
-  in_vendor ip route add 198.19.77.0/24 dev "$interface" 2>/dev/null || true
-  in_vendor ip -6 route add 2001:db8:10::/64 dev "$interface"
-  in_vendor ip -6 route add 2001:db8:77::/64 dev "$interface" 2>/dev/null || true
-}
 cp "$tmp/vendor-a.conf" "$tmp/$vendor_if.conf"
 connect "$vendor_if" "$tmp/$vendor_if.conf"
-handshake() { in_vendor wg show "$1" latest-handshakes | awk '{print $2}'; }
 handshake_done() { [ "$(handshake "$vendor_if")" -gt 0 ]; }
 in_vendor ping -c 1 -W 1 198.19.77.1 >/dev/null 2>&1 # any packet starts the handshake
 if took=$(wait_ms 10000 handshake_done); then

@@ -24,6 +24,7 @@ test_packages=(
   lintian                       # checking the .deb
   wireguard-tools wireguard-go  # the lab VPN: wg, wg-quick and the userspace WireGuard
   nmap                          # port scans of the gateway from every side
+  conntrack                     # reading the kernel's connection table (jump sessions)
 )
 package_packages=(debhelper dpkg-dev)  # scripts/build-deb.sh
 

@@ -212,10 +212,17 @@ int close(const Args& args, Io& io) {
     params["id"] = args.positional[1];
   }
   Reply reply = call(args.control, "session.close", params);
-  return print_reply(args, io, "close", reply, [](const Args&, Io& out, const nlohmann::json& r) {
-    const nlohmann::json closed = r.value("closed", nlohmann::json::array());
-    out.out << (closed.empty() ? "no open session" : "closed " + joined(closed)) << '\n';
-  });
+  const int code =
+      print_reply(args, io, "close", reply, [](const Args&, Io& out, const nlohmann::json& r) {
+        const nlohmann::json closed = r.value("closed", nlohmann::json::array());
+        out.out << (closed.empty() ? "no open session" : "closed " + joined(closed)) << '\n';
+      });
+  if (code == kExitOk && !reply.result.value("kernel_removed", true)) {
+    io.err << "sekishoctl session close: the kernel refused to remove the session's access "
+              "at once; sekishod retries every second (see its log)\n";
+    return kExitNegative;
+  }
+  return code;
 }
 
 int receipt(const Args& args, Io& io) {

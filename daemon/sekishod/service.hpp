@@ -134,8 +134,9 @@ class Service {
   void fill_sessions(ir::Ruleset& ruleset) const;
   // Removes and/or adds one session's elements in the kernel (a whole-table apply when the
   // kernel refuses the change); false when neither worked.
+  // `may_be_gone`: the elements may have timed out (expiry), not worth a warning.
   bool change_session_elements(const sessions::Session& session, bool remove, bool add,
-                               const char* what);
+                               const char* what, bool may_be_gone = false);
   nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
@@ -158,7 +159,8 @@ class Service {
   void end_session(sessions::Session& session, const audit::Actor& by, const std::string& why,
                    bool delete_flows);
   void wait_for_flow_events();
-  void handle_flow_events();
+  // Reads the events waiting (at most FlowEvents::kReadBatch); how many it read.
+  std::size_t handle_flow_events();
   // Whether an open session needs the WAN link up (the schedule issue powers the link
   // down outside operating hours, but not under a maintenance session).
   bool sessions_hold_wan() const;
@@ -211,6 +213,7 @@ class Service {
   RefusalCounter refusals_;
   sessions::Store session_store_;
   bool session_store_ready_ = false;
+  std::uint32_t highest_session_number_ = 0;  // of any session.open in the audit log
   std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;

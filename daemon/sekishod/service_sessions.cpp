@@ -9,6 +9,7 @@
 // connections, then the flow and close records, then a signed checkpoint.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include <unistd.h>
 
@@ -47,6 +48,46 @@ std::string duration_text(std::int64_t seconds) {
 
 control::ControlError invalid(const std::string& message) {
   return control::ControlError(control::ErrorCode::Invalid, message);
+}
+
+// A whole number of seconds, or the request is invalid (a float or a string is not one).
+std::int64_t seconds_param(const nlohmann::json& params, const char* field) {
+  auto it = params.find(field);
+  if (it == params.end() || !it->is_number_integer()) {
+    throw invalid(std::string(field) + " must be a whole number of seconds");
+  }
+  return it->get<std::int64_t>();
+}
+
+// Reasons and tickets go into the audit log and onto other people's terminals: printable
+// text of a sane length, without control or bidirectional-formatting characters.
+std::string text_param(const nlohmann::json& params, const char* field, bool required) {
+  constexpr std::size_t kMaxBytes = 512;
+  auto it = params.find(field);
+  std::string text = it != params.end() && it->is_string() ? it->get<std::string>() : "";
+  text.erase(0, text.find_first_not_of(" \t"));
+  text.erase(text.find_last_not_of(" \t") + 1);
+  if (required && text.empty()) {
+    throw invalid(std::string("a ") + field + " is required: say what the vendor will do");
+  }
+  if (text.size() > kMaxBytes) {
+    throw invalid(std::string(field) + " is longer than " + std::to_string(kMaxBytes) + " bytes");
+  }
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    const auto third = i + 2 < text.size() ? static_cast<unsigned char>(text[i + 2]) : 0;
+    const bool control =
+        byte < 0x20 || byte == 0x7f || (byte == 0xc2 && next >= 0x80 && next <= 0x9f);
+    const bool bidi = (byte == 0xe2 && next == 0x80 &&
+                       (third == 0x8e || third == 0x8f || (third >= 0xaa && third <= 0xae))) ||
+                      (byte == 0xe2 && next == 0x81 && third >= 0xa6 && third <= 0xa9) ||
+                      (byte == 0xd8 && next == 0x9c);
+    if (control || bidi) {
+      throw invalid(std::string(field) + " may not contain control or text-direction characters");
+    }
+  }
+  return text;
 }
 
 policy::Family family_of(const char* map) {
@@ -100,6 +141,12 @@ void Service::open_session_store() {
     return;
   }
   session_store_ready_ = true;
+  for (const audit::Record& record :
+       auditor_.log().records(0, "session.open", std::numeric_limits<std::size_t>::max())) {
+    if (auto number = sessions::parse_session_id(record.details.value("session", ""))) {
+      highest_session_number_ = std::max(highest_session_number_, *number);
+    }
+  }
   std::vector<std::string> errors;
   for (Session& session : session_store_.load(true, errors)) {
     log_notice("session " + session.id() + " (" + session.grant.peer + " to " +
@@ -154,7 +201,7 @@ void Service::fill_sessions(ir::Ruleset& ruleset) const {
 }
 
 bool Service::change_session_elements(const Session& session, bool remove, bool add,
-                                      const char* what) {
+                                      const char* what, bool may_be_gone) {
   std::vector<nft::ElementChange> changes;
   const std::int64_t remaining = session.remaining_ms(now_ms());
   for (const char* name : kSessionMaps) {
@@ -182,7 +229,7 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
     EventNews news = read_events();
     if (!news.foreign.empty()) {
       restore(news.foreign);  // a full apply: it carries the sessions as they are now
-      return true;
+      return !check_pending_;
     }
   }
   monitor_.pause();
@@ -191,6 +238,10 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
     log_error("cannot listen to nftables events again: " + error.message());
   }
   if (outcome.ok) {
+    // Someone committed while we did not listen: only a readback can tell what.
+    if (outcome.genid != known_genid_ + 1) {
+      check_pending_ = true;
+    }
     known_genid_ = outcome.genid;
     applied_genid_ = outcome.genid;
     log_info(std::string(what) + ": committed in " +
@@ -198,12 +249,14 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
              std::to_string(outcome.genid) + ")");
     return true;
   }
-  for (const std::string& error : outcome.errors) {
-    log_warning(error);
+  // An element that timed out in the meantime cannot be removed (ENOENT): replacing the
+  // whole table with the sessions as they are now always works.
+  if (!may_be_gone) {
+    for (const std::string& error : outcome.errors) {
+      log_warning(error);
+    }
+    log_warning(std::string(what) + ": element change refused; replacing the table instead");
   }
-  // An element that timed out in the meantime cannot be removed: replacing the whole
-  // table with the sessions as they are now always works.
-  log_warning(std::string(what) + ": element change refused; replacing the table instead");
   return apply(current_->ruleset, what);
 }
 
@@ -215,13 +268,9 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   const policy::Policy& policy = current_->policy;
   const std::string peer = params.value("peer", "");
   const std::string target = params.value("target", "");
-  const std::int64_t seconds = params.value("duration_seconds", std::int64_t{0});
-  std::string reason = params.value("reason", "");
-  const std::string ticket = params.value("ticket", "");
-  reason.erase(0, reason.find_first_not_of(" \t\n"));
-  if (reason.empty()) {
-    throw invalid("a reason is required: say what the vendor will do (--reason TEXT)");
-  }
+  const std::int64_t seconds = seconds_param(params, "duration_seconds");
+  const std::string reason = text_param(params, "reason", true);
+  const std::string ticket = text_param(params, "ticket", false);
   if (seconds <= 0) {
     throw invalid("the duration must be positive");
   }
@@ -248,8 +297,11 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
                                 "the audit log cannot be written: no session is opened");
   }
   Session session;
-  session.number = std::max(session_store_.next_number(),
-                            open_sessions_.empty() ? 1 : open_sessions_.rbegin()->first + 1);
+  // Never a number used before: not by the store, nor by the audit log (a store lost and
+  // made again starts empty), nor by an open session.
+  session.number = std::max({session_store_.next_number(), highest_session_number_ + 1,
+                             open_sessions_.empty() ? 1u : open_sessions_.rbegin()->first + 1});
+  highest_session_number_ = session.number;
   session.grant = std::move(*grant);
   session.opened_by = by;
   session.opened_ms = now_ms();
@@ -305,7 +357,8 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
                                 "no open session " + params.value("id", std::string()));
   }
   Session& session = it->second;
-  const std::int64_t seconds = params.value("by_seconds", std::int64_t{0});
+  const std::int64_t seconds = seconds_param(params, "by_seconds");
+  const std::string reason = text_param(params, "reason", false);
   if (seconds <= 0) {
     throw invalid("the extension must be positive");
   }
@@ -316,6 +369,10 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
   const std::int64_t max = current_->policy.remote_maintenance
                                ? current_->policy.remote_maintenance->max_duration_seconds
                                : 0;
+  if (seconds > max) {  // also keeps the arithmetic below far from overflowing
+    throw invalid("an extension of " + duration_text(seconds) +
+                  " is longer than remote_maintenance.max_duration (" + duration_text(max) + ")");
+  }
   const std::int64_t new_deadline = session.deadline_ms + seconds * 1000;
   if (new_deadline - session.opened_ms > max * 1000) {
     const std::int64_t room =
@@ -330,7 +387,8 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
                                   {"by_seconds", seconds},
                                   {"old_deadline", utc_ms(session.deadline_ms)},
                                   {"deadline", utc_ms(new_deadline)},
-                                  {"reason", params.value("reason", "")}})) {
+                                  {"open_seq", session.open_seq},
+                                  {"reason", reason}})) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: the session is not extended");
   }
@@ -351,10 +409,7 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
 }
 
 nlohmann::json Service::session_close(const nlohmann::json& params, const audit::Actor& by) {
-  std::string reason = params.value("reason", "");
-  if (reason.empty()) {
-    throw invalid("a reason is required (--reason TEXT)");
-  }
+  const std::string reason = text_param(params, "reason", true);
   std::vector<std::uint32_t> numbers;
   if (params.value("all", false)) {
     for (const auto& [number, session] : open_sessions_) {
@@ -369,16 +424,22 @@ nlohmann::json Service::session_close(const nlohmann::json& params, const audit:
     numbers.push_back(*number);
   }
   nlohmann::json closed = nlohmann::json::array();
+  bool removed = true;
   for (std::uint32_t number : numbers) {
     Session session = open_sessions_.at(number);
     open_sessions_.erase(number);
-    // Access goes first, whatever happens to the records after.
-    change_session_elements(session, true, false, "session closed");
+    // Access goes first, whatever happens to the records after. Should the kernel refuse
+    // even a whole-table apply, the readback every second retries until it holds.
+    removed = change_session_elements(session, true, false, "session closed") && removed;
     session.state = State::Closed;
-    end_session(session, by, reason, true);
+    try {
+      end_session(session, by, reason, true);
+    } catch (const std::exception& error) {
+      log_error("closing " + session.id() + ": " + error.what());
+    }
     closed.push_back(session.id());
   }
-  return {{"closed", closed}};
+  return {{"closed", closed}, {"kernel_removed", removed}};
 }
 
 void Service::check_sessions() {
@@ -392,7 +453,9 @@ void Service::check_sessions() {
   for (std::uint32_t number : due) {
     Session session = open_sessions_.at(number);
     open_sessions_.erase(number);
-    fill_sessions(current_->ruleset);  // the kernel's elements have timed out already
+    // The kernel's elements have usually timed out already; one committed late (a full
+    // apply takes its time) may still be there: either way they go before the flows.
+    change_session_elements(session, true, false, "session expired", true);
     session.state = State::Expired;
     end_session(session, Auditor::daemon_actor(),
                 now - session.deadline_ms > 5000
@@ -430,6 +493,10 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   session.ended_ms = now_ms();
   session.closed_by = by;
   session.close_reason = why;
+  // Stored as ended first: a restart in the middle of the flow work must not bring it back.
+  if (std::error_code error = session_store_.save(session)) {
+    log_error("cannot store the end of " + session.id() + ": " + error.message());
+  }
   if (delete_flows) {
     // The counters so far (kept if the DESTROY events are lost), then the connections.
     std::vector<net::Flow> live;
@@ -443,7 +510,10 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
       log_error("cannot delete the connections of " + session.id() + ": " + error.message() +
                 " (the kernel rejects their packets all the same)");
     }
-    handle_flow_events();  // the kernel queued their DESTROY events during the delete
+    // The kernel queued their DESTROY events during the delete: all of them are read
+    // before the ones whose event was lost are told apart.
+    while (handle_flow_events() == net::FlowEvents::kReadBatch) {
+    }
     for (sessions::FlowRecord flow : session_store_.flows(session.number)) {
       if (flow.ended_ms == 0) {  // its event was lost: the dump's counters stand
         flow.ended_ms = session.ended_ms;
@@ -491,9 +561,9 @@ void Service::wait_for_flow_events() {
                               });
 }
 
-void Service::handle_flow_events() {
+std::size_t Service::handle_flow_events() {
   if (flow_events_.fd() < 0) {
-    return;
+    return 0;
   }
   std::vector<net::FlowEvent> events;
   bool lost = false;
@@ -526,6 +596,7 @@ void Service::handle_flow_events() {
     }
     session_store_.save_flow(session->number, flow);
   }
+  return events.size();
 }
 
 nlohmann::json Service::session_json(const Session& session, bool with_flows) {
@@ -664,7 +735,9 @@ nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
   std::vector<std::int64_t> seqs = {session.open_seq};
   for (const char* kind : {"session.extend", "session.close"}) {
     for (const audit::Record& record : auditor_.log().records(session.open_seq, kind, 100000)) {
-      if (record.details.value("session", "") == session.id()) {
+      // The id and the open it belongs to: an id is never reused, and this makes sure.
+      if (record.details.value("session", "") == session.id() &&
+          record.details.value("open_seq", std::int64_t{-1}) == session.open_seq) {
         seqs.push_back(record.seq);
       }
     }

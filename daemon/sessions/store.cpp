@@ -100,7 +100,10 @@ std::error_code Store::save(const Session& session) {
   }
   statement.bind(1, static_cast<std::int64_t>(session.number));
   statement.bind(2, std::string(state_name(session.state)));
-  statement.bind(3, to_json(session).dump());
+  // Text from the outside (a user name, a reason) is stored as U+FFFD where it is not
+  // UTF-8, as the audit log stores it, rather than refused.
+  statement.bind(3,
+                 to_json(session).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   const int result = statement.step();
   return result == SQLITE_DONE ? std::error_code() : sqlite_failure(result);
 }

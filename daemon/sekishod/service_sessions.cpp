@@ -68,7 +68,7 @@ std::string text_param(const nlohmann::json& params, const char* field, bool req
   text.erase(0, text.find_first_not_of(" \t"));
   text.erase(text.find_last_not_of(" \t") + 1);
   if (required && text.empty()) {
-    throw invalid(std::string("a ") + field + " is required: say what the vendor will do");
+    throw invalid(std::string("a ") + field + " is required (--" + field + " TEXT)");
   }
   if (text.size() > kMaxBytes) {
     throw invalid(std::string(field) + " is longer than " + std::to_string(kMaxBytes) + " bytes");
@@ -512,7 +512,7 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
     }
     // The kernel queued their DESTROY events during the delete: all of them are read
     // before the ones whose event was lost are told apart.
-    while (handle_flow_events() == net::FlowEvents::kReadBatch) {
+    for (int round = 0; round < 64 && handle_flow_events() > 0; ++round) {
     }
     for (sessions::FlowRecord flow : session_store_.flows(session.number)) {
       if (flow.ended_ms == 0) {  // its event was lost: the dump's counters stand

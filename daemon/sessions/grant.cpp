@@ -72,8 +72,9 @@ std::optional<Grant> grant_for(const policy::Policy& policy, const std::string& 
   for (policy::ServiceItem item : policy::Resolver(policy).items_of(found->services)) {
     if (item.proto == policy::Proto::Any) {
       // "any" (warned about by `check`): every TCP and UDP port, never other protocols.
-      grant.services.push_back({policy::Proto::Tcp, 0, 65535, -1});
-      grant.services.push_back({policy::Proto::Udp, 0, 65535, -1});
+      // Port 0 is no port a connection can use (and no service item can name it).
+      grant.services.push_back({policy::Proto::Tcp, 1, 65535, -1});
+      grant.services.push_back({policy::Proto::Udp, 1, 65535, -1});
     } else if (item.proto == policy::Proto::Tcp || item.proto == policy::Proto::Udp) {
       grant.services.push_back(item);
     }

@@ -99,10 +99,10 @@ TEST_CASE("'any' is every TCP and every UDP port, and nothing else") {
   Grant all = grant_of("vendor", "hmi-all");
   REQUIRE(all.services.size() == 2);
   CHECK(all.services[0].proto == policy::Proto::Tcp);
-  CHECK(all.services[0].port_lo == 0);
+  CHECK(all.services[0].port_lo == 1);
   CHECK(all.services[0].port_hi == 65535);
   CHECK(all.services[1].proto == policy::Proto::Udp);
-  CHECK(all.services[1].port_lo == 0);
+  CHECK(all.services[1].port_lo == 1);
   CHECK(all.services[1].port_hi == 65535);
 }
 
@@ -184,7 +184,7 @@ TEST_CASE("overlaps: one peer, one host and a shared port") {
   const Grant screen = grant_of("vendor", "hmi-screen");  // hmi tcp/80, 443, 5900
   const Grant web = grant_of("vendor", "hmi-web");        // hmi tcp/443
   const Grant alt = grant_of("vendor", "hmi-vnc-alt");    // hmi tcp/5901-5910
-  const Grant all = grant_of("vendor", "hmi-all");        // hmi tcp+udp 0-65535
+  const Grant all = grant_of("vendor", "hmi-all");        // hmi tcp+udp 1-65535
   const Grant plc = grant_of("vendor", "plc-screen");     // plc tcp/5900
   const Grant other_peer = grant_of("vendor6", "hmi-screen");
 

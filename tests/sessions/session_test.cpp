@@ -79,12 +79,9 @@ TEST_CASE("an open session with default fields reads back too") {
   CHECK(session_from_json(to_json(session)).open());
 }
 
-// grant_for gives an "any" target tcp/0-65535 and udp/0-65535; the stored form writes them
+// grant_for gives an "any" target tcp/1-65535 and udp/1-65535; the stored form writes them
 // as text, which must read back, or the session is lost at sekishod's next start.
-// KNOWN BUG, reported: parse_service_item refuses port 0, so this fails today. should_fail
-// keeps the suite green until grant.cpp is fixed; then doctest reports "should have failed
-// but didn't": remove the decorator.
-TEST_CASE("a session to an 'any' target reads back" * doctest::should_fail(true)) {
+TEST_CASE("a session to an 'any' target reads back") {
   const Session session = full_session("vendor", "hmi-all");
   nlohmann::json json;
   CHECK_NOTHROW(json = to_json(session));

@@ -7,46 +7,12 @@
 #include <sys/stat.h>
 
 #include "daemon/audit/signer.hpp"
+#include "daemon/audit/sqlite_db.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
 
 namespace {
-
-// sqlite result codes as error_codes: the message is sqlite's own.
-class SqliteCategory : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sqlite"; }
-  std::string message(int code) const override { return sqlite3_errstr(code); }
-};
-
-std::error_code sqlite_error(int code) {
-  static const SqliteCategory category;
-  return std::error_code(code, category);
-}
-
-// A prepared statement, finalized on every path.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr) != SQLITE_OK) {
-      statement_ = nullptr;
-    }
-  }
-  ~Statement() { sqlite3_finalize(statement_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  sqlite3_stmt* get() const { return statement_; }
-  explicit operator bool() const { return statement_ != nullptr; }
-
- private:
-  sqlite3_stmt* statement_ = nullptr;
-};
-
-std::string text_column(sqlite3_stmt* statement, int column) {
-  const auto* text = sqlite3_column_text(statement, column);
-  return text ? reinterpret_cast<const char*>(text) : "";
-}
 
 // Only integers, strings, booleans, null, arrays and objects: a float's text differs
 // between implementations, so the canonical form refuses them.
@@ -131,18 +97,7 @@ AuditLog::~AuditLog() {
 }
 
 std::error_code AuditLog::open(const std::string& path) {
-  const mode_t old_mask = ::umask(077);  // the log and its WAL files: 0600
-  const int opened =
-      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  ::umask(old_mask);
-  if (opened != SQLITE_OK) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    return sqlite_error(opened);
-  }
-  const char* setup =
-      "PRAGMA journal_mode=WAL;"
-      "PRAGMA synchronous=FULL;"
+  const char* schema =
       "CREATE TABLE IF NOT EXISTS records ("
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
       "  details TEXT NOT NULL, previous TEXT NOT NULL, hash TEXT NOT NULL);"
@@ -150,10 +105,8 @@ std::error_code AuditLog::open(const std::string& path) {
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, clock_synchronised INTEGER NOT NULL,"
       "  hash TEXT NOT NULL, signature TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
-  if (int result = sqlite3_exec(db_, setup, nullptr, nullptr, nullptr); result != SQLITE_OK) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    return sqlite_error(result);
+  if (std::error_code error = open_database(path, schema, db_)) {
+    return error;
   }
   path_ = path;
   return {};

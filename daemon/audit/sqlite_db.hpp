@@ -1,0 +1,37 @@
+#pragma once
+// What the daemon's sqlite files share (the audit log, the session store): opened 0600 in
+// WAL mode with synchronous=FULL (a record that was answered for survives a power cut),
+// prepared statements finalized on every path, and sqlite's result codes as error_codes.
+
+#include <string>
+#include <system_error>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace sekisho::audit {
+
+// A sqlite result code; the message is sqlite's own.
+std::error_code sqlite_error(int code);
+
+// Opens (creating it, and its WAL files, 0600) the database at `path` and runs `schema`
+// (CREATE TABLE IF NOT EXISTS ...). On failure `db` is null.
+std::error_code open_database(const std::string& path, const char* schema, sqlite3*& db);
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  sqlite3_stmt* get() const { return statement_; }
+  explicit operator bool() const { return statement_ != nullptr; }
+
+ private:
+  sqlite3_stmt* statement_ = nullptr;
+};
+
+// A text column ("" for NULL).
+std::string text_column(sqlite3_stmt* statement, int column);
+
+}  // namespace sekisho::audit

@@ -7,12 +7,7 @@ set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
-for tool in sqlite3 openssl sha256sum tar; do
-  command -v $tool >/dev/null || {
-    echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
-    exit 77
-  }
-done
+lab_require_tools sqlite3 openssl sha256sum tar
 export SEKISHO_TEST_ROLE_GROUPS=admin=4001,operator=4002,viewer=4003
 lab_up
 sock=$LAB_RUN_DIR/control.sock

@@ -8,12 +8,7 @@ set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
-for tool in tar sha256sum openssl; do
-  command -v $tool >/dev/null || {
-    echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
-    exit 77
-  }
-done
+lab_require_tools tar sha256sum openssl
 lab_up
 state=$LAB_RUN_DIR/state
 sock=$LAB_RUN_DIR/control.sock

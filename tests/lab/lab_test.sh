@@ -12,12 +12,17 @@ if [ "$(id -u)" != 0 ]; then
   exit 77
 fi
 
-for tool in nft ip python3 ping; do
-  if ! command -v $tool >/dev/null; then
-    echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
-    exit 77
-  fi
-done
+# lab_require_tools TOOL...: skips the test (77) when one of them is not installed.
+lab_require_tools() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
+      exit 77
+    fi
+  done
+}
+lab_require_tools nft ip python3 ping
 trap '"$lab" down; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 

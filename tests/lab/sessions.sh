@@ -6,12 +6,7 @@ set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
-for tool in wg wireguard-go conntrack; do
-  if ! command -v $tool >/dev/null; then
-    echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
-    exit 77
-  fi
-done
+lab_require_tools wg wireguard-go conntrack
 tmp=$(mktemp -d)
 run=$LAB_RUN_DIR
 gw_if=${LAB_ID}gs0 # wireguard-go's sockets are shared by all namespaces: names of our own

@@ -7,12 +7,7 @@ bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
 . "$src/tests/lab/vendor_lab.sh"
-for tool in wg wireguard-go nmap; do
-  if ! command -v $tool >/dev/null; then
-    echo "SKIP: $tool is not installed (scripts/install-deps.sh test installs it)"
-    exit 77
-  fi
-done
+lab_require_tools wg wireguard-go nmap
 tmp=$(mktemp -d)
 run=$LAB_RUN_DIR
 # wireguard-go's sockets (/var/run/wireguard/IF.sock) are shared by all namespaces: one

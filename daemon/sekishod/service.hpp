@@ -144,7 +144,8 @@ class Service {
   nlohmann::json session_show_json(const nlohmann::json& params);
   nlohmann::json session_receipt_json(const nlohmann::json& params);
   nlohmann::json session_json(const sessions::Session& session, bool with_flows);
-  std::optional<sessions::Session> find_session(const nlohmann::json& params);
+  // The open or stored session the request's id names; throws invalid or not_found.
+  sessions::Session find_session(const nlohmann::json& params);
   void check_sessions();
   // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
   // every element of each session with more than a moment left and nothing else.

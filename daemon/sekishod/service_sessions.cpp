@@ -660,7 +660,7 @@ nlohmann::json Service::session_list_json(const nlohmann::json& params) {
   return {{"sessions", list}};
 }
 
-std::optional<Session> Service::find_session(const nlohmann::json& params) {
+Session Service::find_session(const nlohmann::json& params) {
   auto number = sessions::parse_session_id(params.value("id", ""));
   if (!number) {
     throw invalid("a session id looks like s-7");
@@ -675,11 +675,11 @@ std::optional<Session> Service::find_session(const nlohmann::json& params) {
         control::ErrorCode::NotFound,
         "no session " + params.value("id", std::string()) + (error.empty() ? "" : ": " + error));
   }
-  return session;
+  return *session;
 }
 
 nlohmann::json Service::session_show_json(const nlohmann::json& params) {
-  return session_json(*find_session(params), true);
+  return session_json(find_session(params), true);
 }
 
 std::optional<std::string> Service::compare_session_elements(nft::TableImage& expected,
@@ -730,7 +730,7 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
 }
 
 nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
-  const Session session = *find_session(params);
+  const Session session = find_session(params);
   // The session's own records: its open, each extension and its close.
   std::vector<std::int64_t> seqs = {session.open_seq};
   for (const char* kind : {"session.extend", "session.close"}) {

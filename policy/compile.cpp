@@ -180,6 +180,7 @@ class Compiler {
     build_allow_sets();
     build_mac_guard();
     build_session_gate();
+    build_wan_gate();
     build_base_chains();
     build_nat();
     size_static_hash_sets();
@@ -222,13 +223,16 @@ class Compiler {
       chain.origin =
           ir::Origin{from ? from->pos : to->pos, "zone pair " + (from ? from->name : "gateway") +
                                                      " -> " + (to ? to->name : "gateway")};
-      // Log rules first (they fall through), then the accepting lookups.
+      // Log rules first (they fall through), then the accepting lookups; permanent sets
+      // before scheduled ones (kScheduleMarkBit).
       for (bool log : {true, false}) {
-        for (auto& [key, elements] : grouped) {
-          if (key.pair != order || key.log != log) {
-            continue;
+        for (bool scheduled : {false, true}) {
+          for (auto& [key, elements] : grouped) {
+            if (key.pair != order || key.log != log || key.schedule.empty() == scheduled) {
+              continue;
+            }
+            add_allow_set(chain, key, std::move(elements));
           }
-          add_allow_set(chain, key, std::move(elements));
         }
       }
       dispatch(from, to, chain.name);
@@ -284,6 +288,11 @@ class Compiler {
           count_and_log("sekisho accept " + chain.name + ": ", kAcceptLogGroup, 50, 100);
     } else {
       rule.statements = {simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)};
+      if (!key.schedule.empty()) {
+        Statement mark = simple(Statement::Kind::CtMarkSet);
+        mark.mark = schedule_mark(policy_, key.schedule);
+        rule.statements.insert(rule.statements.begin(), mark);
+      }
     }
     chain.rules.push_back(std::move(rule));
     ruleset_.sets.push_back(std::move(set));
@@ -460,6 +469,42 @@ class Compiler {
     ruleset_.chains.push_back(std::move(gate));
   }
 
+  // W-2: see kWanClosedSet. A chain of its own, so that the drop is logged once per packet
+  // whichever base chain sent it there.
+  void build_wan_gate() {
+    if (!policy_.wan) {
+      return;
+    }
+    ir::Set closed;
+    closed.name = std::string(kWanClosedSet);
+    closed.key = {FieldType::IfName};
+    closed.origin = ir::Origin{policy_.wan->pos, "wan: the link is down outside wan.up"};
+    ir::Chain chain;
+    chain.name = "wan_down";
+    chain.origin = closed.origin;
+    chain.rules.push_back(ir::Rule{
+        {},
+        count_and_log("sekisho drop wan down: ", kDropLogGroup, kDropLogRate, kDropLogBurst),
+        chain.origin});
+    chain.rules.push_back(ir::Rule{{}, {verdict(ir::VerdictKind::Drop)}, chain.origin});
+    ruleset_.sets.push_back(std::move(closed));
+    ruleset_.chains.push_back(std::move(chain));
+    wan_gate_ = true;
+  }
+
+  // The WAN gate's lookups, first in a base chain (after loopback).
+  void add_wan_gate(ir::Chain& chain, std::initializer_list<Selector> selectors) {
+    if (!wan_gate_) {
+      return;
+    }
+    for (Selector selector : selectors) {
+      chain.rules.push_back(
+          ir::Rule{{lookup({selector}, Match::Op::InSet, std::string(kWanClosedSet))},
+                   {verdict(ir::VerdictKind::Goto, "wan_down")},
+                   {policy_.wan->pos, "the WAN gate"}});
+    }
+  }
+
   ir::Rule established_first() {
     ir::Set states;
     states.name = "__ct_state_" + std::to_string(anonymous_++);
@@ -519,6 +564,7 @@ class Compiler {
 
   void build_base_chains() {
     ir::Chain input = base_chain("input", ir::Hook::Input, Selector::IifName);
+    add_wan_gate(input, {Selector::IifName});
     input.rules.push_back(established_first());
     input.rules.push_back(neighbour_discovery());
     if (!input_dispatch_.empty()) {
@@ -530,6 +576,7 @@ class Compiler {
     finish_base_chain(input, "input");
 
     ir::Chain forward = base_chain("forward", ir::Hook::Forward, Selector::IifName);
+    add_wan_gate(forward, {Selector::IifName, Selector::OifName});
     const ir::Rule::Statements gate = {verdict(ir::VerdictKind::Goto, "session_gate")};
     const ir::Origin gate_origin{{}, "VPN traffic passes the session gate first"};
     if (vpn_interfaces_.size() == 1) {
@@ -558,6 +605,7 @@ class Compiler {
     finish_base_chain(forward, "forward");
 
     ir::Chain output = base_chain("output", ir::Hook::Output, Selector::OifName);
+    add_wan_gate(output, {Selector::OifName});
     output.rules.push_back(established_first());
     output.rules.push_back(neighbour_discovery());
     if (!output_dispatch_.empty()) {
@@ -602,15 +650,26 @@ class Compiler {
   std::vector<ir::Element> input_dispatch_;
   std::vector<ir::Element> output_dispatch_;
   std::vector<ir::Element> vpn_interfaces_;
+  bool wan_gate_ = false;
   int anonymous_ = 0;
   // Fixed names are reserved up front; generated ones contain "_to_" and cannot meet them.
   std::set<std::string> taken_names_{
       "input",       "forward",      "output",        "mac_guard",       "session_gate",
       "postrouting", "input_zones",  "forward_zones", "output_zones",    "sessions_v4",
-      "sessions_v6", "mac_bound_v4", "mac_bound_v6",  "mac_bindings_v4", "mac_bindings_v6"};
+      "sessions_v6", "mac_bound_v4", "mac_bound_v6",  "mac_bindings_v4", "mac_bindings_v6",
+      "wan_closed",  "wan_down"};
 };
 
 }  // namespace
+
+std::uint32_t schedule_mark(const Policy& policy, std::string_view schedule) {
+  for (std::size_t i = 0; i < policy.schedules.size(); ++i) {
+    if (policy.schedules[i].name == schedule) {
+      return kScheduleMarkBit | static_cast<std::uint32_t>(i + 1);
+    }
+  }
+  return 0;
+}
 
 ir::Ruleset compile(const Policy& policy) {
   return Compiler(policy).run();

@@ -7,6 +7,7 @@
 // never on the number of hosts, groups or rules: those become set elements.
 
 #include <cstdint>
+#include <string_view>
 
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
@@ -19,6 +20,21 @@ inline constexpr std::uint16_t kAcceptLogGroup = 2;
 // Drop logging is rate-limited so that a scan cannot flood the log.
 inline constexpr std::uint32_t kDropLogRate = 10;  // packets per second
 inline constexpr std::uint32_t kDropLogBurst = 20;
+
+// The WAN gate (W-2): while the WAN link is to be down, set `wan_closed` holds the WAN
+// interface's name, and every packet in or out through it is counted, logged (rate-limited)
+// and dropped in input, forward and output, established connections included. So a link
+// brought up by hand outside operating hours still passes nothing. Compiled whenever the
+// policy has a `wan`; loaded open (empty), the daemon closes and opens it.
+inline constexpr std::string_view kWanClosedSet = "wan_closed";
+
+// Connections a scheduled rule accepts carry their schedule's ct mark, so that sekishod can
+// delete exactly those (by mark) when the window closes: kScheduleMarkBit plus the
+// schedule's position in the policy file (1, 2, ...). Session numbers stay below the bit.
+// A chain tries its permanent sets before its scheduled ones, so a connection that a
+// permanent rule also allows is never marked and outlives the window.
+inline constexpr std::uint32_t kScheduleMarkBit = 0x80000000;
+std::uint32_t schedule_mark(const Policy& policy, std::string_view schedule);
 
 // `policy` must have loaded without errors.
 ir::Ruleset compile(const Policy& policy);

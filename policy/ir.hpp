@@ -133,8 +133,17 @@ struct Match {
 
 struct Statement {
   // CtMarkFromMap: `ct mark set <map_key> map @<map>`; a key the map lacks ends the rule
-  // there, as a failed match does.
-  enum class Kind { Counter, Limit, Log, Verdict, RejectTcpReset, Masquerade, CtMarkFromMap };
+  // there, as a failed match does. CtMarkSet: `ct mark set <mark>`.
+  enum class Kind {
+    Counter,
+    Limit,
+    Log,
+    Verdict,
+    RejectTcpReset,
+    Masquerade,
+    CtMarkFromMap,
+    CtMarkSet
+  };
   Kind kind = Kind::Counter;
   std::uint32_t limit_rate = 0;  // packets per second
   std::uint32_t limit_burst = 0;
@@ -143,6 +152,7 @@ struct Statement {
   ir::Verdict verdict;
   std::vector<Selector> map_key;  // CtMarkFromMap
   std::string map;
+  std::uint32_t mark = 0;  // CtMarkSet
 };
 
 struct Rule {

@@ -1,6 +1,10 @@
 #include "policy/open_schedules.hpp"
 
+#include <algorithm>
+
 #include <date/tz.h>
+
+#include "policy/compile.hpp"
 
 namespace sekisho::policy {
 
@@ -17,6 +21,23 @@ void fill_open_schedules(ir::Ruleset& ruleset, const Policy& policy, std::chrono
     } else {
       set.elements.clear();
     }
+  }
+}
+
+void fill_wan_gate(ir::Ruleset& ruleset, const Policy& policy, bool closed) {
+  auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
+                          [](const ir::Set& candidate) { return candidate.name == kWanClosedSet; });
+  if (!policy.wan || set == ruleset.sets.end()) {
+    return;
+  }
+  set->elements.clear();
+  if (closed) {
+    set->elements.push_back(
+        ir::Element{{ir::single(ir::value_of_ifname(policy.wan->interface.name))},
+                    {},
+                    {policy.wan->pos, "the WAN link is down"},
+                    {},
+                    0});
   }
 }
 

@@ -14,4 +14,8 @@ namespace sekisho::policy {
 // transition); copies them into `elements` for the sets whose schedule is open.
 void fill_open_schedules(ir::Ruleset& ruleset, const Policy& policy, std::chrono::sys_seconds now);
 
+// Closes the WAN gate (the set kWanClosedSet holds the WAN interface) or opens it (empty).
+// Nothing to do for a policy without `wan`.
+void fill_wan_gate(ir::Ruleset& ruleset, const Policy& policy, bool closed);
+
 }  // namespace sekisho::policy

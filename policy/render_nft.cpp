@@ -318,6 +318,11 @@ class Renderer {
         return "reject with tcp reset";
       case Statement::Kind::Masquerade:
         return "masquerade";
+      case Statement::Kind::CtMarkSet: {
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "0x%08x", statement.mark);
+        return std::string("ct mark set ") + hex;
+      }
       case Statement::Kind::CtMarkFromMap: {
         std::string key;
         for (Selector selector : statement.map_key) {

@@ -333,6 +333,14 @@ class RuleBuilder {
         break;
       case ir::Statement::Kind::CtMarkFromMap:
         throw std::logic_error("ct mark from a map is built by the rule, not alone");
+      case ir::Statement::Kind::CtMarkSet:
+        // As nft does it: the mark into a register, that register into the connection.
+        e = nftnl_expr_alloc("immediate");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DATA, statement.mark);
+        nftnl_rule_add_expr(rule_, e);
+        ct_set(NFT_CT_MARK, NFT_REG_1);
+        return;
     }
     nftnl_rule_add_expr(rule_, e);
   }

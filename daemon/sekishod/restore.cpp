@@ -7,6 +7,7 @@
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
 #include "policy/lockdown.hpp"
+#include "policy/open_schedules.hpp"
 
 namespace sekisho::daemon {
 
@@ -33,9 +34,13 @@ int restore_last_good(const std::string& state_dir) {
   try {
     policy::LoadResult loaded = policy::load_policy_file(path);
     if (loaded.policy) {
-      // Scheduled sets stay empty: at early boot the clock may not be set yet, and a
-      // closed window is the safe guess. The daemon opens them when it starts.
-      if (apply_and_report(policy::compile(*loaded.policy), path)) {
+      // Scheduled sets stay empty and a WAN that has operating hours stays closed: at
+      // early boot the clock may not be set yet, and a closed window is the safe guess.
+      // The daemon opens them when it starts.
+      ir::Ruleset ruleset = policy::compile(*loaded.policy);
+      policy::fill_wan_gate(ruleset, *loaded.policy,
+                            loaded.policy->wan && loaded.policy->wan->up.has_value());
+      if (apply_and_report(ruleset, path)) {
         log_notice("restored the last-good ruleset from " + path);
         return kExitOk;
       }

@@ -9,6 +9,8 @@
 #include <doctest/doctest.h>
 
 #include "../bench/policy_generator.hpp"
+#include "ir_evaluator.hpp"
+#include "policy/open_schedules.hpp"
 #include "policy/render_nft.hpp"
 #include "policy_fixture.hpp"
 
@@ -46,15 +48,54 @@ TEST_CASE("base chains drop by default and check conntrack state first") {
     CHECK(last.statements[2].kind == ir::Statement::Kind::Log);
     CHECK(last.statements[2].log_group == kDropLogGroup);
   }
-  // forward: the session gate for VPN interfaces, then the conntrack verdict map, then
-  // zone dispatch.
+  // forward: the WAN gate (in and out), the session gate for VPN interfaces, then the
+  // conntrack verdict map, then zone dispatch.
   const ir::Chain& forward = *ruleset.find_chain("forward");
-  REQUIRE(forward.rules.size() == 4);
-  CHECK(forward.rules[0].statements[0].verdict.chain == "session_gate");
-  CHECK(forward.rules[1].matches[0].selectors == std::vector{ir::Selector::CtState});
-  CHECK(forward.rules[1].matches[0].op == ir::Match::Op::VerdictMap);
-  CHECK(forward.rules[2].matches[0].selectors ==
+  REQUIRE(forward.rules.size() == 6);
+  for (int i : {0, 1}) {
+    CHECK(forward.rules[i].matches[0].set == kWanClosedSet);
+    CHECK(forward.rules[i].statements[0].verdict.chain == "wan_down");
+  }
+  CHECK(forward.rules[2].statements[0].verdict.chain == "session_gate");
+  CHECK(forward.rules[3].matches[0].selectors == std::vector{ir::Selector::CtState});
+  CHECK(forward.rules[3].matches[0].op == ir::Match::Op::VerdictMap);
+  CHECK(forward.rules[4].matches[0].selectors ==
         std::vector{ir::Selector::IifName, ir::Selector::OifName});
+}
+
+TEST_CASE("the closed WAN gate passes nothing through the WAN, established connections included") {
+  LoadResult loaded = load(factory_line());
+  REQUIRE(loaded.policy);
+  ir::Ruleset ruleset = compile(*loaded.policy);
+  const auto cloud = *parse_ip("203.0.113.10");
+  const auto gateway = *parse_ip("198.51.100.2");
+  const auto plc = *parse_ip("192.168.10.21");
+  const auto historian = *parse_ip("10.20.1.5");
+  sekisho::testing::EvalPacket to_cloud{ir::Hook::Output, "",   "wan0", gateway, cloud,
+                                        Proto::Tcp,       8883, -1,     0x8,     {}};
+  sekisho::testing::EvalPacket reply{ir::Hook::Input, "wan0", "", cloud, gateway,
+                                     Proto::Tcp,      40000,  -1, 0x2,   {}};
+  sekisho::testing::EvalPacket forwarded{ir::Hook::Forward, "wan0", "lan0", cloud, plc,
+                                         Proto::Tcp,        40000,  -1,     0x2,   {}};
+  sekisho::testing::EvalPacket inside{ir::Hook::Forward, "it0", "lan0", historian, plc,
+                                      Proto::Tcp,        502,   -1,     0x8,       {}};
+  auto judge = [&](const ir::Ruleset& rules, const sekisho::testing::EvalPacket& packet) {
+    return sekisho::testing::IrEvaluator(rules, [](const std::string&) { return false; })
+        .accepts(packet);
+  };
+  // Loaded open: the cloud egress and established replies pass.
+  CHECK(judge(ruleset, to_cloud));
+  CHECK(judge(ruleset, reply));
+  CHECK(judge(ruleset, forwarded));
+  fill_wan_gate(ruleset, *loaded.policy, true);
+  REQUIRE(ruleset.find_set(kWanClosedSet)->elements.size() == 1);
+  CHECK_FALSE(judge(ruleset, to_cloud));
+  CHECK_FALSE(judge(ruleset, reply));
+  CHECK_FALSE(judge(ruleset, forwarded));
+  CHECK(judge(ruleset, inside));  // the plant itself goes on
+  fill_wan_gate(ruleset, *loaded.policy, false);
+  CHECK(ruleset.find_set(kWanClosedSet)->elements.empty());
+  CHECK(judge(ruleset, to_cloud));
 }
 
 TEST_CASE("one allow set per zone pair, family and kind; scheduled rules in their own set") {

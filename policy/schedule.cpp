@@ -1,5 +1,6 @@
 #include "policy/schedule.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "policy/units.hpp"
@@ -74,6 +75,36 @@ bool is_closed(const Schedule& schedule, date::local_days day) {
   return false;
 }
 
+// is_open for a local wall-clock time; next_transitions evaluates candidates with it, so
+// the two agree by construction.
+bool is_open_at_local(const Schedule& schedule, date::local_seconds local) {
+  const auto today = date::floor<date::days>(local);
+  if (is_closed(schedule, today)) {
+    return false;
+  }
+  const auto minute =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::minutes>(local - today).count());
+  const int weekday = weekday_index(date::weekday{today});
+  const int yesterday = (weekday + 6) % 7;
+  // A window that starts on a closed day never opens, not even its part after midnight.
+  const bool yesterday_closed = is_closed(schedule, today - date::days{1});
+  for (const WeeklyWindow& window : schedule.weekly) {
+    const bool starts_today = window.days & (1U << weekday);
+    const bool started_yesterday = !yesterday_closed && (window.days & (1U << yesterday));
+    if (!window.crosses_midnight()) {
+      if (starts_today && minute >= window.start_minute && minute < window.end_minute) {
+        return true;
+      }
+      continue;
+    }
+    if ((starts_today && minute >= window.start_minute) ||
+        (started_yesterday && minute < window.end_minute)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 int weekday_index(date::weekday day) {
@@ -138,32 +169,69 @@ std::optional<DateRange> parse_date_range(std::string_view text, std::string& er
 
 bool is_open(const Schedule& schedule, const date::time_zone& zone,
              std::chrono::sys_seconds instant) {
-  const auto local = zone.to_local(instant);
-  const auto today = date::floor<date::days>(local);
-  if (is_closed(schedule, today)) {
-    return false;
+  return is_open_at_local(schedule, zone.to_local(instant));
+}
+
+std::vector<Transition> next_transitions(const Schedule& schedule, const date::time_zone& zone,
+                                         std::chrono::sys_seconds after, std::size_t count,
+                                         std::chrono::days horizon) {
+  using std::chrono::seconds;
+  std::vector<Transition> found;
+  if (count == 0 || horizon <= std::chrono::days{0}) {
+    return found;
   }
-  const auto minute =
-      static_cast<int>(std::chrono::duration_cast<std::chrono::minutes>(local - today).count());
-  const int weekday = weekday_index(date::weekday{today});
-  const int yesterday = (weekday + 6) % 7;
-  // A window that starts on a closed day never opens, not even its part after midnight.
-  const bool yesterday_closed = is_closed(schedule, today - date::days{1});
+  // Within one UTC-offset period, local time is UTC shifted, and is_open_at_local changes
+  // only where the local minute of day reaches a window's start or end, or at local
+  // midnight (closed dates, the weekday). So those local times in each period, plus each
+  // period's first second (where a gap or fold jumps the wall clock), are all the instants
+  // at which is_open can change.
+  std::vector<int> minutes{0};
   for (const WeeklyWindow& window : schedule.weekly) {
-    const bool starts_today = window.days & (1U << weekday);
-    const bool started_yesterday = !yesterday_closed && (window.days & (1U << yesterday));
-    if (!window.crosses_midnight()) {
-      if (starts_today && minute >= window.start_minute && minute < window.end_minute) {
-        return true;
-      }
-      continue;
-    }
-    if ((starts_today && minute >= window.start_minute) ||
-        (started_yesterday && minute < window.end_minute)) {
-      return true;
-    }
+    minutes.push_back(window.start_minute);
+    minutes.push_back(window.end_minute % 1440);
   }
-  return false;
+  std::sort(minutes.begin(), minutes.end());
+  minutes.erase(std::unique(minutes.begin(), minutes.end()), minutes.end());
+
+  const std::chrono::sys_seconds last = after + horizon;
+  bool open = is_open(schedule, zone, after);
+  // Compares a candidate with the state before it; true once `count` changes are found.
+  auto visit = [&](std::chrono::sys_seconds at, date::local_seconds local) {
+    const bool now_open = is_open_at_local(schedule, local);
+    if (now_open != open) {
+      open = now_open;
+      found.push_back(Transition{at, now_open});
+    }
+    return found.size() >= count;
+  };
+
+  std::chrono::sys_seconds from = after + seconds{1};
+  while (from <= last) {
+    const date::sys_info info = zone.get_info(from);
+    // The period's end can be the end of time; clamp before adding the offset.
+    const std::chrono::sys_seconds to = info.end <= last ? info.end : last + seconds{1};
+    const date::local_seconds local_from{(from + info.offset).time_since_epoch()};
+    const date::local_seconds local_to{(to + info.offset).time_since_epoch()};
+    if (visit(from, local_from)) {
+      return found;
+    }
+    for (auto day = date::floor<date::days>(local_from); day < local_to; day += date::days{1}) {
+      for (int minute : minutes) {
+        const date::local_seconds local = day + std::chrono::minutes{minute};
+        if (local <= local_from) {
+          continue;
+        }
+        if (local >= local_to) {
+          break;
+        }
+        if (visit(std::chrono::sys_seconds{(local - info.offset).time_since_epoch()}, local)) {
+          return found;
+        }
+      }
+    }
+    from = to;
+  }
+  return found;
 }
 
 }  // namespace sekisho::policy

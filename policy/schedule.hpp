@@ -52,6 +52,29 @@ std::optional<DateRange> parse_date_range(std::string_view text, std::string& er
 bool is_open(const Schedule& schedule, const date::time_zone& zone,
              std::chrono::sys_seconds instant);
 
+// A change of is_open().
+struct Transition {
+  std::chrono::sys_seconds at;  // the first second of the new state
+  bool opens = false;           // true: closed -> open; false: open -> closed
+};
+
+// The first `count` instants strictly after `after` and no later than `after + horizon` at
+// which is_open() changes, in order; fewer, possibly none, when it does not change that
+// often within the horizon ("daily 00:00-24:00", no window, every day closed). For each
+// transition t: is_open(t.at) == t.opens and is_open(t.at - 1s) != t.opens, and is_open is
+// constant from `after` to the first transition and between consecutive ones.
+// is_open is the definition, so DST behaves as it does there. Spring gap: the skipped wall
+// times never happen, so a window that starts inside the gap opens at the gap's end (the
+// first second of the new UTC offset) if it is still open at that wall time, one wholly
+// inside the gap does not open that day, and one that ends inside the gap closes at the
+// gap's end. Autumn fold: the repeated wall times happen twice, so a window inside them
+// opens and closes twice, and one across the fold is open an hour longer in real time.
+// Cheap enough to call every second: a handful of evaluations per local day and one tz
+// lookup per UTC-offset period, no minute-by-minute scan.
+std::vector<Transition> next_transitions(const Schedule& schedule, const date::time_zone& zone,
+                                         std::chrono::sys_seconds after, std::size_t count,
+                                         std::chrono::days horizon = std::chrono::days{400});
+
 // Monday = 0 ... Sunday = 6.
 int weekday_index(date::weekday day);
 std::string_view weekday_short_name(int index);

@@ -1,18 +1,22 @@
 #include "daemon/net/rtnl.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netinet/in.h>
 
 #include "daemon/net/netlink_socket.hpp"
 
@@ -81,6 +85,9 @@ class Request {
   }
   bool put_bytes(std::uint16_t type, std::size_t length, const void* value) {
     return mnl_attr_put_check(header(), buffer_.size(), type, length, value);
+  }
+  bool put_u32(std::uint16_t type, std::uint32_t value) {
+    return mnl_attr_put_u32_check(header(), buffer_.size(), type, value);
   }
   nlattr* start_nest(std::uint16_t type) {
     return mnl_attr_nest_start_check(header(), buffer_.size(), type);
@@ -231,7 +238,7 @@ ifinfomsg* put_link(Request& request, const std::string& name) {
 
 struct AddressDump {
   unsigned index;
-  std::vector<policy::InterfaceAddress> addresses;
+  std::vector<AddressStatus> addresses;
 };
 
 bool ipv6_link_local(const policy::IpAddress& address) {
@@ -271,9 +278,26 @@ int on_address(const nlmsghdr* header, void* data) {
   }
   std::memcpy(address.address.bytes.data(), mnl_attr_get_payload(attribute), length);
   address.prefix = message->ifa_prefixlen;
-  if (!ipv6_link_local(address.address)) {
-    dump->addresses.push_back(address);
+  if (ipv6_link_local(address.address)) {
+    return MNL_CB_OK;
   }
+  AddressStatus status{address, message->ifa_flags, 0};
+  // The u8 in the header holds only the low flags; IFA_FLAGS has them all.
+  if (const nlattr* flags = attributes[IFA_FLAGS]) {
+    if (mnl_attr_validate(flags, MNL_TYPE_U32) < 0) {
+      errno = EBADMSG;
+      return MNL_CB_ERROR;
+    }
+    status.flags = mnl_attr_get_u32(flags);
+  }
+  if (const nlattr* protocol = attributes[IFA_PROTO]) {
+    if (mnl_attr_validate(protocol, MNL_TYPE_U8) < 0) {
+      errno = EBADMSG;
+      return MNL_CB_ERROR;
+    }
+    status.protocol = mnl_attr_get_u8(protocol);
+  }
+  dump->addresses.push_back(status);
   return MNL_CB_OK;
 }
 
@@ -287,6 +311,245 @@ void put_address(Request& request, int ifindex, const policy::InterfaceAddress& 
   const std::size_t length = address.address.family == policy::Family::V4 ? 4 : 16;
   request.put_bytes(IFA_LOCAL, length, address.address.bytes.data());
   request.put_bytes(IFA_ADDRESS, length, address.address.bytes.data());
+}
+
+// The number of bytes of an address of `family` (AF_INET or AF_INET6).
+std::size_t address_length(int family) {
+  return family == AF_INET ? 4 : 16;
+}
+
+// An address attribute of the message's family; false when its size is another.
+bool read_address(const nlattr* attribute, int family, policy::IpAddress& out) {
+  const std::size_t length = address_length(family);
+  if (mnl_attr_get_payload_len(attribute) != length) {
+    return false;
+  }
+  out.family = family == AF_INET ? policy::Family::V4 : policy::Family::V6;
+  out.bytes = {};
+  std::memcpy(out.bytes.data(), mnl_attr_get_payload(attribute), length);
+  return true;
+}
+
+// Whether a next hop in RTA_MULTIPATH (struct rtnexthop records, each followed by its own
+// attributes) goes out through `index`. False with `malformed` set when a record's length
+// does not fit.
+bool next_hop_uses(const nlattr* multipath, unsigned index, bool& malformed) {
+  const auto* bytes = static_cast<const std::uint8_t*>(mnl_attr_get_payload(multipath));
+  std::size_t remaining = mnl_attr_get_payload_len(multipath);
+  bool uses = false;
+  while (remaining >= sizeof(rtnexthop)) {
+    rtnexthop hop{};
+    std::memcpy(&hop, bytes, sizeof hop);
+    if (hop.rtnh_len < sizeof(rtnexthop) || hop.rtnh_len > remaining) {
+      malformed = true;
+      return false;
+    }
+    if (hop.rtnh_ifindex > 0 && static_cast<unsigned>(hop.rtnh_ifindex) == index) {
+      uses = true;
+    }
+    const std::size_t step = std::min<std::size_t>(RTNH_ALIGN(hop.rtnh_len), remaining);
+    bytes += step;
+    remaining -= step;
+  }
+  return uses;
+}
+
+struct RouteDump {
+  unsigned index;
+  int family;
+  std::vector<Route> routes;
+  int unrepresentable = 0;
+};
+
+int bad_message() {
+  errno = EBADMSG;
+  return MNL_CB_ERROR;
+}
+
+// Whether the route needs more than Route can carry. Any of these, restored without it,
+// would be another route (or none: multipath, next-hop objects, encapsulations).
+bool unrepresentable(const rtmsg& message,
+                     const std::array<const nlattr*, RTA_MAX + 1>& attributes) {
+  if (message.rtm_src_len != 0 || message.rtm_tos != 0) {
+    return true;
+  }
+  for (const int type : {RTA_MULTIPATH, RTA_NH_ID, RTA_ENCAP, RTA_ENCAP_TYPE, RTA_VIA, RTA_NEWDST,
+                         RTA_FLOW, RTA_SRC}) {
+    if (attributes[static_cast<std::size_t>(type)] != nullptr) {
+      return true;
+    }
+  }
+  // The kernel sends RTA_METRICS only with a metric set (an empty nest is cancelled).
+  if (const nlattr* metrics = attributes[RTA_METRICS];
+      metrics != nullptr && mnl_attr_get_payload_len(metrics) > 0) {
+    return true;
+  }
+  // IPv6 sends the router preference with every route; medium is what add_route gives.
+  if (const nlattr* preference = attributes[RTA_PREF];
+      preference != nullptr &&
+      (mnl_attr_get_payload_len(preference) < 1 || mnl_attr_get_u8(preference) != 0)) {
+    return true;
+  }
+  if (const nlattr* expires = attributes[RTA_EXPIRES]; expires != nullptr) {
+    return true;
+  }
+  // IPv6 reports a route's remaining lifetime in its cache info.
+  if (const nlattr* cache = attributes[RTA_CACHEINFO];
+      cache != nullptr && mnl_attr_get_payload_len(cache) >= sizeof(rta_cacheinfo)) {
+    rta_cacheinfo info{};
+    std::memcpy(&info, mnl_attr_get_payload(cache), sizeof info);
+    if (info.rta_expires != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int on_route(const nlmsghdr* header, void* data) {
+  if (header->nlmsg_type != RTM_NEWROUTE) {
+    return MNL_CB_OK;
+  }
+  if (mnl_nlmsg_get_payload_len(header) < sizeof(rtmsg)) {
+    return bad_message();
+  }
+  auto* dump = static_cast<RouteDump*>(data);
+  rtmsg message{};
+  std::memcpy(&message, mnl_nlmsg_get_payload(header), sizeof message);
+  // A kernel without the family's handler answers with every family's routes.
+  if (message.rtm_family != dump->family) {
+    return MNL_CB_OK;
+  }
+  std::array<const nlattr*, RTA_MAX + 1> attributes{};
+  AttributeTable table{attributes.data(), RTA_MAX};
+  mnl_attr_parse(header, sizeof(rtmsg), collect_attribute, &table);
+  for (const int type : {RTA_OIF, RTA_TABLE, RTA_PRIORITY}) {
+    const nlattr* attribute = attributes[static_cast<std::size_t>(type)];
+    if (attribute != nullptr && mnl_attr_validate(attribute, MNL_TYPE_U32) < 0) {
+      return bad_message();
+    }
+  }
+  // Kernels without strict checking send every link's routes; a multipath route names
+  // its links in its next hops only.
+  bool through_link =
+      attributes[RTA_OIF] != nullptr && mnl_attr_get_u32(attributes[RTA_OIF]) == dump->index;
+  if (const nlattr* multipath = attributes[RTA_MULTIPATH]) {
+    bool malformed = false;
+    through_link = next_hop_uses(multipath, dump->index, malformed) || through_link;
+    if (malformed) {
+      return bad_message();
+    }
+  }
+  if (!through_link) {
+    return MNL_CB_OK;
+  }
+  Route route;
+  // rtm_table is 8 bits; RTA_TABLE holds ids above 255.
+  route.table = attributes[RTA_TABLE] != nullptr ? mnl_attr_get_u32(attributes[RTA_TABLE])
+                                                 : message.rtm_table;
+  if ((message.rtm_flags & RTM_F_CLONED) != 0 || route.table == RT_TABLE_LOCAL ||
+      message.rtm_protocol == RTPROT_KERNEL || message.rtm_protocol == RTPROT_RA ||
+      message.rtm_protocol == RTPROT_REDIRECT) {
+    return MNL_CB_OK;
+  }
+  if (unrepresentable(message, attributes)) {
+    ++dump->unrepresentable;
+    return MNL_CB_OK;
+  }
+  const int family = message.rtm_family;
+  if (message.rtm_dst_len > address_length(family) * 8) {
+    return bad_message();
+  }
+  route.destination.network.family = family == AF_INET ? policy::Family::V4 : policy::Family::V6;
+  if (const nlattr* destination = attributes[RTA_DST]) {
+    if (!read_address(destination, family, route.destination.network)) {
+      return bad_message();
+    }
+  }
+  route.destination.prefix = message.rtm_dst_len;
+  // The kernel keeps destinations without host bits; a Cidr must not have any either.
+  route.destination.network =
+      policy::mask(route.destination.network, route.destination.prefix).network;
+  if (const nlattr* gateway = attributes[RTA_GATEWAY]) {
+    policy::IpAddress address;
+    if (!read_address(gateway, family, address)) {
+      return bad_message();
+    }
+    route.gateway = address;
+  }
+  if (const nlattr* source = attributes[RTA_PREFSRC]) {
+    policy::IpAddress address;
+    if (!read_address(source, family, address)) {
+      return bad_message();
+    }
+    route.source = address;
+  }
+  if (const nlattr* priority = attributes[RTA_PRIORITY]) {
+    route.metric = mnl_attr_get_u32(priority);
+  }
+  route.protocol = message.rtm_protocol;
+  route.scope = message.rtm_scope;
+  route.type = message.rtm_type;
+  route.onlink = (message.rtm_flags & RTNH_F_ONLINK) != 0;
+  route.ifindex = static_cast<int>(dump->index);
+  dump->routes.push_back(route);
+  return MNL_CB_OK;
+}
+
+bool same_family(const policy::IpAddress& address, const policy::Cidr& destination) {
+  return address.family == destination.network.family;
+}
+
+bool valid_route(const Route& route) {
+  const policy::Cidr& destination = route.destination;
+  return route.ifindex > 0 && route.table != 0 && destination.prefix >= 0 &&
+         destination.prefix <= destination.network.bits() &&
+         policy::mask(destination.network, destination.prefix) == destination &&
+         (!route.gateway || same_family(*route.gateway, destination)) &&
+         (!route.source || same_family(*route.source, destination));
+}
+
+// The body of RTM_NEWROUTE/RTM_DELROUTE, every field of `route` set (none left for the
+// kernel to default), as `ip route` sends them.
+void put_route(Request& request, const Route& route) {
+  const int family = family_of(route.destination.network);
+  const std::size_t length = address_length(family);
+  auto* message = request.put_fixed<rtmsg>();
+  message->rtm_family = static_cast<std::uint8_t>(family);
+  message->rtm_dst_len = static_cast<std::uint8_t>(route.destination.prefix);
+  // Ids above 255 do not fit the header: RT_TABLE_UNSPEC there, the id in RTA_TABLE.
+  message->rtm_table =
+      route.table < 256 ? static_cast<std::uint8_t>(route.table) : std::uint8_t{RT_TABLE_UNSPEC};
+  message->rtm_protocol = route.protocol;
+  message->rtm_scope = route.scope;
+  message->rtm_type = route.type;
+  message->rtm_flags = route.onlink ? RTNH_F_ONLINK : 0U;
+  // Everything fits kRequestSize: three addresses and four u32 attributes.
+  if (route.destination.prefix > 0) {
+    request.put_bytes(RTA_DST, length, route.destination.network.bytes.data());
+  }
+  request.put_u32(RTA_TABLE, route.table);
+  request.put_u32(RTA_OIF, static_cast<std::uint32_t>(route.ifindex));
+  request.put_u32(RTA_PRIORITY, route.metric);
+  if (route.gateway) {
+    request.put_bytes(RTA_GATEWAY, length, route.gateway->bytes.data());
+  }
+  if (route.source) {
+    request.put_bytes(RTA_PREFSRC, length, route.source->bytes.data());
+  }
+}
+
+// Repeats a dump the kernel marks interrupted (libmnl reports NLM_F_DUMP_INTR as EINTR:
+// the list changed while the kernel sent it). `attempt` makes and sends one dump.
+template <typename Attempt>
+std::error_code dump_with_retries(Attempt attempt) {
+  std::error_code error;
+  for (int tries = 0; tries < kDumpAttempts; ++tries) {
+    error = attempt();
+    if (!error || error.value() != EINTR) {
+      break;
+    }
+  }
+  return error;
 }
 
 }  // namespace
@@ -352,28 +615,34 @@ std::error_code set_link_up(const std::string& name, bool up) {
   return transact(request, Kind::Acked, nullptr, nullptr);
 }
 
-std::error_code list_addresses(int ifindex, std::vector<policy::InterfaceAddress>& out) {
+std::error_code list_addresses(int ifindex, std::vector<AddressStatus>& out) {
   if (ifindex <= 0) {
     return invalid();
   }
-  std::error_code error;
-  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
+  return dump_with_retries([&]() -> std::error_code {
     Request request(RTM_GETADDR, NLM_F_DUMP);
     auto* message = request.put_fixed<ifaddrmsg>();
     message->ifa_family = AF_UNSPEC;  // both families in one dump
     message->ifa_index = static_cast<unsigned>(ifindex);
     AddressDump dump{static_cast<unsigned>(ifindex), {}};
-    error = transact(request, Kind::Dump, on_address, &dump);
-    if (!error) {
-      out = std::move(dump.addresses);
-      return {};
+    if (std::error_code error = transact(request, Kind::Dump, on_address, &dump)) {
+      return error;
     }
-    // libmnl reports NLM_F_DUMP_INTR as EINTR: the list changed while the kernel sent it.
-    if (error.value() != EINTR) {
-      break;
-    }
+    out = std::move(dump.addresses);
+    return {};
+  });
+}
+
+std::error_code list_addresses(int ifindex, std::vector<policy::InterfaceAddress>& out) {
+  std::vector<AddressStatus> statuses;
+  if (std::error_code error = list_addresses(ifindex, statuses)) {
+    return error;
   }
-  return error;
+  out.clear();
+  for (const AddressStatus& status : statuses) {
+    out.push_back(status.address);
+  }
+  return {};
 }
 
 std::error_code add_address(int ifindex, const policy::InterfaceAddress& address) {
@@ -392,6 +661,82 @@ std::error_code delete_address(int ifindex, const policy::InterfaceAddress& addr
   }
   Request request(RTM_DELADDR, NLM_F_ACK);
   put_address(request, ifindex, address);
+  return transact(request, Kind::Acked, nullptr, nullptr);
+}
+
+std::string to_string(const Route& route) {
+  std::string text = route.destination.to_string();
+  if (route.gateway) {
+    text += " via " + route.gateway->to_string();
+  }
+  if (route.source) {
+    text += " src " + route.source->to_string();
+  }
+  text += " ifindex " + std::to_string(route.ifindex) + " table " + std::to_string(route.table) +
+          " metric " + std::to_string(route.metric) + " proto " + std::to_string(route.protocol) +
+          " scope " + std::to_string(route.scope) + " type " + std::to_string(route.type);
+  if (route.onlink) {
+    text += " onlink";
+  }
+  return text;
+}
+
+std::error_code list_routes(int ifindex, std::vector<Route>& out, int* unrepresentable) {
+  if (ifindex <= 0) {
+    return invalid();
+  }
+  std::vector<Route> routes;
+  int left_out = 0;
+  // One dump per family: an AF_UNSPEC dump also walks the multicast routing families.
+  for (const int family : {AF_INET, AF_INET6}) {
+    RouteDump dump{static_cast<unsigned>(ifindex), family, {}, 0};
+    std::error_code error = dump_with_retries([&]() -> std::error_code {
+      dump.routes.clear();
+      dump.unrepresentable = 0;
+      Request request(RTM_GETROUTE, NLM_F_DUMP);
+      auto* message = request.put_fixed<rtmsg>();
+      message->rtm_family = static_cast<std::uint8_t>(family);
+      // rtm_table 0 with no RTA_TABLE: every table. The kernel filters by RTA_OIF under
+      // strict checking; we check again in on_route for kernels without it.
+      request.put_u32(RTA_OIF, static_cast<std::uint32_t>(ifindex));
+      return transact(request, Kind::Dump, on_route, &dump);
+    });
+    // A kernel without IPv6 has no routes of it.
+    if (error && family == AF_INET6 && error.value() == EAFNOSUPPORT) {
+      error = {};
+    }
+    if (error) {
+      return error;
+    }
+    routes.insert(routes.end(), dump.routes.begin(), dump.routes.end());
+    left_out += dump.unrepresentable;
+  }
+  if (unrepresentable == nullptr && left_out > 0) {
+    return errno_code(EOPNOTSUPP);
+  }
+  if (unrepresentable != nullptr) {
+    *unrepresentable = left_out;
+  }
+  out = std::move(routes);
+  return {};
+}
+
+std::error_code add_route(const Route& route) {
+  if (!valid_route(route)) {
+    return invalid();
+  }
+  // EXCL: IPv6 would otherwise add a second next hop to a route of the same metric.
+  Request request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  put_route(request, route);
+  return transact(request, Kind::Acked, nullptr, nullptr);
+}
+
+std::error_code delete_route(const Route& route) {
+  if (!valid_route(route)) {
+    return invalid();
+  }
+  Request request(RTM_DELROUTE, NLM_F_ACK);
+  put_route(request, route);
   return transact(request, Kind::Acked, nullptr, nullptr);
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// rtnetlink (NETLINK_ROUTE) over libmnl: the few link and address operations sekishod needs
-// for the WireGuard interface now, and for taking the WAN link down and back up (with its
-// addresses, later its routes) next.
+// rtnetlink (NETLINK_ROUTE) over libmnl: the few link, address and route operations sekishod
+// needs for the WireGuard interface and for taking the WAN link down and back up with its
+// addresses and routes (link_snapshot.hpp).
 //
 // The contract, the same for every call:
 // - It acts in the network namespace of the calling thread, through a netlink socket of its
@@ -20,6 +20,8 @@
 //   truncated message or an attribute of the wrong size is an error (EPROTO, ESRCH,
 //   EBADMSG...), never a read past the buffer; unknown attributes are ignored.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -66,6 +68,21 @@ std::error_code set_link_up(const std::string& name, bool up);
 // marks inconsistent (addresses changed during it) is repeated; EINTR after a few attempts.
 std::error_code list_addresses(int ifindex, std::vector<policy::InterfaceAddress>& out);
 
+// An address with the state the kernel keeps for it.
+struct AddressStatus {
+  policy::InterfaceAddress address;
+  // IFA_FLAGS (ifa_flags on kernels without it): IFA_F_TENTATIVE (duplicate address
+  // detection still running), IFA_F_DADFAILED, IFA_F_PERMANENT (no lifetime),
+  // IFA_F_TEMPORARY (an IPv6 privacy address), IFA_F_NODAD...
+  std::uint32_t flags = 0;
+  // IFA_PROTO (kernels since 5.18; 0 before): who made it, e.g. 3 (IFA_PROTO_KERNEL_RA)
+  // for an IPv6 address the kernel configured from a router advertisement (SLAAC).
+  std::uint8_t protocol = 0;
+};
+
+// The same list as above, same order and same exclusions, with each address's state.
+std::error_code list_addresses(int ifindex, std::vector<AddressStatus>& out);
+
 // Adds `address` to link `ifindex`, or updates it if it is there already (NLM_F_REPLACE),
 // so repeating it is harmless. Sent as IFA_LOCAL and IFA_ADDRESS alike (not a
 // point-to-point peer), universe scope, no broadcast address.
@@ -75,5 +92,62 @@ std::error_code add_address(int ifindex, const policy::InterfaceAddress& address
 // EADDRNOTAVAIL when it is not there. Removing a primary IPv4 address also removes the
 // secondaries of its subnet unless net.ipv4.conf.*.promote_secondaries is set.
 std::error_code delete_address(int ifindex, const policy::InterfaceAddress& address);
+
+// One route through one link, as list_routes reports it and add_route/delete_route take it.
+// Fields are the kernel's own numbers, so a listed route added back is the same route.
+struct Route {
+  policy::Cidr destination;                  // 0.0.0.0/0 or ::/0 for a default route
+  std::optional<policy::IpAddress> gateway;  // RTA_GATEWAY, same family as the destination
+  std::optional<policy::IpAddress> source;   // RTA_PREFSRC, same family as the destination
+  std::uint32_t table = 254;                 // RTA_TABLE: 254 main; 0 is no table (EINVAL)
+  // RTA_PRIORITY. IPv6 turns 0 into 1024 (what list_routes then reports).
+  std::uint32_t metric = 0;
+  std::uint8_t protocol = 3;  // rtm_protocol: 3 RTPROT_BOOT (as `ip route add`), 4 static...
+  // rtm_scope: 0 universe (routes via a gateway), 253 link (IPv4 routes without one). IPv6
+  // routes are always reported as universe.
+  std::uint8_t scope = 0;
+  std::uint8_t type = 1;  // rtm_type: 1 RTN_UNICAST
+  bool onlink = false;    // RTNH_F_ONLINK: the gateway is on the link without a route to it
+  int ifindex = 0;        // RTA_OIF
+
+  bool operator==(const Route&) const = default;
+};
+
+// Like `ip route`: "203.0.113.0/24 via 198.51.100.1 table 100 metric 50 proto 3 ...", for
+// logs and reports.
+std::string to_string(const Route& route);
+
+// Every IPv4 and IPv6 route whose output interface is link `ifindex`, from all tables, in
+// the kernel's order (IPv4 first), replacing `out`. Left out, because the kernel makes
+// them itself and makes them again when the link comes up or an address is added, so they
+// are neither configuration to restore nor to compare: routes of protocol kernel (2: the
+// prefix routes of addresses, IPv6 fe80::/64), everything in the local table (255: local,
+// broadcast and anycast routes of addresses, IPv6 multicast ff00::/8), routes learned
+// from router advertisements (9) and ICMP redirects (1), and cloned (cache/exception)
+// entries.
+//
+// A route through the link that Route cannot carry whole (a multipath route with a
+// next hop here, a next-hop object, an encapsulation, a gateway of the other family
+// (RTA_VIA), a source prefix or TOS, route metrics such as mtu, realms, an expiry or a
+// non-medium IPv6 router preference) is never silently dropped or reported half: it is
+// left out of `out` and counted in `*unrepresentable`, or, when that is null, the call
+// fails with EOPNOTSUPP. ENODEV when there is no such link (kernels before 5.0 send an
+// empty list instead). Inconsistent dumps are repeated as in list_addresses.
+std::error_code list_routes(int ifindex, std::vector<Route>& out, int* unrepresentable = nullptr);
+
+// Adds `route` through link `route.ifindex`. Never replaces nor appends to (IPv6 would
+// make a multipath route of) a route that is there: NLM_F_EXCL, so EEXIST when the table
+// holds a route with the same destination and metric already, whatever its gateway. The
+// link must be up; the gateway reachable through it (else ENETUNREACH) or `onlink`; the
+// source one of its usable addresses, which an IPv6 address still in duplicate address
+// detection is not (EINVAL).
+std::error_code add_route(const Route& route);
+
+// Removes a route with `route`'s destination and table whose other fields match: the
+// kernel compares metric, gateway, link and protocol, for IPv4 also type, scope and
+// source. ESRCH when there is none. A metric of 0 matches any metric (the kernel's rule,
+// IPv4 and IPv6 alike), so with the metric-0 route gone, another route of the same
+// destination and fields but a higher metric is deleted instead.
+std::error_code delete_route(const Route& route);
 
 }  // namespace sekisho::net

@@ -24,6 +24,17 @@ void fill_open_schedules(ir::Ruleset& ruleset, const Policy& policy, std::chrono
   }
 }
 
+void fill_as_scheduled(ir::Ruleset& ruleset, const Policy& policy, std::chrono::sys_seconds now) {
+  fill_open_schedules(ruleset, policy, now);
+  fill_wan_gate(ruleset, policy,
+                policy.wan && policy.wan->up && !schedule_open(policy, policy.wan->up->name, now));
+}
+
+bool schedule_open(const Policy& policy, std::string_view name, std::chrono::sys_seconds now) {
+  const Schedule* schedule = policy.find_schedule(name);
+  return schedule && is_open(*schedule, *date::locate_zone(policy.timezone), now);
+}
+
 void fill_wan_gate(ir::Ruleset& ruleset, const Policy& policy, bool closed) {
   auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
                           [](const ir::Set& candidate) { return candidate.name == kWanClosedSet; });

@@ -14,6 +14,14 @@ namespace sekisho::policy {
 // transition); copies them into `elements` for the sets whose schedule is open.
 void fill_open_schedules(ir::Ruleset& ruleset, const Policy& policy, std::chrono::sys_seconds now);
 
+// The ruleset as the schedules alone make it at `now`: fill_open_schedules, and the WAN
+// gate closed outside wan.up. What the daemon adds besides (jump sessions, link overrides)
+// only it knows.
+void fill_as_scheduled(ir::Ruleset& ruleset, const Policy& policy, std::chrono::sys_seconds now);
+
+// Whether schedule `name` of `policy` is open at `now` (false for an unknown name).
+bool schedule_open(const Policy& policy, std::string_view name, std::chrono::sys_seconds now);
+
 // Closes the WAN gate (the set kWanClosedSet holds the WAN interface) or opens it (empty).
 // Nothing to do for a policy without `wan`.
 void fill_wan_gate(ir::Ruleset& ruleset, const Policy& policy, bool closed);

@@ -39,6 +39,20 @@ constexpr std::array kMethods = {
     MethodInfo{"session.receipt", Role::Viewer,
                "a session's audit records with the signed checkpoints that cover them, to "
                "verify offline (id)"},
+    MethodInfo{"schedule.list", Role::Viewer,
+               "each schedule: open or closed now, its rules, next transitions (transitions); "
+               "the WAN link's state and why"},
+    MethodInfo{"link.status", Role::Viewer,
+               "the WAN link: up or down, what it is to be and why (schedule, override, "
+               "session), the gate, the override, the last power hook"},
+    MethodInfo{"link.up", Role::Operator,
+               "keep the WAN link up outside operating hours until a deadline (for_seconds, "
+               "reason)"},
+    MethodInfo{"link.down", Role::Operator,
+               "force the WAN link down, also through jump sessions and hours (reason, "
+               "for_seconds: until then, else until link.auto)"},
+    MethodInfo{"link.auto", Role::Operator,
+               "clear a link override: the schedule and jump sessions decide again (reason)"},
     MethodInfo{"policy.apply", Role::Admin,
                "check, compile and enforce a policy sent as text (name, text, "
                "confirm_within); without a confirmation it replaces the --policy file"},

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "policy/units.hpp"
+
 namespace sekisho::ctl {
 
 namespace {
@@ -31,6 +33,21 @@ std::optional<std::pair<std::string, std::optional<std::string>>> split_option(
 const std::string* Args::value(std::string_view name) const {
   auto it = values.find(name);
   return it == values.end() ? nullptr : &it->second;
+}
+
+std::optional<std::int64_t> Args::duration(std::string_view name, std::string& error) const {
+  error.clear();
+  const std::string* text = value(name);
+  if (!text) {
+    return std::nullopt;
+  }
+  std::optional<std::int64_t> seconds = policy::parse_duration(*text);
+  if (!seconds || *seconds <= 0) {
+    error = "--" + std::string(name) + " '" + *text +
+            "': a duration is <int><d|h|m|s> repeated (\"1h30m\") or seconds";
+    return std::nullopt;
+  }
+  return seconds;
 }
 
 std::optional<std::string> find_command(const std::vector<std::string>& argv) {

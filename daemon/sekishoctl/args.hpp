@@ -4,6 +4,7 @@
 // or `--name=VALUE`; flags are `--name`.
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -30,6 +31,9 @@ struct Args {
   bool help = false;
 
   const std::string* value(std::string_view name) const;
+  // Option --NAME as a positive duration in seconds ("90m", "1h30m", "3600"): nullopt when
+  // it is absent (`error` empty) or not one (`error` says why, naming the option).
+  std::optional<std::int64_t> duration(std::string_view name, std::string& error) const;
   bool flag(std::string_view name) const { return flags.contains(name); }
 };
 

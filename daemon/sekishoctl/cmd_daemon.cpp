@@ -42,7 +42,9 @@ int run_status(const Args& args, Io& io) {
   }
   io.out << "drift restores: " << s.value("drift_restores", 0) << '\n'
          << "clock:          "
-         << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n';
+         << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n'
+         << "sessions open:  " << s.value("sessions_open", 0) << '\n';
+  print_wan(io.out, s.value("wan", nlohmann::json()));
   return kExitOk;
 }
 

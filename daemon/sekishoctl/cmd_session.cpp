@@ -33,16 +33,10 @@ int usage(Io& io, const std::string& problem) {
 }
 
 std::optional<std::int64_t> duration_option(const Args& args, const char* name, Io& io) {
-  const std::string* text = args.value(name);
-  if (!text) {
-    usage(io, std::string("--") + name + " DURATION is required");
-    return std::nullopt;
-  }
-  std::optional<std::int64_t> seconds = policy::parse_duration(*text);
-  if (!seconds || *seconds <= 0) {
-    usage(io, "--" + std::string(name) + " '" + *text +
-                  "': a duration is <int><d|h|m|s> repeated (\"1h30m\") or seconds");
-    return std::nullopt;
+  std::string error;
+  std::optional<std::int64_t> seconds = args.duration(name, error);
+  if (!seconds) {
+    usage(io, error.empty() ? std::string("--") + name + " DURATION is required" : error);
   }
   return seconds;
 }

@@ -1,7 +1,8 @@
 // `sekishoctl verify`: asks sekishod to read table inet sekisho back and compare it with
 // the policy it runs. `sekishoctl verify --policy FILE` does the same here, without the
 // daemon: it reads the kernel of the caller's network namespace and compares it with
-// what FILE compiles to now (scheduled sets filled as their schedules say).
+// what FILE compiles to now (scheduled sets filled and the WAN gate closed as their
+// schedules say; jump sessions and link overrides are known to the daemon only).
 
 #include <cerrno>
 
@@ -33,7 +34,7 @@ int run_verify(const Args& args, Io& io) {
     return kExitConfig;
   }
   ir::Ruleset ruleset = policy::compile(*loaded.policy);
-  policy::fill_open_schedules(ruleset, *loaded.policy, io.now);
+  policy::fill_as_scheduled(ruleset, *loaded.policy, io.now);
   const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(ruleset, 1));
 
   nft::Readback kernel = nft::read_table(ruleset.table);

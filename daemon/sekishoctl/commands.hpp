@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "daemon/sekishoctl/args.hpp"
 
 namespace sekisho::ctl {
@@ -44,6 +46,10 @@ int run_rollback(const Args& args, Io& io);
 int run_decommission(const Args& args, Io& io);
 int run_vpn(const Args& args, Io& io);
 int run_session(const Args& args, Io& io);
+int run_link(const Args& args, Io& io);
+int run_schedule(const Args& args, Io& io);
+// The WAN link's state as status, link and schedule print it (a wan_status_json object).
+void print_wan(std::ostream& out, const nlohmann::json& wan);
 
 // Bytes as wg shows them: "1.50 MiB".
 std::string human_bytes(std::uint64_t bytes);

@@ -15,8 +15,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 13>& commands() {
-  static const std::array<Command, 13> kCommands = {{
+const std::array<Command, 15>& commands() {
+  static const std::array<Command, 15> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -193,6 +193,44 @@ const std::array<Command, 13>& commands() {
        "opened or extended), 77 permission denied.\n",
        {{"for", "reason", "ticket", "by"}, {"all"}},
        sekisho::ctl::run_session},
+      {"link",
+       "the WAN link: its state and why; keep it up or force it down for a while",
+       "usage: sekishoctl link [status]\n"
+       "       sekishoctl link up --for DURATION --reason TEXT\n"
+       "       sekishoctl link down --reason TEXT [--for DURATION]\n"
+       "       sekishoctl link auto --reason TEXT\n"
+       "\n"
+       "Outside the policy's wan.up schedule sekishod closes the WAN gate in nftables\n"
+       "(nothing passes the link, even when someone sets it up by hand), records the\n"
+       "link's addresses and routes, sets it down and runs wan.power_hook off; at\n"
+       "opening it runs the hook on, sets the link up, restores what it recorded and\n"
+       "opens the gate. What decides, strongest first: a forced down, an open jump\n"
+       "session (it holds the link up), an up override, the schedule.\n"
+       "status (the default): the link, up or down, what it is to be and why, the gate,\n"
+       "the override, what is recorded, the last power hook's outcome.\n"
+       "up: keeps the link up outside hours for DURATION (\"2h\", at most 7 days).\n"
+       "down: forces it down now, through hours and jump sessions, for DURATION or until\n"
+       "'link auto'; opening a jump session is refused meanwhile.\n"
+       "auto: clears the override: the schedule and jump sessions decide again.\n"
+       "One override at a time: up replaces down and the other way round. Overrides are\n"
+       "audited with you and the reason, and survive a restart of sekishod.\n"
+       "up, down and auto need the operator role; status viewer.\n"
+       "Exit 0, 2 bad command line, 65 no wan in the policy or a bad duration,\n"
+       "69 sekishod not reachable, 75 the audit log cannot be written (up and auto are\n"
+       "refused; down goes ahead), 77 permission denied.\n",
+       {{"for", "reason"}, {}},
+       sekisho::ctl::run_link},
+      {"schedule",
+       "each schedule: open or closed now, and its next transitions",
+       "usage: sekishoctl schedule [--transitions N]\n"
+       "\n"
+       "Asks sekishod (role viewer) for each schedule of the policy in force: open or\n"
+       "closed now by the policy's time zone, the rules and wan.up that use it, and its\n"
+       "next N transitions (default 3, at most 20) in local time and UTC, daylight saving\n"
+       "and closed dates included; then the WAN link's state and why.\n"
+       "Exit 0, 2 bad command line, 69 sekishod not reachable, 77 permission denied.\n",
+       {{"transitions"}, {}},
+       sekisho::ctl::run_schedule},
       {"vpn",
        "WireGuard keys, vendor configurations and the tunnel's state",
        "usage: sekishoctl vpn genkey --out FILE [--json]\n"

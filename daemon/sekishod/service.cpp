@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/common/clock.hpp"
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
@@ -28,7 +29,9 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kGenerationPoll = 1s;
-constexpr auto kSchedulePoll = 5s;
+// Schedules and the WAN link are judged by the wall clock every second: a transition is
+// at most a second late, and a clock step (NTP, suspend) is noticed at the next tick.
+constexpr auto kSchedulePoll = 1s;
 // A peer someone removed with `wg` is back within this time.
 constexpr auto kVpnPoll = 5s;
 
@@ -79,7 +82,8 @@ Service::Service(boost::asio::io_context& io, Options options)
                         {{"method", method},
                          {"count", count},
                          {"window_seconds", RefusalCounter::kWindow.count()}});
-      }) {}
+      }),
+      power_hook_(io) {}
 
 std::optional<Service::Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -104,8 +108,8 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
 }
 
 void Service::fill_runtime_sets(Loaded& loaded) {
-  policy::fill_open_schedules(loaded.ruleset, loaded.policy,
-                              to_seconds(std::chrono::system_clock::now()));
+  policy::fill_open_schedules(loaded.ruleset, loaded.policy, to_seconds(schedule_clock_now()));
+  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_closed_);
   fill_sessions(loaded.ruleset);
 }
 
@@ -152,6 +156,43 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
            milliseconds(outcome.dry_run) + ", commit " + milliseconds(outcome.commit) +
            "; generation " + std::to_string(outcome.genid) + ")");
   return true;
+}
+
+bool Service::apply_element_changes(const std::vector<nft::ElementChange>& changes,
+                                    const char* what, bool quiet_fallback) {
+  if (events_) {
+    EventNews news = read_events();
+    if (!news.foreign.empty()) {
+      restore(news.foreign);  // a full apply: it carries the runtime sets as they are now
+      return !check_pending_;
+    }
+  }
+  monitor_.pause();
+  nft::ApplyOutcome outcome = nft::apply_elements(current_->ruleset, changes, what);
+  if (std::error_code error = monitor_.resume()) {
+    log_error("cannot listen to nftables events again: " + error.message());
+  }
+  if (outcome.ok) {
+    // Someone committed while we did not listen: only a readback can tell what.
+    if (outcome.genid != known_genid_ + 1) {
+      check_pending_ = true;
+    }
+    known_genid_ = outcome.genid;
+    applied_genid_ = outcome.genid;
+    applied_open_ = open_sets(current_->ruleset);
+    log_info(std::string(what) + ": committed in " + milliseconds(outcome.took) + " (generation " +
+             std::to_string(outcome.genid) + ")");
+    return true;
+  }
+  // E.g. a session element that timed out in the meantime cannot be removed (ENOENT):
+  // replacing the whole table with the runtime sets as they are now always works.
+  if (!quiet_fallback) {
+    for (const std::string& error : outcome.errors) {
+      log_warning(error);
+    }
+    log_warning(std::string(what) + ": element change refused; replacing the table instead");
+  }
+  return apply(current_->ruleset, what);
 }
 
 bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
@@ -247,10 +288,12 @@ int Service::start() {
   auditor_.record(Auditor::daemon_actor(), "daemon.start",
                   {{"policy", options_.policy_path}, {"pid", ::getpid()}});
   open_session_store();  // open sessions go into the first ruleset with their remaining time
+  load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
   start_sessions();
+  check_wan();  // the link as the decision says, before anything else waits on it
   const int events_fd = ::dup(monitor_.fd());
   if (events_fd < 0) {
     log_error("cannot watch nftables events: " +
@@ -265,7 +308,10 @@ int Service::start() {
   wait_for_signals();
   wait_for_events();
   every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
-  every(schedule_timer_, kSchedulePoll, "schedule check", [this] { check_schedules(); });
+  every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
+    check_schedules();
+    check_wan();
+  });
   every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
   // Checkpoints as often as the policy says (audit.checkpoint_every, default 10 minutes;
@@ -443,15 +489,6 @@ std::optional<std::string> Service::read_back_and_compare(bool& compared) {
     summary += (summary.empty() ? "" : "; ") + line;
   }
   return "table inet sekisho differs from the policy: " + summary;
-}
-
-void Service::check_schedules() {
-  fill_runtime_sets(*current_);
-  // Also retries a transition whose apply failed: the kernel still holds the old state.
-  if (open_sets(current_->ruleset) != applied_open_) {
-    log_notice("a schedule opened or closed: applying the scheduled sets as they are now");
-    apply(current_->ruleset, "schedule change applied");
-  }
 }
 
 // No exception leaves an event-loop handler: it is logged, the kernel is compared with the

@@ -7,7 +7,6 @@
 //   that touched table inet sekisho is logged with that process and undone by applying
 //   the compiled ruleset again. The generation id is also polled every second, so a lost
 //   event cannot hide a change (then the table is read back and compared).
-// - Scheduled sets follow their schedules (checked every few seconds).
 // - Commit-confirm: a policy applied over the control socket with a confirmation deadline
 //   is rolled back to the last confirmed one unless confirmed in time, also across a
 //   restart of the daemon (service_policy.cpp, pending.hpp).
@@ -16,6 +15,9 @@
 // - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
 //   maintenance target until a deadline the kernel enforces; sessions survive a restart
 //   and a reload, and each one's connections are recorded from conntrack.
+// - Operating hours (service_schedules.cpp, service_wan.cpp): scheduled rules open and
+//   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
+//   down, power hook) unless an override or a jump session keeps it up.
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
 // - One daemon per state directory: it holds STATE_DIR/sekishod.lock (StateLock) while it
 //   runs; a second one exits 69.
@@ -37,6 +39,7 @@
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/net/conntrack.hpp"
+#include "daemon/net/link_snapshot.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
@@ -44,6 +47,8 @@
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sessions/store.hpp"
 #include "daemon/vpn/tunnel.hpp"
+#include "daemon/wan/link_state.hpp"
+#include "daemon/wan/power_hook.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
@@ -85,6 +90,12 @@ class Service {
   bool enforce(Loaded& loaded, const char* what, bool confirmed,
                std::optional<Loaded>* replaced = nullptr);
   bool apply(const ir::Ruleset& ruleset, const char* what);
+  // Changes elements of current_'s sets in the kernel in one small batch; current_ already
+  // holds the new state. When the kernel refuses (or another process changed the table
+  // first), the whole ruleset as it is now is applied instead (`quiet_fallback`: without a
+  // warning, for changes that may meet timed-out elements). False when neither worked.
+  bool apply_element_changes(const std::vector<nft::ElementChange>& changes, const char* what,
+                             bool quiet_fallback = false);
   void record_apply(const char* kind, const audit::Actor& by, const std::string& source,
                     const std::string& how, const std::string& old_hash,
                     nlohmann::json details = nlohmann::json::object());
@@ -104,7 +115,11 @@ class Service {
   void compare_and_restore();
   // The difference found, if any; `compared` says whether the kernel could be read.
   std::optional<std::string> read_back_and_compare(bool& compared);
+  // Scheduled rules (service_schedules.cpp): at a transition the affected sets' elements
+  // change in one small batch, and a closing window's connections are deleted (by their
+  // schedule's ct mark).
   void check_schedules();
+  nlohmann::json schedule_list_json(const nlohmann::json& params);
 
   void guarded(const char* what, const std::function<void()>& work);
 
@@ -162,9 +177,23 @@ class Service {
   void wait_for_flow_events();
   // Reads the events waiting (at most FlowEvents::kReadBatch); how many it read.
   std::size_t handle_flow_events();
-  // Whether an open session needs the WAN link up (the schedule issue powers the link
-  // down outside operating hours, but not under a maintenance session).
-  bool sessions_hold_wan() const;
+
+  // The WAN link (service_wan.cpp).
+  void load_wan_state(const policy::Policy& policy);
+  void save_wan_state();
+  wan::LinkDecision decide_wan(const policy::Policy& policy, std::chrono::sys_seconds now) const;
+  // Makes the WAN gate and link what the decision says now; records and runs the hook at
+  // a transition. Every second, and after anything that changes the decision.
+  void check_wan();
+  bool change_wan_gate(bool closed);
+  std::string take_wan_link_down(const std::string& link);
+  std::string bring_wan_link_up(const std::string& link, std::string& restored);
+  void run_power_hook(const std::string& argument);
+  // `action`: "up", "down" or "auto".
+  nlohmann::json link_request(const nlohmann::json& params, const audit::Actor& by,
+                              const std::string& action);
+  nlohmann::json wan_status_json();
+  bool wan_forced_down() const;
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -218,6 +247,16 @@ class Service {
   std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
+  // The WAN link: the override in force (STATE_DIR/wan.json), the gate as applied, what
+  // the link held when sekishod set it down, and the last power hook's outcome.
+  std::optional<wan::Override> wan_override_;
+  bool wan_closed_ = false;
+  bool wan_checked_ = false;
+  bool wan_drift_reported_ = false;
+  std::optional<net::LinkSnapshot> wan_snapshot_;
+  nlohmann::json last_hook_;
+  // Declared after the auditor it reports to: destroyed (and a running hook killed) first.
+  wan::PowerHook power_hook_;
   // Declared after the auditor they report to, so they are destroyed (and wireguard-go
   // stopped) first.
   std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;

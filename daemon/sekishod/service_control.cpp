@@ -124,6 +124,17 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "session.receipt") {
     return session_receipt_json(request.params);
   }
+  if (request.method == "schedule.list") {
+    return schedule_list_json(request.params);
+  }
+  if (request.method == "link.status") {
+    return wan_status_json();
+  }
+  for (const char* action : {"up", "down", "auto"}) {
+    if (request.method == std::string("link.") + action) {
+      return link_request(request.params, actor_of(caller), action);
+    }
+  }
   if (request.method == "policy.apply") {
     return apply_request(request.params, actor_of(caller));
   }
@@ -150,6 +161,7 @@ nlohmann::json Service::status_json() {
       {"elements", current_->ruleset.element_count()},
       {"audit", audit_status_json()},
       {"sessions_open", open_sessions_.size()},
+      {"wan", wan_status_json()},
   };
 }
 

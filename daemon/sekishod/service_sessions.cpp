@@ -17,7 +17,9 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/nft/apply.hpp"
+#include "daemon/sekishod/request_params.hpp"
 #include "daemon/sekishod/service.hpp"
+#include "policy/compile.hpp"
 #include "policy/units.hpp"
 
 namespace sekisho::daemon {
@@ -44,50 +46,6 @@ std::string utc_ms(std::int64_t ms) {
 
 std::string duration_text(std::int64_t seconds) {
   return policy::format_duration(seconds);
-}
-
-control::ControlError invalid(const std::string& message) {
-  return control::ControlError(control::ErrorCode::Invalid, message);
-}
-
-// A whole number of seconds, or the request is invalid (a float or a string is not one).
-std::int64_t seconds_param(const nlohmann::json& params, const char* field) {
-  auto it = params.find(field);
-  if (it == params.end() || !it->is_number_integer()) {
-    throw invalid(std::string(field) + " must be a whole number of seconds");
-  }
-  return it->get<std::int64_t>();
-}
-
-// Reasons and tickets go into the audit log and onto other people's terminals: printable
-// text of a sane length, without control or bidirectional-formatting characters.
-std::string text_param(const nlohmann::json& params, const char* field, bool required) {
-  constexpr std::size_t kMaxBytes = 512;
-  auto it = params.find(field);
-  std::string text = it != params.end() && it->is_string() ? it->get<std::string>() : "";
-  text.erase(0, text.find_first_not_of(" \t"));
-  text.erase(text.find_last_not_of(" \t") + 1);
-  if (required && text.empty()) {
-    throw invalid(std::string("a ") + field + " is required (--" + field + " TEXT)");
-  }
-  if (text.size() > kMaxBytes) {
-    throw invalid(std::string(field) + " is longer than " + std::to_string(kMaxBytes) + " bytes");
-  }
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
-    const auto third = i + 2 < text.size() ? static_cast<unsigned char>(text[i + 2]) : 0;
-    const bool control =
-        byte < 0x20 || byte == 0x7f || (byte == 0xc2 && next >= 0x80 && next <= 0x9f);
-    const bool bidi = (byte == 0xe2 && next == 0x80 &&
-                       (third == 0x8e || third == 0x8f || (third >= 0xaa && third <= 0xae))) ||
-                      (byte == 0xe2 && next == 0x81 && third >= 0xa6 && third <= 0xa9) ||
-                      (byte == 0xd8 && next == 0x9c);
-    if (control || bidi) {
-      throw invalid(std::string(field) + " may not contain control or text-direction characters");
-    }
-  }
-  return text;
 }
 
 policy::Family family_of(const char* map) {
@@ -225,39 +183,7 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
   if (changes.empty()) {
     return true;
   }
-  if (events_) {
-    EventNews news = read_events();
-    if (!news.foreign.empty()) {
-      restore(news.foreign);  // a full apply: it carries the sessions as they are now
-      return !check_pending_;
-    }
-  }
-  monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_elements(current_->ruleset, changes, what);
-  if (std::error_code error = monitor_.resume()) {
-    log_error("cannot listen to nftables events again: " + error.message());
-  }
-  if (outcome.ok) {
-    // Someone committed while we did not listen: only a readback can tell what.
-    if (outcome.genid != known_genid_ + 1) {
-      check_pending_ = true;
-    }
-    known_genid_ = outcome.genid;
-    applied_genid_ = outcome.genid;
-    log_info(std::string(what) + ": committed in " +
-             std::to_string(outcome.took.count() / 1000.0).substr(0, 5) + " ms (generation " +
-             std::to_string(outcome.genid) + ")");
-    return true;
-  }
-  // An element that timed out in the meantime cannot be removed (ENOENT): replacing the
-  // whole table with the sessions as they are now always works.
-  if (!may_be_gone) {
-    for (const std::string& error : outcome.errors) {
-      log_warning(error);
-    }
-    log_warning(std::string(what) + ": element change refused; replacing the table instead");
-  }
-  return apply(current_->ruleset, what);
+  return apply_element_changes(changes, what, may_be_gone);
 }
 
 nlohmann::json Service::session_open(const nlohmann::json& params, const audit::Actor& by) {
@@ -292,6 +218,13 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
                                       "): extend it or close it first");
     }
   }
+  if (wan_forced_down()) {
+    // A forced down outranks a session's hold: the vendor could not come in anyway.
+    throw control::ControlError(control::ErrorCode::Conflict,
+                                "the WAN link is forced down (" + wan_override_->reason + ", by " +
+                                    wan_override_->by +
+                                    "): 'sekishoctl link auto' or 'link up' first");
+  }
   if (!auditor_.writable()) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: no session is opened");
@@ -301,6 +234,11 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   // made again starts empty), nor by an open session.
   session.number = std::max({session_store_.next_number(), highest_session_number_ + 1,
                              open_sessions_.empty() ? 1u : open_sessions_.rbegin()->first + 1});
+  if (session.number >= policy::kScheduleMarkBit) {
+    // Session numbers are ct marks; the ones from here on belong to scheduled rules.
+    throw std::runtime_error("no session numbers are left (" + std::to_string(session.number) +
+                             ")");
+  }
   highest_session_number_ = session.number;
   session.grant = std::move(*grant);
   session.opened_by = by;
@@ -344,6 +282,7 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   }
   log_notice("session " + session.id() + " opened by " + by.user + ": " + session.grant.peer +
              " may reach " + session.grant.target + " until " + utc_ms(session.deadline_ms));
+  check_wan();  // the session holds the WAN link up: the vendor comes in through it
   nlohmann::json out = session_json(open_sessions_.at(number), false);
   out["deadline"] = utc_ms(session.deadline_ms);
   return out;
@@ -574,7 +513,9 @@ std::size_t Service::handle_flow_events() {
     log_warning("conntrack events were lost: flows of open sessions are read when they end");
   }
   for (const net::FlowEvent& event : events) {
-    if (event.flow.mark == 0) {
+    // Unmarked flows, and those of scheduled rules (policy::kScheduleMarkBit), are not a
+    // session's.
+    if (event.flow.mark == 0 || (event.flow.mark & policy::kScheduleMarkBit) != 0) {
       continue;
     }
     std::optional<Session> session;
@@ -751,10 +692,6 @@ nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
     throw std::runtime_error("no receipt for " + session.id() + ": " + error);
   }
   return *receipt;
-}
-
-bool Service::sessions_hold_wan() const {
-  return !open_sessions_.empty();
 }
 
 }  // namespace sekisho::daemon

@@ -54,6 +54,11 @@ command_for() {
     session.list) echo "session list --all" ;;
     session.show) echo "session show s-1" ;;
     session.receipt) echo "session receipt s-1" ;;
+    schedule.list) echo "schedule" ;;
+    link.status) echo "link status" ;;
+    link.up) echo "link up --for 1m --reason lab-role-check" ;;
+    link.down) echo "link down --for 1m --reason lab-role-check" ;;
+    link.auto) echo "link auto --reason lab-role-check" ;;
     *) echo "" ;;
   esac
 }
@@ -64,6 +69,7 @@ allowed_exit() {
   case $1 in
     session.open | session.extend | session.show | session.receipt) echo 65 ;;
     session.close | session.list) echo 0 ;;
+    schedule.list | link.status | link.up | link.down | link.auto) echo 0 ;;
     *) echo "" ;;
   esac
 }

@@ -1,6 +1,6 @@
 // Test tool: applies a policy with sekisho's own netlink backend (no nft binary), in the
-// caller's network namespace, scheduled sets filled as their schedules are now. The lab runs it
-// inside a private namespace only.
+// caller's network namespace, scheduled sets filled (and the WAN gate closed) as their schedules
+// are now. The lab runs it inside a private namespace only.
 //   sekisho_nft_apply POLICY.yaml [--dry-run] [--break-a-jump] [--as-compiled]
 // --as-compiled leaves scheduled sets empty, as `sekishoctl compile` prints them.
 // --break-a-jump points one verdict-map element at a chain that does not exist, so the
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   }
   auto ruleset = sekisho::policy::compile(*loaded.policy);
   if (!as_compiled) {
-    sekisho::policy::fill_open_schedules(
+    sekisho::policy::fill_as_scheduled(
         ruleset, *loaded.policy,
         std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
   }

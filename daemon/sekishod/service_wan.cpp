@@ -1,0 +1,435 @@
+// The WAN link outside operating hours (JPCERT/CC W-2; DESIGN.md, Kernel layout). While
+// the link is to be down (wan/link_state.hpp: forced down > jump-session hold > up
+// override > the wan.up schedule) sekishod
+//  1. closes the WAN gate (set wan_closed): nothing passes through the link any more,
+//     not even when someone brings it up by hand;
+//  2. records the link's addresses and routes (STATE_DIR/wan.json) and sets it down;
+//  3. runs the power hook with "off".
+// At opening it runs the hook with "on", sets the link up, restores exactly what it
+// recorded (a link set down loses its IPv4 routes and its IPv6 addresses) and opens the
+// gate. Every second it compares the decision with the gate and the link, so a restart or
+// a clock jump ends in the state the schedule and the overrides say now, not in the one
+// sekishod left.
+#include <chrono>
+
+#include "daemon/common/clock.hpp"
+#include "daemon/common/files.hpp"
+#include "daemon/common/log.hpp"
+#include "daemon/net/rtnl.hpp"
+#include "daemon/sekishod/request_params.hpp"
+#include "daemon/sekishod/service.hpp"
+#include "policy/compile.hpp"
+#include "policy/open_schedules.hpp"
+#include "policy/units.hpp"
+
+namespace sekisho::daemon {
+
+namespace {
+
+// A `link up` lasts at most this long: a WAN kept up outside hours is an exception with an
+// end, not a new schedule.
+constexpr std::int64_t kMaxUpOverrideSeconds = 7 * 24 * 3600;
+
+std::chrono::sys_seconds schedule_now() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
+}
+
+std::string utc(std::chrono::sys_seconds instant) {
+  return utc_text(instant);
+}
+
+std::string wan_state_path(const std::string& state_dir) {
+  return state_dir + "/wan.json";
+}
+
+// Where the power hook is looked for: /etc/sekisho/hooks, or in test builds the directory
+// in $SEKISHO_TEST_HOOKS_DIR standing in for it (the lab cannot write /etc).
+std::string hooks_dir() {
+#ifdef SEKISHO_TESTING
+  if (const char* dir = std::getenv("SEKISHO_TEST_HOOKS_DIR")) {
+    return dir;
+  }
+#endif
+  return wan::kHooksDir;
+}
+
+std::string hook_path(const std::string& policy_path) {
+  const std::string prefix = std::string(wan::kHooksDir) + "/";
+  if (policy_path.rfind(prefix, 0) == 0) {
+    return hooks_dir() + "/" + policy_path.substr(prefix.size());
+  }
+  return policy_path;  // the parser allows nothing else; untrusted_hook refuses it
+}
+
+}  // namespace
+
+void Service::load_wan_state(const policy::Policy& policy) {
+  std::error_code error;
+  std::optional<std::string> text =
+      read_small_file(wan_state_path(options_.state_dir), 1 << 20, error);
+  if (!text) {
+    if (error && error != std::errc::no_such_file_or_directory) {
+      log_warning(wan_state_path(options_.state_dir) + ": " + error.message() +
+                  "; no link override or recorded WAN configuration");
+    }
+    return;
+  }
+  try {
+    const nlohmann::json state = nlohmann::json::parse(*text);
+    std::string problem;
+    if (state.contains("override") && !state.at("override").is_null()) {
+      wan_override_ = wan::override_from_json(state.at("override"), problem);
+      if (!wan_override_) {
+        log_warning(wan_state_path(options_.state_dir) + ": override: " + problem + "; ignored");
+      }
+    }
+    if (state.contains("snapshot") && !state.at("snapshot").is_null()) {
+      wan_snapshot_ = net::snapshot_from_json(state.at("snapshot"), problem);
+      if (!wan_snapshot_) {
+        log_warning(wan_state_path(options_.state_dir) + ": snapshot: " + problem +
+                    "; the WAN link's addresses and routes cannot be restored from it");
+      }
+    }
+  } catch (const nlohmann::json::exception& bad) {
+    log_warning(wan_state_path(options_.state_dir) + ": " + bad.what() + "; ignored");
+  }
+  // The gate of the first apply: as things are now (a restart is no reason to open it).
+  wan_closed_ = policy.wan && !decide_wan(policy, schedule_now()).up;
+}
+
+void Service::save_wan_state() {
+  const nlohmann::json state = {
+      {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
+      {"snapshot", wan_snapshot_ ? net::to_json(*wan_snapshot_) : nlohmann::json()}};
+  if (std::error_code error =
+          write_file_atomically(wan_state_path(options_.state_dir), state.dump(2) + "\n", 0600)) {
+    log_warning("cannot save " + wan_state_path(options_.state_dir) + ": " + error.message() +
+                " (a restart would forget the link override or the recorded WAN configuration)");
+  }
+}
+
+wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
+                                      std::chrono::sys_seconds now) const {
+  wan::LinkInputs inputs;
+  if (policy.wan && policy.wan->up) {
+    inputs.schedule = policy.wan->up->name;
+    inputs.schedule_open = policy::schedule_open(policy, inputs.schedule, now);
+  }
+  if (wan_override_ && !wan_override_->expired(now)) {
+    inputs.override_ = wan_override_;
+  }
+  for (const auto& [number, session] : open_sessions_) {
+    inputs.holding_sessions.push_back(number);
+  }
+  return wan::decide_link(inputs);
+}
+
+bool Service::change_wan_gate(bool closed) {
+  ir::Set* set = nullptr;
+  for (ir::Set& candidate : current_->ruleset.sets) {
+    if (candidate.name == policy::kWanClosedSet) {
+      set = &candidate;
+    }
+  }
+  if (!set) {
+    wan_closed_ = closed;
+    return true;
+  }
+  std::vector<ir::Element> before = set->elements;
+  policy::fill_wan_gate(current_->ruleset, current_->policy, closed);
+  wan_closed_ = closed;
+  nft::ElementChange change{set, std::move(before), set->elements};
+  if (change.remove.empty() && change.add.empty()) {
+    return true;
+  }
+  return apply_element_changes({change}, closed ? "WAN gate closed" : "WAN gate opened");
+}
+
+void Service::run_power_hook(const std::string& argument) {
+  const policy::Policy& policy = current_->policy;
+  if (!policy.wan || policy.wan->power_hook.empty()) {
+    return;
+  }
+  const std::string path = hook_path(policy.wan->power_hook);
+  log_notice("WAN power hook: " + path + " " + argument);
+  power_hook_.run(path, hooks_dir(), argument, [this, path](wan::HookResult result) {
+    const std::string outcome = result.describe();
+    (result.ok() ? log_notice
+                 : log_error)("WAN power hook " + path + " " + result.argument + ": " + outcome);
+    nlohmann::json details = {{"hook", path},
+                              {"argument", result.argument},
+                              {"ok", result.ok()},
+                              {"outcome", outcome},
+                              {"took_ms", result.took.count()}};
+    if (!result.error.empty()) {
+      details["refused"] = result.error;
+    } else if (result.timed_out) {
+      details["timed_out"] = true;
+    } else if (result.signal != 0) {
+      details["signal"] = result.signal;
+    } else {
+      details["exit_status"] = result.exit_status;
+    }
+    auditor_.record(Auditor::daemon_actor(), "wan.hook", details);
+    last_hook_ = details;
+  });
+}
+
+// Takes the WAN link down: records its configuration first (once: a link someone brought
+// up by hand is taken down again without recording it over).
+std::string Service::take_wan_link_down(const std::string& link) {
+  net::LinkInfo info;
+  if (std::error_code error = net::get_link(link, info)) {
+    return "cannot find link " + link + ": " + error.message();
+  }
+  if (!info.up()) {
+    return {};
+  }
+  if (!wan_snapshot_ || wan_snapshot_->link != link) {
+    net::LinkSnapshot snapshot;
+    if (std::error_code error = net::take_snapshot(link, snapshot)) {
+      // The gate is closed whatever happens here: nothing passes the link.
+      return "cannot record the addresses and routes of " + link + " (" + error.message() +
+             "); the link stays up behind the closed gate";
+    }
+    wan_snapshot_ = std::move(snapshot);
+    save_wan_state();
+  }
+  if (std::error_code error = net::set_link_up(link, false)) {
+    return "cannot set " + link + " down: " + error.message();
+  }
+  return {};
+}
+
+// Brings the link up and restores what take_wan_link_down recorded; "" when it worked.
+std::string Service::bring_wan_link_up(const std::string& link, std::string& restored) {
+  if (std::error_code error = net::set_link_up(link, true)) {
+    return "cannot set " + link + " up: " + error.message();
+  }
+  if (!wan_snapshot_) {
+    return {};
+  }
+  net::RestoreReport report;
+  std::error_code error = net::restore_snapshot(*wan_snapshot_, report);
+  restored = net::to_string(report);
+  wan_snapshot_.reset();
+  save_wan_state();
+  if (error) {
+    return "restoring the addresses and routes of " + link + ": " + restored;
+  }
+  return {};
+}
+
+void Service::check_wan() {
+  if (!current_) {
+    return;
+  }
+  const policy::Policy& policy = current_->policy;
+  // A recorded link the policy no longer powers down (its wan went, or moved to another
+  // interface) gets its configuration back.
+  if (wan_snapshot_ && (!policy.wan || policy.wan->interface.name != wan_snapshot_->link)) {
+    std::string restored;
+    const std::string link = wan_snapshot_->link;
+    std::string problem = bring_wan_link_up(link, restored);
+    log_notice("the policy no longer powers " + link + " down: set up again" +
+               (restored.empty() ? "" : " (" + restored + ")") +
+               (problem.empty() ? "" : "; " + problem));
+  }
+  if (!policy.wan) {
+    wan_closed_ = false;
+    return;
+  }
+  const auto now = schedule_now();
+  if (wan_override_ && wan_override_->expired(now)) {
+    auditor_.record(Auditor::daemon_actor(), "link.auto",
+                    {{"link", policy.wan->interface.name},
+                     {"reason", "the link " + std::string(wan::kind_name(wan_override_->kind)) +
+                                    " override by " + wan_override_->by + " expired"},
+                     {"override", wan::to_json(*wan_override_)}});
+    log_notice("link " + std::string(wan::kind_name(wan_override_->kind)) + " override by " +
+               wan_override_->by + " expired");
+    wan_override_.reset();
+    save_wan_state();
+  }
+  const wan::LinkDecision decision = decide_wan(policy, now);
+  const std::string& link = policy.wan->interface.name;
+  // The first check after a start makes the link what the decision says, as a transition
+  // would (the gate of the first apply already follows the decision).
+  const bool first = !wan_checked_;
+  wan_checked_ = true;
+  net::LinkInfo info;
+  const bool found = !net::get_link(link, info);
+  if (!decision.up) {
+    const bool was_up = found && info.up();
+    const bool changed = !wan_closed_ || (first && was_up);
+    if (changed) {
+      log_notice("WAN link " + link + " goes down: " + decision.why);
+      change_wan_gate(true);
+    }
+    const std::string problem = take_wan_link_down(link);
+    if (changed) {
+      nlohmann::json details = {
+          {"link", link},        {"cause", wan::cause_name(decision.cause)},
+          {"why", decision.why}, {"gate", "closed"},
+          {"at_start", first},   {"link_set_down", was_up && problem.empty()}};
+      if (wan_snapshot_) {
+        details["recorded_addresses"] = wan_snapshot_->addresses.size();
+        details["recorded_routes"] = wan_snapshot_->routes.size();
+      }
+      if (!problem.empty()) {
+        details["problem"] = problem;
+        log_error("WAN link " + link + ": " + problem);
+      }
+      auditor_.record(Auditor::daemon_actor(), "wan.down", details);
+      run_power_hook("off");
+      wan_drift_reported_ = false;
+    } else if (was_up) {
+      // Someone set the link up while it is to be down: the gate kept it shut meanwhile.
+      log_warning("WAN link " + link + " was set up by someone else while it is to be down (" +
+                  decision.why + "); set down again" + (problem.empty() ? "" : ": " + problem) +
+                  ". 'sekishoctl link up --for DURATION --reason TEXT' keeps it up");
+      auditor_.record(Auditor::daemon_actor(), "wan.drift",
+                      {{"link", link},
+                       {"found", "up"},
+                       {"expected", "down"},
+                       {"why", decision.why},
+                       {"restored", problem.empty()}});
+    }
+    return;
+  }
+  // To be up.
+  const bool changed = wan_closed_ || (first && found && !info.up() && wan_snapshot_);
+  if (changed) {
+    log_notice("WAN link " + link + " comes up: " + decision.why);
+    run_power_hook("on");
+  }
+  std::string restored;
+  std::string problem;
+  // Only a link sekishod took down is brought up (by the snapshot it recorded, or by
+  // this transition); a link someone else set down stays theirs.
+  if (found && !info.up() && (changed || wan_snapshot_)) {
+    problem = bring_wan_link_up(link, restored);
+  } else if (found && !info.up() && !wan_drift_reported_) {
+    log_warning("WAN link " + link + " is down though it is to be up (" + decision.why +
+                "); sekishod did not set it down and leaves it so");
+    wan_drift_reported_ = true;
+  } else if (found && info.up()) {
+    wan_drift_reported_ = false;
+  }
+  if (changed) {
+    change_wan_gate(false);
+    nlohmann::json details = {{"link", link},
+                              {"cause", wan::cause_name(decision.cause)},
+                              {"why", decision.why},
+                              {"gate", "open"},
+                              {"at_start", first}};
+    if (!restored.empty()) {
+      details["restored"] = restored;
+    }
+    if (!problem.empty()) {
+      details["problem"] = problem;
+      log_error("WAN link " + link + ": " + problem);
+    }
+    auditor_.record(Auditor::daemon_actor(), "wan.up", details);
+  } else if (!problem.empty()) {
+    log_error("WAN link " + link + ": " + problem);
+  }
+}
+
+nlohmann::json Service::link_request(const nlohmann::json& params, const audit::Actor& by,
+                                     const std::string& action) {
+  const policy::Policy& policy = current_->policy;
+  if (!policy.wan) {
+    throw invalid("the policy has no wan: there is no link to power");
+  }
+  const std::string reason = text_param(params, "reason", true);
+  const auto now = schedule_now();
+  std::optional<std::int64_t> seconds;
+  if (params.contains("for_seconds") && !params.at("for_seconds").is_null()) {
+    seconds = seconds_param(params, "for_seconds");
+    if (*seconds <= 0) {
+      throw invalid("the duration must be positive");
+    }
+  }
+  const std::string& link = policy.wan->interface.name;
+  std::optional<wan::Override> next;
+  if (action == "up" || action == "down") {
+    wan::Override override_;
+    override_.kind = action == "up" ? wan::OverrideKind::Up : wan::OverrideKind::Down;
+    override_.since = now;
+    override_.by = by.user;
+    override_.reason = reason;
+    if (action == "up") {
+      if (!seconds) {
+        throw invalid("link up needs a duration (for_seconds): it keeps the link up until then");
+      }
+      if (*seconds > kMaxUpOverrideSeconds) {
+        throw invalid("link up lasts at most " + policy::format_duration(kMaxUpOverrideSeconds) +
+                      "; for longer, change wan.up in the policy");
+      }
+    }
+    if (seconds) {
+      override_.until = now + std::chrono::seconds(*seconds);
+    }
+    next = override_;
+  }
+  nlohmann::json details = {{"link", link}, {"reason", reason}};
+  if (next) {
+    details["override"] = wan::to_json(*next);
+  }
+  if (wan_override_) {
+    details["replaces"] = wan::to_json(*wan_override_);
+  }
+  const std::string kind = "link." + action;
+  // Keeping the link up widens access: without its record it does not happen. A forced
+  // down or a return to the schedule goes ahead and is recorded when the log works again.
+  if (action == "down") {
+    auditor_.record(by, kind, details);
+  } else if (!auditor_.record_or_refuse(by, kind, details)) {
+    throw control::ControlError(control::ErrorCode::AuditUnavailable,
+                                "the audit log cannot be written: the link override is not set");
+  }
+  wan_override_ = next;
+  save_wan_state();
+  log_notice("link " + action + " by " + by.user + ": " + reason);
+  check_wan();
+  return wan_status_json();
+}
+
+bool Service::wan_forced_down() const {
+  return current_ && current_->policy.wan && wan_override_ &&
+         wan_override_->kind == wan::OverrideKind::Down && !wan_override_->expired(schedule_now());
+}
+
+nlohmann::json Service::wan_status_json() {
+  const policy::Policy& policy = current_->policy;
+  if (!policy.wan) {
+    return nullptr;
+  }
+  const std::string& link = policy.wan->interface.name;
+  const wan::LinkDecision decision = decide_wan(policy, schedule_now());
+  net::LinkInfo info;
+  std::error_code error = net::get_link(link, info);
+  nlohmann::json out = {
+      {"link", link},
+      {"clock", utc(schedule_now())},
+      {"present", !error},
+      {"up", !error && info.up()},
+      {"to_be_up", decision.up},
+      {"cause", wan::cause_name(decision.cause)},
+      {"why", decision.why},
+      {"gate", wan_closed_ ? "closed" : "open"},
+      {"schedule", policy.wan->up ? nlohmann::json(policy.wan->up->name) : nlohmann::json()},
+      {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
+      {"power_hook",
+       policy.wan->power_hook.empty() ? nlohmann::json() : nlohmann::json(policy.wan->power_hook)},
+      {"last_hook", last_hook_},
+  };
+  if (wan_snapshot_) {
+    out["recorded"] = {{"addresses", wan_snapshot_->addresses.size()},
+                       {"routes", wan_snapshot_->routes.size()}};
+  }
+  return out;
+}
+
+}  // namespace sekisho::daemon

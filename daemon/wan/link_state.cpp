@@ -1,0 +1,140 @@
+#include "daemon/wan/link_state.hpp"
+
+#include <cstdio>
+
+#include <date/date.h>
+
+namespace sekisho::wan {
+
+namespace {
+
+std::string utc(std::chrono::sys_seconds instant) {
+  return date::format("%FT%TZ", instant);
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ", as utc() writes it (date::parse trips GCC 12's
+// maybe-uninitialized warning inside the library).
+std::optional<std::chrono::sys_seconds> parse_utc(const std::string& text) {
+  int year = 0;
+  unsigned month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  char end = 0;
+  if (text.size() != 20 ||
+      std::sscanf(text.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &year, &month, &day, &hour, &minute,
+                  &second, &end) != 7 ||
+      end != 'Z' || hour > 23 || minute > 59 || second > 59) {
+    return std::nullopt;
+  }
+  const date::year_month_day ymd{date::year{year}, date::month{month}, date::day{day}};
+  if (!ymd.ok()) {
+    return std::nullopt;
+  }
+  return date::sys_days{ymd} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
+         std::chrono::seconds{second};
+}
+
+std::string by_whom(const Override& override_) {
+  std::string text = " by " + override_.by;
+  if (override_.until) {
+    text += " until " + utc(*override_.until);
+  }
+  return text + ": " + override_.reason;
+}
+
+}  // namespace
+
+std::string_view kind_name(OverrideKind kind) {
+  return kind == OverrideKind::Up ? "up" : "down";
+}
+
+std::string_view cause_name(LinkCause cause) {
+  switch (cause) {
+    case LinkCause::NoSchedule:
+      return "no-schedule";
+    case LinkCause::Schedule:
+      return "schedule";
+    case LinkCause::ForcedDown:
+      return "forced-down";
+    case LinkCause::SessionHold:
+      return "session";
+    case LinkCause::UpOverride:
+      return "override";
+  }
+  return "?";
+}
+
+nlohmann::json to_json(const Override& override_) {
+  return {{"kind", kind_name(override_.kind)},
+          {"since", utc(override_.since)},
+          {"until", override_.until ? nlohmann::json(utc(*override_.until)) : nlohmann::json()},
+          {"by", override_.by},
+          {"reason", override_.reason}};
+}
+
+std::optional<Override> override_from_json(const nlohmann::json& json, std::string& error) {
+  auto text = [&](const char* key) -> const std::string* {
+    auto it = json.find(key);
+    return it != json.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+  };
+  if (!json.is_object()) {
+    error = "an override is an object";
+    return std::nullopt;
+  }
+  Override out;
+  const std::string* kind = text("kind");
+  const std::string* since = text("since");
+  const std::string* by = text("by");
+  const std::string* reason = text("reason");
+  if (!kind || (*kind != "up" && *kind != "down") || !since || !by || !reason) {
+    error = "an override needs kind (up or down), since, by and reason";
+    return std::nullopt;
+  }
+  out.kind = *kind == "up" ? OverrideKind::Up : OverrideKind::Down;
+  auto parsed_since = parse_utc(*since);
+  if (!parsed_since) {
+    error = "since '" + *since + "' is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
+    return std::nullopt;
+  }
+  out.since = *parsed_since;
+  if (const std::string* until = text("until")) {
+    out.until = parse_utc(*until);
+    if (!out.until) {
+      error = "until '" + *until + "' is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
+      return std::nullopt;
+    }
+  } else if (json.contains("until") && !json.at("until").is_null()) {
+    error = "until must be a UTC time or null";
+    return std::nullopt;
+  }
+  if (out.kind == OverrideKind::Up && !out.until) {
+    error = "an up override needs a deadline";
+    return std::nullopt;
+  }
+  out.by = *by;
+  out.reason = *reason;
+  return out;
+}
+
+LinkDecision decide_link(const LinkInputs& inputs) {
+  if (inputs.override_ && inputs.override_->kind == OverrideKind::Down) {
+    return {false, LinkCause::ForcedDown, "forced down" + by_whom(*inputs.override_)};
+  }
+  if (!inputs.holding_sessions.empty()) {
+    std::string numbers;
+    for (std::uint32_t number : inputs.holding_sessions) {
+      numbers += (numbers.empty() ? "" : ", ") + std::to_string(number);
+    }
+    return {true, LinkCause::SessionHold,
+            (inputs.holding_sessions.size() == 1 ? "jump session " : "jump sessions ") + numbers +
+                " hold" + (inputs.holding_sessions.size() == 1 ? "s" : "") + " it up"};
+  }
+  if (inputs.override_) {
+    return {true, LinkCause::UpOverride, "kept up" + by_whom(*inputs.override_)};
+  }
+  if (inputs.schedule.empty()) {
+    return {true, LinkCause::NoSchedule, "no wan.up schedule: always up"};
+  }
+  return {inputs.schedule_open, LinkCause::Schedule,
+          "schedule " + inputs.schedule + (inputs.schedule_open ? " is open" : " is closed")};
+}
+
+}  // namespace sekisho::wan

@@ -663,9 +663,21 @@ class Compiler {
 }  // namespace
 
 std::uint32_t schedule_mark(const Policy& policy, std::string_view schedule) {
-  for (std::size_t i = 0; i < policy.schedules.size(); ++i) {
-    if (policy.schedules[i].name == schedule) {
-      return kScheduleMarkBit | static_cast<std::uint32_t>(i + 1);
+  // FNV-1a of the name: a connection keeps its schedule's mark across a reload that adds,
+  // removes or reorders schedules. Two names that meet take the next free value, in file
+  // order.
+  std::set<std::uint32_t> taken;
+  for (const Schedule& candidate : policy.schedules) {
+    std::uint32_t hash = 2166136261u;
+    for (unsigned char byte : candidate.name) {
+      hash = (hash ^ byte) * 16777619u;
+    }
+    std::uint32_t mark = kScheduleMarkBit | (hash & ~kScheduleMarkBit);
+    while (mark == kScheduleMarkBit || !taken.insert(mark).second) {
+      mark = kScheduleMarkBit | ((mark + 1) & ~kScheduleMarkBit);
+    }
+    if (candidate.name == schedule) {
+      return mark;
     }
   }
   return 0;

@@ -29,8 +29,9 @@ inline constexpr std::uint32_t kDropLogBurst = 20;
 inline constexpr std::string_view kWanClosedSet = "wan_closed";
 
 // Connections a scheduled rule accepts carry their schedule's ct mark, so that sekishod can
-// delete exactly those (by mark) when the window closes: kScheduleMarkBit plus the
-// schedule's position in the policy file (1, 2, ...). Session numbers stay below the bit.
+// delete exactly those (by mark) when the window closes: kScheduleMarkBit with the low 31
+// bits from a hash of the schedule's name (stable across reloads; distinct within a
+// policy). 0 for a name the policy lacks. Session numbers stay below the bit.
 // A chain tries its permanent sets before its scheduled ones, so a connection that a
 // permanent rule also allows is never marked and outlives the window.
 inline constexpr std::uint32_t kScheduleMarkBit = 0x80000000;

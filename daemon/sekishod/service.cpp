@@ -44,17 +44,6 @@ std::string milliseconds(std::chrono::microseconds took) {
          " ms";
 }
 
-// Which scheduled sets hold their elements: the part of the ruleset the clock decides.
-std::vector<bool> open_sets(const ir::Ruleset& ruleset) {
-  std::vector<bool> open;
-  for (const ir::Set& set : ruleset.sets) {
-    if (!set.schedule.empty()) {
-      open.push_back(!set.elements.empty());
-    }
-  }
-  return open;
-}
-
 }  // namespace
 
 Service::Service(boost::asio::io_context& io, Options options)
@@ -145,7 +134,6 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
   known_genid_ = outcome.genid;
   applied_genid_ = outcome.genid;
   applied_at_ = std::chrono::system_clock::now();
-  applied_open_ = open_sets(ruleset);
   // Building and sending a large batch takes tens of megabytes that are free again now:
   // give them back, so the daemon's resident size is what it keeps, not its peak.
   malloc_trim(0);
@@ -179,7 +167,6 @@ bool Service::apply_element_changes(const std::vector<nft::ElementChange>& chang
     }
     known_genid_ = outcome.genid;
     applied_genid_ = outcome.genid;
-    applied_open_ = open_sets(current_->ruleset);
     log_info(std::string(what) + ": committed in " + milliseconds(outcome.took) + " (generation " +
              std::to_string(outcome.genid) + ")");
     return true;
@@ -293,6 +280,7 @@ int Service::start() {
     return kExitNegative;
   }
   start_sessions();
+  end_closed_schedules_at_start();
   check_wan();  // the link as the decision says, before anything else waits on it
   const int events_fd = ::dup(monitor_.fd());
   if (events_fd < 0) {
@@ -308,9 +296,10 @@ int Service::start() {
   wait_for_signals();
   wait_for_events();
   every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
+  // Two guards: a failing schedule check must not keep the WAN gate from closing.
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
-    check_schedules();
-    check_wan();
+    guarded("schedule check", [this] { check_schedules(); });
+    guarded("WAN check", [this] { check_wan(); });
   });
   every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());

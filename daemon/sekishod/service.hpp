@@ -119,6 +119,11 @@ class Service {
   // change in one small batch, and a closing window's connections are deleted (by their
   // schedule's ct mark).
   void check_schedules();
+  // At start: deletes the connections of schedules that are closed now (their window may
+  // have closed while sekishod did not run) and notes each schedule's state.
+  void end_closed_schedules_at_start();
+  // Deletes the connections a closed schedule's rules let in; how many there were.
+  std::size_t end_schedule_connections(const std::string& schedule, nlohmann::json& details);
   nlohmann::json schedule_list_json(const nlohmann::json& params);
 
   void guarded(const char* what, const std::function<void()>& work);
@@ -180,15 +185,18 @@ class Service {
 
   // The WAN link (service_wan.cpp).
   void load_wan_state(const policy::Policy& policy);
-  void save_wan_state();
+  // False (and logged) when wan.json could not be written.
+  bool save_wan_state();
   wan::LinkDecision decide_wan(const policy::Policy& policy, std::chrono::sys_seconds now) const;
   // Makes the WAN gate and link what the decision says now; records and runs the hook at
   // a transition. Every second, and after anything that changes the decision.
   void check_wan();
   bool change_wan_gate(bool closed);
-  std::string take_wan_link_down(const std::string& link);
+  std::string take_wan_link_down(const std::string& link, bool fresh);
+  void release_wan_link();
   std::string bring_wan_link_up(const std::string& link, std::string& restored);
   void run_power_hook(const std::string& argument);
+  void record_hook_result(const std::string& path, const wan::HookResult& result);
   // `action`: "up", "down" or "auto".
   nlohmann::json link_request(const nlohmann::json& params, const audit::Actor& by,
                               const std::string& action);
@@ -218,7 +226,6 @@ class Service {
   // The record range of the last export handed out (first, last): what a client may then
   // report as written.
   std::optional<std::pair<std::int64_t, std::int64_t>> issued_export_;
-  std::vector<bool> applied_open_;   // which scheduled sets the kernel holds filled
   std::uint32_t applied_genid_ = 0;  // the generation of our last commit
   std::chrono::system_clock::time_point applied_at_;
   std::uint32_t known_genid_ = 0;
@@ -247,11 +254,15 @@ class Service {
   std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
+  // Each schedule's state as last recorded (schedule.open/close): a full apply fills the
+  // sets by the clock, so the sets alone cannot tell that a transition is still to record.
+  std::map<std::string, bool> schedule_states_;
   // The WAN link: the override in force (STATE_DIR/wan.json), the gate as applied, what
   // the link held when sekishod set it down, and the last power hook's outcome.
   std::optional<wan::Override> wan_override_;
   bool wan_closed_ = false;
-  bool wan_checked_ = false;
+  std::string wan_link_;             // the interface the last check judged ("" before the first)
+  bool wan_link_held_down_ = false;  // the last check left it down
   bool wan_drift_reported_ = false;
   std::optional<net::LinkSnapshot> wan_snapshot_;
   nlohmann::json last_hook_;

@@ -29,6 +29,8 @@ namespace {
 // A `link up` lasts at most this long: a WAN kept up outside hours is an exception with an
 // end, not a new schedule.
 constexpr std::int64_t kMaxUpOverrideSeconds = 7 * 24 * 3600;
+// A forced down with a deadline: a year at most (without one it lasts until link auto).
+constexpr std::int64_t kMaxDownOverrideSeconds = 366 * 24 * 3600;
 
 std::chrono::sys_seconds schedule_now() {
   return std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
@@ -97,7 +99,7 @@ void Service::load_wan_state(const policy::Policy& policy) {
   wan_closed_ = policy.wan && !decide_wan(policy, schedule_now()).up;
 }
 
-void Service::save_wan_state() {
+bool Service::save_wan_state() {
   const nlohmann::json state = {
       {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
       {"snapshot", wan_snapshot_ ? net::to_json(*wan_snapshot_) : nlohmann::json()}};
@@ -105,7 +107,9 @@ void Service::save_wan_state() {
           write_file_atomically(wan_state_path(options_.state_dir), state.dump(2) + "\n", 0600)) {
     log_warning("cannot save " + wan_state_path(options_.state_dir) + ": " + error.message() +
                 " (a restart would forget the link override or the recorded WAN configuration)");
+    return false;
   }
+  return true;
 }
 
 wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
@@ -118,8 +122,13 @@ wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
   if (wan_override_ && !wan_override_->expired(now)) {
     inputs.override_ = wan_override_;
   }
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
   for (const auto& [number, session] : open_sessions_) {
-    inputs.holding_sessions.push_back(number);
+    if (session.remaining_ms(now_ms) > 0) {  // one that ran out while sekishod was down does not
+      inputs.holding_sessions.push_back(number);
+    }
   }
   return wan::decide_link(inputs);
 }
@@ -152,7 +161,13 @@ void Service::run_power_hook(const std::string& argument) {
   }
   const std::string path = hook_path(policy.wan->power_hook);
   log_notice("WAN power hook: " + path + " " + argument);
-  power_hook_.run(path, hooks_dir(), argument, [this, path](wan::HookResult result) {
+  power_hook_.run(path, hooks_dir(), argument, [this, path](wan::HookResult done) {
+    guarded("WAN power hook record", [&] { record_hook_result(path, done); });
+  });
+}
+
+void Service::record_hook_result(const std::string& path, const wan::HookResult& result) {
+  {
     const std::string outcome = result.describe();
     (result.ok() ? log_notice
                  : log_error)("WAN power hook " + path + " " + result.argument + ": " + outcome);
@@ -172,12 +187,12 @@ void Service::run_power_hook(const std::string& argument) {
     }
     auditor_.record(Auditor::daemon_actor(), "wan.hook", details);
     last_hook_ = details;
-  });
+  }
 }
 
-// Takes the WAN link down: records its configuration first (once: a link someone brought
-// up by hand is taken down again without recording it over).
-std::string Service::take_wan_link_down(const std::string& link) {
+// Takes the WAN link down, recording its configuration first: afresh at a transition
+// (`fresh`); a link someone set up by hand is set down again with the recording it had.
+std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   net::LinkInfo info;
   if (std::error_code error = net::get_link(link, info)) {
     return "cannot find link " + link + ": " + error.message();
@@ -185,7 +200,7 @@ std::string Service::take_wan_link_down(const std::string& link) {
   if (!info.up()) {
     return {};
   }
-  if (!wan_snapshot_ || wan_snapshot_->link != link) {
+  if (fresh || !wan_snapshot_ || wan_snapshot_->link != link) {
     net::LinkSnapshot snapshot;
     if (std::error_code error = net::take_snapshot(link, snapshot)) {
       // The gate is closed whatever happens here: nothing passes the link.
@@ -193,7 +208,11 @@ std::string Service::take_wan_link_down(const std::string& link) {
              "); the link stays up behind the closed gate";
     }
     wan_snapshot_ = std::move(snapshot);
-    save_wan_state();
+    if (!save_wan_state()) {
+      // Set down without its recording on disk, a restart could not bring it back.
+      return "cannot save what " + link + " holds in " + wan_state_path(options_.state_dir) +
+             "; the link stays up behind the closed gate";
+    }
   }
   if (std::error_code error = net::set_link_up(link, false)) {
     return "cannot set " + link + " down: " + error.message();
@@ -220,23 +239,46 @@ std::string Service::bring_wan_link_up(const std::string& link, std::string& res
   return {};
 }
 
+// A link whose recording the policy no longer covers (its wan went, or moved to another
+// interface) gets its configuration back, as at an opening.
+void Service::release_wan_link() {
+  const std::string link = wan_snapshot_->link;
+  std::string restored;
+  std::string problem;
+  net::LinkInfo info;
+  if (std::error_code error = net::get_link(link, info)) {
+    problem = "cannot find link " + link + ": " + error.message();
+    wan_snapshot_.reset();  // gone: nothing to give back
+    save_wan_state();
+  } else {
+    problem = bring_wan_link_up(link, restored);
+  }
+  log_notice("the policy no longer powers " + link + " down: set up again" +
+             (restored.empty() ? "" : " (" + restored + ")") +
+             (problem.empty() ? "" : "; " + problem));
+  nlohmann::json details = {{"link", link},
+                            {"cause", "policy"},
+                            {"why", "the policy in force no longer powers " + link + " down"}};
+  if (!restored.empty()) {
+    details["restored"] = restored;
+  }
+  if (!problem.empty()) {
+    details["problem"] = problem;
+  }
+  auditor_.record(Auditor::daemon_actor(), "wan.up", details);
+}
+
 void Service::check_wan() {
   if (!current_) {
     return;
   }
   const policy::Policy& policy = current_->policy;
-  // A recorded link the policy no longer powers down (its wan went, or moved to another
-  // interface) gets its configuration back.
   if (wan_snapshot_ && (!policy.wan || policy.wan->interface.name != wan_snapshot_->link)) {
-    std::string restored;
-    const std::string link = wan_snapshot_->link;
-    std::string problem = bring_wan_link_up(link, restored);
-    log_notice("the policy no longer powers " + link + " down: set up again" +
-               (restored.empty() ? "" : " (" + restored + ")") +
-               (problem.empty() ? "" : "; " + problem));
+    release_wan_link();
   }
   if (!policy.wan) {
     wan_closed_ = false;
+    wan_link_.clear();
     return;
   }
   const auto now = schedule_now();
@@ -253,37 +295,50 @@ void Service::check_wan() {
   }
   const wan::LinkDecision decision = decide_wan(policy, now);
   const std::string& link = policy.wan->interface.name;
-  // The first check after a start makes the link what the decision says, as a transition
-  // would (the gate of the first apply already follows the decision).
-  const bool first = !wan_checked_;
-  wan_checked_ = true;
+  // The first check after a start, or after a reload that named another interface, makes
+  // the link what the decision says, as a transition would (the gate of that apply already
+  // follows the decision).
+  const bool first = wan_link_ != link;
+  if (first) {
+    wan_link_ = link;
+    wan_link_held_down_ = false;
+  }
   net::LinkInfo info;
   const bool found = !net::get_link(link, info);
   if (!decision.up) {
     const bool was_up = found && info.up();
     const bool changed = !wan_closed_ || (first && was_up);
+    bool gate_applied = true;
     if (changed) {
       log_notice("WAN link " + link + " goes down: " + decision.why);
-      change_wan_gate(true);
+      gate_applied = change_wan_gate(true);
     }
-    const std::string problem = take_wan_link_down(link);
+    const std::string problem = take_wan_link_down(link, changed);
+    // Up again after it was down: someone set it up (a link that could not be set down
+    // stays up and is retried quietly, not recorded every second).
+    const bool drift = !changed && was_up && wan_link_held_down_;
+    wan_link_held_down_ = found && problem.empty();
     if (changed) {
-      nlohmann::json details = {
-          {"link", link},        {"cause", wan::cause_name(decision.cause)},
-          {"why", decision.why}, {"gate", "closed"},
-          {"at_start", first},   {"link_set_down", was_up && problem.empty()}};
+      nlohmann::json details = {{"link", link},
+                                {"cause", wan::cause_name(decision.cause)},
+                                {"why", decision.why},
+                                {"gate", "closed"},
+                                {"gate_applied", gate_applied},
+                                {"at_start", first},
+                                {"link_set_down", was_up && problem.empty()}};
       if (wan_snapshot_) {
         details["recorded_addresses"] = wan_snapshot_->addresses.size();
         details["recorded_routes"] = wan_snapshot_->routes.size();
       }
-      if (!problem.empty()) {
+      if (!found) {
+        details["problem"] = "no link " + link;
+      } else if (!problem.empty()) {
         details["problem"] = problem;
         log_error("WAN link " + link + ": " + problem);
       }
       auditor_.record(Auditor::daemon_actor(), "wan.down", details);
       run_power_hook("off");
-      wan_drift_reported_ = false;
-    } else if (was_up) {
+    } else if (drift) {
       // Someone set the link up while it is to be down: the gate kept it shut meanwhile.
       log_warning("WAN link " + link + " was set up by someone else while it is to be down (" +
                   decision.why + "); set down again" + (problem.empty() ? "" : ": " + problem) +
@@ -295,9 +350,11 @@ void Service::check_wan() {
                        {"why", decision.why},
                        {"restored", problem.empty()}});
     }
+    wan_drift_reported_ = false;
     return;
   }
   // To be up.
+  wan_link_held_down_ = false;
   const bool changed = wan_closed_ || (first && found && !info.up() && wan_snapshot_);
   if (changed) {
     log_notice("WAN link " + link + " comes up: " + decision.why);
@@ -305,8 +362,8 @@ void Service::check_wan() {
   }
   std::string restored;
   std::string problem;
-  // Only a link sekishod took down is brought up (by the snapshot it recorded, or by
-  // this transition); a link someone else set down stays theirs.
+  // Only a link sekishod took down is brought up (by the recording it made, or at this
+  // transition); a link someone else set down stays theirs.
   if (found && !info.up() && (changed || wan_snapshot_)) {
     problem = bring_wan_link_up(link, restored);
   } else if (found && !info.up() && !wan_drift_reported_) {
@@ -315,18 +372,27 @@ void Service::check_wan() {
     wan_drift_reported_ = true;
   } else if (found && info.up()) {
     wan_drift_reported_ = false;
+    if (wan_snapshot_ && !changed) {
+      // Up by other means (a reboot, networkd): what it holds now is current; the old
+      // recording must not come back at a later opening.
+      wan_snapshot_.reset();
+      save_wan_state();
+    }
   }
   if (changed) {
-    change_wan_gate(false);
+    const bool gate_applied = change_wan_gate(false);
     nlohmann::json details = {{"link", link},
                               {"cause", wan::cause_name(decision.cause)},
                               {"why", decision.why},
                               {"gate", "open"},
+                              {"gate_applied", gate_applied},
                               {"at_start", first}};
     if (!restored.empty()) {
       details["restored"] = restored;
     }
-    if (!problem.empty()) {
+    if (!found) {
+      details["problem"] = "no link " + link;
+    } else if (!problem.empty()) {
       details["problem"] = problem;
       log_error("WAN link " + link + ": " + problem);
     }
@@ -368,6 +434,11 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
                       "; for longer, change wan.up in the policy");
       }
     }
+    if (seconds && *seconds > kMaxDownOverrideSeconds) {
+      throw invalid("a link override lasts at most " +
+                    policy::format_duration(kMaxDownOverrideSeconds) +
+                    "; without --for, link down lasts until link auto");
+    }
     if (seconds) {
       override_.until = now + std::chrono::seconds(*seconds);
     }
@@ -390,10 +461,12 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
                                 "the audit log cannot be written: the link override is not set");
   }
   wan_override_ = next;
-  save_wan_state();
+  const bool persisted = save_wan_state();
   log_notice("link " + action + " by " + by.user + ": " + reason);
   check_wan();
-  return wan_status_json();
+  nlohmann::json out = wan_status_json();
+  out["persisted"] = persisted;  // false: in force, but a restart would forget it
+  return out;
 }
 
 bool Service::wan_forced_down() const {

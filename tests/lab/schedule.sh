@@ -133,7 +133,8 @@ closing=$(epoch_of "2027-01-13 18:00:00")
 transfer mes stream "$hmi" 4840 30 >"$tmp/stream" 2>&1 &
 stream=$!
 wait_ms 3000 grep -q connected "$tmp/stream" >/dev/null || lab_fail "the MES stream did not connect"
-marked() { in_gw conntrack -L -m "$(printf '%d' 0x80000002)" 2>/dev/null | grep -c "dport=4840"; }
+mark=$("$ctl" compile "$tmp/policy.yaml" 2>/dev/null | grep -o "ct mark set 0x[0-9a-f]*" | head -1 | awk "{print \$4}")
+marked() { in_gw conntrack -L -m "$((mark))" 2>/dev/null | grep -c "dport=4840"; }
 [ "$(marked)" -ge 1 ] && lab_pass "the MES connection carries the schedule's ct mark" ||
   lab_fail "no conntrack entry with the schedule's mark: $(in_gw conntrack -L 2>&1 | grep 4840)"
 wait_ms 15000 link_is down >/dev/null || lab_fail "the WAN link did not go down at 18:00"
@@ -280,6 +281,29 @@ expect mes tcp "$hmi" 4840 blocked "after a clock step the scheduled rule is clo
 ctl_gw audit verify >/dev/null && lab_pass "the audit log verifies" || lab_fail "audit verify failed"
 verify_quiet && lab_pass "sekishoctl verify --policy agrees with the kernel (gate closed by the schedule)" ||
   lab_fail "verify --policy: $(in_gw "$ctl" verify --policy "$LAB_RUN_DIR/policy.yaml" 2>&1 | head -5)"
+
+# sekishod not running across the closing minute: at its start the window's open
+# connections end all the same, and the close is recorded.
+set_clock "2027-01-15 17:59:30" # Friday, open
+mes_reached() { [ "$(probe mes tcp "$hmi" 4840)" = reached ]; }
+wait_ms 10000 mes_reached >/dev/null || lab_fail "the window did not open again for the restart check"
+transfer mes stream "$hmi" 4840 60 >"$tmp/stream-restart" 2>&1 &
+stream=$!
+wait_ms 3000 grep -q connected "$tmp/stream-restart" >/dev/null || lab_fail "the MES stream did not connect"
+"$lab" daemon stop
+set_clock "2027-01-15 18:30:00"
+sleep 1
+[ "$(marked)" -ge 1 ] || lab_fail "the connection was gone before sekishod started again"
+started=$(date +%s.%N)
+"$lab" daemon start >/dev/null
+wait $stream
+read -r verdict error failed_at last_echo <<<"$(tail -1 "$tmp/stream-restart")"
+[ "$verdict" = failed ] && [ "$(marked)" = 0 ] &&
+  lab_pass "a connection whose window closed while sekishod was stopped ends at its start ($(millis "$failed_at - $started") ms after it began)" ||
+  lab_fail "after a restart across the closing the connection went on: $(cat "$tmp/stream-restart")"
+python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d.get('at_start') and d['connections_ended']>=1 else 1)" "$(audit_last schedule.close)" &&
+  lab_pass "audit: schedule.close at start with the connections ended" ||
+  lab_fail "audit schedule.close at start: $(audit_last schedule.close)"
 
 # Early boot (the clock may be unset): --restore keeps a WAN with operating hours closed
 # until sekishod decides. The clock says 'open' now, so only the restore can have closed it.

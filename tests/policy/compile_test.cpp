@@ -63,6 +63,41 @@ TEST_CASE("base chains drop by default and check conntrack state first") {
         std::vector{ir::Selector::IifName, ir::Selector::OifName});
 }
 
+TEST_CASE("a schedule's ct mark follows its name, not its place in the file") {
+  const std::string text = factory_line();
+  ir::Ruleset before = compile_text(text);
+  // A schedule inserted before operating-hours, and one after it.
+  ir::Ruleset after = compile_text(
+      replaced(text, "schedules:\n  operating-hours:\n",
+               "schedules:\n  night:\n    weekly: [daily 22:00-06:00]\n  operating-hours:\n"));
+  LoadResult loaded = load(text);
+  REQUIRE(loaded.policy);
+  const std::uint32_t mark = schedule_mark(*loaded.policy, "operating-hours");
+  CHECK((mark & kScheduleMarkBit) != 0);
+  CHECK(mark != kScheduleMarkBit);
+  CHECK(schedule_mark(*loaded.policy, "no-such-schedule") == 0);
+  auto mark_in = [](const ir::Ruleset& ruleset) {
+    for (const ir::Chain& chain : ruleset.chains) {
+      for (const ir::Rule& rule : chain.rules) {
+        for (const ir::Statement& statement : rule.statements) {
+          if (statement.kind == ir::Statement::Kind::CtMarkSet) {
+            return statement.mark;
+          }
+        }
+      }
+    }
+    return std::uint32_t{0};
+  };
+  CHECK(mark_in(before) == mark);
+  CHECK(mark_in(after) == mark);
+  LoadResult two =
+      load(replaced(text, "schedules:\n  operating-hours:\n",
+                    "schedules:\n  night:\n    weekly: [daily 22:00-06:00]\n  operating-hours:\n"));
+  REQUIRE(two.policy);
+  CHECK(schedule_mark(*two.policy, "night") != schedule_mark(*two.policy, "operating-hours"));
+  CHECK(schedule_mark(*two.policy, "operating-hours") == mark);
+}
+
 TEST_CASE("the closed WAN gate passes nothing through the WAN, established connections included") {
   LoadResult loaded = load(factory_line());
   REQUIRE(loaded.policy);

@@ -275,10 +275,11 @@ sock_filter jump(std::uint16_t code, std::uint32_t k, std::uint8_t if_true, std:
 }
 
 // A classic BPF socket filter that passes a ctnetlink event only when its top-level
-// CTA_MARK has a bit of `mask` set. The kernel leaves CTA_MARK out of events when the
-// mark is 0; the attribute search then answers 0 and the event is dropped too.
+// CTA_MARK has a bit of `mask` set and none of `excluded`. The kernel leaves CTA_MARK out
+// of events when the mark is 0; the attribute search then answers 0 and the event is
+// dropped too.
 struct MarkFilter {
-  explicit MarkFilter(std::uint32_t mask)
+  MarkFilter(std::uint32_t mask, std::uint32_t excluded)
       : code{
             // A = where the attributes start, X = the type looked for.
             statement(BPF_LD | BPF_IMM, NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg))),
@@ -286,10 +287,11 @@ struct MarkFilter {
             // A = offset of that attribute in the message, 0 when there is none.
             statement(BPF_LD | BPF_W | BPF_ABS,
                       static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_NLATTR)),
-            jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 0),  // none: drop
+            jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 5, 0),  // none: drop
             // A = the mark (a 32-bit load is big-endian, as CTA_MARK is), masked.
-            statement(BPF_MISC | BPF_TAX, 0),                 // X = A
-            statement(BPF_LD | BPF_W | BPF_IND, NLA_HDRLEN),  // A = payload at X
+            statement(BPF_MISC | BPF_TAX, 0),                  // X = A
+            statement(BPF_LD | BPF_W | BPF_IND, NLA_HDRLEN),   // A = payload at X
+            jump(BPF_JMP | BPF_JSET | BPF_K, excluded, 2, 0),  // an excluded bit: drop
             statement(BPF_ALU | BPF_AND | BPF_K, mask),
             jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),  // no bit set: drop
             statement(BPF_RET | BPF_K, 0),             // drop
@@ -298,7 +300,7 @@ struct MarkFilter {
 
   sock_fprog program() { return {static_cast<unsigned short>(code.size()), code.data()}; }
 
-  std::array<sock_filter, 10> code;
+  std::array<sock_filter, 11> code;
 };
 
 }  // namespace
@@ -384,17 +386,18 @@ std::error_code delete_flows(std::uint32_t mark, std::uint32_t mask) {
 }
 
 std::error_code FlowEvents::open() {
-  return open_with_filter(std::nullopt);
+  return open_with_filter(std::nullopt, 0);
 }
 
-std::error_code FlowEvents::open(std::uint32_t mark_mask) {
+std::error_code FlowEvents::open(std::uint32_t mark_mask, std::uint32_t excluded) {
   if (mark_mask == 0) {
     return errno_code(EINVAL);
   }
-  return open_with_filter(mark_mask);
+  return open_with_filter(mark_mask, excluded);
 }
 
-std::error_code FlowEvents::open_with_filter(std::optional<std::uint32_t> mark_mask) {
+std::error_code FlowEvents::open_with_filter(std::optional<std::uint32_t> mark_mask,
+                                             std::uint32_t excluded) {
   NetlinkSocket socket;
   // The timeout only matters to blocking reads, which this socket never does.
   if (std::error_code error = socket.open(NETLINK_NETFILTER, std::chrono::seconds(1))) {
@@ -412,7 +415,7 @@ std::error_code FlowEvents::open_with_filter(std::optional<std::uint32_t> mark_m
   }
   // The filter goes on before the groups are joined, so no unfiltered event gets in.
   if (mark_mask) {
-    MarkFilter filter(*mark_mask);
+    MarkFilter filter(*mark_mask, excluded);
     sock_fprog program = filter.program();
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
       return errno_code(errno);

@@ -111,10 +111,11 @@ class FlowEvents {
   // filtered form.
   std::error_code open();
   // Only flows whose mark has any bit of `mark_mask` set (0xffffffff: every flow with a
-  // mark, i.e. every session's). The kernel applies the filter to the socket before an
-  // event is queued, so the gateway's other flows cost neither wakeups nor buffer space.
-  // EINVAL for a mask of 0.
-  std::error_code open(std::uint32_t mark_mask);
+  // mark, i.e. every session's) and none of `excluded` (e.g. the bit that marks a
+  // scheduled rule's connections rather than a session's). The kernel applies the filter
+  // to the socket before an event is queued, so the gateway's other flows cost neither
+  // wakeups nor buffer space. EINVAL for a mask of 0.
+  std::error_code open(std::uint32_t mark_mask, std::uint32_t excluded = 0);
 
   // -1 before open(). Owned here: an Asio descriptor that wraps it must release() it
   // rather than close it.
@@ -132,7 +133,7 @@ class FlowEvents {
   std::error_code read(std::vector<FlowEvent>& events, bool& lost);
 
  private:
-  std::error_code open_with_filter(std::optional<std::uint32_t> mark_mask);
+  std::error_code open_with_filter(std::optional<std::uint32_t> mark_mask, std::uint32_t excluded);
 
   NetlinkSocket socket_;
 };

@@ -121,7 +121,8 @@ void Service::start_sessions() {
     log_warning("cannot turn on conntrack accounting (" + error.message() +
                 "): sessions will list their connections without byte counts");
   }
-  if (std::error_code error = flow_events_.open(0xffffffff)) {
+  // Sessions' flows only: a scheduled rule's connections carry marks with the top bit.
+  if (std::error_code error = flow_events_.open(0xffffffff, policy::kScheduleMarkBit)) {
     log_warning("cannot listen to conntrack events (" + error.message() +
                 "): flows are recorded only when a session ends");
   } else {

@@ -354,8 +354,10 @@ TEST_CASE("session flows: dumped by mark, followed as events, deleted by mark") 
   net::FlowEvents marked;
   net::FlowEvents odd;  // marks with bit 0 set: 0x2b, not 0x2a
   net::FlowEvents everything;
+  net::FlowEvents even;  // marked, but not with bit 0: 0x2a only
   REQUIRE(!marked.open(kAll));
   REQUIRE(!odd.open(0x1));
+  REQUIRE(!even.open(kAll, 0x1));
   REQUIRE(!everything.open());
   CHECK(marked.fd() >= 0);
   MESSAGE("== event receive buffer granted: " << marked.receive_buffer() << " bytes (asked "
@@ -441,6 +443,11 @@ TEST_CASE("session flows: dumped by mark, followed as events, deleted by mark") 
   const auto odd_news = collect(odd, lost, [](const auto& e) { return e.size() >= 1; });
   CHECK(odd_news.size() == 1);
   CHECK(find_event(odd_news, net::FlowEventKind::New, b4) != nullptr);
+  const auto even_news = collect(even, lost, [](const auto& e) { return e.size() >= 2; });
+  CHECK(even_news.size() == 2);
+  CHECK(find_event(even_news, net::FlowEventKind::New, a4) != nullptr);
+  CHECK(find_event(even_news, net::FlowEventKind::New, a6) != nullptr);
+  CHECK(find_event(even_news, net::FlowEventKind::New, b4) == nullptr);  // excluded bit
   const auto all_news = collect(everything, lost, [&](const auto& e) {
     return find_event(e, net::FlowEventKind::New, plain) != nullptr;
   });

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "daemon/audit/signer.hpp"
+#include "daemon/common/clock.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/sha256.hpp"
 
@@ -53,27 +54,6 @@ std::string printable(std::string_view text) {
     }
   }
   return text.size() > 200 ? out + "..." : out;
-}
-
-// "2026-11-25T10:00:00Z" as seconds since the epoch.
-std::optional<std::int64_t> epoch_seconds(const std::string& time) {
-  int year = 0;
-  unsigned month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  char zone = 0;
-  int consumed = 0;
-  if (time.size() != 20 ||
-      std::sscanf(time.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c%n", &year, &month, &day, &hour, &minute,
-                  &second, &zone, &consumed) != 7 ||
-      consumed != 20 || zone != 'Z' || hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
-  }
-  const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{month},
-                                         std::chrono::day{day}};
-  if (!date.ok()) {
-    return std::nullopt;
-  }
-  const auto days = std::chrono::sys_days{date}.time_since_epoch().count();
-  return std::int64_t{days} * 86400 + hour * 3600 + minute * 60 + second;
 }
 
 // A sequence number: an integer from 0 to 2^62, so that counting on from it cannot
@@ -654,7 +634,9 @@ BundleResult make_bundle(std::int64_t anchor_seq, const std::string& anchor_hash
 std::string encode_bundle(const Bundle& bundle) {
   std::int64_t mtime = 0;
   if (const auto checkpoint = parse_checkpoint(bundle.checkpoint_json)) {
-    mtime = epoch_seconds(checkpoint->time).value_or(0);
+    if (auto time = parse_utc_text(checkpoint->time)) {
+      mtime = time->time_since_epoch().count();
+    }
   }
   const std::string* contents[] = {&bundle.anchor_json, &bundle.records_jsonl,
                                    &bundle.checkpoint_json, &bundle.signature};

@@ -1,5 +1,6 @@
 #include "daemon/common/clock.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -31,6 +32,25 @@ std::chrono::system_clock::time_point schedule_clock_now() {
 
 std::string utc_text(std::chrono::system_clock::time_point time) {
   return date::format("%FT%TZ", std::chrono::time_point_cast<std::chrono::seconds>(time));
+}
+
+std::optional<std::chrono::sys_seconds> parse_utc_text(const std::string& text) {
+  int year = 0;
+  unsigned month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  char zone = 0;
+  int consumed = 0;
+  if (text.size() != 20 ||
+      std::sscanf(text.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c%n", &year, &month, &day, &hour, &minute,
+                  &second, &zone, &consumed) != 7 ||
+      consumed != 20 || zone != 'Z' || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  const date::year_month_day ymd{date::year{year}, date::month{month}, date::day{day}};
+  if (!ymd.ok()) {
+    return std::nullopt;
+  }
+  return date::sys_days{ymd} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
+         std::chrono::seconds{second};
 }
 
 }  // namespace sekisho

@@ -2,6 +2,7 @@
 // The wall clock as records and status need it.
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace sekisho {
@@ -18,5 +19,9 @@ std::chrono::system_clock::time_point schedule_clock_now();
 
 // "2026-11-25T21:58:45Z"
 std::string utc_text(std::chrono::system_clock::time_point time);
+
+// utc_text's form read back; nullopt for anything else (another length or zone, a date
+// that does not exist, an hour past 23).
+std::optional<std::chrono::sys_seconds> parse_utc_text(const std::string& text);
 
 }  // namespace sekisho

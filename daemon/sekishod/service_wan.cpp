@@ -36,10 +36,6 @@ std::chrono::sys_seconds schedule_now() {
   return std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
 }
 
-std::string utc(std::chrono::sys_seconds instant) {
-  return utc_text(instant);
-}
-
 std::string wan_state_path(const std::string& state_dir) {
   return state_dir + "/wan.json";
 }
@@ -485,7 +481,7 @@ nlohmann::json Service::wan_status_json() {
   std::error_code error = net::get_link(link, info);
   nlohmann::json out = {
       {"link", link},
-      {"clock", utc(schedule_now())},
+      {"clock", utc_text(schedule_now())},
       {"present", !error},
       {"up", !error && info.up()},
       {"to_be_up", decision.up},

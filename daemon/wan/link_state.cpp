@@ -1,41 +1,15 @@
 #include "daemon/wan/link_state.hpp"
 
-#include <cstdio>
-
-#include <date/date.h>
+#include "daemon/common/clock.hpp"
 
 namespace sekisho::wan {
 
 namespace {
 
-std::string utc(std::chrono::sys_seconds instant) {
-  return date::format("%FT%TZ", instant);
-}
-
-// "YYYY-MM-DDTHH:MM:SSZ", as utc() writes it (date::parse trips GCC 12's
-// maybe-uninitialized warning inside the library).
-std::optional<std::chrono::sys_seconds> parse_utc(const std::string& text) {
-  int year = 0;
-  unsigned month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  char end = 0;
-  if (text.size() != 20 ||
-      std::sscanf(text.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &year, &month, &day, &hour, &minute,
-                  &second, &end) != 7 ||
-      end != 'Z' || hour > 23 || minute > 59 || second > 59) {
-    return std::nullopt;
-  }
-  const date::year_month_day ymd{date::year{year}, date::month{month}, date::day{day}};
-  if (!ymd.ok()) {
-    return std::nullopt;
-  }
-  return date::sys_days{ymd} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
-         std::chrono::seconds{second};
-}
-
 std::string by_whom(const Override& override_) {
   std::string text = " by " + override_.by;
   if (override_.until) {
-    text += " until " + utc(*override_.until);
+    text += " until " + utc_text(*override_.until);
   }
   return text + ": " + override_.reason;
 }
@@ -63,11 +37,12 @@ std::string_view cause_name(LinkCause cause) {
 }
 
 nlohmann::json to_json(const Override& override_) {
-  return {{"kind", kind_name(override_.kind)},
-          {"since", utc(override_.since)},
-          {"until", override_.until ? nlohmann::json(utc(*override_.until)) : nlohmann::json()},
-          {"by", override_.by},
-          {"reason", override_.reason}};
+  return {
+      {"kind", kind_name(override_.kind)},
+      {"since", utc_text(override_.since)},
+      {"until", override_.until ? nlohmann::json(utc_text(*override_.until)) : nlohmann::json()},
+      {"by", override_.by},
+      {"reason", override_.reason}};
 }
 
 std::optional<Override> override_from_json(const nlohmann::json& json, std::string& error) {
@@ -89,14 +64,14 @@ std::optional<Override> override_from_json(const nlohmann::json& json, std::stri
     return std::nullopt;
   }
   out.kind = *kind == "up" ? OverrideKind::Up : OverrideKind::Down;
-  auto parsed_since = parse_utc(*since);
+  auto parsed_since = parse_utc_text(*since);
   if (!parsed_since) {
     error = "since '" + *since + "' is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
     return std::nullopt;
   }
   out.since = *parsed_since;
   if (const std::string* until = text("until")) {
-    out.until = parse_utc(*until);
+    out.until = parse_utc_text(*until);
     if (!out.until) {
       error = "until '" + *until + "' is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
       return std::nullopt;

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 
 #include <date/tz.h>
 
 #include "policy/keys.hpp"
 #include "policy/resolve.hpp"
+#include "policy/topic_filter.hpp"
 
 namespace sekisho::policy {
 
@@ -563,10 +563,7 @@ class Checker {
                            "use the gateway's own address on the OT side");
       }
     }
-    std::set<std::string> uplink;
-    for (const NameRef& filter : cloud.uplink) {
-      uplink.insert(filter.name);
-    }
+    auto valid = [](const NameRef& filter) { return topic_filter_error(filter.name).empty(); };
     for (const auto* list : {&cloud.uplink, &cloud.downlink}) {
       for (const NameRef& filter : *list) {
         std::string error = topic_filter_error(filter.name);
@@ -575,11 +572,19 @@ class Checker {
         }
       }
     }
-    for (const NameRef& filter : cloud.downlink) {
-      if (uplink.contains(filter.name)) {
-        diagnostics_.error(filter.pos, "conflict",
-                           "topic filter '" + filter.name + "' is both uplink and downlink",
-                           "a topic that crosses both ways would loop");
+    // Not only the same filter twice: "line1/#" up and "line1/recipes/set" down overlap too.
+    for (const NameRef& down : cloud.downlink) {
+      if (!valid(down)) {
+        continue;
+      }
+      for (const NameRef& up : cloud.uplink) {
+        if (valid(up) && filters_overlap(up.name, down.name)) {
+          diagnostics_.error(
+              down.pos, "conflict",
+              "downlink topic filter '" + down.name + "' overlaps uplink filter '" + up.name + "'",
+              "a message on a topic both match would come down from the cloud and go straight "
+              "back up: it could loop. Make the two directions' topics disjoint");
+        }
       }
     }
   }
@@ -630,36 +635,6 @@ class Checker {
 };
 
 }  // namespace
-
-std::string topic_filter_error(std::string_view filter) {
-  if (filter.empty()) {
-    return "a topic filter may not be empty";
-  }
-  if (filter.size() > 65535) {
-    return "a topic filter has at most 65535 bytes";
-  }
-  if (filter.find('\0') != std::string_view::npos) {
-    return "a topic filter may not contain NUL";
-  }
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = filter.find('/', start);
-    std::string_view level =
-        filter.substr(start, end == std::string_view::npos ? end : end - start);
-    if (level.find('#') != std::string_view::npos &&
-        (level != "#" || end != std::string_view::npos)) {
-      return "'#' must stand alone as the last level";
-    }
-    if (level.find('+') != std::string_view::npos && level != "+") {
-      return "'+' must stand alone in its level";
-    }
-    if (end == std::string_view::npos) {
-      break;
-    }
-    start = end + 1;
-  }
-  return {};
-}
 
 void link_and_check(Policy& policy, Diagnostics& diagnostics) {
   Checker(policy, diagnostics).run();

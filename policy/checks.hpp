@@ -17,8 +17,4 @@ void link_and_check(Policy& policy, Diagnostics& diagnostics);
 // duplicate rules, rules that can never match.
 void check_guide_rules(const Policy& policy, Diagnostics& diagnostics);
 
-// MQTT topic filter syntax (MQTT 3.1.1, 4.7): '#' only last and alone in its level, '+'
-// alone in its level, not empty, no NUL. Returns an explanation, or empty when valid.
-std::string topic_filter_error(std::string_view filter);
-
 }  // namespace sekisho::policy

@@ -242,6 +242,51 @@ TEST_CASE("cloud section: C-1 and topic filters") {
   expect(with("cloud", "line1/#/x"), "bad-topic", "line1/#/x");
   expect(with("cloud", "line1/a+"), "bad-topic", "line1/a+");
   expect(with("cloud", "line1/recipes/set"), "conflict", "downlink");
+}
+
+TEST_CASE("cloud section: uplink and downlink filters that overlap") {
+  const std::string cloud = R"(cloud:
+  mqtt:
+    broker: cloud
+    tls: { ca_file: /etc/sekisho/cloud/ca.pem, cert_file: /etc/sekisho/c.pem, key_file: /etc/sekisho/c.key }
+    local_broker: 192.0.2.1:1883
+    uplink: ["line1/+/telemetry", "%UP%"]
+    downlink: ["line1/recipes/set", "%DOWN%"]
+)";
+  auto with = [&](std::string up, std::string down) {
+    return policy_text({}, replaced(replaced(cloud, "%UP%", up), "%DOWN%", down));
+  };
+  // Overlapping, not equal: some topic matches both, so a message could come back up.
+  for (const char* up : {"line1/#", "+/recipes/+", "#", "+/+/set", "line1/recipes/set/#"}) {
+    CAPTURE(up);
+    expect(with(up, "line2/x"), "conflict", "downlink");
+    const Diagnostic* d = find_code(load(with(up, "line2/x")).diagnostics, "conflict");
+    REQUIRE(d);
+    CHECK(d->message.find("'line1/recipes/set'") != std::string::npos);
+    CHECK(d->message.find(std::string("'") + up + "'") != std::string::npos);
+    CHECK(d->hint.find("loop") != std::string::npos);
+  }
+  expect(with("line2/x", "line1/telemetry/#"), "conflict", "line1/telemetry/#");
+  // Disjoint: other level counts, other literals, a '$' topic against a leading wildcard.
+  for (auto [up, down] :
+       {std::pair{"line1/+", "line2/#"}, std::pair{"line1/recipes/set/x", "a"},
+        std::pair{"$SYS/#", "+/b"}, std::pair{"line1/recipes", "line1/recipes/set/+"}}) {
+    CAPTURE(up);
+    LoadResult result = load(with(up, down));
+    CHECK_MESSAGE(result.diagnostics.items().empty(), dump(result.diagnostics));
+  }
+  // An invalid filter is reported as such, not as a conflict as well.
+  LoadResult invalid = load(with("line2/#/x", "line2/a/x"));
+  CHECK(invalid.diagnostics.has_code("bad-topic"));
+  CHECK_FALSE(invalid.diagnostics.has_code("conflict"));
+  // One conflict per overlapping pair: recipes/+ against recipes/set and against
+  // +/telemetry, and +/telemetry against itself.
+  LoadResult three = load(with("line1/recipes/+", "line1/+/telemetry"));
+  std::size_t conflicts = 0;
+  for (const Diagnostic& d : three.diagnostics.items()) {
+    conflicts += d.code == "conflict" ? 1 : 0;
+  }
+  CHECK(conflicts == 3);
   std::string no_tls = with("cloud", "a");
   no_tls.erase(no_tls.find("    tls:"), no_tls.find("    local_broker") - no_tls.find("    tls:"));
   expect(no_tls, "C-1", "mqtt:");

@@ -12,6 +12,7 @@ build_packages=(
   libssl-dev                   # SHA-256 (and, next, Ed25519 audit checkpoints)
   libsqlite3-dev               # the audit log
   zlib1g-dev                   # exported audit bundles (.tar.gz)
+  libpaho-mqtt-dev             # the cloud broker connection (Paho C: MQTT over TLS)
 )
 test_packages=(
   doctest-dev python3 python3-yaml python3-jsonschema
@@ -25,6 +26,7 @@ test_packages=(
   wireguard-tools wireguard-go  # the lab VPN: wg, wg-quick and the userspace WireGuard
   nmap                          # port scans of the gateway from every side
   conntrack                     # reading the kernel's connection table (jump sessions)
+  mosquitto mosquitto-clients   # the lab's local and cloud MQTT brokers, publishers, subscribers
 )
 package_packages=(debhelper dpkg-dev)  # scripts/build-deb.sh
 

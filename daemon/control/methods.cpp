@@ -45,6 +45,9 @@ constexpr std::array kMethods = {
     MethodInfo{"link.status", Role::Viewer,
                "the WAN link: up or down, what it is to be and why (schedule, override, "
                "session), the gate, the override, the last power hook"},
+    MethodInfo{"cloud.status", Role::Viewer,
+               "the cloud bridge: both connections, the outbox's counters (received = "
+               "forwarded + queued + in flight + dropped), backlog size and age, downlink"},
     MethodInfo{"link.up", Role::Operator,
                "keep the WAN link up outside operating hours until a deadline (for_seconds, "
                "reason)"},

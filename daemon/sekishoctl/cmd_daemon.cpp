@@ -45,6 +45,7 @@ int run_status(const Args& args, Io& io) {
          << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n'
          << "sessions open:  " << s.value("sessions_open", 0) << '\n';
   print_wan(io.out, s.value("wan", nlohmann::json()));
+  print_cloud(io.out, s.value("cloud", nlohmann::json()));
   return kExitOk;
 }
 

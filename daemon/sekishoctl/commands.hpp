@@ -50,6 +50,9 @@ int run_link(const Args& args, Io& io);
 int run_schedule(const Args& args, Io& io);
 // The WAN link's state as status, link and schedule print it (a wan_status_json object).
 void print_wan(std::ostream& out, const nlohmann::json& wan);
+int run_cloud(const Args& args, Io& io);
+// The cloud bridge as status and cloud print it (a cloud.status result).
+void print_cloud(std::ostream& out, const nlohmann::json& cloud);
 
 // Bytes as wg shows them: "1.50 MiB".
 std::string human_bytes(std::uint64_t bytes);

@@ -15,8 +15,8 @@ namespace {
 
 using sekisho::ctl::Command;
 
-const std::array<Command, 15>& commands() {
-  static const std::array<Command, 15> kCommands = {{
+const std::array<Command, 16>& commands() {
+  static const std::array<Command, 16> kCommands = {{
       {"check",
        "check a policy file and print its diagnostics",
        "usage: sekishoctl check FILE [--json]\n"
@@ -220,6 +220,20 @@ const std::array<Command, 15>& commands() {
        "refused; down goes ahead), 77 permission denied.\n",
        {{"for", "reason"}, {}},
        sekisho::ctl::run_link},
+      {"cloud",
+       "the cloud bridge: connections, counters, backlog",
+       "usage: sekishoctl cloud [status] [--json]\n"
+       "\n"
+       "Asks sekishod (role viewer) for the cloud bridge of the policy's cloud.mqtt: the\n"
+       "connection to the cloud broker (state, address, since when, the last error such\n"
+       "as a refused certificate) and to the local broker; the uplink counters, which\n"
+       "add up and survive restarts: received = forwarded + queued + in flight + dropped\n"
+       "(outbox full, message too large); messages refused for their topic; the backlog\n"
+       "(messages, bytes, the limit, the oldest message's age, on_full and drain rate);\n"
+       "downlink messages received, delivered to the local broker, dropped and refused.\n"
+       "Exit 0, 2 bad command line, 69 sekishod not reachable, 77 permission denied.\n",
+       {{}, {}},
+       sekisho::ctl::run_cloud},
       {"schedule",
        "each schedule: open or closed now, and its next transitions",
        "usage: sekishoctl schedule [--transitions N]\n"

@@ -205,6 +205,7 @@ bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
   end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
   enforce_vpns(current_->policy);
+  enforce_cloud(current_->policy);
   if (confirmed) {
     if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
       log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
@@ -300,6 +301,14 @@ int Service::start() {
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
     guarded("schedule check", [this] { check_schedules(); });
     guarded("WAN check", [this] { check_wan(); });
+    guarded("cloud check", [this] {
+      if (bridge_) {
+        if (!wan_close_deferred_until_) {
+          bridge_->set_wan_open(!wan_closed_);
+        }
+        bridge_->tick();
+      }
+    });
   });
   every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());

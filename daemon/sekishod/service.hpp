@@ -18,6 +18,9 @@
 // - Operating hours (service_schedules.cpp, service_wan.cpp): scheduled rules open and
 //   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
 //   down, power hook) unless an override or a jump session keeps it up.
+// - Cloud brokering (service_cloud.cpp, daemon/cloud): uplink messages from the local
+//   broker are committed to an outbox before they are acknowledged and leave for the cloud
+//   broker when the WAN is open; downlink messages are audited.
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
 // - One daemon per state directory: it holds STATE_DIR/sekishod.lock (StateLock) while it
 //   runs; a second one exits 69.
@@ -35,6 +38,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/cloud/bridge.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
@@ -147,6 +151,10 @@ class Service {
   void enforce_vpns(const policy::Policy& policy);
   void check_vpns();
   nlohmann::json vpn_status_json();
+
+  // Cloud brokering (service_cloud.cpp): the bridge as the policy in force says.
+  void enforce_cloud(const policy::Policy& policy);
+  nlohmann::json cloud_status_json();
 
   // Jump sessions (service_sessions.cpp).
   void open_session_store();
@@ -268,6 +276,10 @@ class Service {
   nlohmann::json last_hook_;
   // Declared after the auditor it reports to: destroyed (and a running hook killed) first.
   wan::PowerHook power_hook_;
+  // While the WAN gate's closing waits for the cloud bridge's messages in flight: until when.
+  std::optional<std::chrono::steady_clock::time_point> wan_close_deferred_until_;
+  // Declared after the auditor it reports to (its destructor commits acknowledgements).
+  std::unique_ptr<cloud::Bridge> bridge_;
   // Declared after the auditor they report to, so they are destroyed (and wireguard-go
   // stopped) first.
   std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;

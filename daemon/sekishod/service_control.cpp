@@ -127,6 +127,9 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "schedule.list") {
     return schedule_list_json(request.params);
   }
+  if (request.method == "cloud.status") {
+    return cloud_status_json();
+  }
   if (request.method == "link.status") {
     return wan_status_json();
   }
@@ -162,6 +165,7 @@ nlohmann::json Service::status_json() {
       {"audit", audit_status_json()},
       {"sessions_open", open_sessions_.size()},
       {"wan", wan_status_json()},
+      {"cloud", cloud_status_json()},
   };
 }
 

@@ -305,9 +305,27 @@ void Service::check_wan() {
     const bool was_up = found && info.up();
     const bool changed = !wan_closed_ || (first && was_up);
     bool gate_applied = true;
+    // Messages in flight to the cloud get a second to be acknowledged, so none is cut off
+    // half-sent (it would come again after the opening, a duplicate); a start, or a gate
+    // closed already, does not wait.
+    if (changed && !wan_closed_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
+      const auto waited = std::chrono::steady_clock::now();
+      if (!wan_close_deferred_until_) {
+        wan_close_deferred_until_ = waited + std::chrono::seconds(1);
+        log_info("WAN link " + link + ": waiting up to a second for the cloud broker to "
+                 "acknowledge the messages in flight");
+      }
+      if (waited < *wan_close_deferred_until_) {
+        return;
+      }
+    }
+    wan_close_deferred_until_.reset();
     if (changed) {
       log_notice("WAN link " + link + " goes down: " + decision.why);
       gate_applied = change_wan_gate(true);
+      if (bridge_) {
+        bridge_->set_wan_open(false);
+      }
     }
     const std::string problem = take_wan_link_down(link, changed);
     // Up again after it was down: someone set it up (a link that could not be set down

@@ -95,10 +95,11 @@ echo "== measured"
 grep -hE "== measured|traffic matrix:|restored after|reload in force|WATCHDOG=1 in|benchmark:|ratio [a-z]|sekisho / |median|resident memory|peak memory" \
   "$build/Testing/Temporary/LastTest.log"* | sed 's/^[0-9]*: //' || true
 
-echo "== fuzz smoke (${fuzz_seconds}s, clang + libFuzzer, policy/ only)"
-# Verbose, but only the end: libFuzzer's final stats, or the crash and its artifact.
+echo "== fuzz smoke (${fuzz_seconds}s each, clang + libFuzzer: the policy parser, the MQTT codec)"
+# Verbose, but only each fuzzer's end: its final stats, or the crash and its artifact.
 set +o pipefail
-ctest --test-dir "$build-fuzz" --no-tests=error -V -L fuzz 2>&1 | tail -n 25
+ctest --test-dir "$build-fuzz" --no-tests=error -V -L fuzz 2>&1 |
+  grep -E "^[0-9]+: (stat::|Done|#[0-9]+ *DONE|==[0-9]+==|SUMMARY|artifact|Test command)|Passed|Failed|tests passed|tests failed|Test #" | tail -n 40
 fuzz_status=${PIPESTATUS[0]}
 set -o pipefail
 phase_done "fuzz smoke"

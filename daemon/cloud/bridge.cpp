@@ -1,12 +1,11 @@
 #include "daemon/cloud/bridge.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include <boost/asio/ip/address.hpp>
+#include <sys/stat.h>
 
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
@@ -92,8 +91,8 @@ std::optional<BridgeConfig> bridge_config(const policy::Policy& policy) {
       v6 ? boost::asio::ip::address(boost::asio::ip::address_v6::loopback())
          : boost::asio::ip::address(boost::asio::ip::address_v4::loopback()),
       cloud.local_broker_port);
-  config.local_devices = cloud.local_broker_address.to_string() + ":" +
-                         std::to_string(cloud.local_broker_port);
+  config.local_devices =
+      cloud.local_broker_address.to_string() + ":" + std::to_string(cloud.local_broker_port);
   config.local.client_id = config.client_id;
   for (const policy::NameRef& filter : cloud.uplink) {
     config.uplink.push_back(filter.name);
@@ -149,15 +148,18 @@ std::error_code Bridge::start(const std::string& outbox_path, bool wan_open) {
     local_state_ = "connected";
     local_error_.clear();
     local_backoff_ = std::chrono::seconds(1);
-    log_info("cloud: subscribed at the local broker " +
-             config_.local.broker.address().to_string() + ":" +
-             std::to_string(config_.local.broker.port()));
+    log_info("cloud: subscribed at the local broker " + config_.local.broker.address().to_string() +
+             ":" + std::to_string(config_.local.broker.port()));
   };
   local.disconnected = [this](const std::string& why) {
     // Not committed, not acknowledged: the broker offers them again.
     batch_.append.clear();
     batch_.too_large = 0;
     local_acks_.clear();
+    // Downlink messages not acknowledged by the local broker are gone with the connection
+    // (their audit record says they arrived; the count says they were not delivered).
+    downlink_dropped_ += downlink_in_flight_.size();
+    downlink_in_flight_.clear();
     if (local_state_ == "connected") {
       log_warning("cloud: the local broker connection ended: " + why);
     } else if (local_error_ != why) {
@@ -232,8 +234,11 @@ void Bridge::on_local_message(std::uint64_t connection, mqtt::Publish&& message)
   if (!uplink_allowed(message.topic)) {
     // The broker only sends what we subscribed to; anything else does not cross.
     ++uplink_refused_topic_;
-    log_warning("cloud: uplink message on '" + message.topic +
-                "' matches no uplink filter; not forwarded");
+    if (refusal_log_due()) {
+      log_warning("cloud: uplink message on '" + message.topic +
+                  "' matches no uplink filter; not forwarded (" +
+                  std::to_string(uplink_refused_topic_) + " so far)");
+    }
   } else {
     batch_.append.push_back({std::move(message.topic), std::move(message.payload)});
   }
@@ -266,7 +271,8 @@ bool Bridge::commit() {
   ack_commit_timer_.cancel();
   ack_commit_armed_ = false;
   batch_.received_ms = unix_ms(std::chrono::system_clock::now());
-  batch_.read_through = read_through_;
+  // Only what was published is safe from drop-oldest; the read-ahead is read again.
+  batch_.read_through = sent_through_;
   CommitResult result;
   if (std::error_code error = outbox_.commit(batch_, result)) {
     if (!outbox_failed_) {
@@ -282,7 +288,7 @@ bool Bridge::commit() {
     batch_.append.clear();
     batch_.too_large = 0;
     local_acks_.clear();
-    if (local_->connected()) {
+    if (local_->is_open()) {
       local_->close();
       local_state_ = "down";
       local_error_ = "the outbox cannot be written: " + error.message();
@@ -299,6 +305,10 @@ bool Bridge::commit() {
   }
   local_acks_.clear();
   batch_ = OutboxBatch{};
+  if (result.evicted > 0 && !to_send_.empty()) {
+    to_send_.clear();
+    read_through_ = sent_through_;
+  }
   pump();
   return true;
 }
@@ -333,8 +343,8 @@ void Bridge::pump() {
     rate = static_cast<double>(*config_.drain_count) /
            static_cast<double>(config_.drain_period.count());
     const double burst = std::max(1.0, rate);
-    tokens_ = std::min(
-        burst, tokens_ + rate * std::chrono::duration<double>(now - tokens_at_).count());
+    tokens_ =
+        std::min(burst, tokens_ + rate * std::chrono::duration<double>(now - tokens_at_).count());
     tokens_at_ = now;
   }
   while (in_flight_ < kMaxInFlight) {
@@ -358,18 +368,23 @@ void Bridge::pump() {
         pump_timer_.expires_after(std::chrono::duration_cast<steady_clock::duration>(
             std::chrono::duration<double>((1.0 - tokens_) / rate)));
         pump_timer_.async_wait([this](const boost::system::error_code& error) {
-          pump_armed_ = false;
-          if (!error) {
-            pump();
+          if (error) {
+            return;  // cancelled: the bridge may be gone
           }
+          pump_armed_ = false;
+          pump();
         });
       }
       return;
     }
     const StoredMessage& next = to_send_.front();
+    if (in_flight_ == 0) {
+      last_cloud_ack_ = now;  // the stall watchdog counts from the first message in flight
+    }
     if (!cloud_->publish(next.id, next.topic, next.payload)) {
       return;
     }
+    sent_through_ = next.id;
     to_send_.pop_front();
     ++in_flight_;
     tokens_ -= 1.0;
@@ -388,8 +403,8 @@ void Bridge::on_delivered(std::int64_t id, bool ok) {
   arm_ack_commit();
   if (closing_for_wan_ && in_flight_ == 0 && cloud_->connected()) {
     log_info("cloud: nothing in flight; disconnecting before the WAN closes");
-    stop_sending();
     cloud_->disconnect();
+    stop_sending();
     cloud_state_ = "closing for the WAN";
     return;
   }
@@ -398,12 +413,15 @@ void Bridge::on_delivered(std::int64_t id, bool ok) {
 
 void Bridge::stop_sending() {
   // Whatever was in flight is sent again after the next connect, oldest first; what the
-  // cloud acknowledged is deleted first so it is not.
+  // cloud acknowledged is deleted first so it is not. The cloud connection is gone
+  // already, so the commit's pump() sends nothing.
   in_flight_ = 0;
   to_send_.clear();
   pump_timer_.cancel();
+  pump_armed_ = false;
   commit();
   read_through_ = 0;
+  sent_through_ = 0;
 }
 
 void Bridge::connect_cloud() {
@@ -457,7 +475,7 @@ void Bridge::on_cloud_connected() {
   last_cloud_ack_ = steady_clock::now();
   last_recorded_failure_.clear();
   tokens_at_ = steady_clock::now();
-  tokens_ = 0;
+  tokens_ = 1;  // the first message need not wait a whole period
   log_notice("cloud: connected to " + cloud_address_ + ":" + std::to_string(config_.cloud_port) +
              "; " + std::to_string(outbox_.counters().stored) + " messages to send");
   if (hooks_.record) {
@@ -495,16 +513,21 @@ void Bridge::on_cloud_failure(const std::string& why, bool was_connected) {
 
 void Bridge::on_downlink(const std::string& topic, const std::string& payload) {
   ++downlink_received_;
-  if (!downlink_allowed(topic)) {
+  // Paho does not check what a broker sends: a topic no PUBLISH may carry goes nowhere.
+  if (!policy::topic_name_error(topic).empty() || !downlink_allowed(topic)) {
     ++downlink_refused_topic_;
-    log_warning("cloud: downlink message on '" + topic +
-                "' matches no downlink filter; not forwarded");
+    if (refusal_log_due()) {
+      log_warning("cloud: downlink message on '" + topic +
+                  "' is not a topic name or matches no downlink filter; not forwarded (" +
+                  std::to_string(downlink_refused_topic_) + " so far)");
+    }
     return;
   }
-  nlohmann::json details = {{"topic", topic},
-                            {"bytes", payload.size()},
-                            {"sha256", sha256_hex(payload)},
-                            {"forwarded", local_->connected() && payload.size() <= kMaxMessageBytes}};
+  nlohmann::json details = {
+      {"topic", topic},
+      {"bytes", payload.size()},
+      {"sha256", sha256_hex(payload)},
+      {"forwarded", local_->connected() && payload.size() <= kMaxMessageBytes}};
   if (!hooks_.record_or_refuse || !hooks_.record_or_refuse("cloud.downlink", details)) {
     ++downlink_dropped_;
     log_warning("cloud: downlink message on '" + topic +
@@ -520,6 +543,18 @@ void Bridge::on_downlink(const std::string& topic, const std::string& payload) {
   } else {
     ++downlink_dropped_;
   }
+}
+
+bool Bridge::refusal_log_due() {
+  // One line a minute at most: a broker that keeps sending a refused topic (a filter
+  // removed from the policy stays in the local broker's session) must not flood the log.
+  const auto now = steady_clock::now();
+  if (refusal_logged_at_ != steady_clock::time_point{} &&
+      now - refusal_logged_at_ < std::chrono::minutes(1)) {
+    return false;
+  }
+  refusal_logged_at_ = now;
+  return true;
 }
 
 bool Bridge::uplink_allowed(const std::string& topic) const {
@@ -554,8 +589,8 @@ void Bridge::set_wan_open(bool open) {
   closing_for_wan_ = false;
   cloud_retry_timer_.cancel();
   if (cloud_->connected()) {
-    stop_sending();
     cloud_->disconnect();
+    stop_sending();
   }
   cloud_state_ = "waiting for the WAN";
 }
@@ -568,8 +603,8 @@ bool Bridge::prepare_for_wan_close() {
   cloud_retry_timer_.cancel();
   if (in_flight_ == 0) {
     if (cloud_->connected()) {
-      stop_sending();
       cloud_->disconnect();
+      stop_sending();
     }
     cloud_state_ = "waiting for the WAN";
     return true;
@@ -594,13 +629,12 @@ void Bridge::tick() {
   const bool dropping = counters.dropped() != drops_at_last_tick_;
   drops_at_last_tick_ = counters.dropped();
   record_drops(!dropping);
-  if (cloud_->connected() && in_flight_ > 0 && steady_clock::now() - last_cloud_ack_ > kStallAfter) {
+  if (cloud_->connected() && in_flight_ > 0 &&
+      steady_clock::now() - last_cloud_ack_ > kStallAfter) {
     log_warning("cloud: no acknowledgement from " + cloud_address_ + " for " +
                 std::to_string(kStallAfter.count()) + " s with messages in flight; reconnecting");
-    stop_sending();
     cloud_->disconnect();
-    on_cloud_failure("no acknowledgement for " + std::to_string(kStallAfter.count()) + " s",
-                     true);
+    on_cloud_failure("no acknowledgement for " + std::to_string(kStallAfter.count()) + " s", true);
   }
 }
 
@@ -616,16 +650,14 @@ void Bridge::record_drops(bool episode_over) {
   if (!episode_over && now - drops_recorded_at_ < kDropRecordEvery) {
     return;
   }
-  nlohmann::json details = {{"full", full},
-                            {"too_large", too_large},
-                            {"on_full", config_.limits.on_full == OnFull::DropOldest
-                                            ? "drop-oldest"
-                                            : "reject-new"},
-                            {"max_bytes", config_.limits.max_bytes},
-                            {"dropped_total", counters.dropped()}};
+  nlohmann::json details = {
+      {"full", full},
+      {"too_large", too_large},
+      {"on_full", config_.limits.on_full == OnFull::DropOldest ? "drop-oldest" : "reject-new"},
+      {"max_bytes", config_.limits.max_bytes},
+      {"dropped_total", counters.dropped()}};
   log_warning("cloud: dropped " + std::to_string(full) + " messages (outbox full) and " +
-              std::to_string(too_large) + " (over " + std::to_string(kMaxMessageBytes) +
-              " bytes)");
+              std::to_string(too_large) + " (over " + std::to_string(kMaxMessageBytes) + " bytes)");
   if (hooks_.record) {
     hooks_.record("cloud.drop", details);
   }

@@ -50,8 +50,8 @@ struct BridgeConfig {
   std::string cert_file;
   std::string key_file;
   std::string client_id;
-  LocalEndpoint local;          // loopback, at local_broker's port
-  std::string local_devices;    // local_broker: where the devices reach the broker
+  LocalEndpoint local;        // loopback, at local_broker's port
+  std::string local_devices;  // local_broker: where the devices reach the broker
   std::vector<std::string> uplink;
   std::vector<std::string> downlink;
   OutboxLimits limits;
@@ -117,6 +117,7 @@ class Bridge {
   // oldest stored row at the next connect.
   void stop_sending();
   void on_downlink(const std::string& topic, const std::string& payload);
+  bool refusal_log_due();
   bool uplink_allowed(const std::string& topic) const;
   bool downlink_allowed(const std::string& topic) const;
   std::chrono::steady_clock::duration next_backoff(std::chrono::seconds& current);
@@ -143,6 +144,8 @@ class Bridge {
   // Sending: rows read but not yet published, and the id of the last row read.
   std::deque<StoredMessage> to_send_;
   std::int64_t read_through_ = 0;
+  // The id of the last row published: drop-oldest never evicts it or an older one.
+  std::int64_t sent_through_ = 0;
   std::size_t in_flight_ = 0;
   bool pump_armed_ = false;
   double tokens_ = 0;  // the drain token bucket
@@ -169,6 +172,7 @@ class Bridge {
   std::uint64_t downlink_delivered_ = 0;  // acknowledged by the local broker
   std::uint64_t downlink_dropped_ = 0;
   std::uint64_t downlink_refused_topic_ = 0;
+  std::chrono::steady_clock::time_point refusal_logged_at_{};
   std::map<std::uint16_t, bool> downlink_in_flight_;
   // Drops already in an audit record, and when the last one was written.
   std::uint64_t recorded_full_ = 0;

@@ -58,28 +58,28 @@ void LocalClient::connect(const LocalEndpoint& endpoint) {
   }
   auto alive = alive_;
   std::uint64_t connection = connection_;
-  socket_.async_connect(endpoint.broker, [this, alive, connection](
-                                             const boost::system::error_code& error) {
-    if (!*alive || connection != connection_ || state_ != State::Connecting) {
-      return;
-    }
-    if (error) {
-      fail("cannot connect to " + endpoint_.broker.address().to_string() + ":" +
-           std::to_string(endpoint_.broker.port()) + ": " + error.message());
-      return;
-    }
-    boost::system::error_code ignored;
-    socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    state_ = State::Handshake;
-    last_received_ = std::chrono::steady_clock::now();
-    mqtt::Connect connect;
-    connect.client_id = endpoint_.client_id;
-    connect.clean_session = false;  // the broker keeps what we have not acknowledged
-    connect.keepalive_seconds = static_cast<std::uint16_t>(endpoint_.keepalive.count());
-    send(mqtt::encode(connect));
-    start_reading();
-    arm_keepalive();
-  });
+  socket_.async_connect(
+      endpoint.broker, [this, alive, connection](const boost::system::error_code& error) {
+        if (!*alive || connection != connection_ || state_ != State::Connecting) {
+          return;
+        }
+        if (error) {
+          fail("cannot connect to " + endpoint_.broker.address().to_string() + ":" +
+               std::to_string(endpoint_.broker.port()) + ": " + error.message());
+          return;
+        }
+        boost::system::error_code ignored;
+        socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+        state_ = State::Handshake;
+        last_received_ = std::chrono::steady_clock::now();
+        mqtt::Connect connect;
+        connect.client_id = endpoint_.client_id;
+        connect.clean_session = false;  // the broker keeps what we have not acknowledged
+        connect.keepalive_seconds = static_cast<std::uint16_t>(endpoint_.keepalive.count());
+        send(mqtt::encode(connect));
+        start_reading();
+        arm_keepalive();
+      });
 }
 
 void LocalClient::close() {
@@ -247,11 +247,17 @@ std::uint16_t LocalClient::publish(const std::string& topic, const std::string& 
   message.topic = topic;
   message.payload = payload;
   message.qos = 1;
-  message.packet_id = next_packet_id_++;
-  if (next_packet_id_ == 0) {
+  message.packet_id = next_packet_id_;
+  std::string bytes;
+  try {
+    bytes = mqtt::encode(message);
+  } catch (const std::invalid_argument&) {
+    return 0;  // no PUBLISH may carry it (the caller checks topics; this is the backstop)
+  }
+  if (++next_packet_id_ == 0) {
     next_packet_id_ = 1;
   }
-  send(mqtt::encode(message));
+  send(std::move(bytes));
   return message.packet_id;
 }
 
@@ -306,11 +312,11 @@ void LocalClient::arm_keepalive() {
       return;
     }
     auto now = std::chrono::steady_clock::now();
-    auto keepalive = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        endpoint_.keepalive);
+    auto keepalive =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(endpoint_.keepalive);
     if (now - last_received_ > keepalive + keepalive / 2) {
-      fail("the broker did not answer for " +
-           std::to_string(endpoint_.keepalive.count() * 3 / 2) + " s");
+      fail("the broker did not answer for " + std::to_string(endpoint_.keepalive.count() * 3 / 2) +
+           " s");
       return;
     }
     if (state_ == State::Ready && now - last_sent_ >= keepalive / 2) {

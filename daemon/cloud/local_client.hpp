@@ -64,6 +64,8 @@ class LocalClient {
   // Sends DISCONNECT (when nothing else is being written) and closes; nothing reported.
   void close();
   bool connected() const { return state_ == State::Ready; }
+  // Connecting or connected: close() has something to close.
+  bool is_open() const { return state_ != State::Closed; }
   // Which connection messages came on: an acknowledgement for an older one is not sent
   // (the broker offers those messages again, with DUP set).
   std::uint64_t connection() const { return connection_; }

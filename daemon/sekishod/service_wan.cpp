@@ -275,6 +275,7 @@ void Service::check_wan() {
   if (!policy.wan) {
     wan_closed_ = false;
     wan_link_.clear();
+    wan_close_deferred_until_.reset();  // the closing it waited for is off
     return;
   }
   const auto now = schedule_now();
@@ -312,7 +313,8 @@ void Service::check_wan() {
       const auto waited = std::chrono::steady_clock::now();
       if (!wan_close_deferred_until_) {
         wan_close_deferred_until_ = waited + std::chrono::seconds(1);
-        log_info("WAN link " + link + ": waiting up to a second for the cloud broker to "
+        log_info("WAN link " + link +
+                 ": waiting up to a second for the cloud broker to "
                  "acknowledge the messages in flight");
       }
       if (waited < *wan_close_deferred_until_) {
@@ -367,7 +369,9 @@ void Service::check_wan() {
     wan_drift_reported_ = false;
     return;
   }
-  // To be up.
+  // To be up. A closing that waited for the cloud bridge is off: the schedule check's
+  // set_wan_open(true) lets the bridge send again.
+  wan_close_deferred_until_.reset();
   wan_link_held_down_ = false;
   const bool changed = wan_closed_ || (first && found && !info.up() && wan_snapshot_);
   if (changed) {

@@ -272,7 +272,9 @@ if adds_up >"$tmp/ledger" && field_is uplink.queued 0 && field_is uplink.dropped
 else
   lab_fail "after the drain: $(cat "$tmp/ledger")"
 fi
-if [ "$(audit_count wan.down)" -ge 2 ] && [ "$(audit_count cloud.connected)" -ge 3 ]; then
+# Connected at start and after the restart at least (whether the first opening's connect
+# finished before the second closing depends on the machine's load).
+if [ "$(audit_count wan.down)" -ge 2 ] && [ "$(audit_count cloud.connected)" -ge 2 ]; then
   lab_pass "audited: $(audit_count wan.down) WAN closings, $(audit_count cloud.connected) cloud connections"
 else
   lab_fail "audit: $(audit_count wan.down) wan.down, $(audit_count cloud.connected) cloud.connected"

@@ -71,14 +71,15 @@ void print_cloud(std::ostream& out, const nlohmann::json& cloud) {
   }
   const nlohmann::json& backlog = cloud["backlog"];
   out << "  backlog:      " << number(backlog, "messages") << " messages, "
-      << human_bytes(number(backlog, "bytes")) << " of " << human_bytes(number(backlog, "max_bytes"));
+      << human_bytes(number(backlog, "bytes")) << " of "
+      << human_bytes(number(backlog, "max_bytes"));
   if (std::string age = age_text(backlog.value("oldest_age_seconds", nlohmann::json()));
       !age.empty()) {
     out << ", oldest " << age;
   }
   const nlohmann::json& limits = cloud["limits"];
-  out << " (on_full " << limits.value("on_full", "") << ", drain "
-      << limits.value("drain_rate", "") << ")\n";
+  out << " (on_full " << limits.value("on_full", "") << ", drain " << limits.value("drain_rate", "")
+      << ")\n";
   const nlohmann::json& down = cloud["downlink"];
   out << "  downlink:     received " << number(down, "received") << ", delivered "
       << number(down, "delivered") << ", dropped " << number(down, "dropped") << ", refused "

@@ -9,8 +9,9 @@ void Service::enforce_cloud(const policy::Policy& policy) {
   std::optional<cloud::BridgeConfig> config = cloud::bridge_config(policy);
   if (!config) {
     if (bridge_) {
-      log_notice("cloud: the policy has no cloud.mqtt any more; the bridge stops (the outbox "
-                 "keeps what it holds)");
+      log_notice(
+          "cloud: the policy has no cloud.mqtt any more; the bridge stops (the outbox "
+          "keeps what it holds)");
       bridge_.reset();
     }
     return;

@@ -10,6 +10,7 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/vpn/key_file.hpp"
 #include "policy/topic_filter.hpp"
 
 namespace sekisho::cloud {
@@ -35,16 +36,14 @@ bool matches_any(const std::vector<std::string>& filters, const std::string& top
   });
 }
 
-// The key must be the gateway's secret: a key others can read is not used.
-std::string key_file_problem(const std::string& path) {
+// The key must be the gateway's secret, by the rules of every private key sekishod reads.
+std::string client_key_problem(const std::string& path) {
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
+  if (::lstat(path.c_str(), &info) != 0) {
     return "cannot read the client key " + path + ": " + std::strerror(errno);
   }
-  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return "the client key " + path + " is readable by others (chmod 600 it)";
-  }
-  return "";
+  std::string problem = vpn::key_file_problem(info);
+  return problem.empty() ? "" : "the client key " + path + ": " + problem;
 }
 
 // As the policy writes it: "200/s", "600/m", "3600/h".
@@ -75,12 +74,12 @@ std::optional<BridgeConfig> bridge_config(const policy::Policy& policy) {
       }
     }
   }
-  config.cloud_port = cloud.port;
-  config.ca_file = cloud.ca_file;
-  config.cert_file = cloud.cert_file;
-  config.key_file = cloud.key_file;
+  config.cloud.port = cloud.port;
+  config.cloud.ca_file = cloud.ca_file;
+  config.cloud.cert_file = cloud.cert_file;
+  config.cloud.key_file = cloud.key_file;
   // Fixed, so both brokers keep this gateway's session across restarts.
-  config.client_id = "sekisho-" + policy.gateway_name;
+  config.cloud.client_id = "sekisho-" + policy.gateway_name;
   // The broker runs on the gateway: local_broker is the gateway's own address on the
   // factory side, where devices reach it. sekishod connects at loopback, same port: a
   // listener of its own that only the gateway's processes reach, so the broker can let
@@ -93,14 +92,13 @@ std::optional<BridgeConfig> bridge_config(const policy::Policy& policy) {
       cloud.local_broker_port);
   config.local_devices =
       cloud.local_broker_address.to_string() + ":" + std::to_string(cloud.local_broker_port);
-  config.local.client_id = config.client_id;
+  config.local.client_id = config.cloud.client_id;
   for (const policy::NameRef& filter : cloud.uplink) {
-    config.uplink.push_back(filter.name);
+    config.local.uplink_filters.push_back(filter.name);
   }
   for (const policy::NameRef& filter : cloud.downlink) {
-    config.downlink.push_back(filter.name);
+    config.cloud.downlink_filters.push_back(filter.name);
   }
-  config.local.uplink_filters = config.uplink;
   config.limits.max_bytes = cloud.queue_max_bytes;
   config.limits.on_full = cloud.queue_on_full == policy::QueueFullAction::DropOldest
                               ? OnFull::DropOldest
@@ -434,21 +432,14 @@ void Bridge::connect_cloud() {
     cloud_error_ = "the cloud broker has no address";
     return;
   }
-  CloudEndpoint endpoint;
+  CloudEndpoint endpoint = config_.cloud;
   endpoint.address = config_.cloud_addresses[next_address_ % config_.cloud_addresses.size()];
   ++next_address_;
   cloud_address_ = endpoint.address;
-  if (std::string problem = key_file_problem(config_.key_file); !problem.empty()) {
+  if (std::string problem = client_key_problem(endpoint.key_file); !problem.empty()) {
     on_cloud_failure(problem, false);
     return;
   }
-  endpoint.port = config_.cloud_port;
-  endpoint.ca_file = config_.ca_file;
-  endpoint.cert_file = config_.cert_file;
-  endpoint.key_file = config_.key_file;
-  endpoint.client_id = config_.client_id;
-  endpoint.downlink_filters = config_.downlink;
-  cloud_address_ = endpoint.address;
   cloud_state_ = "connecting";
   cloud_->connect(endpoint);
 }
@@ -476,11 +467,11 @@ void Bridge::on_cloud_connected() {
   last_recorded_failure_.clear();
   tokens_at_ = steady_clock::now();
   tokens_ = 1;  // the first message need not wait a whole period
-  log_notice("cloud: connected to " + cloud_address_ + ":" + std::to_string(config_.cloud_port) +
+  log_notice("cloud: connected to " + cloud_address_ + ":" + std::to_string(config_.cloud.port) +
              "; " + std::to_string(outbox_.counters().stored) + " messages to send");
   if (hooks_.record) {
     hooks_.record("cloud.connected", {{"address", cloud_address_},
-                                      {"port", config_.cloud_port},
+                                      {"port", config_.cloud.port},
                                       {"backlog", outbox_.counters().stored}});
   }
   pump();
@@ -558,11 +549,11 @@ bool Bridge::refusal_log_due() {
 }
 
 bool Bridge::uplink_allowed(const std::string& topic) const {
-  return matches_any(config_.uplink, topic);
+  return matches_any(config_.local.uplink_filters, topic);
 }
 
 bool Bridge::downlink_allowed(const std::string& topic) const {
-  return matches_any(config_.downlink, topic);
+  return matches_any(config_.cloud.downlink_filters, topic);
 }
 
 // The WAN.
@@ -680,7 +671,7 @@ nlohmann::json Bridge::status_json() const {
   }
   nlohmann::json cloud = {{"state", cloud_state_},
                           {"address", cloud_address_},
-                          {"port", config_.cloud_port},
+                          {"port", config_.cloud.port},
                           {"wan_open", wan_open_}};
   if (cloud_state_ == "connected") {
     cloud["since"] = utc_text(cloud_since_);
@@ -720,7 +711,8 @@ nlohmann::json Bridge::status_json() const {
         {"drain_rate", rate_text(config_)},
         {"max_in_flight", kMaxInFlight},
         {"max_message_bytes", kMaxMessageBytes}}},
-      {"filters", {{"uplink", config_.uplink}, {"downlink", config_.downlink}}},
+      {"filters",
+       {{"uplink", config_.local.uplink_filters}, {"downlink", config_.cloud.downlink_filters}}},
   };
 }
 

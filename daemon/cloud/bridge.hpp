@@ -45,15 +45,9 @@ inline constexpr std::size_t kMaxInFlight = 100;
 
 struct BridgeConfig {
   std::vector<std::string> cloud_addresses;  // literal, in the policy's order
-  std::uint16_t cloud_port = 8883;
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  std::string client_id;
-  LocalEndpoint local;        // loopback, at local_broker's port
-  std::string local_devices;  // local_broker: where the devices reach the broker
-  std::vector<std::string> uplink;
-  std::vector<std::string> downlink;
+  CloudEndpoint cloud;                       // all but the address, which each attempt picks
+  LocalEndpoint local;                       // loopback, at local_broker's port; the uplink filters
+  std::string local_devices;                 // local_broker: where the devices reach the broker
   OutboxLimits limits;
   std::optional<std::uint64_t> drain_count;  // messages per drain_period
   std::chrono::seconds drain_period{1};

@@ -36,6 +36,7 @@ struct CloudEndpoint {
   std::vector<std::string> downlink_filters;  // subscribed at QoS 1 after each connect
   std::chrono::seconds keepalive{30};
   std::chrono::seconds connect_timeout{10};
+  bool operator==(const CloudEndpoint&) const = default;
 };
 
 struct CloudLinkHandlers {

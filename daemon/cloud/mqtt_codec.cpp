@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "policy/topic_filter.hpp"
+
 namespace sekisho::cloud::mqtt {
 
 namespace {
@@ -84,33 +86,13 @@ bool valid_utf8(std::string_view text) {
   return true;
 }
 
-// 4.7.1: '#' alone and last, '+' alone in its level; 4.7.3: not empty. (policy/ has the
-// same rule with explanations; this library stays free of it for the fuzz build.)
+// The topic rules (4.7) are policy/topic_filter's, which the policy's filters obey too.
 bool valid_filter(std::string_view filter) {
-  if (filter.empty()) {
-    return false;
-  }
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = filter.find('/', start);
-    const std::string_view level = filter.substr(start, slash - start);
-    if (level.find('#') != std::string_view::npos &&
-        (level != "#" || slash != std::string_view::npos)) {
-      return false;
-    }
-    if (level.find('+') != std::string_view::npos && level != "+") {
-      return false;
-    }
-    if (slash == std::string_view::npos) {
-      return true;
-    }
-    start = slash + 1;
-  }
+  return policy::topic_filter_error(filter).empty();
 }
 
-// A topic name (4.7.3, 3.3.2-2): not empty, no wildcard.
 bool valid_topic(std::string_view topic) {
-  return !topic.empty() && topic.find_first_of("+#") == std::string_view::npos;
+  return policy::topic_name_error(topic).empty();
 }
 
 // --- Encoding ---

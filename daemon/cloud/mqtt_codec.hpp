@@ -1,8 +1,8 @@
 #pragma once
 // MQTT 3.1.1 packets (OASIS standard, 2014) to and from bytes: every control packet a
 // client or a server sends, so sekishod's own client to the local broker and its tests
-// share one codec. No I/O and nothing but the standard library, so the clang fuzz build
-// compiles it with policy/ (tests/fuzz/mqtt_fuzz.cpp).
+// share one codec. No I/O, nothing but the standard library and policy/'s topic rules, so
+// the clang fuzz build compiles it with policy/ (tests/fuzz/mqtt_fuzz.cpp).
 
 #include <cstddef>
 #include <cstdint>

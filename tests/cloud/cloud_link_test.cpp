@@ -255,11 +255,16 @@ void start_restart_broker() {
   }
 }
 
-void kill_restart_broker() {
+pid_t restart_broker_pid() {
   std::ifstream file(lab_dir() + "/restart.pid");
   pid_t pid = 0;
   REQUIRE(static_cast<bool>(file >> pid));
   REQUIRE(pid > 1);
+  return pid;
+}
+
+void kill_restart_broker() {
+  const pid_t pid = restart_broker_pid();
   REQUIRE(kill(pid, SIGKILL) == 0);
   for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
     std::this_thread::sleep_for(20ms);
@@ -579,6 +584,11 @@ TEST_CASE(
   recorder.on_delivered = [&] {
     if (!killed && recorder.deliveries.size() >= 2000) {
       killed = true;
+      // Frozen first, so the message published now cannot be acknowledged (those already
+      // in flight may be, from the socket's buffers): at least one id is in flight at the
+      // kill.
+      REQUIRE(kill(restart_broker_pid(), SIGSTOP) == 0);
+      pump.fill();
       in_flight_at_kill = link.in_flight();
       kill_restart_broker();
     }

@@ -168,6 +168,14 @@ Match lookup(std::vector<Selector> selectors, Match::Op op, std::string set) {
   return Match{std::move(selectors), op, std::move(set), {}};
 }
 
+// `meta nfproto ipv4|ipv6`, first in every rule that reads an address or an ICMP type: in
+// the inet table a header field alone says nothing of the family (an IPv4 packet of
+// protocol 58 has an "ICMPv6 type" too), so the rule states it rather than leaving it to
+// whichever dependency the backend or nft adds.
+Match family_match(Family family) {
+  return equal(Selector::NfProto, ir::value_of_number(family == Family::V4 ? 2 : 10, 1));
+}
+
 ir::Value ct_state(std::uint32_t bits) {
   return ir::value_of_number(bits, 4);
 }
@@ -282,7 +290,8 @@ class Compiler {
 
     ir::Rule rule;
     rule.origin = ir::Origin{chain.origin.pos, key.log ? "log accepted connections" : "allow"};
-    rule.matches.push_back(lookup(set_selectors(key.family, key.kind), Match::Op::InSet, set.name));
+    rule.matches = {family_match(key.family),
+                    lookup(set_selectors(key.family, key.kind), Match::Op::InSet, set.name)};
     if (key.log) {
       rule.statements =
           count_and_log("sekisho accept " + chain.name + ": ", kAcceptLogGroup, 50, 100);
@@ -405,7 +414,7 @@ class Compiler {
                   [](const ir::Element& a, const ir::Element& b) { return a.key < b.key; });
       }
       std::vector<Match> mismatch = {
-          lookup({saddr}, Match::Op::InSet, hosts.name),
+          family_match(v4 ? Family::V4 : Family::V6), lookup({saddr}, Match::Op::InSet, hosts.name),
           lookup({saddr, Selector::EtherSaddr}, Match::Op::NotInSet, pairs.name)};
       // Logging and dropping are two rules: a rate limit that stops a rule must not stop
       // the drop.
@@ -452,7 +461,7 @@ class Compiler {
       mark.map_key = set_selectors(family, SetKind::Ports);
       mark.map = sessions.name;
       gate.rules.push_back(
-          ir::Rule{{},
+          ir::Rule{{family_match(family)},
                    {mark, simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)},
                    gate.origin});
       ruleset_.sets.push_back(std::move(sessions));
@@ -536,9 +545,10 @@ class Compiler {
     }
     std::string name = types.name;
     ruleset_.sets.push_back(std::move(types));
-    return ir::Rule{{lookup({Selector::Icmpv6Type}, Match::Op::InSet, name)},
-                    {verdict(ir::VerdictKind::Accept)},
-                    {{}, "IPv6 neighbour discovery"}};
+    return ir::Rule{
+        {family_match(Family::V6), lookup({Selector::Icmpv6Type}, Match::Op::InSet, name)},
+        {verdict(ir::VerdictKind::Accept)},
+        {{}, "IPv6 neighbour discovery"}};
   }
 
   ir::Chain base_chain(std::string name, ir::Hook hook, Selector loopback) {

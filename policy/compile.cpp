@@ -361,7 +361,8 @@ class Compiler {
     ruleset_.sets.push_back(std::move(map));
   }
 
-  // L-3: a host bound to a MAC address sends with that MAC or not at all.
+  // L-3: a host bound to a MAC address sends with that MAC or not at all: its address from
+  // another MAC, or over a link that has no MAC addresses, is dropped.
   void build_mac_guard() {
     std::vector<ir::Element> bound[2];
     std::vector<ir::Element> bindings[2];
@@ -413,16 +414,24 @@ class Compiler {
         std::sort(set->elements.begin(), set->elements.end(),
                   [](const ir::Element& a, const ir::Element& b) { return a.key < b.key; });
       }
-      std::vector<Match> mismatch = {
-          family_match(v4 ? Family::V4 : Family::V6), lookup({saddr}, Match::Op::InSet, hosts.name),
-          lookup({saddr, Selector::EtherSaddr}, Match::Op::NotInSet, pairs.name)};
+      const Match family_only = family_match(v4 ? Family::V4 : Family::V6);
+      // The bound pair first, then every other packet from a bound address. A link without
+      // an Ethernet header (tun, WireGuard, PPP) has no source MAC: `ether saddr` matches
+      // nothing there, so a "MAC is not the bound one" rule would let such a packet pass;
+      // "not the bound pair" drops it on every link type. (The accept ends this chain
+      // only; the filter chains still judge the packet.)
+      chain.rules.push_back(ir::Rule{
+          {family_only, lookup({saddr, Selector::EtherSaddr}, Match::Op::InSet, pairs.name)},
+          {verdict(ir::VerdictKind::Accept)},
+          chain.origin});
+      const std::vector<Match> other = {family_only, lookup({saddr}, Match::Op::InSet, hosts.name)};
       // Logging and dropping are two rules: a rate limit that stops a rule must not stop
       // the drop.
       chain.rules.push_back(ir::Rule{
-          mismatch,
+          other,
           count_and_log("sekisho mac-mismatch: ", kDropLogGroup, kDropLogRate, kDropLogBurst),
           chain.origin});
-      chain.rules.push_back(ir::Rule{mismatch, {verdict(ir::VerdictKind::Drop)}, chain.origin});
+      chain.rules.push_back(ir::Rule{other, {verdict(ir::VerdictKind::Drop)}, chain.origin});
       ruleset_.sets.push_back(std::move(hosts));
       ruleset_.sets.push_back(std::move(pairs));
     }

@@ -4,13 +4,22 @@
 # - An IPv4 packet of protocol 58 whose first byte is a neighbour discovery type is not
 #   neighbour discovery. conntrack would call it invalid; it is exempted from conntrack
 #   here (a raw-table notrack rule in the gateway) so that the ruleset alone must drop it.
+# - A MAC-bound host's address arriving on a link without MAC addresses (a tun device in
+#   its zone) is dropped; another host's address on the same link passes.
 set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
 forged=$src/tests/lab/forged.py
 
-lab_up
+# The lab factory with a tun device in the OT zone, next to the bound plc-1's switch.
+sed 's/interfaces: \[lan0\]/interfaces: [lan0, tun0]/' "$src/configs/lab-factory.yaml" \
+  >"$tmp/policy.yaml"
+grep -q 'interfaces: \[lan0, tun0\]' "$tmp/policy.yaml" || {
+  echo "FAIL: cannot add tun0 to the OT zone of configs/lab-factory.yaml"
+  exit 1
+}
+lab_up "$tmp/policy.yaml"
 
 # delivered NODE PROTOCOL MARKER COMMAND...: runs COMMAND while NODE listens for an IPv4
 # packet of PROTOCOL carrying MARKER; prints seen or unseen.
@@ -55,5 +64,17 @@ done
 # The listener does see such a packet where the ruleset lets everything in (loopback).
 expect_delivery "the same packet over the gateway's loopback" seen gw 58 forged-nd-lo \
   in_gw python3 "$forged" send-raw 58 127.0.0.1 135 forged-nd-lo
+
+# tun0: no link-layer header, so no source MAC. Reverse-path filtering is off, or the
+# kernel itself would drop the OT addresses arriving there (they route through lan0).
+in_gw ip tuntap add dev tun0 mode tun
+in_gw ip link set tun0 up
+in_gw sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tun0.rp_filter=0
+ntp=$("$lab" address ntp 4)
+expect_delivery "plc-2's address (not bound) on tun0 to ntp, udp/123" seen ntp 17 forged-tun-plc2 \
+  in_gw python3 "$forged" tun-udp tun0 192.0.2.22 "$ntp" 123 forged-tun-plc2
+expect_delivery "plc-1's address (bound to a MAC) on tun0 to ntp, udp/123" unseen ntp 17 \
+  forged-tun-plc1 in_gw python3 "$forged" tun-udp tun0 192.0.2.21 "$ntp" 123 forged-tun-plc1
+expect plc1 udp "$ntp" 123 reached "plc-1 itself, from its bound MAC, meanwhile"
 
 lab_finish

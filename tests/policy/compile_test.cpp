@@ -339,6 +339,38 @@ TEST_CASE("an IPv4 packet of protocol 58 is not neighbour discovery") {
   }
 }
 
+TEST_CASE("a MAC-bound host's address passes only from its MAC, on every link type") {
+  // tun0 in plc-1's zone: a link without Ethernet headers (tun, WireGuard and PPP alike).
+  const LoadResult loaded =
+      load(replaced(factory_line(), "interfaces: [lan0]", "interfaces: [lan0, tun0]"));
+  REQUIRE(loaded.policy);
+  const ir::Ruleset ruleset = compile(*loaded.policy);
+  const sekisho::testing::IrEvaluator evaluator(ruleset, [](const std::string&) { return false; });
+  // "controllers take time from IT": plc-1 (bound) and plc-2 to ntp-it, udp/123.
+  sekisho::testing::EvalPacket packet{ir::Hook::Forward,
+                                      "lan0",
+                                      "it0",
+                                      *parse_ip("192.168.10.21"),
+                                      *parse_ip("10.20.0.1"),
+                                      Proto::Udp,
+                                      123,
+                                      -1,
+                                      0x8,
+                                      parse_mac("00:1d:9c:c8:12:01")};
+  CHECK(evaluator.accepts(packet));
+  packet.ether_source = parse_mac("00:1d:9c:c8:12:99");
+  CHECK_FALSE(evaluator.accepts(packet));
+  packet.iif = "tun0";
+  packet.ether_source.reset();
+  CHECK_FALSE(evaluator.accepts(packet));
+  packet.ct_state = 0x2;  // an established connection's packets meet the guard too
+  CHECK_FALSE(evaluator.accepts(packet));
+  packet.source = *parse_ip("192.168.10.22");  // plc-2 is not bound: any link will do
+  CHECK(evaluator.accepts(packet));
+  packet.ct_state = 0x8;
+  CHECK(evaluator.accepts(packet));
+}
+
 TEST_CASE("a policy without zones leaves only loopback") {
   ir::Ruleset ruleset = compile_text("version: 1\n");
   CHECK(ruleset.find_chain("input")->rules.size() == 4);    // lo, ct state, ND, log

@@ -168,6 +168,14 @@ Match lookup(std::vector<Selector> selectors, Match::Op op, std::string set) {
   return Match{std::move(selectors), op, std::move(set), {}};
 }
 
+// `meta nfproto ipv4|ipv6`, first in every rule that reads an address or an ICMP type: in
+// the inet table a header field alone says nothing of the family (an IPv4 packet of
+// protocol 58 has an "ICMPv6 type" too), so the rule states it rather than leaving it to
+// whichever dependency the backend or nft adds.
+Match family_match(Family family) {
+  return equal(Selector::NfProto, ir::value_of_number(family == Family::V4 ? 2 : 10, 1));
+}
+
 ir::Value ct_state(std::uint32_t bits) {
   return ir::value_of_number(bits, 4);
 }
@@ -282,7 +290,8 @@ class Compiler {
 
     ir::Rule rule;
     rule.origin = ir::Origin{chain.origin.pos, key.log ? "log accepted connections" : "allow"};
-    rule.matches.push_back(lookup(set_selectors(key.family, key.kind), Match::Op::InSet, set.name));
+    rule.matches = {family_match(key.family),
+                    lookup(set_selectors(key.family, key.kind), Match::Op::InSet, set.name)};
     if (key.log) {
       rule.statements =
           count_and_log("sekisho accept " + chain.name + ": ", kAcceptLogGroup, 50, 100);
@@ -352,7 +361,8 @@ class Compiler {
     ruleset_.sets.push_back(std::move(map));
   }
 
-  // L-3: a host bound to a MAC address sends with that MAC or not at all.
+  // L-3: a host bound to a MAC address sends with that MAC or not at all: its address from
+  // another MAC, or over a link that has no MAC addresses, is dropped.
   void build_mac_guard() {
     std::vector<ir::Element> bound[2];
     std::vector<ir::Element> bindings[2];
@@ -404,16 +414,24 @@ class Compiler {
         std::sort(set->elements.begin(), set->elements.end(),
                   [](const ir::Element& a, const ir::Element& b) { return a.key < b.key; });
       }
-      std::vector<Match> mismatch = {
-          lookup({saddr}, Match::Op::InSet, hosts.name),
-          lookup({saddr, Selector::EtherSaddr}, Match::Op::NotInSet, pairs.name)};
+      const Match family_only = family_match(v4 ? Family::V4 : Family::V6);
+      // The bound pair first, then every other packet from a bound address. A link without
+      // an Ethernet header (tun, WireGuard, PPP) has no source MAC: `ether saddr` matches
+      // nothing there, so a "MAC is not the bound one" rule would let such a packet pass;
+      // "not the bound pair" drops it on every link type. (The accept ends this chain
+      // only; the filter chains still judge the packet.)
+      chain.rules.push_back(ir::Rule{
+          {family_only, lookup({saddr, Selector::EtherSaddr}, Match::Op::InSet, pairs.name)},
+          {verdict(ir::VerdictKind::Accept)},
+          chain.origin});
+      const std::vector<Match> other = {family_only, lookup({saddr}, Match::Op::InSet, hosts.name)};
       // Logging and dropping are two rules: a rate limit that stops a rule must not stop
       // the drop.
       chain.rules.push_back(ir::Rule{
-          mismatch,
+          other,
           count_and_log("sekisho mac-mismatch: ", kDropLogGroup, kDropLogRate, kDropLogBurst),
           chain.origin});
-      chain.rules.push_back(ir::Rule{mismatch, {verdict(ir::VerdictKind::Drop)}, chain.origin});
+      chain.rules.push_back(ir::Rule{other, {verdict(ir::VerdictKind::Drop)}, chain.origin});
       ruleset_.sets.push_back(std::move(hosts));
       ruleset_.sets.push_back(std::move(pairs));
     }
@@ -452,7 +470,7 @@ class Compiler {
       mark.map_key = set_selectors(family, SetKind::Ports);
       mark.map = sessions.name;
       gate.rules.push_back(
-          ir::Rule{{},
+          ir::Rule{{family_match(family)},
                    {mark, simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)},
                    gate.origin});
       ruleset_.sets.push_back(std::move(sessions));
@@ -536,9 +554,10 @@ class Compiler {
     }
     std::string name = types.name;
     ruleset_.sets.push_back(std::move(types));
-    return ir::Rule{{lookup({Selector::Icmpv6Type}, Match::Op::InSet, name)},
-                    {verdict(ir::VerdictKind::Accept)},
-                    {{}, "IPv6 neighbour discovery"}};
+    return ir::Rule{
+        {family_match(Family::V6), lookup({Selector::Icmpv6Type}, Match::Op::InSet, name)},
+        {verdict(ir::VerdictKind::Accept)},
+        {{}, "IPv6 neighbour discovery"}};
   }
 
   ir::Chain base_chain(std::string name, ir::Hook hook, Selector loopback) {

@@ -161,33 +161,36 @@ Load load_of(Selector selector) {
 }
 
 // What a selector needs checked first, as nft adds it: the family for network header
-// fields, the protocol for ICMP types, Ethernet for link-layer addresses.
+// fields, the family and the protocol for ICMP types, Ethernet for link-layer addresses.
+// A check the rule already made (an explicit `meta nfproto`) is not repeated.
 struct Dependency {
   std::uint32_t meta_key;
   std::vector<std::uint8_t> value;
   auto operator<=>(const Dependency&) const = default;
 };
 
-std::optional<Dependency> dependency_of(Selector selector) {
+std::vector<Dependency> dependencies_of(Selector selector) {
+  const Dependency v4{NFT_META_NFPROTO, {NFPROTO_IPV4}};
+  const Dependency v6{NFT_META_NFPROTO, {NFPROTO_IPV6}};
   switch (selector) {
     case Selector::IpSaddr:
     case Selector::IpDaddr:
-      return Dependency{NFT_META_NFPROTO, {NFPROTO_IPV4}};
+      return {v4};
     case Selector::Ip6Saddr:
     case Selector::Ip6Daddr:
-      return Dependency{NFT_META_NFPROTO, {NFPROTO_IPV6}};
+      return {v6};
     case Selector::IcmpType:
-      return Dependency{NFT_META_L4PROTO, {IPPROTO_ICMP}};
+      return {v4, Dependency{NFT_META_L4PROTO, {IPPROTO_ICMP}}};
     case Selector::Icmpv6Type:
-      return Dependency{NFT_META_L4PROTO, {IPPROTO_ICMPV6}};
+      return {v6, Dependency{NFT_META_L4PROTO, {IPPROTO_ICMPV6}}};
     case Selector::EtherSaddr: {
       std::uint16_t ether = ARPHRD_ETHER;
       std::vector<std::uint8_t> bytes(2);
       std::memcpy(bytes.data(), &ether, 2);
-      return Dependency{NFT_META_IIFTYPE, bytes};
+      return {Dependency{NFT_META_IIFTYPE, bytes}};
     }
     default:
-      return std::nullopt;
+      return {};
   }
 }
 
@@ -248,20 +251,26 @@ class RuleBuilder {
     nftnl_rule_add_expr(rule_, e);
   }
 
+  // `meta KEY == VALUE`, remembered: a dependency it gives is not checked again.
+  void meta_check(const Dependency& check) {
+    load(Load{Load::Kind::Meta, check.meta_key, 0, 0,
+              static_cast<std::uint32_t>(check.value.size())},
+         NFT_REG_1);
+    cmp_eq(NFT_REG_1, check.value);
+    done_.insert(check);
+  }
+
   void dependency(const Dependency& dependency) {
-    if (done_.insert(dependency).second) {
-      load(Load{Load::Kind::Meta, dependency.meta_key, 0, 0,
-                static_cast<std::uint32_t>(dependency.value.size())},
-           NFT_REG_1);
-      cmp_eq(NFT_REG_1, dependency.value);
+    if (!done_.contains(dependency)) {
+      meta_check(dependency);
     }
   }
 
   // Loads the selectors into consecutive 32-bit registers, as a concatenation.
   void load_key(const std::vector<Selector>& selectors) {
     for (Selector selector : selectors) {
-      if (auto dep = dependency_of(selector)) {
-        dependency(*dep);
+      for (const Dependency& dep : dependencies_of(selector)) {
+        dependency(dep);
       }
     }
     std::uint32_t reg = NFT_REG32_00;
@@ -623,11 +632,19 @@ class BatchWriter {
     for (const ir::Match& match : rule.matches) {
       if (match.op == ir::Match::Op::Equal) {
         for (std::size_t i = 0; i < match.selectors.size(); ++i) {
-          if (auto dep = dependency_of(match.selectors[i])) {
-            builder.dependency(*dep);
+          const Selector selector = match.selectors[i];
+          const FieldType type = ir::selector_type(selector);
+          // An explicit family or protocol gives the dependency of the fields after it,
+          // which nft then does not check again.
+          if (selector == Selector::NfProto || selector == Selector::L4Proto) {
+            builder.meta_check(
+                Dependency{load_of(selector).key, field_bytes(type, match.values[i].lo)});
+            continue;
           }
-          const FieldType type = ir::selector_type(match.selectors[i]);
-          builder.load(load_of(match.selectors[i]), NFT_REG_1);
+          for (const Dependency& dep : dependencies_of(selector)) {
+            builder.dependency(dep);
+          }
+          builder.load(load_of(selector), NFT_REG_1);
           builder.cmp_eq(NFT_REG_1, field_bytes(type, match.values[i].lo));
         }
         continue;

@@ -83,6 +83,25 @@ std::string how_text(bool key) {
   return key ? "overwritten+unlinked" : "unlinked";
 }
 
+nlohmann::json left_json(const Plan& plan) {
+  nlohmann::json left = nlohmann::json::array();
+  for (const decommission::Left& file : plan.left) {
+    left.push_back({{"path", file.path}, {"reason", file.reason}});
+  }
+  return left;
+}
+
+// What stays, and why: said before and after, so nobody takes it for destroyed.
+void print_left(const Plan& plan, std::string_view verb, std::ostream& out) {
+  if (plan.left.empty()) {
+    return;
+  }
+  out << verb << ' ' << plan.left.size() << " untouched:\n";
+  for (const decommission::Left& file : plan.left) {
+    out << "  " << file.path << ": " << file.reason << '\n';
+  }
+}
+
 std::string host_name() {
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
@@ -282,11 +301,9 @@ int print_dry_run(const Settings& settings, const Plan& plan, const nlohmann::js
                      {"records", log.at("records").get<std::int64_t>() + 1},
                      {"audit_log", log}};
     }
-    io.out << nlohmann::json{{"dry_run", true},
-                             {"export", export_json},
-                             {"destroy", files},
-                             {"directories", dirs},
-                             {"notes", plan.notes}}
+    io.out << nlohmann::json{{"dry_run", true},         {"export", export_json},
+                             {"destroy", files},        {"directories", dirs},
+                             {"left", left_json(plan)}, {"notes", plan.notes}}
                   .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
            << '\n';
     return kExitOk;
@@ -316,6 +333,7 @@ int print_dry_run(const Settings& settings, const Plan& plan, const nlohmann::js
     io.out << (i ? ", " : "") << dirs[i];
   }
   io.out << ")\n";
+  print_left(plan, "would leave", io.out);
   for (const std::string& note : plan.notes) {
     io.err << "note: " << note << '\n';
   }
@@ -324,8 +342,8 @@ int print_dry_run(const Settings& settings, const Plan& plan, const nlohmann::js
 }
 
 void print_report(const std::optional<Export>& export_info, const std::vector<Destroyed>& destroyed,
-                  const std::vector<std::string>& dirs, const Settings& settings, const Args& args,
-                  Io& io) {
+                  const std::vector<std::string>& dirs, const Plan& plan, const Settings& settings,
+                  const Args& args, Io& io) {
   if (args.json) {
     nlohmann::json files = nlohmann::json::array();
     for (const Destroyed& file : destroyed) {
@@ -334,11 +352,9 @@ void print_report(const std::optional<Export>& export_info, const std::vector<De
                        {"bytes", file.bytes},
                        {"how", how_text(file.key)}});
     }
-    nlohmann::json out = {{"export", nullptr},
-                          {"public_key", nullptr},
-                          {"destroyed", files},
-                          {"directories", dirs},
-                          {"warning", kFlashWarning}};
+    nlohmann::json out = {{"export", nullptr},       {"public_key", nullptr},
+                          {"destroyed", files},      {"directories", dirs},
+                          {"left", left_json(plan)}, {"warning", kFlashWarning}};
     if (export_info) {
       out["export"] = {{"path", export_info->path},
                        {"sha256", export_info->sha256},
@@ -368,6 +384,7 @@ void print_report(const std::optional<Export>& export_info, const std::vector<De
   for (const std::string& dir : dirs) {
     io.out << "removed " << dir << '\n';
   }
+  print_left(plan, "left", io.out);
   io.out << "WARNING: " << kFlashWarning << ".\n";
 }
 
@@ -447,7 +464,7 @@ int run_decommission(const Args& args, Io& io) {
   std::vector<std::string> removed_dirs;
   failed = destroy(plan, destroyed, removed_dirs);
   // What is gone is said even when the rest could not go.
-  print_report(export_info, destroyed, removed_dirs, settings, args, io);
+  print_report(export_info, destroyed, removed_dirs, plan, settings, args, io);
   if (failed) {
     return fail(io, *failed);
   }

@@ -1,9 +1,11 @@
 #pragma once
 // Destroying what a decommission Plan lists, one file at a time: its SHA-256 taken first,
-// a key overwritten with random bytes and fsynced, then the file unlinked (a symlink
-// itself, never what it points to); a file already gone is passed over. Then the emptied
-// directories are removed. Stops at the first failure; what was destroyed until then is in
-// `destroyed` and `removed_dirs`.
+// a key overwritten with random bytes and fsynced (unless it has another hard link by
+// now), then the file unlinked (a symlink itself, never what it points to); a file already
+// gone is passed over. Then the emptied directories are removed. Each file and directory
+// is reached from the plan's root without following a symlink or crossing a mount point
+// (openat2), so nothing that turned into a way outside since the plan is touched. Stops at
+// the first failure; what was destroyed until then is in `destroyed` and `removed_dirs`.
 
 #include <cstdint>
 #include <string>

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <set>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "policy/load.hpp"
@@ -46,9 +49,11 @@ std::string real_dir(const std::string& dir) {
 
 namespace {
 
-// The key files the policy names, when CONFIG/policy.yaml loads: they may live anywhere.
-std::set<std::string> policy_keys(const std::string& config_dir, std::vector<std::string>& notes) {
-  std::set<std::string> keys;
+// The key files the policy names, when CONFIG/policy.yaml loads, each with what names it:
+// they may live anywhere.
+std::map<std::string, std::string> policy_keys(const std::string& config_dir,
+                                               std::vector<std::string>& notes) {
+  std::map<std::string, std::string> keys;
   const std::string file = config_dir + "/policy.yaml";
   if (!exists_no_follow(file)) {
     return keys;
@@ -59,26 +64,28 @@ std::set<std::string> policy_keys(const std::string& config_dir, std::vector<std
                     " are not looked for");
     return keys;
   }
-  std::vector<std::string> named;
+  std::vector<std::pair<std::string, std::string>> named;
   for (const policy::Vpn& vpn : loaded.policy->vpns) {
-    named.push_back(vpn.private_key_file);
+    named.emplace_back(vpn.private_key_file, "the private key of VPN " + vpn.name);
   }
   if (loaded.policy->cloud) {
-    named.push_back(loaded.policy->cloud->key_file);
+    named.emplace_back(loaded.policy->cloud->key_file, "the cloud bridge's TLS key");
   }
-  for (const std::string& path : named) {
+  for (const auto& [path, what] : named) {
     if (path.empty()) {
       continue;
     }
-    // Through its directory's real path, as the files found in the directories are named.
+    // Through its directory's real path, as the files found in the directories are named:
+    // a symlink or ".." on the way cannot make a file outside look inside.
     const fs::path given(path);
-    keys.insert((fs::path(real_dir(given.parent_path().string())) / given.filename()).string());
+    keys.emplace((fs::path(real_dir(given.parent_path().string())) / given.filename()).string(),
+                 what);
   }
   return keys;
 }
 
 bool is_key(const std::string& path, const Settings& settings,
-            const std::set<std::string>& named_keys) {
+            const std::map<std::string, std::string>& named_keys) {
   const std::string name = fs::path(path).filename().string();
   return path == settings.state_dir + "/audit-key.pem" ||
          is_under(path, settings.config_dir + "/keys") ||
@@ -86,32 +93,80 @@ bool is_key(const std::string& path, const Settings& settings,
          name.ends_with(".pem") || named_keys.contains(path);
 }
 
-// Everything under `dir`, symlinks not followed: directories to `dirs` (`dir` first),
-// everything else to `files`.
-Result walk(const std::string& dir, std::set<std::string>& files, std::vector<std::string>& dirs) {
+// Whether `path` is where a file system or a bind mount is mounted (a directory or a
+// file), without following a symlink. Kernels that cannot say (STATX_ATTR_MOUNT_ROOT is
+// 5.8's) are asked whether the device differs from the parent's.
+Result mount_point(const std::string& path, dev_t parent_dev, bool& mounted) {
+  struct statx status {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS,
+              &status) != 0) {
+    return io_failure(path, errno_code(), "read");
+  }
+  mounted = (status.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+                ? (status.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0
+                : makedev(status.stx_dev_major, status.stx_dev_minor) != parent_dev;
+  return std::nullopt;
+}
+
+// Everything under `dir`, symlinks not followed and mount points not entered: directories
+// to `dirs` (`dir` first), mount points to `left`, everything else to `files`.
+Result walk(const std::string& dir, dev_t dev, std::set<std::string>& files,
+            std::vector<std::string>& dirs, std::vector<Left>& left) {
   dirs.push_back(dir);
   std::vector<std::string> below;
   std::error_code error;
   for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    const std::string path = it->path().string();
     const fs::file_status type = it->symlink_status(error);
     if (error) {
-      return io_failure(it->path().string(), error, "read");
+      return io_failure(path, error, "read");
     }
-    if (fs::is_directory(type)) {
-      below.push_back(it->path().string());
+    bool mounted = false;
+    if (Result failed = mount_point(path, dev, mounted)) {
+      return failed;
+    }
+    if (mounted) {
+      left.push_back({path,
+                      "a mount point (another file system or a bind mount): what is mounted "
+                      "there is not these directories' own, so it is not entered, and the "
+                      "directories above it stay"});
+    } else if (fs::is_directory(type)) {
+      below.push_back(path);
     } else {
-      files.insert(it->path().string());
+      files.insert(path);
     }
   }
   if (error) {
     return io_failure(dir, error, "read");
   }
   for (const std::string& sub : below) {
-    if (Result failed = walk(sub, files, dirs)) {
+    if (Result failed = walk(sub, dev, files, dirs, left)) {
       return failed;
     }
   }
   return std::nullopt;
+}
+
+// The named key files: inside the directories the walk found them (or notes why not);
+// outside, they are listed as left, never destroyed.
+void place_named_keys(const std::map<std::string, std::string>& named_keys,
+                      const Settings& settings, Plan& plan) {
+  for (const auto& [key, what] : named_keys) {
+    const bool inside = is_under(key, settings.config_dir) || is_under(key, settings.state_dir);
+    struct stat status {};
+    const bool exists = ::lstat(key.c_str(), &status) == 0;
+    if (inside && !exists) {
+      plan.notes.push_back("the policy names " + key + " (" + what + "), which does not exist");
+    } else if (inside && S_ISDIR(status.st_mode)) {
+      plan.notes.push_back("the policy names " + key + " (" + what +
+                           ") as a key file; it is a directory, destroyed as one");
+    } else if (!inside && exists) {
+      plan.left.push_back({key, "named by the policy as " + what + ", outside " +
+                                    settings.config_dir + " and " + settings.state_dir +
+                                    ": decommission destroys nothing outside them (destroy "
+                                    "it by hand if nothing else uses it)"});
+    }
+  }
 }
 
 }  // namespace
@@ -130,25 +185,15 @@ Result make_plan(const Settings& settings, Plan& plan) {
       return Failure{kExitUsage, dir + " is not a directory"};
     }
     if (std::find(plan.dirs.begin(), plan.dirs.end(), dir) == plan.dirs.end()) {
-      if (Result failed = walk(dir, files, plan.dirs)) {
+      plan.roots.push_back({dir, status.st_dev, status.st_ino});
+      if (Result failed = walk(dir, status.st_dev, files, plan.dirs, plan.left)) {
         return failed;
       }
     }
   }
-  const std::set<std::string> named_keys = policy_keys(settings.config_dir, plan.notes);
-  for (const std::string& key : named_keys) {
-    struct stat status {};
-    if (::lstat(key.c_str(), &status) != 0) {
-      if (errno != ENOENT) {
-        return io_failure(key, errno_code(), "read");
-      }
-      plan.notes.push_back("the policy names " + key + ", which does not exist");
-    } else if (S_ISDIR(status.st_mode)) {
-      plan.notes.push_back("the policy names " + key + " as a key file; it is a directory, left");
-    } else {
-      files.insert(key);
-    }
-  }
+  const std::map<std::string, std::string> named_keys =
+      policy_keys(settings.config_dir, plan.notes);
+  place_named_keys(named_keys, settings, plan);
   for (const std::string& path : files) {
     struct stat status {};
     if (::lstat(path.c_str(), &status) != 0) {
@@ -158,8 +203,16 @@ Result make_plan(const Settings& settings, Plan& plan) {
     // that of the path it holds, which is what its line in the report hashes.
     const bool regular = S_ISREG(status.st_mode);
     const bool sized = regular || S_ISLNK(status.st_mode);
-    plan.files.push_back({path, regular && is_key(path, settings, named_keys),
-                          sized ? static_cast<std::uint64_t>(status.st_size) : 0});
+    bool key = regular && is_key(path, settings, named_keys);
+    // Overwriting changes the content under every name the file has, and another name
+    // may lie outside the directories: such a file is only unlinked.
+    if (key && status.st_nlink > 1) {
+      key = false;
+      plan.notes.push_back(path + " has " + std::to_string(status.st_nlink) +
+                           " hard links: its other names may lie outside these directories, "
+                           "so it is unlinked, not overwritten; its content stays under them");
+    }
+    plan.files.push_back({path, key, sized ? static_cast<std::uint64_t>(status.st_size) : 0});
     if (S_ISLNK(status.st_mode)) {
       std::error_code error;
       plan.notes.push_back(path + " is a symbolic link (to " +
@@ -167,6 +220,13 @@ Result make_plan(const Settings& settings, Plan& plan) {
                            "): the link is removed, what it points to is not");
     }
   }
+  // A directory that holds a mount point cannot be emptied: it stays.
+  std::erase_if(plan.dirs, [&](const std::string& dir) {
+    return std::any_of(plan.left.begin(), plan.left.end(),
+                       [&](const Left& left) { return is_under(left.path, dir); });
+  });
+  std::sort(plan.left.begin(), plan.left.end(),
+            [](const Left& a, const Left& b) { return a.path < b.path; });
   // Children before their parents; the two directories may also nest.
   std::sort(plan.dirs.begin(), plan.dirs.end(), [](const std::string& a, const std::string& b) {
     const auto depth = [](const std::string& path) {

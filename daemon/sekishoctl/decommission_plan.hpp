@@ -1,8 +1,10 @@
 #pragma once
 // What `sekishoctl decommission` will destroy: every file of the configuration and state
-// directories (found without following a symlink) and the key files the policy names,
-// each marked as a key or not, and the directories to remove, deepest first. Nothing here
-// writes or removes anything; failures come back as a Failure with its exit code.
+// directories (found without following a symlink or entering a mount point), each marked
+// as a key or not, and the directories to remove, deepest first; and what it leaves, with
+// the reason: a key file the policy names outside both directories, a mount point inside
+// them. Nothing outside the two directories is ever destroyed. Nothing here writes or
+// removes anything; failures come back as a Failure with its exit code.
 
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +12,8 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "daemon/common/exit_codes.hpp"
 
@@ -42,9 +46,25 @@ struct Target {
   std::uint64_t bytes = 0;
 };
 
+// Something the decommission does not destroy, and why.
+struct Left {
+  std::string path;
+  std::string reason;
+};
+
+// A directory the plan walked, as it was then: destroying works below it only, and only
+// while it is still the same directory.
+struct Root {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
 struct Plan {
+  std::vector<Root> roots;        // the configuration and state directories that exist
   std::vector<Target> files;      // sorted by path
   std::vector<std::string> dirs;  // to remove, deepest first
+  std::vector<Left> left;         // sorted by path
   std::vector<std::string> notes;
 };
 

@@ -40,18 +40,19 @@ int main(int argc, char** argv) {
     std::vector<Rule> rules;
     std::vector<Rule> last;
     for (Rule& rule : chain.rules) {
+      // An allow rule: its family, then the lookup.
       const sekisho::ir::Set* set =
-          rule.matches.size() == 1 && rule.matches[0].op == Match::Op::InSet
-              ? ruleset.find_set(rule.matches[0].set)
+          !rule.matches.empty() && rule.matches.back().op == Match::Op::InSet
+              ? ruleset.find_set(rule.matches.back().set)
               : nullptr;
       if (is_ct_state_rule(rule)) {
         last.push_back(rule);
       } else if (set && !set->anonymous && set->schedule.empty()) {
         for (const sekisho::ir::Element& element : set->elements) {
           Rule one = rule;
-          one.matches[0].op = Match::Op::Equal;
-          one.matches[0].set.clear();
-          one.matches[0].values = element.key;
+          one.matches.back().op = Match::Op::Equal;
+          one.matches.back().set.clear();
+          one.matches.back().values = element.key;
           rules.push_back(std::move(one));
         }
         expanded.push_back(set->name);

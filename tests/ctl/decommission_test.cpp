@@ -1,6 +1,6 @@
 // `sekishoctl decommission`, in-process, on a box made in a temporary directory: a state
 // directory with a real audit log and signing key, a configuration directory with a policy
-// that names its key files (one of them outside both directories).
+// that names its key files (one of them outside both directories, which must stay).
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -24,6 +25,8 @@
 #include "daemon/common/sha256.hpp"
 #include "daemon/common/state_lock.hpp"
 #include "daemon/sekishoctl/commands.hpp"
+#include "daemon/sekishoctl/decommission_destroy.hpp"
+#include "daemon/sekishoctl/decommission_plan.hpp"
 #include "policy/load.hpp"
 #include "tests/audit/bundle_fixture.hpp"
 #include "tests/ctl/run_command.hpp"
@@ -50,8 +53,9 @@ void write_file(const fs::path& path, const std::string& text) {
 }
 
 // A VPN whose private key is in CONFIG/keys, and a cloud bridge whose TLS key lives outside
-// both directories: decommission must find that one through the policy.
-std::string policy_text(const fs::path& config, const fs::path& elsewhere) {
+// both directories: decommission must name that one, and leave it.
+std::string policy_text(const fs::path& vpn_key, const fs::path& config,
+                        const fs::path& cloud_key) {
   return "version: 1\n"
          "gateway: {name: decom-gw, timezone: Asia/Tokyo}\n"
          "zones:\n"
@@ -67,7 +71,7 @@ std::string policy_text(const fs::path& config, const fs::path& elsewhere) {
          "    listen_port: 51820\n"
          "    address: 198.18.100.1/24\n"
          "    private_key_file: " +
-         (config / "keys/wg0.key").string() +
+         vpn_key.string() +
          "\n"
          "    peers:\n"
          "      vendor-a:\n"
@@ -84,7 +88,7 @@ std::string policy_text(const fs::path& config, const fs::path& elsewhere) {
          (config / "cloud/x.pem").string() +
          "\n"
          "      key_file: " +
-         (elsewhere / "cloud.key").string() +
+         cloud_key.string() +
          "\n"
          "    local_broker: 192.0.2.1:1883\n"
          "    uplink: [\"line1/+/telemetry\"]\n";
@@ -96,6 +100,8 @@ struct Box {
   std::string public_pem;
   std::map<std::string, std::string> originals;  // every file to destroy: path -> content
   std::set<std::string> keys;                    // the ones to overwrite
+  std::map<std::string, std::string> outside;    // files to leave as they are
+  int wg0_key = -1;  // CONFIG/keys/wg0.key, open: what its inode holds after it is gone
 
   Box() {
     char name[] = "/tmp/sekisho-decommission-XXXXXX";
@@ -118,7 +124,8 @@ struct Box {
       public_pem = signer.public_pem();
     }  // closed: sqlite folds its write-ahead log back into audit.db
     write_file(state / "last-good.yaml", "version: 1\n");
-    write_file(config / "policy.yaml", policy_text(config, elsewhere));
+    write_file(config / "policy.yaml",
+               policy_text(config / "keys/wg0.key", config, elsewhere / "cloud.key"));
     const policy::LoadResult loaded = policy::load_policy_file((config / "policy.yaml").string());
     REQUIRE_MESSAGE(loaded.policy, "the test's policy must load, or its key files are not found");
     write_file(config / "keys/wg0.key", "wg private key bytes\n");
@@ -128,9 +135,12 @@ struct Box {
     write_file(elsewhere / "cloud.key", "cloud tls key\n");
     write_file(keep / "secret.txt", "not the gateway's\n");
     fs::create_symlink(keep / "secret.txt", config / "secret-link");
-    // Hard links outside: they show what happened to the inodes after the names are gone.
-    fs::create_hard_link(config / "keys/wg0.key", keep / "wg0.key.link");
+    // What happened to the inodes after the names are gone: a hard link outside for a
+    // file that is only unlinked, an open descriptor for a key (a key with a second name
+    // is not overwritten).
     fs::create_hard_link(config / "hooks/h", keep / "h.link");
+    wg0_key = ::open((config / "keys/wg0.key").c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(wg0_key >= 0);
     for (const fs::path& dir : {state, config}) {
       for (const auto& entry : fs::recursive_directory_iterator(dir)) {
         if (entry.is_regular_file() && !entry.is_symlink()) {
@@ -138,12 +148,24 @@ struct Box {
         }
       }
     }
-    originals[(elsewhere / "cloud.key").string()] = read_file(elsewhere / "cloud.key");
+    for (const fs::path& path : {elsewhere / "cloud.key", keep / "secret.txt"}) {
+      outside[path.string()] = read_file(path);
+    }
     keys = {(state / "audit-key.pem").string(), (config / "keys/wg0.key").string(),
-            (config / "cloud/x.pem").string(), (config / "cloud/ca.pem").string(),
-            (elsewhere / "cloud.key").string()};
+            (config / "cloud/x.pem").string(), (config / "cloud/ca.pem").string()};
   }
-  ~Box() { fs::remove_all(root); }
+  ~Box() {
+    ::close(wg0_key);
+    fs::remove_all(root);
+  }
+
+  // Every file outside the two directories as it was.
+  void check_outside() const {
+    for (const auto& file : outside) {
+      const std::string& path = file.first;
+      CHECK_MESSAGE(read_file(path) == file.second, path);
+    }
+  }
 
   std::string how(const std::string& path) const {
     return keys.contains(path) ? "overwritten+unlinked" : "unlinked";
@@ -158,6 +180,7 @@ struct Box {
       CHECK_MESSAGE(read_file(path) == content, path);
     }
     CHECK(fs::is_symlink(config / "secret-link"));
+    check_outside();
     CHECK_FALSE(fs::exists(out));
     CHECK_FALSE(fs::exists(out + ".pub.pem"));
   }
@@ -172,7 +195,7 @@ std::string report_line(std::size_t bytes, const std::string& how, const std::st
 
 const OptionSpec kOptions{{"out", "state-dir", "config-dir"}, {"yes"}};
 
-Run decommission(const Box& box, std::vector<std::string> more = {}) {
+Run decommission_box(const Box& box, std::vector<std::string> more = {}) {
   std::vector<std::string> argv = {"decommission",
                                    "--state-dir",
                                    box.state.string(),
@@ -199,7 +222,7 @@ std::vector<nlohmann::json> bundle_records(const audit::Bundle& bundle) {
 
 TEST_CASE("decommission without --yes: a dry run that lists every file and destroys nothing") {
   Box box;
-  Run run = decommission(box);
+  Run run = decommission_box(box);
   CHECK(run.code == kExitOk);
   for (const auto& original : box.originals) {
     const std::string& path = original.first;
@@ -208,18 +231,30 @@ TEST_CASE("decommission without --yes: a dry run that lists every file and destr
     CHECK_MESSAGE(run.out.find(line) != std::string::npos, line << " is not in\n" << run.out);
   }
   CHECK(run.out.find("unlinked  " + (box.config / "secret-link").string()) != std::string::npos);
+  // The cloud key the policy names outside both directories: listed, with the reason.
+  const std::string cloud_key = (box.elsewhere / "cloud.key").string();
+  CHECK_MESSAGE(
+      run.out.find("would leave 1 untouched:\n  " + cloud_key +
+                   ": named by the policy as the cloud bridge's TLS key, outside " +
+                   box.config.string() + " and " + box.state.string()) != std::string::npos,
+      run.out);
+  CHECK(run.out.find("unlinked  " + cloud_key) == std::string::npos);
   CHECK(run.out.find("30 records and a decommission record, chain intact") != std::string::npos);
   CHECK(run.out.find("nothing was destroyed; run again with --yes to decommission") !=
         std::string::npos);
   box.check_untouched();
 
-  run = decommission(box, {"--json"});
+  run = decommission_box(box, {"--json"});
   REQUIRE(run.code == kExitOk);
   const nlohmann::json json = nlohmann::json::parse(run.out);
   CHECK(json.at("dry_run") == true);
   CHECK(json.at("export").at("records") == 31);
   // The originals, the symlink, and the lock file the command itself holds.
   CHECK(json.at("destroy").size() == box.originals.size() + 2);
+  REQUIRE(json.at("left").size() == 1);
+  CHECK(json.at("left")[0].at("path") == cloud_key);
+  CHECK(json.at("left")[0].at("reason").get<std::string>().find(
+            "named by the policy as the cloud bridge's TLS key") != std::string::npos);
   box.check_untouched();
 }
 
@@ -228,7 +263,7 @@ TEST_CASE("decommission refuses while sekishod runs: 65, nothing destroyed") {
   SUBCASE("it holds the state lock") {
     StateLock daemon;
     REQUIRE_FALSE(daemon.acquire(box.state.string()));
-    Run run = decommission(box, {"--yes"});
+    Run run = decommission_box(box, {"--yes"});
     CHECK(run.code == kExitInvalid);
     CHECK(run.err.find("sekishod is running (it holds " + box.state.string() +
                        "/sekishod.lock); stop it first: systemctl stop sekishod") !=
@@ -242,7 +277,7 @@ TEST_CASE("decommission refuses while sekishod runs: 65, nothing destroyed") {
     std::snprintf(address.sun_path, sizeof address.sun_path, "%s", box.control.c_str());
     REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
     REQUIRE(::listen(listener, 4) == 0);
-    Run run = decommission(box, {"--yes"});
+    Run run = decommission_box(box, {"--yes"});
     ::close(listener);
     CHECK(run.code == kExitInvalid);
     CHECK(run.err.find("it answers on " + box.control) != std::string::npos);
@@ -252,7 +287,7 @@ TEST_CASE("decommission refuses while sekishod runs: 65, nothing destroyed") {
 
 TEST_CASE("decommission --yes: a verified export, then every file and both directories gone") {
   Box box;
-  Run run = decommission(box, {"--yes"});
+  Run run = decommission_box(box, {"--yes"});
   REQUIRE_MESSAGE(run.code == kExitOk, run.err);
 
   // The export: 0600, verifies with the key it printed and wrote next to it.
@@ -297,25 +332,29 @@ TEST_CASE("decommission --yes: a verified export, then every file and both direc
   }
   CHECK(run.out.find("flash storage (SSD, eMMC, SD cards) remaps writes") != std::string::npos);
 
-  // Gone: every file, both directories, the key outside them; not what a link pointed to.
+  // Gone: every file and both directories. Left: the key the policy names outside them
+  // (and said so), what a link pointed to.
   for (const auto& original : box.originals) {
     CHECK_MESSAGE(!fs::exists(fs::symlink_status(original.first)), original.first);
   }
   CHECK_FALSE(fs::exists(fs::symlink_status(box.state)));
   CHECK_FALSE(fs::exists(fs::symlink_status(box.config)));
-  CHECK(fs::is_directory(box.elsewhere));
-  CHECK(read_file(box.keep / "secret.txt") == "not the gateway's\n");
+  box.check_outside();
+  CHECK(run.out.find("left 1 untouched:\n  " + (box.elsewhere / "cloud.key").string() +
+                     ": named by the policy as the cloud bridge's TLS key") != std::string::npos);
   // The key's inode was overwritten in place (same length, other bytes); the hook was only
   // unlinked.
-  const std::string key_after = read_file(box.keep / "wg0.key.link");
-  CHECK(key_after.size() == std::string("wg private key bytes\n").size());
-  CHECK(key_after != "wg private key bytes\n");
+  char key_after[64] = {};
+  const ssize_t n = ::pread(box.wg0_key, key_after, sizeof key_after, 0);
+  CHECK(n == static_cast<ssize_t>(std::string("wg private key bytes\n").size()));
+  CHECK(std::string(key_after, static_cast<std::size_t>(std::max<ssize_t>(n, 0))) !=
+        "wg private key bytes\n");
   CHECK(read_file(box.keep / "h.link") == "#!/bin/sh\nexit 0\n");
 }
 
 TEST_CASE("decommission --yes --json") {
   Box box;
-  Run run = decommission(box, {"--yes", "--json"});
+  Run run = decommission_box(box, {"--yes", "--json"});
   REQUIRE_MESSAGE(run.code == kExitOk, run.err);
   const nlohmann::json json = nlohmann::json::parse(run.out);
   CHECK(json.at("export").at("path") == box.out);
@@ -328,11 +367,16 @@ TEST_CASE("decommission --yes --json") {
     destroyed[file.at("path").get<std::string>()] = file;
   }
   CHECK(destroyed.size() == box.originals.size() + 2);
-  const std::string key = (box.elsewhere / "cloud.key").string();
+  const std::string key = (box.config / "keys/wg0.key").string();
   REQUIRE(destroyed.contains(key));
   CHECK(destroyed[key].at("how") == "overwritten+unlinked");
   CHECK(destroyed[key].at("sha256") == sha256_hex(box.originals[key]));
   CHECK(destroyed[key].at("bytes") == box.originals[key].size());
+  const std::string outside_key = (box.elsewhere / "cloud.key").string();
+  CHECK_FALSE(destroyed.contains(outside_key));
+  REQUIRE(json.at("left").size() == 1);
+  CHECK(json.at("left")[0].at("path") == outside_key);
+  box.check_outside();
   const std::string hook = (box.config / "hooks/h").string();
   REQUIRE(destroyed.contains(hook));
   CHECK(destroyed[hook].at("how") == "unlinked");
@@ -349,7 +393,7 @@ TEST_CASE("decommission --yes with a tampered audit log: 1, nothing destroyed") 
     sqlite3_close(db);
   }
   box.originals[(box.state / "audit.db").string()] = read_file(box.state / "audit.db");
-  Run run = decommission(box, {"--yes"});
+  Run run = decommission_box(box, {"--yes"});
   CHECK(run.code == kExitNegative);
   CHECK(run.err.find("audit.db does not verify (record 5:") != std::string::npos);
   CHECK(run.err.find("nothing was destroyed; " + (box.state / "audit.db").string() +
@@ -360,7 +404,7 @@ TEST_CASE("decommission --yes with a tampered audit log: 1, nothing destroyed") 
 TEST_CASE("decommission --out: never an existing file, never inside what is destroyed") {
   Box box;
   write_file(box.out, "an earlier export\n");
-  Run run = decommission(box, {"--yes"});
+  Run run = decommission_box(box, {"--yes"});
   CHECK(run.code == kExitInvalid);
   CHECK(run.err.find(box.out + " exists; decommission never overwrites a file") !=
         std::string::npos);
@@ -369,7 +413,7 @@ TEST_CASE("decommission --out: never an existing file, never inside what is dest
   box.check_untouched();
 
   write_file(box.out + ".pub.pem", "an earlier key\n");
-  run = decommission(box, {"--yes"});
+  run = decommission_box(box, {"--yes"});
   CHECK(run.code == kExitInvalid);
   fs::remove(box.out + ".pub.pem");
   box.check_untouched();
@@ -383,7 +427,69 @@ TEST_CASE("decommission --out: never an existing file, never inside what is dest
   CHECK(run.err.find("which is destroyed") != std::string::npos);
   box.check_untouched();
 
-  run = decommission(box, {"--yes", "stray"});
+  run = decommission_box(box, {"--yes", "stray"});
   CHECK(run.code == kExitUsage);
   box.check_untouched();
+}
+
+TEST_CASE("decommission destroys nothing outside its directories, whatever points there") {
+  Box box;
+  // The policy names its cloud key through a directory symlink inside CONFIG that leads
+  // outside; CONFIG also holds a symlink to a directory outside, and a key with a second
+  // name outside (a hard link: overwriting it would change that file too).
+  fs::create_directories(box.keep / "dir");
+  write_file(box.keep / "dir/kept.txt", "kept\n");
+  fs::create_directory_symlink(box.keep / "dir", box.config / "dir-link");
+  fs::create_directory_symlink(box.elsewhere, box.config / "keys-elsewhere");
+  write_file(box.config / "policy.yaml", policy_text(box.config / "keys/wg0.key", box.config,
+                                                     box.config / "keys-elsewhere/cloud.key"));
+  write_file(box.config / "keys/shared.key", "shared key\n");
+  fs::create_hard_link(box.config / "keys/shared.key", box.keep / "shared.key");
+  box.outside[(box.keep / "dir/kept.txt").string()] = "kept\n";
+  box.outside[(box.keep / "shared.key").string()] = "shared key\n";
+
+  Run run = decommission_box(box, {"--yes", "--json"});
+  REQUIRE_MESSAGE(run.code == kExitOk, run.err);
+  const nlohmann::json json = nlohmann::json::parse(run.out);
+  box.check_outside();
+  CHECK(fs::is_directory(box.keep / "dir"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(box.config)));
+  // The key through the symlink is named by its real path, and left.
+  REQUIRE(json.at("left").size() == 1);
+  CHECK(json.at("left")[0].at("path") == (box.elsewhere / "cloud.key").string());
+  std::map<std::string, std::string> how;
+  for (const nlohmann::json& file : json.at("destroyed")) {
+    how[file.at("path").get<std::string>()] = file.at("how").get<std::string>();
+  }
+  // The links themselves went; the shared key was unlinked, not overwritten, and said why.
+  CHECK(how[(box.config / "dir-link").string()] == "unlinked");
+  CHECK(how[(box.config / "keys-elsewhere").string()] == "unlinked");
+  CHECK(how[(box.config / "keys/shared.key").string()] == "unlinked");
+  CHECK(how[(box.config / "keys/wg0.key").string()] == "overwritten+unlinked");
+  CHECK(run.err.find((box.config / "keys/shared.key").string() +
+                     " has 2 hard links: its other names may lie outside") != std::string::npos);
+}
+
+TEST_CASE("a directory turned into a symlink after the plan stops the destruction there") {
+  Box box;
+  const decommission::Settings settings{box.state.string(), box.config.string(), box.out,
+                                        box.out + ".pub.pem"};
+  decommission::Plan plan;
+  REQUIRE_FALSE(decommission::make_plan(settings, plan));
+  // CONFIG/hooks becomes a symlink to a directory outside holding a file of the same name.
+  fs::rename(box.config / "hooks", box.root / "hooks-moved");
+  write_file(box.keep / "hooks/h", "outside\n");
+  fs::create_directory_symlink(box.keep / "hooks", box.config / "hooks");
+  std::vector<decommission::Destroyed> destroyed;
+  std::vector<std::string> removed;
+  const decommission::Result failed = decommission::destroy(plan, destroyed, removed);
+  REQUIRE(failed);
+  CHECK(failed->code == kExitNegative);
+  CHECK_MESSAGE(failed->message == (box.config / "hooks").string() +
+                                       " is no longer reached inside " + box.config.string() +
+                                       " without a symbolic link or a mount point: it changed "
+                                       "during the decommission",
+                failed->message);
+  CHECK(read_file(box.keep / "hooks/h") == "outside\n");
+  CHECK(fs::is_symlink(box.config / "hooks"));
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sekisho's own netlink backend against nft: every example policy and golden ruleset is
 # applied both ways, each in a private network namespace (never the machine's own), and
-# `nft list ruleset` must read the same. A dry run must succeed and leave nothing behind;
-# a refused batch must change nothing and say why.
+# `nft list ruleset` must read the same, and so must every rule's bytecode (the listing
+# hides the checks nft adds, such as an ICMP type's family). A dry run must succeed and
+# leave nothing behind; a refused batch must change nothing and say why.
 set -u
 apply=$1 # the sekisho_nft_apply test tool
 ctl=$2
@@ -10,17 +11,37 @@ src=$3
 . "$src/tests/lab/common.sh"
 lab_require
 
+# The rules' bytecode from `nft --debug=netlink list ruleset`, without what differs by
+# construction: handles, anonymous set numbers, and the byteorder expression nft puts after
+# a one-byte `meta l4proto` in an interval set's key (hton of 2-byte units over 1 byte: the
+# kernel swaps nothing).
+rule_bytecode() {
+  awk '/^inet [a-z]+ [a-z_0-9-]+ [0-9]/ { print $1, $2, $3; in_rule = 1; next }
+       /^inet / { in_rule = 0 }
+       /^  \[/ && in_rule' "$1" |
+    sed -E 's/__(map|set)[0-9]+/__anonymous/g' |
+    grep -vE '^  \[ byteorder reg ([0-9]+) = hton\(reg \1, 2, 1\) \]$'
+}
+
 for policy in $(lab_policies "$src"); do
   name=$(basename "$policy" .yaml)
   "$ctl" compile "$policy" >"$tmp/$name.nft" 2>/dev/null
-  unshare --net sh -c "nft -f '$tmp/$name.nft' && nft list ruleset" >"$tmp/$name.by-nft" 2>&1
-  unshare --net sh -c "'$apply' '$policy' --as-compiled >/dev/null && nft list ruleset" >"$tmp/$name.by-sekisho" 2>&1
+  unshare --net sh -c "nft -f '$tmp/$name.nft' && nft list ruleset && \
+    nft --debug=netlink list ruleset >'$tmp/$name.code-by-nft'" >"$tmp/$name.by-nft" 2>&1
+  unshare --net sh -c "'$apply' '$policy' --as-compiled >/dev/null && nft list ruleset && \
+    nft --debug=netlink list ruleset >'$tmp/$name.code-by-sekisho'" >"$tmp/$name.by-sekisho" 2>&1
   unshare --net sh -c "'$apply' '$policy' --dry-run >/dev/null && nft list tables" \
     >"$tmp/$name.dry-run" 2>&1
   dry_rc=$?
   if ! diff -u "$tmp/$name.by-nft" "$tmp/$name.by-sekisho" >"$tmp/$name.diff"; then
     lab_fail "$name: the kernel holds something else after sekisho's apply than after nft -f"
     head -40 "$tmp/$name.diff"
+  elif ! grep -q '^  \[ cmp eq' "$tmp/$name.code-by-nft"; then
+    lab_fail "$name: nft --debug=netlink printed no bytecode"
+  elif ! diff -u <(rule_bytecode "$tmp/$name.code-by-nft") \
+    <(rule_bytecode "$tmp/$name.code-by-sekisho") >"$tmp/$name.code-diff"; then
+    lab_fail "$name: the rules' bytecode differs after sekisho's apply from after nft -f"
+    head -40 "$tmp/$name.code-diff"
   elif [ "$dry_rc" -ne 0 ] || [ -s "$tmp/$name.dry-run" ]; then
     lab_fail "$name: the dry run failed or left something behind:"
     cat "$tmp/$name.dry-run"

@@ -3,7 +3,8 @@
 # 69); `sekishoctl decommission --yes` refuses while the daemon runs (by its lock, and by
 # its control socket) and destroys nothing; once the daemon is stopped it exports the audit
 # log, the export verifies offline with the public key written next to it (which is the
-# key the daemon itself reports), and the state and configuration are gone.
+# key the daemon itself reports), and the state and configuration are gone. Bind mounts
+# inside the directories (in a private mount namespace) are left with what they show.
 set -u
 bindir=$1
 src=$2
@@ -110,6 +111,31 @@ if [ "$(stat -c %a "$out")" = 600 ]; then
   lab_pass "the export is 0600"
 else
   lab_fail "the export's mode is $(stat -c %a "$out")"
+fi
+
+# Bind mounts inside the directories, of a directory and of a key file from outside: in a
+# mount namespace of its own, so nothing outside the test sees them. Decommission enters
+# neither, lists both, and destroys the rest.
+other=$tmp/mounted
+mkdir -p "$other/etc/keys" "$other/etc/mnt" "$other/state" "$other/outside/dir"
+printf 'kept\n' >"$other/outside/dir/file"
+printf 'outside key\n' >"$other/outside/tls.key"
+printf 'gateway key\n' >"$other/etc/keys/wg0.key"
+: >"$other/etc/keys/mounted.key"
+unshare --mount --propagation private sh -c "
+  mount --bind '$other/outside/dir' '$other/etc/mnt' &&
+  mount --bind '$other/outside/tls.key' '$other/etc/keys/mounted.key' &&
+  '$ctl' decommission --yes --state-dir '$other/state' --config-dir '$other/etc' \
+    --control '$tmp/none.sock' --out '$tmp/mounted.tar.gz'" >"$tmp/mounted.out" 2>&1
+rc=$?
+if [ $rc = 0 ] && [ "$(cat "$other/outside/dir/file")" = kept ] &&
+  [ "$(cat "$other/outside/tls.key")" = "outside key" ] && [ ! -e "$other/etc/keys/wg0.key" ] &&
+  [ ! -e "$other/state" ] && grep -q "left 2 untouched:" "$tmp/mounted.out" &&
+  grep -q "^  $other/etc/mnt: a mount point" "$tmp/mounted.out" &&
+  grep -q "^  $other/etc/keys/mounted.key: a mount point" "$tmp/mounted.out"; then
+  lab_pass "bind mounts inside the directories: not entered, listed, what they show intact"
+else
+  lab_fail "bind mounts inside the directories: exit $rc: $(cat "$tmp/mounted.out")"
 fi
 
 lab_finish

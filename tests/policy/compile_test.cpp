@@ -3,8 +3,10 @@
 
 #include "policy/compile.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 
 #include <doctest/doctest.h>
 
@@ -29,6 +31,72 @@ ir::Ruleset compile_text(const std::string& text) {
 std::string factory_line() {
   std::ifstream in(SEKISHO_SOURCE_DIR "/configs/factory-line.yaml");
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The family whose header a selector reads (an ICMP type counts as its family's), if any.
+std::optional<Family> family_of(ir::Selector selector) {
+  switch (selector) {
+    case ir::Selector::IpSaddr:
+    case ir::Selector::IpDaddr:
+    case ir::Selector::IcmpType:
+      return Family::V4;
+    case ir::Selector::Ip6Saddr:
+    case ir::Selector::Ip6Daddr:
+    case ir::Selector::Icmpv6Type:
+      return Family::V6;
+    default:
+      return std::nullopt;
+  }
+}
+
+// Every rule that reads an address or an ICMP type without an earlier `meta nfproto` of
+// the same family in the rule, as "CHAIN rule N: SELECTOR".
+std::vector<std::string> rules_without_family(const ir::Ruleset& ruleset) {
+  std::vector<std::string> out;
+  for (const ir::Chain& chain : ruleset.chains) {
+    for (std::size_t i = 0; i < chain.rules.size(); ++i) {
+      const ir::Rule& rule = chain.rules[i];
+      std::optional<Family> stated;
+      auto check = [&](const std::vector<ir::Selector>& selectors) {
+        for (ir::Selector selector : selectors) {
+          const auto family = family_of(selector);
+          if (family && family != stated) {
+            out.push_back(chain.name + " rule " + std::to_string(i + 1) + ": " +
+                          std::string(ir::selector_name(selector)));
+          }
+        }
+      };
+      for (const ir::Match& match : rule.matches) {
+        if (match.op == ir::Match::Op::Equal &&
+            match.selectors == std::vector{ir::Selector::NfProto}) {
+          const auto nfproto = match.values[0].lo.bytes[0];
+          stated = nfproto == 2    ? std::optional{Family::V4}
+                   : nfproto == 10 ? std::optional{Family::V6}
+                                   : std::nullopt;
+          continue;
+        }
+        check(match.selectors);
+      }
+      for (const ir::Statement& statement : rule.statements) {
+        check(statement.map_key);
+      }
+    }
+  }
+  return out;
+}
+
+// Every example policy and golden compile input.
+std::vector<std::filesystem::path> example_policies() {
+  std::vector<std::filesystem::path> out;
+  for (const char* dir :
+       {SEKISHO_SOURCE_DIR "/configs", SEKISHO_SOURCE_DIR "/tests/golden/compile"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.path().extension() == ".yaml") {
+        out.push_back(entry.path());
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -155,7 +223,7 @@ TEST_CASE("one allow set per zone pair, family and kind; scheduled rules in thei
   // log: true adds a logging lookup before the accepting one.
   REQUIRE(ruleset.find_set("it_to_ot_v4_icmp_log_ranges"));
   const ir::Chain& it_to_ot = *ruleset.find_chain("it_to_ot");
-  CHECK(it_to_ot.rules.front().matches[0].set == "it_to_ot_v4_icmp_log_ranges");
+  CHECK(it_to_ot.rules.front().matches.back().set == "it_to_ot_v4_icmp_log_ranges");
 }
 
 TEST_CASE("exact flows go to a hash set, the rest to an interval set, never both") {
@@ -187,8 +255,8 @@ rules:
   }
   const ir::Chain& chain = *ruleset.find_chain("it_to_ot");
   REQUIRE(chain.rules.size() == 2);
-  CHECK(chain.rules[0].matches[0].set == "it_to_ot_v4");
-  CHECK(chain.rules[1].matches[0].set == "it_to_ot_v4_ranges");
+  CHECK(chain.rules[0].matches.back().set == "it_to_ot_v4");
+  CHECK(chain.rules[1].matches.back().set == "it_to_ot_v4_ranges");
 }
 
 TEST_CASE("every element remembers the policy line that produced it") {
@@ -223,6 +291,84 @@ TEST_CASE("implicit gateway services, cloud egress, NAT and MAC bindings") {
   REQUIRE(bindings);
   CHECK(bindings->elements.size() == 1);
   CHECK(ruleset.find_chain("mac_guard")->hook == ir::Hook::Prerouting);
+}
+
+TEST_CASE("every address and ICMP type match in the inet table states its family") {
+  const auto policies = example_policies();
+  REQUIRE(policies.size() >= 5);
+  for (const auto& path : policies) {
+    const LoadResult loaded = load_policy_file(path.string());
+    REQUIRE_MESSAGE(loaded.policy, path.string());
+    for (const std::string& rule : rules_without_family(compile(*loaded.policy))) {
+      FAIL_CHECK(path.filename().string() << ": " << rule << " without its family");
+    }
+  }
+}
+
+TEST_CASE("an IPv4 packet of protocol 58 is not neighbour discovery") {
+  const LoadResult loaded = load(factory_line());
+  REQUIRE(loaded.policy);
+  const ir::Ruleset ruleset = compile(*loaded.policy);
+  const sekisho::testing::IrEvaluator evaluator(ruleset, [](const std::string&) { return false; });
+  // hmi-1 has no rule to the gateway: only the neighbour discovery rule could let it in.
+  for (int type : {133, 134, 135, 136}) {
+    for (std::uint32_t ct_state : {0x8U, 0x40U}) {  // new; untracked (conntrack not asked)
+      sekisho::testing::EvalPacket in{ir::Hook::Input,
+                                      "lan0",
+                                      "",
+                                      *parse_ip("192.168.10.31"),
+                                      *parse_ip("192.168.10.1"),
+                                      Proto::Icmpv6,
+                                      0,
+                                      type,
+                                      ct_state,
+                                      {}};
+      CHECK_MESSAGE(!evaluator.accepts(in), "IPv4 protocol 58, type " << type);
+      in.source = *parse_ip("fd10:1::31");
+      in.destination = *parse_ip("fe80::1");
+      CHECK_MESSAGE(evaluator.accepts(in), "ICMPv6 type " << type);
+      sekisho::testing::EvalPacket out = in;
+      out.hook = ir::Hook::Output;
+      std::swap(out.iif, out.oif);
+      std::swap(out.source, out.destination);
+      CHECK_MESSAGE(evaluator.accepts(out), "ICMPv6 type " << type << " out");
+      out.source = *parse_ip("192.168.10.1");
+      out.destination = *parse_ip("192.168.10.31");
+      CHECK_MESSAGE(!evaluator.accepts(out), "IPv4 protocol 58, type " << type << " out");
+    }
+  }
+}
+
+TEST_CASE("a MAC-bound host's address passes only from its MAC, on every link type") {
+  // tun0 in plc-1's zone: a link without Ethernet headers (tun, WireGuard and PPP alike).
+  const LoadResult loaded =
+      load(replaced(factory_line(), "interfaces: [lan0]", "interfaces: [lan0, tun0]"));
+  REQUIRE(loaded.policy);
+  const ir::Ruleset ruleset = compile(*loaded.policy);
+  const sekisho::testing::IrEvaluator evaluator(ruleset, [](const std::string&) { return false; });
+  // "controllers take time from IT": plc-1 (bound) and plc-2 to ntp-it, udp/123.
+  sekisho::testing::EvalPacket packet{ir::Hook::Forward,
+                                      "lan0",
+                                      "it0",
+                                      *parse_ip("192.168.10.21"),
+                                      *parse_ip("10.20.0.1"),
+                                      Proto::Udp,
+                                      123,
+                                      -1,
+                                      0x8,
+                                      parse_mac("00:1d:9c:c8:12:01")};
+  CHECK(evaluator.accepts(packet));
+  packet.ether_source = parse_mac("00:1d:9c:c8:12:99");
+  CHECK_FALSE(evaluator.accepts(packet));
+  packet.iif = "tun0";
+  packet.ether_source.reset();
+  CHECK_FALSE(evaluator.accepts(packet));
+  packet.ct_state = 0x2;  // an established connection's packets meet the guard too
+  CHECK_FALSE(evaluator.accepts(packet));
+  packet.source = *parse_ip("192.168.10.22");  // plc-2 is not bound: any link will do
+  CHECK(evaluator.accepts(packet));
+  packet.ct_state = 0x8;
+  CHECK(evaluator.accepts(packet));
 }
 
 TEST_CASE("a policy without zones leaves only loopback") {

@@ -3,9 +3,11 @@
 // does for one packet (base chain by hook, jumps, gotos, verdict maps, set lookups) so a
 // test can ask the compiled ruleset the same question it asks explain.
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "policy/address.hpp"
 #include "policy/ir.hpp"
@@ -22,8 +24,8 @@ struct EvalPacket {
   policy::Proto proto = policy::Proto::Tcp;
   std::uint16_t port = 0;
   int icmp_type = -1;
-  std::uint32_t ct_state = 0x8;  // new
-  std::optional<policy::MacAddress> ether_source;
+  std::uint32_t ct_state = 0x8;                    // new
+  std::optional<policy::MacAddress> ether_source;  // none: no Ethernet header (tun, WireGuard)
 };
 
 class IrEvaluator {
@@ -54,11 +56,52 @@ class IrEvaluator {
     return verdict ? *verdict == ir::VerdictKind::Accept : !chain.policy_drop;
   }
 
+  static std::uint8_t protocol_number(policy::Proto proto) {
+    using policy::Proto;
+    return proto == Proto::Tcp ? 6 : proto == Proto::Udp ? 17 : proto == Proto::Icmp ? 1 : 58;
+  }
+
+  // The packet's network header and then its transport header, byte for byte where the
+  // kernel has them. The family is the source address's; the protocol is what the header
+  // says, whatever the family (an IPv4 packet of protocol 58 is possible).
+  static std::vector<std::uint8_t> headers(const EvalPacket& p, std::size_t& transport) {
+    const bool v4 = p.source.family == policy::Family::V4;
+    std::vector<std::uint8_t> bytes(v4 ? 20 : 40, 0);
+    bytes[0] = v4 ? 0x45 : 0x60;
+    bytes[v4 ? 9 : 6] = protocol_number(p.proto);
+    const std::size_t address = v4 ? 4 : 16;
+    std::copy_n(p.source.bytes.begin(), address, bytes.begin() + (v4 ? 12 : 8));
+    std::copy_n(p.destination.bytes.begin(), address, bytes.begin() + (v4 ? 16 : 24));
+    transport = bytes.size();
+    const bool ports = p.proto == policy::Proto::Tcp || p.proto == policy::Proto::Udp;
+    std::vector<std::uint8_t> l4(p.proto == policy::Proto::Tcp ? 20 : 8, 0);
+    if (ports) {
+      l4[0] = 0xc0;  // source port 49152
+      l4[2] = static_cast<std::uint8_t>(p.port >> 8);
+      l4[3] = static_cast<std::uint8_t>(p.port);
+    } else {
+      l4[0] = static_cast<std::uint8_t>(p.icmp_type);
+      l4[2] = l4[3] = 0xff;  // the checksum, where `th dport` reads: no port set names it
+    }
+    bytes.insert(bytes.end(), l4.begin(), l4.end());
+    return bytes;
+  }
+
+  // A selector's value as the kernel loads it: header fields from their offsets, without
+  // looking at the family, so a rule that does not state its family reads another family's
+  // bytes here as it does in the kernel. Only the dependencies that are not the family are
+  // applied: an ICMP type needs its protocol, a MAC address an Ethernet header.
   std::optional<ir::Value> field(ir::Selector selector, const EvalPacket& p) const {
     using ir::Selector;
-    using policy::Family;
-    using policy::Proto;
-    const bool v4 = p.source.family == Family::V4;
+    const bool v4 = p.source.family == policy::Family::V4;
+    std::size_t transport = 0;
+    const std::vector<std::uint8_t> bytes = headers(p, transport);
+    const auto load = [&](std::size_t offset, std::size_t size) -> std::optional<ir::Value> {
+      if (offset + size > bytes.size()) {
+        return std::nullopt;  // past the packet: the kernel ends the rule
+      }
+      return ir::value_of_bytes(bytes.data() + offset, size);
+    };
     const auto number = [](std::uint64_t n, std::size_t size) {
       return ir::value_of_number(n, size);
     };
@@ -70,33 +113,22 @@ class IrEvaluator {
         return p.hook == ir::Hook::Input ? std::nullopt : std::optional{ir::value_of_ifname(p.oif)};
       case Selector::NfProto:
         return number(v4 ? 2 : 10, 1);
-      case Selector::L4Proto: {
-        const std::uint64_t protocol = p.proto == Proto::Tcp    ? 6
-                                       : p.proto == Proto::Udp  ? 17
-                                       : p.proto == Proto::Icmp ? 1
-                                                                : 58;
-        return number(protocol, 1);
-      }
+      case Selector::L4Proto:
+        return number(protocol_number(p.proto), 1);
       case Selector::IpSaddr:
-        return v4 ? std::optional{ir::value_of_bytes(p.source.bytes.data(), 4)} : std::nullopt;
+        return load(12, 4);
       case Selector::IpDaddr:
-        return v4 ? std::optional{ir::value_of_bytes(p.destination.bytes.data(), 4)} : std::nullopt;
+        return load(16, 4);
       case Selector::Ip6Saddr:
-        return v4 ? std::nullopt : std::optional{ir::value_of_bytes(p.source.bytes.data(), 16)};
+        return load(8, 16);
       case Selector::Ip6Daddr:
-        return v4 ? std::nullopt
-                  : std::optional{ir::value_of_bytes(p.destination.bytes.data(), 16)};
+        return load(24, 16);
       case Selector::ThDport:
-        // For ICMP the same bytes are the checksum: some value no port set names.
-        return number(p.proto == Proto::Tcp || p.proto == Proto::Udp ? p.port : 0xFFFF, 2);
+        return load(transport + 2, 2);
       case Selector::IcmpType:
-        return p.proto == Proto::Icmp && v4
-                   ? std::optional{number(static_cast<std::uint64_t>(p.icmp_type), 1)}
-                   : std::nullopt;
+        return p.proto == policy::Proto::Icmp ? load(transport, 1) : std::nullopt;
       case Selector::Icmpv6Type:
-        return p.proto == Proto::Icmpv6 && !v4
-                   ? std::optional{number(static_cast<std::uint64_t>(p.icmp_type), 1)}
-                   : std::nullopt;
+        return p.proto == policy::Proto::Icmpv6 ? load(transport, 1) : std::nullopt;
       case Selector::EtherSaddr:
         return p.ether_source ? std::optional{ir::value_of_bytes(p.ether_source->bytes.data(), 6)}
                               : std::nullopt;

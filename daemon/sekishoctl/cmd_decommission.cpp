@@ -68,6 +68,7 @@ using decommission::is_under;
 using decommission::make_plan;
 using decommission::Plan;
 using decommission::real_dir;
+using decommission::system_directory_in;
 using decommission::Result;
 using decommission::Settings;
 using decommission::Target;
@@ -402,6 +403,16 @@ Result read_settings(const Args& args, Io& io, Settings& settings) {
     return Failure{kExitUsage, "--out names a directory; it takes a file name"};
   }
   settings.public_out = settings.out + ".pub.pem";
+  // A slip of the keyboard must not take the system with it: --config-dir /etc would
+  // destroy every file below /etc.
+  for (const std::string& dir : {settings.state_dir, settings.config_dir}) {
+    if (std::optional<std::string> system = system_directory_in(dir)) {
+      return Failure{kExitUsage, dir + " holds " + *system +
+                                     ", a directory of the system, not only sekisho's: "
+                                     "give the directory sekisho uses (e.g. " +
+                                     kDefaultStateDir + ", " + kDefaultConfigDir + ")"};
+    }
+  }
   // The export would be destroyed with what it is the record of.
   std::error_code error;
   const fs::path where = fs::weakly_canonical(fs::absolute(settings.out, error), error);

@@ -41,6 +41,20 @@ bool is_under(const fs::path& path, const std::string& dir) {
   return !relative.empty() && *relative.begin() != ".." && relative != ".";
 }
 
+std::optional<std::string> system_directory_in(const std::string& dir) {
+  static const char* const kSystem[] = {
+      "/",      "/bin", "/boot", "/dev",       "/etc",  "/home",    "/lib",     "/lib64",
+      "/media", "/mnt", "/opt",  "/proc",      "/root", "/run",     "/sbin",    "/srv",
+      "/sys",   "/tmp", "/usr",  "/usr/local", "/var",  "/var/lib", "/var/log", "/var/tmp"};
+  const fs::path given = fs::path(dir).lexically_normal();
+  for (const char* system : kSystem) {
+    if (given == fs::path(system) || is_under(system, given.string())) {
+      return std::string(system);
+    }
+  }
+  return std::nullopt;
+}
+
 std::string real_dir(const std::string& dir) {
   std::error_code error;
   const fs::path canonical = fs::canonical(dir, error);

@@ -73,6 +73,10 @@ bool exists_no_follow(const std::string& path);
 // Whether `path` lies below `dir` (not `dir` itself).
 bool is_under(const std::filesystem::path& path, const std::string& dir);
 
+// The system directory (/, /etc, /var/lib, /usr...) that `dir` is or holds, if any: a
+// decommission of such a directory would destroy far more than sekisho's files.
+std::optional<std::string> system_directory_in(const std::string& dir);
+
 // The directory made absolute and free of symlinks, so that the paths found in it compare
 // with the policy's; only made absolute when it does not exist.
 std::string real_dir(const std::string& dir);

@@ -432,6 +432,32 @@ TEST_CASE("decommission --out: never an existing file, never inside what is dest
   box.check_untouched();
 }
 
+TEST_CASE("decommission refuses a system directory (a slip such as --config-dir /etc)") {
+  Box box;
+  for (const std::string dir : {"/etc", "/etc/", "/", "/var/lib", "/var", "/usr/../etc"}) {
+    for (const bool as_config : {true, false}) {
+      std::vector<std::string> argv = {"decommission",
+                                       "--state-dir",
+                                       as_config ? box.state.string() : dir,
+                                       "--config-dir",
+                                       as_config ? dir : box.config.string(),
+                                       "--control",
+                                       box.control,
+                                       "--out",
+                                       box.out};
+      Run run = testing::run_command(run_decommission, argv, kOptions, kNow);
+      CAPTURE(dir);
+      CAPTURE(as_config);
+      CHECK(run.code == kExitUsage);
+      CHECK(run.err.find("a directory of the system") != std::string::npos);
+    }
+  }
+  box.check_untouched();
+  CHECK(decommission::system_directory_in(box.state.string()) == std::nullopt);
+  CHECK(decommission::system_directory_in("/var/lib/sekisho") == std::nullopt);
+  CHECK(decommission::system_directory_in("/etc/sekisho") == std::nullopt);
+}
+
 TEST_CASE("decommission destroys nothing outside its directories, whatever points there") {
   Box box;
   // The policy names its cloud key through a directory symlink inside CONFIG that leads

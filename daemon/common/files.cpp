@@ -58,7 +58,8 @@ std::error_code create_new(const std::string& path, std::string_view text, mode_
   return error;
 }
 
-// A new or renamed entry reaches the disk only with its directory.
+}  // namespace
+
 void sync_directory_of(const std::string& path) {
   const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
@@ -66,8 +67,6 @@ void sync_directory_of(const std::string& path) {
     ::close(dir);
   }
 }
-
-}  // namespace
 
 StagedFile::~StagedFile() {
   if (!temporary_.empty()) {

@@ -44,6 +44,15 @@ int run_status(const Args& args, Io& io) {
          << "clock:          "
          << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n'
          << "sessions open:  " << s.value("sessions_open", 0) << '\n';
+  const nlohmann::json audit = s.value("audit", nlohmann::json::object());
+  if (const nlohmann::json problem = audit.value("key_problem", nlohmann::json());
+      problem.is_string()) {
+    io.out << "audit:          NOT SIGNING: " << problem.get<std::string>()
+           << "; requests that widen access are refused (75)\n";
+  } else if (audit.is_object()) {
+    io.out << "audit:          signing; exported through record "
+           << audit.value("exported_through", 0) << '\n';
+  }
   print_wan(io.out, s.value("wan", nlohmann::json()));
   print_cloud(io.out, s.value("cloud", nlohmann::json()));
   return kExitOk;

@@ -179,9 +179,9 @@ Result export_audit(const Settings& settings, std::size_t file_count, std::chron
                                       cannot_export(db)};
   }
   audit::Signer signer;
-  if (std::error_code error = signer.load_or_create(key)) {
+  if (signer.load(key)) {
     return Failure{kExitNegative,
-                   "cannot load the audit key " + key + ": " + error.message() + cannot_export(db)};
+                   "cannot load the audit key: " + signer.problem() + cannot_export(db)};
   }
   const std::string public_pem = signer.public_pem();
   audit::AuditLog log;
@@ -254,8 +254,11 @@ nlohmann::json audit_log_state(const Settings& settings) {
   }
   const std::string key = settings.state_dir + "/audit-key.pem";
   audit::Signer signer;
-  if (!exists_no_follow(key) || signer.load_or_create(key)) {
-    return {{"path", db}, {"ok", false}, {"records", 0}, {"reason", key + " cannot be loaded"}};
+  if (!exists_no_follow(key) || signer.load(key)) {
+    return {{"path", db},
+            {"ok", false},
+            {"records", 0},
+            {"reason", exists_no_follow(key) ? signer.problem() : key + " is missing"}};
   }
   audit::AuditLog log;
   if (std::error_code error = log.open(db)) {

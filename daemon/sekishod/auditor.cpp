@@ -10,8 +10,10 @@ namespace sekisho::daemon {
 void Auditor::open(const std::string& state_dir) {
   path_ = state_dir + "/audit.db";
   const std::string key = state_dir + "/audit-key.pem";
-  if (std::error_code error = signer_.load_or_create(key)) {
-    log_error("audit key " + key + ": " + error.message() + "; checkpoints are not signed");
+  if (signer_.load_or_create(key)) {
+    log_error("audit key: " + signer_.problem() +
+              "; nothing is signed and requests that widen access are refused (75) until it is "
+              "fixed and sekishod restarted");
   }
   if (std::error_code error = log_.open(path_)) {
     log_error("audit log " + path_ + ": " + error.message() +
@@ -121,9 +123,21 @@ void Auditor::retain(const policy::Audit& rules, std::chrono::system_clock::time
   over_budget_ = over;
 }
 
+bool Auditor::can_sign(const std::string& what) {
+  if (!signer_.ready()) {
+    log_error("audit key: " + signer_.problem() + ": " + what + " refused (nothing is signed)");
+    return false;
+  }
+  return true;
+}
+
+bool Auditor::writable() {
+  return flush() && can_sign("a request that widens access");
+}
+
 bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kind,
                                const nlohmann::json& details, std::int64_t* seq) {
-  if (!flush()) {
+  if (!flush() || !can_sign(kind)) {
     return false;
   }
   audit::Record written;

@@ -18,8 +18,12 @@ namespace sekisho::daemon {
 class Auditor {
  public:
   // Opens `state_dir`/audit.db and the device key `state_dir`/audit-key.pem (made on
-  // first start); a failure is reported and the log retried at every event.
+  // first start); a failure is reported and the log retried at every event. A key file
+  // that is there but unusable is left alone: nothing is signed, and what grants or widens
+  // access is refused, until it is fixed and sekishod restarted.
   void open(const std::string& state_dir);
+  // Why nothing is signed ("" when the key works): for `status` and daemon.start.
+  const std::string& key_problem() const { return signer_.problem(); }
 
   // Signs the newest record (every 100 records by itself; the daemon also calls it every
   // 10 minutes and at shutdown).
@@ -27,9 +31,12 @@ class Auditor {
   std::string public_pem() const { return signer_.ready() ? signer_.public_pem() : ""; }
 
   void record(const audit::Actor& actor, const std::string& kind, const nlohmann::json& details);
-  bool writable() { return flush(); }
+  // Whether what grants or widens access may go ahead: the log takes records and the key
+  // signs them.
+  bool writable();
   // For what grants or widens access: written now, or not at all (false: the caller
-  // refuses the request, 75). Nothing is kept for later. `seq`: the record's number.
+  // refuses the request, 75), also when the key cannot sign it. Nothing is kept for later.
+  // `seq`: the record's number.
   bool record_or_refuse(const audit::Actor& actor, const std::string& kind,
                         const nlohmann::json& details, std::int64_t* seq = nullptr);
 
@@ -50,6 +57,7 @@ class Auditor {
     nlohmann::json details;
   };
   bool flush();
+  bool can_sign(const std::string& what);
 
   std::string path_;
   audit::AuditLog log_;

@@ -273,8 +273,11 @@ int Service::start() {
                 "; running without the state-directory lock");
   }
   auditor_.open(options_.state_dir);
-  auditor_.record(Auditor::daemon_actor(), "daemon.start",
-                  {{"policy", options_.policy_path}, {"pid", ::getpid()}});
+  nlohmann::json start_details = {{"policy", options_.policy_path}, {"pid", ::getpid()}};
+  if (!auditor_.key_problem().empty()) {
+    start_details["key_problem"] = auditor_.key_problem();
+  }
+  auditor_.record(Auditor::daemon_actor(), "daemon.start", start_details);
   open_session_store();  // open sessions go into the first ruleset with their remaining time
   load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {

@@ -177,7 +177,9 @@ nlohmann::json Service::audit_status_json() {
            rules.disk_budget_bytes ? nlohmann::json(*rules.disk_budget_bytes) : nlohmann::json()},
           {"retention_days", rules.retention_seconds / 86400},
           {"first_kept_seq", log.start().seq + 1},
-          {"exported_through", log.exported_through()}};
+          {"exported_through", log.exported_through()},
+          {"key_problem", auditor_.key_problem().empty() ? nlohmann::json()
+                                                         : nlohmann::json(auditor_.key_problem())}};
 }
 
 nlohmann::json Service::verify_json() {

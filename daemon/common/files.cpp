@@ -29,11 +29,6 @@ std::error_code write_all(int fd, std::string_view text) {
   return {};
 }
 
-std::string directory_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // A file made here, never one planted there (O_EXCL, O_NOFOLLOW), holding `text` with
 // exactly `mode` (not what the umask leaves), on the disk before this returns. Removed
 // again when any step fails.
@@ -59,6 +54,11 @@ std::error_code create_new(const std::string& path, std::string_view text, mode_
 }
 
 }  // namespace
+
+std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
 
 void sync_directory_of(const std::string& path) {
   const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -148,7 +148,17 @@ int audit_verify(const Args& args, Io& io) {
   if (args.json) {
     io.out << v.dump(2) << '\n';
   } else if (v.value("ok", false)) {
-    io.out << "audit log intact: " << v.value("records", 0) << " records, chain unbroken\n";
+    io.out << "audit log intact: " << v.value("records", 0)
+           << " records, chain unbroken, every record signed in time\n";
+    for (const nlohmann::json& note : v.value("notes", nlohmann::json::array())) {
+      io.out << "  note: " << note.get<std::string>() << '\n';
+    }
+    if (const nlohmann::json from = v.value("unsigned_from", nlohmann::json()); !from.is_null()) {
+      const std::int64_t count = v.value("unsigned_records", std::int64_t{0});
+      io.out << "  the newest " << count << (count == 1 ? " record" : " records") << " (from seq "
+             << from.get<std::int64_t>()
+             << ") wait for their checkpoint, signed within audit.checkpoint_every\n";
+    }
   } else {
     io.out << "audit log TAMPERED: " << v.value("reason", "") << '\n';
   }

@@ -179,7 +179,12 @@ nlohmann::json Service::audit_status_json() {
           {"first_kept_seq", log.start().seq + 1},
           {"exported_through", log.exported_through()},
           {"key_problem", auditor_.key_problem().empty() ? nlohmann::json()
-                                                         : nlohmann::json(auditor_.key_problem())}};
+                                                         : nlohmann::json(auditor_.key_problem())},
+          {"exports",
+           {{"directory", exporter_.directory()},
+            {"files", exporter_.usage().first},
+            {"bytes", exporter_.usage().second},
+            {"kept_at_most", Exporter::kKept}}}};
 }
 
 nlohmann::json Service::verify_json() {

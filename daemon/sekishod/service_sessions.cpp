@@ -471,6 +471,7 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   if (std::error_code error = session_store_.save(session)) {
     log_error("cannot store the end of " + session.id() + ": " + error.message());
   }
+  auditor_.checkpoint();  // the receipt's segment for the close is the record alone
   auditor_.record(
       by, "session.close",
       {{"session", session.id()},

@@ -170,9 +170,6 @@ bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kin
   if (!flush() || !can_sign(kind)) {
     return false;
   }
-  // What came before is signed first: the record starts right after a signed hash, so that
-  // a receipt of it carries no other record before it.
-  checkpoint();
   audit::Record written;
   try {
     if (std::error_code error = log_.append(utc_text(std::chrono::system_clock::now()), actor, kind,

@@ -29,9 +29,8 @@ class Auditor {
   // The interval within which every record is signed (audit.checkpoint_every of the
   // confirmed policy); each checkpoint signs it, and `audit verify` holds the log to it.
   void set_checkpoint_every(std::int64_t seconds) { checkpoint_every_ = seconds; }
-  // Signs the newest record now (every 100 records by itself, before each record that
-  // grants or widens access, and where the daemon wants one: its start, a session's close,
-  // shutdown).
+  // Signs the newest record now (every 100 records by itself, and where the daemon wants
+  // one: its start, around a session's records, shutdown).
   void checkpoint();
   // Called every `tick`: signs when the oldest unsigned record would otherwise be older
   // than checkpoint_every at the next tick.

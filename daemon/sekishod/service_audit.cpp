@@ -77,6 +77,10 @@ nlohmann::json Service::audit_show_json(const nlohmann::json& params) {
 
 nlohmann::json Service::audit_verify_json() {
   audit::VerifyResult result = auditor_.log().verify(auditor_.public_pem());
+  if (!auditor_.key_problem().empty()) {
+    result.notes.push_back("the device key cannot be used (" + auditor_.key_problem() +
+                           "): signatures and the time rule were not checked");
+  }
   return {{"ok", result.ok},
           {"records", result.records},
           {"first_bad", result.first_bad ? nlohmann::json(*result.first_bad) : nlohmann::json()},
@@ -186,14 +190,16 @@ nlohmann::json Service::export_chunk_json(const Exporter::Job& job, const nlohma
                                                 "it): export again");
   }
   struct stat status {};
+  if (::fstat(fd, &status) < 0 || static_cast<std::uint64_t>(status.st_size) != job.outcome.bytes) {
+    ::close(fd);
+    throw ControlError(ErrorCode::Conflict,
+                       job.file + " changed on the disk after sekishod verified it: export again");
+  }
   std::string data(kChunk, '\0');
   ssize_t n = -1;
-  if (::fstat(fd, &status) == 0 &&
-      static_cast<std::uint64_t>(status.st_size) == job.outcome.bytes) {
-    do {
-      n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(offset.get<std::uint64_t>()));
-    } while (n < 0 && errno == EINTR);
-  }
+  do {
+    n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(offset.get<std::uint64_t>()));
+  } while (n < 0 && errno == EINTR);
   ::close(fd);
   if (n < 0) {
     throw std::runtime_error("cannot read " + path);

@@ -293,3 +293,56 @@ TEST_CASE("retention keeps the checkpoint of the last record removed: the start 
   result = log.verify(3800);
   CHECK_FALSE(result.ok);
 }
+
+TEST_CASE("a log of the first form gets the interval column when opened, and still verifies") {
+  char name[] = "/tmp/sekisho-coverage-old-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(name);
+  const std::string path = (dir / "audit.db").string();
+  Signer signer;
+  REQUIRE_FALSE(signer.load_or_create((dir / "key.pem").string()));
+  {
+    // The tables as the first version made them, with one record and its checkpoint.
+    Record record;
+    record.seq = 1;
+    record.time = at(0);
+    record.actor = kDaemon;
+    record.kind = "daemon.start";
+    record.previous = kGenesis;
+    record.hash = record_hash(kGenesis, canonical_json(record));
+    const std::string signature = signer.sign_hex(checkpoint_json(1, record.hash, at(5), true));
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const std::string sql =
+        "CREATE TABLE records (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL,"
+        " kind TEXT NOT NULL, details TEXT NOT NULL, previous TEXT NOT NULL, hash TEXT NOT NULL);"
+        "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, time TEXT NOT NULL,"
+        " clock_synchronised INTEGER NOT NULL, hash TEXT NOT NULL, signature TEXT NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO records VALUES (1, '" +
+        record.time +
+        "', '{\"role\":\"daemon\",\"uid\":0,\"user\":\"sekishod\"}', 'daemon.start', '{}', '" +
+        kGenesis + "', '" + record.hash +
+        "');"
+        "INSERT INTO checkpoints VALUES (1, '" +
+        at(5) + "', 1, '" + record.hash + "', '" + signature + "');";
+    REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    AuditLog reader;  // read-only: the old table as it is
+    REQUIRE_FALSE(reader.open_read_only(path));
+    CHECK(reader.verify(signer.public_pem(), {.now = kBase + 100, .daemon_stopped = false}).ok);
+    CHECK_FALSE(reader.newest_checkpoint()->checkpoint_every);
+  }
+  AuditLog log;
+  REQUIRE_FALSE(log.open(path));
+  REQUIRE_FALSE(log.append(at(60), kAdmin, "policy.apply", {{"n", 2}}));
+  REQUIRE_FALSE(log.add_checkpoint(signer, at(65), true, 600));
+  const VerifyResult result =
+      log.verify(signer.public_pem(), {.now = kBase + 100, .daemon_stopped = false});
+  INFO(result.reason);
+  CHECK(result.ok);
+  CHECK(log.newest_checkpoint()->checkpoint_every == 600);
+  CHECK_FALSE(log.first_checkpoint_from(1)->checkpoint_every);
+  std::filesystem::remove_all(dir);
+}

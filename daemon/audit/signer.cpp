@@ -180,6 +180,7 @@ std::error_code Signer::load_or_create(const std::string& path) {
 }
 
 std::string Signer::sign_hex(std::string_view message) const {
+  const std::lock_guard<std::mutex> lock(signing_);
   unsigned char signature[64];
   std::size_t length = sizeof signature;
   EVP_MD_CTX* context = EVP_MD_CTX_new();

@@ -9,6 +9,7 @@
 // start": the new key is saved and read back before it signs anything.
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -35,7 +36,8 @@ class Signer {
   // Why there is no key, for the log and `status` ("" when ready).
   const std::string& problem() const { return problem_; }
 
-  std::string sign_hex(std::string_view message) const;  // 64 bytes as 128 hex digits
+  // 64 bytes as 128 hex digits. Safe from several threads (an export signs in its own).
+  std::string sign_hex(std::string_view message) const;
   std::string public_pem() const;
 
  private:
@@ -43,6 +45,7 @@ class Signer {
 
   evp_pkey_st* key_ = nullptr;
   std::string problem_;
+  mutable std::mutex signing_;
 };
 
 // Whether `public_pem` holds an Ed25519 public key (PEM SubjectPublicKeyInfo).

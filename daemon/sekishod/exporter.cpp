@@ -99,7 +99,7 @@ std::int64_t Exporter::start(const std::string& since, const audit::Actor& by, A
       "%Y%m%dT%H%M%SZ", std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
   const std::string temporary = dir_ + "/export-" + std::to_string(job.id) + ".tmp";
   // The worker reads the log on a connection of its own and signs with the auditor's key
-  // (only read: EVP_PKEY signing is safe from several threads).
+  // (Signer::sign_hex takes a lock).
   const audit::Signer& signer = auditor.signer();
   worker_ = std::thread([this, id = job.id, db_path = auditor.path(), since, stamp, temporary,
                          &signer, public_pem = auditor.public_pem(), by, &auditor,

@@ -171,6 +171,7 @@ nlohmann::json Service::status_json() {
 
 nlohmann::json Service::audit_status_json() {
   audit::AuditLog& log = auditor_.log();
+  const auto exports = exporter_.usage();
   const policy::Audit& rules = current_->policy.audit;
   return {{"bytes", log.size_bytes()},
           {"budget_bytes",
@@ -182,8 +183,8 @@ nlohmann::json Service::audit_status_json() {
                                                          : nlohmann::json(auditor_.key_problem())},
           {"exports",
            {{"directory", exporter_.directory()},
-            {"files", exporter_.usage().first},
-            {"bytes", exporter_.usage().second},
+            {"files", exports.first},
+            {"bytes", exports.second},
             {"kept_at_most", Exporter::kKept}}}};
 }
 

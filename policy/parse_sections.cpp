@@ -357,10 +357,14 @@ void parse_audit(const YamlNode& node, Reader& reader, Policy& policy) {
   if (const YamlNode* retention = node.find("retention")) {
     if (auto seconds = reader.duration(*retention, "retention")) {
       policy.audit.retention_seconds = *seconds;
+      // An error since issue 20, the one deliberate break with version 1 files that were
+      // valid before: a short retention lets an admin purge the history by exporting it.
       if (*seconds < 180LL * 86400) {
-        reader.diagnostics().warning(retention->pos, "S-6", "audit retention under 6 months",
-                                     "the JPCERT/CC guide (S-6) asks for 6 to 12 months; the "
-                                     "default is 400d");
+        reader.diagnostics().error(
+            retention->pos, "S-6", "audit retention under 6 months (180d)",
+            "the JPCERT/CC guide (S-6) asks for 6 to 12 months; the default is 400d. Version 1 "
+            "files accepted this as a warning before; it is now refused (the one intended "
+            "incompatible change): set 180d or more, or leave retention out");
       }
     }
   }

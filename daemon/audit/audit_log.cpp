@@ -1,5 +1,6 @@
 #include "daemon/audit/audit_log.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 
@@ -8,6 +9,7 @@
 
 #include "daemon/audit/signer.hpp"
 #include "daemon/audit/sqlite_db.hpp"
+#include "daemon/common/clock.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
@@ -45,11 +47,11 @@ Record record_of(sqlite3_stmt* statement) {
   return record;
 }
 
-// The first checkpoint `sql` selects (seq, hash, time, clock_synchronised, signature),
-// with `seq` bound to its parameter when given.
-std::optional<AuditLog::StoredCheckpoint> first_checkpoint(sqlite3* db, const char* sql,
+// The first checkpoint `sql` selects (seq, hash, time, clock_synchronised, signature,
+// checkpoint_every), with `seq` bound to its parameter when given.
+std::optional<AuditLog::StoredCheckpoint> first_checkpoint(sqlite3* db, const std::string& sql,
                                                            std::optional<std::int64_t> seq) {
-  Statement query(db, sql);
+  Statement query(db, sql.c_str());
   if (!query) {
     return std::nullopt;
   }
@@ -59,10 +61,23 @@ std::optional<AuditLog::StoredCheckpoint> first_checkpoint(sqlite3* db, const ch
   if (sqlite3_step(query.get()) != SQLITE_ROW) {
     return std::nullopt;
   }
-  return AuditLog::StoredCheckpoint{sqlite3_column_int64(query.get(), 0),
-                                    text_column(query.get(), 1), text_column(query.get(), 2),
-                                    sqlite3_column_int(query.get(), 3) != 0,
-                                    text_column(query.get(), 4)};
+  return AuditLog::StoredCheckpoint{
+      sqlite3_column_int64(query.get(), 0),
+      text_column(query.get(), 1),
+      text_column(query.get(), 2),
+      sqlite3_column_int(query.get(), 3) != 0,
+      text_column(query.get(), 4),
+      sqlite3_column_type(query.get(), 5) == SQLITE_NULL
+          ? std::nullopt
+          : std::optional<std::int64_t>(sqlite3_column_int64(query.get(), 5))};
+}
+
+// Seconds since the epoch of a record's or checkpoint's time text.
+std::optional<std::int64_t> epoch_seconds(const std::string& text) {
+  if (auto time = parse_utc_text(text)) {
+    return time->time_since_epoch().count();
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -86,10 +101,13 @@ std::string record_hash(const std::string& previous, const std::string& canonica
 }
 
 std::string checkpoint_json(std::int64_t seq, const std::string& hash, const std::string& time,
-                            bool clock_synchronised) {
-  return nlohmann::json{
-      {"seq", seq}, {"hash", hash}, {"time", time}, {"clock_synchronised", clock_synchronised}}
-      .dump();
+                            bool clock_synchronised, std::optional<std::int64_t> checkpoint_every) {
+  nlohmann::json message = {
+      {"seq", seq}, {"hash", hash}, {"time", time}, {"clock_synchronised", clock_synchronised}};
+  if (checkpoint_every) {
+    message["checkpoint_every"] = *checkpoint_every;
+  }
+  return message.dump();
 }
 
 AuditLog::~AuditLog() {
@@ -109,6 +127,28 @@ std::error_code AuditLog::open(const std::string& path) {
     return error;
   }
   path_ = path;
+  // Checkpoints sign their interval since issue 20; rows from before keep NULL there.
+  if (!Statement(db_, "SELECT checkpoint_every FROM checkpoints LIMIT 0")) {
+    if (int result =
+            sqlite3_exec(db_, "ALTER TABLE checkpoints ADD COLUMN checkpoint_every INTEGER",
+                         nullptr, nullptr, nullptr);
+        result != SQLITE_OK) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      return sqlite_error(result);
+    }
+  }
+  has_every_column_ = true;
+  return {};
+}
+
+std::error_code AuditLog::open_read_only(const std::string& path) {
+  if (std::error_code error = open_database_read_only(path, db_)) {
+    return error;
+  }
+  path_ = path;
+  has_every_column_ =
+      static_cast<bool>(Statement(db_, "SELECT checkpoint_every FROM checkpoints LIMIT 0"));
   return {};
 }
 
@@ -177,6 +217,25 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
   return {};
 }
 
+std::error_code AuditLog::begin_snapshot() {
+  // BEGIN is deferred: the snapshot is taken by the first read.
+  int result = sqlite3_exec(db_, "BEGIN; SELECT COUNT(*) FROM meta;", nullptr, nullptr, nullptr);
+  return result == SQLITE_OK ? std::error_code() : sqlite_error(result);
+}
+
+void AuditLog::end_snapshot() {
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+}
+
+std::int64_t AuditLog::last_seq() {
+  Statement query(db_, "SELECT MAX(seq) FROM records");
+  if (query && sqlite3_step(query.get()) == SQLITE_ROW &&
+      sqlite3_column_type(query.get(), 0) != SQLITE_NULL) {
+    return sqlite3_column_int64(query.get(), 0);
+  }
+  return start().seq;
+}
+
 std::vector<Record> AuditLog::records(std::int64_t since, const std::string& kind,
                                       std::size_t limit) {
   std::vector<Record> out;
@@ -197,7 +256,7 @@ std::vector<Record> AuditLog::records(std::int64_t since, const std::string& kin
 }
 
 std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string& time,
-                                         bool clock_synchronised) {
+                                         bool clock_synchronised, std::int64_t checkpoint_every) {
   Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
   if (!last || sqlite3_step(last.get()) != SQLITE_ROW) {
     return {};  // nothing to sign yet
@@ -205,10 +264,10 @@ std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string
   const std::int64_t seq = sqlite3_column_int64(last.get(), 0);
   const std::string hash = text_column(last.get(), 1);
   const std::string signature =
-      signer.sign_hex(checkpoint_json(seq, hash, time, clock_synchronised));
+      signer.sign_hex(checkpoint_json(seq, hash, time, clock_synchronised, checkpoint_every));
   Statement insert(db_,
                    "INSERT OR IGNORE INTO checkpoints (seq, time, clock_synchronised, hash, "
-                   "signature) VALUES (?, ?, ?, ?, ?)");
+                   "signature, checkpoint_every) VALUES (?, ?, ?, ?, ?, ?)");
   if (!insert || signature.empty()) {
     return sqlite_error(SQLITE_ERROR);
   }
@@ -217,6 +276,7 @@ std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string
   sqlite3_bind_int(insert.get(), 3, clock_synchronised ? 1 : 0);
   sqlite3_bind_text(insert.get(), 4, hash.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(insert.get(), 5, signature.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(insert.get(), 6, checkpoint_every);
   const int result = sqlite3_step(insert.get());
   return result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
 }
@@ -231,17 +291,36 @@ std::int64_t AuditLog::records_since_checkpoint() {
   return sqlite3_column_int64(query.get(), 0);
 }
 
+std::optional<std::string> AuditLog::first_unsigned_time() {
+  Statement query(db_,
+                  "SELECT time FROM records WHERE seq > (SELECT IFNULL(MAX(seq), 0) FROM "
+                  "checkpoints) ORDER BY seq LIMIT 1");
+  if (!query || sqlite3_step(query.get()) != SQLITE_ROW) {
+    return std::nullopt;
+  }
+  return text_column(query.get(), 0);
+}
+
 std::optional<AuditLog::StoredCheckpoint> AuditLog::newest_checkpoint() {
   return first_checkpoint(db_,
-                          "SELECT seq, hash, time, clock_synchronised, signature FROM checkpoints "
-                          "ORDER BY seq DESC LIMIT 1",
+                          std::string("SELECT seq, hash, time, clock_synchronised, signature, ") +
+                              every_column() + " FROM checkpoints ORDER BY seq DESC LIMIT 1",
                           std::nullopt);
 }
 
 std::optional<AuditLog::StoredCheckpoint> AuditLog::first_checkpoint_from(std::int64_t seq) {
   return first_checkpoint(db_,
-                          "SELECT seq, hash, time, clock_synchronised, signature FROM checkpoints "
-                          "WHERE seq >= ? ORDER BY seq LIMIT 1",
+                          std::string("SELECT seq, hash, time, clock_synchronised, signature, ") +
+                              every_column() +
+                              " FROM checkpoints WHERE seq >= ? ORDER BY seq LIMIT 1",
+                          seq);
+}
+
+std::optional<AuditLog::StoredCheckpoint> AuditLog::last_checkpoint_before(std::int64_t seq) {
+  return first_checkpoint(db_,
+                          std::string("SELECT seq, hash, time, clock_synchronised, signature, ") +
+                              every_column() +
+                              " FROM checkpoints WHERE seq < ? ORDER BY seq DESC LIMIT 1",
                           seq);
 }
 
@@ -344,8 +423,19 @@ std::int64_t AuditLog::prunable_through(const std::string& cutoff_time) {
       sqlite3_column_type(query.get(), 0) == SQLITE_NULL) {
     return first_kept;
   }
-  const std::int64_t old_enough = sqlite3_column_int64(query.get(), 0);
-  return std::max(first_kept, std::min(old_enough, exported_through()));
+  const std::int64_t limit =
+      std::min<std::int64_t>(sqlite3_column_int64(query.get(), 0), exported_through());
+  // Down to a signed record: its checkpoint stays and signs where the kept records start.
+  Statement signed_one(db_, "SELECT MAX(seq) FROM checkpoints WHERE seq <= ?");
+  if (!signed_one) {
+    return first_kept;
+  }
+  sqlite3_bind_int64(signed_one.get(), 1, limit);
+  if (sqlite3_step(signed_one.get()) != SQLITE_ROW ||
+      sqlite3_column_type(signed_one.get(), 0) == SQLITE_NULL) {
+    return first_kept;
+  }
+  return std::max<std::int64_t>(first_kept, sqlite3_column_int64(signed_one.get(), 0));
 }
 
 std::error_code AuditLog::prune_through(std::int64_t seq) {
@@ -368,7 +458,7 @@ std::error_code AuditLog::prune_through(std::int64_t seq) {
     error = std::make_error_code(std::errc::invalid_argument);
   }
   for (const char* sql :
-       {"DELETE FROM records WHERE seq <= ?", "DELETE FROM checkpoints WHERE seq <= ?"}) {
+       {"DELETE FROM records WHERE seq <= ?", "DELETE FROM checkpoints WHERE seq < ?"}) {
     if (error) {
       break;
     }
@@ -410,14 +500,46 @@ std::uint64_t AuditLog::size_bytes() {
   return total;
 }
 
-VerifyResult AuditLog::verify(const std::string& public_pem) {
+std::vector<CoverageCheckpoint> AuditLog::coverage_checkpoints() {
+  std::vector<CoverageCheckpoint> out;
+  Statement query(db_, (std::string("SELECT seq, time, clock_synchronised, ") + every_column() +
+                        " FROM checkpoints ORDER BY seq")
+                           .c_str());
+  while (query && sqlite3_step(query.get()) == SQLITE_ROW) {
+    out.push_back({sqlite3_column_int64(query.get(), 0),
+                   epoch_seconds(text_column(query.get(), 1)).value_or(0),
+                   sqlite3_column_int(query.get(), 2) != 0,
+                   sqlite3_column_type(query.get(), 3) == SQLITE_NULL
+                       ? std::nullopt
+                       : std::optional<std::int64_t>(sqlite3_column_int64(query.get(), 3))});
+  }
+  return out;
+}
+
+VerifyResult AuditLog::verify(const std::string& public_pem, const VerifyOptions& options) {
   VerifyResult out;
+  auto fail = [&out](std::int64_t first_bad, std::string reason) {
+    out.ok = false;
+    out.first_bad = first_bad;
+    out.reason = std::move(reason);
+    return out;
+  };
   Statement query(db_,
                   "SELECT seq, time, actor, kind, details, previous, hash FROM records "
                   "ORDER BY rowid");
   if (!query) {
-    return {false, 0, std::nullopt, "cannot read the log: " + std::string(sqlite3_errmsg(db_))};
+    out.ok = false;
+    out.reason = "cannot read the log: " + std::string(sqlite3_errmsg(db_));
+    return out;
   }
+  // The time rule is judged with the signatures: without a key the checkpoints prove
+  // nothing about when records were signed.
+  const bool timed = !public_pem.empty();
+  const std::int64_t now =
+      options.now.value_or(std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+  CoverageCheck coverage(timed ? coverage_checkpoints() : std::vector<CoverageCheckpoint>{}, now);
   const Start first = start();
   std::string previous = first.hash;
   std::int64_t expected_seq = first.seq + 1;
@@ -447,10 +569,8 @@ VerifyResult AuditLog::verify(const std::string& public_pem) {
       }
     }
     if (!why.empty()) {
-      out.ok = false;
-      out.first_bad = std::min(record.seq, expected_seq);
-      out.reason = "record " + std::to_string(*out.first_bad) + ": " + why;
-      return out;
+      const std::int64_t bad = std::min(record.seq, expected_seq);
+      return fail(bad, "record " + std::to_string(bad) + ": " + why);
     }
     // Pruned records: a record in the chain must name the last one removed and its hash.
     if (!start_attested && record.kind == "audit.pruned" && record.details.is_object() &&
@@ -458,47 +578,71 @@ VerifyResult AuditLog::verify(const std::string& public_pem) {
         record.details.value("hash", "") == first.hash) {
       start_attested = true;
     }
+    if (timed) {
+      coverage.add(record.seq, epoch_seconds(record.time), record.kind);
+    }
     previous = record.hash;
     ++expected_seq;
   }
   if (!start_attested) {
-    out.ok = false;
-    out.first_bad = 1;
-    out.reason = "records 1.." + std::to_string(first.seq) +
-                 " were removed without an audit.pruned record that names them";
-    return out;
+    return fail(1, "records 1.." + std::to_string(first.seq) +
+                       " were removed without an audit.pruned record that names them");
   }
   // The chain holds together; do the signed checkpoints agree with it?
-  Statement checkpoints(db_,
-                        "SELECT c.seq, c.time, c.clock_synchronised, c.hash, c.signature, "
-                        "r.hash FROM checkpoints c LEFT JOIN records r ON r.seq = c.seq "
-                        "ORDER BY c.seq");
-  std::int64_t covered = first.seq;  // the records up to here matched an earlier checkpoint
+  Statement checkpoints(db_, (std::string("SELECT c.seq, c.time, c.clock_synchronised, c.hash, "
+                                          "c.signature, r.hash, c.") +
+                              every_column() +
+                              " FROM checkpoints c LEFT JOIN records r ON r.seq = c.seq "
+                              "ORDER BY c.seq")
+                                 .c_str());
+  // The checkpoints that matched, as (seq, time): a break is named after the last one that
+  // was signed before the checkpoint that no longer matches. One signed later, of an earlier
+  // record, belongs to the history written after the break (the daemon started again on a
+  // log cut short, and signed its new records).
+  std::vector<std::pair<std::int64_t, std::string>> matched;
   while (checkpoints && sqlite3_step(checkpoints.get()) == SQLITE_ROW) {
     const std::int64_t seq = sqlite3_column_int64(checkpoints.get(), 0);
     const std::string signed_hash = text_column(checkpoints.get(), 3);
+    const std::optional<std::int64_t> every =
+        sqlite3_column_type(checkpoints.get(), 6) == SQLITE_NULL
+            ? std::nullopt
+            : std::optional<std::int64_t>(sqlite3_column_int64(checkpoints.get(), 6));
+    // The checkpoint of the last record removed by retention signs where the log starts.
+    const bool at_start = seq == first.seq && first.seq > 0;
     std::string why;
-    if (sqlite3_column_type(checkpoints.get(), 5) == SQLITE_NULL) {
+    if (sqlite3_column_type(checkpoints.get(), 5) == SQLITE_NULL && !at_start) {
       why = "the records up to the checkpoint at " + std::to_string(seq) + " are gone (removed)";
-    } else if (text_column(checkpoints.get(), 5) != signed_hash) {
+    } else if ((at_start ? first.hash : text_column(checkpoints.get(), 5)) != signed_hash) {
       why = "the chain was rewritten: the checkpoint at " + std::to_string(seq) +
             " signed another hash";
-    } else if (!public_pem.empty() &&
-               !verify_signature(
-                   public_pem,
-                   checkpoint_json(seq, signed_hash, text_column(checkpoints.get(), 1),
-                                   sqlite3_column_int(checkpoints.get(), 2) != 0),
-                   text_column(checkpoints.get(), 4))) {
+    } else if (timed && !verify_signature(
+                            public_pem,
+                            checkpoint_json(seq, signed_hash, text_column(checkpoints.get(), 1),
+                                            sqlite3_column_int(checkpoints.get(), 2) != 0, every),
+                            text_column(checkpoints.get(), 4))) {
       why = "the checkpoint at " + std::to_string(seq) + " has no valid signature";
     }
+    const std::string time = text_column(checkpoints.get(), 1);
     if (!why.empty()) {
-      out.ok = false;
-      out.first_bad = covered + 1;
-      out.reason =
-          "records " + std::to_string(covered + 1) + ".." + std::to_string(seq) + ": " + why;
-      return out;
+      std::int64_t covered = first.seq;  // the records up to here matched, signed before
+      for (const auto& [matched_seq, matched_time] : matched) {
+        if (matched_time <= time) {  // fixed-width UTC text compares as time
+          covered = std::max(covered, matched_seq);
+        }
+      }
+      return fail(covered + 1, "records " + std::to_string(covered + 1) + ".." +
+                                   std::to_string(seq) + ": " + why);
     }
-    covered = seq;
+    matched.emplace_back(seq, time);
+  }
+  if (timed) {
+    coverage.finish(options.daemon_stopped);
+    if (!coverage.ok()) {
+      return fail(*coverage.first_bad(), coverage.reason());
+    }
+    out.unsigned_from = coverage.unsigned_from();
+    out.unsigned_records = coverage.unsigned_records();
+    out.notes = coverage.notes();
   }
   return out;
 }

@@ -8,10 +8,11 @@
 //   hash      = SHA-256(previous hash as 64 hex digits ‖ canonical), as 64 hex digits;
 //               the first record's previous hash is 64 zeros
 //
-// Checkpoints: the newest record's {seq, hash, time, clock_synchronised}, as canonical
-// JSON, signed with the device's Ed25519 key. A rewrite of the chain (a record edited and
-// every later hash recomputed) or the removal of the newest records no longer matches a
-// checkpoint. Export and retention come with the rest of the control issue.
+// Checkpoints: the newest record's {checkpoint_every, seq, hash, time, clock_synchronised},
+// as canonical JSON, signed with the device's Ed25519 key. A rewrite of the chain (a record
+// edited and every later hash recomputed) or the removal of the newest records no longer
+// matches a checkpoint; and since every record must be signed within checkpoint_every +
+// 60 s (coverage.hpp), neither does a chain rewritten after its checkpoints were deleted.
 
 #include <cstdint>
 #include <optional>
@@ -20,6 +21,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "daemon/audit/coverage.hpp"
 
 struct sqlite3;
 
@@ -47,14 +50,31 @@ inline constexpr const char* kGenesis =
 // The text that is hashed, and the hash, for one record.
 std::string canonical_json(const Record& record);
 std::string record_hash(const std::string& previous, const std::string& canonical);
+// The signed checkpoint message. `checkpoint_every` (seconds) is the interval within which
+// the device signs every record; a checkpoint without it is of the form made before
+// (docs/audit-format.md), still checked but not held to the time rule.
 std::string checkpoint_json(std::int64_t seq, const std::string& hash, const std::string& time,
-                            bool clock_synchronised);
+                            bool clock_synchronised,
+                            std::optional<std::int64_t> checkpoint_every = std::nullopt);
 
 struct VerifyResult {
   bool ok = true;
   std::int64_t records = 0;
   std::optional<std::int64_t> first_bad;  // the first sequence number that breaks
   std::string reason;
+  // The newest records, not signed yet (young enough): the first one's seq, and how many.
+  std::optional<std::int64_t> unsigned_from;
+  std::int64_t unsigned_records = 0;
+  // Records signed late for an accepted reason (a restart after a crash, the clock set).
+  std::vector<std::string> notes;
+};
+
+struct VerifyOptions {
+  // The time unsigned records are judged at; the system clock when not given.
+  std::optional<std::int64_t> now;
+  // sekishod is not running (decommission): its newest unsigned records wait for the next
+  // start, which signs them, and do not fail.
+  bool daemon_stopped = false;
 };
 
 class AuditLog {
@@ -66,6 +86,9 @@ class AuditLog {
 
   // Opens (creating it 0600) the log at `path`.
   std::error_code open(const std::string& path);
+  // Opens the existing log at `path` for reading only, beside the daemon that writes it:
+  // a long read (verify, an export) on its own connection, off the daemon's event loop.
+  std::error_code open_read_only(const std::string& path);
   bool is_open() const { return db_ != nullptr; }
 
   // Appends one record at `time`; fails (and changes nothing) when the log cannot be
@@ -73,19 +96,30 @@ class AuditLog {
   std::error_code append(const std::string& time, const Actor& actor, const std::string& kind,
                          const nlohmann::json& details, Record* written = nullptr);
 
+  // One view of the log for a series of reads (an export's passes), while the daemon goes
+  // on writing: until end_snapshot(), reads on this connection see the log as it was.
+  std::error_code begin_snapshot();
+  void end_snapshot();
+  // The newest record's seq (start().seq when the log is empty).
+  std::int64_t last_seq();
+
   // Records with seq >= since (and of `kind` when not empty), oldest first, at most
   // `limit`.
   std::vector<Record> records(std::int64_t since, const std::string& kind, std::size_t limit);
 
   // Checks the chain, then every checkpoint against its record and, with a public key
-  // (PEM), its signature.
-  VerifyResult verify(const std::string& public_pem = "");
+  // (PEM), its signature and the time rule (coverage.hpp): every record signed within
+  // checkpoint_every + 60 s. Without a key, only the chain and the checkpoints' hashes.
+  VerifyResult verify(const std::string& public_pem = "", const VerifyOptions& options = {});
 
-  // Signs the newest record, unless it already has a checkpoint.
+  // Signs the newest record, unless it already has a checkpoint; `checkpoint_every`: the
+  // interval the signer keeps (audit.checkpoint_every), signed with it.
   std::error_code add_checkpoint(const class Signer& signer, const std::string& time,
-                                 bool clock_synchronised);
-  // How many records came after the newest checkpoint.
+                                 bool clock_synchronised,
+                                 std::int64_t checkpoint_every = kDefaultCheckpointEverySeconds);
+  // How many records came after the newest checkpoint, and the time of the first of them.
   std::int64_t records_since_checkpoint();
+  std::optional<std::string> first_unsigned_time();
 
   // What an export needs: the newest signed checkpoint, where a time range starts, and
   // the hash a range continues from.
@@ -94,12 +128,16 @@ class AuditLog {
     std::string hash;
     std::string time;
     bool clock_synchronised = false;
-    std::string signature;  // hex
+    std::string signature;                         // hex
+    std::optional<std::int64_t> checkpoint_every;  // nullopt: the old form
   };
   std::optional<StoredCheckpoint> newest_checkpoint();
   // The oldest checkpoint of record `seq` or a later one: the one that covers record `seq`
   // first (a session receipt's); nullopt when none has been signed since.
   std::optional<StoredCheckpoint> first_checkpoint_from(std::int64_t seq);
+  // The newest checkpoint of a record before `seq`: where a receipt's segment for record
+  // `seq` starts from a signed hash; nullopt when there is none.
+  std::optional<StoredCheckpoint> last_checkpoint_before(std::int64_t seq);
   // The first record whose time is `time` (UTC text) or later; nullopt when there is none.
   std::optional<std::int64_t> first_seq_since(const std::string& time);
   // The hash of record `seq` - 1 (64 zeros for the first record); nullopt when it is gone.
@@ -116,20 +154,27 @@ class AuditLog {
   Start start();
   std::int64_t exported_through();
   std::error_code set_exported_through(std::int64_t seq);  // never goes back
-  // The last record that may go: older than `cutoff_time`, as are all before it, and
-  // covered by an export; start().seq when none may.
+  // The last record that may go: older than `cutoff_time`, as are all before it, covered
+  // by an export, and signed by a checkpoint of its own (which stays, so that the start of
+  // what is left is signed); start().seq when none may.
   std::int64_t prunable_through(const std::string& cutoff_time);
-  // Removes records (and checkpoints) up to `seq`; the caller recorded `audit.pruned`.
+  // Removes records up to `seq` and the checkpoints before it; the caller recorded
+  // `audit.pruned`.
   std::error_code prune_through(std::int64_t seq);
   // Bytes on disk: the database and its write-ahead log.
   std::uint64_t size_bytes();
 
  private:
   std::optional<std::string> meta(const char* key);
+  std::vector<CoverageCheckpoint> coverage_checkpoints();
   std::error_code set_meta(const char* key, const std::string& value);
+
+  // "checkpoint_every", or "NULL" in a log of the old form opened read-only.
+  const char* every_column() const { return has_every_column_ ? "checkpoint_every" : "NULL"; }
 
   sqlite3* db_ = nullptr;
   std::string path_;
+  bool has_every_column_ = true;
 };
 
 }  // namespace sekisho::audit

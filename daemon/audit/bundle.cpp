@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <new>
 
@@ -426,7 +427,11 @@ class GzipDecoder {
   bool ended_ = false;
 };
 
-BundleResult decode(Input& input) {
+// Where records.jsonl goes when it is not kept: given anchor.json (read before it) and
+// each piece as it comes.
+using RecordsSink = std::function<void(const std::string& anchor_json, std::string_view piece)>;
+
+BundleResult decode(Input& input, const RecordsSink* sink = nullptr) {
   BundleResult out;
   ReadError error;
   try {
@@ -508,7 +513,11 @@ BundleResult decode(Input& input) {
       for (std::uint64_t left = *size; left > 0 && !error.failed();) {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof piece));
         if (gzip.read(piece, n)) {
-          data.append(reinterpret_cast<const char*>(piece), n);
+          if (sink && index == 1) {
+            (*sink)(bundle.anchor_json, std::string_view(reinterpret_cast<const char*>(piece), n));
+          } else {
+            data.append(reinterpret_cast<const char*>(piece), n);
+          }
           left -= n;
         }
       }
@@ -560,33 +569,89 @@ std::optional<Anchor> parse_anchor(std::string_view text) {
 
 std::optional<Checkpoint> parse_checkpoint(std::string_view text) {
   const auto value = parse_json(text);
-  if (!value || !value->is_object() || value->size() != 4 || !value->contains("hash") ||
-      !value->contains("seq") || !value->contains("time") ||
-      !value->contains("clock_synchronised") || !(*value)["hash"].is_string() ||
-      !(*value)["time"].is_string() || !(*value)["clock_synchronised"].is_boolean()) {
+  if (!value || !value->is_object() || !value->contains("hash") || !value->contains("seq") ||
+      !value->contains("time") || !value->contains("clock_synchronised") ||
+      !(*value)["hash"].is_string() || !(*value)["time"].is_string() ||
+      !(*value)["clock_synchronised"].is_boolean()) {
+    return std::nullopt;
+  }
+  const bool with_every = value->contains("checkpoint_every");
+  if (value->size() != (with_every ? 5u : 4u)) {
     return std::nullopt;
   }
   const auto seq = sequence_number((*value)["seq"]);
   Checkpoint checkpoint{seq.value_or(0), (*value)["hash"].get<std::string>(),
                         (*value)["time"].get<std::string>(),
-                        (*value)["clock_synchronised"].get<bool>()};
+                        (*value)["clock_synchronised"].get<bool>(), std::nullopt};
+  if (with_every) {
+    const auto every = sequence_number((*value)["checkpoint_every"]);
+    if (!every || *every < 1) {
+      return std::nullopt;
+    }
+    checkpoint.checkpoint_every = *every;
+  }
   if (!seq || !is_lower_hex(checkpoint.hash, 64) ||
       checkpoint_json(checkpoint.seq, checkpoint.hash, checkpoint.time,
-                      checkpoint.clock_synchronised) != text) {
+                      checkpoint.clock_synchronised, checkpoint.checkpoint_every) != text) {
     return std::nullopt;
   }
   return checkpoint;
 }
 
-BundleResult make_bundle(std::int64_t anchor_seq, const std::string& anchor_hash,
-                         const std::vector<Record>& records, const std::string& checkpoint_time,
-                         bool clock_synchronised, const std::string& signature_hex) {
-  BundleResult out;
-  const std::optional<std::string> signature = from_hex(signature_hex);
-  if (!signature || signature->size() != kSignatureBytes) {
-    out.error = "the checkpoint signature is not 128 hex digits";
-    return out;
+std::string export_json(const ExportSeal& seal) {
+  return nlohmann::json{{"anchor_hash", seal.anchor.hash},
+                        {"anchor_seq", seal.anchor.seq},
+                        {"clock_synchronised", seal.last.clock_synchronised},
+                        {"format", kExportFormat},
+                        {"hash", seal.last.hash},
+                        {"log_first_bad", seal.log_first_bad ? nlohmann::json(*seal.log_first_bad)
+                                                             : nlohmann::json()},
+                        {"seq", seal.last.seq},
+                        {"since", seal.since},
+                        {"time", seal.last.time}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<ExportSeal> parse_export(std::string_view text) {
+  const auto value = parse_json(text);
+  if (!value || !value->is_object() || value->size() != 9) {
+    return std::nullopt;
   }
+  const nlohmann::json& v = *value;
+  for (const char* field : {"anchor_hash", "format", "hash", "since", "time"}) {
+    if (!v.contains(field) || !v[field].is_string()) {
+      return std::nullopt;
+    }
+  }
+  if (v["format"] != kExportFormat || !v.contains("clock_synchronised") ||
+      !v["clock_synchronised"].is_boolean() || !v.contains("log_first_bad") ||
+      !v.contains("anchor_seq") || !v.contains("seq")) {
+    return std::nullopt;
+  }
+  const auto anchor_seq = sequence_number(v["anchor_seq"]);
+  const auto seq = sequence_number(v["seq"]);
+  const auto first_bad = v["log_first_bad"].is_null() ? std::optional<std::int64_t>()
+                                                      : sequence_number(v["log_first_bad"]);
+  if (!anchor_seq || !seq || (!v["log_first_bad"].is_null() && !first_bad)) {
+    return std::nullopt;
+  }
+  ExportSeal seal{{*anchor_seq, v["anchor_hash"].get<std::string>()},
+                  v["since"].get<std::string>(),
+                  {*seq, v["hash"].get<std::string>(), v["time"].get<std::string>(),
+                   v["clock_synchronised"].get<bool>(), std::nullopt},
+                  first_bad};
+  if (!is_lower_hex(seal.anchor.hash, 64) || !is_lower_hex(seal.last.hash, 64) ||
+      !parse_utc_text(seal.since) || !parse_utc_text(seal.last.time) || export_json(seal) != text) {
+    return std::nullopt;
+  }
+  return seal;
+}
+
+BundleResult make_bundle(std::int64_t anchor_seq, const std::string& anchor_hash,
+                         const std::vector<Record>& records, const std::string& since,
+                         const std::string& time, bool clock_synchronised,
+                         std::optional<std::int64_t> log_first_bad, const Signer& signer) {
+  BundleResult out;
   Bundle bundle;
   bundle.anchor_json = anchor_json(anchor_seq, anchor_hash);
   std::int64_t seq = anchor_seq;
@@ -611,30 +676,22 @@ BundleResult make_bundle(std::int64_t anchor_seq, const std::string& anchor_hash
     out.error = "the records take more than 2 GiB: export a shorter period";
     return out;
   }
-  bundle.checkpoint_json = checkpoint_json(seq, hash, checkpoint_time, clock_synchronised);
+  bundle.checkpoint_json = export_json(
+      {{anchor_seq, anchor_hash}, since, {seq, hash, time, clock_synchronised, {}}, log_first_bad});
+  const std::optional<std::string> signature = from_hex(signer.sign_hex(bundle.checkpoint_json));
+  if (!signature || signature->size() != kSignatureBytes) {
+    out.error = "the export could not be signed";
+    return out;
+  }
   bundle.signature = *signature;
   out.bundle = std::move(bundle);
   return out;
 }
 
-BundleResult make_bundle(std::int64_t anchor_seq, const std::string& anchor_hash,
-                         const std::vector<Record>& records, const std::string& checkpoint_time,
-                         bool clock_synchronised, const Signer& signer) {
-  const std::int64_t seq = records.empty() ? anchor_seq : records.back().seq;
-  const std::string& hash = records.empty() ? anchor_hash : records.back().hash;
-  const std::string signature =
-      signer.sign_hex(checkpoint_json(seq, hash, checkpoint_time, clock_synchronised));
-  if (signature.empty()) {
-    return {std::nullopt, "the checkpoint could not be signed", {}};
-  }
-  return make_bundle(anchor_seq, anchor_hash, records, checkpoint_time, clock_synchronised,
-                     signature);
-}
-
 std::string encode_bundle(const Bundle& bundle) {
   std::int64_t mtime = 0;
-  if (const auto checkpoint = parse_checkpoint(bundle.checkpoint_json)) {
-    if (auto time = parse_utc_text(checkpoint->time)) {
+  if (const auto seal = parse_export(bundle.checkpoint_json)) {
+    if (auto time = parse_utc_text(seal->last.time)) {
       mtime = time->time_since_epoch().count();
     }
   }
@@ -690,72 +747,302 @@ BundleResult read_bundle(const std::string& path) {
   return out;
 }
 
+struct BundleFileWriter::State {
+  explicit State(std::int64_t time) : mtime(time), gzip(out, time) {}
+  std::int64_t mtime;
+  std::string out;  // compressed bytes not written yet
+  GzipEncoder gzip;
+};
+
+BundleFileWriter::BundleFileWriter() = default;
+
+BundleFileWriter::~BundleFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+  if (!temporary_.empty()) {
+    ::unlink(temporary_.c_str());
+  }
+}
+
+std::error_code BundleFileWriter::open(const std::string& path, std::int64_t mtime) {
+  path_ = path;
+  const std::string temporary = path + ".new";
+  // A fresh file, never one planted there.
+  if (::unlink(temporary.c_str()) < 0 && errno != ENOENT) {
+    return errno_code();
+  }
+  fd_ = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    return errno_code();
+  }
+  temporary_ = temporary;
+  if (::fchmod(fd_, 0644) < 0) {
+    return errno_code();
+  }
+  state_ = std::make_unique<State>(mtime);
+  return {};
+}
+
+std::error_code BundleFileWriter::drain(bool all) {
+  constexpr std::size_t kChunk = 1 << 20;
+  std::string& out = state_->out;
+  if (!all && out.size() < kChunk) {
+    return {};
+  }
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::write(fd_, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return errno_code();
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  bytes_ += done;
+  out.clear();
+  return {};
+}
+
+std::error_code BundleFileWriter::member(const char* name, std::string_view content) {
+  if (!state_ || content.size() > kMaxSmallMemberBytes) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  state_->gzip.write(tar_header(name, content.size(), state_->mtime));
+  state_->gzip.write(content);
+  state_->gzip.write(std::string((kBlock - content.size() % kBlock) % kBlock, '\0'));
+  return drain(false);
+}
+
+std::error_code BundleFileWriter::anchor(std::string_view anchor_json) {
+  return member(kMembers[0], anchor_json);
+}
+
+std::error_code BundleFileWriter::begin_records(std::uint64_t size) {
+  if (!state_ || size > kMaxRecordsBytes) {
+    return std::make_error_code(std::errc::file_too_large);
+  }
+  records_left_ = records_size_ = size;
+  state_->gzip.write(tar_header(kMembers[1], size, state_->mtime));
+  return drain(false);
+}
+
+std::error_code BundleFileWriter::records(std::string_view lines) {
+  if (!state_ || lines.size() > records_left_) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  records_left_ -= lines.size();
+  state_->gzip.write(lines);
+  return drain(false);
+}
+
+std::error_code BundleFileWriter::seal(std::string_view export_json, std::string_view signature) {
+  if (!state_ || records_left_ != 0) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  state_->gzip.write(std::string((kBlock - records_size_ % kBlock) % kBlock, '\0'));
+  for (std::error_code error : {member(kMembers[2], export_json), member(kMembers[3], signature)}) {
+    if (error) {
+      return error;
+    }
+  }
+  state_->gzip.write(std::string(2 * kBlock, '\0'));
+  if (!state_->gzip.finish()) {
+    return std::make_error_code(std::errc::not_enough_memory);
+  }
+  if (std::error_code error = drain(true)) {
+    return error;
+  }
+  if (::fsync(fd_) < 0) {
+    return errno_code();
+  }
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) < 0) {
+    return errno_code();
+  }
+  if (::rename(temporary_.c_str(), path_.c_str()) < 0) {
+    return errno_code();
+  }
+  temporary_.clear();
+  sync_directory_of(path_);
+  return {};
+}
+
 BundleResult decode_bundle(std::string_view gzip_bytes) {
   MemoryInput input(gzip_bytes);
   return decode(input);
 }
 
-VerifyResult verify_bundle(const Bundle& bundle, const std::string& public_pem) {
-  VerifyResult out;
-  auto fail = [&out](std::optional<std::int64_t> first_bad, std::string reason) {
-    out.ok = false;
-    out.first_bad = first_bad;
-    out.reason = std::move(reason);
-    return out;
-  };
-  if (!is_public_key(public_pem)) {
-    return fail(std::nullopt, "the public key is not an Ed25519 public key (PEM)");
-  }
-  const std::optional<Anchor> anchor = parse_anchor(bundle.anchor_json);
-  if (!anchor) {
-    return fail(std::nullopt,
-                "anchor.json is not {\"hash\":\"<64 hex digits>\",\"seq\":N} in canonical form");
-  }
-  if (anchor->seq == 0 && anchor->hash != kGenesis) {
-    return fail(std::nullopt, "anchor.json: seq 0 comes with the genesis hash (64 zeros)");
-  }
-  const std::optional<Checkpoint> checkpoint = parse_checkpoint(bundle.checkpoint_json);
-  if (!checkpoint) {
-    return fail(std::nullopt,
-                "checkpoint.json is not canonical: {\"clock_synchronised\":…,\"hash\":…,"
-                "\"seq\":…,\"time\":…}, keys sorted, no whitespace, no newline");
-  }
-  if (checkpoint->seq < anchor->seq) {
-    return fail(std::nullopt, "the checkpoint (seq " + std::to_string(checkpoint->seq) +
-                                  ") is older than the anchor (seq " + std::to_string(anchor->seq) +
-                                  ")");
+namespace {
+
+// The checks an auditor makes, in the order the members come: the anchor first, then the
+// records line by line (the chain walk), then the seal and its signature.
+class BundleCheck {
+ public:
+  explicit BundleCheck(const std::string& public_pem) : public_pem_(public_pem) {}
+
+  // anchor.json; false (and the reason) when it is not one.
+  bool front(std::string_view anchor_text) {
+    if (!is_public_key(public_pem_)) {
+      return fail(std::nullopt, "the public key is not an Ed25519 public key (PEM)");
+    }
+    anchor_ = parse_anchor(anchor_text);
+    if (!anchor_) {
+      return fail(std::nullopt,
+                  "anchor.json is not {\"hash\":\"<64 hex digits>\",\"seq\":N} in canonical form");
+    }
+    if (anchor_->seq == 0 && anchor_->hash != kGenesis) {
+      return fail(std::nullopt, "anchor.json: seq 0 comes with the genesis hash (64 zeros)");
+    }
+    hash_ = anchor_->hash;
+    expected_ = anchor_->seq + 1;
+    return true;
   }
 
-  // The chain walk.
-  const std::string& text = bundle.records_jsonl;
-  std::string hash = anchor->hash;
-  std::int64_t expected = anchor->seq + 1;
-  for (std::size_t position = 0; position < text.size();) {
-    const std::size_t newline = text.find('\n', position);
-    const bool terminated = newline != std::string::npos;
-    const std::string_view line = std::string_view(text).substr(
-        position, terminated ? newline - position : std::string::npos);
-    position = terminated ? newline + 1 : text.size();
-    ++out.records;
-    auto here = [expected] { return "record " + std::to_string(expected) + ": "; };
-    const auto value = parse_json(line);
+  // A piece of records.jsonl, split into lines here.
+  void records(std::string_view piece) {
+    while (!failed() && !piece.empty()) {
+      const std::size_t newline = piece.find('\n');
+      const std::string_view part = piece.substr(0, newline);
+      if (pending_.size() + part.size() > kMaxRecordLineBytes) {
+        ++out_.records;
+        fail(expected_, "record " + std::to_string(expected_) + ": line " +
+                            std::to_string(out_.records) + " of records.jsonl is longer than " +
+                            std::to_string(kMaxRecordLineBytes >> 20) + " MiB");
+        return;
+      }
+      if (newline == std::string_view::npos) {
+        pending_.append(part);
+        return;
+      }
+      if (pending_.empty()) {
+        line(part, true);
+      } else {
+        pending_.append(part);
+        line(pending_, true);
+        pending_.clear();
+      }
+      piece.remove_prefix(newline + 1);
+    }
+  }
+
+  // checkpoint.json and checkpoint.sig; the result.
+  VerifyResult end(std::string_view seal_text, std::string_view signature) {
+    if (!failed() && !pending_.empty()) {
+      line(pending_, false);  // a last line without its newline: refused there
+    }
+    if (failed()) {
+      return out_;
+    }
+    const std::optional<ExportSeal> seal = parse_export(seal_text);
+    if (!seal) {
+      if (parse_checkpoint(seal_text)) {
+        return refuse(std::nullopt,
+                      "checkpoint.json is a plain log checkpoint: a bundle of the first form, "
+                      "whose anchor and start are not signed (records dropped from its front could "
+                      "not be told); export again for a bundle of form " +
+                          std::string(kExportFormat));
+      }
+      return refuse(std::nullopt,
+                    "checkpoint.json is not an export seal in canonical form "
+                    "({\"anchor_hash\":…,\"anchor_seq\":…,\"clock_synchronised\":…,\"format\":\"" +
+                        std::string(kExportFormat) +
+                        "\",\"hash\":…,\"log_first_bad\":…,\"seq\":…,\"since\":…,\"time\":…}, "
+                        "keys sorted, no whitespace, no newline)");
+    }
+    if (seal->anchor.seq != anchor_->seq || seal->anchor.hash != anchor_->hash) {
+      return refuse(std::nullopt, "anchor.json (seq " + std::to_string(anchor_->seq) +
+                                      ") is not the anchor the seal signs (seq " +
+                                      std::to_string(seal->anchor.seq) +
+                                      "): records were added or removed at the front");
+    }
+    if (seal->last.seq < anchor_->seq) {
+      return refuse(std::nullopt, "the seal's last record (seq " + std::to_string(seal->last.seq) +
+                                      ") is older than the anchor (seq " +
+                                      std::to_string(anchor_->seq) + ")");
+    }
+    const std::int64_t last = expected_ - 1;
+    if (last < seal->last.seq) {
+      return refuse(last + 1, missing(last + 1, seal->last.seq) +
+                                  ": the bundle ends before the last record its seal signs (seq " +
+                                  std::to_string(seal->last.seq) + ", removed)");
+    }
+    if (last > seal->last.seq) {
+      const std::int64_t added = seal->last.seq + 1;
+      return refuse(added, span(added, last) + (last == added ? " comes" : " come") +
+                               " after the last record the seal signs (seq " +
+                               std::to_string(seal->last.seq) + ", added)");
+    }
+    if (hash_ != seal->last.hash) {
+      return refuse(std::nullopt,
+                    "the chain does not reach the signed hash: records were edited, added or "
+                    "removed");
+    }
+    if (signature.size() != kSignatureBytes) {
+      return refuse(std::nullopt, "checkpoint.sig is " + std::to_string(signature.size()) +
+                                      " bytes, not a 64-byte Ed25519 signature");
+    }
+    if (!verify_signature(public_pem_, seal_text, to_hex(signature.data(), signature.size()))) {
+      return refuse(std::nullopt, "the seal's signature does not verify with this public key");
+    }
+    seal_ = seal;
+    if (seal->log_first_bad) {
+      return refuse(std::nullopt,
+                    "the records are as the device exported them, but the device's own check "
+                    "found its log broken at record " +
+                        std::to_string(*seal->log_first_bad) +
+                        " when it did ('sekishoctl audit verify' on the device says why)");
+    }
+    return out_;
+  }
+
+  bool failed() const { return !out_.ok; }
+  const VerifyResult& result() const { return out_; }
+  const std::optional<ExportSeal>& seal() const { return seal_; }
+
+ private:
+  VerifyResult refuse(std::optional<std::int64_t> first_bad, std::string reason) {
+    fail(first_bad, std::move(reason));
+    return out_;
+  }
+
+  bool fail(std::optional<std::int64_t> first_bad, std::string reason) {
+    if (out_.ok) {
+      out_.ok = false;
+      out_.first_bad = first_bad;
+      out_.reason = std::move(reason);
+    }
+    return false;
+  }
+
+  // One line of records.jsonl, without its newline.
+  void line(std::string_view text, bool terminated) {
+    ++out_.records;
+    auto here = [this] { return "record " + std::to_string(expected_) + ": "; };
+    const auto value = parse_json(text);
     const nlohmann::json* seq_field =
         value && value->is_object() && value->contains("seq") ? &(*value)["seq"] : nullptr;
     const std::optional<std::int64_t> seq = seq_field ? sequence_number(*seq_field) : std::nullopt;
     if (!seq) {
-      return fail(expected, here() + "line " + std::to_string(out.records) + " of records.jsonl " +
-                                (value ? "has no sequence number" : "is not JSON"));
+      fail(expected_, here() + "line " + std::to_string(out_.records) + " of records.jsonl " +
+                          (value ? "has no sequence number" : "is not JSON"));
+      return;
     }
-    if (*seq > expected) {
-      return fail(expected, missing(expected, *seq - 1) + " where record " + std::to_string(*seq) +
-                                " is (removed or out of order)");
+    if (*seq > expected_) {
+      fail(expected_, missing(expected_, *seq - 1) + " where record " + std::to_string(*seq) +
+                          " is (removed or out of order)");
+      return;
     }
-    if (*seq < expected) {
-      return fail(*seq, "record " + std::to_string(*seq) + " comes again after record " +
-                            std::to_string(expected - 1) + " (repeated or out of order)");
+    if (*seq < expected_) {
+      fail(*seq, "record " + std::to_string(*seq) + " comes again after record " +
+                     std::to_string(expected_ - 1) + " (repeated or out of order)");
+      return;
     }
     if (!terminated) {
-      return fail(expected, here() + "the last line of records.jsonl does not end in a newline");
+      fail(expected_, here() + "the last line of records.jsonl does not end in a newline");
+      return;
     }
     // The line must be what canonical_json gives for the record it holds, or its hash
     // would not be the one the device computed.
@@ -780,7 +1067,7 @@ VerifyResult verify_bundle(const Bundle& bundle, const std::string& public_pem) 
       record.kind = v["kind"].get<std::string>();
       record.details = v["details"];
       try {
-        if (canonical_json(record) != line) {
+        if (canonical_json(record) != text) {
           why = "not in canonical form (keys sorted, no whitespace)";
         }
       } catch (const std::exception& error) {
@@ -788,36 +1075,68 @@ VerifyResult verify_bundle(const Bundle& bundle, const std::string& public_pem) 
       }
     }
     if (!why.empty()) {
-      return fail(expected, here() + why);
+      fail(expected_, here() + why);
+      return;
     }
-    hash = sha256_hex(hash + std::string(line));
-    ++expected;
+    hash_ = sha256_hex(hash_ + std::string(text));
+    ++expected_;
   }
 
-  const std::int64_t last = expected - 1;
-  if (last < checkpoint->seq) {
-    return fail(last + 1, missing(last + 1, checkpoint->seq) +
-                              ": the bundle ends before its signed checkpoint at seq " +
-                              std::to_string(checkpoint->seq) + " (removed)");
+  std::string public_pem_;
+  VerifyResult out_;
+  std::optional<Anchor> anchor_;
+  std::optional<ExportSeal> seal_;
+  std::string hash_;
+  std::int64_t expected_ = 1;
+  std::string pending_;  // a line not ended yet
+};
+
+}  // namespace
+
+VerifyResult verify_bundle(const Bundle& bundle, const std::string& public_pem) {
+  BundleCheck check(public_pem);
+  if (!check.front(bundle.anchor_json)) {
+    return check.result();
   }
-  if (last > checkpoint->seq) {
-    const std::int64_t added = checkpoint->seq + 1;
-    return fail(added, span(added, last) + (last == added ? " comes" : " come") +
-                           " after the signed checkpoint at seq " +
-                           std::to_string(checkpoint->seq) + " (added)");
+  check.records(bundle.records_jsonl);
+  return check.end(bundle.checkpoint_json, bundle.signature);
+}
+
+VerifyResult verify_bundle_file(const std::string& path, const std::string& public_pem,
+                                std::optional<ExportSeal>* seal) {
+  BundleCheck check(public_pem);
+  bool started = false;
+  const RecordsSink sink = [&](const std::string& anchor_text, std::string_view piece) {
+    if (!started) {
+      started = true;
+      check.front(anchor_text);
+    }
+    if (!check.failed()) {
+      check.records(piece);
+    }
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    VerifyResult out;
+    out.ok = false;
+    out.reason = "cannot read " + path + ": " + errno_code().message();
+    return out;
   }
-  if (hash != checkpoint->hash) {
-    return fail(std::nullopt,
-                "the chain does not reach the signed checkpoint: records were edited, added or "
-                "removed");
+  FileInput input(fd);
+  const BundleResult read = decode(input, &sink);
+  ::close(fd);
+  if (!read.bundle) {
+    VerifyResult out;
+    out.ok = false;
+    out.reason = read.error;
+    return out;
   }
-  if (bundle.signature.size() != kSignatureBytes) {
-    return fail(std::nullopt, "checkpoint.sig is " + std::to_string(bundle.signature.size()) +
-                                  " bytes, not a 64-byte Ed25519 signature");
+  if (!started && !check.front(read.bundle->anchor_json)) {
+    return check.result();  // records.jsonl is empty
   }
-  if (!verify_signature(public_pem, bundle.checkpoint_json,
-                        to_hex(bundle.signature.data(), bundle.signature.size()))) {
-    return fail(std::nullopt, "the checkpoint's signature does not verify with this public key");
+  VerifyResult out = check.end(read.bundle->checkpoint_json, read.bundle->signature);
+  if (seal) {
+    *seal = check.seal();  // set once the chain and the signature held
   }
   return out;
 }

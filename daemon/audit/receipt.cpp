@@ -57,9 +57,10 @@ bool is_hex_of(const nlohmann::json& value, std::size_t bytes) {
   return raw && raw->size() == bytes && to_hex(raw->data(), raw->size()) == text;
 }
 
-// An object with exactly these fields; else why not.
+// An object with exactly these fields (and maybe the optional ones); else why not.
 std::string fields_missing_or_unknown(const nlohmann::json& object,
-                                      std::initializer_list<const char*> fields) {
+                                      std::initializer_list<const char*> fields,
+                                      std::initializer_list<const char*> optional = {}) {
   if (!object.is_object()) {
     return "is not a JSON object";
   }
@@ -68,13 +69,58 @@ std::string fields_missing_or_unknown(const nlohmann::json& object,
       return std::string("has no field \"") + field + "\"";
     }
   }
+  auto named = [](std::initializer_list<const char*> list, const std::string& key) {
+    return std::any_of(list.begin(), list.end(),
+                       [&key](const char* field) { return key == field; });
+  };
   for (const auto& item : object.items()) {
-    if (std::none_of(fields.begin(), fields.end(),
-                     [&item](const char* field) { return item.key() == field; })) {
+    if (!named(fields, item.key()) && !named(optional, item.key())) {
       return "has an unknown field " + quoted(item.key());
     }
   }
   return "";
+}
+
+// A signed checkpoint of a receipt (either form), its signature checked with `key`; else
+// nullopt and why not.
+std::optional<Checkpoint> signed_checkpoint(const nlohmann::json& object, const std::string& key,
+                                            const std::string& carried, std::string& why) {
+  if (std::string missing = fields_missing_or_unknown(
+          object, {"clock_synchronised", "hash", "seq", "time", "signature"}, {"checkpoint_every"});
+      !missing.empty()) {
+    why = missing;
+    return std::nullopt;
+  }
+  nlohmann::json message = object;
+  message.erase("signature");
+  const std::optional<Checkpoint> checkpoint = parse_checkpoint(message.dump());
+  if (!checkpoint || !is_hex_of(object["signature"], 64)) {
+    why =
+        "is not {checkpoint_every: N, clock_synchronised: true|false, hash: 64 hex, seq: N, "
+        "time, signature: 128 hex}";
+    return std::nullopt;
+  }
+  if (!verify_signature(
+          key,
+          checkpoint_json(checkpoint->seq, checkpoint->hash, checkpoint->time,
+                          checkpoint->clock_synchronised, checkpoint->checkpoint_every),
+          object["signature"].get<std::string>())) {
+    why = "of record " + std::to_string(checkpoint->seq) + " is not signed by the key " + carried;
+    return std::nullopt;
+  }
+  return checkpoint;
+}
+
+nlohmann::json checkpoint_object(const AuditLog::StoredCheckpoint& checkpoint) {
+  nlohmann::json out = {{"seq", checkpoint.seq},
+                        {"hash", checkpoint.hash},
+                        {"time", checkpoint.time},
+                        {"clock_synchronised", checkpoint.clock_synchronised},
+                        {"signature", checkpoint.signature}};
+  if (checkpoint.checkpoint_every) {
+    out["checkpoint_every"] = *checkpoint.checkpoint_every;
+  }
+  return out;
 }
 
 // The record whose canonical_json is exactly `text`; else nullopt and why not. Anything
@@ -124,6 +170,13 @@ ReceiptCheck check(const nlohmann::json& receipt, const std::string& pinned_publ
     out.reason = std::move(reason);
     return out;
   };
+  if (receipt.is_object() && receipt.contains("format") &&
+      receipt["format"] == "sekisho-receipt/1") {
+    return fail(
+        "a receipt of the first form (sekisho-receipt/1), which does not sign where its "
+        "segments start, so that records dropped from their front could not be told: ask the "
+        "gateway for a new one ('sekishoctl session receipt')");
+  }
   if (!receipt.is_object() || !receipt.contains("format") || receipt["format"] != kReceiptFormat) {
     return fail(std::string("not a receipt of format ") + kReceiptFormat);
   }
@@ -167,7 +220,8 @@ ReceiptCheck check(const nlohmann::json& receipt, const std::string& pinned_publ
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const std::string here = "segment " + std::to_string(i + 1) + " ";
     const nlohmann::json& segment = segments[i];
-    if (std::string why = fields_missing_or_unknown(segment, {"previous", "records", "checkpoint"});
+    if (std::string why =
+            fields_missing_or_unknown(segment, {"anchor", "previous", "records", "checkpoint"});
         !why.empty()) {
       return fail(here + why);
     }
@@ -177,19 +231,23 @@ ReceiptCheck check(const nlohmann::json& receipt, const std::string& pinned_publ
     if (!segment["records"].is_array() || segment["records"].empty()) {
       return fail(here + "holds no records");
     }
-    const nlohmann::json& signed_checkpoint = segment["checkpoint"];
-    if (std::string why = fields_missing_or_unknown(
-            signed_checkpoint, {"clock_synchronised", "hash", "seq", "time", "signature"});
-        !why.empty()) {
+    std::string why;
+    const std::optional<Checkpoint> checkpoint =
+        signed_checkpoint(segment["checkpoint"], key, carried, why);
+    if (!checkpoint) {
       return fail(here + "checkpoint " + why);
     }
-    nlohmann::json message = signed_checkpoint;
-    message.erase("signature");
-    const std::optional<Checkpoint> checkpoint = parse_checkpoint(message.dump());
-    if (!checkpoint || !is_hex_of(signed_checkpoint["signature"], 64)) {
-      return fail(here +
-                  "checkpoint is not {clock_synchronised: true|false, hash: 64 hex, seq: N, time, "
-                  "signature: 128 hex}");
+    // Where the segment starts is signed too: the anchor's hash is `previous`.
+    std::optional<Checkpoint> anchor;
+    if (!segment["anchor"].is_null()) {
+      anchor = signed_checkpoint(segment["anchor"], key, carried, why);
+      if (!anchor) {
+        return fail(here + "anchor " + why);
+      }
+      if (anchor->hash != segment["previous"]) {
+        return fail(here + "starts from the hash of record " + std::to_string(anchor->seq) +
+                    " its anchor signs, not from its previous hash");
+      }
     }
 
     std::string hash = segment["previous"].get<std::string>();
@@ -200,10 +258,10 @@ ReceiptCheck check(const nlohmann::json& receipt, const std::string& pinned_publ
       if (!text.is_string()) {
         return fail(at + "is not a string (a record's canonical JSON text)");
       }
-      std::string why;
-      std::optional<Record> record = canonical_record(text.get<std::string>(), why);
+      std::string not_a_record;
+      std::optional<Record> record = canonical_record(text.get<std::string>(), not_a_record);
       if (!record) {
-        return fail(at + why);
+        return fail(at + not_a_record);
       }
       if (first == 0) {
         first = record->seq;
@@ -212,8 +270,16 @@ ReceiptCheck check(const nlohmann::json& receipt, const std::string& pinned_publ
                       ", not after the previous segment's checkpoint of record " +
                       std::to_string(covered) + " (segments ascend and do not overlap)");
         }
-        if (first == 1 && hash != kGenesis) {
-          return fail(here + "starts at record 1 but not from the genesis hash (64 zeros)");
+        if (anchor && anchor->seq != first - 1) {
+          return fail(here + "starts at record " + std::to_string(first) +
+                      ", not right after its signed anchor, record " + std::to_string(anchor->seq) +
+                      " (records dropped from its front, or added)");
+        }
+        if (!anchor && (first != 1 || hash != kGenesis)) {
+          return fail(here +
+                      "has no signed anchor, so it must start at record 1 from the "
+                      "genesis hash (64 zeros); it starts at record " +
+                      std::to_string(first) + " (records dropped from its front)");
         }
       } else if (record->seq > expected) {
         return fail(here + span(expected, record->seq - 1) +
@@ -239,13 +305,6 @@ ReceiptCheck check(const nlohmann::json& receipt, const std::string& pinned_publ
       return fail(here + "(" + span(first, last) +
                   ") does not hash to its checkpoint's hash: a record was edited, removed or "
                   "replaced, or the previous hash changed");
-    }
-    if (!verify_signature(key,
-                          checkpoint_json(checkpoint->seq, checkpoint->hash, checkpoint->time,
-                                          checkpoint->clock_synchronised),
-                          signed_checkpoint["signature"].get<std::string>())) {
-      return fail(here + "checkpoint of record " + std::to_string(checkpoint->seq) +
-                  " is not signed by the key " + carried);
     }
     covered = checkpoint->seq;
     checkpoints.push_back(*checkpoint);
@@ -306,18 +365,30 @@ std::optional<nlohmann::json> make_receipt(AuditLog& log, const std::vector<std:
     }
     const std::string record = "record " + std::to_string(seq);
     const std::optional<AuditLog::StoredCheckpoint> checkpoint = log.first_checkpoint_from(seq);
-    const std::vector<Record> chain =
-        log.records(seq, "", checkpoint ? static_cast<std::size_t>(checkpoint->seq - seq + 1) : 1);
-    if (chain.empty() || chain.front().seq != seq) {
-      error = seq >= 1 && seq <= log.start().seq
-                  ? record + " has been pruned from the log (an exported bundle holds it)"
-                  : "there is no " + record + " in the log";
+    const std::optional<AuditLog::StoredCheckpoint> anchor = log.last_checkpoint_before(seq);
+    // From the anchor's record on (from record 1 without one).
+    const std::int64_t from = anchor ? anchor->seq + 1 : 1;
+    const std::vector<Record> itself = log.records(seq, "", 1);
+    if (seq >= 1 && seq <= log.start().seq) {
+      error = record + " has been pruned from the log (an exported bundle holds it)";
+      return std::nullopt;
+    }
+    if (itself.empty() || itself.front().seq != seq) {
+      error = "there is no " + record + " in the log";
       return std::nullopt;
     }
     if (!checkpoint) {
       error = record +
-              " is not covered by a signed checkpoint yet (one is signed at least every 10 "
-              "minutes while records come in)";
+              " is not covered by a signed checkpoint yet (one is signed within "
+              "audit.checkpoint_every of every record)";
+      return std::nullopt;
+    }
+    const std::vector<Record> chain =
+        log.records(from, "", static_cast<std::size_t>(checkpoint->seq - from + 1));
+    if (chain.empty() || chain.front().seq != from) {
+      error =
+          "no signed checkpoint is left before " + record +
+          " (the log was pruned by an earlier version): its receipt cannot sign where it starts";
       return std::nullopt;
     }
     nlohmann::json texts = nlohmann::json::array();
@@ -329,14 +400,10 @@ std::optional<nlohmann::json> make_receipt(AuditLog& log, const std::vector<std:
       error = record + ": " + failure.what();
       return std::nullopt;
     }
-    segments.push_back({{"previous", chain.front().previous},
+    segments.push_back({{"anchor", anchor ? checkpoint_object(*anchor) : nlohmann::json()},
+                        {"previous", chain.front().previous},
                         {"records", std::move(texts)},
-                        {"checkpoint",
-                         {{"seq", checkpoint->seq},
-                          {"hash", checkpoint->hash},
-                          {"time", checkpoint->time},
-                          {"clock_synchronised", checkpoint->clock_synchronised},
-                          {"signature", checkpoint->signature}}}});
+                        {"checkpoint", checkpoint_object(*checkpoint)}});
     covered = checkpoint->seq;
   }
   nlohmann::json receipt = {{"format", kReceiptFormat},

@@ -4,20 +4,24 @@
 // check offline with the device's public key. A jump session's receipt covers its
 // session.open, session.extend and session.close records.
 //
-//   {"format":"sekisho-receipt/1",
+//   {"format":"sekisho-receipt/2",
 //    "public_key":"<PEM SubjectPublicKeyInfo>",
 //    "key_fingerprint":"sha256:<64 hex: SHA-256 of the key's DER SubjectPublicKeyInfo>",
-//    "segments":[{"previous":"<64 hex>",
+//    "segments":[{"anchor":null | <signed checkpoint of the record before the first>,
+//                 "previous":"<64 hex>",
 //                 "records":["<canonical_json of a record>", ...],
-//                 "checkpoint":{"clock_synchronised":B,"hash":"<64 hex>","seq":N,
-//                               "time":"...","signature":"<128 hex>"}}, ...]}
+//                 "checkpoint":<signed checkpoint of the last record>}, ...]}
+//   signed checkpoint: {"checkpoint_every":N (absent in the old form),"clock_synchronised":B,
+//                       "hash":"<64 hex>","seq":N,"time":"...","signature":"<128 hex>"}
 //
-// A segment is the chain from one covered record to the first signed checkpoint at or after
-// it: `previous` is the hash before its first record; the records run on without a gap to the
-// checkpoint's record; hashing them from `previous` (record_hash) must give the checkpoint's
-// hash, and the signature is over checkpoint_json(seq, hash, time, clock_synchronised).
-// Segments are in ascending order and do not overlap. A segment holds more than the covered
-// record when the checkpoint came some records later: those records travel with it.
+// A segment is the chain from one signed checkpoint (its anchor) to the next one at or after
+// a covered record: `previous` is the anchor's hash (64 zeros, and no anchor, for a segment
+// that starts at record 1); the records run on without a gap to the checkpoint's record;
+// hashing them from `previous` (record_hash) must give the checkpoint's hash, and both
+// signatures are over checkpoint_json. Since both ends are signed, no record can be dropped
+// from a segment's front. Segments are in ascending order and do not overlap. A segment holds
+// more than the covered record when the checkpoints around it are further apart: those
+// records travel with it.
 //
 // Nothing here throws on hostile input.
 
@@ -34,7 +38,7 @@
 
 namespace sekisho::audit {
 
-inline constexpr const char* kReceiptFormat = "sekisho-receipt/1";
+inline constexpr const char* kReceiptFormat = "sekisho-receipt/2";
 
 // "sha256:" and the lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo (as
 // `openssl pkey -pubin -outform DER | sha256sum` computes it); empty unless `public_pem`
@@ -45,8 +49,9 @@ std::string key_fingerprint(const std::string& public_pem);
 // earlier segment are covered once), with `public_pem` (the key that signed the log's
 // checkpoints) in it. Checked with verify_receipt before it is returned, so a log that does
 // not match its checkpoints yields no receipt. nullopt and `error` when `seqs` is empty, a
-// record is not in the log (pruned, or never written) or no checkpoint has been signed at or
-// after it yet.
+// record is not in the log (pruned, or never written), no checkpoint has been signed at or
+// after it yet, or none signs where its segment starts (a log pruned before checkpoints were
+// kept at its start).
 std::optional<nlohmann::json> make_receipt(AuditLog& log, const std::vector<std::int64_t>& seqs,
                                            const std::string& public_pem, std::string& error);
 

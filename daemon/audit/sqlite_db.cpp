@@ -41,6 +41,19 @@ std::error_code open_database(const std::string& path, const char* schema, sqlit
   return {};
 }
 
+std::error_code open_database_read_only(const std::string& path, sqlite3*& db) {
+  int result = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  if (result == SQLITE_OK) {
+    result = sqlite3_busy_timeout(db, 5000);
+  }
+  if (result != SQLITE_OK) {
+    sqlite3_close(db);
+    db = nullptr;
+    return sqlite_error(result);
+  }
+  return {};
+}
+
 Statement::Statement(sqlite3* db, const char* sql) {
   if (sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr) != SQLITE_OK) {
     sqlite3_finalize(statement_);

@@ -18,6 +18,10 @@ std::error_code sqlite_error(int code);
 // (CREATE TABLE IF NOT EXISTS ...). On failure `db` is null.
 std::error_code open_database(const std::string& path, const char* schema, sqlite3*& db);
 
+// Opens an existing database at `path` read-only (a reader beside the daemon's writer: WAL
+// lets both go on), waiting up to 5 s for a lock.
+std::error_code open_database_read_only(const std::string& path, sqlite3*& db);
+
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql);

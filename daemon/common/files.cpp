@@ -29,11 +29,6 @@ std::error_code write_all(int fd, std::string_view text) {
   return {};
 }
 
-std::string directory_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // A file made here, never one planted there (O_EXCL, O_NOFOLLOW), holding `text` with
 // exactly `mode` (not what the umask leaves), on the disk before this returns. Removed
 // again when any step fails.
@@ -58,7 +53,13 @@ std::error_code create_new(const std::string& path, std::string_view text, mode_
   return error;
 }
 
-// A new or renamed entry reaches the disk only with its directory.
+}  // namespace
+
+std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
 void sync_directory_of(const std::string& path) {
   const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
@@ -66,8 +67,6 @@ void sync_directory_of(const std::string& path) {
     ::close(dir);
   }
 }
-
-}  // namespace
 
 StagedFile::~StagedFile() {
   if (!temporary_.empty()) {

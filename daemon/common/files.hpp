@@ -39,6 +39,13 @@ std::error_code write_file_atomically(const std::string& path, std::string_view 
 // there. No rename: that would replace a file made in the meantime.
 std::error_code write_new_file(const std::string& path, std::string_view text, mode_t mode);
 
+// The directory that holds `path` ("." for a bare name).
+std::string directory_of(const std::string& path);
+
+// fsyncs the directory that holds `path`: a new, linked or renamed entry reaches the disk
+// only with it.
+void sync_directory_of(const std::string& path);
+
 // The whole file, when it can be read and holds at most `max_bytes`.
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes,
                                            std::error_code& error);

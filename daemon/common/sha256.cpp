@@ -1,8 +1,11 @@
 #include "daemon/common/sha256.hpp"
 
+#include <cerrno>
 #include <stdexcept>
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 namespace sekisho {
 
@@ -12,6 +15,44 @@ std::string sha256_hex(std::string_view data) {
   if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
+  return to_hex(digest, length);
+}
+
+std::optional<std::string> sha256_file_hex(const std::string& path, std::error_code& error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = std::error_code(errno, std::generic_category());
+    return std::nullopt;
+  }
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  bool ok = context && EVP_DigestInit_ex(context, EVP_sha256(), nullptr) == 1;
+  char buffer[1 << 16];
+  while (ok) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      error = std::error_code(errno, std::generic_category());
+      ok = false;
+    } else if (n == 0) {
+      break;
+    } else {
+      ok = EVP_DigestUpdate(context, buffer, static_cast<std::size_t>(n)) == 1;
+    }
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  ok = ok && EVP_DigestFinal_ex(context, digest, &length) == 1;
+  EVP_MD_CTX_free(context);
+  ::close(fd);
+  if (!ok) {
+    if (!error) {
+      error = std::make_error_code(std::errc::io_error);
+    }
+    return std::nullopt;
+  }
+  error.clear();
   return to_hex(digest, length);
 }
 

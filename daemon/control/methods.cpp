@@ -18,9 +18,9 @@ constexpr std::array kMethods = {
     MethodInfo{"audit.pubkey", Role::Viewer,
                "the device's Ed25519 public key (PEM) that signs audit checkpoints"},
     MethodInfo{"audit.export", Role::Admin,
-               "sign a checkpoint for an export of the records since a date and name their "
-               "range (the client fetches them and writes the bundle); then record the "
-               "written bundle"},
+               "export the records since a date: sekishod writes, verifies and records the "
+               "bundle in its state directory (since); then the job's progress (job), and "
+               "the bundle in pieces (job, offset)"},
     MethodInfo{"vpn.status", Role::Viewer,
                "each WireGuard interface: backend, state, public key, listen port; per peer: "
                "endpoint, latest handshake, bytes each way, allowed IPs"},

@@ -77,11 +77,11 @@ int run_audit_verify_bundle(const Args& args, Io& io) {
 
   audit::VerifyResult result;
   std::optional<audit::Anchor> anchor;
-  std::optional<audit::Checkpoint> checkpoint;
+  std::optional<audit::ExportSeal> seal;
   if (read.bundle) {
     result = audit::verify_bundle(*read.bundle, *public_pem);
     anchor = audit::parse_anchor(read.bundle->anchor_json);
-    checkpoint = audit::parse_checkpoint(read.bundle->checkpoint_json);
+    seal = audit::parse_export(read.bundle->checkpoint_json);
   } else {
     result.ok = false;
     result.reason = read.error;
@@ -105,16 +105,20 @@ int run_audit_verify_bundle(const Args& args, Io& io) {
         {"first_bad", json_or_null(result.first_bad)},
         {"reason", result.reason},
         {"anchor", nullptr},
+        {"since", nullptr},
         {"checkpoint", nullptr},
+        {"log_first_bad", nullptr},
     };
     if (anchor) {
       out["anchor"] = {{"seq", anchor->seq}, {"hash", anchor->hash}};
     }
-    if (checkpoint) {
-      out["checkpoint"] = {{"seq", checkpoint->seq},
-                           {"hash", checkpoint->hash},
-                           {"time", checkpoint->time},
-                           {"clock_synchronised", checkpoint->clock_synchronised}};
+    if (seal) {
+      out["since"] = seal->since;
+      out["checkpoint"] = {{"seq", seal->last.seq},
+                           {"hash", seal->last.hash},
+                           {"time", seal->last.time},
+                           {"clock_synchronised", seal->last.clock_synchronised}};
+      out["log_first_bad"] = json_or_null(seal->log_first_bad);
     }
     io.out << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   } else if (!result.ok) {
@@ -123,14 +127,14 @@ int run_audit_verify_bundle(const Args& args, Io& io) {
     io.out << "bundle " << *bundle_path << ": ";
     if (result.records > 0) {
       io.out << result.records << (result.records == 1 ? " record" : " records") << " (seq "
-             << *first_seq << ".." << *last_seq << "), chain intact, ";
+             << *first_seq << ".." << *last_seq << ") since " << seal->since << ", chain intact, ";
     } else {
-      io.out << "no records (none after seq " << anchor->seq << "), ";
+      io.out << "no records since " << seal->since << " (none after seq " << anchor->seq << "), ";
     }
-    io.out << "checkpoint signed " << checkpoint->time
-           << (checkpoint->clock_synchronised ? " (clock synchronised)"
-                                              : " (clock NOT synchronised: that time may be wrong)")
-           << " verifies with " << *key_path << '\n';
+    io.out << "sealed " << seal->last.time
+           << (seal->last.clock_synchronised ? " (clock synchronised)"
+                                             : " (clock NOT synchronised: that time may be wrong)")
+           << ", anchor and since signed, verifies with " << *key_path << '\n';
   }
   return result.ok ? kExitOk : kExitNegative;
 }

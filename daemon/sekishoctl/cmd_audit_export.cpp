@@ -1,7 +1,12 @@
-// `sekishoctl audit export --since DATE --out FILE` (admin): the daemon signs a checkpoint
-// and names the range; the records come page by page; the bundle is written here, as the
-// caller, then read back and verified with the device's public key before the daemon
-// records it as written (docs/audit-format.md, "Exported bundles").
+// `sekishoctl audit export --since DATE --out FILE` (admin): sekishod writes the bundle in
+// its state directory, fsyncs it, reads it back and verifies it, and records it (only then
+// does it count for retention); this command waits for that, downloads the file over the
+// control socket in pieces, checks it again with the offline verifier and the device's
+// public key, and writes it to FILE as the caller (docs/audit-format.md, "Exported
+// bundles").
+
+#include <chrono>
+#include <thread>
 
 #include "daemon/audit/bundle.hpp"
 #include "daemon/common/exit_codes.hpp"
@@ -14,21 +19,8 @@ namespace sekisho::ctl {
 
 namespace {
 
-constexpr std::size_t kPage = 1000;
-
-audit::Record record_of(const nlohmann::json& json) {
-  audit::Record record;
-  record.seq = json.at("seq").get<std::int64_t>();
-  record.time = json.at("time").get<std::string>();
-  const nlohmann::json& actor = json.at("actor");
-  record.actor = {actor.at("uid").get<std::int64_t>(), actor.at("user").get<std::string>(),
-                  actor.at("role").get<std::string>()};
-  record.kind = json.at("kind").get<std::string>();
-  record.details = json.at("details");
-  record.previous = json.at("previous").get<std::string>();
-  record.hash = json.at("hash").get<std::string>();
-  return record;
-}
+// A bundle is at most 2 GiB of records, compressed.
+constexpr std::uint64_t kMaxBundleBytes = 3ull << 30;
 
 int fail(Io& io, const std::string& message, int code) {
   io.err << "sekishoctl audit export: " << message << '\n';
@@ -43,81 +35,76 @@ int run_audit_export(const Args& args, Io& io) {
   if (!since || !out) {
     return fail(io, "needs --since DATE (YYYY-MM-DD, UTC) and --out FILE", kExitUsage);
   }
-  Reply range = call(args.control, "audit.export", {{"since", *since}});
-  if (range.exit_code != kExitOk) {
-    print_error(io.err, "audit export", range);
-    return range.exit_code;
+  Reply started = call(args.control, "audit.export", {{"since", *since}});
+  if (started.exit_code != kExitOk) {
+    print_error(io.err, "audit export", started);
+    return started.exit_code;
+  }
+  const std::int64_t job = started.result.value("job", std::int64_t{0});
+  // The daemon works off its event loop; ask how far it is until it has ended.
+  nlohmann::json state = started.result;
+  while (state.value("state", "") == "running") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    Reply polled = call(args.control, "audit.export", {{"job", job}});
+    if (polled.exit_code != kExitOk) {
+      print_error(io.err, "audit export", polled);
+      return polled.exit_code;
+    }
+    state = polled.result;
+  }
+  if (state.value("state", "") != "done") {
+    return fail(io, "sekishod could not export: " + state.value("error", std::string("?")),
+                state.value("code", "") == "audit_unavailable" ? kExitAuditDown : kExitNegative);
   }
   Reply key = call(args.control, "audit.pubkey");
   if (key.exit_code != kExitOk) {
     print_error(io.err, "audit export", key);
     return key.exit_code;
   }
-  const nlohmann::json& r = range.result;
-  const std::int64_t first = r.at("first_seq").get<std::int64_t>();
-  const std::int64_t last = r.at("last_seq").get<std::int64_t>();
-  std::vector<audit::Record> records;
-  for (std::int64_t next = first; next <= last;) {
-    Reply page = call(args.control, "audit.show", {{"since", next}, {"limit", kPage}});
-    if (page.exit_code != kExitOk) {
-      print_error(io.err, "audit export", page);
-      return page.exit_code;
+  const std::uint64_t size = state.value("bytes", std::uint64_t{0});
+  if (size > kMaxBundleBytes) {
+    return fail(io, "the daemon names a bundle of " + std::to_string(size) + " bytes",
+                kExitNegative);
+  }
+  std::string bytes;
+  while (bytes.size() < size) {
+    Reply piece = call(args.control, "audit.export", {{"job", job}, {"offset", bytes.size()}});
+    if (piece.exit_code != kExitOk) {
+      print_error(io.err, "audit export", piece);
+      return piece.exit_code;
     }
-    if (page.result.empty()) {
+    const std::optional<std::string> data = from_hex(piece.result.value("data", ""));
+    if (!data || data->empty() || piece.result.value("offset", std::uint64_t{0}) != bytes.size()) {
       return fail(io,
-                  "records " + std::to_string(next) + ".." + std::to_string(last) +
-                      " are missing from the log",
+                  "the download of " + state.value("file", std::string()) + " broke off at byte " +
+                      std::to_string(bytes.size()),
                   kExitNegative);
     }
-    if (page.result.front().value("seq", std::int64_t{0}) != next) {
-      return fail(io, "record " + std::to_string(next) + " is missing from the log", kExitNegative);
-    }
-    for (const nlohmann::json& json : page.result) {
-      audit::Record record = record_of(json);
-      if (record.seq > last) {
-        break;
-      }
-      next = record.seq + 1;
-      records.push_back(std::move(record));
-    }
+    bytes += *data;
   }
-  const nlohmann::json& checkpoint = r.at("checkpoint");
-  audit::BundleResult made = audit::make_bundle(r.at("anchor").at("seq").get<std::int64_t>(),
-                                                r.at("anchor").at("hash").get<std::string>(),
-                                                records, checkpoint.at("time").get<std::string>(),
-                                                checkpoint.at("clock_synchronised").get<bool>(),
-                                                checkpoint.at("signature").get<std::string>());
-  if (!made.bundle) {
-    return fail(io, "cannot build the bundle: " + made.error, kExitNegative);
+  const std::string digest = sha256_hex(bytes);
+  if (bytes.size() != size || digest != state.value("sha256", "")) {
+    return fail(io, "the bundle downloaded is not the one sekishod wrote (size or SHA-256 differ)",
+                kExitNegative);
   }
-  // What goes to the auditor must pass the auditor's check here first.
+  // What goes to the auditor must pass the auditor's check here too.
   const std::string public_pem = key.result.value("pem", "");
-  audit::VerifyResult verified = audit::verify_bundle(*made.bundle, public_pem);
-  if (!verified.ok) {
-    return fail(io, "the exported records do not verify: " + verified.reason, kExitNegative);
+  const audit::BundleResult read = audit::decode_bundle(bytes);
+  const audit::VerifyResult verified =
+      read.bundle ? audit::verify_bundle(*read.bundle, public_pem) : audit::VerifyResult{};
+  if (!read.bundle || !verified.ok) {
+    return fail(
+        io, "the exported bundle does not verify: " + (read.bundle ? verified.reason : read.error),
+        kExitNegative);
   }
-  if (std::error_code error = audit::write_bundle(*out, *made.bundle)) {
+  if (std::error_code error = write_file_atomically(*out, bytes, 0644)) {
     return fail(io, "cannot write " + *out + ": " + error.message(), kExitNegative);
   }
-  std::error_code error;
-  std::optional<std::string> bytes = read_small_file(*out, 4ull << 30, error);
-  audit::BundleResult reread = bytes ? audit::decode_bundle(*bytes) : audit::BundleResult{};
-  if (!reread.bundle || !audit::verify_bundle(*reread.bundle, public_pem).ok) {
-    return fail(io, *out + " does not read back as the bundle written", kExitNegative);
-  }
-  const std::string digest = sha256_hex(*bytes);
-  // The daemon records the written bundle; retention may then remove what it covers.
-  bool continues = true;
-  if (!records.empty()) {
-    Reply recorded = call(args.control, "audit.export",
-                          {{"written", {{"through", last}, {"sha256", digest}, {"file", *out}}}});
-    if (recorded.exit_code != kExitOk) {
-      print_error(io.err, "audit export", recorded);
-      return recorded.exit_code;
-    }
-    continues = recorded.result.value("continues_earlier_exports", false);
-  }
-  if (!continues) {
+  const std::int64_t records = state.value("records", std::int64_t{0});
+  const std::int64_t first = state.value("first_seq", std::int64_t{0});
+  const std::int64_t last = state.value("last_seq", std::int64_t{0});
+  const nlohmann::json checkpoint = state.value("checkpoint", nlohmann::json::object());
+  if (records > 0 && !state.value("continues_earlier_exports", false)) {
     io.err << "note: records before " << first
            << " are in no export yet, so retention keeps every record; export from an "
               "earlier date to cover them\n";
@@ -125,19 +112,24 @@ int run_audit_export(const Args& args, Io& io) {
   if (args.json) {
     io.out << nlohmann::json{{"file", *out},
                              {"sha256", digest},
-                             {"records", records.size()},
+                             {"records", records},
                              {"first_seq", first},
                              {"last_seq", last},
-                             {"checkpoint_time", checkpoint.at("time")}}
+                             {"since", state.value("since", "")},
+                             {"checkpoint_time", checkpoint.value("time", "")},
+                             {"exported_through", state.value("exported_through", 0)},
+                             {"device_copy", state.value("file", "")}}
                   .dump(2)
            << '\n';
     return kExitOk;
   }
-  io.out << "exported " << records.size() << " records (seq " << first << ".." << last << ") since "
-         << r.value("since", "") << " to " << *out << "\n  sha256 " << digest
-         << "\n  checkpoint signed " << checkpoint.at("time").get<std::string>()
-         << (checkpoint.at("clock_synchronised").get<bool>() ? " (clock synchronised)"
-                                                             : " (clock NOT synchronised)")
+  io.out << "exported " << records << " records (seq " << first << ".." << last << ") since "
+         << state.value("since", "") << " to " << *out << "\n  sha256 " << digest << "\n  sealed "
+         << checkpoint.value("time", "")
+         << (checkpoint.value("clock_synchronised", false) ? " (clock synchronised)"
+                                                           : " (clock NOT synchronised)")
+         << "; sekishod keeps a copy (" << state.value("file", "")
+         << "), records are exported through seq " << state.value("exported_through", 0)
          << "\n  an auditor checks it with: sekishoctl audit verify --bundle " << *out
          << " --pubkey KEY.pem\n  (KEY.pem: 'sekishoctl audit pubkey', taken from the device "
             "itself)\n";

@@ -44,6 +44,15 @@ int run_status(const Args& args, Io& io) {
          << "clock:          "
          << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n'
          << "sessions open:  " << s.value("sessions_open", 0) << '\n';
+  const nlohmann::json audit = s.value("audit", nlohmann::json::object());
+  if (const nlohmann::json problem = audit.value("key_problem", nlohmann::json());
+      problem.is_string()) {
+    io.out << "audit:          NOT SIGNING: " << problem.get<std::string>()
+           << "; requests that widen access are refused (75)\n";
+  } else if (audit.is_object()) {
+    io.out << "audit:          signing; exported through record "
+           << audit.value("exported_through", 0) << '\n';
+  }
   print_wan(io.out, s.value("wan", nlohmann::json()));
   print_cloud(io.out, s.value("cloud", nlohmann::json()));
   return kExitOk;
@@ -139,7 +148,17 @@ int audit_verify(const Args& args, Io& io) {
   if (args.json) {
     io.out << v.dump(2) << '\n';
   } else if (v.value("ok", false)) {
-    io.out << "audit log intact: " << v.value("records", 0) << " records, chain unbroken\n";
+    io.out << "audit log intact: " << v.value("records", 0)
+           << " records, chain unbroken, every record signed in time\n";
+    for (const nlohmann::json& note : v.value("notes", nlohmann::json::array())) {
+      io.out << "  note: " << note.get<std::string>() << '\n';
+    }
+    if (const nlohmann::json from = v.value("unsigned_from", nlohmann::json()); !from.is_null()) {
+      const std::int64_t count = v.value("unsigned_records", std::int64_t{0});
+      io.out << "  the newest " << count << (count == 1 ? " record" : " records") << " (from seq "
+             << from.get<std::int64_t>()
+             << ") wait for their checkpoint, signed within audit.checkpoint_every\n";
+    }
   } else {
     io.out << "audit log TAMPERED: " << v.value("reason", "") << '\n';
   }

@@ -199,20 +199,24 @@ Result export_audit(const Settings& settings, std::size_t file_count, std::chron
                                       cannot_export(db)};
   }
   audit::Signer signer;
-  if (std::error_code error = signer.load_or_create(key)) {
+  if (signer.load(key)) {
     return Failure{kExitNegative,
-                   "cannot load the audit key " + key + ": " + error.message() + cannot_export(db)};
+                   "cannot load the audit key: " + signer.problem() + cannot_export(db)};
   }
   const std::string public_pem = signer.public_pem();
   audit::AuditLog log;
   if (std::error_code error = log.open(db)) {
     return Failure{kExitNegative, "cannot open " + db + ": " + error.message() + cannot_export(db)};
   }
-  const audit::VerifyResult verified = log.verify(public_pem);
+  // sekishod is stopped: records it left unsigned (a crash) are signed by the checkpoint
+  // below, as its next start would.
+  const audit::VerifyResult verified =
+      log.verify(public_pem, {.now = std::nullopt, .daemon_stopped = true});
   if (!verified.ok) {
     return Failure{kExitNegative,
                    db + " does not verify (" + verified.reason + ")" + cannot_export(db)};
   }
+  const std::optional<audit::AuditLog::StoredCheckpoint> last_signed = log.newest_checkpoint();
   const std::string time = utc_text(now);
   const nlohmann::json details = {{"host", host_name()},
                                   {"files", static_cast<std::int64_t>(file_count)}};
@@ -220,7 +224,10 @@ Result export_audit(const Settings& settings, std::size_t file_count, std::chron
     return Failure{kExitNegative, "cannot append the decommission record to " + db + ": " +
                                       error.message() + cannot_export(db)};
   }
-  if (std::error_code error = log.add_checkpoint(signer, time, clock_synchronised())) {
+  if (std::error_code error = log.add_checkpoint(signer, time, clock_synchronised(),
+                                                 last_signed && last_signed->checkpoint_every
+                                                     ? *last_signed->checkpoint_every
+                                                     : audit::kDefaultCheckpointEverySeconds)) {
     return Failure{kExitNegative, "cannot sign a checkpoint in " + db + ": " + error.message() +
                                       cannot_export(db)};
   }
@@ -232,9 +239,10 @@ Result export_audit(const Settings& settings, std::size_t file_count, std::chron
     return Failure{kExitNegative,
                    "the newest record of " + db + " has no signed checkpoint" + cannot_export(db)};
   }
+  // Everything the log holds: from its first record's time on.
   const audit::BundleResult made =
-      audit::make_bundle(start.seq, start.hash, records, checkpoint->time,
-                         checkpoint->clock_synchronised, checkpoint->signature);
+      audit::make_bundle(start.seq, start.hash, records, records.front().time, checkpoint->time,
+                         checkpoint->clock_synchronised, std::nullopt, signer);
   const std::string bytes = made.bundle ? audit::encode_bundle(*made.bundle) : "";
   if (bytes.empty()) {
     return Failure{kExitNegative, "cannot build the bundle: " + made.error + cannot_export(db)};
@@ -274,8 +282,11 @@ nlohmann::json audit_log_state(const Settings& settings) {
   }
   const std::string key = settings.state_dir + "/audit-key.pem";
   audit::Signer signer;
-  if (!exists_no_follow(key) || signer.load_or_create(key)) {
-    return {{"path", db}, {"ok", false}, {"records", 0}, {"reason", key + " cannot be loaded"}};
+  if (!exists_no_follow(key) || signer.load(key)) {
+    return {{"path", db},
+            {"ok", false},
+            {"records", 0},
+            {"reason", exists_no_follow(key) ? signer.problem() : key + " is missing"}};
   }
   audit::AuditLog log;
   if (std::error_code error = log.open(db)) {

@@ -10,8 +10,10 @@ namespace sekisho::daemon {
 void Auditor::open(const std::string& state_dir) {
   path_ = state_dir + "/audit.db";
   const std::string key = state_dir + "/audit-key.pem";
-  if (std::error_code error = signer_.load_or_create(key)) {
-    log_error("audit key " + key + ": " + error.message() + "; checkpoints are not signed");
+  if (signer_.load_or_create(key)) {
+    log_error("audit key: " + signer_.problem() +
+              "; nothing is signed and requests that widen access are refused (75) until it is "
+              "fixed and sekishod restarted");
   }
   if (std::error_code error = log_.open(path_)) {
     log_error("audit log " + path_ + ": " + error.message() +
@@ -33,6 +35,7 @@ bool Auditor::flush() {
         last_error_ = error.message();
         return false;
       }
+      note_unsigned();
     } catch (const std::exception& error) {
       // A record the log can never take (a bug in its details) must not block the rest.
       log_error("audit: cannot record " + event.kind + ": " + error.what());
@@ -46,13 +49,42 @@ bool Auditor::flush() {
   return true;
 }
 
+void Auditor::note_unsigned() {
+  if (!unsigned_since_) {
+    unsigned_since_ = std::chrono::steady_clock::now();
+  }
+}
+
 void Auditor::checkpoint() {
   if (!signer_.ready() || !log_.is_open() || log_.records_since_checkpoint() == 0) {
     return;
   }
-  if (std::error_code error = log_.add_checkpoint(
-          signer_, utc_text(std::chrono::system_clock::now()), clock_synchronised())) {
+  if (std::error_code error =
+          log_.add_checkpoint(signer_, utc_text(std::chrono::system_clock::now()),
+                              clock_synchronised(), checkpoint_every_)) {
     log_error("audit checkpoint: " + error.message());
+    return;
+  }
+  unsigned_since_.reset();
+}
+
+void Auditor::checkpoint_if_due(std::chrono::seconds tick) {
+  if (!signer_.ready() || !log_.is_open()) {
+    return;
+  }
+  const std::optional<std::string> oldest = log_.first_unsigned_time();
+  if (!oldest) {
+    unsigned_since_.reset();
+    return;
+  }
+  note_unsigned();  // written by another path (a flush, a record of the daemon's)
+  // Due by either clock: the wall clock (what `audit verify` judges) or the monotonic one.
+  const std::chrono::seconds every(checkpoint_every_);
+  const auto written = parse_utc_text(*oldest);
+  const bool due_by_wall = !written || std::chrono::system_clock::now() - *written + tick >= every;
+  const bool due_by_steady = std::chrono::steady_clock::now() - *unsigned_since_ + tick >= every;
+  if (due_by_wall || due_by_steady) {
+    checkpoint();
   }
 }
 
@@ -121,9 +153,21 @@ void Auditor::retain(const policy::Audit& rules, std::chrono::system_clock::time
   over_budget_ = over;
 }
 
+bool Auditor::can_sign(const std::string& what) {
+  if (!signer_.ready()) {
+    log_error("audit key: " + signer_.problem() + ": " + what + " refused (nothing is signed)");
+    return false;
+  }
+  return true;
+}
+
+bool Auditor::writable() {
+  return flush() && can_sign("a request that widens access");
+}
+
 bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kind,
                                const nlohmann::json& details, std::int64_t* seq) {
-  if (!flush()) {
+  if (!flush() || !can_sign(kind)) {
     return false;
   }
   audit::Record written;
@@ -138,6 +182,7 @@ bool Auditor::record_or_refuse(const audit::Actor& actor, const std::string& kin
     log_error("audit: cannot record " + kind + ": " + error.what());
     return false;
   }
+  note_unsigned();
   if (seq) {
     *seq = written.seq;
   }

@@ -6,6 +6,7 @@
 // a request handler say so before it does any other work.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,18 +19,31 @@ namespace sekisho::daemon {
 class Auditor {
  public:
   // Opens `state_dir`/audit.db and the device key `state_dir`/audit-key.pem (made on
-  // first start); a failure is reported and the log retried at every event.
+  // first start); a failure is reported and the log retried at every event. A key file
+  // that is there but unusable is left alone: nothing is signed, and what grants or widens
+  // access is refused, until it is fixed and sekishod restarted.
   void open(const std::string& state_dir);
+  // Why nothing is signed ("" when the key works): for `status` and daemon.start.
+  const std::string& key_problem() const { return signer_.problem(); }
 
-  // Signs the newest record (every 100 records by itself; the daemon also calls it every
-  // 10 minutes and at shutdown).
+  // The interval within which every record is signed (audit.checkpoint_every of the
+  // confirmed policy); each checkpoint signs it, and `audit verify` holds the log to it.
+  void set_checkpoint_every(std::int64_t seconds) { checkpoint_every_ = seconds; }
+  // Signs the newest record now (every 100 records by itself, and where the daemon wants
+  // one: its start, around a session's records, shutdown).
   void checkpoint();
+  // Called every `tick`: signs when the oldest unsigned record would otherwise be older
+  // than checkpoint_every at the next tick.
+  void checkpoint_if_due(std::chrono::seconds tick);
   std::string public_pem() const { return signer_.ready() ? signer_.public_pem() : ""; }
 
   void record(const audit::Actor& actor, const std::string& kind, const nlohmann::json& details);
-  bool writable() { return flush(); }
+  // Whether what grants or widens access may go ahead: the log takes records and the key
+  // signs them.
+  bool writable();
   // For what grants or widens access: written now, or not at all (false: the caller
-  // refuses the request, 75). Nothing is kept for later. `seq`: the record's number.
+  // refuses the request, 75), also when the key cannot sign it. Nothing is kept for later.
+  // `seq`: the record's number.
   bool record_or_refuse(const audit::Actor& actor, const std::string& kind,
                         const nlohmann::json& details, std::int64_t* seq = nullptr);
 
@@ -39,6 +53,9 @@ class Auditor {
   void retain(const policy::Audit& rules, std::chrono::system_clock::time_point now);
 
   audit::AuditLog& log() { return log_; }
+  const std::string& path() const { return path_; }
+  // The device key, for an export's seal (ready() false when it cannot be used).
+  const audit::Signer& signer() const { return signer_; }
 
   static audit::Actor daemon_actor() { return {0, "sekishod", "daemon"}; }
 
@@ -50,6 +67,8 @@ class Auditor {
     nlohmann::json details;
   };
   bool flush();
+  bool can_sign(const std::string& what);
+  void note_unsigned();
 
   std::string path_;
   audit::AuditLog log_;
@@ -57,6 +76,10 @@ class Auditor {
   std::vector<Pending> pending_;
   std::string last_error_;    // why the log could not be written last time
   bool over_budget_ = false;  // said once per crossing, not every tick
+  std::int64_t checkpoint_every_ = audit::kDefaultCheckpointEverySeconds;
+  // Since when the oldest unsigned record waits, on the monotonic clock: a wall clock set
+  // back must not keep it unsigned.
+  std::optional<std::chrono::steady_clock::time_point> unsigned_since_;
 };
 
 }  // namespace sekisho::daemon

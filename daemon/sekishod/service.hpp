@@ -47,6 +47,7 @@
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
+#include "daemon/sekishod/exporter.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sessions/store.hpp"
@@ -220,6 +221,8 @@ class Service {
   nlohmann::json audit_show_json(const nlohmann::json& params);
   nlohmann::json audit_verify_json();
   nlohmann::json audit_export_json(const nlohmann::json& params, const audit::Actor& by);
+  nlohmann::json export_job_json(const Exporter::Job& job);
+  nlohmann::json export_chunk_json(const Exporter::Job& job, const nlohmann::json& offset);
   void wait_for_signals();
   void wait_for_events();
   void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,
@@ -231,9 +234,6 @@ class Service {
   // While a confirmation is pending: what is then in force, and what a rollback restores.
   std::optional<PendingConfirmation> pending_;
   std::optional<Loaded> confirmed_;
-  // The record range of the last export handed out (first, last): what a client may then
-  // report as written.
-  std::optional<std::pair<std::int64_t, std::int64_t>> issued_export_;
   std::uint32_t applied_genid_ = 0;  // the generation of our last commit
   std::chrono::system_clock::time_point applied_at_;
   std::uint32_t known_genid_ = 0;
@@ -255,6 +255,8 @@ class Service {
   // decommission under it.
   StateLock state_lock_;
   Auditor auditor_;
+  // Declared after the auditor whose key it signs with: destroyed (its thread joined) first.
+  Exporter exporter_;
   RefusalCounter refusals_;
   sessions::Store session_store_;
   bool session_store_ready_ = false;

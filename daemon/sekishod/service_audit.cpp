@@ -1,17 +1,26 @@
 // The audit log over the control socket: show, verify, export.
 //
-// An export has two steps on one method, so that the daemon never writes into users'
-// homes and a reply never has to hold months of records:
-//   1. {"since": DATE}: the export is recorded, a checkpoint signs the newest record, and
-//      the reply names the range (first..last seq), the hash it continues from (anchor)
-//      and the signed checkpoint. The client pages the records with audit.show, writes
-//      the bundle (docs/audit-format.md) and checks it.
-//   2. {"written": {"through": SEQ, "sha256": HEX, "file": NAME}}: the bundle exists; its
-//      hash is recorded. Retention prunes only records a written export covers.
+// An export is made by sekishod itself (issue 20): a client's word that it wrote a bundle
+// never counts. One method, three steps:
+//   1. {"since": DATE}: recorded (audit.export), the newest record signed, and a job started
+//      that writes the bundle into STATE_DIR/exports/ off the event loop (exporter.hpp);
+//      the reply names the job.
+//   2. {"job": N}: its progress; once done, the bundle's range, anchor, seal and SHA-256.
+//      When it is done the daemon has fsynced it, read it back and verified it, recorded it
+//      (audit.exported) and, if it continues the earlier exports, counted it for retention.
+//   3. {"job": N, "offset": BYTES}: the next piece of the file (hex), so that an admin who
+//      may not read STATE_DIR gets it; the client checks it again.
+
+#include <algorithm>
 
 #include <date/tz.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/common/clock.hpp"
+#include "daemon/common/log.hpp"
+#include "daemon/common/sha256.hpp"
 #include "daemon/sekishod/service.hpp"
 #include "policy/explain.hpp"
 #include "policy/units.hpp"
@@ -68,82 +77,139 @@ nlohmann::json Service::audit_show_json(const nlohmann::json& params) {
 
 nlohmann::json Service::audit_verify_json() {
   audit::VerifyResult result = auditor_.log().verify(auditor_.public_pem());
+  if (!auditor_.key_problem().empty()) {
+    result.notes.push_back("the device key cannot be used (" + auditor_.key_problem() +
+                           "): signatures and the time rule were not checked");
+  }
   return {{"ok", result.ok},
           {"records", result.records},
           {"first_bad", result.first_bad ? nlohmann::json(*result.first_bad) : nlohmann::json()},
-          {"reason", result.reason}};
+          {"reason", result.reason},
+          {"unsigned_from",
+           result.unsigned_from ? nlohmann::json(*result.unsigned_from) : nlohmann::json()},
+          {"unsigned_records", result.unsigned_records},
+          {"notes", result.notes}};
 }
 
 nlohmann::json Service::audit_export_json(const nlohmann::json& params, const audit::Actor& by) {
-  if (auto written = params.find("written"); written != params.end()) {
-    if (!written->is_object() || !written->contains("through") ||
-        !(*written)["through"].is_number_integer() || !written->contains("sha256") ||
-        !(*written)["sha256"].is_string()) {
-      throw ControlError(ErrorCode::Invalid,
-                         "\"written\" needs \"through\" (a seq) and \"sha256\" (of the bundle)");
+  if (params.contains("written")) {
+    throw ControlError(ErrorCode::Invalid,
+                       "\"written\" is no longer taken: sekishod writes, verifies and records the "
+                       "bundle itself ('sekishoctl audit export' of this version)");
+  }
+  if (auto id = params.find("job"); id != params.end()) {
+    if (!id->is_number_integer()) {
+      throw ControlError(ErrorCode::Invalid, "\"job\" is the number of an export job");
     }
-    const std::int64_t through = (*written)["through"].get<std::int64_t>();
-    // Only the range this daemon handed out, and only records it held, count as exported.
-    if (!issued_export_ || issued_export_->second != through) {
-      throw ControlError(ErrorCode::Conflict,
-                         "no export up to record " + std::to_string(through) +
-                             " was started here: run 'sekishoctl audit export' again");
+    Exporter::Job* job = exporter_.job(id->get<std::int64_t>());
+    if (!job) {
+      throw ControlError(ErrorCode::NotFound,
+                         "no export job " + std::to_string(id->get<std::int64_t>()) +
+                             " (only the last one is kept, and none survives a restart)");
     }
-    const auto [first, last] = *std::exchange(issued_export_, std::nullopt);
-    audit::AuditLog& log = auditor_.log();
-    // Retention may remove what a written export covers: that needs its record first.
-    if (!auditor_.record_or_refuse(by, "audit.exported",
-                                   {{"first", first},
-                                    {"through", last},
-                                    {"sha256", (*written)["sha256"]},
-                                    {"file", written->value("file", "")}})) {
-      throw ControlError(ErrorCode::AuditUnavailable,
-                         "the audit log cannot be written; the export is not recorded");
+    if (auto offset = params.find("offset"); offset != params.end()) {
+      return export_chunk_json(*job, *offset);
     }
-    // A bundle that starts later leaves a gap: what it skipped is not exported.
-    const bool continues = first <= std::max(log.exported_through(), log.start().seq) + 1;
-    if (continues) {
-      if (std::error_code error = log.set_exported_through(last)) {
-        throw std::runtime_error("cannot note the export in the audit log: " + error.message());
-      }
-    }
-    return {{"recorded", true},
-            {"exported_through", log.exported_through()},
-            {"continues_earlier_exports", continues}};
+    return export_job_json(*job);
   }
   const std::string since = since_time(params.value("since", nlohmann::json()));
-  audit::AuditLog& log = auditor_.log();
-  // The export is itself evidence: recorded first, so the checkpoint covers it.
+  // The request is itself evidence: recorded first, and signed, so the export covers it.
   auditor_.record(by, "audit.export", {{"since", since}});
   auditor_.checkpoint();
-  std::optional<audit::AuditLog::StoredCheckpoint> checkpoint = log.newest_checkpoint();
-  if (!checkpoint) {
-    throw ControlError(ErrorCode::NotFound,
-                       "no signed checkpoint yet: the audit log or its key is not working");
+  if (exporter_.busy()) {
+    const Exporter::Job& running = *exporter_.last();
+    throw ControlError(ErrorCode::Conflict,
+                       "an export is running (job " + std::to_string(running.id) + ", since " +
+                           running.since + ", asked by " + running.by + "): wait for it");
   }
-  // Records after the checkpoint (the log could not sign them) wait for the next export.
-  std::int64_t first = log.first_seq_since(since).value_or(checkpoint->seq + 1);
-  first = std::min(first, checkpoint->seq + 1);
-  std::optional<std::string> anchor = log.hash_before(first);
-  if (first <= checkpoint->seq) {
-    issued_export_ = {first, checkpoint->seq};
-  } else {
-    issued_export_.reset();  // no records: nothing to count as exported
+  // Sealed with the device's key: not without it.
+  if (!auditor_.signer().ready()) {
+    throw ControlError(
+        ErrorCode::AuditUnavailable,
+        "the audit key cannot be used (" + auditor_.key_problem() + "): nothing can be exported");
   }
-  if (!anchor) {
-    throw ControlError(ErrorCode::NotFound, "the record before " + std::to_string(first) +
-                                                " is no longer in the log (pruned)");
+  const std::int64_t id = exporter_.start(since, by, auditor_);
+  return export_job_json(*exporter_.job(id));
+}
+
+nlohmann::json Service::export_job_json(const Exporter::Job& job) {
+  nlohmann::json out = {{"job", job.id}, {"since", job.since}, {"by", job.by}};
+  if (job.running) {
+    static constexpr const char* kPhases[] = {"checking", "writing", "verifying"};
+    const audit::ExportProgress& progress = exporter_.progress();
+    out["state"] = "running";
+    out["phase"] = kPhases[std::clamp(progress.phase.load(), 0, 2)];
+    out["records_done"] = progress.records_done.load();
+    out["records_total"] = progress.records_total.load();
+    return out;
   }
-  return {{"since", since},
-          {"first_seq", first},
-          {"last_seq", checkpoint->seq},
-          {"anchor", {{"seq", first - 1}, {"hash", *anchor}}},
-          {"checkpoint",
-           {{"seq", checkpoint->seq},
-            {"hash", checkpoint->hash},
-            {"time", checkpoint->time},
-            {"clock_synchronised", checkpoint->clock_synchronised},
-            {"signature", checkpoint->signature}}}};
+  const audit::ExportOutcome& outcome = job.outcome;
+  if (!outcome.error.empty()) {
+    out["state"] = "failed";
+    out["error"] = outcome.error;
+    out["code"] = job.failure_code.empty() ? "failed" : job.failure_code;
+    return out;
+  }
+  const audit::ExportSeal& seal = outcome.seal;
+  out["state"] = "done";
+  out["file"] = job.file;
+  out["bytes"] = outcome.bytes;
+  out["sha256"] = outcome.sha256;
+  out["records"] = outcome.records;
+  out["first_seq"] = outcome.first_seq;
+  out["last_seq"] = seal.last.seq;
+  out["anchor"] = {{"seq", seal.anchor.seq}, {"hash", seal.anchor.hash}};
+  out["checkpoint"] = {{"seq", seal.last.seq},
+                       {"hash", seal.last.hash},
+                       {"time", seal.last.time},
+                       {"clock_synchronised", seal.last.clock_synchronised}};
+  out["log_first_bad"] =
+      seal.log_first_bad ? nlohmann::json(*seal.log_first_bad) : nlohmann::json();
+  out["log_problem"] = outcome.log_problem;
+  out["exported_through"] = job.exported_through;
+  out["continues_earlier_exports"] = job.continues;
+  return out;
+}
+
+nlohmann::json Service::export_chunk_json(const Exporter::Job& job, const nlohmann::json& offset) {
+  // 192 KiB a piece: 384 KiB of hex in a reply, well within what a connection may buffer.
+  constexpr std::size_t kChunk = 192 * 1024;
+  if (job.running || !job.outcome.error.empty()) {
+    throw ControlError(ErrorCode::Conflict, "export job " + std::to_string(job.id) +
+                                                (job.running ? " is still running" : " failed"));
+  }
+  if (!offset.is_number_unsigned() &&
+      !(offset.is_number_integer() && offset.get<std::int64_t>() == 0)) {
+    throw ControlError(ErrorCode::Invalid, "\"offset\" is a byte offset into the bundle");
+  }
+  const std::string path = exporter_.path_of(job);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    throw ControlError(ErrorCode::NotFound, job.file +
+                                                " is no longer kept (a newer export replaced "
+                                                "it): export again");
+  }
+  struct stat status {};
+  if (::fstat(fd, &status) < 0 || static_cast<std::uint64_t>(status.st_size) != job.outcome.bytes) {
+    ::close(fd);
+    throw ControlError(ErrorCode::Conflict,
+                       job.file + " changed on the disk after sekishod verified it: export again");
+  }
+  std::string data(kChunk, '\0');
+  ssize_t n = -1;
+  do {
+    n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(offset.get<std::uint64_t>()));
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n < 0) {
+    throw std::runtime_error("cannot read " + path);
+  }
+  data.resize(static_cast<std::size_t>(n));
+  return {{"job", job.id},
+          {"offset", offset},
+          {"size", job.outcome.bytes},
+          {"sha256", job.outcome.sha256},
+          {"data", to_hex(data.data(), data.size())}};
 }
 
 }  // namespace sekisho::daemon

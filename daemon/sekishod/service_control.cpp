@@ -171,13 +171,21 @@ nlohmann::json Service::status_json() {
 
 nlohmann::json Service::audit_status_json() {
   audit::AuditLog& log = auditor_.log();
+  const auto exports = exporter_.usage();
   const policy::Audit& rules = current_->policy.audit;
   return {{"bytes", log.size_bytes()},
           {"budget_bytes",
            rules.disk_budget_bytes ? nlohmann::json(*rules.disk_budget_bytes) : nlohmann::json()},
           {"retention_days", rules.retention_seconds / 86400},
           {"first_kept_seq", log.start().seq + 1},
-          {"exported_through", log.exported_through()}};
+          {"exported_through", log.exported_through()},
+          {"key_problem", auditor_.key_problem().empty() ? nlohmann::json()
+                                                         : nlohmann::json(auditor_.key_problem())},
+          {"exports",
+           {{"directory", exporter_.directory()},
+            {"files", exports.first},
+            {"bytes", exports.second},
+            {"kept_at_most", Exporter::kKept}}}};
 }
 
 nlohmann::json Service::verify_json() {

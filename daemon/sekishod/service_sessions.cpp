@@ -260,7 +260,9 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
              {"ticket", ticket},
              {"duration_seconds", seconds},
              {"deadline", utc_ms(session.deadline_ms)}};
-  // Written (and synced) before the kernel lets anything through.
+  // Written (and synced) before the kernel lets anything through, right after a signed
+  // checkpoint: the receipt's segment for it holds the record alone.
+  auditor_.checkpoint();
   if (!auditor_.record_or_refuse(by, "session.open", details, &session.open_seq)) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: no session is opened");
@@ -322,6 +324,7 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
                   "; remote_maintenance.max_duration is " + duration_text(max) +
                   ": it can be extended by at most " + duration_text(room));
   }
+  auditor_.checkpoint();  // the receipt's segment for it starts right after a signed one
   if (!auditor_.record_or_refuse(by, "session.extend",
                                  {{"session", session.id()},
                                   {"by_seconds", seconds},
@@ -471,6 +474,7 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   if (std::error_code error = session_store_.save(session)) {
     log_error("cannot store the end of " + session.id() + ": " + error.message());
   }
+  auditor_.checkpoint();  // the receipt's segment for the close is the record alone
   auditor_.record(
       by, "session.close",
       {{"session", session.id()},

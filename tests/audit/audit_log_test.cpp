@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon/audit/signer.hpp"
+#include "daemon/common/files.hpp"
 #include "daemon/common/sha256.hpp"
 
 using namespace sekisho::audit;
@@ -142,6 +144,102 @@ TEST_CASE("the device key is made once, 0600, and signs checkpoints an auditor c
   CHECK(signature.size() == 128);
   CHECK(verify_signature(signer.public_pem(), "message", signature));
   CHECK_FALSE(verify_signature(signer.public_pem(), "massage", signature));
+}
+
+TEST_CASE("a key file that is there but unusable is never replaced, and signs nothing") {
+  Fixture fixture;
+  const std::string key_path = (fixture.dir / "audit-key.pem").string();
+  auto file_text = [&key_path] {
+    std::error_code error;
+    return sekisho::read_small_file(key_path, 1 << 20, error).value_or("<unreadable>");
+  };
+  struct Case {
+    const char* what;
+    std::function<void()> make;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"a directory", [&] { std::filesystem::create_directory(key_path); }, "is a directory"},
+      {"garbage", [&] { REQUIRE_FALSE(sekisho::write_new_file(key_path, "not a key\n", 0600)); },
+       "does not hold an Ed25519 private key"},
+      {"an empty file", [&] { REQUIRE_FALSE(sekisho::write_new_file(key_path, "", 0600)); },
+       "does not hold an Ed25519 private key"},
+      {"another kind of key",
+       [&] {
+         REQUIRE_FALSE(sekisho::write_new_file(
+             key_path,
+             "-----BEGIN PRIVATE KEY-----\n"
+             "MC4CAQAwBQYDK2VuBCIEIHBqbh7bd6MfZ7qM2qYj7rEwVnRkcBOJOjFrvKEQ3g9I\n"
+             "-----END PRIVATE KEY-----\n",
+             0600));
+       },
+       "does not hold an Ed25519 private key"},
+      {"a symbolic link to a good key",
+       [&] {
+         Signer elsewhere;
+         REQUIRE_FALSE(elsewhere.load_or_create((fixture.dir / "elsewhere.pem").string()));
+         std::filesystem::create_symlink(fixture.dir / "elsewhere.pem", key_path);
+       },
+       "is a symbolic link"},
+      // The case that made a throwaway key before: open() failed (a dangling link, no
+      // permission), a key was made in memory, saving it failed, and it signed anyway.
+      {"a dangling symbolic link",
+       [&] { std::filesystem::create_symlink(fixture.dir / "gone.pem", key_path); },
+       "is a symbolic link"},
+      {"a file that is too large",
+       [&] { REQUIRE_FALSE(sekisho::write_new_file(key_path, std::string(100000, 'A'), 0600)); },
+       "cannot be read"},
+  };
+  std::vector<Case> all(std::begin(cases), std::end(cases));
+  if (::geteuid() != 0) {  // root reads a file of any mode
+    all.push_back({"a file without read permission",
+                   [&] { REQUIRE_FALSE(sekisho::write_new_file(key_path, "secret", 0000)); },
+                   "cannot be read: Permission denied"});
+  }
+  for (const Case& c : all) {
+    std::filesystem::remove_all(key_path);
+    std::filesystem::remove_all(fixture.dir / "elsewhere.pem");
+    c.make();
+    const std::string before = file_text();
+    Signer signer;
+    INFO(c.what);
+    CHECK(signer.load_or_create(key_path));
+    CHECK_FALSE(signer.ready());
+    CHECK(signer.problem().find(c.problem) != std::string::npos);
+    CHECK(signer.problem().find(key_path) == 0);
+    CHECK(signer.sign_hex("message").empty());
+    CHECK(signer.public_pem().empty());
+    CHECK(file_text() == before);  // left as it was: no new key in its place
+    CHECK_FALSE(std::filesystem::exists(key_path + ".new"));
+  }
+}
+
+TEST_CASE("a missing key is made, saved whole and read back; a stale PATH.new is replaced") {
+  Fixture fixture;
+  const std::string key_path = (fixture.dir / "audit-key.pem").string();
+  REQUIRE_FALSE(sekisho::write_new_file(key_path + ".new", "half a key from a crash", 0644));
+  Signer signer;
+  REQUIRE_FALSE(signer.load_or_create(key_path));
+  CHECK(signer.ready());
+  CHECK(signer.problem().empty());
+  CHECK_FALSE(std::filesystem::exists(key_path + ".new"));
+  struct stat info {};
+  REQUIRE(::lstat(key_path.c_str(), &info) == 0);
+  CHECK(S_ISREG(info.st_mode));
+  CHECK((info.st_mode & 0777) == 0600);
+  CHECK(info.st_nlink == 1);
+  Signer loaded;
+  REQUIRE_FALSE(loaded.load(key_path));
+  CHECK(loaded.public_pem() == signer.public_pem());
+  // load() never makes one.
+  Signer none;
+  CHECK(none.load((fixture.dir / "missing.pem").string()) == std::errc::no_such_file_or_directory);
+  CHECK_FALSE(std::filesystem::exists(fixture.dir / "missing.pem"));
+  // A directory that cannot take the key: no key, and why.
+  Signer nowhere;
+  CHECK(nowhere.load_or_create((fixture.dir / "no-such-dir" / "key.pem").string()));
+  CHECK_FALSE(nowhere.ready());
+  CHECK(nowhere.problem().find("cannot be written") != std::string::npos);
 }
 
 TEST_CASE("checkpoints catch a rewritten chain, removed records and a forged signature") {

@@ -70,6 +70,8 @@ expect 0 "the full export" "$work/full.tar.gz"
 expect 0 "an export from record 101 on" "$work/tail.tar.gz"
 expect 0 "an export with no records" "$work/empty.tar.gz"
 expect 1 "another device's public key" "$work/full.tar.gz" "$work/other.pem"
+expect 1 "sealed by a device that found its log broken" "$work/broken.tar.gz"
+expect 1 "a bundle of the first form (its anchor not signed)" "$work/first-form.tar.gz"
 
 size=$(stat -c %s "$work/full.tar.gz")
 # Every 61st byte or so, and the gzip trailer (CRC-32, length). The gzip header's MTIME,
@@ -118,11 +120,27 @@ mv "$copy/records.jsonl.new" "$copy/records.jsonl"
 repack "$copy" "$work/tampered.tar.gz" ustar
 expect 1 "no newline after the last line" "$work/tampered.tar.gz"
 tamper "the anchor's seq" 's/"seq":0/"seq":1/' anchor.json
-tamper "a newline after the anchor" '$s/$/\n/' anchor.json
-tamper "the checkpoint's time" 's/2026-11-25/2026-11-26/' checkpoint.json
-tamper "the checkpoint's clock flag" 's/:true/:false/' checkpoint.json
+tamper "the seal's since" 's/"since":"2026-11-01/"since":"2020-01-01/' checkpoint.json
+tamper "the seal's anchor" 's/"anchor_seq":0/"anchor_seq":1/' checkpoint.json
 
-# A rewritten chain: a line edited and the checkpoint's hash recomputed by hand, the old
+# Records dropped from the front: the first five lines removed and anchor.json moved to the
+# last one removed, so that the chain from there still reaches the sealed hash. The seal
+# signs the anchor it started from.
+copy=$(unpack "$work/full.tar.gz")
+h=0000000000000000000000000000000000000000000000000000000000000000
+for line in $(seq 1 5); do
+  sum=$(sed -n "${line}p" "$copy/records.jsonl" | tr -d '\n' | { printf '%s' "$h"; cat; } | sha256sum)
+  h=${sum%% *}
+done
+sed -i '1,5d' "$copy/records.jsonl"
+printf '{"hash":"%s","seq":5}' "$h" >"$copy/anchor.json"
+repack "$copy" "$work/tampered.tar.gz" ustar
+expect 1 "the first records dropped, the anchor moved after them" "$work/tampered.tar.gz"
+tamper "a newline after the anchor" '$s/$/\n/' anchor.json
+tamper "the seal's time" 's/"time":"2026-11-25/"time":"2026-11-26/' checkpoint.json
+tamper "the seal's clock flag" 's/:true/:false/' checkpoint.json
+
+# A rewritten chain: a line edited and the seal's hash recomputed by hand, the old
 # signature kept.
 copy=$(unpack "$work/full.tar.gz")
 sed -i '5s/"n":4/"n":44/' "$copy/records.jsonl"
@@ -131,7 +149,7 @@ while IFS= read -r line; do
   sum=$(printf '%s%s' "$h" "$line" | sha256sum)
   h=${sum%% *}
 done <"$copy/records.jsonl"
-sed -i "s/\"hash\":\"[0-9a-f]*\"/\"hash\":\"$h\"/" "$copy/checkpoint.json"
+sed -i "s/,\"hash\":\"[0-9a-f]*\"/,\"hash\":\"$h\"/" "$copy/checkpoint.json"
 repack "$copy" "$work/tampered.tar.gz" ustar
 expect 1 "a rewritten chain with the old signature" "$work/tampered.tar.gz"
 

@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kRecords = 300;
 constexpr const char* kCheckpointTime = "2026-11-25T10:00:00Z";
+constexpr const char* kSince = "2026-11-01T00:00:00Z";
 constexpr std::int64_t kCheckpointEpoch = 1795600800;  // date -d 2026-11-25T10:00:00Z +%s
 
 // A log of kRecords records and a device key in a fresh directory, removed afterwards.
@@ -55,8 +56,8 @@ struct Fixture {
       REQUIRE(before.size() == 1);
       anchor_hash = before.front().hash;
     }
-    BundleResult made =
-        make_bundle(anchor_seq, anchor_hash, records, kCheckpointTime, true, signer);
+    BundleResult made = make_bundle(anchor_seq, anchor_hash, records, kSince, kCheckpointTime, true,
+                                    std::nullopt, signer);
     REQUIRE_MESSAGE(made.bundle, made.error);
     return *made.bundle;
   }
@@ -193,12 +194,16 @@ TEST_CASE("a bundle is written, read back and verified") {
   }
   CHECK(bundle.records_jsonl.back() == '\n');
   CHECK(bundle.checkpoint_json ==
-        checkpoint_json(kRecords, records.back().hash, kCheckpointTime, true));
+        std::string(R"({"anchor_hash":")") + kGenesis +
+            R"(","anchor_seq":0,"clock_synchronised":true,"format":"sekisho-export/2","hash":")" +
+            records.back().hash +
+            R"(","log_first_bad":null,"seq":300,"since":"2026-11-01T00:00:00Z","time":")" +
+            kCheckpointTime + R"("})");
   CHECK(bundle.signature.size() == 64);
   CHECK(verify_signature(fixture.public_pem, bundle.checkpoint_json,
                          sekisho::to_hex(bundle.signature.data(), bundle.signature.size())));
-  // The whole log still verifies, and its chain is the bundle's.
-  CHECK(fixture.log.verify(fixture.public_pem).ok);
+  // The whole log's chain still verifies (it has no checkpoints), and is the bundle's.
+  CHECK(fixture.log.verify().ok);
 }
 
 TEST_CASE("the archive: four ustar members in order, 0644, root, mtime the checkpoint time") {
@@ -410,18 +415,42 @@ TEST_CASE("every edit of the records is found; first_bad names the record where 
        std::nullopt},
       {"a checkpoint that is not canonical",
        [](auto&, Bundle& b) { b.checkpoint_json.insert(1, " "); }, std::nullopt},
-      {"a checkpoint with another time (the signature is over the time too)",
+      {"a seal with another time (the signature is over the time too)",
        [](auto&, Bundle& b) {
-         Checkpoint checkpoint = *parse_checkpoint(b.checkpoint_json);
-         b.checkpoint_json = checkpoint_json(checkpoint.seq, checkpoint.hash,
-                                             "2027-01-01T00:00:00Z", checkpoint.clock_synchronised);
+         ExportSeal seal = *parse_export(b.checkpoint_json);
+         seal.last.time = "2027-01-01T00:00:00Z";
+         b.checkpoint_json = export_json(seal);
        },
        std::nullopt},
-      {"a checkpoint with its clock flag changed",
+      {"a seal with its clock flag changed",
        [](auto&, Bundle& b) {
-         Checkpoint checkpoint = *parse_checkpoint(b.checkpoint_json);
-         b.checkpoint_json =
-             checkpoint_json(checkpoint.seq, checkpoint.hash, checkpoint.time, false);
+         ExportSeal seal = *parse_export(b.checkpoint_json);
+         seal.last.clock_synchronised = false;
+         b.checkpoint_json = export_json(seal);
+       },
+       std::nullopt},
+      {"a seal with an earlier since",
+       [](auto&, Bundle& b) {
+         ExportSeal seal = *parse_export(b.checkpoint_json);
+         seal.since = "2020-01-01T00:00:00Z";
+         b.checkpoint_json = export_json(seal);
+       },
+       std::nullopt},
+      // Records dropped from the front, anchor.json moved to the first one kept: the chain
+      // from there still reaches the signed hash, but the seal signs the old anchor.
+      {"the first records dropped and the anchor moved after them",
+       [&](auto& l, Bundle& b) {
+         l.erase(l.begin(), l.begin() + 5);
+         b.anchor_json = anchor_json(records[4].seq, records[4].hash);
+       },
+       std::nullopt},
+      {"the seal's anchor moved too (the signature is over it)",
+       [&](auto& l, Bundle& b) {
+         l.erase(l.begin(), l.begin() + 5);
+         b.anchor_json = anchor_json(records[4].seq, records[4].hash);
+         ExportSeal seal = *parse_export(b.checkpoint_json);
+         seal.anchor = {records[4].seq, records[4].hash};
+         b.checkpoint_json = export_json(seal);
        },
        std::nullopt},
       {"a truncated signature", [](auto&, Bundle& b) { b.signature.pop_back(); }, std::nullopt},
@@ -462,13 +491,41 @@ TEST_CASE("a rewritten chain with a checkpoint signed by another key does not ve
   }
   Signer mallory;
   REQUIRE_FALSE(mallory.load_or_create(fixture.path("mallory.pem")));
-  bundle.checkpoint_json = checkpoint_json(kRecords, hash, kCheckpointTime, true);
+  ExportSeal seal = *parse_export(bundle.checkpoint_json);
+  seal.last.hash = hash;
+  bundle.checkpoint_json = export_json(seal);
   bundle.signature = *sekisho::from_hex(mallory.sign_hex(bundle.checkpoint_json));
 
   CHECK(verify_bundle(bundle, mallory.public_pem()).ok);  // the chain itself holds
   const VerifyResult result = verify_bundle(bundle, fixture.public_pem);
   CHECK_FALSE(result.ok);
   CHECK(result.reason.find("signature") != std::string::npos);
+}
+
+TEST_CASE("a bundle of the first form, its anchor not signed, is refused") {
+  Fixture fixture;
+  // As the first form was: checkpoint.json a plain log checkpoint, signed by the device's
+  // key (as the log's checkpoints are, so anyone with the log has such signatures). Records
+  // dropped from its front could not be told.
+  Bundle bundle = fixture.bundle(101);
+  const ExportSeal seal = *parse_export(bundle.checkpoint_json);
+  bundle.checkpoint_json = checkpoint_json(seal.last.seq, seal.last.hash, seal.last.time, true);
+  bundle.signature = *sekisho::from_hex(fixture.signer.sign_hex(bundle.checkpoint_json));
+  const VerifyResult result = verify_bundle(bundle, fixture.public_pem);
+  CHECK_FALSE(result.ok);
+  CHECK(result.reason.find("a bundle of the first form") != std::string::npos);
+}
+
+TEST_CASE("a bundle the device sealed with its log broken does not verify, and says why") {
+  Fixture fixture;
+  const std::vector<Record> records = fixture.log.records(1, "", 1000000);
+  const BundleResult made = make_bundle(0, kGenesis, records, kSince, kCheckpointTime, true,
+                                        std::int64_t{42}, fixture.signer);
+  REQUIRE(made.bundle);
+  const VerifyResult result = verify_bundle(*made.bundle, fixture.public_pem);
+  CHECK_FALSE(result.ok);
+  CHECK(result.reason.find("found its log broken at record 42") != std::string::npos);
+  CHECK(result.records == kRecords);
 }
 
 TEST_CASE("a wrong public key, or none") {
@@ -478,7 +535,7 @@ TEST_CASE("a wrong public key, or none") {
   REQUIRE_FALSE(other.load_or_create(fixture.path("other.pem")));
   VerifyResult result = verify_bundle(bundle, other.public_pem());
   CHECK_FALSE(result.ok);
-  CHECK(result.reason == "the checkpoint's signature does not verify with this public key");
+  CHECK(result.reason == "the seal's signature does not verify with this public key");
   CHECK_FALSE(result.first_bad);
   for (const std::string& not_a_key :
        {std::string(),
@@ -621,19 +678,22 @@ TEST_CASE("read_bundle tells an unreadable file from a bad bundle") {
 TEST_CASE("make_bundle refuses what could never verify") {
   Fixture fixture;
   std::vector<Record> records = fixture.log.records(1, "", 10);
-  const std::string signature = fixture.signer.sign_hex("x");
-  CHECK(make_bundle(0, kGenesis, records, kCheckpointTime, true, signature).bundle);
-  CHECK(make_bundle(1, kGenesis, records, kCheckpointTime, true, signature).error ==
+  auto made = [&fixture](std::int64_t anchor_seq, const std::vector<Record>& these) {
+    return make_bundle(anchor_seq, kGenesis, these, kSince, kCheckpointTime, true, std::nullopt,
+                       fixture.signer);
+  };
+  CHECK(made(0, records).bundle);
+  CHECK(made(1, records).error ==
         "record 1 does not follow record 1: an export holds consecutive records");
   records.erase(records.begin() + 4);
-  CHECK_FALSE(make_bundle(0, kGenesis, records, kCheckpointTime, true, signature).bundle);
+  CHECK_FALSE(made(0, records).bundle);
   records = fixture.log.records(1, "", 10);
-  CHECK_FALSE(make_bundle(0, kGenesis, records, kCheckpointTime, true, "abc").bundle);
-  CHECK_FALSE(make_bundle(0, kGenesis, records, kCheckpointTime, true, signature + "00").bundle);
-  CHECK_FALSE(
-      make_bundle(0, kGenesis, records, kCheckpointTime, true, "zz" + signature.substr(2)).bundle);
   records[3].details["ratio"] = 0.5;
-  CHECK_FALSE(make_bundle(0, kGenesis, records, kCheckpointTime, true, signature).bundle);
+  CHECK_FALSE(made(0, records).bundle);
+  Signer none;  // no key: nothing can be sealed
+  CHECK(make_bundle(0, kGenesis, fixture.log.records(1, "", 10), kSince, kCheckpointTime, true,
+                    std::nullopt, none)
+            .error == "the export could not be signed");
 }
 
 TEST_CASE("write_bundle replaces a file whole and reports a directory it cannot write") {
@@ -687,4 +747,23 @@ TEST_CASE("parse_anchor and parse_checkpoint take the canonical form only") {
   CHECK_FALSE(parsed->clock_synchronised);
   CHECK_FALSE(parse_checkpoint(checkpoint + "\n"));
   CHECK_FALSE(parse_checkpoint(std::string(1000, '{')));
+  // The form that signs the checkpoint interval.
+  const auto every = parse_checkpoint(checkpoint_json(5, zeros, kCheckpointTime, true, 600));
+  REQUIRE(every);
+  CHECK(every->checkpoint_every == 600);
+  CHECK(checkpoint_json(5, zeros, kCheckpointTime, true, 600) ==
+        R"({"checkpoint_every":600,"clock_synchronised":true,"hash":")" + zeros +
+            R"(","seq":5,"time":"2026-11-25T10:00:00Z"})");
+  CHECK_FALSE(parse_checkpoint(checkpoint_json(5, zeros, kCheckpointTime, true, 0)));
+  // An export's seal.
+  const ExportSeal seal{
+      {4, zeros}, "2026-11-01T00:00:00Z", {5, zeros, kCheckpointTime, true, {}}, {}};
+  const auto sealed = parse_export(export_json(seal));
+  REQUIRE(sealed);
+  CHECK(export_json(*sealed) == export_json(seal));
+  CHECK_FALSE(parse_export(checkpoint));
+  CHECK_FALSE(parse_export(export_json(seal) + " "));
+  ExportSeal bad = seal;
+  bad.since = "yesterday";
+  CHECK_FALSE(parse_export(export_json(bad)));
 }

@@ -29,7 +29,7 @@ const Actor kDaemon{-1, "sekishod", "daemon"};
 //   3 policy.apply
 //   4 control.refused   checkpoint (covers 2..4: the open's checkpoint came late)
 //   5 session.extend    checkpoint
-//   6 policy.apply
+//   6 policy.apply      checkpoint (as sekishod signs before a session's close)
 //   7 session.close     checkpoint
 //   8 policy.apply      (no checkpoint yet)
 struct Fixture {
@@ -56,7 +56,7 @@ struct Fixture {
     append("2026-11-25T10:01:02Z", kDaemon, "control.refused", {{"method", "apply"}}, true);
     append("2026-11-25T10:30:00Z", kOperator, "session.extend",
            {{"session", "s-1"}, {"deadline", "2026-11-25T11:31:00Z"}}, true);
-    append("2026-11-25T10:40:00Z", {0, "root", "admin"}, "policy.apply", {{"n", 6}}, false);
+    append("2026-11-25T10:40:00Z", {0, "root", "admin"}, "policy.apply", {{"n", 6}}, true);
     append("2026-11-25T11:31:00Z", kDaemon, "session.close",
            {{"session", "s-1"},
             {"why", "expired"},
@@ -119,7 +119,10 @@ std::string& text(json& receipt, std::size_t segment, std::size_t index) {
 // A checkpoint re-signed by `signer`, as a forger with that key would.
 void resign(json& checkpoint, const Signer& signer) {
   checkpoint["signature"] = signer.sign_hex(checkpoint_json(
-      checkpoint["seq"], checkpoint["hash"], checkpoint["time"], checkpoint["clock_synchronised"]));
+      checkpoint["seq"], checkpoint["hash"], checkpoint["time"], checkpoint["clock_synchronised"],
+      checkpoint.contains("checkpoint_every")
+          ? std::optional<std::int64_t>(checkpoint["checkpoint_every"].get<std::int64_t>())
+          : std::nullopt));
 }
 
 }  // namespace
@@ -127,7 +130,7 @@ void resign(json& checkpoint, const Signer& signer) {
 TEST_CASE("receipt: open, extend and close verify, each with the checkpoint that covers it") {
   Fixture fixture;
   const json receipt = fixture.receipt({2, 5, 7});
-  CHECK(receipt["format"] == "sekisho-receipt/1");
+  CHECK(receipt["format"] == "sekisho-receipt/2");
   CHECK(receipt["public_key"] == fixture.pem);
   REQUIRE(receipt["segments"].size() == 3);
   CHECK(receipt["segments"][0]["records"].size() == 3);  // 2..4: the checkpoint came late
@@ -135,6 +138,11 @@ TEST_CASE("receipt: open, extend and close verify, each with the checkpoint that
   CHECK(receipt["segments"][2]["records"].size() == 1);
   const Record second = fixture.log.records(2, "", 1).at(0);
   CHECK(receipt["segments"][0]["previous"] == second.previous);
+  // Each segment starts right after a signed checkpoint: its anchor.
+  CHECK(receipt["segments"][0]["anchor"]["seq"] == 1);
+  CHECK(receipt["segments"][0]["anchor"]["hash"] == second.previous);
+  CHECK(receipt["segments"][0]["anchor"]["checkpoint_every"] == 600);
+  CHECK(receipt["segments"][2]["anchor"]["seq"] == 6);
   CHECK(receipt["segments"][0]["records"][0] == canonical_json(second));
   CHECK(receipt["segments"][0]["checkpoint"]["seq"] == 4);
   CHECK(receipt["segments"][0]["checkpoint"]["hash"] == fixture.log.records(4, "", 1).at(0).hash);
@@ -183,6 +191,7 @@ TEST_CASE("receipt: records in any order, repeated or inside an earlier segment,
   REQUIRE_MESSAGE(check.ok, check.reason);
   CHECK(seqs_of(check) == std::vector<std::int64_t>{2, 3, 4, 7});
   CHECK(fixture.receipt({1})["segments"][0]["previous"] == kGenesis);
+  CHECK(fixture.receipt({1})["segments"][0]["anchor"].is_null());
 }
 
 TEST_CASE("receipt: the fingerprint is SHA-256 of the key's DER SubjectPublicKeyInfo") {
@@ -239,10 +248,12 @@ TEST_CASE("receipt: a changed byte in a record is found") {
   receipt["segments"][1]["records"][0] = 7;
   CHECK(has(refused(receipt), "segment 2 record 1 is not a string"));
 
-  // The previous hash changed: the chain no longer reaches the checkpoint.
+  // The previous hash changed: it is no longer the one the anchor signs.
   receipt = fixture.receipt({2, 7});
   receipt["segments"][1]["previous"] = std::string(64, 'a');
-  CHECK(has(refused(receipt), "segment 2 (record 7) does not hash to its checkpoint's hash"));
+  CHECK(has(refused(receipt),
+            "segment 2 starts from the hash of record 6 its anchor signs, not from its previous "
+            "hash"));
   receipt["segments"][1]["previous"] = std::string(64, 'A');
   CHECK(has(refused(receipt), "segment 2 has a previous hash that is not 64 lowercase hex"));
 }
@@ -263,7 +274,19 @@ TEST_CASE("receipt: a record removed from a segment, or a gap in its sequence nu
   receipt = fixture.receipt({2, 7});
   receipt["segments"][0]["records"].erase(0);  // record 2, the session's open
   CHECK(has(refused(receipt, fixture.pem),
-            "segment 1 (records 3..4) does not hash to its checkpoint's hash"));
+            "segment 1 starts at record 3, not right after its signed anchor, record 1"));
+  // Records dropped from the front, and the segment made to start from the last one dropped:
+  // the chain from there reaches the checkpoint, but the anchor signs where it started.
+  receipt = fixture.receipt({2, 7});
+  receipt["segments"][0]["records"].erase(0);
+  receipt["segments"][0]["previous"] = fixture.log.records(2, "", 1).at(0).hash;
+  CHECK(has(refused(receipt, fixture.pem),
+            "segment 1 starts from the hash of record 1 its anchor signs, not from its "
+            "previous hash"));
+  receipt["segments"][0]["anchor"] = nullptr;  // no anchor then: it must start at record 1
+  CHECK(has(refused(receipt, fixture.pem),
+            "segment 1 has no signed anchor, so it must start at record 1 from the genesis hash "
+            "(64 zeros); it starts at record 3 (records dropped from its front)"));
 
   // Records swapped, or one repeated.
   receipt = fixture.receipt({2, 7});
@@ -333,7 +356,9 @@ TEST_CASE("receipt: signatures by another key, a pinned key that differs, a wron
       record_hash(forged["segments"][1]["previous"], text(forged, 1, 0));
   forged["public_key"] = other_pem;
   forged["key_fingerprint"] = key_fingerprint(other_pem);
+  resign(forged["segments"][0]["anchor"], fixture.other);
   resign(forged["segments"][0]["checkpoint"], fixture.other);
+  resign(forged["segments"][1]["anchor"], fixture.other);
   resign(forged["segments"][1]["checkpoint"], fixture.other);
   const ReceiptCheck unpinned = verify_receipt(forged, "");
   CHECK(unpinned.ok);
@@ -347,7 +372,8 @@ TEST_CASE("receipt: signatures by another key, a pinned key that differs, a wron
   CHECK(has(refused(receipt, fixture.pem),
             "the receipt's key_fingerprint \"" + key_fingerprint(other_pem) +
                 "\" is not that of its public_key (" + key_fingerprint(fixture.pem) + ")"));
-  receipt["key_fingerprint"] = "sha256:" + key_fingerprint(fixture.pem).substr(7, 63) + "0";
+  const std::string right = key_fingerprint(fixture.pem);
+  receipt["key_fingerprint"] = right.substr(0, 70) + (right.back() == '0' ? "1" : "0");
   CHECK(has(refused(receipt), "is not that of its public_key"));
   receipt = fixture.receipt({2, 7});
   receipt["public_key"] = "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n";
@@ -358,9 +384,12 @@ TEST_CASE("receipt: the format is checked field by field") {
   Fixture fixture;
   const json good = fixture.receipt({7});
   json receipt = good;
-  receipt["format"] = "sekisho-receipt/2";
-  CHECK(has(refused(receipt), "not a receipt of format sekisho-receipt/1"));
-  CHECK(has(refused(json::array()), "not a receipt of format sekisho-receipt/1"));
+  receipt["format"] = "sekisho-receipt/3";
+  CHECK(has(refused(receipt), "not a receipt of format sekisho-receipt/2"));
+  CHECK(has(refused(json::array()), "not a receipt of format sekisho-receipt/2"));
+  // The first form signed only where its segments end: refused, and said why.
+  receipt["format"] = "sekisho-receipt/1";
+  CHECK(has(refused(receipt), "a receipt of the first form (sekisho-receipt/1)"));
   for (const char* field : {"public_key", "key_fingerprint", "segments"}) {
     receipt = good;
     receipt.erase(field);
@@ -375,6 +404,12 @@ TEST_CASE("receipt: the format is checked field by field") {
   receipt = good;
   receipt["segments"][0].erase("previous");
   CHECK(has(refused(receipt), "segment 1 has no field \"previous\""));
+  receipt = good;
+  receipt["segments"][0].erase("anchor");
+  CHECK(has(refused(receipt), "segment 1 has no field \"anchor\""));
+  receipt = good;
+  receipt["segments"][0]["anchor"]["seq"] = "6";
+  CHECK(has(refused(receipt), "segment 1 anchor is not {checkpoint_every"));
   for (const char* field : {"clock_synchronised", "hash", "seq", "time", "signature"}) {
     receipt = good;
     receipt["segments"][0]["checkpoint"].erase(field);
@@ -382,13 +417,13 @@ TEST_CASE("receipt: the format is checked field by field") {
   }
   receipt = good;
   receipt["segments"][0]["checkpoint"]["seq"] = "7";
-  CHECK(has(refused(receipt), "segment 1 checkpoint is not {clock_synchronised"));
+  CHECK(has(refused(receipt), "segment 1 checkpoint is not {checkpoint_every"));
   receipt = good;
   receipt["segments"][0]["checkpoint"]["signature"] = "ab";
-  CHECK(has(refused(receipt), "segment 1 checkpoint is not {clock_synchronised"));
+  CHECK(has(refused(receipt), "segment 1 checkpoint is not {checkpoint_every"));
   receipt = good;
   receipt["segments"][0]["checkpoint"]["seq"] = 7.0;
-  CHECK(has(refused(receipt), "segment 1 checkpoint is not {clock_synchronised"));
+  CHECK(has(refused(receipt), "segment 1 checkpoint is not {checkpoint_every"));
   // A caller's JSON value may hold invalid UTF-8, which no parsed text does: no exception.
   receipt = good;
   receipt["segments"][0]["checkpoint"]["time"] = "\xff";
@@ -397,7 +432,9 @@ TEST_CASE("receipt: the format is checked field by field") {
   // Record 1 follows the genesis hash, nothing else.
   receipt = fixture.receipt({1});
   receipt["segments"][0]["previous"] = std::string(64, '1');
-  CHECK(has(refused(receipt), "segment 1 starts at record 1 but not from the genesis hash"));
+  CHECK(has(refused(receipt),
+            "segment 1 has no signed anchor, so it must start at record 1 from "
+            "the genesis hash"));
 }
 
 TEST_CASE("receipt: hostile text is refused before anything recurses into it") {
@@ -416,8 +453,8 @@ TEST_CASE("receipt: hostile text is refused before anything recurses into it") {
 TEST_CASE("make_receipt: a record not yet checkpointed, pruned or never written") {
   Fixture fixture;
   CHECK(fixture.make_error({8}) ==
-        "record 8 is not covered by a signed checkpoint yet (one is signed at least every 10 "
-        "minutes while records come in)");
+        "record 8 is not covered by a signed checkpoint yet (one is signed within "
+        "audit.checkpoint_every of every record)");
   CHECK(fixture.make_error({2, 8}).rfind("record 8 is not covered", 0) == 0);
   CHECK(fixture.make_error({99}) == "there is no record 99 in the log");
   CHECK(fixture.make_error({0}) == "there is no record 0 in the log");
@@ -431,18 +468,36 @@ TEST_CASE("make_receipt: a record not yet checkpointed, pruned or never written"
   REQUIRE_FALSE(fixture.log.add_checkpoint(fixture.signer, "2026-11-25T11:40:00Z", true));
   CHECK(verify_receipt(fixture.receipt({8}), fixture.pem).ok);
 
-  // Records 1..2 pruned (as retention does, after audit.pruned): gone from receipts; the
-  // later ones still have theirs.
+  // Records 1..4 pruned (as retention does, after audit.pruned, up to a signed record whose
+  // checkpoint stays): gone from receipts; the later ones still have theirs.
+  REQUIRE_FALSE(
+      fixture.log.append("2026-11-25T12:00:00Z", kDaemon, "audit.pruned",
+                         {{"through", 4}, {"hash", fixture.log.records(4, "", 1).at(0).hash}}));
+  REQUIRE_FALSE(fixture.log.prune_through(4));
+  CHECK(fixture.make_error({2}) ==
+        "record 2 has been pruned from the log (an exported bundle holds it)");
+  CHECK(fixture.make_error({1, 7}).rfind("record 1 has been pruned", 0) == 0);
+  const ReceiptCheck check = verify_receipt(fixture.receipt({5, 7}), fixture.pem);
+  CHECK(check.ok);
+  CHECK(seqs_of(check) == std::vector<std::int64_t>{5, 7});
+  CHECK(fixture.log.verify().ok);
+}
+
+TEST_CASE("make_receipt: records right after a start pruned without its checkpoint") {
+  Fixture fixture;
+  // As an earlier version pruned: through a record without a checkpoint, and every
+  // checkpoint up to it removed. Nothing signs where record 3 starts.
   REQUIRE_FALSE(
       fixture.log.append("2026-11-25T12:00:00Z", kDaemon, "audit.pruned",
                          {{"through", 2}, {"hash", fixture.log.records(2, "", 1).at(0).hash}}));
   REQUIRE_FALSE(fixture.log.prune_through(2));
-  CHECK(fixture.make_error({2}) ==
-        "record 2 has been pruned from the log (an exported bundle holds it)");
-  CHECK(fixture.make_error({1, 7}).rfind("record 1 has been pruned", 0) == 0);
-  const ReceiptCheck check = verify_receipt(fixture.receipt({3, 7}), fixture.pem);
-  CHECK(check.ok);
-  CHECK(seqs_of(check) == std::vector<std::int64_t>{3, 4, 7});
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((fixture.dir / "audit.db").c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DELETE FROM checkpoints WHERE seq <= 2", nullptr, nullptr, nullptr) ==
+        SQLITE_OK);
+  sqlite3_close(db);
+  CHECK(has(fixture.make_error({3}), "no signed checkpoint is left before record 3"));
+  CHECK(verify_receipt(fixture.receipt({5}), fixture.pem).ok);
 }
 
 TEST_CASE("make_receipt: a log that does not match its checkpoints gives no receipt") {

@@ -4,32 +4,43 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include "daemon/audit/audit_log.hpp"
+#include "daemon/audit/bundle.hpp"
 #include "daemon/sekishod/auditor.hpp"
+#include "daemon/sekishod/exporter.hpp"
 
 using namespace sekisho;
 using namespace std::chrono_literals;
 
 namespace {
 
-// A state directory whose log holds ten records of 2025-01-01, 00:00:01 to 00:00:10.
+// A state directory whose log holds ten records of 2025-01-01, 00:00:01 to 00:00:10,
+// records 4, 7 and 10 signed when they were written by the key sekishod finds there.
 struct OldLog {
   std::filesystem::path dir;
   OldLog() {
     char name[] = "/tmp/sekisho-retention-XXXXXX";
     dir = ::mkdtemp(name);
     audit::AuditLog log;
+    audit::Signer signer;
     REQUIRE_FALSE(log.open((dir / "audit.db").string()));
+    REQUIRE_FALSE(signer.load_or_create((dir / "audit-key.pem").string()));
     for (int i = 1; i <= 10; ++i) {
-      const std::string second = (i < 10 ? "0" : "") + std::to_string(i);
-      REQUIRE_FALSE(log.append("2025-01-01T00:00:" + second + "Z", {0, "root", "admin"},
-                               "policy.apply", {{"n", i}}));
+      const std::string time =
+          "2025-01-01T00:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + "Z";
+      REQUIRE_FALSE(log.append(time, {0, "root", "admin"}, "policy.apply", {{"n", i}}));
+      if (i % 3 == 1 && i > 1) {
+        REQUIRE_FALSE(log.add_checkpoint(signer, time, true));
+      }
     }
   }
   ~OldLog() { std::filesystem::remove_all(dir); }
@@ -62,7 +73,9 @@ TEST_CASE("exported records older than the retention go, after an audit.pruned r
   daemon::Auditor auditor;
   auditor.open(old.dir.string());
   audit::AuditLog& log = auditor.log();
-  REQUIRE_FALSE(log.set_exported_through(7));
+  // Through 8 exported: records go only up to a signed one (7), whose checkpoint stays and
+  // signs where the kept records start.
+  REQUIRE_FALSE(log.set_exported_through(8));
   const std::string hash7 = *log.hash_before(8);
 
   // 2025-01-01 + 400 days is in February 2026: not yet at the start of 2026.
@@ -78,7 +91,9 @@ TEST_CASE("exported records older than the retention go, after an audit.pruned r
   CHECK(pruned[0].details["through"] == 7);
   CHECK(pruned[0].details["hash"] == hash7);
 
-  // The chain goes on from the removed records' hash, and verifies.
+  CHECK(log.last_checkpoint_before(8)->seq == 7);
+
+  // The chain goes on from the removed records' hash, and verifies, the time rule too.
   auditor.record(daemon::Auditor::daemon_actor(), "daemon.start", {{"pid", 1}});
   auditor.checkpoint();
   const audit::VerifyResult result = log.verify(auditor.public_pem());
@@ -89,6 +104,99 @@ TEST_CASE("exported records older than the retention go, after an audit.pruned r
   // Again: nothing more is covered by an export.
   auditor.retain(policy::Audit{}, at(2030));
   CHECK(log.start().seq == 7);
+}
+
+namespace {
+
+// sekishod's audit parts on an OldLog's state directory, and its event loop.
+struct Daemon {
+  OldLog old;
+  daemon::Auditor auditor;
+  boost::asio::io_context io;
+  daemon::Exporter exporter{io};
+
+  void start() {
+    auditor.open(old.dir.string());
+    exporter.open(old.dir.string());
+  }
+  // An export from the first record on, run to its end as the daemon's loop would.
+  const daemon::Exporter::Job& export_all() {
+    const std::int64_t id =
+        exporter.start("2000-01-01T00:00:00Z", {1000, "alice", "admin"}, auditor);
+    io.restart();  // after an earlier run ran out of work
+    auto guard = boost::asio::make_work_guard(io);
+    for (int i = 0; i < 600 && exporter.busy(); ++i) {
+      io.run_one_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE_FALSE(exporter.busy());
+    REQUIRE(exporter.job(id));
+    return *exporter.job(id);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("retention prunes only after sekishod itself wrote and verified an export") {
+  Daemon daemon;
+  daemon.start();
+  audit::AuditLog& log = daemon.auditor.log();
+  daemon.auditor.retain(policy::Audit{}, at(2027));
+  CHECK(log.start().seq == 0);  // nothing exported: nothing goes, however old
+
+  const daemon::Exporter::Job& job = daemon.export_all();
+  INFO(job.outcome.error);
+  REQUIRE(job.outcome.error.empty());
+  CHECK(job.outcome.records == 10);
+  CHECK(job.outcome.first_seq == 1);
+  CHECK(job.continues);
+  CHECK(job.exported_through == 10);
+  CHECK(log.exported_through() == 10);
+  // The file is in STATE_DIR/exports, as the auditor's check reads it.
+  const std::string path = daemon.exporter.path_of(job);
+  CHECK(path == (daemon.old.dir / "exports" / job.file).string());
+  CHECK(audit::verify_bundle_file(path, daemon.auditor.public_pem()).ok);
+  const std::vector<audit::Record> exported = log.records(1, "audit.exported", 10);
+  REQUIRE(exported.size() == 1);
+  CHECK(exported[0].actor.user == "alice");
+  CHECK(exported[0].details["sha256"] == job.outcome.sha256);
+  CHECK(exported[0].details["through"] == 10);
+  CHECK(daemon.exporter.usage().first == 1);
+
+  daemon.auditor.retain(policy::Audit{}, at(2027));
+  CHECK(log.start().seq == 10);
+  CHECK(log.verify(daemon.auditor.public_pem()).ok);
+
+  // A second export of all that is left supersedes nothing it does not hold: both stay.
+  CHECK(daemon.export_all().outcome.error.empty());
+  CHECK(daemon.exporter.usage().first == 2);
+}
+
+TEST_CASE("a file put in exports/ by hand is not counted; a half-written one is removed") {
+  Daemon daemon;
+  const std::filesystem::path exports = daemon.old.dir / "exports";
+  std::filesystem::create_directories(exports);
+  // What a crash leaves, and what someone with root may put there: never read to count.
+  for (const char* name : {"export-3.tmp", "audit-1-10-20260101T000000Z.tar.gz.new"}) {
+    std::ofstream(exports / name) << "half a bundle";
+  }
+  std::ofstream(exports / "audit-1-10-20260101T000000Z.tar.gz") << "not a bundle";
+  daemon.start();
+  CHECK_FALSE(std::filesystem::exists(exports / "export-3.tmp"));
+  CHECK_FALSE(std::filesystem::exists(exports / "audit-1-10-20260101T000000Z.tar.gz.new"));
+  daemon.auditor.retain(policy::Audit{}, at(2027));
+  CHECK(daemon.auditor.log().exported_through() == 0);
+  CHECK(daemon.auditor.log().start().seq == 0);
+}
+
+TEST_CASE("an export that cannot be written counts for nothing") {
+  Daemon daemon;
+  daemon.start();
+  std::filesystem::remove_all(daemon.old.dir / "exports");
+  std::ofstream(daemon.old.dir / "exports") << "a file where the directory was";
+  const daemon::Exporter::Job& job = daemon.export_all();
+  CHECK_FALSE(job.outcome.error.empty());
+  CHECK(daemon.auditor.log().exported_through() == 0);
+  CHECK(daemon.auditor.log().records(1, "audit.exported", 10).empty());
 }
 
 TEST_CASE("old records removed without an audit.pruned record are found") {

@@ -3,6 +3,7 @@
 # standard tools only: bash, tar, gzip, sed, cut, sha256sum and openssl (3.0 or later).
 # Nothing of sekisho's is used. This is the reference implementation of the procedure in
 # docs/audit-format.md, "Exported bundles"; `sekishoctl audit verify --bundle` does the same.
+# Bundles of the first form (a plain checkpoint as their seal, anchor not signed) are refused.
 #
 #   usage: verify_bundle_by_hand.sh BUNDLE PUBKEY
 #   BUNDLE  the .tar.gz; PUBKEY  the device's public key (PEM, `sekishoctl audit pubkey`)
@@ -67,19 +68,37 @@ if [ "$anchor_seq" = 0 ] && [ "$anchor_hash" != "$genesis" ]; then
 fi
 echo "anchor: seq $anchor_seq, hash $anchor_hash"
 
-# 4. checkpoint.json: the signed message, exactly
-#    {"clock_synchronised":true|false,"hash":"<64 hex>","seq":N,"time":"..."} (no newline).
+# 4. checkpoint.json: the export's seal, the signed message, exactly (no newline)
+#    {"anchor_hash":"<64 hex>","anchor_seq":N,"clock_synchronised":true|false,
+#     "format":"sekisho-export/2","hash":"<64 hex>","log_first_bad":null|N,"seq":N,
+#     "since":"YYYY-MM-DDTHH:MM:SSZ","time":"YYYY-MM-DDTHH:MM:SSZ"}
+#    It signs the anchor, so anchor.json must be the anchor it names: records dropped from
+#    the front (and anchor.json moved after them) show here.
 IFS= read -r -d '' checkpoint <"$dir/checkpoint.json"
 [ "$(printf '%s' "$checkpoint" | sha256sum | cut -d' ' -f1)" = "$(sha256_of_file "$dir/checkpoint.json")" ] ||
   fail "checkpoint.json holds a NUL byte"
-re_checkpoint='^\{"clock_synchronised":(true|false),"hash":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,17}),"time":"([^"\\]*)"\}$'
-[[ $checkpoint =~ $re_checkpoint ]] || fail "checkpoint.json is not a checkpoint in canonical form"
-checkpoint_synchronised=${BASH_REMATCH[1]}
-checkpoint_hash=${BASH_REMATCH[2]}
-checkpoint_seq=${BASH_REMATCH[3]}
-checkpoint_time=${BASH_REMATCH[4]}
+number='(0|[1-9][0-9]{0,17})'
+utc='([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)'
+re_seal="^\\{\"anchor_hash\":\"([0-9a-f]{64})\",\"anchor_seq\":$number,\"clock_synchronised\":(true|false),\"format\":\"sekisho-export/2\",\"hash\":\"([0-9a-f]{64})\",\"log_first_bad\":(null|$number),\"seq\":$number,\"since\":\"$utc\",\"time\":\"$utc\"\\}\$"
+if ! [[ $checkpoint =~ $re_seal ]]; then
+  re_first_form='^\{"clock_synchronised":(true|false),"hash":"[0-9a-f]{64}","seq":[0-9]+,"time":"[^"\\]*"\}$'
+  [[ $checkpoint =~ $re_first_form ]] &&
+    fail "checkpoint.json is a plain log checkpoint: a bundle of the first form, whose anchor and start are not signed (records dropped from its front could not be told); export again"
+  fail "checkpoint.json is not an export seal in canonical form"
+fi
+sealed_anchor_hash=${BASH_REMATCH[1]}
+sealed_anchor_seq=${BASH_REMATCH[2]}
+checkpoint_synchronised=${BASH_REMATCH[3]}
+checkpoint_hash=${BASH_REMATCH[4]}
+log_first_bad=${BASH_REMATCH[5]} # ${BASH_REMATCH[6]}: its number
+checkpoint_seq=${BASH_REMATCH[7]}
+since=${BASH_REMATCH[8]}
+checkpoint_time=${BASH_REMATCH[9]}
+[ "$sealed_anchor_seq" = "$anchor_seq" ] && [ "$sealed_anchor_hash" = "$anchor_hash" ] ||
+  fail "anchor.json (seq $anchor_seq) is not the anchor the seal signs (seq $sealed_anchor_seq): records were added or removed at the front"
 [ "$checkpoint_seq" -ge "$anchor_seq" ] ||
-  fail "the checkpoint (seq $checkpoint_seq) is older than the anchor (seq $anchor_seq)"
+  fail "the seal's last record (seq $checkpoint_seq) is older than the anchor (seq $anchor_seq)"
+echo "seal: records since $since, from after seq $anchor_seq to seq $checkpoint_seq"
 
 # 5. records.jsonl is lines of text, each ending in a newline: read back line by line it is
 #    the same bytes (bash's read would silently drop a NUL byte; a missing last newline
@@ -119,25 +138,30 @@ else
   echo "records: none"
 fi
 
-# 7. The walk ends at the signed checkpoint: same seq, same hash.
+# 7. The walk ends at the record the seal signs: same seq, same hash.
 if [ "$last" -lt "$checkpoint_seq" ]; then
-  fail "records $((last + 1))..$checkpoint_seq are missing: the bundle ends before its signed checkpoint"
+  fail "records $((last + 1))..$checkpoint_seq are missing: the bundle ends before the last record its seal signs"
 fi
 if [ "$last" -gt "$checkpoint_seq" ]; then
-  fail "records $((checkpoint_seq + 1))..$last come after the signed checkpoint (seq $checkpoint_seq)"
+  fail "records $((checkpoint_seq + 1))..$last come after the last record the seal signs (seq $checkpoint_seq)"
 fi
 [ "$h" = "$checkpoint_hash" ] ||
-  fail "the chain does not reach the signed checkpoint: records were edited, added or removed"
-echo "chain: reaches the checkpoint's hash $h at seq $last"
+  fail "the chain does not reach the signed hash: records were edited, added or removed"
+echo "chain: reaches the sealed hash $h at seq $last"
 
-# 8. The checkpoint is signed by the device: Ed25519 over the bytes of checkpoint.json.
+# 8. The seal is signed by the device: Ed25519 over the bytes of checkpoint.json.
 openssl pkeyutl -verify -pubin -inkey "$pubkey" -rawin -in "$dir/checkpoint.json" \
   -sigfile "$dir/checkpoint.sig" >/dev/null 2>&1 ||
-  fail "the checkpoint's signature does not verify with $pubkey"
+  fail "the seal's signature does not verify with $pubkey"
 if [ "$checkpoint_synchronised" = true ]; then
   clock="clock synchronised"
 else
   clock="clock NOT synchronised: that time may be wrong"
 fi
-echo "checkpoint: seq $checkpoint_seq, signed $checkpoint_time ($clock), signature verified with $pubkey"
+echo "seal: signed $checkpoint_time ($clock), signature verified with $pubkey"
+
+# 9. The device's own check of its log when it exported (chain, checkpoints, every record
+#    signed in time): null when it held.
+[ "$log_first_bad" = null ] ||
+  fail "the records are as the device exported them, but the device found its log broken at record $log_first_bad when it did"
 echo "INTACT"

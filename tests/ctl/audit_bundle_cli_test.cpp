@@ -41,8 +41,9 @@ struct Exported {
     REQUIRE_FALSE(signer.load_or_create((dir / "key.pem").string()));
     REQUIRE_FALSE(other.load_or_create((dir / "other-key.pem").string()));
     const std::vector<audit::Record> records = log.records(21, "", 1000);
-    audit::BundleResult made = audit::make_bundle(20, records.front().previous, records,
-                                                  "2026-11-25T10:00:00Z", false, signer);
+    audit::BundleResult made =
+        audit::make_bundle(20, records.front().previous, records, "2026-11-01T00:00:20Z",
+                           "2026-11-25T10:00:00Z", false, std::nullopt, signer);
     REQUIRE_MESSAGE(made.bundle, made.error);
     contents = *made.bundle;
     bundle = (dir / "export.tar.gz").string();
@@ -70,9 +71,9 @@ TEST_CASE("audit verify --bundle: an intact bundle, exit 0") {
   CHECK(run.code == kExitOk);
   CHECK(run.err.empty());
   CHECK(run.out == "bundle " + exported.bundle +
-                       ": 100 records (seq 21..120), chain intact, checkpoint signed "
-                       "2026-11-25T10:00:00Z (clock NOT synchronised: that time may be wrong) "
-                       "verifies with " +
+                       ": 100 records (seq 21..120) since 2026-11-01T00:00:20Z, chain intact, "
+                       "sealed 2026-11-25T10:00:00Z (clock NOT synchronised: that time may be "
+                       "wrong), anchor and since signed, verifies with " +
                        exported.pubkey + "\n");
 
   run = verify({"--json", "--bundle=" + exported.bundle, "--pubkey", exported.pubkey});
@@ -89,6 +90,8 @@ TEST_CASE("audit verify --bundle: an intact bundle, exit 0") {
   CHECK(out["checkpoint"]["time"] == "2026-11-25T10:00:00Z");
   CHECK(out["checkpoint"]["clock_synchronised"] == false);
   CHECK(out["checkpoint"]["hash"].get<std::string>().size() == 64);
+  CHECK(out["since"] == "2026-11-01T00:00:20Z");
+  CHECK(out["log_first_bad"].is_null());
 }
 
 TEST_CASE("audit verify --bundle: tampered, corrupt or signed by another key, exit 1") {
@@ -116,7 +119,7 @@ TEST_CASE("audit verify --bundle: tampered, corrupt or signed by another key, ex
 
   run = verify({"--bundle", exported.bundle, "--pubkey", exported.other_key});
   CHECK(run.code == kExitNegative);
-  CHECK(run.out.find("TAMPERED: the checkpoint's signature does not verify with this public key") !=
+  CHECK(run.out.find("TAMPERED: the seal's signature does not verify with this public key") !=
         std::string::npos);
 
   // Not a gzip file at all: tampered too, not a usage error.
@@ -171,15 +174,16 @@ TEST_CASE("audit verify --bundle: an empty export") {
   audit::Signer signer;
   REQUIRE_FALSE(signer.load_or_create((exported.dir / "key.pem").string()));
   const audit::Record newest = log.records(120, "", 1).at(0);
-  audit::BundleResult made =
-      audit::make_bundle(newest.seq, newest.hash, {}, "2026-11-25T11:00:00Z", true, signer);
+  audit::BundleResult made = audit::make_bundle(newest.seq, newest.hash, {}, "2026-11-25T10:00:00Z",
+                                                "2026-11-25T11:00:00Z", true, std::nullopt, signer);
   REQUIRE(made.bundle);
   const std::string path = (exported.dir / "empty.tar.gz").string();
   REQUIRE_FALSE(audit::write_bundle(path, *made.bundle));
   Run run = verify({"--bundle", path, "--pubkey", exported.pubkey});
   CHECK(run.code == kExitOk);
   CHECK(run.out == "bundle " + path +
-                       ": no records (none after seq 120), checkpoint signed 2026-11-25T11:00:00Z "
-                       "(clock synchronised) verifies with " +
+                       ": no records since 2026-11-25T10:00:00Z (none after seq 120), sealed "
+                       "2026-11-25T11:00:00Z (clock synchronised), anchor and since signed, "
+                       "verifies with " +
                        exported.pubkey + "\n");
 }

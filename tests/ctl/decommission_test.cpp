@@ -120,7 +120,7 @@ struct Box {
       REQUIRE(audit::testing::fill_log(log, 30));
       audit::Signer signer;
       REQUIRE_FALSE(signer.load_or_create((state / "audit-key.pem").string()));
-      REQUIRE_FALSE(log.add_checkpoint(signer, "2026-11-25T21:00:00Z", false));
+      REQUIRE_FALSE(log.add_checkpoint(signer, "2026-11-01T00:00:30Z", false));
       public_pem = signer.public_pem();
     }  // closed: sqlite folds its write-ahead log back into audit.db
     write_file(state / "last-good.yaml", "version: 1\n");

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The audit log as evidence, on the real daemon's log: an exported bundle verifies offline
-# with sekishoctl and with an auditor's own tools (tar, sha256sum, openssl), and a flipped
-# byte or an edited line does not; every kind of tampering done to audit.db with the
-# sqlite3 CLI is found by `audit verify`, which names the first record that breaks.
+# The audit log as evidence, on the real daemon's log: an export, written and verified by
+# sekishod in its state directory and downloaded by the admin, verifies offline with
+# sekishoctl and with an auditor's own tools (tar, sha256sum, openssl), and a flipped byte or
+# an edited line does not; a client's claim to have written one counts for nothing; every
+# kind of tampering done to audit.db with the sqlite3 CLI is found by `audit verify`, which
+# names the first record that breaks, also checkpoints deleted and the chain recomputed;
+# the records a kill -9 left unsigned pass once the next start signs them.
 set -u
 bindir=$1
 src=$2
@@ -55,6 +58,13 @@ fi
 c audit show --kind audit.exported --json | grep -q "$(sha256sum "$tmp/bundle.tar.gz" | cut -c1-64)" &&
   lab_pass "the written bundle's SHA-256 is in the audit log" ||
   lab_fail "audit.exported record with the bundle's hash missing"
+exports=$LAB_RUN_DIR/state/exports
+if [ "$(stat -c %a "$exports")" = 700 ] &&
+  sha256sum "$exports"/audit-*.tar.gz | grep -q "$(sha256sum <"$tmp/bundle.tar.gz" | cut -c1-64)"; then
+  lab_pass "sekishod keeps the bundle it wrote in $exports (0700): $(ls "$exports")"
+else
+  lab_fail "the daemon's copy: $(ls -la "$exports" 2>&1)"
+fi
 
 exported=$(c status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["audit"]["exported_through"])')
 c audit export --since "$(date -u -d tomorrow +%F)" --out "$tmp/empty.tar.gz" >"$tmp/out" 2>&1
@@ -64,15 +74,34 @@ if [ "$exported" -ge 240 ] && [ "$later" = "$exported" ] && grep -q "exported 0 
 else
   lab_fail "export coverage: $exported then $later; $(cat "$tmp/out")"
 fi
-# Only a range the daemon handed out counts as written.
+# A client's word that it wrote a bundle counts for nothing: the two steps of the earlier
+# protocol, an export asked for and then {"written": ...} claimed for its range without any
+# bundle, must record nothing and count nothing.
 python3 - "$sock" <<'EOF2' >"$tmp/out"
 import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"id":1,"method":"audit.export","params":{"written":{"through":999999,"sha256":"x"}}}\n')
-print(s.recv(65536).decode())
+def call(request):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall((json.dumps(request) + "\n").encode())
+    data = b""
+    while not data.endswith(b"\n"):
+        data += s.recv(65536)
+    return json.loads(data)
+started = call({"id": 1, "method": "audit.export", "params": {"since": "2000-01-01"}})
+through = started.get("result", {}).get("last_seq", 1)
+claim = {"through": through, "sha256": "c1a1" * 16, "file": "made-up.tar.gz"}
+print(json.dumps(call({"id": 2, "method": "audit.export", "params": {"written": claim}})))
 EOF2
-grep -q '"conflict"' "$tmp/out" && lab_pass "a made-up 'written' report is refused (conflict)" ||
-  lab_fail "made-up written report: $(cat "$tmp/out")"
+if grep -q '"invalid"' "$tmp/out" && ! c audit show --kind audit.exported --json | grep -q made-up; then
+  lab_pass "a client's claim to have written a bundle is refused and recorded nowhere"
+else
+  lab_fail "a 'written' claim: $(cat "$tmp/out"); $(c audit show --kind audit.exported --json | grep made-up)"
+fi
+# A refusal, recorded and not signed yet: young, so said and not failed.
+setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --control "$sock" status 2>/dev/null
+c audit verify >"$tmp/out" && grep -q "wait for their checkpoint" "$tmp/out" &&
+  lab_pass "young unsigned records are reported, not failed: $(tail -1 "$tmp/out")" ||
+  lab_fail "audit verify with a young unsigned tail: $(cat "$tmp/out")"
 
 # A flipped byte, and a record line edited then packed again.
 size=$(stat -c %s "$tmp/bundle.tar.gz")
@@ -163,4 +192,74 @@ after_checkpoint() { sqlite3 "$tmp/pristine.db" "SELECT IFNULL(MAX(seq),0)+1 FRO
 tamper "the newest records removed" "$(after_checkpoint $((last - 2)))" "DELETE FROM records WHERE seq>$((last - 3))"
 first_unsigned=$(after_checkpoint 50)
 tamper "a rewritten chain (record 50 edited, every later hash recomputed)" "$first_unsigned" REWRITE
+
+# retime DB FROM SECONDS_AGO STEP [EDIT]: records FROM.. get times SECONDS_AGO ago, STEP
+# seconds apart (as if written then), record EDIT (if given) edited, and every hash from
+# FROM on recomputed: a chain that holds together, as an attacker without the key makes it.
+retime() {
+  python3 - "$@" <<'EOF'
+import datetime, hashlib, json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+start, ago, step = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+edit = int(sys.argv[5]) if len(sys.argv) > 5 else None
+base = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=ago)
+previous = db.execute("SELECT hash FROM records WHERE seq = ?", (start - 1,)).fetchone()[0]
+for seq, actor, kind, details in db.execute(
+        "SELECT seq, actor, kind, details FROM records WHERE seq >= ? ORDER BY seq", (start,)).fetchall():
+    time = (base + datetime.timedelta(seconds=step * (seq - start))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    details = json.loads(details)
+    if seq == edit:
+        details["edited"] = True
+    record = {"seq": seq, "time": time, "actor": json.loads(actor), "kind": kind, "details": details}
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256((previous + canonical).encode()).hexdigest()
+    db.execute("UPDATE records SET time = ?, details = ?, previous = ?, hash = ? WHERE seq = ?",
+               (time, json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                previous, digest, seq))
+    previous = digest
+db.commit()
+EOF
+}
+# Checkpoint rows deleted (all after the start's) and the chain recomputed from there, record
+# 60 edited: no checkpoint disagrees any more. But the records were written over the last
+# three hours and nothing signed them then: the time rule finds it.
+cp "$tmp/pristine.db" "$db"
+rm -f "$db-wal" "$db-shm"
+kept=$(sqlite3 "$db" 'SELECT MIN(seq) FROM checkpoints')
+sqlite3 "$db" "DELETE FROM checkpoints WHERE seq > $kept"
+retime "$db" $((kept + 1)) 10800 30 60
+"$lab" daemon start || lab_fail "deleted checkpoints: the daemon did not start"
+json=$(c audit verify --json)
+c audit verify >/dev/null
+code=$?
+first_bad=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["first_bad"])')
+if [ $code = 1 ] && [ "$first_bad" = $((kept + 1)) ]; then
+  lab_pass "checkpoints deleted and the chain recomputed: found at record $first_bad ($(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["reason"][:150])')...)"
+else
+  lab_fail "checkpoints deleted and the chain recomputed: exit $code, first bad $first_bad (expected $((kept + 1))): $json"
+fi
+"$lab" daemon stop
+
+# kill -9: the newest records are never signed by the daemon that wrote them. The box stays
+# off for an hour (their times moved an hour back, as if written then); the next start
+# signs them at once, an hour late, and that is accepted and said.
+cp "$tmp/pristine.db" "$db"
+rm -f "$db-wal" "$db-shm"
+"$lab" daemon start || lab_fail "crash: the daemon did not start"
+for i in 1 2 3; do
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --control "$sock" status 2>/dev/null
+done
+"$lab" daemon kill
+sleep 0.2
+signed=$(sqlite3 "$db" 'SELECT MAX(seq) FROM checkpoints')
+tail_records=$(sqlite3 "$db" "SELECT COUNT(*) FROM records WHERE seq > $signed")
+retime "$db" $((signed + 1)) 3600 2
+"$lab" daemon start || lab_fail "crash: the daemon did not start again"
+c audit verify >"$tmp/out"
+code=$?
+if [ $code = 0 ] && [ "$tail_records" -ge 3 ] && grep -q "sekishod had stopped without signing them" "$tmp/out"; then
+  lab_pass "a kill -9 left $tail_records records unsigned; signed an hour late by the next start: $(grep note "$tmp/out" | cut -c1-160)"
+else
+  lab_fail "crash tail: exit $code, $tail_records unsigned: $(cat "$tmp/out")"
+fi
 lab_finish

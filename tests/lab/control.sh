@@ -237,11 +237,11 @@ if command -v sqlite3 >/dev/null && command -v openssl >/dev/null; then
   # stops; the message is the documented canonical JSON.
   "$ctl" --control "$sock" audit pubkey >"$tmp/pubkey.pem"
   "$lab" daemon stop
-  IFS='|' read -r cp_seq cp_time cp_sync cp_hash cp_sig < <(sqlite3 "$LAB_RUN_DIR/state/audit.db" \
-    "SELECT seq, time, clock_synchronised, hash, signature FROM checkpoints ORDER BY seq DESC LIMIT 1")
+  IFS='|' read -r cp_seq cp_time cp_sync cp_hash cp_sig cp_every < <(sqlite3 "$LAB_RUN_DIR/state/audit.db" \
+    "SELECT seq, time, clock_synchronised, hash, signature, checkpoint_every FROM checkpoints ORDER BY seq DESC LIMIT 1")
   sync_word=$([ "$cp_sync" = 1 ] && echo true || echo false)
-  printf '{"clock_synchronised":%s,"hash":"%s","seq":%s,"time":"%s"}' "$sync_word" "$cp_hash" \
-    "$cp_seq" "$cp_time" >"$tmp/checkpoint.json"
+  printf '{"checkpoint_every":%s,"clock_synchronised":%s,"hash":"%s","seq":%s,"time":"%s"}' \
+    "$cp_every" "$sync_word" "$cp_hash" "$cp_seq" "$cp_time" >"$tmp/checkpoint.json"
   python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$cp_sig" >"$tmp/sig"
   if openssl pkeyutl -verify -pubin -inkey "$tmp/pubkey.pem" -rawin -in "$tmp/checkpoint.json" \
     -sigfile "$tmp/sig" >/dev/null 2>&1; then

@@ -314,9 +314,13 @@ TEST_CASE("remote maintenance references") {
   expect(too_long, "range", "max_duration: 30d");
 }
 
-TEST_CASE("audit retention under six months is a warning (S-6)") {
-  expect(policy_text({}, "audit: { retention: 90d }\n"), "S-6", "retention: 90d",
-         Severity::Warning);
+TEST_CASE("audit retention under six months is an error (S-6)") {
+  expect(policy_text({}, "audit: { retention: 90d }\n"), "S-6", "retention: 90d");
+  expect(policy_text({}, "audit: { retention: 179d }\n"), "S-6", "retention: 179d");
+  LoadResult shortest = load(policy_text({}, "audit: { retention: 180d }\n"));
+  CHECK_MESSAGE(shortest.diagnostics.items().empty(), dump(shortest.diagnostics));
+  REQUIRE(shortest.policy);
+  CHECK(shortest.policy->audit.retention_seconds == 180LL * 86400);
   LoadResult good = load(policy_text({},
                                      "audit: { retention: 400d, disk_budget: 2GiB, "
                                      "checkpoint_every: 1h }\n"));

@@ -1,0 +1,230 @@
+#include "daemon/sekishod/exporter.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <date/date.h>
+#include <sys/stat.h>
+
+#include "daemon/audit/audit_log.hpp"
+#include "daemon/common/files.hpp"
+#include "daemon/common/log.hpp"
+
+namespace sekisho::daemon {
+
+namespace {
+
+// What the audit log keeps free beside an export.
+constexpr std::uint64_t kReserveBytes = 64ull << 20;
+
+// A bundle of ours in exports/: audit-FIRST-LAST-STAMP.tar.gz.
+struct Kept {
+  std::string name;
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+  std::string stamp;
+};
+
+std::optional<Kept> parse_name(const std::string& name) {
+  long long first = 0, last = 0;
+  char stamp[32] = {};
+  int consumed = 0;
+  if (std::sscanf(name.c_str(), "audit-%lld-%lld-%16[0-9TZ].tar.gz%n", &first, &last, stamp,
+                  &consumed) == 3 &&
+      static_cast<std::size_t>(consumed) == name.size() && first >= 1 && last >= first - 1) {
+    return Kept{name, first, last, stamp};
+  }
+  return std::nullopt;
+}
+
+std::vector<Kept> kept_in(const std::string& dir) {
+  std::vector<Kept> out;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    if (entry.is_regular_file(error) && !entry.is_symlink(error)) {
+      if (auto kept = parse_name(entry.path().filename().string())) {
+        out.push_back(*kept);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Exporter::Exporter(boost::asio::io_context& io)
+    : io_(io),
+      progress_(std::make_shared<audit::ExportProgress>()),
+      alive_(std::make_shared<bool>(true)) {}
+
+Exporter::~Exporter() {
+  *alive_ = false;
+  progress_->cancel = true;
+  if (worker_.joinable()) {
+    worker_.join();
+  }
+}
+
+void Exporter::open(const std::string& state_dir) {
+  dir_ = state_dir + "/exports";
+  if (::mkdir(dir_.c_str(), 0700) < 0 && errno != EEXIST) {
+    log_warning("cannot make " + dir_ + ": " +
+                std::error_code(errno, std::generic_category()).message());
+  }
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with(".new") || name.ends_with(".tmp")) {
+      std::filesystem::remove(entry.path(), error);
+    }
+  }
+}
+
+std::int64_t Exporter::start(const std::string& since, const audit::Actor& by, Auditor& auditor,
+                             std::function<void(Job&)> done) {
+  if (worker_.joinable()) {
+    worker_.join();  // the last job's thread: it has ended (its result was delivered)
+  }
+  Job job;
+  job.id = next_id_++;
+  job.since = since;
+  job.by = by.user;
+  job_ = job;
+  progress_ = std::make_shared<audit::ExportProgress>();
+  const std::string stamp = date::format(
+      "%Y%m%dT%H%M%SZ", std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+  const std::string temporary = dir_ + "/export-" + std::to_string(job.id) + ".tmp";
+  // The worker reads the log on a connection of its own and signs with the auditor's key
+  // (Signer::sign_hex takes a lock).
+  const audit::Signer& signer = auditor.signer();
+  worker_ = std::thread([this, id = job.id, db_path = auditor.path(), since, stamp, temporary,
+                         &signer, public_pem = auditor.public_pem(), by, &auditor,
+                         progress = progress_, alive = alive_, done = std::move(done)]() mutable {
+    audit::ExportOutcome outcome;
+    std::string file;
+    audit::AuditLog log;
+    if (std::error_code error = log.open_read_only(db_path)) {
+      outcome.error = "cannot open " + db_path + ": " + error.message();
+    } else {
+      outcome =
+          audit::export_log(log, since, temporary, signer, public_pem, *progress, kReserveBytes);
+    }
+    if (outcome.error.empty()) {
+      // Named by what it holds, for tidy().
+      file = "audit-" + std::to_string(outcome.first_seq) + "-" +
+             std::to_string(outcome.seal.last.seq) + "-" + stamp + ".tar.gz";
+      if (::rename(temporary.c_str(), (directory_of(temporary) + "/" + file).c_str()) < 0) {
+        outcome.error = "cannot name the export " + file + ": " +
+                        std::error_code(errno, std::generic_category()).message();
+      } else {
+        sync_directory_of(temporary);
+      }
+    }
+    if (!outcome.error.empty()) {
+      ::unlink(temporary.c_str());
+    }
+    boost::asio::post(io_, [this, id, alive, outcome = std::move(outcome), file = std::move(file),
+                            by, &auditor, done = std::move(done)]() mutable {
+      if (!*alive || !job_ || job_->id != id) {
+        return;
+      }
+      job_->running = false;
+      job_->outcome = std::move(outcome);
+      job_->file = std::move(file);
+      take_in(*job_, by, auditor);
+      if (done) {
+        done(*job_);
+      }
+    });
+  });
+  return job.id;
+}
+
+void Exporter::take_in(Job& job, const audit::Actor& by, Auditor& auditor) {
+  audit::ExportOutcome& outcome = job.outcome;
+  if (!outcome.error.empty()) {
+    log_warning("audit export " + std::to_string(job.id) + " (since " + job.since +
+                ") failed: " + outcome.error);
+    return;
+  }
+  const std::int64_t first = outcome.first_seq, last = outcome.seal.last.seq;
+  audit::AuditLog& log = auditor.log();
+  // Retention may remove what a written export covers: that needs its record first.
+  if (!auditor.record_or_refuse(by, "audit.exported",
+                                {{"first", first},
+                                 {"through", last},
+                                 {"records", outcome.records},
+                                 {"since", job.since},
+                                 {"file", job.file},
+                                 {"bytes", static_cast<std::int64_t>(outcome.bytes)},
+                                 {"sha256", outcome.sha256},
+                                 {"log_first_bad", outcome.seal.log_first_bad
+                                                       ? nlohmann::json(*outcome.seal.log_first_bad)
+                                                       : nlohmann::json()}})) {
+    outcome.error = "the audit log cannot be written: the export is not recorded, and removed";
+    job.failure_code = "audit_unavailable";
+    ::unlink(path_of(job).c_str());
+    sync_directory_of(path_of(job));
+    return;
+  }
+  // Counted only when it holds records, starts where the earlier exports ended (or
+  // before), and the device found its log intact: a bundle of a broken log is evidence,
+  // not leave to remove what is left.
+  job.continues = first <= std::max(log.exported_through(), log.start().seq) + 1;
+  if (outcome.records > 0 && job.continues && !outcome.seal.log_first_bad) {
+    if (std::error_code error = log.set_exported_through(last)) {
+      log_error("cannot note the export in the audit log: " + error.message());
+    }
+  }
+  job.exported_through = log.exported_through();
+  tidy(job);
+  log_notice("audit export " + std::to_string(job.id) + ": " + std::to_string(outcome.records) +
+             " records (" + std::to_string(first) + ".." + std::to_string(last) + ") in " +
+             path_of(job));
+}
+
+void Exporter::tidy(const Job& kept) {
+  std::vector<Kept> bundles = kept_in(dir_);
+  const std::int64_t first = kept.outcome.first_seq, last = kept.outcome.seal.last.seq;
+  std::vector<Kept> left;
+  for (const Kept& bundle : bundles) {
+    if (bundle.name == kept.file) {
+      continue;
+    }
+    if (first <= bundle.first && last >= bundle.last) {
+      ::unlink((dir_ + "/" + bundle.name).c_str());
+      log_notice("audit export: removed " + bundle.name + " (" + kept.file + " holds its records)");
+    } else {
+      left.push_back(bundle);
+    }
+  }
+  // The oldest go first; the new one stays.
+  std::sort(left.begin(), left.end(), [](const Kept& a, const Kept& b) {
+    return std::tie(a.stamp, a.last) < std::tie(b.stamp, b.last);
+  });
+  while (left.size() + 1 > kKept) {
+    ::unlink((dir_ + "/" + left.front().name).c_str());
+    log_notice("audit export: removed " + left.front().name + " (at most " + std::to_string(kKept) +
+               " exports are kept)");
+    left.erase(left.begin());
+  }
+  sync_directory_of(dir_ + "/" + kept.file);
+}
+
+std::pair<std::size_t, std::uint64_t> Exporter::usage() const {
+  std::pair<std::size_t, std::uint64_t> out{0, 0};
+  for (const Kept& bundle : kept_in(dir_)) {
+    struct stat status {};
+    if (::lstat((dir_ + "/" + bundle.name).c_str(), &status) == 0) {
+      ++out.first;
+      out.second += static_cast<std::uint64_t>(status.st_size);
+    }
+  }
+  return out;
+}
+
+}  // namespace sekisho::daemon

@@ -628,10 +628,11 @@ class Checker {
         continue;
       }
       for (const Host* host : resolver.hosts_of(ref.name)) {
-        if (host->name == kBrokerBridgeUser) {
+        if (host->name.starts_with(kBrokerBridgeUserPrefix)) {
           diagnostics_.error(ref.pos, "reserved-name",
-                             "publisher host '" + host->name +
-                                 "' has the local broker's user name of sekishod itself",
+                             "publisher host '" + host->name + "': a name starting with '" +
+                                 std::string(kBrokerBridgeUserPrefix) +
+                                 "' is kept for sekishod's own user at the local broker",
                              "rename the host");
           continue;
         }

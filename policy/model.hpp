@@ -114,8 +114,9 @@ struct Vpn {
 
 enum class QueueFullAction { DropOldest, RejectNew };
 
-// sekishod's own user name at the local broker; no publisher may have it.
-inline constexpr std::string_view kBrokerBridgeUser = "sekishod";
+// sekishod's own user name at the local broker starts with this (and goes on with random
+// characters: daemon/cloud/local_broker); no publisher's name may.
+inline constexpr std::string_view kBrokerBridgeUserPrefix = "sekishod";
 
 struct CloudMqtt {
   SourcePos pos;

@@ -85,12 +85,16 @@ std::string broker_paths_problem(const BrokerPaths& paths) {
 }
 
 BrokerFiles render_broker_files(const policy::Policy& policy, const BrokerPaths& paths,
+                                const std::string& bridge_user,
                                 const std::map<std::string, std::string>& hashes) {
   require(broker_paths_problem(paths).empty(), "these paths: " + broker_paths_problem(paths));
-  const std::string bridge_user(policy::kBrokerBridgeUser);
+  require(policy::is_valid_name(bridge_user) &&
+              bridge_user.starts_with(policy::kBrokerBridgeUserPrefix),
+          "sekishod's user name");
   std::vector<std::string> publishers = broker_publishers(policy);
   for (const std::string& name : publishers) {
-    require(policy::is_valid_name(name) && name != bridge_user, "the user name '" + name + "'");
+    require(policy::is_valid_name(name) && !name.starts_with(policy::kBrokerBridgeUserPrefix),
+            "the user name '" + name + "'");
   }
   const std::vector<std::string> uplink =
       policy.cloud ? filters(policy.cloud->uplink) : std::vector<std::string>{};

@@ -72,7 +72,8 @@ Service::Service(boost::asio::io_context& io, Options options)
                          {"count", count},
                          {"window_seconds", RefusalCounter::kWindow.count()}});
       }),
-      power_hook_(io) {}
+      power_hook_(io),
+      local_broker_(options_.broker, options_.state_dir) {}
 
 std::optional<Service::Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -275,6 +276,7 @@ int Service::start() {
   auditor_.open(options_.state_dir);
   auditor_.record(Auditor::daemon_actor(), "daemon.start",
                   {{"policy", options_.policy_path}, {"pid", ::getpid()}});
+  open_local_broker();   // its files follow the first policy enforced
   open_session_store();  // open sessions go into the first ruleset with their remaining time
   load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {
@@ -301,14 +303,7 @@ int Service::start() {
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
     guarded("schedule check", [this] { check_schedules(); });
     guarded("WAN check", [this] { check_wan(); });
-    guarded("cloud check", [this] {
-      if (bridge_) {
-        if (!wan_close_deferred_until_) {
-          bridge_->set_wan_open(!wan_closed_);
-        }
-        bridge_->tick();
-      }
-    });
+    guarded("cloud check", [this] { check_cloud(); });
   });
   every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());

@@ -84,6 +84,9 @@ sekisho::policy::Policy load(const std::string& text) {
   return std::move(*result.policy);
 }
 
+// sekishod's user name there, as daemon/cloud/local_broker makes one.
+const std::string kBridge = "sekishod-0123456789abcdef0123";
+
 const BrokerPaths kPaths{"/etc/sekisho/broker", "/run/sekisho-broker/mqtt.sock",
                          "/var/lib/sekisho-broker"};
 
@@ -188,7 +191,7 @@ TEST_CASE("the configuration: no anonymous access, one client id per user, the p
   const std::string sekishod = hash_of(kMosquittoLine);
   const std::string plc = *password_hash("plc password");
   const BrokerFiles files =
-      render_broker_files(policy, kPaths, {{"sekishod", sekishod}, {"plc-1", plc}});
+      render_broker_files(policy, kPaths, kBridge, {{kBridge, sekishod}, {"plc-1", plc}});
   const std::vector<std::string> conf = settings(files.conf);
   auto has = [&](const std::string& line) {
     return std::find(conf.begin(), conf.end(), line) != conf.end();
@@ -227,9 +230,9 @@ TEST_CASE("the configuration: no anonymous access, one client id per user, the p
   // The ACL: per user, nothing for anonymous clients (no topic line before the first user).
   const std::vector<std::string> acl = settings(files.acl);
   REQUIRE_FALSE(acl.empty());
-  CHECK(acl.front() == "user sekishod");
+  CHECK(acl.front() == "user " + kBridge);
   const std::vector<std::string> expected = {
-      "user sekishod",
+      "user " + kBridge,
       "topic read factory/+/telemetry",
       "topic read factory/alarms/#",
       "topic write commands/factory/#",
@@ -250,7 +253,7 @@ TEST_CASE("the configuration: no anonymous access, one client id per user, the p
 
   // Passwords: only who has one (plc-2 and hmi-1 have none yet, so they cannot log in).
   CHECK(settings(files.passwords) ==
-        std::vector<std::string>{"sekishod:" + sekishod, "plc-1:" + plc});
+        std::vector<std::string>{kBridge + ":" + sekishod, "plc-1:" + plc});
   CHECK(broker_publishers(policy) == std::vector<std::string>{"hmi-1", "plc-1", "plc-2"});
 }
 
@@ -258,8 +261,9 @@ TEST_CASE("without cloud.mqtt: sekishod's socket only, no publisher") {
   std::string text = kPolicy;
   text.erase(text.find("cloud:\n"));
   const sekisho::policy::Policy policy = load(text);
-  const BrokerFiles files = render_broker_files(
-      policy, kPaths, {{"sekishod", hash_of(kMosquittoLine)}, {"plc-1", *password_hash("x")}});
+  const BrokerFiles files =
+      render_broker_files(policy, kPaths, kBridge,
+                          {{kBridge, hash_of(kMosquittoLine)}, {"plc-1", *password_hash("x")}});
   std::vector<std::string> listeners;
   for (const std::string& line : settings(files.conf)) {
     if (line.starts_with("listener ")) {
@@ -267,17 +271,17 @@ TEST_CASE("without cloud.mqtt: sekishod's socket only, no publisher") {
     }
   }
   CHECK(listeners == std::vector<std::string>{"listener 0 /run/sekisho-broker/mqtt.sock"});
-  CHECK(settings(files.acl) == std::vector<std::string>{"user sekishod"});
+  CHECK(settings(files.acl) == std::vector<std::string>{"user " + kBridge});
   CHECK(settings(files.passwords) ==
-        std::vector<std::string>{"sekishod:" + hash_of(kMosquittoLine)});
+        std::vector<std::string>{kBridge + ":" + hash_of(kMosquittoLine)});
   CHECK(broker_publishers(policy).empty());
 }
 
 TEST_CASE("the digest follows every file, and the same input gives the same bytes") {
   const sekisho::policy::Policy policy = load(kPolicy);
-  const std::map<std::string, std::string> hashes{{"sekishod", hash_of(kMosquittoLine)}};
-  const BrokerFiles one = render_broker_files(policy, kPaths, hashes);
-  CHECK(render_broker_files(policy, kPaths, hashes) == one);
+  const std::map<std::string, std::string> hashes{{kBridge, hash_of(kMosquittoLine)}};
+  const BrokerFiles one = render_broker_files(policy, kPaths, kBridge, hashes);
+  CHECK(render_broker_files(policy, kPaths, kBridge, hashes) == one);
   CHECK(one.digest().size() == 64);
   BrokerFiles changed = one;
   changed.passwords += "x";
@@ -293,31 +297,42 @@ TEST_CASE("the digest follows every file, and the same input gives the same byte
 }
 
 TEST_CASE("what would write a line of its own is refused, not written") {
-  const std::map<std::string, std::string> hashes{{"sekishod", hash_of(kMosquittoLine)}};
+  const std::map<std::string, std::string> hashes{{kBridge, hash_of(kMosquittoLine)}};
   // Checks refuse these; a policy that got past them anyway must not reach the files.
   sekisho::policy::Policy policy = load(kPolicy);
   policy.cloud->uplink[0].name = "a/b\ntopic readwrite #";
-  CHECK_THROWS_AS(render_broker_files(policy, kPaths, hashes), std::invalid_argument);
+  CHECK_THROWS_AS(render_broker_files(policy, kPaths, kBridge, hashes), std::invalid_argument);
   policy = load(kPolicy);
   policy.cloud->downlink[0].name = "#\r";
-  CHECK_THROWS_AS(render_broker_files(policy, kPaths, hashes), std::invalid_argument);
+  CHECK_THROWS_AS(render_broker_files(policy, kPaths, kBridge, hashes), std::invalid_argument);
   policy = load(kPolicy);
   sekisho::policy::Host evil = policy.hosts[0];
   evil.name = "plc-9\nuser sekishod";
   policy.hosts.push_back(evil);
   policy.cloud->publishers = {{evil.name, {}}};
-  CHECK_THROWS_AS(render_broker_files(policy, kPaths, hashes), std::invalid_argument);
+  CHECK_THROWS_AS(render_broker_files(policy, kPaths, kBridge, hashes), std::invalid_argument);
   policy = load(kPolicy);
-  CHECK_THROWS_AS(
-      render_broker_files(policy, kPaths, {{"sekishod", hash_of(kMosquittoLine) + "\nplc-2:x"}}),
-      std::invalid_argument);
+  CHECK_THROWS_AS(render_broker_files(policy, kPaths, kBridge,
+                                      {{kBridge, hash_of(kMosquittoLine) + "\nplc-2:x"}}),
+                  std::invalid_argument);
   for (const BrokerPaths& paths :
        {BrokerPaths{"etc/broker", kPaths.socket, kPaths.store},
         BrokerPaths{kPaths.dir, "/run/a b/mqtt.sock", kPaths.store},
         BrokerPaths{kPaths.dir, kPaths.socket, "/var/lib/x\nlistener 1 0.0.0.0"}}) {
     CAPTURE(paths.dir + " " + paths.socket + " " + paths.store);
     CHECK_FALSE(broker_paths_problem(paths).empty());
-    CHECK_THROWS_AS(render_broker_files(policy, paths, hashes), std::invalid_argument);
+    CHECK_THROWS_AS(render_broker_files(policy, paths, kBridge, hashes), std::invalid_argument);
   }
   CHECK(broker_paths_problem(kPaths).empty());
+  // sekishod's own user name must be one, and no publisher may look like it.
+  for (const std::string& bridge :
+       {std::string("plc-1"), std::string("sekishod x"), std::string("")}) {
+    CAPTURE(bridge);
+    CHECK_THROWS_AS(render_broker_files(policy, kPaths, bridge, hashes), std::invalid_argument);
+  }
+  sekisho::policy::Host twin = policy.hosts[0];
+  twin.name = "sekishod-plc";
+  policy.hosts.push_back(twin);
+  policy.cloud->publishers = {{twin.name, {}}};
+  CHECK_THROWS_AS(render_broker_files(policy, kPaths, kBridge, hashes), std::invalid_argument);
 }

@@ -335,6 +335,9 @@ TEST_CASE("cloud section: publishers and what the local broker's ACL can hold") 
       replaced(with("sekishod"), "  cloud: { addresses: [203.0.113.10] }",
                "  cloud: { addresses: [203.0.113.10] }\n  sekishod: { address: 192.0.2.99 }");
   expect(reserved, "reserved-name", "publishers: [sekishod]");
+  const std::string prefixed = replaced(replaced(reserved, "sekishod:", "sekishod-9:"),
+                                        "publishers: [sekishod]", "publishers: [sekishod-9]");
+  expect(prefixed, "reserved-name", "publishers: [sekishod-9]");
   // No publishers key at all: a warning, since no device could log in.
   std::string none = with("plc");
   none.erase(none.find("    publishers:"), std::string("    publishers: [plc]\n").size());

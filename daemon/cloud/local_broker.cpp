@@ -157,6 +157,16 @@ std::string read_or_empty(const std::string& path) {
 
 }  // namespace
 
+std::string debian_broker_problem(const std::string& enabled_link) {
+  struct stat info {};
+  if (::lstat(enabled_link.c_str(), &info) != 0) {
+    return {};
+  }
+  return "Debian's mosquitto.service is enabled (" + enabled_link +
+         "): in its default configuration it lets anyone on the gateway in on "
+         "127.0.0.1:1883 without a password (systemctl disable --now mosquitto.service)";
+}
+
 LocalBroker::LocalBroker(BrokerPaths paths, std::string state_dir, BrokerPatience patience)
     : paths_(std::move(paths)), state_dir_(std::move(state_dir)), patience_(patience) {}
 
@@ -403,6 +413,9 @@ nlohmann::json LocalBroker::status_json(const policy::Policy& policy) const {
       {"publishers", publishers}};
   if (!problem_.empty()) {
     status["problem"] = problem_;
+  }
+  if (std::string other = debian_broker_problem(); !other.empty()) {
+    status["other_broker"] = other;
   }
   return status;
 }

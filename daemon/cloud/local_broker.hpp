@@ -52,6 +52,15 @@ struct StagedPassword {
   std::unique_ptr<StagedFile> store;
 };
 
+// Where systemd records that Debian's own mosquitto.service is enabled: in its default
+// configuration that broker lets anyone on the gateway in on 127.0.0.1:1883 without a
+// password, and sekisho-broker.service conflicts with it.
+inline constexpr const char* kDebianBrokerEnabled =
+    "/etc/systemd/system/multi-user.target.wants/mosquitto.service";
+
+// What to tell the admin when `enabled_link` exists (Debian's broker is enabled), or empty.
+std::string debian_broker_problem(const std::string& enabled_link = kDebianBrokerEnabled);
+
 // How long the broker may take to apply what was written before `generation` is written
 // again, and how often after that.
 struct BrokerPatience {

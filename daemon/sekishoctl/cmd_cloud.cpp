@@ -49,6 +49,9 @@ void print_broker(std::ostream& out, const nlohmann::json& broker) {
   if (broker.contains("problem")) {
     out << "  problem:      " << broker.value("problem", "") << '\n';
   }
+  if (broker.contains("other_broker")) {
+    out << "  WARNING:      " << broker.value("other_broker", "") << '\n';
+  }
   const nlohmann::json& publishers = broker.value("publishers", nlohmann::json::array());
   if (!publishers.is_array() || publishers.empty()) {
     return;

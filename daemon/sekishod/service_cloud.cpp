@@ -23,6 +23,9 @@ void Service::open_local_broker() {
   for (const nlohmann::json& details : made) {
     auditor_.record(Auditor::daemon_actor(), "cloud.credential", details);
   }
+  if (std::string other = cloud::debian_broker_problem(); !other.empty()) {
+    log_warning("cloud: " + other);
+  }
 }
 
 void Service::enforce_cloud(const policy::Policy& policy) {

@@ -278,6 +278,16 @@ TEST_CASE("a publisher's password: stored as a hash only, a new one replaces the
   CHECK(password_matches(plc_hash(box.dir / "passwords"), second->password));
 }
 
+TEST_CASE("Debian's own broker, enabled, is named") {
+  TempDir root;
+  const fs::path link = root.path / "mosquitto.service";
+  CHECK(debian_broker_problem(link.string()).empty());
+  fs::create_symlink("/lib/systemd/system/mosquitto.service", link);
+  const std::string problem = debian_broker_problem(link.string());
+  CHECK(problem.find("127.0.0.1:1883") != std::string::npos);
+  CHECK(problem.find("systemctl disable --now mosquitto.service") != std::string::npos);
+}
+
 TEST_CASE("generation is written again while the broker has not applied it") {
   Box box;
   std::vector<nlohmann::json> events;

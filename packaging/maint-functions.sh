@@ -70,6 +70,12 @@ sekisho is installed. Nothing is enabled or running yet.
     (or sekisho-operator, sekisho-admin).
  4. IP forwarding is left as it is; switch it on (net.ipv4.ip_forward=1) only
     once sekishod enforces your policy.
+ 5. Cloud brokering (cloud.mqtt): sekishod writes the local MQTT broker's
+    configuration; run sekisho's broker instead of Debian's anonymous one and
+    give each publisher a password (see sekishod(8)):
+      systemctl disable --now mosquitto.service
+      systemctl enable --now sekisho-broker.service
+      sekishoctl cloud password HOST
 NOTICE
 }
 
@@ -94,10 +100,18 @@ sekisho_upgrade() {
 }
 
 # prerm remove (not upgrade: then the running daemon stays until postinst decides).
-# Stopping leaves the ruleset in the kernel, as SIGTERM always does.
+# Stopping leaves the ruleset in the kernel, as SIGTERM always does. The local broker and
+# the unit that reloads it go too.
 sekisho_prerm_remove() {
   if sekisho_daemon_active; then
     deb-systemd-invoke stop sekishod.service || true
+  fi
+  if sekisho_systemd_running; then
+    for unit in sekisho-broker-apply.path sekisho-broker.service; do
+      if systemctl is-active --quiet "$unit"; then
+        deb-systemd-invoke stop "$unit" || true
+      fi
+    done
   fi
 }
 
@@ -105,20 +119,23 @@ sekisho_prerm_remove() {
 sekisho_removed_notice() {
   cat <<NOTICE
 sekisho is removed; its policy, audit log and keys stay in $sekisho_config_dir and
-$sekisho_state_dir ('apt purge sekisho' deletes them; 'sekishoctl decommission'
+$sekisho_state_dir, the local broker's messages in /var/lib/sekisho-broker
+('apt purge sekisho' deletes them; 'sekishoctl decommission'
 would have exported the audit log first). The ruleset sekishod enforced stays in
 the kernel until the next boot: 'nft delete table inet sekisho' lifts it now.
 NOTICE
 }
 
-# postrm purge: the state (last-good policy, audit log, audit signing key) and every key
-# in the config directory. dpkg has already deleted the conffile; what the admin added
-# besides (hooks, say) stays, and is named.
+# postrm purge: the state (last-good policy, audit log, audit signing key, the local
+# broker's logins and password hashes), every key in the config directory, the local
+# broker's generated configuration and its message store. dpkg has already deleted the
+# conffile; what the admin added besides (hooks, say) stays, and is named.
 sekisho_purge() {
-  rm -rf "$sekisho_root$sekisho_state_dir" "$sekisho_root/run/sekisho"
+  rm -rf "$sekisho_root$sekisho_state_dir" "$sekisho_root/run/sekisho" \
+    "$sekisho_root/var/lib/sekisho-broker" "$sekisho_root/run/sekisho-broker"
   config=$sekisho_root$sekisho_config_dir
   [ -d "$config" ] || return 0
-  rm -rf "$config/keys" "$config/cloud"
+  rm -rf "$config/keys" "$config/cloud" "$config/broker"
   find "$config" \( -name '*.key' -o -name '*.pem' -o -name 'policy.yaml.new' \) \
     \( -type f -o -type l \) -exec rm -f {} +
   # Empty directories go (deepest first); a directory with the admin's files stays.

@@ -563,15 +563,22 @@ class Checker {
                            "use the gateway's own address on the OT side");
       }
     }
-    auto valid = [](const NameRef& filter) { return topic_filter_error(filter.name).empty(); };
+    auto valid = [](const NameRef& filter) {
+      return topic_filter_error(filter.name).empty() &&
+             broker_acl_filter_error(filter.name).empty();
+    };
     for (const auto* list : {&cloud.uplink, &cloud.downlink}) {
       for (const NameRef& filter : *list) {
-        std::string error = topic_filter_error(filter.name);
-        if (!error.empty()) {
+        // First what the broker's ACL file cannot hold: such a filter is not quoted (a
+        // line break in it would break the diagnostic's line too).
+        if (std::string error = broker_acl_filter_error(filter.name); !error.empty()) {
+          diagnostics_.error(filter.pos, "bad-topic", error);
+        } else if (error = topic_filter_error(filter.name); !error.empty()) {
           diagnostics_.error(filter.pos, "bad-topic", "'" + filter.name + "': " + error);
         }
       }
     }
+    check_publishers(resolver, cloud);
     // Not only the same filter twice: "line1/#" up and "line1/recipes/set" down overlap too.
     for (const NameRef& down : cloud.downlink) {
       if (!valid(down)) {
@@ -584,6 +591,60 @@ class Checker {
               "downlink topic filter '" + down.name + "' overlaps uplink filter '" + up.name + "'",
               "a message on a topic both match would come down from the cloud and go straight "
               "back up: it could loop. Make the two directions' topics disjoint");
+        }
+      }
+    }
+  }
+
+  // Each publisher logs in to the local broker under its host's name, so a host must be
+  // reachable there: the firewall opens the broker's port to local_broker's zone only.
+  void check_publishers(const Resolver& resolver, const CloudMqtt& cloud) {
+    if (!cloud.publishers_given) {
+      diagnostics_.warning(cloud.pos, "no-publishers",
+                           "cloud.mqtt names no publishers: no device can log in to the local "
+                           "broker, so nothing reaches the cloud",
+                           "list the hosts (or groups) that publish, e.g. publishers: "
+                           "[plc-1, plc-2], then give each a password with 'sekishoctl cloud "
+                           "password HOST'");
+      return;
+    }
+    const Zone* broker_zone =
+        cloud.local_broker_pos.line > 0 ? resolver.zone_of(cloud.local_broker_address) : nullptr;
+    for (const NameRef& ref : cloud.publishers) {
+      const NameKind kind = resolver.kind_of(ref.name);
+      if (kind == NameKind::None) {
+        std::vector<std::string_view> names;
+        for (const Host& host : policy_.hosts)
+          names.push_back(host.name);
+        for (const Group& group : policy_.groups)
+          names.push_back(group.name);
+        undefined(ref, "publisher", names);
+        continue;
+      }
+      if (kind != NameKind::Host && kind != NameKind::Group) {
+        diagnostics_.error(ref.pos, "bad-publisher",
+                           "publisher '" + ref.name + "' must be a host or a group of hosts",
+                           "a publisher logs in to the local broker under its host's name");
+        continue;
+      }
+      for (const Host* host : resolver.hosts_of(ref.name)) {
+        if (host->name.starts_with(kBrokerBridgeUserPrefix)) {
+          diagnostics_.error(ref.pos, "reserved-name",
+                             "publisher host '" + host->name + "': a name starting with '" +
+                                 std::string(kBrokerBridgeUserPrefix) +
+                                 "' is kept for sekishod's own user at the local broker",
+                             "rename the host");
+          continue;
+        }
+        const bool reaches = std::any_of(
+            host->addresses.begin(), host->addresses.end(),
+            [&](const IpAddress& address) { return resolver.zone_of(address) == broker_zone; });
+        if (broker_zone && !reaches) {
+          diagnostics_.error(ref.pos, "bad-publisher",
+                             "publisher host '" + host->name + "' has no address in zone '" +
+                                 broker_zone->name +
+                                 "', the only zone that reaches the local broker",
+                             "the firewall opens local_broker's port to its own zone only");
         }
       }
     }

@@ -114,6 +114,10 @@ struct Vpn {
 
 enum class QueueFullAction { DropOldest, RejectNew };
 
+// sekishod's own user name at the local broker starts with this (and goes on with random
+// characters: daemon/cloud/local_broker); no publisher's name may.
+inline constexpr std::string_view kBrokerBridgeUserPrefix = "sekishod";
+
 struct CloudMqtt {
   SourcePos pos;
   NameRef broker;  // a host with literal addresses (C-1)
@@ -124,6 +128,10 @@ struct CloudMqtt {
   IpAddress local_broker_address;
   std::uint16_t local_broker_port = 1883;
   SourcePos local_broker_pos;
+  bool publishers_given = false;  // the key is there (an empty list is still a decision)
+  // Hosts or groups whose devices log in to the local broker: each publishes the uplink
+  // topics and reads the downlink ones, under its host name (daemon/cloud/broker_config).
+  std::vector<NameRef> publishers;
   std::vector<NameRef> uplink;    // MQTT topic filters
   std::vector<NameRef> downlink;  // MQTT topic filters
   std::uint64_t queue_max_bytes = 1ULL << 30;

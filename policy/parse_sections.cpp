@@ -256,6 +256,14 @@ void parse_cloud(const YamlNode& node, Reader& reader, Policy& policy) {
       }
     }
   };
+  if (const YamlNode* list = mqtt.find("publishers")) {
+    cloud.publishers_given = true;
+    for (const YamlNode* item : reader.list(*list, "publishers")) {
+      if (auto name = reader.name(*item, "a publisher")) {
+        cloud.publishers.push_back(*name);
+      }
+    }
+  }
   topics("uplink", cloud.uplink);
   topics("downlink", cloud.downlink);
   if (const YamlNode* queue = mqtt.find("queue")) {

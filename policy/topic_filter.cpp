@@ -1,5 +1,7 @@
 #include "policy/topic_filter.hpp"
 
+#include <cstdio>
+
 namespace sekisho::policy {
 
 namespace {
@@ -53,6 +55,23 @@ std::string topic_filter_error(std::string_view filter) {
     if (level.find('+') != std::string_view::npos && level != "+") {
       return "'+' must stand alone in its level";
     }
+  }
+  return {};
+}
+
+std::string broker_acl_filter_error(std::string_view filter) {
+  for (const char c : filter) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof code, "U+%04X", byte);
+      return std::string("the topic filter holds the control character ") + code +
+             ", which the local broker's ACL file cannot hold";
+    }
+  }
+  if (!filter.empty() && (filter.front() == ' ' || filter.back() == ' ')) {
+    return "the topic filter starts or ends with a space, which the local broker's ACL file "
+           "would drop";
   }
   return {};
 }

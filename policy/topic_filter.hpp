@@ -15,6 +15,11 @@ std::string topic_filter_error(std::string_view filter);
 // most 65,535 bytes. An explanation, or empty when valid.
 std::string topic_name_error(std::string_view topic);
 
+// What the local broker's ACL file cannot hold (daemon/cloud/broker_config writes one
+// filter per line, and mosquitto trims the blanks around it): a control character (a line
+// break would start a line of its own) or a space at either end. An explanation, or empty.
+std::string broker_acl_filter_error(std::string_view filter);
+
 // Whether `topic` matches `filter` (4.7.1, 4.7.2: a filter starting with a wildcard does
 // not match a topic starting with '$'). Both are assumed valid.
 bool topic_matches(std::string_view filter, std::string_view topic);

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include <boost/asio/ip/address.hpp>
 #include <sys/stat.h>
 
 #include "daemon/common/clock.hpp"
@@ -61,7 +60,10 @@ std::string rate_text(const BridgeConfig& config) {
 
 }  // namespace
 
-std::optional<BridgeConfig> bridge_config(const policy::Policy& policy) {
+std::optional<BridgeConfig> bridge_config(const policy::Policy& policy,
+                                          const std::string& local_socket,
+                                          const std::string& local_username,
+                                          const std::string& local_password) {
   if (!policy.cloud) {
     return std::nullopt;
   }
@@ -78,21 +80,17 @@ std::optional<BridgeConfig> bridge_config(const policy::Policy& policy) {
   config.cloud.ca_file = cloud.ca_file;
   config.cloud.cert_file = cloud.cert_file;
   config.cloud.key_file = cloud.key_file;
-  // Fixed, so both brokers keep this gateway's session across restarts.
+  // Fixed, so the cloud broker keeps this gateway's session across restarts.
   config.cloud.client_id = "sekisho-" + policy.gateway_name;
   // The broker runs on the gateway: local_broker is the gateway's own address on the
-  // factory side, where devices reach it. sekishod connects at loopback, same port: a
-  // listener of its own that only the gateway's processes reach, so the broker can let
-  // sekishod alone publish downlink topics without a password
-  // (configs/mosquitto/sekisho-local.conf).
-  const bool v6 = boost::asio::ip::make_address(cloud.local_broker_address.to_string()).is_v6();
-  config.local.broker = boost::asio::ip::tcp::endpoint(
-      v6 ? boost::asio::ip::address(boost::asio::ip::address_v6::loopback())
-         : boost::asio::ip::address(boost::asio::ip::address_v4::loopback()),
-      cloud.local_broker_port);
+  // factory side, where devices reach it. sekishod logs in through a Unix socket of its
+  // own (daemon/cloud/broker_config), as the one user that may read the uplink topics and
+  // publish the downlink ones.
+  config.local.socket = local_socket;
+  config.local.username = local_username;
+  config.local.password = local_password;
   config.local_devices =
       cloud.local_broker_address.to_string() + ":" + std::to_string(cloud.local_broker_port);
-  config.local.client_id = config.cloud.client_id;
   for (const policy::NameRef& filter : cloud.uplink) {
     config.local.uplink_filters.push_back(filter.name);
   }
@@ -146,8 +144,7 @@ std::error_code Bridge::start(const std::string& outbox_path, bool wan_open) {
     local_state_ = "connected";
     local_error_.clear();
     local_backoff_ = std::chrono::seconds(1);
-    log_info("cloud: subscribed at the local broker " + config_.local.broker.address().to_string() +
-             ":" + std::to_string(config_.local.broker.port()));
+    log_info("cloud: subscribed at the local broker " + config_.local.socket);
   };
   local.disconnected = [this](const std::string& why) {
     // Not committed, not acknowledged: the broker offers them again.
@@ -680,8 +677,7 @@ nlohmann::json Bridge::status_json() const {
     cloud["error"] = cloud_error_;
   }
   nlohmann::json local = {{"state", local_state_},
-                          {"broker", config_.local.broker.address().to_string() + ":" +
-                                         std::to_string(config_.local.broker.port())},
+                          {"broker", config_.local.socket},
                           {"devices", config_.local_devices}};
   if (!local_error_.empty()) {
     local["error"] = local_error_;

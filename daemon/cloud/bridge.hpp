@@ -46,7 +46,7 @@ inline constexpr std::size_t kMaxInFlight = 100;
 struct BridgeConfig {
   std::vector<std::string> cloud_addresses;  // literal, in the policy's order
   CloudEndpoint cloud;                       // all but the address, which each attempt picks
-  LocalEndpoint local;                       // loopback, at local_broker's port; the uplink filters
+  LocalEndpoint local;                       // sekishod's socket and login; the uplink filters
   std::string local_devices;                 // local_broker: where the devices reach the broker
   OutboxLimits limits;
   std::optional<std::uint64_t> drain_count;  // messages per drain_period
@@ -54,8 +54,12 @@ struct BridgeConfig {
   bool operator==(const BridgeConfig&) const = default;
 };
 
-// The bridge's configuration from a checked policy; nullopt without cloud.mqtt.
-std::optional<BridgeConfig> bridge_config(const policy::Policy& policy);
+// The bridge's configuration from a checked policy, with sekishod's socket at the local
+// broker and its login there (daemon/cloud/local_broker); nullopt without cloud.mqtt.
+std::optional<BridgeConfig> bridge_config(const policy::Policy& policy,
+                                          const std::string& local_socket,
+                                          const std::string& local_username,
+                                          const std::string& local_password);
 
 struct BridgeHooks {
   // An audit record for the daemon's log (e.g. "cloud.connected", "cloud.drop").

@@ -51,7 +51,7 @@ void LocalClient::connect(const LocalEndpoint& endpoint) {
   writes_.clear();
   writing_ = false;
   boost::system::error_code open_error;
-  socket_.open(endpoint.broker.protocol(), open_error);
+  socket_.open(boost::asio::local::stream_protocol(), open_error);
   if (open_error) {
     fail("cannot open a socket: " + open_error.message());
     return;
@@ -59,21 +59,22 @@ void LocalClient::connect(const LocalEndpoint& endpoint) {
   auto alive = alive_;
   std::uint64_t connection = connection_;
   socket_.async_connect(
-      endpoint.broker, [this, alive, connection](const boost::system::error_code& error) {
+      boost::asio::local::stream_protocol::endpoint(endpoint.socket),
+      [this, alive, connection](const boost::system::error_code& error) {
         if (!*alive || connection != connection_ || state_ != State::Connecting) {
           return;
         }
         if (error) {
-          fail("cannot connect to " + endpoint_.broker.address().to_string() + ":" +
-               std::to_string(endpoint_.broker.port()) + ": " + error.message());
+          fail("cannot connect to " + endpoint_.socket + ": " + error.message());
           return;
         }
-        boost::system::error_code ignored;
-        socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
         state_ = State::Handshake;
         last_received_ = std::chrono::steady_clock::now();
         mqtt::Connect connect;
-        connect.client_id = endpoint_.client_id;
+        // The broker makes the user name the client id anyway (use_username_as_clientid).
+        connect.client_id = endpoint_.username;
+        connect.username = endpoint_.username;
+        connect.password = endpoint_.password;
         connect.clean_session = false;  // the broker keeps what we have not acknowledged
         connect.keepalive_seconds = static_cast<std::uint16_t>(endpoint_.keepalive.count());
         send(mqtt::encode(connect));

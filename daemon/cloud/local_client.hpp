@@ -4,10 +4,13 @@
 // this client does not: a message is acknowledged only when the bridge says so, after it
 // is committed to the outbox (commit-before-ack).
 //
-// CONNECT with clean_session=false and a fixed client id, so the broker keeps the
-// subscription and every message not yet acknowledged while sekishod is away (killed,
-// restarted, upgraded) and offers them again on the next connection. SUBSCRIBE to the
-// uplink filters at QoS 1; PINGREQ when idle; QoS 1 PUBLISH of downlink messages.
+// It connects through the broker's Unix socket for sekishod, with its user name and
+// password (daemon/cloud/local_broker), and its user name as client id (the broker makes
+// every client id the user name: nobody else can take over this session). CONNECT with
+// clean_session=false, so the broker keeps the subscription and every message not yet
+// acknowledged while sekishod is away (killed, restarted, upgraded) and offers them again
+// on the next connection. SUBSCRIBE to the uplink filters at QoS 1; PINGREQ when idle;
+// QoS 1 PUBLISH of downlink messages.
 
 #include <chrono>
 #include <cstdint>
@@ -18,7 +21,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/cloud/mqtt_codec.hpp"
@@ -29,8 +32,9 @@ namespace sekisho::cloud {
 inline constexpr std::size_t kMaxMessageBytes = 256 * 1024;
 
 struct LocalEndpoint {
-  boost::asio::ip::tcp::endpoint broker;
-  std::string client_id;
+  std::string socket;  // the broker's listener for sekishod
+  std::string username;
+  std::string password;
   std::vector<std::string> uplink_filters;
   std::chrono::seconds keepalive{30};
   bool operator==(const LocalEndpoint&) const = default;
@@ -87,7 +91,7 @@ class LocalClient {
   boost::asio::io_context& io_;
   LocalClientHandlers handlers_;
   LocalEndpoint endpoint_;
-  boost::asio::ip::tcp::socket socket_;
+  boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer keepalive_timer_;
   State state_ = State::Closed;
   std::uint64_t connection_ = 0;

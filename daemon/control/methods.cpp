@@ -48,6 +48,9 @@ constexpr std::array kMethods = {
     MethodInfo{"cloud.status", Role::Viewer,
                "the cloud bridge: both connections, the outbox's counters (received = "
                "forwarded + queued + in flight + dropped), backlog size and age, downlink"},
+    MethodInfo{"cloud.password", Role::Admin,
+               "make or replace a publisher's password at the local broker and answer it "
+               "once (publisher); only its hash is kept"},
     MethodInfo{"link.up", Role::Operator,
                "keep the WAN link up outside operating hours until a deadline (for_seconds, "
                "reason)"},

@@ -224,17 +224,28 @@ const std::array<Command, 16>& commands() {
        {{"for", "reason"}, {}},
        sekisho::ctl::run_link},
       {"cloud",
-       "the cloud bridge: connections, counters, backlog",
+       "the cloud bridge: connections, counters, backlog; publishers' passwords",
        "usage: sekishoctl cloud [status] [--json]\n"
+       "       sekishoctl cloud password HOST [--json]\n"
        "\n"
-       "Asks sekishod (role viewer) for the cloud bridge of the policy's cloud.mqtt: the\n"
-       "connection to the cloud broker (state, address, since when, the last error such\n"
-       "as a refused certificate) and to the local broker; the uplink counters, which\n"
-       "add up and survive restarts: received = forwarded + queued + in flight + dropped\n"
-       "(outbox full, message too large); messages refused for their topic; the backlog\n"
-       "(messages, bytes, the limit, the oldest message's age, on_full and drain rate);\n"
-       "downlink messages received, delivered to the local broker, dropped and refused.\n"
-       "Exit 0, 2 bad command line, 69 sekishod not reachable, 77 permission denied.\n",
+       "status: asks sekishod (role viewer) for the cloud bridge of the policy's\n"
+       "cloud.mqtt: the connection to the cloud broker (state, address, since when, the\n"
+       "last error such as a refused certificate) and to the local broker; the uplink\n"
+       "counters, which add up and survive restarts: received = forwarded + queued + in\n"
+       "flight + dropped (outbox full, message too large); messages refused for their\n"
+       "topic; the backlog (messages, bytes, the limit, the oldest message's age, on_full\n"
+       "and drain rate); downlink messages received, delivered to the local broker,\n"
+       "dropped and refused; the local broker's configuration (written, applied) and which\n"
+       "publishers have a password.\n"
+       "password: makes a new password for HOST, a host of cloud.mqtt.publishers (role\n"
+       "admin), and prints it this once, with the user name (HOST, also its client id)\n"
+       "and the broker's address: configure the device with them. sekishod keeps only its\n"
+       "hash; a password HOST had before stops working. Audited (cloud.credential), never\n"
+       "with the password.\n"
+       "Exit 0, 1 the password is stored but the broker's files could not be written (it\n"
+       "is printed all the same), 2 bad command line, 65 HOST is not a publisher, 69\n"
+       "sekishod not reachable, 75 the audit log cannot be written (no password made),\n"
+       "77 permission denied.\n",
        {{}, {}},
        sekisho::ctl::run_cloud},
       {"schedule",

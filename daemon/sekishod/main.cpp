@@ -21,6 +21,7 @@ constexpr const char* kDefaultStateDir = "/var/lib/sekisho";
 
 constexpr const char* kUsage =
     "usage: sekishod [--policy FILE] [--state-dir DIR] [--control PATH]\n"
+    "                [--broker-dir DIR] [--broker-socket PATH] [--broker-store DIR]\n"
     "       sekishod --check [--policy FILE] [--json]\n"
     "       sekishod --restore [--state-dir DIR]\n"
     "\n"
@@ -36,6 +37,12 @@ constexpr const char* kUsage =
     "                    confirmation (default /var/lib/sekisho); one sekishod per DIR\n"
     "  --control PATH    control socket path (default $SEKISHO_CONTROL, else\n"
     "                    /run/sekisho/control.sock), for sekishoctl\n"
+    "  --broker-dir DIR  where sekishod writes the local MQTT broker's configuration,\n"
+    "                    ACL and password file (default /etc/sekisho/broker)\n"
+    "  --broker-socket PATH  the broker's Unix socket for sekishod, as the configuration\n"
+    "                    names it (default /run/sekisho-broker/mqtt.sock)\n"
+    "  --broker-store DIR  the broker's message store, as the configuration names it\n"
+    "                    (default /var/lib/sekisho-broker)\n"
     "  --check           check FILE like 'sekishoctl check' and exit; touches nothing\n"
     "  --restore         load the last-good ruleset, or with none the lockdown (only\n"
     "                    loopback passes), and exit: for the early-boot unit\n"
@@ -49,7 +56,9 @@ constexpr const char* kUsage =
 int run(int argc, char** argv) {
   std::vector<std::string> argv_strings(argv, argv + argc);
   std::string error;
-  const sekisho::ctl::OptionSpec spec{{"policy", "state-dir"}, {"check", "restore", "version"}};
+  const sekisho::ctl::OptionSpec spec{
+      {"policy", "state-dir", "broker-dir", "broker-socket", "broker-store"},
+      {"check", "restore", "version"}};
   auto args = sekisho::ctl::parse_args(argv_strings, spec, error);
   if (args && !args->command.empty()) {
     error = "unexpected argument '" + args->command + "'";
@@ -86,8 +95,19 @@ int run(int argc, char** argv) {
     return sekisho::daemon::restore_last_good(state_dir);
   }
 
+  auto value_or = [&](const char* option, const char* fallback) {
+    return args->value(option) ? *args->value(option) : std::string(fallback);
+  };
+  const sekisho::cloud::BrokerPaths broker{
+      value_or("broker-dir", sekisho::cloud::kDefaultBrokerDir),
+      value_or("broker-socket", sekisho::cloud::kDefaultBrokerSocket),
+      value_or("broker-store", sekisho::cloud::kDefaultBrokerStore)};
+  if (std::string problem = sekisho::cloud::broker_paths_problem(broker); !problem.empty()) {
+    std::cerr << "sekishod: " << problem << '\n' << kUsage;
+    return sekisho::kExitUsage;
+  }
   boost::asio::io_context io;
-  sekisho::daemon::Service service(io, {policy, state_dir, args->control});
+  sekisho::daemon::Service service(io, {policy, state_dir, args->control, broker});
   if (int code = service.start(); code != sekisho::kExitOk) {
     return code;
   }

@@ -73,7 +73,8 @@ Service::Service(boost::asio::io_context& io, Options options)
                          {"count", count},
                          {"window_seconds", RefusalCounter::kWindow.count()}});
       }),
-      power_hook_(io) {}
+      power_hook_(io),
+      local_broker_(options_.broker, options_.state_dir) {}
 
 std::optional<Service::Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -284,6 +285,7 @@ int Service::start() {
   // Signed at once: what a crash left unsigned before it is covered now, and the start in
   // time (docs/audit-format.md, "Checkpoints in time").
   auditor_.checkpoint();
+  open_local_broker();  // its files follow the first policy enforced
   open_session_store();  // open sessions go into the first ruleset with their remaining time
   load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {
@@ -310,14 +312,7 @@ int Service::start() {
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
     guarded("schedule check", [this] { check_schedules(); });
     guarded("WAN check", [this] { check_wan(); });
-    guarded("cloud check", [this] {
-      if (bridge_) {
-        if (!wan_close_deferred_until_) {
-          bridge_->set_wan_open(!wan_closed_);
-        }
-        bridge_->tick();
-      }
-    });
+    guarded("cloud check", [this] { check_cloud(); });
   });
   every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());

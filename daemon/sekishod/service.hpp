@@ -18,8 +18,9 @@
 // - Operating hours (service_schedules.cpp, service_wan.cpp): scheduled rules open and
 //   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
 //   down, power hook) unless an override or a jump session keeps it up.
-// - Cloud brokering (service_cloud.cpp, daemon/cloud): uplink messages from the local
-//   broker are committed to an outbox before they are acknowledged and leave for the cloud
+// - Cloud brokering (service_cloud.cpp, daemon/cloud): the local MQTT broker's whole
+//   configuration and credentials are generated from the policy; uplink messages from it
+//   are committed to an outbox before they are acknowledged and leave for the cloud
 //   broker when the WAN is open; downlink messages are audited.
 // - SIGTERM and SIGINT end the daemon and leave the ruleset in force.
 // - One daemon per state directory: it holds STATE_DIR/sekishod.lock (StateLock) while it
@@ -39,6 +40,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/cloud/bridge.hpp"
+#include "daemon/cloud/local_broker.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
@@ -63,6 +65,7 @@ struct Options {
   std::string policy_path;
   std::string state_dir;
   std::string control_path;
+  cloud::BrokerPaths broker;  // the local MQTT broker's files, socket and store
 };
 
 class Service {
@@ -153,9 +156,13 @@ class Service {
   void check_vpns();
   nlohmann::json vpn_status_json();
 
-  // Cloud brokering (service_cloud.cpp): the bridge as the policy in force says.
+  // Cloud brokering (service_cloud.cpp): the local broker's credentials and files, and
+  // the bridge, as the policy in force says.
+  void open_local_broker();
   void enforce_cloud(const policy::Policy& policy);
+  void check_cloud();
   nlohmann::json cloud_status_json();
+  nlohmann::json cloud_password_request(const nlohmann::json& params, const audit::Actor& by);
 
   // Jump sessions (service_sessions.cpp).
   void open_session_store();
@@ -280,6 +287,7 @@ class Service {
   wan::PowerHook power_hook_;
   // While the WAN gate's closing waits for the cloud bridge's messages in flight: until when.
   std::optional<std::chrono::steady_clock::time_point> wan_close_deferred_until_;
+  cloud::LocalBroker local_broker_;
   // Declared after the auditor it reports to (its destructor commits acknowledgements).
   std::unique_ptr<cloud::Bridge> bridge_;
   // Declared after the auditor they report to, so they are destroyed (and wireguard-go

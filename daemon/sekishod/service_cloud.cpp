@@ -1,12 +1,39 @@
-// Cloud brokering (policy cloud.mqtt): the bridge follows the policy in force, and the WAN
-// gate (daemon/cloud/bridge.hpp does the work).
+// Cloud brokering (policy cloud.mqtt): the local broker's credentials and configuration
+// (daemon/cloud/local_broker.hpp) and the bridge (daemon/cloud/bridge.hpp) follow the
+// policy in force, and the bridge follows the WAN gate.
+#include <algorithm>
+
 #include "daemon/common/log.hpp"
+#include "daemon/sekishod/request_params.hpp"
 #include "daemon/sekishod/service.hpp"
+#include "policy/reader.hpp"
 
 namespace sekisho::daemon {
 
+void Service::open_local_broker() {
+  std::vector<nlohmann::json> made;
+  if (std::error_code error = local_broker_.open(made)) {
+    log_error("cloud: cannot read the local broker's credentials: " + local_broker_.problem() +
+              "; its files are left as they are");
+    auditor_.record(Auditor::daemon_actor(), "cloud.credential",
+                    {{"user", std::string(policy::kBrokerBridgeUserPrefix)},
+                     {"action", "unreadable"},
+                     {"why", local_broker_.problem()}});
+  }
+  for (const nlohmann::json& details : made) {
+    auditor_.record(Auditor::daemon_actor(), "cloud.credential", details);
+  }
+  if (std::string other = cloud::debian_broker_problem(); !other.empty()) {
+    log_warning("cloud: " + other);
+  }
+}
+
 void Service::enforce_cloud(const policy::Policy& policy) {
-  std::optional<cloud::BridgeConfig> config = cloud::bridge_config(policy);
+  // The broker's files first, also without cloud.mqtt (then it keeps only sekishod's
+  // socket): what the policy no longer names loses its access now.
+  (void)local_broker_.configure(policy);
+  std::optional<cloud::BridgeConfig> config = cloud::bridge_config(
+      policy, options_.broker.socket, local_broker_.username(), local_broker_.password());
   if (!config) {
     if (bridge_) {
       log_notice(
@@ -41,14 +68,76 @@ void Service::enforce_cloud(const policy::Policy& policy) {
   bridge_ = std::move(bridge);
 }
 
-nlohmann::json Service::cloud_status_json() {
-  if (!bridge_) {
-    return {{"configured", current_ && current_->policy.cloud.has_value()}, {"running", false}};
+void Service::check_cloud() {
+  const bool cloud = current_ && current_->policy.cloud.has_value();
+  if (!local_broker_.problem().empty()) {
+    (void)local_broker_.configure(current_->policy);  // the directory may be there now
   }
-  nlohmann::json status = bridge_->status_json();
-  status["configured"] = true;
-  status["running"] = true;
+  local_broker_.tick(cloud);
+  if (bridge_) {
+    if (!wan_close_deferred_until_) {
+      bridge_->set_wan_open(!wan_closed_);
+    }
+    bridge_->tick();
+  }
+}
+
+nlohmann::json Service::cloud_status_json() {
+  nlohmann::json status;
+  if (!bridge_) {
+    status = {{"configured", current_ && current_->policy.cloud.has_value()}, {"running", false}};
+  } else {
+    status = bridge_->status_json();
+    status["configured"] = true;
+    status["running"] = true;
+  }
+  status["broker"] = local_broker_.status_json(current_->policy);
   return status;
+}
+
+nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
+                                               const audit::Actor& by) {
+  const nlohmann::json* value =
+      params.is_object() && params.contains("publisher") ? &params["publisher"] : nullptr;
+  if (!value || !value->is_string() || !policy::is_valid_name(value->get<std::string>())) {
+    throw invalid("publisher must be a host name");
+  }
+  const std::string name = value->get<std::string>();
+  const std::vector<std::string> publishers = cloud::broker_publishers(current_->policy);
+  if (!std::binary_search(publishers.begin(), publishers.end(), name)) {
+    throw control::ControlError(
+        control::ErrorCode::NotFound,
+        "'" + name + "' is not a publisher of the policy in force (cloud.mqtt.publishers" +
+            (publishers.empty() ? " names none" : ": " + nlohmann::json(publishers).dump()) + ")");
+  }
+  std::string problem;
+  std::optional<cloud::StagedPassword> staged = local_broker_.stage_password(name, problem);
+  if (!staged) {
+    throw std::runtime_error("cannot make a password for " + name + ": " + problem);
+  }
+  // Recorded (without the password) before it counts, or not given at all.
+  const nlohmann::json details = {{"user", name}, {"action", staged->rotated ? "rotated" : "made"}};
+  if (!auditor_.record_or_refuse(by, "cloud.credential", details)) {
+    throw control::ControlError(control::ErrorCode::AuditUnavailable,
+                                "the audit log cannot be written: no password is made");
+  }
+  nlohmann::json result = {
+      {"publisher", name},
+      {"username", name},
+      {"rotated", staged->rotated},
+      {"broker", current_->policy.cloud
+                     ? current_->policy.cloud->local_broker_address.to_string() + ":" +
+                           std::to_string(current_->policy.cloud->local_broker_port)
+                     : ""}};
+  if (std::error_code error = local_broker_.commit_password(*staged, current_->policy)) {
+    // Stored or not, the broker does not know it yet: say so with the password, which
+    // works once the problem is fixed (if it was stored) and is not shown again.
+    result["problem"] = local_broker_.problem();
+  }
+  log_notice("cloud: " + by.user + " " + (staged->rotated ? "replaced" : "made") +
+             " the local broker password of " + name);
+  result["password"] = std::move(staged->password);
+  return result;
 }
 
 }  // namespace sekisho::daemon

@@ -130,6 +130,9 @@ nlohmann::json Service::handle_request(const control::Request& request,
   if (request.method == "cloud.status") {
     return cloud_status_json();
   }
+  if (request.method == "cloud.password") {
+    return cloud_password_request(request.params, actor_of(caller));
+  }
   if (request.method == "link.status") {
     return wan_status_json();
   }

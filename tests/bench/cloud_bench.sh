@@ -16,10 +16,13 @@
 #   cloud_bench.sh BINDIR [--messages N] [--backlog B] [--rounds R]
 #                  [--only sekisho|mosquitto] [--mosquitto-inflight N]
 # (--mosquitto-inflight replaces max_inflight_messages on the mosquitto side, which
-# configs/mosquitto/sekisho-local.conf sets to 1000 and which holds for its bridge too.)
-# The mosquitto side runs the lab with the policy minus its cloud section (plus explicit
-# rules for what the cloud section allows implicitly) and the local broker's configuration
-# plus a bridge; the outage is the same sekishoctl link down / link auto on both sides.
+# sekishod's generated configuration sets to 1000 and which holds for its bridge too.)
+# The sekisho side runs the local broker with the configuration sekishod generates from
+# the policy (daemon/cloud/broker_config.cpp), the publishers logging in with passwords
+# made by sekishoctl cloud password. The mosquitto side runs the lab with the policy minus
+# its cloud section (plus explicit rules for what the cloud section allows implicitly) and
+# a local broker with the same queue, persistence and in-flight settings, anonymous, plus
+# a bridge; the outage is the same sekishoctl link down / link auto on both sides.
 set -Eeuo pipefail
 bindir=$(cd "$1" && pwd)
 shift
@@ -27,7 +30,7 @@ messages=20000
 backlog=100000
 rounds=3
 sides="mosquitto sekisho"
-mosquitto_inflight= # as configs/mosquitto/sekisho-local.conf sets it
+mosquitto_inflight= # as sekishod's generated configuration sets it (1000)
 while [ $# -gt 0 ]; do
   case $1 in
     --messages) messages=$2; shift 2 ;;
@@ -45,7 +48,7 @@ done
 publishers=4
 pub_nodes=(plc1 plc2 hmi1 plc1) # the OT nodes publisher 1..4 run on
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export LAB_ID=skb
+export LAB_ID=${LAB_ID:-skb}
 . "$src/tests/lab/lab_test.sh"
 lab_require_tools mosquitto mosquitto_pub mosquitto_sub openssl
 load=$src/tests/bench/mqtt_load.py
@@ -110,7 +113,9 @@ bash "$src/tests/cloud/make_certs.sh" "$certs" "$cloud_ip" >/dev/null
 # local broker, the gateway to the cloud broker. The downlink filter has four levels:
 # factory/commands/# would also match factory/commands/telemetry, an uplink topic, and
 # sekishoctl check refuses the overlap.
-cp "$src/configs/lab-factory.yaml" "$tmp/sekisho.yaml"
+# Four publishers need four users (the broker makes the client id the user name): the
+# lab's three OT devices and plc-3, which logs in from plc1's node.
+sed 's/^hosts:$/hosts:\n  plc-3: { address: 192.0.2.23 }/' "$src/configs/lab-factory.yaml" >"$tmp/sekisho.yaml"
 cat >>"$tmp/sekisho.yaml" <<EOF
 
 cloud:
@@ -119,6 +124,7 @@ cloud:
     port: 8884
     tls: { ca_file: $certs/ca.pem, cert_file: $certs/client.pem, key_file: $certs/client.key }
     local_broker: $ot_broker:1883
+    publishers: [line1-controllers, plc-3]
     uplink: ["factory/+/telemetry"]
     downlink: ["factory/commands/+/set"]
     queue: { max_bytes: 1GiB, on_full: reject-new }
@@ -132,25 +138,33 @@ for policy in sekisho mosquitto; do
   }
 done
 
-# The local broker: the shipped configuration with the lab's paths. It runs as root because
-# the scratch folder is root's alone.
-local_conf() { # local_conf SIDE -> $tmp/local-SIDE/mosquitto.conf
+# The local broker. sekisho: the configuration sekishod generates in the run directory
+# (local_conf makes its directories as the package does, with this machine's mosquitto
+# user in the place of sekisho-broker). mosquitto: the same settings (the generated
+# configuration's), anonymous, with mosquitto's bridge to the cloud broker.
+users=(plc-1 plc-2 hmi-1 plc-3) # publisher 1..4's user names (sekisho side)
+declare -A pw
+local_conf() { # local_conf SIDE -> $tmp/local-SIDE/mosquitto.conf (mosquitto side)
   local dir=$tmp/local-$1
   mkdir -p "$dir/db"
-  cp "$src"/configs/mosquitto/sekisho-local.acl "$src"/configs/mosquitto/sekisho-gateway.acl "$dir/"
-  sed -e "s|^acl_file /etc/mosquitto/sekisho.acl|acl_file $dir/sekisho-local.acl|" \
-    -e "s|^acl_file /etc/mosquitto/sekisho-gateway.acl|acl_file $dir/sekisho-gateway.acl|" \
-    "$src/configs/mosquitto/sekisho-local.conf" >"$dir/mosquitto.conf"
-  # Debian's main mosquitto.conf names the persistence location; this one stands alone.
-  printf '\nuser root\nlog_dest file %s/mosquitto.log\npersistence_location %s/db/\n' "$dir" "$dir" \
-    >>"$dir/mosquitto.conf"
-  if [ "$1" = mosquitto ]; then
-    # mosquitto's bridge: max_inflight_messages (1000 above, default 20) and
-    # max_queued_messages (0: no limit, default 1000) are global and hold for it too.
-    if [ -n "$mosquitto_inflight" ]; then
-      sed -i "s/^max_inflight_messages .*/max_inflight_messages $mosquitto_inflight/" "$dir/mosquitto.conf"
-    fi
-    cat >>"$dir/mosquitto.conf" <<EOF
+  [ "$1" = sekisho ] && return
+  cat >"$dir/mosquitto.conf" <<EOF
+user root
+log_dest file $dir/mosquitto.log
+per_listener_settings false
+allow_anonymous true
+persistence true
+persistence_location $dir/db/
+autosave_interval 10
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages ${mosquitto_inflight:-1000}
+max_packet_size 262144
+listener 1883 $ot_broker
+EOF
+  # mosquitto's bridge: max_inflight_messages (1000 above, default 20) and
+  # max_queued_messages (0: no limit, default 1000) are global and hold for it too.
+  cat >>"$dir/mosquitto.conf" <<EOF
 connection cloud
 address $cloud_ip:8884
 bridge_protocol_version mqttv311
@@ -162,9 +176,11 @@ cleansession false
 topic factory/+/telemetry out 1
 topic factory/commands/+/set in 1
 EOF
-  fi
-  grep -q "^acl_file $dir/sekisho-gateway.acl" "$dir/mosquitto.conf" ||
-    fail_setup "configs/mosquitto/sekisho-local.conf no longer has the acl_file lines this script rewrites"
+}
+# login K: mosquitto_pub's options for publisher K on the side being run.
+login() {
+  [ -n "${pw[${users[$1 - 1]}]:-}" ] && echo "-u ${users[$1 - 1]} -P ${pw[${users[$1 - 1]}]}"
+  return 0
 }
 
 # The cloud broker: TLS with client certificates for the bridges, plain loopback for the
@@ -194,7 +210,8 @@ publish() {
   local k pids=() rc=0
   for k in $(seq 1 $publishers); do
     "$lab" exec "${pub_nodes[$((k - 1))]}" mosquitto_pub -h $ot_broker -p 1883 -q 1 -l \
-      -i "bench-pub-$k" -t "factory/line$k/telemetry" <"$tmp/$1-$k.txt" 2>"$tmp/pub-$1-$k.err" &
+      -i "bench-pub-$k" $(login "$k") -t "factory/line$k/telemetry" <"$tmp/$1-$k.txt" \
+      2>"$tmp/pub-$1-$k.err" &
     pids+=($!)
   done
   for k in "${pids[@]}"; do wait "$k" || rc=1; done
@@ -212,7 +229,23 @@ run_side() {
   echo "== $side, round $2"
   local_conf "$side"
   cloud_conf "$side"
-  lab_up "$tmp/$side.yaml"
+  local local_conf=$tmp/local-$side/mosquitto.conf local_log=$tmp/local-$side/mosquitto.log user
+  pw=()
+  if [ "$side" = sekisho ]; then
+    lab_up "$tmp/$side.yaml" --no-daemon
+    install -d -m 2750 -o root -g mosquitto "$LAB_RUN_DIR/broker"
+    install -d -m 0750 -o mosquitto -g mosquitto "$LAB_RUN_DIR/broker-run"
+    install -d -m 0700 -o mosquitto -g mosquitto "$LAB_RUN_DIR/broker-store"
+    "$lab" daemon start >/dev/null || fail_setup "sekishod did not start"
+    for user in "${users[@]}"; do
+      pw[$user]=$(ctl_gw cloud password "$user" --json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["password"])') || fail_setup "no password for $user"
+    done
+    local_conf=$LAB_RUN_DIR/broker/mosquitto.conf
+    local_log=$tmp/local-$side/broker.out # the generated configuration logs to stderr
+  else
+    lab_up "$tmp/$side.yaml"
+  fi
   start_bg "$tmp/cloud-$side/broker.out" cloud mosquitto -c "$tmp/cloud-$side/mosquitto.conf"
   wait_ms 10000 "$lab" exec cloud mosquitto_pub -h 127.0.0.1 -t factory/probe -n -q 0 >/dev/null 2>&1 ||
     fail_setup "the cloud broker did not start: $(cat "$tmp/cloud-$side/mosquitto.log")"
@@ -227,13 +260,14 @@ run_side() {
   }
   wait_ms 10000 probe_seen >/dev/null || fail_setup "the cloud subscriber receives nothing"
 
-  start_bg "$tmp/local-$side/broker.out" gw mosquitto -c "$tmp/local-$side/mosquitto.conf"
+  start_bg "$tmp/local-$side/broker.out" gw mosquitto -c "$local_conf"
   local local_pid=${started[-1]}
-  wait_ms 10000 "$lab" exec plc1 mosquitto_pub -h $ot_broker -t factory/probe/telemetry -m probe >/dev/null 2>&1 ||
-    fail_setup "the local broker did not start: $(cat "$tmp/local-$side/mosquitto.log")"
+  wait_ms 10000 "$lab" exec plc1 mosquitto_pub -h $ot_broker $(login 1) -t factory/probe/telemetry \
+    -m probe >/dev/null 2>&1 || fail_setup "the local broker did not start: $(cat "$local_log")"
   # Warm-up through the bridge: a message from the OT side reaches the cloud subscriber.
   warm_seen() {
-    "$lab" exec plc1 mosquitto_pub -h $ot_broker -t factory/warmup/telemetry -m warm -q 1 >/dev/null 2>&1
+    "$lab" exec plc1 mosquitto_pub -h $ot_broker $(login 1) -t factory/warmup/telemetry -m warm -q 1 \
+      >/dev/null 2>&1
     sleep 0.3
     grep -q ' factory/warmup/telemetry warm$' "$sub_out"
   }
@@ -242,14 +276,14 @@ run_side() {
       ctl_gw cloud status || true
       "$lab" daemon log | tail -n 30
     fi
-    tail -n 20 "$tmp/local-$side/mosquitto.log" "$tmp/cloud-$side/mosquitto.log"
+    tail -n 20 "$local_log" "$tmp/cloud-$side/mosquitto.log"
     fail_setup "$side: no message crosses the bridge"
   fi
   if [ "$side" = sekisho ]; then
     echo "   sekishod's bridge: $(cloud_field cloud.state), max_in_flight" \
       "$(cloud_field limits.max_in_flight), drain_rate $(cloud_field limits.drain_rate)"
   else
-    conf() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$tmp/local-$side/mosquitto.conf"; }
+    conf() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$local_conf"; }
     echo "   mosquitto's bridge: max_inflight_messages $(conf max_inflight_messages) (mosquitto's" \
       "default 20), max_queued_messages $(conf max_queued_messages) (0: no limit; default 1000)," \
       "persistence $(conf persistence), autosave_interval $(conf autosave_interval) s; bridge" \
@@ -307,7 +341,7 @@ print(json.dumps({k: s.get(k) for k in ("cloud", "uplink", "backlog")}, separato
   fi
   if [ $lossless = 0 ]; then
     echo "   evidence: local broker log"
-    tail -n 20 "$tmp/local-$side/mosquitto.log"
+    tail -n 20 "$local_log"
     if [ "$side" = sekisho ]; then "$lab" daemon log | tail -n 40; fi
   fi
   stop_started

@@ -57,6 +57,7 @@ command_for() {
     schedule.list) echo "schedule" ;;
     link.status) echo "link status" ;;
     cloud.status) echo "cloud status" ;;
+    cloud.password) echo "cloud password plc1" ;;
     link.up) echo "link up --for 1m --reason lab-role-check" ;;
     link.down) echo "link down --for 1m --reason lab-role-check" ;;
     link.auto) echo "link auto --reason lab-role-check" ;;
@@ -72,6 +73,7 @@ allowed_exit() {
     session.close | session.list) echo 0 ;;
     schedule.list | link.status | link.up | link.down | link.auto) echo 0 ;;
     cloud.status) echo 0 ;; # the lab policy has no cloud.mqtt: "none in the policy"
+    cloud.password) echo 65 ;; # ... so plc1 is no publisher
     *) echo "" ;;
   esac
 }

@@ -90,8 +90,15 @@ for group in sekisho-admin sekisho-operator sekisho-viewer; do
 done
 check "/var/lib/sekisho exists, 0700 root (tmpfiles.d)" test "$(mode_of /var/lib/sekisho)" = "700 root:root"
 check "/run/wireguard exists, 0700 root (tmpfiles.d)" test "$(mode_of /run/wireguard)" = "700 root:root"
+check "user sekisho-broker exists, without a login (sysusers.d)" \
+  bash -c "getent passwd sekisho-broker | grep -q ':/usr/sbin/nologin$'"
+check "/etc/sekisho/broker exists, 2750 root:sekisho-broker (tmpfiles.d)" \
+  test "$(stat -c '%a %U:%G' /etc/sekisho/broker)" = "2750 root:sekisho-broker"
+check "sekisho-broker-apply is /usr/libexec/sekisho/sekisho-broker-apply, 0755 root" \
+  test "$(mode_of /usr/libexec/sekisho/sekisho-broker-apply)" = "755 root:root"
 unitdir=$(dirname "$(dpkg -L sekisho | grep '/systemd/system/sekishod.service$')")
-for unit in sekishod.service sekisho-restore.service; do
+for unit in sekishod.service sekisho-restore.service sekisho-broker.service \
+  sekisho-broker-apply.path sekisho-broker-apply.service; do
   check "$unit installed in $unitdir" test -f "$unitdir/$unit"
   check "$unit is not enabled" bash -c "! ls /etc/systemd/system/*.wants/$unit 2>/dev/null | grep -q ."
 done
@@ -177,6 +184,8 @@ check "purge: dpkg forgets sekisho" bash -c "! dpkg-query -W -f='\${Status}' sek
 check "purge: the state directory is gone" test ! -e /var/lib/sekisho
 check "purge: the conffile is gone" test ! -e /etc/sekisho/policy.yaml
 check "purge: the keys are gone" test ! -e /etc/sekisho/keys
+check "purge: the local broker's configuration and store are gone" \
+  test ! -e /etc/sekisho/broker -a ! -e /var/lib/sekisho-broker
 check "purge: the admin's hook stays" test -f /etc/sekisho/hooks/wan-power
 check "purge names what it kept" apt_said "/etc/sekisho/hooks/wan-power"
 check "purge keeps the groups (files may still name them)" bash -c "getent group sekisho-admin >/dev/null"

@@ -118,6 +118,9 @@ unset STUB_ACTIVE
 new_root
 STUB_ACTIVE=0 check "prerm remove with sekishod running succeeds" maint sekisho_prerm_remove
 check "prerm remove stops a running sekishod" called "deb-systemd-invoke stop sekishod.service"
+check "prerm remove stops the local broker and its reloader" \
+  bash -c "grep -q '^deb-systemd-invoke stop sekisho-broker.service' '$tmp/calls' &&
+    grep -q '^deb-systemd-invoke stop sekisho-broker-apply.path' '$tmp/calls'"
 new_root
 STUB_ACTIVE=3 check "prerm remove with sekishod stopped succeeds" maint sekisho_prerm_remove
 check "prerm remove with sekishod stopped stops nothing" bash -c "! grep -q '^deb-systemd-invoke' '$tmp/calls'"
@@ -135,9 +138,12 @@ check "remove keeps the state" test -f "$root/var/lib/sekisho/audit.db"
 new_root
 rm "$root/etc/sekisho/policy.yaml" # dpkg deletes the conffile before postrm purge
 mkdir -p "$root/etc/sekisho/keys" "$root/etc/sekisho/cloud" "$root/etc/sekisho/hooks"
+mkdir -p "$root/etc/sekisho/broker" "$root/var/lib/sekisho-broker"
 for file in var/lib/sekisho/audit.db var/lib/sekisho/audit-key.pem var/lib/sekisho/last-good.yaml \
   etc/sekisho/keys/wg0.key etc/sekisho/cloud/ca.pem etc/sekisho/cloud/line1.key \
-  etc/sekisho/spare.key etc/sekisho/policy.yaml.new etc/sekisho/hooks/wan-power run/sekisho/x; do
+  etc/sekisho/spare.key etc/sekisho/policy.yaml.new etc/sekisho/hooks/wan-power run/sekisho/x \
+  var/lib/sekisho/broker-login.key var/lib/sekisho/broker-passwords etc/sekisho/broker/passwords \
+  etc/sekisho/broker/mosquitto.conf var/lib/sekisho-broker/mosquitto.db; do
   echo secret >"$root/$file"
 done
 echo "keep me" >"$tmp/outside"
@@ -150,6 +156,8 @@ check "purge deletes *.key and policy.yaml.new" \
   test ! -e "$root/etc/sekisho/spare.key" -a ! -e "$root/etc/sekisho/policy.yaml.new"
 check "purge removes a *.pem symlink, not what it points to" \
   test ! -L "$root/etc/sekisho/hooks/link.pem" -a -f "$tmp/outside"
+check "purge deletes the local broker's configuration and store" \
+  test ! -e "$root/etc/sekisho/broker" -a ! -e "$root/var/lib/sekisho-broker"
 check "purge keeps the admin's hook" test -f "$root/etc/sekisho/hooks/wan-power"
 check "purge names what it kept" said "/etc/sekisho/hooks/wan-power"
 

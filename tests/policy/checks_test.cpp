@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "policy/topic_filter.hpp"
 #include "policy_fixture.hpp"
 
 using namespace sekisho::policy;
@@ -226,6 +227,7 @@ TEST_CASE("cloud section: C-1 and topic filters") {
     broker: %BROKER%
     tls: { ca_file: /etc/sekisho/cloud/ca.pem, cert_file: /etc/sekisho/c.pem, key_file: /etc/sekisho/c.key }
     local_broker: 192.0.2.1:1883
+    publishers: [line]
     uplink: ["%UP%"]
     downlink: ["line1/recipes/set"]
 )";
@@ -250,6 +252,7 @@ TEST_CASE("cloud section: uplink and downlink filters that overlap") {
     broker: cloud
     tls: { ca_file: /etc/sekisho/cloud/ca.pem, cert_file: /etc/sekisho/c.pem, key_file: /etc/sekisho/c.key }
     local_broker: 192.0.2.1:1883
+    publishers: [plc]
     uplink: ["line1/+/telemetry", "%UP%"]
     downlink: ["line1/recipes/set", "%DOWN%"]
 )";
@@ -292,6 +295,64 @@ TEST_CASE("cloud section: uplink and downlink filters that overlap") {
   expect(no_tls, "C-1", "mqtt:");
   std::string outside = replaced(with("cloud", "a"), "192.0.2.1:1883", "203.0.113.1:1883");
   expect(outside, "bad-address", "local_broker");
+}
+
+TEST_CASE("cloud section: publishers and what the local broker's ACL can hold") {
+  const std::string cloud = R"(cloud:
+  mqtt:
+    broker: cloud
+    tls: { ca_file: /etc/sekisho/cloud/ca.pem, cert_file: /etc/sekisho/c.pem, key_file: /etc/sekisho/c.key }
+    local_broker: 192.0.2.1:1883
+    publishers: [%PUB%]
+    uplink: ["%UP%"]
+    downlink: ["line1/recipes/set"]
+)";
+  auto with = [&](std::string publishers, std::string up = "line1/+/telemetry") {
+    return policy_text({}, replaced(replaced(cloud, "%PUB%", publishers), "%UP%", up));
+  };
+  for (const char* good : {"plc", "line", "plc, line, hmi", ""}) {
+    CAPTURE(good);
+    LoadResult result = load(with(good));
+    CHECK_MESSAGE(result.diagnostics.items().empty(), dump(result.diagnostics));
+  }
+  expect(with("plx"), "undefined", "publishers: [plx]");
+  LoadResult typo = load(with("plx"));
+  REQUIRE(find_code(typo.diagnostics, "undefined"));
+  CHECK(find_code(typo.diagnostics, "undefined")->hint == "did you mean 'plc'?");
+  for (const char* other : {"ot", "vendor", "gateway"}) {
+    CAPTURE(other);
+    expect(with(other), "bad-publisher", "publishers:");
+  }
+  // Outside the broker's zone: the firewall opens its port to the OT zone only.
+  expect(with("scada"), "bad-publisher", "publishers: [scada]");
+  LoadResult mixed = load(with("plc, scada"));
+  const Diagnostic* outside = find_code(mixed.diagnostics, "bad-publisher");
+  REQUIRE(outside);
+  CHECK(outside->message.find("'scada'") != std::string::npos);
+  CHECK(outside->message.find("zone 'ot'") != std::string::npos);
+  // sekishod's own user name at the broker.
+  std::string reserved =
+      replaced(with("sekishod"), "  cloud: { addresses: [203.0.113.10] }",
+               "  cloud: { addresses: [203.0.113.10] }\n  sekishod: { address: 192.0.2.99 }");
+  expect(reserved, "reserved-name", "publishers: [sekishod]");
+  const std::string prefixed = replaced(replaced(reserved, "sekishod:", "sekishod-9:"),
+                                        "publishers: [sekishod]", "publishers: [sekishod-9]");
+  expect(prefixed, "reserved-name", "publishers: [sekishod-9]");
+  // No publishers key at all: a warning, since no device could log in.
+  std::string none = with("plc");
+  none.erase(none.find("    publishers:"), std::string("    publishers: [plc]\n").size());
+  LoadResult without = load(none);
+  REQUIRE(without.policy);
+  const Diagnostic* warned = find_code(without.diagnostics, "no-publishers");
+  REQUIRE(warned);
+  CHECK(warned->severity == Severity::Warning);
+  // A filter the broker's ACL file would split or trim.
+  expect(with("plc", "line1/a\\nb"), "bad-topic", "uplink:");
+  expect(with("plc", " line1/x"), "bad-topic", "uplink:");
+  expect(with("plc", "line1/x "), "bad-topic", "uplink:");
+  CHECK(broker_acl_filter_error("line 1/a b/+").empty());
+  CHECK_FALSE(broker_acl_filter_error("a\x7f").empty());
+  CHECK_FALSE(broker_acl_filter_error("a\tb").empty());
 }
 
 TEST_CASE("remote maintenance references") {

@@ -2,7 +2,8 @@
 # The systemd units as a package installs them: `cmake --install` into a staged root with
 # prefix /usr, then `systemd-analyze verify` and `systemd-analyze security --offline` on
 # that root. Fails on any verify message, on a missing required directive, and when the
-# sandbox exposure of sekishod.service is over 2.5 (sekisho-restore.service: over 2.0).
+# sandbox exposure of sekishod.service is over 2.5 (sekisho-restore.service and the local
+# broker's units: over 2.0).
 # Needs no root and no running systemd.
 #
 # Usage: units.sh BUILD_DIR SOURCE_DIR
@@ -17,7 +18,8 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 mkdir "$root"
-units=(sekishod.service sekisho-restore.service)
+units=(sekishod.service sekisho-restore.service sekisho-broker.service sekisho-broker-apply.service
+  sekisho-broker-apply.path)
 passed=0
 failed=0
 pass() {
@@ -49,12 +51,21 @@ if [ -z "$host_units" ]; then
 fi
 # sekisho's own units come from the install below, never from this machine.
 find "$host_units" -mindepth 1 -maxdepth 1 ! -name 'sekisho*' -exec cp -a {} "$root/usr/lib/systemd/system/" \;
-if [ -x /bin/kill ]; then
-  cp /bin/kill "$root/usr/bin/kill"
+for program in /bin/kill /bin/cp; do # ExecReload=, ExecStartPre=
+  if [ -x "$program" ]; then
+    cp "$program" "$root/usr/bin/"
+  else
+    fail "$program (a unit runs it) does not exist on this machine"
+  fi
+done
+# sekisho-broker.service runs Debian's mosquitto (a Recommends of the package).
+if [ -x /usr/sbin/mosquitto ]; then
+  mkdir -p "$root/usr/sbin"
+  cp /usr/sbin/mosquitto "$root/usr/sbin/mosquitto"
 else
-  fail "/bin/kill (ExecReload=) does not exist on this machine"
+  fail "/usr/sbin/mosquitto (sekisho-broker.service) is not installed (scripts/install-deps.sh test)"
 fi
-echo "staged root $root: systemd units from $host_units and /bin/kill from this machine"
+echo "staged root $root: systemd units from $host_units, /bin/kill, /bin/cp and mosquitto from this machine"
 
 if DESTDIR=$root cmake --install "$build" --prefix /usr >"$tmp/install.log" 2>&1; then
   pass "DESTDIR=... cmake --install $build --prefix /usr"
@@ -63,7 +74,7 @@ else
   fail "cmake --install"
   sed 's/^/  /' "$tmp/install.log"
 fi
-for template in "$src"/systemd/*.service.in; do
+for template in "$src"/systemd/*.service.in "$src"/systemd/*.path; do
   unit=$(basename "$template" .in)
   case " ${units[*]} " in
     *" $unit "*) ;;
@@ -114,7 +125,8 @@ require sekishod.service \
   "ReadWritePaths=/etc/sekisho" \
   "NoNewPrivileges=yes" \
   "UMask=0077" \
-  "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6"
+  "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6" \
+  "SupplementaryGroups=sekisho-broker"
 if grep -qE '^WatchdogSec=[1-9][0-9]*(s|min)?$' "$root/usr/lib/systemd/system/sekishod.service"; then
   pass "sekishod.service: $(grep '^WatchdogSec=' "$root/usr/lib/systemd/system/sekishod.service")"
 else
@@ -131,6 +143,35 @@ require sekisho-restore.service \
   "Before=network-pre.target" \
   "After=local-fs.target" \
   "WantedBy=sysinit.target"
+# The local broker: mosquitto as its own user with the configuration sekishod writes,
+# never beside Debian's anonymous one; reloaded through the path unit, which the script
+# it runs (installed where the unit says) turns into a reload or a restart.
+require sekisho-broker.service \
+  "User=sekisho-broker" \
+  "Group=sekisho-broker" \
+  "Type=notify" \
+  "Conflicts=mosquitto.service" \
+  "ConditionPathExists=/etc/sekisho/broker/mosquitto.conf" \
+  "ExecStartPre=/bin/cp /etc/sekisho/broker/mosquitto.conf /run/sekisho-broker/mosquitto.conf" \
+  "ExecStart=/usr/sbin/mosquitto -c /run/sekisho-broker/mosquitto.conf" \
+  "ExecReload=/bin/kill -HUP \$MAINPID" \
+  "RuntimeDirectory=sekisho-broker" \
+  "RuntimeDirectoryMode=0750" \
+  "NoNewPrivileges=yes" \
+  "ProtectSystem=strict"
+require sekisho-broker-apply.path \
+  "PathChanged=/etc/sekisho/broker/generation" \
+  "Unit=sekisho-broker-apply.service"
+require sekisho-broker-apply.service \
+  "Type=oneshot" \
+  "ExecStart=/usr/libexec/sekisho/sekisho-broker-apply" \
+  "ReadWritePaths=/etc/sekisho/broker"
+refuse sekisho-broker-apply.service '^ReadWritePaths=.*/run' "a bind of /run/sekisho-broker would outlive a restart of the broker"
+if [ -x "$root/usr/libexec/sekisho/sekisho-broker-apply" ] && sh -n "$root/usr/libexec/sekisho/sekisho-broker-apply"; then
+  pass "/usr/libexec/sekisho/sekisho-broker-apply is installed, executable and parses"
+else
+  fail "/usr/libexec/sekisho/sekisho-broker-apply is not installed as an executable shell script"
+fi
 # Fail closed: if /var does not mount, the restore must still run (and lock down). These
 # would make it a required mount's dependency instead.
 refuse sekisho-restore.service '^(Requires|RequiresMountsFor|BindsTo)=|^(StateDirectory|RuntimeDirectory|CacheDirectory|LogsDirectory|WorkingDirectory)=|^PrivateTmp=(yes|true|on|1)' \
@@ -173,14 +214,21 @@ if systemd-sysusers --root="$root" >"$tmp/sysusers.log" 2>&1 &&
   grep -q '^sekisho-admin:' "$root/etc/group" && grep -q '^sekisho-operator:' "$root/etc/group" &&
   grep -q '^sekisho-viewer:' "$root/etc/group"; then
   pass "systemd-sysusers --root=...: $(grep -c '^sekisho-' "$root/etc/group") groups: $(grep -o '^sekisho-[a-z]*' "$root/etc/group" | tr '\n' ' ')"
+  if grep -q '^sekisho-broker:[^:]*:[0-9]*:[0-9]*:[^:]*:/var/lib/sekisho-broker:/usr/sbin/nologin$' "$root/etc/passwd"; then
+    pass "systemd-sysusers --root=...: the local broker's user sekisho-broker, without a login"
+  else
+    fail "systemd-sysusers made no user sekisho-broker: $(grep sekisho "$root/etc/passwd")"
+  fi
 else
   fail "systemd-sysusers did not make the three groups:"
   sed 's/^/  /' "$tmp/sysusers.log"
 fi
 if [ "$(id -u)" -eq 0 ]; then  # the entry names owner root, which only root may set
+  broker_gid=$(awk -F: '$1 == "sekisho-broker" { print $3 }' "$root/etc/group")
   if systemd-tmpfiles --root="$root" --create >"$tmp/tmpfiles.log" 2>&1 && [ -d "$root/run/wireguard" ] &&
-    [ ! -s "$tmp/tmpfiles.log" ]; then
-    pass "systemd-tmpfiles --root=... --create: /run/wireguard"
+    [ ! -s "$tmp/tmpfiles.log" ] &&
+    [ "$(stat -c '%a %u %g' "$root/etc/sekisho/broker")" = "2750 0 $broker_gid" ]; then
+    pass "systemd-tmpfiles --root=... --create: /run/wireguard; /etc/sekisho/broker 2750 root:sekisho-broker"
   else
     fail "systemd-tmpfiles:"
     sed 's/^/  /' "$tmp/tmpfiles.log"
@@ -214,6 +262,8 @@ exposure() {
 }
 exposure sekishod.service 25
 exposure sekisho-restore.service 20
+exposure sekisho-broker.service 20
+exposure sekisho-broker-apply.service 20
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -285,7 +285,7 @@ int Service::start() {
   // Signed at once: what a crash left unsigned before it is covered now, and the start in
   // time (docs/audit-format.md, "Checkpoints in time").
   auditor_.checkpoint();
-  open_local_broker();  // its files follow the first policy enforced
+  open_local_broker();   // its files follow the first policy enforced
   open_session_store();  // open sessions go into the first ruleset with their remaining time
   load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {

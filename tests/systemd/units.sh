@@ -126,7 +126,8 @@ require sekishod.service \
   "NoNewPrivileges=yes" \
   "UMask=0077" \
   "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6" \
-  "SupplementaryGroups=sekisho-broker"
+  "SupplementaryGroups=sekisho-broker" \
+  "InaccessiblePaths=-/run/systemd/private -/run/dbus/system_bus_socket"
 if grep -qE '^WatchdogSec=[1-9][0-9]*(s|min)?$' "$root/usr/lib/systemd/system/sekishod.service"; then
   pass "sekishod.service: $(grep '^WatchdogSec=' "$root/usr/lib/systemd/system/sekishod.service")"
 else

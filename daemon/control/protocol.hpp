@@ -17,6 +17,9 @@
 namespace sekisho::control {
 
 inline constexpr std::size_t kMaxRequestBytes = 1024 * 1024;
+// No method's parameters nest more than a few levels; a deeper request is refused before
+// it is parsed (1 MiB of brackets would nest half a million levels deep).
+inline constexpr int kMaxRequestNesting = 64;
 
 enum class ErrorCode { Forbidden, Invalid, NotFound, Conflict, AuditUnavailable, TooLarge };
 

@@ -9,13 +9,14 @@ namespace sekisho::control {
 
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 6> kNames = {{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 7> kNames = {{
     {ErrorCode::Forbidden, "forbidden"},
     {ErrorCode::Invalid, "invalid"},
     {ErrorCode::NotFound, "not_found"},
     {ErrorCode::Conflict, "conflict"},
     {ErrorCode::AuditUnavailable, "audit_unavailable"},
     {ErrorCode::TooLarge, "too_large"},
+    {ErrorCode::TooManyConnections, "too_many_connections"},
 }};
 
 std::string line_of(const nlohmann::json& reply) {

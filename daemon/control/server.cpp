@@ -332,6 +332,20 @@ void ControlServer::accept() {
   });
 }
 
+const Identity& ControlServer::identity_at_cap(uid_t uid) {
+  const auto now = std::chrono::steady_clock::now();
+  auto found = identities_at_cap_.find(uid);
+  if (found != identities_at_cap_.end() && now - found->second.at < limits_.reserve_lookup_every) {
+    return found->second.identity;
+  }
+  if (identities_at_cap_.size() >= 4096) {
+    identities_at_cap_.clear();  // many uids knocking: forget them all, look up again
+  }
+  LookedUp& entry = identities_at_cap_[uid];
+  entry = {identify_(uid), now};
+  return entry.identity;
+}
+
 void ControlServer::admit(asio::local::stream_protocol::socket socket) {
   Caller caller;
   if (std::error_code error = peer_of(socket.native_handle(), caller.peer)) {
@@ -346,8 +360,8 @@ void ControlServer::admit(asio::local::stream_protocol::socket socket) {
     return;
   }
   // A cap is reached: only uid 0 and admins go on, into the reserve.
-  Identity who = identify_(caller.peer.uid);
-  caller.user = std::move(who.user);
+  const Identity& who = identity_at_cap(caller.peer.uid);
+  caller.user = who.user;
   caller.role = who.role;
   const bool reserved = caller.role == Role::Admin;
   if (reserved && open.open < limits_.max_connections + limits_.reserved_for_admins) {

@@ -54,6 +54,10 @@ struct ServerLimits {
   std::size_t max_connections = 512;
   std::size_t reserved_for_admins = 32;
   std::chrono::milliseconds accept_pause = std::chrono::milliseconds(100);
+  // Whether a uid over a cap may use the reserve is looked up at most this often per uid:
+  // a flood of refused connections must not cost a user-database lookup each (a uid
+  // without a passwd entry takes a fraction of a millisecond to miss).
+  std::chrono::milliseconds reserve_lookup_every = std::chrono::seconds(1);
 };
 
 // Which cap a refused connection met.
@@ -110,6 +114,7 @@ class ControlServer {
   };
   void accept();
   void admit(boost::asio::local::stream_protocol::socket socket);
+  const Identity& identity_at_cap(uid_t uid);
 
   boost::asio::io_context& io_;
   std::string path_;
@@ -122,6 +127,11 @@ class ControlServer {
   boost::asio::steady_timer accept_pause_;
   bool accept_failing_ = false;  // said once per episode
   std::shared_ptr<Connections> connections_ = std::make_shared<Connections>();
+  struct LookedUp {
+    Identity identity;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<uid_t, LookedUp> identities_at_cap_;
 };
 
 }  // namespace sekisho::control

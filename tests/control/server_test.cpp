@@ -53,6 +53,7 @@ struct Harness {
   std::filesystem::path dir;
   std::string path;
   Role role = Role::Viewer;  // what the group database says now, for every uid
+  int lookups = 0;
   std::vector<ConnectionCap> refused_connections;
   std::vector<ControlServer::Later> later;  // audit.verify is answered later
   std::unique_ptr<ControlServer> server;
@@ -75,6 +76,7 @@ struct Harness {
         [](const Caller&, const std::string&) {},
         [this](const Caller&, ConnectionCap cap) { refused_connections.push_back(cap); },
         [this](uid_t uid) {
+          ++lookups;
           return Identity{"user" + std::to_string(uid), role};
         },
         limits);
@@ -183,9 +185,24 @@ TEST_CASE("a uid over its cap is answered too_many_connections and closed; other
   CHECK(harness.line(again.get()).find("\"ok\":true") != std::string::npos);
 }
 
+TEST_CASE("a flood of refused connections looks the uid up once a second, not once each") {
+  Harness harness(small_caps());
+  std::vector<Fd> held;
+  held.push_back(harness.connect());
+  held.push_back(harness.connect());
+  const int before = harness.lookups;
+  for (int i = 0; i < 50; ++i) {
+    Fd refused = harness.connect();
+    CHECK(error_code_in(harness.line(refused.get())) == "too_many_connections");
+  }
+  CHECK(harness.refused_connections.size() == 50);
+  CHECK(harness.lookups - before <= 2);
+}
+
 TEST_CASE("when every slot is taken, only admins (and uid 0) get in, into the reserve") {
   ServerLimits limits = small_caps();
   limits.max_per_uid = 100;
+  limits.reserve_lookup_every = 0ms;  // the role changes between two connections here
   Harness harness(limits);
   std::vector<Fd> held;
   for (int i = 0; i < 3; ++i) {

@@ -18,6 +18,7 @@
 #include "daemon/audit/signer.hpp"
 #include "daemon/common/clock.hpp"
 #include "daemon/common/files.hpp"
+#include "daemon/common/json_depth.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
@@ -73,31 +74,6 @@ std::optional<std::int64_t> sequence_number(const nlohmann::json& value) {
   return std::nullopt;
 }
 
-// Whether `text`'s arrays and objects nest at most `limit` deep (strings skipped).
-bool shallow(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) {
-        return false;
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 // "record 7" or "records 7..9".
 std::string span(std::int64_t first, std::int64_t last) {
   return first == last ? "record " + std::to_string(first)
@@ -109,14 +85,7 @@ std::string missing(std::int64_t first, std::int64_t last) {
 }
 
 std::optional<nlohmann::json> parse_json(std::string_view text) {
-  if (!shallow(text, kMaxNesting)) {
-    return std::nullopt;
-  }
-  nlohmann::json value = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (value.is_discarded()) {
-    return std::nullopt;
-  }
-  return value;
+  return parse_json_nesting_at_most(text, kMaxNesting);
 }
 
 // ---- ustar ----------------------------------------------------------------------------

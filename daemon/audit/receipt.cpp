@@ -10,34 +10,20 @@
 #include <openssl/x509.h>
 
 #include "daemon/audit/signer.hpp"
+#include "daemon/common/json_depth.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
 
 namespace {
 
-// Records nest shallowly; a deeper text is refused while it is parsed (the parser does not
-// recurse), before canonical_json's recursive walk could run out of stack on it.
+// Records nest shallowly; a deeper text is refused before it is parsed, so that
+// canonical_json's recursive walk cannot run out of stack on it.
 constexpr int kMaxNesting = 64;
 // A sequence number counts on without overflow.
 constexpr std::int64_t kMaxSeq = std::int64_t{1} << 62;
 // A PEM Ed25519 public key is 113 bytes.
 constexpr std::size_t kMaxKeyBytes = 64 * 1024;
-
-std::optional<nlohmann::json> parse_limited(std::string_view text, bool& too_deep) {
-  too_deep = false;
-  nlohmann::json value = nlohmann::json::parse(
-      text.begin(), text.end(),
-      [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-        too_deep = too_deep || depth > kMaxNesting;
-        return !too_deep;
-      },
-      false);
-  if (too_deep || value.is_discarded()) {
-    return std::nullopt;
-  }
-  return value;
-}
 
 // Hostile text in a reason: JSON-quoted, ASCII only, at most 80 characters of it.
 std::string quoted(const std::string& text) {
@@ -128,7 +114,8 @@ nlohmann::json checkpoint_object(const AuditLog::StoredCheckpoint& checkpoint) {
 // canonical_json differ from it.
 std::optional<Record> canonical_record(const std::string& text, std::string& why) {
   bool too_deep = false;
-  const std::optional<nlohmann::json> value = parse_limited(text, too_deep);
+  const std::optional<nlohmann::json> value =
+      parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
   if (!value) {
     why = too_deep ? "nests too deep" : "is not JSON";
     return std::nullopt;
@@ -422,7 +409,7 @@ std::optional<nlohmann::json> make_receipt(AuditLog& log, const std::vector<std:
 
 std::optional<nlohmann::json> parse_receipt(std::string_view text, std::string& error) {
   bool too_deep = false;
-  std::optional<nlohmann::json> value = parse_limited(text, too_deep);
+  std::optional<nlohmann::json> value = parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
   if (!value) {
     error = too_deep ? "not a receipt: it nests deeper than a receipt does" : "not JSON";
   }

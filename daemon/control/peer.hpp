@@ -1,10 +1,9 @@
 #pragma once
-// Who is on the other end of a Unix socket, as the kernel says (SO_PEERCRED and
-// SO_PEERGROUPS): nothing the client sends can change it.
+// Who is on the other end of a Unix socket, as the kernel says (SO_PEERCRED): nothing the
+// client sends can change it. The caller's groups are not taken from the socket
+// (SO_PEERGROUPS is fixed at connect): roles.hpp looks them up for each request.
 
-#include <string>
 #include <system_error>
-#include <vector>
 
 #include <sys/types.h>
 
@@ -13,8 +12,6 @@ namespace sekisho::control {
 struct Peer {
   pid_t pid = 0;
   uid_t uid = 0;
-  std::vector<gid_t> groups;  // the primary gid first, then the supplementary ones
-  std::string user;           // the uid's name, or the number when it has none
 };
 
 std::error_code peer_of(int fd, Peer& peer);

@@ -3,17 +3,20 @@
 #include <array>
 #include <utility>
 
+#include "daemon/common/json_depth.hpp"
+
 namespace sekisho::control {
 
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 6> kNames = {{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 7> kNames = {{
     {ErrorCode::Forbidden, "forbidden"},
     {ErrorCode::Invalid, "invalid"},
     {ErrorCode::NotFound, "not_found"},
     {ErrorCode::Conflict, "conflict"},
     {ErrorCode::AuditUnavailable, "audit_unavailable"},
     {ErrorCode::TooLarge, "too_large"},
+    {ErrorCode::TooManyConnections, "too_many_connections"},
 }};
 
 std::string line_of(const nlohmann::json& reply) {
@@ -43,10 +46,17 @@ std::optional<ErrorCode> error_code_from_name(std::string_view name) {
 
 Request parse_request(std::string_view line, nlohmann::json& id) {
   id = nullptr;
-  nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
-  if (request.is_discarded()) {
+  bool too_deep = false;
+  std::optional<nlohmann::json> parsed =
+      parse_json_nesting_at_most(line, kMaxRequestNesting, &too_deep);
+  if (too_deep) {
+    throw ControlError(ErrorCode::Invalid, "the request nests deeper than " +
+                                               std::to_string(kMaxRequestNesting) + " levels");
+  }
+  if (!parsed) {
     throw ControlError(ErrorCode::Invalid, "the request is not one JSON object on one line");
   }
+  nlohmann::json& request = *parsed;
   if (!request.is_object()) {
     throw ControlError(ErrorCode::Invalid, "the request must be a JSON object");
   }
@@ -66,7 +76,7 @@ Request parse_request(std::string_view line, nlohmann::json& id) {
     if (!params->is_object()) {
       throw ControlError(ErrorCode::Invalid, "\"params\" must be an object");
     }
-    out.params = *params;
+    out.params = std::move(*params);  // moved, never copied: a copy is a recursive walk
   }
   for (const auto& [key, value] : request.items()) {
     if (key != "id" && key != "method" && key != "params") {

@@ -4,7 +4,9 @@
 //   reply    {"id": N, "ok": true, "result": ...}
 //            {"id": N, "ok": false, "error": {"code": "forbidden", "message": "..."}}
 //            ("error" may also hold "data": {"diagnostics": [...]} for a refused policy)
-// Error codes: forbidden, invalid, not_found, conflict, audit_unavailable, too_large.
+// Error codes: forbidden, invalid, not_found, conflict, audit_unavailable, too_large,
+// too_many_connections (sent instead of a reply, with id null, when the connection is
+// over a cap and closed; server.hpp).
 
 #include <cstddef>
 #include <optional>
@@ -17,8 +19,19 @@
 namespace sekisho::control {
 
 inline constexpr std::size_t kMaxRequestBytes = 1024 * 1024;
+// No method's parameters nest more than a few levels; a deeper request is refused before
+// it is parsed (1 MiB of brackets would nest half a million levels deep).
+inline constexpr int kMaxRequestNesting = 64;
 
-enum class ErrorCode { Forbidden, Invalid, NotFound, Conflict, AuditUnavailable, TooLarge };
+enum class ErrorCode {
+  Forbidden,
+  Invalid,
+  NotFound,
+  Conflict,
+  AuditUnavailable,
+  TooLarge,
+  TooManyConnections,
+};
 
 std::string_view error_code_name(ErrorCode code);
 std::optional<ErrorCode> error_code_from_name(std::string_view name);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grp.h>
+#include <pwd.h>
 
 namespace sekisho::control {
 
@@ -22,6 +24,32 @@ std::optional<gid_t> group_id(const char* name) {
 
 bool holds(const std::vector<gid_t>& groups, const std::optional<gid_t>& gid) {
   return gid && std::find(groups.begin(), groups.end(), *gid) != groups.end();
+}
+
+// The passwd entry of `uid`: its name and primary gid; nullopt when it has none.
+std::optional<std::pair<std::string, gid_t>> account_of(uid_t uid) {
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::string(found->pw_name), found->pw_gid);
+}
+
+// The primary gid and every group that lists `user` as a member.
+std::vector<gid_t> groups_of(const std::string& user, gid_t primary) {
+  std::vector<gid_t> groups(32);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    int count = static_cast<int>(groups.size());
+    if (getgrouplist(user.c_str(), primary, groups.data(), &count) >= 0) {
+      groups.resize(static_cast<std::size_t>(count));
+      return groups;
+    }
+    // Too small: `count` says how many there are (they may grow between two calls).
+    groups.resize(static_cast<std::size_t>(std::max(count, 1)) * 2);
+  }
+  return {primary};
 }
 
 }  // namespace
@@ -67,6 +95,18 @@ Role role_of(uid_t uid, const std::vector<gid_t>& groups, const RoleGroups& role
     return Role::Viewer;
   }
   return Role::None;
+}
+
+Identity identity_of(uid_t uid) {
+  std::optional<std::pair<std::string, gid_t>> account = account_of(uid);
+  if (uid == 0) {
+    return {account ? account->first : "root", Role::Admin};
+  }
+  if (!account) {
+    return {std::to_string(uid), Role::None};
+  }
+  const std::vector<gid_t> groups = groups_of(account->first, account->second);
+  return {account->first, role_of(uid, groups, system_role_groups())};
 }
 
 }  // namespace sekisho::control

@@ -3,9 +3,13 @@
 // the highest role among the groups sekisho-admin > sekisho-operator > sekisho-viewer
 // that holds their primary or a supplementary group. Roles nest: an admin may do all an
 // operator may, an operator all a viewer may. There is no password: the kernel vouches
-// for the caller (SO_PEERCRED, SO_PEERGROUPS).
+// for the caller's uid (SO_PEERCRED), and the system's user and group databases say, at
+// each request, which groups that uid has. Not the groups the caller's process holds: a
+// process keeps its groups after `gpasswd -d`, and SO_PEERGROUPS keeps those it had when
+// it connected, but taking a user out of a group must take effect at once.
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,5 +36,15 @@ RoleGroups system_role_groups();
 
 // `groups`: the primary gid and every supplementary gid of the caller.
 Role role_of(uid_t uid, const std::vector<gid_t>& groups, const RoleGroups& role_groups);
+
+// Who a uid is now, as the system's databases say.
+struct Identity {
+  std::string user;  // the uid's name, or the number when it has none
+  Role role = Role::None;
+};
+// Looked up anew on every call: uid 0 is admin; a uid without a passwd entry has no group,
+// so no role; otherwise role_of() with its passwd entry's primary gid and the groups that
+// list it as a member (getgrouplist).
+Identity identity_of(uid_t uid);
 
 }  // namespace sekisho::control

@@ -1,12 +1,13 @@
 #include "daemon/control/server.hpp"
 
+#include <cerrno>
 #include <deque>
-#include <istream>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,31 +18,91 @@ namespace sekisho::control {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+namespace {
+
+// The error reply for what a handler threw.
+std::string error_reply(const nlohmann::json& id, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ControlError& refused) {
+    return reply_error(id, refused.code(), refused.what(), refused.data());
+  } catch (const std::exception& failed) {
+    log_error(std::string("control: ") + failed.what());
+    return reply_error(id, ErrorCode::Invalid, failed.what());
+  } catch (...) {
+    log_error("control: a handler threw something that is not an exception");
+    return reply_error(id, ErrorCode::Invalid, "internal error");
+  }
+}
+
+// accept() failed for want of a resource that comes back by itself (another connection
+// closing frees a descriptor): trying again at once would only spin.
+bool out_of_resources(const error_code& error) {
+  if (error.category() != boost::system::system_category()) {
+    return false;
+  }
+  const int value = error.value();
+  return value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM;
+}
+
+}  // namespace
+
+std::string_view cap_name(ConnectionCap cap) {
+  return cap == ConnectionCap::PerUid ? "per_uid" : "all";
+}
+
 class ControlServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ControlServer& server, asio::local::stream_protocol::socket socket)
+  Session(ControlServer& server, asio::local::stream_protocol::socket socket, const Peer& peer)
       : server_(server),
         socket_(std::move(socket)),
         input_(server.limits_.max_request + 1),
-        idle_(server.io_) {}
+        idle_(server.io_),
+        connections_(server.connections_) {
+    caller_.peer = peer;
+    ++connections_->open;
+    ++connections_->per_uid[peer.uid];
+  }
+
+  ~Session() {
+    --connections_->open;
+    auto held = connections_->per_uid.find(caller_.peer.uid);
+    if (held != connections_->per_uid.end() && --held->second == 0) {
+      connections_->per_uid.erase(held);
+    }
+  }
 
   void start() {
-    if (std::error_code error = peer_of(socket_.native_handle(), caller_.peer)) {
-      log_warning("control: cannot identify a client: " + error.message());
-      return;
-    }
-    caller_.role = role_of(caller_.peer.uid, caller_.peer.groups, server_.role_groups_());
+    arm_idle();
     read();
   }
 
+  // The answer to request `number`, from Later (posted: never inside the handler's call).
+  void finish(std::uint64_t number, std::string reply) {
+    if (closed_ || number != answering_) {
+      return;
+    }
+    answering_ = 0;
+    send(std::move(reply));
+    if (!closed_) {
+      arm_idle();
+      read();
+    }
+  }
+
  private:
-  void read() {
+  // The idle limit counts from the last complete request answered, so that an empty line
+  // or a byte now and then does not keep a connection (and its descriptor) forever.
+  void arm_idle() {
     idle_.expires_after(server_.limits_.idle);
     idle_.async_wait([self = shared_from_this()](const error_code& error) {
       if (!error) {
         self->close();  // idle too long
       }
     });
+  }
+
+  void read() {
     asio::async_read_until(socket_, input_, '\n',
                            [self = shared_from_this()](const error_code& error, std::size_t n) {
                              self->on_read(error, n);
@@ -68,41 +129,68 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
                      asio::buffers_begin(input_.data()) + static_cast<std::ptrdiff_t>(length));
     input_.consume(length);
     line.pop_back();  // the newline
-    send(answer(line));
+    bool complete = false;
+    std::optional<std::string> reply = answer(line, complete);
+    if (!reply) {
+      // Answered later: no idle limit and no further request until then.
+      idle_.cancel();
+      return;
+    }
+    send(std::move(*reply));
+    if (complete) {
+      arm_idle();
+    }
     if (!closed_) {
       read();
     }
   }
 
-  std::string answer(const std::string& line) {
+  // The reply to `line`, or nullopt when the handler answers it later. `complete`: the line
+  // was a request (well-formed, whatever its fate), not garbage or an empty line.
+  std::optional<std::string> answer(const std::string& line, bool& complete) {
     nlohmann::json id;
     try {
       Request request = parse_request(line, id);
+      complete = true;
       const MethodInfo* method = find_method(request.method);
       if (!method) {
         throw ControlError(ErrorCode::NotFound, "no method '" + request.method + "'");
       }
+      // The role as the group database says now, not as it was at connect.
+      Identity who = server_.identify_(caller_.peer.uid);
+      caller_.user = std::move(who.user);
+      caller_.role = who.role;
       if (caller_.role < method->least_role) {
         server_.on_refused_(caller_, request.method);
         throw ControlError(ErrorCode::Forbidden, request.method + " needs the " +
                                                      std::string(role_name(method->least_role)) +
-                                                     " role; " + caller_.peer.user + " has " +
+                                                     " role; " + caller_.user + " has " +
                                                      std::string(role_name(caller_.role)));
       }
-      return reply_ok(id, server_.handler_(request, caller_));
-    } catch (const ControlError& error) {
-      return reply_error(id, error.code(), error.what(), error.data());
-    } catch (const std::exception& error) {
-      log_error(std::string("control: ") + error.what());
-      return reply_error(id, ErrorCode::Invalid, error.what());
+      Later later;
+      later.io_ = &server_.io_;
+      later.session_ = shared_from_this();
+      later.id_ = id;
+      later.number_ = ++requests_;
+      answering_ = later.number_;
+      std::optional<nlohmann::json> result = server_.handler_(request, caller_, later);
+      if (!result) {
+        return std::nullopt;
+      }
+      answering_ = 0;
+      return reply_ok(id, *result);
+    } catch (...) {
+      answering_ = 0;
+      return error_reply(id, std::current_exception());
     }
   }
 
   void send(std::string reply) {
     unread_ += reply.size();
     if (unread_ > server_.limits_.max_unread_replies) {
-      log_warning("control: closing the connection of " + caller_.peer.user + " (pid " +
-                  std::to_string(caller_.peer.pid) + "): it does not read its replies");
+      log_warning("control: closing the connection of " + caller_.user + " (uid " +
+                  std::to_string(caller_.peer.uid) + ", pid " + std::to_string(caller_.peer.pid) +
+                  "): it does not read its replies");
       close();
       return;
     }
@@ -148,24 +236,42 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
   asio::local::stream_protocol::socket socket_;
   asio::streambuf input_;
   asio::steady_timer idle_;
+  std::shared_ptr<Connections> connections_;
   Caller caller_;
   std::deque<std::string> output_;
   std::size_t unread_ = 0;
+  std::uint64_t requests_ = 0;   // numbered, so that a late answer finds its request
+  std::uint64_t answering_ = 0;  // the request a handler answers later; 0: none
   bool writing_ = false;
   bool closed_ = false;
   bool close_after_write_ = false;
 };
 
+void ControlServer::Later::ok(const nlohmann::json& result) const {
+  asio::post(*io_, [session = session_, number = number_, reply = reply_ok(id_, result)]() mutable {
+    session->finish(number, std::move(reply));
+  });
+}
+
+void ControlServer::Later::fail(std::exception_ptr error) const {
+  asio::post(*io_,
+             [session = session_, number = number_, reply = error_reply(id_, error)]() mutable {
+               session->finish(number, std::move(reply));
+             });
+}
+
 ControlServer::ControlServer(asio::io_context& io, std::string path, Handler handler,
-                             OnRefused on_refused, RoleGroupsSource role_groups,
-                             ServerLimits limits)
+                             OnRefused on_refused, OnConnectionRefused on_connection_refused,
+                             IdentitySource identify, ServerLimits limits)
     : io_(io),
       path_(std::move(path)),
       handler_(std::move(handler)),
       on_refused_(std::move(on_refused)),
-      role_groups_(std::move(role_groups)),
+      on_connection_refused_(std::move(on_connection_refused)),
+      identify_(std::move(identify)),
       limits_(limits),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_pause_(io) {}
 
 ControlServer::~ControlServer() {
   error_code ignored;
@@ -201,11 +307,83 @@ void ControlServer::accept() {
     if (error == asio::error::operation_aborted) {
       return;
     }
+    if (out_of_resources(error)) {
+      if (!accept_failing_) {
+        accept_failing_ = true;
+        log_warning("control: cannot accept connections: " + error.message() +
+                    "; trying again every " + std::to_string(limits_.accept_pause.count()) + " ms");
+      }
+      accept_pause_.expires_after(limits_.accept_pause);
+      accept_pause_.async_wait([this](const error_code& cancelled) {
+        if (!cancelled) {
+          accept();
+        }
+      });
+      return;
+    }
     if (!error) {
-      std::make_shared<Session>(*this, std::move(s))->start();
+      if (accept_failing_) {
+        accept_failing_ = false;
+        log_notice("control: accepting connections again");
+      }
+      admit(std::move(s));
     }
     accept();
   });
+}
+
+const Identity& ControlServer::identity_at_cap(uid_t uid) {
+  const auto now = std::chrono::steady_clock::now();
+  auto found = identities_at_cap_.find(uid);
+  if (found != identities_at_cap_.end() && now - found->second.at < limits_.reserve_lookup_every) {
+    return found->second.identity;
+  }
+  if (identities_at_cap_.size() >= 4096) {
+    identities_at_cap_.clear();  // many uids knocking: forget them all, look up again
+  }
+  LookedUp& entry = identities_at_cap_[uid];
+  entry = {identify_(uid), now};
+  return entry.identity;
+}
+
+void ControlServer::admit(asio::local::stream_protocol::socket socket) {
+  Caller caller;
+  if (std::error_code error = peer_of(socket.native_handle(), caller.peer)) {
+    log_warning("control: cannot identify a client: " + error.message());
+    return;
+  }
+  const Connections& open = *connections_;
+  auto held = open.per_uid.find(caller.peer.uid);
+  const std::size_t of_uid = held == open.per_uid.end() ? 0 : held->second;
+  if (open.open < limits_.max_connections && of_uid < limits_.max_per_uid) {
+    std::make_shared<Session>(*this, std::move(socket), caller.peer)->start();
+    return;
+  }
+  // A cap is reached: only uid 0 and admins go on, into the reserve.
+  const Identity& who = identity_at_cap(caller.peer.uid);
+  caller.user = who.user;
+  caller.role = who.role;
+  const bool reserved = caller.role == Role::Admin;
+  if (reserved && open.open < limits_.max_connections + limits_.reserved_for_admins) {
+    std::make_shared<Session>(*this, std::move(socket), caller.peer)->start();
+    return;
+  }
+  const ConnectionCap cap =
+      !reserved && of_uid >= limits_.max_per_uid ? ConnectionCap::PerUid : ConnectionCap::All;
+  const std::string message = cap == ConnectionCap::PerUid
+                                  ? caller.user + " (uid " + std::to_string(caller.peer.uid) +
+                                        ") holds " + std::to_string(of_uid) +
+                                        " connections, the most one user may; close one first"
+                                  : "sekishod serves " + std::to_string(open.open) +
+                                        " connections, as many as it may; try again later";
+  // The socket's buffer is empty: a line this short fits at once, or is dropped.
+  const std::string line = reply_error(nullptr, ErrorCode::TooManyConnections, message);
+  [[maybe_unused]] const ssize_t sent =
+      ::send(socket.native_handle(), line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  error_code ignored;
+  socket.shutdown(asio::socket_base::shutdown_both, ignored);
+  socket.close(ignored);
+  on_connection_refused_(caller, cap);
 }
 
 }  // namespace sekisho::control

@@ -2,19 +2,35 @@
 // The control socket: a Unix stream socket, created 0666 (who may do what is decided per
 // request by the caller's role, never by the file's mode), one JSON request per line.
 //
-// Limits, so that no client can hurt the others: a request over 1 MiB is answered with
-// too_large and the connection closed; so is a connection idle for 30 s, or one that
-// lets more than 4 MiB of replies pile up unread. Every request is checked against the
-// method table (methods.hpp) before its handler runs.
+// Limits, so that no client can hurt the others (the socket is open to every local user):
+// - Connections: at most max_per_uid of one uid and max_connections in all. uid 0 and
+//   admins are held to neither: they have reserved_for_admins more beyond max_connections,
+//   so root's `status` gets in while others hold every other slot. A connection over a cap
+//   is accepted, answered with too_many_connections and closed at once (accepting goes
+//   on: a refused client must not stay queued in front of root). Together the caps bound
+//   the descriptors the socket can take, far below the daemon's limit.
+// - A request over 1 MiB is answered with too_large and the connection closed; so is a
+//   connection without a complete request for 30 s (empty lines and a trickle of bytes do
+//   not count), or one that lets more than 4 MiB of replies pile up unread.
+// - accept() failing for want of descriptors or memory is retried after a pause, not at
+//   once (that would spin), and logged once until it works again.
+// Every request is checked against the method table (methods.hpp) and the caller's role
+// as the group database says at that request, before its handler runs. A connection's
+// requests are answered in order, one at a time.
 
 #include <chrono>
+#include <cstdint>
+#include <exception>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "daemon/control/methods.hpp"
@@ -25,43 +41,97 @@
 namespace sekisho::control {
 
 struct Caller {
-  Peer peer;
-  Role role = Role::None;
+  Peer peer;               // pid and uid, as the kernel gave them at connect
+  std::string user;        // the uid's name now (or its number)
+  Role role = Role::None;  // as the group database says at this request
 };
 
 struct ServerLimits {
   std::size_t max_request = kMaxRequestBytes;
   std::size_t max_unread_replies = 4 * 1024 * 1024;
   std::chrono::milliseconds idle = std::chrono::seconds(30);
+  std::size_t max_per_uid = 32;
+  std::size_t max_connections = 512;
+  std::size_t reserved_for_admins = 32;
+  std::chrono::milliseconds accept_pause = std::chrono::milliseconds(100);
+  // Whether a uid over a cap may use the reserve is looked up at most this often per uid:
+  // a flood of refused connections must not cost a user-database lookup each (a uid
+  // without a passwd entry takes a fraction of a millisecond to miss).
+  std::chrono::milliseconds reserve_lookup_every = std::chrono::seconds(1);
 };
 
+// Which cap a refused connection met.
+enum class ConnectionCap { PerUid, All };
+std::string_view cap_name(ConnectionCap cap);  // "per_uid", "all"
+
 class ControlServer {
+ private:
+  class Session;
+
  public:
-  // Runs an allowed request; throws ControlError to answer with an error.
-  using Handler = std::function<nlohmann::json(const Request&, const Caller&)>;
+  // The reply to a request that a handler answers later (see Handler). Only on the
+  // loop's thread; the first answer counts, and one to a closed connection is dropped.
+  // The connection reads no further request until it is answered.
+  class Later {
+   public:
+    void ok(const nlohmann::json& result) const;
+    // `error`: a ControlError, or another exception (answered as invalid and logged).
+    void fail(std::exception_ptr error) const;
+
+   private:
+    friend class ControlServer;
+    boost::asio::io_context* io_ = nullptr;
+    std::shared_ptr<Session> session_;
+    nlohmann::json id_;
+    std::uint64_t number_ = 0;  // which of the connection's requests
+  };
+
+  // Runs an allowed request: returns the result now (or throws ControlError to answer
+  // with an error), or returns nullopt after handing `later` to work that answers it from
+  // the loop when it is done.
+  using Handler =
+      std::function<std::optional<nlohmann::json>(Request&, const Caller&, const Later& later)>;
   // Told of every request refused for the caller's role (to audit it).
   using OnRefused = std::function<void(const Caller&, const std::string& method)>;
-  // The role groups, looked up per connection.
-  using RoleGroupsSource = std::function<RoleGroups()>;
+  // Told of every connection refused over a cap (to count it).
+  using OnConnectionRefused = std::function<void(const Caller&, ConnectionCap)>;
+  // Who a uid is now: looked up at each request, and at connect when a cap is reached.
+  using IdentitySource = std::function<Identity(uid_t)>;
 
   ControlServer(boost::asio::io_context& io, std::string path, Handler handler,
-                OnRefused on_refused, RoleGroupsSource role_groups, ServerLimits limits = {});
+                OnRefused on_refused, OnConnectionRefused on_connection_refused,
+                IdentitySource identify = identity_of, ServerLimits limits = {});
   ~ControlServer();
 
   // Removes a stale socket file, binds, sets the mode, listens.
   std::error_code start();
 
  private:
-  class Session;
+  // The connections open, shared with each Session (which may outlive the server).
+  struct Connections {
+    std::size_t open = 0;
+    std::map<uid_t, std::size_t> per_uid;
+  };
   void accept();
+  void admit(boost::asio::local::stream_protocol::socket socket);
+  const Identity& identity_at_cap(uid_t uid);
 
   boost::asio::io_context& io_;
   std::string path_;
   Handler handler_;
   OnRefused on_refused_;
-  RoleGroupsSource role_groups_;
+  OnConnectionRefused on_connection_refused_;
+  IdentitySource identify_;
   ServerLimits limits_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer accept_pause_;
+  bool accept_failing_ = false;  // said once per episode
+  std::shared_ptr<Connections> connections_ = std::make_shared<Connections>();
+  struct LookedUp {
+    Identity identity;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<uid_t, LookedUp> identities_at_cap_;
 };
 
 }  // namespace sekisho::control

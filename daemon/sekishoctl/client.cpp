@@ -25,6 +25,8 @@ Reply unreachable(const std::string& path, const std::string& why) {
 int exit_code_of(const std::string& code, const nlohmann::json& data) {
   if (code == "forbidden")
     return kExitForbidden;
+  if (code == "too_many_connections")
+    return kExitUnavailable;  // it answered, but serves no more connections for now
   if (code == "audit_unavailable")
     return kExitAuditDown;
   if (code == "invalid" && data.is_object() && data.contains("diagnostics"))
@@ -56,7 +58,12 @@ Reply call(const std::string& control_path, const std::string& method, const nlo
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return unreachable(control_path, std::strerror(errno));
+      // A connection over the daemon's caps is answered and closed before it reads the
+      // request: the answer may be waiting.
+      if (errno != EPIPE && errno != ECONNRESET) {
+        return unreachable(control_path, std::strerror(errno));
+      }
+      break;
     }
     sent += static_cast<std::size_t>(n);
   }

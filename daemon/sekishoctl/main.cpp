@@ -312,8 +312,8 @@ void print_overview(std::ostream& out) {
          "  --version       print the version\n"
          "\n"
          "exit codes: 0 ok, 1 negative result, 2 bad command line, 65 invalid request,\n"
-         "  69 daemon unreachable, 75 audit log unavailable, 77 role may not do this,\n"
-         "  78 invalid policy\n";
+         "  69 daemon unreachable (or too many connections: try again later),\n"
+         "  75 audit log unavailable, 77 role may not do this, 78 invalid policy\n";
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ bool RefusalCounter::refused(const audit::Actor& actor, const std::string& metho
     found = windows_.emplace(actor.uid, Window{actor, now, 0, {}}).first;
   }
   Window& window = found->second;
-  if (window.recorded < kRecordsPerWindow) {
+  if (window.recorded < records_per_window_) {
     ++window.recorded;
     sink_(actor, method, pid, 1);
     return true;

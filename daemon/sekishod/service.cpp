@@ -73,6 +73,20 @@ Service::Service(boost::asio::io_context& io, Options options)
                          {"count", count},
                          {"window_seconds", RefusalCounter::kWindow.count()}});
       }),
+      // Connections over a cap: only counted, one record per uid and cap and window.
+      connection_refusals_(
+          [this](const audit::Actor& actor, const std::string& cap, std::int64_t,
+                 std::int64_t count) {
+            log_warning("control: refused " + std::to_string(count) + " connections of " +
+                        actor.user + " (uid " + std::to_string(actor.uid) + ") over the " +
+                        (cap == "per_uid" ? "per-user" : "overall") + " cap in " +
+                        std::to_string(RefusalCounter::kWindow.count()) + " s");
+            auditor_.record(actor, "control.connections_refused",
+                            {{"cap", cap},
+                             {"count", count},
+                             {"window_seconds", RefusalCounter::kWindow.count()}});
+          },
+          0),
       power_hook_(io),
       local_broker_(options_.broker, options_.state_dir) {}
 
@@ -331,6 +345,7 @@ int Service::start() {
   every(confirmation_timer_, 1s, "confirmation deadline and refusal counts", [this] {
     check_confirmation_deadline();
     refusals_.flush(RefusalCounter::Clock::now());
+    connection_refusals_.flush(RefusalCounter::Clock::now());
   });
   if (auto interval = watchdog_interval()) {
     notify_watchdog();
@@ -516,6 +531,7 @@ void Service::wait_for_signals() {
     log_notice(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
                "; the ruleset stays in force");
     refusals_.flush(RefusalCounter::Clock::now(), true);
+    connection_refusals_.flush(RefusalCounter::Clock::now(), true);
     auditor_.record(Auditor::daemon_actor(), "daemon.stop",
                     {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
     auditor_.checkpoint();

@@ -49,6 +49,7 @@
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/sekishod/auditor.hpp"
+#include "daemon/sekishod/background_job.hpp"
 #include "daemon/sekishod/exporter.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
@@ -176,8 +177,10 @@ class Service {
   nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json session_list_json(const nlohmann::json& params);
-  nlohmann::json session_show_json(const nlohmann::json& params);
+  // Read on a job's thread (sessions_job_): the store through a connection of its own.
+  BackgroundJob::Work session_list_work(bool all);
+  BackgroundJob::Work session_show_work(std::uint32_t number);
+  std::uint32_t session_number(const nlohmann::json& params);  // throws invalid
   nlohmann::json session_receipt_json(const nlohmann::json& params);
   nlohmann::json session_json(const sessions::Session& session, bool with_flows);
   // The open or stored session the request's id names; throws invalid or not_found.
@@ -221,12 +224,17 @@ class Service {
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
-  nlohmann::json handle_request(const control::Request& request, const control::Caller& caller);
+  std::optional<nlohmann::json> handle_request(control::Request& request,
+                                               const control::Caller& caller,
+                                               const control::ControlServer::Later& later);
+  // Answers `later` with what `prepare`'s work finds on `job`'s thread.
+  void answer_later(BackgroundJob& job, const std::string& key, BackgroundJob::Prepare prepare,
+                    const control::ControlServer::Later& later);
   nlohmann::json status_json();
   nlohmann::json audit_status_json();
   nlohmann::json verify_json();
   nlohmann::json audit_show_json(const nlohmann::json& params);
-  nlohmann::json audit_verify_json();
+  BackgroundJob::Work audit_verify_work();
   nlohmann::json audit_export_json(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json export_job_json(const Exporter::Job& job);
   nlohmann::json export_chunk_json(const Exporter::Job& job, const nlohmann::json& offset);
@@ -265,6 +273,7 @@ class Service {
   // Declared after the auditor whose key it signs with: destroyed (its thread joined) first.
   Exporter exporter_;
   RefusalCounter refusals_;
+  RefusalCounter connection_refusals_;
   sessions::Store session_store_;
   bool session_store_ready_ = false;
   std::uint32_t highest_session_number_ = 0;  // of any session.open in the audit log
@@ -293,6 +302,10 @@ class Service {
   // Declared after the auditor they report to, so they are destroyed (and wireguard-go
   // stopped) first.
   std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;
+  // Long viewer calls, one of each kind at a time; destroyed first (a running one is
+  // waited for).
+  BackgroundJob audit_job_{io_, "audit verify"};
+  BackgroundJob sessions_job_{io_, "session list"};
 };
 
 }  // namespace sekisho::daemon

@@ -1,6 +1,5 @@
 // The daemon's side of the control socket: which methods it answers, and how.
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -18,40 +17,8 @@ namespace sekisho::daemon {
 
 namespace {
 
-control::RoleGroups role_groups() {
-#ifdef SEKISHO_TESTING
-  // The lab gives roles to made-up gids, so the tests need no system groups:
-  // "admin=4001,operator=4002,viewer=4003".
-  if (const char* spec = std::getenv("SEKISHO_TEST_ROLE_GROUPS")) {
-    static bool said = false;
-    if (!said) {
-      said = true;
-      log_warning(std::string("test build: roles from $SEKISHO_TEST_ROLE_GROUPS: ") + spec);
-    }
-    control::RoleGroups groups;
-    std::string text = spec;
-    for (std::size_t start = 0; start < text.size();) {
-      std::size_t end = text.find(',', start);
-      end = end == std::string::npos ? text.size() : end;
-      const std::string item = text.substr(start, end - start);
-      const std::size_t eq = item.find('=');
-      if (eq != std::string::npos) {
-        const gid_t gid = static_cast<gid_t>(std::stoul(item.substr(eq + 1)));
-        const std::string role = item.substr(0, eq);
-        (role == "admin"      ? groups.admin
-         : role == "operator" ? groups.operator_
-                              : groups.viewer) = gid;
-      }
-      start = end + 1;
-    }
-    return groups;
-  }
-#endif
-  return control::system_role_groups();
-}
-
 audit::Actor actor_of(const control::Caller& caller) {
-  return {caller.peer.uid, caller.peer.user, std::string(control::role_name(caller.role))};
+  return {caller.peer.uid, caller.user, std::string(control::role_name(caller.role))};
 }
 
 }  // namespace
@@ -65,26 +32,30 @@ std::error_code Service::start_control() {
       ::chmod(parent.c_str(), 0755);
     }
   }
-  role_groups();  // a test build says here, once, where its roles come from
   control_ = std::make_unique<control::ControlServer>(
       io_, options_.control_path,
-      [this](const control::Request& request, const control::Caller& caller) {
-        return handle_request(request, caller);
+      [this](control::Request& request, const control::Caller& caller,
+             const control::ControlServer::Later& later) {
+        return handle_request(request, caller, later);
       },
       [this](const control::Caller& caller, const std::string& method) {
         if (refusals_.refused(actor_of(caller), method, caller.peer.pid,
                               RefusalCounter::Clock::now())) {
-          log_warning("control: refused " + method + " to " + caller.peer.user + " (uid " +
+          log_warning("control: refused " + method + " to " + caller.user + " (uid " +
                       std::to_string(caller.peer.uid) + ", pid " + std::to_string(caller.peer.pid) +
                       ", role " + std::string(control::role_name(caller.role)) + ")");
         }
       },
-      role_groups);
+      [this](const control::Caller& caller, control::ConnectionCap cap) {
+        connection_refusals_.refused(actor_of(caller), std::string(control::cap_name(cap)),
+                                     caller.peer.pid, RefusalCounter::Clock::now());
+      });
   return control_->start();
 }
 
-nlohmann::json Service::handle_request(const control::Request& request,
-                                       const control::Caller& caller) {
+std::optional<nlohmann::json> Service::handle_request(control::Request& request,
+                                                      const control::Caller& caller,
+                                                      const control::ControlServer::Later& later) {
   if (request.method == "status") {
     return status_json();
   }
@@ -95,10 +66,12 @@ nlohmann::json Service::handle_request(const control::Request& request,
     return audit_show_json(request.params);
   }
   if (request.method == "audit.verify") {
-    return audit_verify_json();
+    answer_later(
+        audit_job_, "verify", [this] { return audit_verify_work(); }, later);
+    return std::nullopt;
   }
   if (request.method == "audit.pubkey") {
-    return {{"pem", auditor_.public_pem()}};
+    return nlohmann::json{{"pem", auditor_.public_pem()}};
   }
   if (request.method == "audit.export") {
     return audit_export_json(request.params, actor_of(caller));
@@ -116,10 +89,18 @@ nlohmann::json Service::handle_request(const control::Request& request,
     return session_close(request.params, actor_of(caller));
   }
   if (request.method == "session.list") {
-    return session_list_json(request.params);
+    const bool all = request.params.value("all", false);
+    answer_later(
+        sessions_job_, all ? "list all" : "list", [this, all] { return session_list_work(all); },
+        later);
+    return std::nullopt;
   }
   if (request.method == "session.show") {
-    return session_show_json(request.params);
+    const std::uint32_t number = session_number(request.params);
+    answer_later(
+        sessions_job_, "show " + std::to_string(number),
+        [this, number] { return session_show_work(number); }, later);
+    return std::nullopt;
   }
   if (request.method == "session.receipt") {
     return session_receipt_json(request.params);
@@ -152,6 +133,19 @@ nlohmann::json Service::handle_request(const control::Request& request,
   }
   throw control::ControlError(control::ErrorCode::NotFound,
                               "no handler for '" + request.method + "'");
+}
+
+void Service::answer_later(BackgroundJob& job, const std::string& key,
+                           BackgroundJob::Prepare prepare,
+                           const control::ControlServer::Later& later) {
+  job.request(key, std::move(prepare),
+              [later](const nlohmann::json& result, std::exception_ptr error) {
+                if (error) {
+                  later.fail(error);
+                } else {
+                  later.ok(result);
+                }
+              });
 }
 
 nlohmann::json Service::status_json() {

@@ -89,6 +89,54 @@ nlohmann::json flow_details(const Session& session, const sessions::FlowRecord& 
   return details;
 }
 
+// A session as `session list` and `session show` give it: the flows `store` holds and,
+// for an open session, the connections conntrack holds now. It reads nothing else, so a
+// job on a thread of its own can call it with a store of its own.
+nlohmann::json describe_session(sessions::Store& store, const Session& session, bool with_flows) {
+  nlohmann::json out = sessions::to_json(session);
+  const std::int64_t now = now_ms();
+  out["opened"] = utc_ms(session.opened_ms);
+  out["deadline"] = utc_ms(session.deadline_ms);
+  out["remaining_seconds"] = session.remaining_ms(now) / 1000;
+  out["ended"] = session.ended_ms ? nlohmann::json(utc_ms(session.ended_ms)) : nlohmann::json();
+  std::vector<sessions::FlowRecord> flows = store.flows(session.number);
+  if (session.open()) {
+    std::vector<net::Flow> live;
+    net::dump_flows(mark_of(session), 0xffffffff, live);
+    for (const net::Flow& flow : live) {
+      sessions::FlowRecord record = flow_record(flow, 0);
+      auto stored = std::find_if(flows.begin(), flows.end(), [&](const auto& known) {
+        return known.conntrack_id == record.conntrack_id &&
+               known.source_port == record.source_port && known.ended_ms == 0;
+      });
+      if (stored != flows.end()) {
+        record.started_ms = record.started_ms ? record.started_ms : stored->started_ms;
+        *stored = record;
+      } else {
+        flows.push_back(record);
+      }
+    }
+  }
+  std::uint64_t to_target = 0;
+  std::uint64_t from_target = 0;
+  nlohmann::json list = nlohmann::json::array();
+  for (const sessions::FlowRecord& flow : flows) {
+    to_target += flow.bytes_to_target;
+    from_target += flow.bytes_from_target;
+    nlohmann::json item = sessions::to_json(flow);
+    item["started"] = flow.started_ms ? nlohmann::json(utc_ms(flow.started_ms)) : nlohmann::json();
+    item["ended"] = flow.ended_ms ? nlohmann::json(utc_ms(flow.ended_ms)) : nlohmann::json();
+    list.push_back(item);
+  }
+  out["flows"] = flows.size();
+  out["bytes_to_target"] = to_target;
+  out["bytes_from_target"] = from_target;
+  if (with_flows) {
+    out["flow_records"] = list;
+  }
+  return out;
+}
+
 }  // namespace
 
 void Service::open_session_store() {
@@ -546,86 +594,71 @@ std::size_t Service::handle_flow_events() {
 }
 
 nlohmann::json Service::session_json(const Session& session, bool with_flows) {
-  nlohmann::json out = sessions::to_json(session);
-  const std::int64_t now = now_ms();
-  out["opened"] = utc_ms(session.opened_ms);
-  out["deadline"] = utc_ms(session.deadline_ms);
-  out["remaining_seconds"] = session.remaining_ms(now) / 1000;
-  out["ended"] = session.ended_ms ? nlohmann::json(utc_ms(session.ended_ms)) : nlohmann::json();
-  std::vector<sessions::FlowRecord> flows = session_store_.flows(session.number);
-  if (session.open()) {
-    std::vector<net::Flow> live;
-    net::dump_flows(mark_of(session), 0xffffffff, live);
-    for (const net::Flow& flow : live) {
-      sessions::FlowRecord record = flow_record(flow, 0);
-      auto stored = std::find_if(flows.begin(), flows.end(), [&](const auto& known) {
-        return known.conntrack_id == record.conntrack_id &&
-               known.source_port == record.source_port && known.ended_ms == 0;
-      });
-      if (stored != flows.end()) {
-        record.started_ms = record.started_ms ? record.started_ms : stored->started_ms;
-        *stored = record;
-      } else {
-        flows.push_back(record);
+  return describe_session(session_store_, session, with_flows);
+}
+
+BackgroundJob::Work Service::session_list_work(bool all) {
+  return [path = options_.state_dir + "/sessions.db", all, open = open_sessions_] {
+    sessions::Store store;
+    // Unreadable, it lists what it can: the open sessions, without their stored flows.
+    store.open_snapshot(path);
+    nlohmann::json list = nlohmann::json::array();
+    if (all) {
+      std::vector<std::string> errors;
+      for (const Session& session : store.load(false, errors)) {
+        auto found = open.find(session.number);
+        list.push_back(
+            describe_session(store, found != open.end() ? found->second : session, false));
+      }
+    } else {
+      for (const auto& [number, session] : open) {
+        list.push_back(describe_session(store, session, false));
       }
     }
-  }
-  std::uint64_t to_target = 0;
-  std::uint64_t from_target = 0;
-  nlohmann::json list = nlohmann::json::array();
-  for (const sessions::FlowRecord& flow : flows) {
-    to_target += flow.bytes_to_target;
-    from_target += flow.bytes_from_target;
-    nlohmann::json item = sessions::to_json(flow);
-    item["started"] = flow.started_ms ? nlohmann::json(utc_ms(flow.started_ms)) : nlohmann::json();
-    item["ended"] = flow.ended_ms ? nlohmann::json(utc_ms(flow.ended_ms)) : nlohmann::json();
-    list.push_back(item);
-  }
-  out["flows"] = flows.size();
-  out["bytes_to_target"] = to_target;
-  out["bytes_from_target"] = from_target;
-  if (with_flows) {
-    out["flow_records"] = list;
-  }
-  return out;
+    return nlohmann::json{{"sessions", list}};
+  };
 }
 
-nlohmann::json Service::session_list_json(const nlohmann::json& params) {
-  nlohmann::json list = nlohmann::json::array();
-  if (params.value("all", false)) {
-    std::vector<std::string> errors;
-    for (const Session& session : session_store_.load(false, errors)) {
-      auto open = open_sessions_.find(session.number);
-      list.push_back(session_json(open != open_sessions_.end() ? open->second : session, false));
-    }
-  } else {
-    for (const auto& [number, session] : open_sessions_) {
-      list.push_back(session_json(session, false));
-    }
+BackgroundJob::Work Service::session_show_work(std::uint32_t number) {
+  std::optional<Session> open;
+  if (auto found = open_sessions_.find(number); found != open_sessions_.end()) {
+    open = found->second;
   }
-  return {{"sessions", list}};
+  return [path = options_.state_dir + "/sessions.db", number, open] {
+    sessions::Store store;
+    store.open_snapshot(path);
+    std::string error;
+    std::optional<Session> session = open ? open : store.find(number, error);
+    if (!session) {
+      throw control::ControlError(
+          control::ErrorCode::NotFound,
+          "no session s-" + std::to_string(number) + (error.empty() ? "" : ": " + error));
+    }
+    return describe_session(store, *session, true);
+  };
 }
 
-Session Service::find_session(const nlohmann::json& params) {
+std::uint32_t Service::session_number(const nlohmann::json& params) {
   auto number = sessions::parse_session_id(params.value("id", ""));
   if (!number) {
     throw invalid("a session id looks like s-7");
   }
-  if (auto it = open_sessions_.find(*number); it != open_sessions_.end()) {
+  return *number;
+}
+
+Session Service::find_session(const nlohmann::json& params) {
+  const std::uint32_t number = session_number(params);
+  if (auto it = open_sessions_.find(number); it != open_sessions_.end()) {
     return it->second;
   }
   std::string error;
-  std::optional<Session> session = session_store_.find(*number, error);
+  std::optional<Session> session = session_store_.find(number, error);
   if (!session) {
     throw control::ControlError(
         control::ErrorCode::NotFound,
         "no session " + params.value("id", std::string()) + (error.empty() ? "" : ": " + error));
   }
   return *session;
-}
-
-nlohmann::json Service::session_show_json(const nlohmann::json& params) {
-  return session_json(find_session(params), true);
 }
 
 std::optional<std::string> Service::compare_session_elements(nft::TableImage& expected,

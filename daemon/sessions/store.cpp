@@ -63,6 +63,21 @@ std::error_code Store::open(const std::string& path) {
   return audit::open_database(path, schema, db_);
 }
 
+std::error_code Store::open_snapshot(const std::string& path) {
+  if (std::error_code error = audit::open_database_read_only(path, db_)) {
+    return error;
+  }
+  // One read transaction (deferred: the first read takes the snapshot) until closed.
+  if (const int result =
+          sqlite3_exec(db_, "BEGIN; SELECT COUNT(*) FROM sessions;", nullptr, nullptr, nullptr);
+      result != SQLITE_OK) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return audit::sqlite_error(result);
+  }
+  return {};
+}
+
 std::error_code Store::save(const Session& session) {
   Statement statement(db_,
                       "INSERT OR REPLACE INTO sessions (number, state, record) VALUES (?, ?, ?)");

@@ -44,6 +44,9 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   std::error_code open(const std::string& path);
+  // Opens the store at `path` read-only as it is now: for reading it on another thread
+  // (`session list` off the event loop).
+  std::error_code open_snapshot(const std::string& path);
 
   std::error_code save(const Session& session);
   // Every stored session (open ones only with `open_only`), oldest first; a record that

@@ -44,6 +44,41 @@ TEST_CASE("malformed requests are invalid, with the id when it could be read") {
   CHECK(error_of("{\"id\":6,\"method\":\"st\xff\"}", id) == ErrorCode::Invalid);
 }
 
+TEST_CASE("a request nested half a million levels deep is invalid, not a crash") {
+  // Under the 1 MiB limit: params holds 500,000 nested arrays. Parsed without a bound and
+  // then copied, it ran the daemon out of stack.
+  const std::size_t depth = 500000;
+  const std::string line = R"({"id":9,"method":"status","params":{"a":)" + std::string(depth, '[') +
+                           std::string(depth, ']') + "}}";
+  REQUIRE(line.size() < kMaxRequestBytes);
+  nlohmann::json id;
+  try {
+    parse_request(line, id);
+    FAIL("a request nested " << depth << " levels deep was accepted");
+  } catch (const ControlError& error) {
+    CHECK(error.code() == ErrorCode::Invalid);
+    CHECK(std::string(error.what()).find("nests deeper than 64") != std::string::npos);
+  }
+  // The reply to it is one ordinary line.
+  CHECK(nlohmann::json::parse(reply_error(id, ErrorCode::Invalid, "x"))["error"]["code"] ==
+        "invalid");
+}
+
+TEST_CASE("requests nest up to 64 levels; brackets inside strings do not count") {
+  auto nested = [](int levels) {
+    // The request object and params are two levels; the rest are arrays.
+    return R"({"id":1,"method":"status","params":{"a":)" + std::string(levels - 2, '[') +
+           std::string(levels - 2, ']') + "}}";
+  };
+  nlohmann::json id;
+  CHECK(parse_request(nested(kMaxRequestNesting), id).params.contains("a"));
+  CHECK(error_of(nested(kMaxRequestNesting + 1), id) == ErrorCode::Invalid);
+  const std::string brackets(100000, '[');
+  Request request =
+      parse_request(R"({"id":2,"method":"status","params":{"text":")" + brackets + R"("}})", id);
+  CHECK(request.params["text"] == brackets);
+}
+
 TEST_CASE("replies are one line each") {
   const std::string ok = reply_ok(1, {{"x", 1}});
   CHECK(ok == "{\"id\":1,\"ok\":true,\"result\":{\"x\":1}}\n");

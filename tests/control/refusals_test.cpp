@@ -48,3 +48,23 @@ TEST_CASE("refusals: the first ones are records of their own, the rest a count p
   // A new window records again.
   CHECK(counter.refused(mallory, "status", 9, start + 1min));
 }
+
+TEST_CASE("refused connections are only counted: one record per caller, cap and window") {
+  std::vector<Recorded> records;
+  RefusalCounter counter(
+      [&](const sekisho::audit::Actor& actor, const std::string& cap, std::int64_t,
+          std::int64_t count) { records.push_back({actor.uid, cap, count}); },
+      0);
+  const auto start = RefusalCounter::Clock::time_point{} + 1h;
+  const sekisho::audit::Actor mallory{1000, "mallory", "none"};
+  for (int i = 0; i < 3000; ++i) {
+    CHECK_FALSE(counter.refused(mallory, i < 2990 ? "per_uid" : "all", 7, start + 1ms * i));
+  }
+  CHECK(records.empty());
+  counter.flush(start + RefusalCounter::kWindow + 1s);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].method == "all");
+  CHECK(records[0].count == 10);
+  CHECK(records[1].method == "per_uid");
+  CHECK(records[1].count == 2990);
+}

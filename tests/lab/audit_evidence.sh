@@ -11,7 +11,6 @@ bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
 lab_require_tools sqlite3 openssl sha256sum tar
-export SEKISHO_TEST_ROLE_GROUPS=admin=4001,operator=4002,viewer=4003
 lab_up
 sock=$LAB_RUN_DIR/control.sock
 db=$LAB_RUN_DIR/state/audit.db

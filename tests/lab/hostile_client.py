@@ -10,7 +10,18 @@
   hostile_client.py SOCKET many N [REQUEST]
                                        N requests (default status) on one connection,
                                        replies read: how many were ok, forbidden, invalid
+  hostile_client.py SOCKET deep N       a status request whose params nest N levels deep
+                                       (N arrays), then a plain status request
+  hostile_client.py SOCKET steps FILE N
+                                       N status requests on one connection, request i
+                                       sent once FILE.(i-1) exists; prints "i REPLY"
+  hostile_client.py SOCKET flood-hold N SECONDS
+                                       N connections held open, each sending a status
+                                       request every 10 s and reading its replies; one the
+                                       daemon refuses or closes is opened again at once
+                                       (counts printed every second)
 Prints what the daemon did: the replies it sent, or when it closed the connection."""
+import os
 import socket
 import sys
 import time
@@ -102,6 +113,89 @@ def main():
         forbidden = sum('"forbidden"' in line for line in lines)
         invalid = sum('"invalid"' in line for line in lines)
         print(f"{ok} ok, {forbidden} forbidden, {invalid} invalid of {count}")
+    elif mode == "deep":
+        s = connect(path)
+        depth = int(sys.argv[3])
+        nested = "[" * depth + "]" * depth
+        s.sendall(('{"id":1,"method":"status","params":{"a":' + nested + '}}\n').encode())
+        s.sendall(b'{"id":2,"method":"status"}\n')
+        lines = read_lines(s, 2, timeout=30)
+        print("\n".join(lines) if lines else "no reply")
+    elif mode == "steps":
+        s = connect(path)
+        step_file, count = sys.argv[3], int(sys.argv[4])
+        for i in range(1, count + 1):
+            if i > 1:
+                deadline = time.monotonic() + 30
+                while not os.path.exists(f"{step_file}.{i - 1}") and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            s.sendall(f'{{"id":{i},"method":"status"}}\n'.encode())
+            lines = read_lines(s, 1)
+            print(i, lines[0] if lines else "no reply", flush=True)
+    elif mode == "flood-hold":
+        flood_hold(path, int(sys.argv[3]), float(sys.argv[4]))
+
+
+def flood_hold(path, count, seconds):
+    """Keeps `count` connections to the daemon for `seconds`: each sends a status request
+    every 10 s (a complete request, so the idle limit does not close it) and reads what
+    comes; one refused or closed is opened again at once."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    stats = {"refused": 0, "reconnects": 0, "answered": 0, "closed": 0, "queue_full": 0}
+    next_ping = {}
+    to_open = [count]  # connections to (re)open
+
+    def open_one():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except OSError:
+            # EAGAIN: the daemon's listen queue is full; tried again in the next round.
+            stats["queue_full"] += 1
+            s.close()
+            return False
+        sel.register(s, selectors.EVENT_READ)
+        next_ping[s] = time.monotonic()  # a request at once
+        return True
+
+    start = last_report = time.monotonic()
+    while time.monotonic() - start < seconds:
+        while to_open[0] > 0 and open_one():
+            to_open[0] -= 1
+        now = time.monotonic()
+        for s, due in list(next_ping.items()):
+            if due <= now:
+                try:
+                    s.send(b'{"id":1,"method":"status"}\n')
+                except OSError:
+                    pass
+                next_ping[s] = now + 10
+        for key, _ in sel.select(timeout=0.05) if next_ping else []:
+            s = key.fileobj
+            try:
+                data = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                if b"too_many_connections" in data:
+                    stats["refused"] += 1
+                else:
+                    stats["answered"] += data.count(b"\n")
+                continue
+            stats["closed"] += 1
+            sel.unregister(s)
+            del next_ping[s]
+            s.close()
+            stats["reconnects"] += 1
+            to_open[0] += 1
+        if now - last_report >= 1:
+            last_report = now
+            print(f"{now - start:.0f}s open={len(next_ping)} " +
+                  " ".join(f"{k}={v}" for k, v in stats.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ require sekishod.service \
   "ExecStart=/usr/sbin/sekishod --policy /etc/sekisho/policy.yaml --state-dir /var/lib/sekisho" \
   "ExecReload=/bin/kill -HUP \$MAINPID" \
   "Restart=on-failure" \
+  "LimitNOFILE=65536" \
   "RestartPreventExitStatus=78" \
   "Wants=sekisho-restore.service" \
   "After=sekisho-restore.service" \

@@ -1,0 +1,75 @@
+#include "daemon/sekishod/background_job.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "daemon/common/log.hpp"
+
+namespace sekisho::daemon {
+
+BackgroundJob::BackgroundJob(boost::asio::io_context& io, std::string name)
+    : io_(io), name_(std::move(name)) {}
+
+BackgroundJob::~BackgroundJob() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void BackgroundJob::request(const std::string& key, Prepare prepare, Done done) {
+  for (const std::unique_ptr<Run>& run : queued_) {
+    if (run->key == key) {
+      run->waiting.push_back(std::move(done));
+      return;
+    }
+  }
+  auto run = std::make_unique<Run>();
+  run->key = key;
+  run->prepare = std::move(prepare);
+  run->waiting.push_back(std::move(done));
+  queued_.push_back(std::move(run));
+  if (!running_) {
+    start_next();
+  }
+}
+
+void BackgroundJob::start_next() {
+  if (queued_.empty()) {
+    return;
+  }
+  running_ = std::move(queued_.front());
+  queued_.pop_front();
+  Run* run = running_.get();
+  try {
+    Work work = run->prepare();
+    // The thread writes only `run`'s result; the loop reads it after the post below.
+    thread_ = std::thread([this, run, work = std::move(work)] {
+      try {
+        run->result = work();
+      } catch (...) {
+        run->error = std::current_exception();
+      }
+      boost::asio::post(io_, [this] { finished(); });
+    });
+  } catch (...) {
+    // No work or no thread: answered as an error, from the loop, like any other result.
+    run->error = std::current_exception();
+    boost::asio::post(io_, [this] { finished(); });
+  }
+}
+
+void BackgroundJob::finished() {
+  if (thread_.joinable()) {
+    thread_.join();  // it has posted this: its last step
+  }
+  std::unique_ptr<Run> run = std::move(running_);
+  for (const Done& done : run->waiting) {
+    try {
+      done(run->result, run->error);
+    } catch (const std::exception& error) {
+      log_error(name_ + ": answering a caller failed: " + error.what());
+    }
+  }
+  start_next();
+}
+
+}  // namespace sekisho::daemon

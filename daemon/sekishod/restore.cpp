@@ -16,7 +16,13 @@ namespace {
 bool apply_and_report(const ir::Ruleset& ruleset, const std::string& label) {
   nft::ApplyOutcome outcome;
   try {
-    outcome = nft::apply_ruleset(ruleset, label);
+    // A socket of its own: --restore runs once, at early boot.
+    nft::Socket socket;
+    if (std::error_code error = socket.open()) {
+      log_error(label + ": netlink: " + error.message());
+      return false;
+    }
+    outcome = nft::apply_ruleset(socket, ruleset, label);
   } catch (const std::exception& error) {  // out of memory, most likely
     log_error(label + ": " + error.what());
     return false;

@@ -12,6 +12,7 @@
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/net/rtnl.hpp"
 #include "daemon/nft/apply.hpp"
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
@@ -116,7 +117,7 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
     }
   }
   monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_ruleset(ruleset, options_.policy_path);
+  nft::ApplyOutcome outcome = nft::apply_ruleset(nft_socket_, ruleset, options_.policy_path);
   if (std::error_code error = monitor_.resume()) {
     log_error("cannot listen to nftables events again: " + error.message() +
               "; relying on the generation check");
@@ -156,7 +157,7 @@ bool Service::apply_element_changes(const std::vector<nft::ElementChange>& chang
     }
   }
   monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_elements(current_->ruleset, changes, what);
+  nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, changes, what);
   if (std::error_code error = monitor_.resume()) {
     log_error("cannot listen to nftables events again: " + error.message());
   }
@@ -259,6 +260,15 @@ int Service::start() {
   if (std::error_code error = monitor_.open(event_buffer)) {
     log_error("cannot listen to nftables events: " + error.message());
     return kExitUnavailable;
+  }
+  for (const auto& [what, error] :
+       {std::pair{"nftables", nft_socket_.open()},
+        std::pair{"rtnetlink", net::open_route_socket(route_socket_)},
+        std::pair{"conntrack", net::open_conntrack_socket(conntrack_socket_)}}) {
+    if (error) {
+      log_error(std::string("cannot open a netlink socket for ") + what + ": " + error.message());
+      return kExitUnavailable;
+    }
   }
   ::mkdir(options_.state_dir.c_str(), 0700);
   if (std::error_code error = state_lock_.acquire(options_.state_dir)) {
@@ -440,7 +450,7 @@ void Service::check_generation() {
     return;
   }
   std::uint32_t genid = 0;
-  if (std::error_code error = nft::read_genid(genid)) {
+  if (std::error_code error = nft::read_genid(nft_socket_, genid)) {
     log_warning("cannot read the nftables generation: " + error.message());
     return;
   }
@@ -462,7 +472,7 @@ void Service::compare_and_restore() {
 
 std::optional<std::string> Service::read_back_and_compare(bool& compared) {
   const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(applied.table);
+  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
   if (kernel.error) {
     log_warning("cannot read table inet sekisho back: " + kernel.error.message());
     check_pending_ = true;  // the generation is not vouched for: try again next tick

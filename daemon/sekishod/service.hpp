@@ -44,8 +44,10 @@
 #include "daemon/control/server.hpp"
 #include "daemon/net/conntrack.hpp"
 #include "daemon/net/link_snapshot.hpp"
+#include "daemon/net/netlink_socket.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
+#include "daemon/nft/socket.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
@@ -241,6 +243,13 @@ class Service {
   bool check_pending_ = false;  // an apply or readback failed: compare at the next tick
 
   nft::ChangeMonitor monitor_;
+  // The netlink sockets enforcing needs, opened at start and kept: with every other
+  // descriptor taken (a flood of connections, say), the ruleset is still applied, read back
+  // and restored, the WAN gate and link still close and a closed window's connections
+  // still end.
+  nft::Socket nft_socket_;
+  net::NetlinkSocket route_socket_;
+  net::NetlinkSocket conntrack_socket_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer generation_timer_;

@@ -34,9 +34,9 @@ std::size_t Service::end_schedule_connections(const std::string& schedule,
   }
   // Counted first, for the record; then the kernel deletes them by their mark.
   std::vector<net::Flow> flows;
-  std::error_code error = net::dump_flows(mark, kWholeMark, flows);
+  std::error_code error = net::dump_flows(conntrack_socket_, mark, kWholeMark, flows);
   if (!error && !flows.empty()) {
-    error = net::delete_flows(mark, kWholeMark);
+    error = net::delete_flows(conntrack_socket_, mark, kWholeMark);
   }
   details["connections_ended"] = error ? 0 : flows.size();
   if (error) {

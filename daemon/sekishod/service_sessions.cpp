@@ -440,13 +440,15 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   if (delete_flows) {
     // The counters so far (kept if the DESTROY events are lost), then the connections.
     std::vector<net::Flow> live;
-    if (std::error_code error = net::dump_flows(mark_of(session), 0xffffffff, live)) {
+    if (std::error_code error =
+            net::dump_flows(conntrack_socket_, mark_of(session), 0xffffffff, live)) {
       log_warning("cannot read the connections of " + session.id() + ": " + error.message());
     }
     for (const net::Flow& flow : live) {
       session_store_.save_flow(session.number, flow_record(flow, session.ended_ms));
     }
-    if (std::error_code error = net::delete_flows(mark_of(session), 0xffffffff)) {
+    if (std::error_code error =
+            net::delete_flows(conntrack_socket_, mark_of(session), 0xffffffff)) {
       log_error("cannot delete the connections of " + session.id() + ": " + error.message() +
                 " (the kernel rejects their packets all the same)");
     }

@@ -190,7 +190,7 @@ void Service::record_hook_result(const std::string& path, const wan::HookResult&
 // (`fresh`); a link someone set up by hand is set down again with the recording it had.
 std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(link, info)) {
+  if (std::error_code error = net::get_link(route_socket_, link, info)) {
     return "cannot find link " + link + ": " + error.message();
   }
   if (!info.up()) {
@@ -198,7 +198,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   }
   if (fresh || !wan_snapshot_ || wan_snapshot_->link != link) {
     net::LinkSnapshot snapshot;
-    if (std::error_code error = net::take_snapshot(link, snapshot)) {
+    if (std::error_code error = net::take_snapshot(route_socket_, link, snapshot)) {
       // The gate is closed whatever happens here: nothing passes the link.
       return "cannot record the addresses and routes of " + link + " (" + error.message() +
              "); the link stays up behind the closed gate";
@@ -210,7 +210,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
              "; the link stays up behind the closed gate";
     }
   }
-  if (std::error_code error = net::set_link_up(link, false)) {
+  if (std::error_code error = net::set_link_up(route_socket_, link, false)) {
     return "cannot set " + link + " down: " + error.message();
   }
   return {};
@@ -218,14 +218,14 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
 
 // Brings the link up and restores what take_wan_link_down recorded; "" when it worked.
 std::string Service::bring_wan_link_up(const std::string& link, std::string& restored) {
-  if (std::error_code error = net::set_link_up(link, true)) {
+  if (std::error_code error = net::set_link_up(route_socket_, link, true)) {
     return "cannot set " + link + " up: " + error.message();
   }
   if (!wan_snapshot_) {
     return {};
   }
   net::RestoreReport report;
-  std::error_code error = net::restore_snapshot(*wan_snapshot_, report);
+  std::error_code error = net::restore_snapshot(route_socket_, *wan_snapshot_, report);
   restored = net::to_string(report);
   wan_snapshot_.reset();
   save_wan_state();
@@ -242,7 +242,7 @@ void Service::release_wan_link() {
   std::string restored;
   std::string problem;
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(link, info)) {
+  if (std::error_code error = net::get_link(route_socket_, link, info)) {
     problem = "cannot find link " + link + ": " + error.message();
     wan_snapshot_.reset();  // gone: nothing to give back
     save_wan_state();
@@ -301,7 +301,7 @@ void Service::check_wan() {
     wan_link_held_down_ = false;
   }
   net::LinkInfo info;
-  const bool found = !net::get_link(link, info);
+  const bool found = !net::get_link(route_socket_, link, info);
   if (!decision.up) {
     const bool was_up = found && info.up();
     const bool changed = !wan_closed_ || (first && was_up);
@@ -500,7 +500,7 @@ nlohmann::json Service::wan_status_json() {
   const std::string& link = policy.wan->interface.name;
   const wan::LinkDecision decision = decide_wan(policy, schedule_now());
   net::LinkInfo info;
-  std::error_code error = net::get_link(link, info);
+  std::error_code error = net::get_link(route_socket_, link, info);
   nlohmann::json out = {
       {"link", link},
       {"clock", utc_text(schedule_now())},

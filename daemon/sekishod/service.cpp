@@ -99,8 +99,33 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
 
 void Service::fill_runtime_sets(Loaded& loaded) {
   policy::fill_open_schedules(loaded.ruleset, loaded.policy, to_seconds(schedule_clock_now()));
-  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_closed_);
+  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_close_wanted_);
   fill_sessions(loaded.ruleset);
+}
+
+bool Service::apply_filled(Loaded& loaded, const char* what) {
+  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: the
+  // scheduled sets, the WAN gate and the sessions maps (the only sets with timeouts).
+  std::vector<std::pair<ir::Set*, std::vector<ir::Element>>> held;
+  if (current_ && &loaded == &*current_) {
+    for (ir::Set& set : loaded.ruleset.sets) {
+      if (!set.schedule.empty() || set.timeout || set.name == policy::kWanClosedSet) {
+        held.emplace_back(&set, set.elements);
+      }
+    }
+  }
+  fill_runtime_sets(loaded);
+  if (!apply(loaded.ruleset, what)) {
+    for (auto& [set, elements] : held) {
+      set->elements = std::move(elements);
+    }
+    return false;
+  }
+  wan_closed_ = loaded.policy.wan && wan_close_wanted_;
+  for (auto& [number, closing] : closing_sessions_) {
+    closing.elements_gone = true;  // the table applied holds the open sessions only
+  }
+  return true;
 }
 
 bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
@@ -123,6 +148,7 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
               "; relying on the generation check");
   }
   if (!outcome.ok) {
+    last_kernel_error_ = outcome.errors.empty() ? "refused" : outcome.errors.front();
     for (const std::string& error : outcome.errors) {
       log_error(error);
     }
@@ -147,17 +173,21 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
   return true;
 }
 
-bool Service::apply_element_changes(const std::vector<nft::ElementChange>& changes,
-                                    const char* what, bool quiet_fallback) {
+bool Service::apply_element_changes(const std::vector<SetChange>& changes, const char* what,
+                                    bool quiet_fallback) {
   if (events_) {
     EventNews news = read_events();
     if (!news.foreign.empty()) {
-      restore(news.foreign);  // a full apply: it carries the runtime sets as they are now
-      return !check_pending_;
+      // A full apply: it carries every runtime set as it is to be now, these changes too.
+      return restore(news.foreign);
     }
   }
+  std::vector<nft::ElementChange> batch;
+  for (const SetChange& change : changes) {
+    batch.push_back({change.set, change.remove, change.add});
+  }
   monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, changes, what);
+  nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, batch, what);
   if (std::error_code error = monitor_.resume()) {
     log_error("cannot listen to nftables events again: " + error.message());
   }
@@ -168,19 +198,47 @@ bool Service::apply_element_changes(const std::vector<nft::ElementChange>& chang
     }
     known_genid_ = outcome.genid;
     applied_genid_ = outcome.genid;
+    for (const SetChange& change : changes) {
+      change.set->elements = change.after;
+    }
     log_info(std::string(what) + ": committed in " + milliseconds(outcome.took) + " (generation " +
              std::to_string(outcome.genid) + ")");
     return true;
   }
   // E.g. a session element that timed out in the meantime cannot be removed (ENOENT):
-  // replacing the whole table with the runtime sets as they are now always works.
+  // replacing the whole table with the runtime sets as they are to be now works unless the
+  // kernel refuses that too.
   if (!quiet_fallback) {
     for (const std::string& error : outcome.errors) {
       log_warning(error);
     }
     log_warning(std::string(what) + ": element change refused; replacing the table instead");
   }
-  return apply(current_->ruleset, what);
+  return apply_filled(*current_, what);
+}
+
+void Service::note_retry(const std::string& change, const std::string& what,
+                         const std::string& error) {
+  if (error.empty()) {
+    if (std::optional<Retries::Episode> episode = retries_.took(change)) {
+      const auto seconds =
+          std::chrono::duration_cast<std::chrono::seconds>(Retries::Clock::now() - episode->since)
+              .count();
+      log_notice(what + ": the kernel took it after " + std::to_string(episode->failures) +
+                 " failed attempts in " + std::to_string(seconds) + " s");
+      auditor_.record(Auditor::daemon_actor(), "kernel.change_applied",
+                      {{"change", change},
+                       {"what", what},
+                       {"failed_attempts", static_cast<std::int64_t>(episode->failures)},
+                       {"failed_seconds", static_cast<std::int64_t>(seconds)}});
+    }
+    return;
+  }
+  if (retries_.failed(change, Retries::Clock::now())) {
+    log_error(what + ": the kernel did not take it (" + error + "); trying again until it does");
+    auditor_.record(Auditor::daemon_actor(), "kernel.change_failed",
+                    {{"change", change}, {"what", what}, {"error", error}});
+  }
 }
 
 bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
@@ -192,8 +250,7 @@ bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
     ending.push_back(open_sessions_.at(number));
     open_sessions_.erase(number);
   }
-  fill_runtime_sets(loaded);
-  if (!apply(loaded.ruleset, what)) {
+  if (!apply_filled(loaded, what)) {
     for (sessions::Session& session : ending) {
       open_sessions_.emplace(session.number, std::move(session));
     }
@@ -282,6 +339,7 @@ int Service::start() {
     log_warning("cannot lock " + StateLock::path_in(options_.state_dir) + ": " + error.message() +
                 "; running without the state-directory lock");
   }
+  spare_descriptor_.take();
   auditor_.open(options_.state_dir);
   auditor_.record(Auditor::daemon_actor(), "daemon.start",
                   {{"policy", options_.policy_path}, {"pid", ::getpid()}});
@@ -314,7 +372,7 @@ int Service::start() {
     guarded("cloud check", [this] {
       if (bridge_) {
         if (!wan_close_deferred_until_) {
-          bridge_->set_wan_open(!wan_closed_);
+          bridge_->set_wan_open(!wan_close_wanted_);
         }
         bridge_->tick();
       }
@@ -386,22 +444,32 @@ void Service::reload() {
   notify_status("enforcing " + options_.policy_path);
 }
 
-void Service::restore(const std::string& why) {
+bool Service::restore(const std::string& why) {
   ++restores_;
   log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
               std::to_string(restores_) + ")");
   // The clock may have moved a schedule since the last apply: restore what is due now.
-  fill_runtime_sets(*current_);
+  const bool restored = apply_filled(*current_, "restored");
+  // Recorded when it takes, and when it first fails: a kernel that keeps refusing is
+  // tried every second, but not recorded every second.
+  nlohmann::json details = {{"what", why}, {"restore", restores_}, {"restored", restored}};
+  if (restored) {
+    if (std::optional<Retries::Episode> episode = retries_.took("restore")) {
+      details["failed_attempts"] = static_cast<std::int64_t>(episode->failures);
+    }
+    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
+  } else if (retries_.failed("restore", Retries::Clock::now())) {
+    details["error"] = last_kernel_error_;
+    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
+  }
   // systemctl status shows the state: a failing restore must not look like enforcement.
-  const bool restored = apply(current_->ruleset, "restored");
-  auditor_.record(Auditor::daemon_actor(), "drift.restore",
-                  {{"what", why}, {"restore", restores_}, {"restored", restored}});
   if (restored) {
     notify_status("enforcing " + options_.policy_path + "; restores: " + std::to_string(restores_));
   } else {
     notify_status("RESTORE FAILED (retrying every second): table inet sekisho may not hold " +
                   options_.policy_path);
   }
+  return restored;
 }
 
 Service::EventNews Service::read_events() {

@@ -92,15 +92,16 @@ void Service::load_wan_state(const policy::Policy& policy) {
     log_warning(wan_state_path(options_.state_dir) + ": " + bad.what() + "; ignored");
   }
   // The gate of the first apply: as things are now (a restart is no reason to open it).
-  wan_closed_ = policy.wan && !decide_wan(policy, schedule_now()).up;
+  wan_close_wanted_ = policy.wan && !decide_wan(policy, schedule_now()).up;
 }
 
 bool Service::save_wan_state() {
   const nlohmann::json state = {
       {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
       {"snapshot", wan_snapshot_ ? net::to_json(*wan_snapshot_) : nlohmann::json()}};
-  if (std::error_code error =
-          write_file_atomically(wan_state_path(options_.state_dir), state.dump(2) + "\n", 0600)) {
+  const std::string text = state.dump(2) + "\n";
+  if (std::error_code error = spare_descriptor_.with_spare(
+          [&] { return write_file_atomically(wan_state_path(options_.state_dir), text, 0600); })) {
     log_warning("cannot save " + wan_state_path(options_.state_dir) + ": " + error.message() +
                 " (a restart would forget the link override or the recorded WAN configuration)");
     return false;
@@ -130,6 +131,9 @@ wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
 }
 
 bool Service::change_wan_gate(bool closed) {
+  // A change the other way that never took is no longer wanted.
+  retries_.forget(closed ? "wan-gate-open" : "wan-gate-close");
+  wan_close_wanted_ = closed;
   ir::Set* set = nullptr;
   for (ir::Set& candidate : current_->ruleset.sets) {
     if (candidate.name == policy::kWanClosedSet) {
@@ -140,14 +144,27 @@ bool Service::change_wan_gate(bool closed) {
     wan_closed_ = closed;
     return true;
   }
-  std::vector<ir::Element> before = set->elements;
+  // The gate as it is to be; current_ keeps what the kernel holds until the kernel has it.
+  std::vector<ir::Element> held = set->elements;
   policy::fill_wan_gate(current_->ruleset, current_->policy, closed);
-  wan_closed_ = closed;
-  nft::ElementChange change{set, std::move(before), set->elements};
-  if (change.remove.empty() && change.add.empty()) {
-    return true;
+  std::vector<ir::Element> after = std::exchange(set->elements, held);
+  bool applied = held.empty() == after.empty();
+  if (!applied) {
+    applied = apply_element_changes({SetChange{set, held, after, after}},
+                                    closed ? "WAN gate closed" : "WAN gate opened");
   }
-  return apply_element_changes({change}, closed ? "WAN gate closed" : "WAN gate opened");
+  if (applied) {
+    wan_closed_ = closed;
+  }
+  note_wan_gate(closed, applied ? "" : last_kernel_error_);
+  return applied;
+}
+
+void Service::note_wan_gate(bool closed, const std::string& error) {
+  note_retry(closed ? "wan-gate-close" : "wan-gate-open",
+             std::string(closed ? "close" : "open") + " the WAN gate of " +
+                 current_->policy.wan->interface.name,
+             error);
 }
 
 void Service::run_power_hook(const std::string& argument) {
@@ -274,6 +291,7 @@ void Service::check_wan() {
   }
   if (!policy.wan) {
     wan_closed_ = false;
+    wan_close_wanted_ = false;
     wan_link_.clear();
     wan_close_deferred_until_.reset();  // the closing it waited for is off
     return;
@@ -304,12 +322,11 @@ void Service::check_wan() {
   const bool found = !net::get_link(route_socket_, link, info);
   if (!decision.up) {
     const bool was_up = found && info.up();
-    const bool changed = !wan_closed_ || (first && was_up);
-    bool gate_applied = true;
+    const bool changed = !wan_close_wanted_ || (first && was_up);
     // Messages in flight to the cloud get a second to be acknowledged, so none is cut off
     // half-sent (it would come again after the opening, a duplicate); a start, or a gate
     // closed already, does not wait.
-    if (changed && !wan_closed_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
+    if (changed && !wan_close_wanted_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
       const auto waited = std::chrono::steady_clock::now();
       if (!wan_close_deferred_until_) {
         wan_close_deferred_until_ = waited + std::chrono::seconds(1);
@@ -324,10 +341,16 @@ void Service::check_wan() {
     wan_close_deferred_until_.reset();
     if (changed) {
       log_notice("WAN link " + link + " goes down: " + decision.why);
+    }
+    // At the transition, and at every check after until the kernel has it.
+    bool gate_applied = wan_closed_ && !changed;
+    if (gate_applied) {
+      note_wan_gate(true, "");  // a closing refused before may have taken with a restore
+    } else {
       gate_applied = change_wan_gate(true);
-      if (bridge_) {
-        bridge_->set_wan_open(false);
-      }
+    }
+    if (changed && bridge_) {
+      bridge_->set_wan_open(false);
     }
     const std::string problem = take_wan_link_down(link, changed);
     // Up again after it was down: someone set it up (a link that could not be set down
@@ -373,7 +396,7 @@ void Service::check_wan() {
   // set_wan_open(true) lets the bridge send again.
   wan_close_deferred_until_.reset();
   wan_link_held_down_ = false;
-  const bool changed = wan_closed_ || (first && found && !info.up() && wan_snapshot_);
+  const bool changed = wan_close_wanted_ || (first && found && !info.up() && wan_snapshot_);
   if (changed) {
     log_notice("WAN link " + link + " comes up: " + decision.why);
     run_power_hook("on");
@@ -415,8 +438,15 @@ void Service::check_wan() {
       log_error("WAN link " + link + ": " + problem);
     }
     auditor_.record(Auditor::daemon_actor(), "wan.up", details);
-  } else if (!problem.empty()) {
-    log_error("WAN link " + link + ": " + problem);
+  } else {
+    if (!problem.empty()) {
+      log_error("WAN link " + link + ": " + problem);
+    }
+    if (wan_closed_) {
+      change_wan_gate(false);  // an opening the kernel refused, again
+    } else {
+      note_wan_gate(false, "");  // or it took with a restore
+    }
   }
 }
 
@@ -510,6 +540,10 @@ nlohmann::json Service::wan_status_json() {
       {"cause", wan::cause_name(decision.cause)},
       {"why", decision.why},
       {"gate", wan_closed_ ? "closed" : "open"},
+      // While the kernel refuses the gate's change: what it is to be.
+      {"gate_pending", wan_closed_ == wan_close_wanted_ ? nlohmann::json()
+                       : wan_close_wanted_              ? nlohmann::json("closed")
+                                                        : nlohmann::json("open")},
       {"schedule", policy.wan->up ? nlohmann::json(policy.wan->up->name) : nlohmann::json()},
       {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
       {"power_hook",

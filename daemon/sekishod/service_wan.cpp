@@ -18,6 +18,7 @@
 #include "daemon/net/rtnl.hpp"
 #include "daemon/sekishod/request_params.hpp"
 #include "daemon/sekishod/service.hpp"
+#include "daemon/sekishod/wan_state.hpp"
 #include "policy/compile.hpp"
 #include "policy/open_schedules.hpp"
 #include "policy/units.hpp"
@@ -34,10 +35,6 @@ constexpr std::int64_t kMaxDownOverrideSeconds = 366 * 24 * 3600;
 
 std::chrono::sys_seconds schedule_now() {
   return std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
-}
-
-std::string wan_state_path(const std::string& state_dir) {
-  return state_dir + "/wan.json";
 }
 
 // Where the power hook is looked for: /etc/sekisho/hooks, or in test builds the directory
@@ -62,37 +59,17 @@ std::string hook_path(const std::string& policy_path) {
 }  // namespace
 
 void Service::load_wan_state(const policy::Policy& policy) {
-  std::error_code error;
-  std::optional<std::string> text =
-      read_small_file(wan_state_path(options_.state_dir), 1 << 20, error);
-  if (!text) {
-    if (error && error != std::errc::no_such_file_or_directory) {
-      log_warning(wan_state_path(options_.state_dir) + ": " + error.message() +
-                  "; no link override or recorded WAN configuration");
-    }
-    return;
+  StoredWanState stored = read_wan_state(options_.state_dir);
+  for (const std::string& problem : stored.problems) {
+    log_warning(problem);
   }
-  try {
-    const nlohmann::json state = nlohmann::json::parse(*text);
-    std::string problem;
-    if (state.contains("override") && !state.at("override").is_null()) {
-      wan_override_ = wan::override_from_json(state.at("override"), problem);
-      if (!wan_override_) {
-        log_warning(wan_state_path(options_.state_dir) + ": override: " + problem + "; ignored");
-      }
-    }
-    if (state.contains("snapshot") && !state.at("snapshot").is_null()) {
-      wan_snapshot_ = net::snapshot_from_json(state.at("snapshot"), problem);
-      if (!wan_snapshot_) {
-        log_warning(wan_state_path(options_.state_dir) + ": snapshot: " + problem +
-                    "; the WAN link's addresses and routes cannot be restored from it");
-      }
-    }
-  } catch (const nlohmann::json::exception& bad) {
-    log_warning(wan_state_path(options_.state_dir) + ": " + bad.what() + "; ignored");
-  }
-  // The gate of the first apply: as things are now (a restart is no reason to open it).
-  wan_close_wanted_ = policy.wan && !decide_wan(policy, schedule_now()).up;
+  wan_override_ = stored.override_;
+  wan_snapshot_ = std::move(stored.snapshot);
+  // The gate of the first apply: as things are now (a restart is no reason to open it),
+  // and closed while a forced down is stored, whatever its deadline says; the first check
+  // after it judges the deadline, records the override's end and opens the gate.
+  wan_close_wanted_ =
+      policy.wan && (!decide_wan(policy, schedule_now()).up || forced_down_stored(stored));
 }
 
 bool Service::save_wan_state() {

@@ -5,7 +5,8 @@
 # connections, not one more descriptor can be had. Meanwhile the ruleset is flushed (it
 # must be restored within 5 s), and the operating hours end: the WAN gate must close, the
 # link go down, and the connections of the closing schedule be deleted. Restore times are
-# measured with descriptors free and with none.
+# measured with descriptors free and with none. The watchdog keep-alive (sd_notify) must
+# go on meanwhile: one that fails gets the daemon killed under systemd.
 set -u
 bindir=$1
 src=$2
@@ -32,6 +33,12 @@ sed -e 's/^    schedule: always$/    schedule: hours/' \
   -e 's/^rules:$/rules:\n  - name: the line reports to the cloud\n    from: hmi-1\n    to: cloud-broker\n    services: [mqtts]/' \
   "$src/configs/lab-factory.yaml" >"$tmp/policy.yaml"
 set_clock "2027-01-13 10:00:00" # a Wednesday, inside hours
+# systemd's side of sd_notify, with a keep-alive every second (WATCHDOG_USEC=2 s).
+chmod 755 "$tmp"
+export NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=2000000
+python3 "$src/tests/lab/notify_listener.py" "$NOTIFY_SOCKET" true 300 >"$tmp/notify" &
+listener=$!
+wait_ms 5000 grep -q listening "$tmp/notify" >/dev/null
 lab_up "$tmp/policy.yaml"
 pid=$("$lab" daemon pid)
 cloud=$("$lab" address cloud 4)
@@ -79,6 +86,8 @@ lowest=$(python3 -c "import os,sys
 used={int(n) for n in os.listdir('/proc/%s/fd' % sys.argv[1])}
 print(next(n for n in range(len(used) + 1) if n not in used))" "$pid")
 prlimit --pid "$pid" --nofile="$lowest":
+full_since=$(date +%s)
+pings_before=$(grep -c "WATCHDOG=1" "$tmp/notify")
 echo "sekishod holds $(open_descriptors) descriptors; soft limit now $lowest"
 timeout 3 "$ctl" --control "$run/control.sock" status >/dev/null 2>&1 &&
   lab_fail "the control socket still took a connection: descriptors were left" ||
@@ -105,6 +114,12 @@ esac
 [ "$(open_descriptors)" -ge "$lowest" ] && lab_pass "the descriptor table stayed full throughout" ||
   lab_fail "sekishod closed descriptors meanwhile ($(open_descriptors) open, limit $lowest)"
 
+pings=$(($(grep -c "WATCHDOG=1" "$tmp/notify") - pings_before))
+full_for=$(($(date +%s) - full_since))
+[ "$pings" -ge $((full_for - 2)) ] &&
+  lab_pass "the watchdog keep-alive went on with no descriptor free ($pings in $full_for s)" ||
+  lab_fail "only $pings watchdog keep-alives in $full_for s with no descriptor free"
+
 # Descriptors again: everything above is in the audit log.
 prlimit --pid "$pid" --nofile=1024:
 wait_ms 5000 ctl_gw status >/dev/null && lab_pass "with descriptors free again the control socket answers" ||
@@ -115,4 +130,5 @@ python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d['gate_ap
   lab_pass "audit: wan.down, gate applied and link set down" || lab_fail "audit wan.down: $(audit_last wan.down)"
 python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d['schedule']=='hours' and d['connections_ended']>=1 else 1)" "$(audit_last schedule.close)" &&
   lab_pass "audit: schedule.close with its connections ended" || lab_fail "audit schedule.close: $(audit_last schedule.close)"
+kill "$listener" 2>/dev/null
 lab_finish

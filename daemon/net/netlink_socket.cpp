@@ -145,8 +145,11 @@ std::error_code NetlinkSocket::receive(std::vector<std::uint8_t>& datagram,
         return {EMSGSIZE, std::system_category()};
       }
       // Only the kernel answers requests: anything another process sent (which takes
-      // CAP_NET_ADMIN) is skipped.
+      // CAP_NET_ADMIN) is skipped, within the same bound on the wait.
       if (sender.nl_pid != 0) {
+        if (std::chrono::steady_clock::now() >= deadline && wait.count() > 0) {
+          return std::make_error_code(std::errc::timed_out);
+        }
         continue;
       }
       datagram.resize(static_cast<std::size_t>(received));

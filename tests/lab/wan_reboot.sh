@@ -10,23 +10,16 @@ bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
 run=$LAB_RUN_DIR
-ctl_gw() { in_gw "$ctl" --control "$run/control.sock" "$@"; }
 
 # The lab factory without operating hours (wan.up): only the override can shut the WAN;
 # hmi-1 reports to the cloud through it.
-sed 's/^rules:$/rules:\n  - name: the line reports to the cloud\n    from: hmi-1\n    to: cloud-broker\n    services: [mqtts]/' \
-  "$src/configs/lab-factory.yaml" >"$tmp/policy.yaml"
+policy_reporting_to_cloud "$tmp/policy.yaml"
 lab_up "$tmp/policy.yaml"
 cloud=$("$lab" address cloud 4)
 link_is_up() { in_gw ip link show wan0 | grep -q "[<,]UP[,>]"; }
 gate_holds_wan() { in_gw nft list set inet sekisho wan_closed 2>/dev/null | grep -q '"wan0"'; }
 cloud_reached() { [ "$(probe hmi1 tcp "$cloud" 8883)" = reached ]; }
-cloud_shut() {
-  case $(probe hmi1 tcp "$cloud" 8883) in
-    blocked | error:ENETUNREACH | error:EHOSTUNREACH) return 0 ;;
-    *) return 1 ;;
-  esac
-}
+cloud_shut() { wan_shut hmi1 tcp "$cloud" 8883; }
 # reboot WHAT: sekishod stops, the table goes, the WAN link comes up with its default route,
 # --restore runs.
 reboot() {

@@ -100,12 +100,13 @@ class Service {
     std::vector<ir::Element> add;
     std::vector<ir::Element> after;
   };
-  // A session whose end was decided while the kernel still grants its access: retried at
-  // every session tick; it ends (recorded, connections deleted) once the access is gone.
+  // A session whose end was decided while the kernel still grants its access: retried
+  // every second; it ends (recorded, connections deleted) once the access is gone.
   struct ClosingSession {
     sessions::Session session;
     audit::Actor by;
     std::string why;
+    std::chrono::steady_clock::time_point next_attempt;
     bool elements_gone = false;  // a whole-table apply without them has taken
   };
 

@@ -208,9 +208,10 @@ bool Service::close_session(Session session, const audit::Actor& by, const std::
   note_retry("session " + session.id(), "take away the access of session " + session.id(),
              removed ? "" : last_kernel_error_);
   if (!removed) {
-    // Tried again at every session tick; the end is recorded once the kernel has it.
+    // Tried again every second; the end is recorded once the kernel has it.
     const std::uint32_t number = session.number;
-    closing_sessions_[number] = ClosingSession{std::move(session), by, why};
+    closing_sessions_[number] = ClosingSession{
+        std::move(session), by, why, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
     return false;
   }
   try {
@@ -222,8 +223,13 @@ bool Service::close_session(Session session, const audit::Actor& by, const std::
 }
 
 void Service::finish_closing_sessions() {
+  const auto now = std::chrono::steady_clock::now();
   for (auto it = closing_sessions_.begin(); it != closing_sessions_.end();) {
     ClosingSession& closing = it->second;
+    if (!closing.elements_gone && now < closing.next_attempt) {
+      ++it;
+      continue;
+    }
     // A whole-table apply since (a restore, or another closing's fallback) took every
     // closing session's access away; elements that timed out meanwhile are fine too.
     const bool removed =
@@ -233,6 +239,7 @@ void Service::finish_closing_sessions() {
                "take away the access of session " + closing.session.id(),
                removed ? "" : last_kernel_error_);
     if (!removed) {
+      closing.next_attempt = now + std::chrono::seconds(1);
       ++it;
       continue;
     }
@@ -429,7 +436,7 @@ nlohmann::json Service::session_close(const nlohmann::json& params, const audit:
     open_sessions_.erase(number);
     session.state = State::Closed;
     closed.push_back(session.id());
-    // Should the kernel refuse even a whole-table apply, it is tried again every 250 ms,
+    // Should the kernel refuse even a whole-table apply, it is tried again every second,
     // and the close recorded once the access is gone.
     removed = close_session(std::move(session), by, reason, false) && removed;
   }

@@ -1,11 +1,14 @@
 #include "daemon/common/clock.hpp"
 
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 
 #include <date/date.h>
+#include <fcntl.h>
 #include <sys/timex.h>
+#include <unistd.h>
 
 namespace sekisho {
 
@@ -20,10 +23,22 @@ std::chrono::system_clock::time_point schedule_clock_now() {
   const auto now = std::chrono::system_clock::now();
 #ifdef SEKISHO_TESTING
   if (const char* path = std::getenv("SEKISHO_TEST_CLOCK_OFFSET_FILE")) {
-    std::ifstream in(path);
-    long long seconds = 0;
-    if (in >> seconds) {
-      return now + std::chrono::seconds(seconds);
+    // While no descriptor is free (the lab fills the table) the last offset read stands.
+    static std::atomic<long long> last{0};
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+      return now + std::chrono::seconds(last.load());
+    }
+    if (fd >= 0) {
+      char text[32] = {};
+      const ssize_t got = ::read(fd, text, sizeof text - 1);
+      ::close(fd);
+      char* end = nullptr;
+      const long long seconds = got > 0 ? std::strtoll(text, &end, 10) : 0;
+      if (got > 0 && end != text) {
+        last = seconds;
+        return now + std::chrono::seconds(seconds);
+      }
     }
   }
 #endif

@@ -28,9 +28,6 @@ constexpr std::size_t kRequestSize = 128;
 // The filtered flush walks the whole conntrack table inside the request; on a busy box
 // that takes a while, but a daemon must not hang on it forever.
 constexpr std::chrono::seconds kAnswerTimeout{10};
-// Each call has a socket of its own with a port id of its own, so the sequence number
-// only has to be non-zero (0 tells libmnl not to check it).
-constexpr std::uint32_t kSequence = 1;
 
 constexpr std::uint16_t message_type(std::uint8_t ctnetlink_type) {
   return static_cast<std::uint16_t>((NFNL_SUBSYS_CTNETLINK << 8) | ctnetlink_type);
@@ -211,7 +208,6 @@ class MarkRequest {
     nlmsghdr* header = mnl_nlmsg_put_header(buffer_.data());
     header->nlmsg_type = message_type(ctnetlink_type);
     header->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
-    header->nlmsg_seq = kSequence;
     auto* family = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(nfgenmsg)));
     family->nfgen_family = AF_UNSPEC;
     family->version = NFNETLINK_V0;
@@ -222,20 +218,17 @@ class MarkRequest {
   MarkRequest(const MarkRequest&) = delete;
   MarkRequest& operator=(const MarkRequest&) = delete;
 
-  // Sends the request on a socket of its own and reads answers until the kernel's ACK or
-  // error, or the end of a dump; other messages go to `on_message`. ctnetlink ends a dump
-  // with an NLMSG_DONE that never carries an error (failures come as NLMSG_ERROR before
-  // any data), so libmnl's own handling of both is enough.
-  std::error_code transact(mnl_cb_t on_message, void* data) {
-    NetlinkSocket socket;
-    if (std::error_code error = socket.open(NETLINK_NETFILTER, kAnswerTimeout)) {
-      return error;
-    }
-    const nlmsghdr* header = reinterpret_cast<const nlmsghdr*>(buffer_.data());
+  // Sends the request on `socket` and reads answers until the kernel's ACK or error, or
+  // the end of a dump; other messages go to `on_message`. ctnetlink ends a dump with an
+  // NLMSG_DONE that never carries an error (failures come as NLMSG_ERROR before any data),
+  // so libmnl's own handling of both is enough.
+  std::error_code transact(NetlinkSocket& socket, mnl_cb_t on_message, void* data) {
+    auto* header = reinterpret_cast<nlmsghdr*>(buffer_.data());
+    header->nlmsg_seq = socket.next_sequence();
     if (std::error_code error = socket.send(header, header->nlmsg_len)) {
       return error;
     }
-    return socket.run_until_stop(kSequence, on_message, data);
+    return socket.run_until_stop(header->nlmsg_seq, on_message, data);
   }
 
  private:
@@ -358,13 +351,18 @@ std::error_code enable_accounting() {
   return {};
 }
 
-std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<Flow>& flows) {
+std::error_code open_conntrack_socket(NetlinkSocket& socket) {
+  return socket.open(NETLINK_NETFILTER, kAnswerTimeout);
+}
+
+std::error_code dump_flows(NetlinkSocket& socket, std::uint32_t mark, std::uint32_t mask,
+                           std::vector<Flow>& flows) {
   if ((mark & ~mask) != 0) {
     return errno_code(EINVAL);
   }
   MarkRequest request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, mark, mask);
   Dump dump;
-  if (std::error_code error = request.transact(on_dumped_flow, &dump)) {
+  if (std::error_code error = request.transact(socket, on_dumped_flow, &dump)) {
     return error;
   }
   std::sort(dump.flows.begin(), dump.flows.end(),
@@ -377,12 +375,28 @@ std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<F
   return {};
 }
 
-std::error_code delete_flows(std::uint32_t mark, std::uint32_t mask) {
+std::error_code delete_flows(NetlinkSocket& socket, std::uint32_t mark, std::uint32_t mask) {
   if (mask == 0 || (mark & ~mask) != 0) {
     return errno_code(EINVAL);
   }
   MarkRequest request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, mark, mask);
-  return request.transact(nullptr, nullptr);
+  return request.transact(socket, nullptr, nullptr);
+}
+
+std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<Flow>& flows) {
+  NetlinkSocket socket;
+  if (std::error_code error = open_conntrack_socket(socket)) {
+    return error;
+  }
+  return dump_flows(socket, mark, mask, flows);
+}
+
+std::error_code delete_flows(std::uint32_t mark, std::uint32_t mask) {
+  NetlinkSocket socket;
+  if (std::error_code error = open_conntrack_socket(socket)) {
+    return error;
+  }
+  return delete_flows(socket, mark, mask);
 }
 
 std::error_code FlowEvents::open() {
@@ -449,39 +463,23 @@ std::error_code FlowEvents::read(std::vector<FlowEvent>& events, bool& lost) {
   if (socket_.get() == nullptr) {
     return errno_code(EBADF);
   }
-  // Not NetlinkSocket::receive: the sender's address is needed, to tell the kernel's
-  // events from datagrams another process sent to our port id.
-  std::vector<char> buffer(NetlinkSocket::kReceiveSize);
+  // NetlinkSocket::receive skips datagrams another process sent to our port id.
+  std::vector<std::uint8_t> buffer;
   for (int datagram = 0; datagram < kReadBatch; ++datagram) {
-    sockaddr_nl sender{};
-    iovec part{buffer.data(), buffer.size()};
-    msghdr header{};
-    header.msg_name = &sender;
-    header.msg_namelen = sizeof sender;
-    header.msg_iov = &part;
-    header.msg_iovlen = 1;
-    const ssize_t received = recvmsg(fd(), &header, MSG_DONTWAIT);
-    if (received < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return {};
-      }
-      if (errno == ENOBUFS) {
-        lost = true;
-        continue;
-      }
-      if (errno == EINTR) {
-        continue;
-      }
-      return errno_code(errno);
+    const std::error_code error = socket_.receive(buffer, std::chrono::milliseconds(0));
+    if (error == std::errc::timed_out) {
+      return {};  // nothing more waiting
     }
-    if ((header.msg_flags & MSG_TRUNC) != 0) {
-      lost = true;  // cannot happen with events of a few hundred bytes, but would lose one
+    // ENOBUFS: the kernel dropped events; EMSGSIZE (cannot happen with events of a few
+    // hundred bytes) would lose one.
+    if (error.value() == ENOBUFS || error.value() == EMSGSIZE) {
+      lost = true;
       continue;
     }
-    if (sender.nl_pid != 0) {
-      continue;
+    if (error) {
+      return error;
     }
-    int remaining = static_cast<int>(received);
+    int remaining = static_cast<int>(buffer.size());
     for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
          mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
       FlowEvent event{message->nlmsg_type == message_type(IPCTNL_MSG_CT_DELETE)

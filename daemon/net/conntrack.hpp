@@ -7,9 +7,11 @@
 // flows stops "established" state from lingering), and to report each flow's totals when
 // it ends.
 //
-// The contract of dump_flows and delete_flows is rtnl.hpp's: they act in the network
-// namespace of the calling thread, on a socket of their own, block until the kernel has
-// answered (at most about 10 s, then std::errc::timed_out), and return errno in
+// The contract of dump_flows and delete_flows is rtnl.hpp's: they act on a socket from
+// open_conntrack_socket() that the caller keeps (sekishod opens one at start: deleting the
+// connections of a closing schedule or an ended session never waits for a free
+// descriptor), or in the forms without it on one of their own; they block until the
+// kernel has answered (at most about 10 s, then std::errc::timed_out), and return errno in
 // std::system_category(). Both need CAP_NET_ADMIN in the namespace's user namespace.
 // While no rule of the namespace uses conntrack (nothing tracked yet) a dump is empty and
 // a delete deletes nothing; a kernel without ctnetlink at all answers EOPNOTSUPP.
@@ -72,7 +74,8 @@ std::error_code enable_accounting();
 // userspace). Replaces `flows`; no order; an entry the kernel sends twice (it can when
 // its table is resized during the dump) is listed once. EINVAL without asking the kernel
 // when `mark` has bits outside `mask` (nothing could ever match).
-std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<Flow>& flows);
+std::error_code dump_flows(NetlinkSocket& socket, std::uint32_t mark, std::uint32_t mask,
+                           std::vector<Flow>& flows);
 
 // Deletes the flows whose mark & mask == mark, of both address families, in one request
 // (IPCTNL_MSG_CT_DELETE without a tuple: the kernel's filtered flush). Each deleted flow
@@ -82,6 +85,13 @@ std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<F
 // Order with nftables: remove the session's authorisation first, then delete its flows;
 // the other way round the next packet of a running TCP stream is picked up as a new flow
 // (nf_conntrack_tcp_loose) and still authorised.
+std::error_code delete_flows(NetlinkSocket& socket, std::uint32_t mark, std::uint32_t mask);
+
+// Opens `socket` for the two calls above (NETLINK_NETFILTER).
+std::error_code open_conntrack_socket(NetlinkSocket& socket);
+
+// Both on a socket of their own, opened and closed for the one call.
+std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<Flow>& flows);
 std::error_code delete_flows(std::uint32_t mark, std::uint32_t mask);
 
 enum class FlowEventKind { New, Destroy };

@@ -41,12 +41,12 @@ void record_failure(RestoreReport& report, std::error_code& first, const std::st
 
 // Waits until none of `sources` (IPv6 addresses of link `ifindex`) is tentative any more,
 // or kDadWait has passed. Returns those whose detection failed.
-std::vector<policy::IpAddress> wait_for_dad(int ifindex,
+std::vector<policy::IpAddress> wait_for_dad(NetlinkSocket& socket, int ifindex,
                                             const std::vector<policy::IpAddress>& sources) {
   const auto deadline = std::chrono::steady_clock::now() + kDadWait;
   for (;;) {
     std::vector<AddressStatus> statuses;
-    if (list_addresses(ifindex, statuses)) {
+    if (list_addresses(socket, ifindex, statuses)) {
       return {};  // the routes will tell what is wrong
     }
     bool pending = false;
@@ -212,18 +212,18 @@ struct Reader {
 
 }  // namespace
 
-std::error_code take_snapshot(const std::string& link, LinkSnapshot& out) {
+std::error_code take_snapshot(NetlinkSocket& socket, const std::string& link, LinkSnapshot& out) {
   LinkInfo info;
-  if (std::error_code error = get_link(link, info)) {
+  if (std::error_code error = get_link(socket, link, info)) {
     return error;
   }
   std::vector<AddressStatus> statuses;
-  if (std::error_code error = list_addresses(info.index, statuses)) {
+  if (std::error_code error = list_addresses(socket, info.index, statuses)) {
     return error;
   }
   // No count: a route the snapshot cannot hold makes this EOPNOTSUPP.
   std::vector<Route> routes;
-  if (std::error_code error = list_routes(info.index, routes)) {
+  if (std::error_code error = list_routes(socket, info.index, routes)) {
     return error;
   }
   LinkSnapshot snapshot;
@@ -251,21 +251,22 @@ std::string to_string(const RestoreReport& report) {
   return text;
 }
 
-std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& report) {
+std::error_code restore_snapshot(NetlinkSocket& socket, const LinkSnapshot& snapshot,
+                                 RestoreReport& report) {
   report = RestoreReport{};
   LinkInfo info;
-  if (std::error_code error = get_link(snapshot.link, info)) {
+  if (std::error_code error = get_link(socket, snapshot.link, info)) {
     return error;
   }
   // What is there already. Adding addresses makes only kernel routes, which list_routes
   // leaves out, so one look at the routes before the addresses does.
   std::vector<policy::InterfaceAddress> present_addresses;
-  if (std::error_code error = list_addresses(info.index, present_addresses)) {
+  if (std::error_code error = list_addresses(socket, info.index, present_addresses)) {
     return error;
   }
   std::vector<Route> present_routes;
   int unrepresentable = 0;  // not ours to judge here: they are simply not compared
-  if (std::error_code error = list_routes(info.index, present_routes, &unrepresentable)) {
+  if (std::error_code error = list_routes(socket, info.index, present_routes, &unrepresentable)) {
     return error;
   }
 
@@ -276,7 +277,7 @@ std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& re
                     [&](const policy::InterfaceAddress& other) { return same(address, other); });
     if (there) {
       ++report.present;
-    } else if (std::error_code error = add_address(info.index, address)) {
+    } else if (std::error_code error = add_address(socket, info.index, address)) {
       record_failure(report, first, "address " + text(address), error);
     } else {
       ++report.added;
@@ -306,7 +307,7 @@ std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& re
     }
   }
   if (!sources.empty()) {
-    for (const policy::IpAddress& address : wait_for_dad(info.index, sources)) {
+    for (const policy::IpAddress& address : wait_for_dad(socket, info.index, sources)) {
       record_failure(report, first,
                      "address " + address.to_string() + " (duplicate address detection failed)",
                      std::error_code(EADDRINUSE, std::system_category()));
@@ -314,7 +315,7 @@ std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& re
   }
 
   for (const Route& route : to_add) {
-    const std::error_code error = add_route(route);
+    const std::error_code error = add_route(socket, route);
     if (!error) {
       ++report.added;
     } else if (error == std::errc::file_exists) {
@@ -324,6 +325,23 @@ std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& re
     }
   }
   return first;
+}
+
+std::error_code take_snapshot(const std::string& link, LinkSnapshot& out) {
+  NetlinkSocket socket;
+  if (std::error_code error = open_route_socket(socket)) {
+    return error;
+  }
+  return take_snapshot(socket, link, out);
+}
+
+std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& report) {
+  NetlinkSocket socket;
+  if (std::error_code error = open_route_socket(socket)) {
+    report = RestoreReport{};
+    return error;
+  }
+  return restore_snapshot(socket, snapshot, report);
 }
 
 nlohmann::json to_json(const LinkSnapshot& snapshot) {

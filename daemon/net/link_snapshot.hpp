@@ -7,7 +7,8 @@
 // the IPv6 link-local address). sekishod keeps the snapshot in its state directory as JSON,
 // so a restart while the link is down still restores it.
 //
-// Calls follow rtnl.hpp's contract (own socket, blocking, errno in system_category).
+// Calls follow rtnl.hpp's contract (a route socket the caller keeps, or one of their own in
+// the forms without it; blocking; errno in system_category).
 
 #include <optional>
 #include <string>
@@ -40,7 +41,7 @@ struct LinkSnapshot {
 // link; EOPNOTSUPP when a route through it is one a snapshot cannot hold (see list_routes,
 // which counts them): a snapshot that would silently lose it is refused, so the caller
 // can leave the link up. `out` is untouched on failure.
-std::error_code take_snapshot(const std::string& link, LinkSnapshot& out);
+std::error_code take_snapshot(NetlinkSocket& socket, const std::string& link, LinkSnapshot& out);
 
 struct RestoreReport {
   int added = 0;    // addresses and routes added
@@ -73,12 +74,17 @@ std::string to_string(const RestoreReport& report);
 // Every address and route is tried; the return is the first error (the one `failed`
 // starts with), or ENODEV or a listing error before anything was tried. Restoring twice
 // is harmless: the second time everything is `present`. `report` is replaced.
-std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& report);
+std::error_code restore_snapshot(NetlinkSocket& socket, const LinkSnapshot& snapshot,
+                                 RestoreReport& report);
 
 // The stored form: {"version": 1, "link": "wan0", "addresses": ["198.51.100.2/24", ...],
 // "routes": [{"destination": "0.0.0.0/0", "gateway": "198.51.100.1", "table": 254,
 // "metric": 0, "protocol": 3, "scope": 0, "type": 1, "onlink": false}, ...]}; "gateway"
 // and "source" only when the route has one, numbers as the kernel has them.
+// The same on a socket of their own (tools and tests).
+std::error_code take_snapshot(const std::string& link, LinkSnapshot& out);
+std::error_code restore_snapshot(const LinkSnapshot& snapshot, RestoreReport& report);
+
 nlohmann::json to_json(const LinkSnapshot& snapshot);
 
 // Reads the stored form back. nullopt with `error` saying where and why ("routes[2].gateway:

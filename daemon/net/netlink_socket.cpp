@@ -1,9 +1,10 @@
 #include "daemon/net/netlink_socket.hpp"
 
 #include <cerrno>
+#include <ctime>
 
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 namespace sekisho::net {
 namespace {
@@ -13,45 +14,169 @@ std::error_code last_error() {
   return {errno != 0 ? errno : EIO, std::system_category()};
 }
 
+void set_buffer(int fd, int forced, int plain, int bytes) {
+  if (bytes > 0 && ::setsockopt(fd, SOL_SOCKET, forced, &bytes, sizeof bytes) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+  }
+}
+
 }  // namespace
 
-std::error_code NetlinkSocket::open(int bus, std::chrono::seconds timeout) {
-  socket_.reset(mnl_socket_open2(bus, SOCK_CLOEXEC));
-  if (!socket_) {
+std::error_code NetlinkSocket::open_socket(std::unique_ptr<mnl_socket, Closer>& out) const {
+  std::unique_ptr<mnl_socket, Closer> socket(mnl_socket_open2(bus_, SOCK_CLOEXEC));
+  if (!socket || mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
     return last_error();
   }
-  timeval wait{static_cast<time_t>(timeout.count()), 0};
-  if (::setsockopt(mnl_socket_get_fd(socket_.get()), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait) !=
-          0 ||
-      mnl_socket_bind(socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return last_error();
+  for (Option option : options_) {
+    if (mnl_socket_setsockopt(socket.get(), option.name, &option.value, sizeof option.value) < 0) {
+      return last_error();
+    }
   }
+  out = std::move(socket);
   return {};
 }
 
+std::error_code NetlinkSocket::open(int bus, std::chrono::seconds timeout) {
+  bus_ = bus;
+  timeout_ = timeout;
+  options_.clear();
+  send_bytes_ = 0;
+  receive_bytes_ = 0;
+  suspect_ = false;
+  if (sequence_ == 0) {
+    // Distinct from whatever an earlier socket with the same port id used.
+    sequence_ = static_cast<std::uint32_t>(std::time(nullptr));
+  }
+  return open_socket(socket_);
+}
+
+std::error_code NetlinkSocket::set_option(int name, int value) {
+  if (mnl_socket_setsockopt(socket_.get(), name, &value, sizeof value) < 0) {
+    return last_error();  // not remembered: a renewal must not fail on it
+  }
+  options_.push_back({name, value});
+  return {};
+}
+
+void NetlinkSocket::apply_buffers() const {
+  const int fd = mnl_socket_get_fd(socket_.get());
+  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, send_bytes_);
+  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, receive_bytes_);
+}
+
+void NetlinkSocket::set_buffers(int send_bytes, int receive_bytes) {
+  send_bytes_ = send_bytes > 0 ? send_bytes : send_bytes_;
+  receive_bytes_ = receive_bytes > 0 ? receive_bytes : receive_bytes_;
+  apply_buffers();
+}
+
+std::uint32_t NetlinkSocket::next_sequence(std::uint32_t count) {
+  if (count == 0) {
+    count = 1;
+  }
+  // No range that wraps through 0.
+  if (sequence_ == 0 || sequence_ > UINT32_MAX - count) {
+    sequence_ = 1;
+  }
+  const std::uint32_t first = sequence_;
+  sequence_ += count;
+  return first;
+}
+
+void NetlinkSocket::discard_pending() {
+  // What is dropped here, an overflow (ENOBUFS) included, was never going to be read.
+  const bool suspect = suspect_;
+  std::vector<std::uint8_t> datagram;
+  // A dump left unread goes on with every read until its end, so this ends too; the
+  // bound only keeps a kernel that never stops from holding the loop.
+  for (int read = 0; read < 1000000; ++read) {
+    std::error_code error = receive(datagram, std::chrono::milliseconds(0));
+    if (error && error.value() != ENOBUFS) {
+      break;  // nothing left (timed_out), or the socket failed: the next request says so
+    }
+  }
+  suspect_ = suspect;
+}
+
+void NetlinkSocket::renew() {
+  std::unique_ptr<mnl_socket, Closer> fresh;
+  if (!open_socket(fresh)) {
+    socket_ = std::move(fresh);
+    apply_buffers();
+  } else {
+    discard_pending();  // no descriptor to spare: the old socket serves, drained
+  }
+  suspect_ = false;
+}
+
 std::error_code NetlinkSocket::send(const void* message, std::size_t size) {
+  if (suspect_) {
+    renew();
+  }
+  discard_pending();
   if (mnl_socket_sendto(socket_.get(), message, size) < 0) {
+    suspect_ = true;
     return last_error();
   }
   return {};
 }
 
 std::error_code NetlinkSocket::receive(std::vector<std::uint8_t>& datagram) {
-  datagram.resize(kReceiveSize);
+  return receive(datagram, timeout_);
+}
+
+std::error_code NetlinkSocket::receive(std::vector<std::uint8_t>& datagram,
+                                       std::chrono::milliseconds wait) {
+  const int fd = mnl_socket_get_fd(socket_.get());
+  const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
-    const ssize_t received = mnl_socket_recvfrom(socket_.get(), datagram.data(), datagram.size());
+    datagram.resize(kReceiveSize);
+    sockaddr_nl sender{};
+    iovec part{datagram.data(), datagram.size()};
+    msghdr header{};
+    header.msg_name = &sender;
+    header.msg_namelen = sizeof sender;
+    header.msg_iov = &part;
+    header.msg_iovlen = 1;
+    const ssize_t received = ::recvmsg(fd, &header, MSG_DONTWAIT);
     if (received >= 0) {
+      if ((header.msg_flags & MSG_TRUNC) != 0) {
+        suspect_ = true;
+        return {EMSGSIZE, std::system_category()};
+      }
+      // Only the kernel answers requests: anything another process sent (which takes
+      // CAP_NET_ADMIN) is skipped, within the same bound on the wait.
+      if (sender.nl_pid != 0) {
+        if (std::chrono::steady_clock::now() >= deadline && wait.count() > 0) {
+          return std::make_error_code(std::errc::timed_out);
+        }
+        continue;
+      }
       datagram.resize(static_cast<std::size_t>(received));
       return {};
     }
-    // SO_RCVTIMEO waits are not restarted after a signal; the answer is still coming.
     if (errno == EINTR) {
       continue;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      suspect_ = true;  // ENOBUFS: answers were dropped, and which is not known
+      return last_error();
+    }
+    if (wait.count() == 0) {
       return std::make_error_code(std::errc::timed_out);
     }
-    return last_error();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      suspect_ = true;  // the answer may still come, after the next request's
+      return std::make_error_code(std::errc::timed_out);
+    }
+    pollfd ready{fd, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30))) < 0 &&
+        errno != EINTR) {
+      suspect_ = true;
+      return last_error();
+    }
   }
 }
 
@@ -62,12 +187,23 @@ std::error_code NetlinkSocket::run_until_stop(std::uint32_t seq, mnl_cb_t on_mes
     if (std::error_code error = receive(datagram)) {
       return error;
     }
+    // A datagram holds answers to one request: one to another sequence number is what an
+    // earlier request left (send() drains those, but one may come late).
+    const auto* first = reinterpret_cast<const nlmsghdr*>(datagram.data());
+    if (seq != 0 && datagram.size() >= sizeof(nlmsghdr) && first->nlmsg_seq != seq) {
+      continue;
+    }
     errno = 0;
     // mnl_cb_run2 checks that each answer carries our port id and `seq`.
     const int result = mnl_cb_run2(datagram.data(), datagram.size(), seq, port(), on_message, data,
                                    control, control_length);
     if (result == MNL_CB_ERROR) {
-      return last_error();
+      std::error_code error = last_error();
+      // A dump refused as busy: one the kernel never finished holds the socket.
+      if (error.value() == EBUSY) {
+        suspect_ = true;
+      }
+      return error;
     }
     if (result == MNL_CB_STOP) {
       return {};

@@ -1,9 +1,21 @@
 #pragma once
 // One netlink socket (libmnl) for request/answer exchanges with the kernel, shared by
-// rtnetlink (rtnl.hpp) and WireGuard's generic netlink family (daemon/vpn/genl.hpp): bound
-// with a port id of its own, so answers are told from anything else, and with a bound on
-// every wait, so a wedged kernel cannot hang the daemon. Errors are errno in
-// std::system_category(); a wait that ran out is std::errc::timed_out.
+// rtnetlink (rtnl.hpp), ctnetlink (conntrack.hpp), nftables (daemon/nft/socket.hpp) and
+// WireGuard's generic netlink family (daemon/vpn/genl.hpp): bound with a port id of its
+// own, so answers are told from anything else, and with a bound on every wait, so a wedged
+// kernel cannot hang the daemon. Errors are errno in std::system_category(); a wait that
+// ran out is std::errc::timed_out.
+//
+// A socket may serve one request or be kept for the daemon's whole life (sekishod opens
+// one per bus at start, so that enforcing never needs a descriptor it could fail to get).
+// A kept socket carries what an earlier request left: answers that came after their
+// request timed out, the rest of a dump nobody read to its end, a receive queue that
+// overflowed (ENOBUFS). So every request starts clean: send() discards whatever is still
+// waiting, each request has a sequence number of its own (next_sequence) and answers to
+// any other are skipped, and only datagrams the kernel sent count. After a failure no
+// drain can be sure to repair (a timeout, lost answers, a dump the kernel left unfinished),
+// the next send() first tries a new socket with the same options, and keeps the old one
+// when no descriptor is free: renewing helps, but nothing depends on it.
 
 #include <chrono>
 #include <cstdint>
@@ -28,10 +40,29 @@ class NetlinkSocket {
   mnl_socket* get() const { return socket_.get(); }
   unsigned port() const { return mnl_socket_get_portid(socket_.get()); }
 
+  // Sets a SOL_NETLINK option (NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK...), now and, when
+  // the kernel took it, on every socket a renewal opens.
+  std::error_code set_option(int name, int value);
+
+  // Room for this many bytes to send in one datagram and to receive before the kernel
+  // drops answers (SO_SNDBUFFORCE/SO_RCVBUFFORCE, which need CAP_NET_ADMIN; else the plain
+  // options, which the system maximum caps); 0 leaves that one as it is. Kept for a
+  // renewal too.
+  void set_buffers(int send_bytes, int receive_bytes);
+
+  // The sequence number for the next request, never 0 (libmnl's "do not check"): the
+  // first of `count` consecutive ones, for a batch of that many messages.
+  std::uint32_t next_sequence(std::uint32_t count = 1);
+
+  // Sends one request, after discarding what earlier requests left waiting (and, after a
+  // failure, on a new socket when one can be opened).
   std::error_code send(const void* message, std::size_t size);
 
-  // One datagram, `datagram` resized to what came. A signal does not end the wait.
+  // One datagram from the kernel, `datagram` resized to what came; waits at most the
+  // socket's timeout, or `wait` (0: only what is there already). A signal does not end
+  // the wait. ENOBUFS: the kernel dropped answers because the receive buffer was full.
   std::error_code receive(std::vector<std::uint8_t>& datagram);
+  std::error_code receive(std::vector<std::uint8_t>& datagram, std::chrono::milliseconds wait);
 
   // Reads answers to `seq` through mnl_cb_run2 until a callback stops (the ACK, or the end
   // of a dump when `control` says so) or fails. Messages of other types go to
@@ -43,7 +74,27 @@ class NetlinkSocket {
   struct Closer {
     void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
   };
+  struct Option {
+    int name;
+    int value;
+  };
+
+  std::error_code open_socket(std::unique_ptr<mnl_socket, Closer>& out) const;
+  void apply_buffers() const;
+  // Reads and drops every datagram waiting, without blocking.
+  void discard_pending();
+  // A new socket in place of this one, when one can be opened; else this one, drained.
+  void renew();
+
   std::unique_ptr<mnl_socket, Closer> socket_;
+  int bus_ = 0;
+  std::chrono::seconds timeout_{0};
+  std::vector<Option> options_;
+  int send_bytes_ = 0;
+  int receive_bytes_ = 0;
+  std::uint32_t sequence_ = 0;
+  // The last request failed in a way that may have left the socket unusable.
+  bool suspect_ = false;
 };
 
 }  // namespace sekisho::net

@@ -2,13 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <ctime>
 #include <utility>
 
 #include <libmnl/libmnl.h>
@@ -49,17 +47,6 @@ bool valid_address(const policy::InterfaceAddress& address) {
 
 int family_of(const policy::IpAddress& address) {
   return address.family == policy::Family::V4 ? AF_INET : AF_INET6;
-}
-
-// 0 means "do not check" to libmnl, so the counter skips it. The socket is new on every
-// call, so this only has to tell our own answers from anything else.
-std::uint32_t next_sequence() {
-  static std::atomic<std::uint32_t> sequence{static_cast<std::uint32_t>(std::time(nullptr))};
-  std::uint32_t value = ++sequence;
-  while (value == 0) {
-    value = ++sequence;
-  }
-  return value;
 }
 
 // A request under construction: the header, then the family's fixed struct, then
@@ -131,22 +118,12 @@ int on_dump_done(const nlmsghdr* header, void*) {
 
 enum class Kind { Acked, Dump };
 
-// Sends `request` on a socket of its own and reads answers until the kernel's ACK (or
-// error) or, for a dump, NLMSG_DONE. Messages of other types go to `on_message`.
-std::error_code transact(Request& request, Kind kind, mnl_cb_t on_message, void* data) {
-  NetlinkSocket socket;
-  if (std::error_code error = socket.open(NETLINK_ROUTE, kAnswerTimeout)) {
-    return error;
-  }
-  int on = 1;
-  // The ACK need not echo our request back.
-  mnl_socket_setsockopt(socket.get(), NETLINK_CAP_ACK, &on, sizeof on);
-  // The kernel then filters dumps by the header (the link of RTM_GETADDR) instead of
-  // sending every address of every link; older kernels refuse the option and we filter
-  // ourselves anyway.
-  mnl_socket_setsockopt(socket.get(), NETLINK_GET_STRICT_CHK, &on, sizeof on);
+// Sends `request` on `socket` and reads answers until the kernel's ACK (or error) or, for a
+// dump, NLMSG_DONE. Messages of other types go to `on_message`.
+std::error_code transact(NetlinkSocket& socket, Request& request, Kind kind, mnl_cb_t on_message,
+                         void* data) {
   nlmsghdr* header = request.header();
-  header->nlmsg_seq = next_sequence();
+  header->nlmsg_seq = socket.next_sequence();
   if (std::error_code error = socket.send(header, header->nlmsg_len)) {
     return error;
   }
@@ -158,6 +135,16 @@ std::error_code transact(Request& request, Kind kind, mnl_cb_t on_message, void*
   control[NLMSG_DONE] = on_dump_done;
   return socket.run_until_stop(header->nlmsg_seq, on_message, data, control.data(),
                                static_cast<unsigned>(control.size()));
+}
+
+// Runs `call` on a socket of its own: the one-shot forms.
+template <typename Call>
+std::error_code on_own_socket(Call call) {
+  NetlinkSocket socket;
+  if (std::error_code error = open_route_socket(socket)) {
+    return error;
+  }
+  return call(socket);
 }
 
 // The attributes of one message or nest, by type; later duplicates win. Types above `max`
@@ -558,7 +545,20 @@ bool LinkInfo::up() const {
   return (flags & IFF_UP) != 0;
 }
 
-std::error_code get_link(const std::string& name, LinkInfo& out) {
+std::error_code open_route_socket(NetlinkSocket& socket) {
+  if (std::error_code error = socket.open(NETLINK_ROUTE, kAnswerTimeout)) {
+    return error;
+  }
+  // The ACK need not echo our request back.
+  socket.set_option(NETLINK_CAP_ACK, 1);
+  // The kernel then filters dumps by the header (the link of RTM_GETADDR) instead of
+  // sending every address of every link; older kernels refuse the option and we filter
+  // ourselves anyway.
+  socket.set_option(NETLINK_GET_STRICT_CHK, 1);
+  return {};
+}
+
+std::error_code get_link(NetlinkSocket& socket, const std::string& name, LinkInfo& out) {
   if (!valid_name(name)) {
     return invalid();
   }
@@ -568,7 +568,7 @@ std::error_code get_link(const std::string& name, LinkInfo& out) {
   const std::uint32_t mask = RTEXT_FILTER_SKIP_STATS;
   request.put_bytes(IFLA_EXT_MASK, sizeof mask, &mask);
   LinkAnswer answer;
-  if (std::error_code error = transact(request, Kind::Acked, on_link, &answer)) {
+  if (std::error_code error = transact(socket, request, Kind::Acked, on_link, &answer)) {
     return error;
   }
   if (!answer.seen) {
@@ -578,7 +578,8 @@ std::error_code get_link(const std::string& name, LinkInfo& out) {
   return {};
 }
 
-std::error_code create_link(const std::string& name, const std::string& kind) {
+std::error_code create_link(NetlinkSocket& socket, const std::string& name,
+                            const std::string& kind) {
   if (!valid_name(name) || kind.empty() || kind.find('\0') != std::string::npos) {
     return invalid();
   }
@@ -590,19 +591,19 @@ std::error_code create_link(const std::string& name, const std::string& kind) {
     return invalid();  // a kind too long for any kernel
   }
   request.end_nest(link_info);
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
 }
 
-std::error_code delete_link(const std::string& name) {
+std::error_code delete_link(NetlinkSocket& socket, const std::string& name) {
   if (!valid_name(name)) {
     return invalid();
   }
   Request request(RTM_DELLINK, NLM_F_ACK);
   put_link(request, name);
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
 }
 
-std::error_code set_link_up(const std::string& name, bool up) {
+std::error_code set_link_up(NetlinkSocket& socket, const std::string& name, bool up) {
   if (!valid_name(name)) {
     return invalid();
   }
@@ -612,10 +613,11 @@ std::error_code set_link_up(const std::string& name, bool up) {
   // ifi_change says which flags to touch, ifi_flags their new value.
   message->ifi_change = IFF_UP;
   message->ifi_flags = up ? IFF_UP : 0;
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
 }
 
-std::error_code list_addresses(int ifindex, std::vector<AddressStatus>& out) {
+std::error_code list_addresses(NetlinkSocket& socket, int ifindex,
+                               std::vector<AddressStatus>& out) {
   if (ifindex <= 0) {
     return invalid();
   }
@@ -625,7 +627,7 @@ std::error_code list_addresses(int ifindex, std::vector<AddressStatus>& out) {
     message->ifa_family = AF_UNSPEC;  // both families in one dump
     message->ifa_index = static_cast<unsigned>(ifindex);
     AddressDump dump{static_cast<unsigned>(ifindex), {}};
-    if (std::error_code error = transact(request, Kind::Dump, on_address, &dump)) {
+    if (std::error_code error = transact(socket, request, Kind::Dump, on_address, &dump)) {
       return error;
     }
     out = std::move(dump.addresses);
@@ -633,9 +635,10 @@ std::error_code list_addresses(int ifindex, std::vector<AddressStatus>& out) {
   });
 }
 
-std::error_code list_addresses(int ifindex, std::vector<policy::InterfaceAddress>& out) {
+std::error_code list_addresses(NetlinkSocket& socket, int ifindex,
+                               std::vector<policy::InterfaceAddress>& out) {
   std::vector<AddressStatus> statuses;
-  if (std::error_code error = list_addresses(ifindex, statuses)) {
+  if (std::error_code error = list_addresses(socket, ifindex, statuses)) {
     return error;
   }
   out.clear();
@@ -645,23 +648,25 @@ std::error_code list_addresses(int ifindex, std::vector<policy::InterfaceAddress
   return {};
 }
 
-std::error_code add_address(int ifindex, const policy::InterfaceAddress& address) {
+std::error_code add_address(NetlinkSocket& socket, int ifindex,
+                            const policy::InterfaceAddress& address) {
   if (ifindex <= 0 || !valid_address(address)) {
     return invalid();
   }
   // REPLACE: an address already there is updated, not refused with EEXIST.
   Request request(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
   put_address(request, ifindex, address);
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
 }
 
-std::error_code delete_address(int ifindex, const policy::InterfaceAddress& address) {
+std::error_code delete_address(NetlinkSocket& socket, int ifindex,
+                               const policy::InterfaceAddress& address) {
   if (ifindex <= 0 || !valid_address(address)) {
     return invalid();
   }
   Request request(RTM_DELADDR, NLM_F_ACK);
   put_address(request, ifindex, address);
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
 }
 
 std::string to_string(const Route& route) {
@@ -681,7 +686,8 @@ std::string to_string(const Route& route) {
   return text;
 }
 
-std::error_code list_routes(int ifindex, std::vector<Route>& out, int* unrepresentable) {
+std::error_code list_routes(NetlinkSocket& socket, int ifindex, std::vector<Route>& out,
+                            int* unrepresentable) {
   if (ifindex <= 0) {
     return invalid();
   }
@@ -699,7 +705,7 @@ std::error_code list_routes(int ifindex, std::vector<Route>& out, int* unreprese
       // rtm_table 0 with no RTA_TABLE: every table. The kernel filters by RTA_OIF under
       // strict checking; we check again in on_route for kernels without it.
       request.put_u32(RTA_OIF, static_cast<std::uint32_t>(ifindex));
-      return transact(request, Kind::Dump, on_route, &dump);
+      return transact(socket, request, Kind::Dump, on_route, &dump);
     });
     // A kernel without IPv6 has no routes of it.
     if (error && family == AF_INET6 && error.value() == EAFNOSUPPORT) {
@@ -721,23 +727,70 @@ std::error_code list_routes(int ifindex, std::vector<Route>& out, int* unreprese
   return {};
 }
 
-std::error_code add_route(const Route& route) {
+std::error_code add_route(NetlinkSocket& socket, const Route& route) {
   if (!valid_route(route)) {
     return invalid();
   }
   // EXCL: IPv6 would otherwise add a second next hop to a route of the same metric.
   Request request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
   put_route(request, route);
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
 }
 
-std::error_code delete_route(const Route& route) {
+std::error_code delete_route(NetlinkSocket& socket, const Route& route) {
   if (!valid_route(route)) {
     return invalid();
   }
   Request request(RTM_DELROUTE, NLM_F_ACK);
   put_route(request, route);
-  return transact(request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+}
+
+std::error_code get_link(const std::string& name, LinkInfo& out) {
+  return on_own_socket([&](NetlinkSocket& socket) { return get_link(socket, name, out); });
+}
+
+std::error_code create_link(const std::string& name, const std::string& kind) {
+  return on_own_socket([&](NetlinkSocket& socket) { return create_link(socket, name, kind); });
+}
+
+std::error_code delete_link(const std::string& name) {
+  return on_own_socket([&](NetlinkSocket& socket) { return delete_link(socket, name); });
+}
+
+std::error_code set_link_up(const std::string& name, bool up) {
+  return on_own_socket([&](NetlinkSocket& socket) { return set_link_up(socket, name, up); });
+}
+
+std::error_code list_addresses(int ifindex, std::vector<policy::InterfaceAddress>& out) {
+  return on_own_socket([&](NetlinkSocket& socket) { return list_addresses(socket, ifindex, out); });
+}
+
+std::error_code list_addresses(int ifindex, std::vector<AddressStatus>& out) {
+  return on_own_socket([&](NetlinkSocket& socket) { return list_addresses(socket, ifindex, out); });
+}
+
+std::error_code add_address(int ifindex, const policy::InterfaceAddress& address) {
+  return on_own_socket(
+      [&](NetlinkSocket& socket) { return add_address(socket, ifindex, address); });
+}
+
+std::error_code delete_address(int ifindex, const policy::InterfaceAddress& address) {
+  return on_own_socket(
+      [&](NetlinkSocket& socket) { return delete_address(socket, ifindex, address); });
+}
+
+std::error_code list_routes(int ifindex, std::vector<Route>& out, int* unrepresentable) {
+  return on_own_socket(
+      [&](NetlinkSocket& socket) { return list_routes(socket, ifindex, out, unrepresentable); });
+}
+
+std::error_code add_route(const Route& route) {
+  return on_own_socket([&](NetlinkSocket& socket) { return add_route(socket, route); });
+}
+
+std::error_code delete_route(const Route& route) {
+  return on_own_socket([&](NetlinkSocket& socket) { return delete_route(socket, route); });
 }
 
 }  // namespace sekisho::net

@@ -22,8 +22,8 @@ std::chrono::microseconds since(std::chrono::steady_clock::time_point start) {
 
 // Sends `batch` conditional on the generation read just before (retried while others
 // commit), after a kernel dry run when `check_first`.
-void send_conditional(Batch& batch, bool check_first, const std::string& policy_label,
-                      ApplyOutcome& out) {
+void send_conditional(Socket& socket, Batch& batch, bool check_first,
+                      const std::string& policy_label, ApplyOutcome& out) {
   const auto start = std::chrono::steady_clock::now();
   out.messages = batch.seqs.size();
   out.bytes = batch.bytes.size();
@@ -33,14 +33,14 @@ void send_conditional(Batch& batch, bool check_first, const std::string& policy_
       std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
     }
     std::uint32_t genid = 0;
-    if (std::error_code error = read_genid(genid)) {
+    if (std::error_code error = read_genid(socket, genid)) {
       out.errors.push_back("netlink: cannot read the nftables generation: " + error.message());
       return;
     }
     set_expected_genid(batch, genid);
     auto mark = std::chrono::steady_clock::now();
     if (check_first) {
-      BatchOutcome checked = send_batch(batch, Send::DryRun);
+      BatchOutcome checked = socket.send_batch(batch, Send::DryRun);
       out.dry_run = since(mark);
       if (checked.batch_error == ERESTART) {
         continue;
@@ -51,7 +51,7 @@ void send_conditional(Batch& batch, bool check_first, const std::string& policy_
       }
       mark = std::chrono::steady_clock::now();
     }
-    BatchOutcome applied = send_batch(batch, Send::Commit);
+    BatchOutcome applied = socket.send_batch(batch, Send::Commit);
     out.commit = since(mark);
     if (applied.batch_error == ERESTART) {
       continue;
@@ -71,25 +71,26 @@ void send_conditional(Batch& batch, bool check_first, const std::string& policy_
 
 }  // namespace
 
-ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label) {
+ApplyOutcome apply_ruleset(Socket& socket, const ir::Ruleset& ruleset,
+                           const std::string& policy_label) {
   ApplyOutcome out;
   const auto start = std::chrono::steady_clock::now();
   Batch batch = build_replace_batch(ruleset, 1);
   out.build = since(start);
   out.took = out.build;
-  send_conditional(batch, true, policy_label, out);
+  send_conditional(socket, batch, true, policy_label, out);
   return out;
 }
 
-ApplyOutcome apply_elements(const ir::Ruleset& ruleset, const std::vector<ElementChange>& changes,
-                            const std::string& label) {
+ApplyOutcome apply_elements(Socket& socket, const ir::Ruleset& ruleset,
+                            const std::vector<ElementChange>& changes, const std::string& label) {
   ApplyOutcome out;
   const auto start = std::chrono::steady_clock::now();
   Batch batch = build_element_batch(ruleset, changes, 1);
   out.build = since(start);
   out.took = out.build;
   // Small and atomic: the commit itself is the check.
-  send_conditional(batch, false, label, out);
+  send_conditional(socket, batch, false, label, out);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon/nft/batch.hpp"
+#include "daemon/nft/socket.hpp"
 #include "policy/ir.hpp"
 
 namespace sekisho::nft {
@@ -26,13 +27,14 @@ struct ApplyOutcome {
   std::chrono::microseconds commit{0};   // the kernel's commit
 };
 
-// `policy_label` is the file name errors are reported against.
-ApplyOutcome apply_ruleset(const ir::Ruleset& ruleset, const std::string& policy_label);
+// On `socket` (socket.hpp). `policy_label` is the file name errors are reported against.
+ApplyOutcome apply_ruleset(Socket& socket, const ir::Ruleset& ruleset,
+                           const std::string& policy_label);
 
 // Changes elements of sets the table in force holds (built from `ruleset`), in one batch
 // conditional on the generation like apply_ruleset, without its dry run. `label` names the
 // change in errors.
-ApplyOutcome apply_elements(const ir::Ruleset& ruleset, const std::vector<ElementChange>& changes,
-                            const std::string& label);
+ApplyOutcome apply_elements(Socket& socket, const ir::Ruleset& ruleset,
+                            const std::vector<ElementChange>& changes, const std::string& label);
 
 }  // namespace sekisho::nft

@@ -698,6 +698,26 @@ void set_expected_genid(Batch& batch, std::uint32_t genid) {
   std::memcpy(batch.bytes.data() + batch.genid_offset, &network, sizeof network);
 }
 
+std::uint32_t sequence_count(const Batch& batch) {
+  return static_cast<std::uint32_t>(batch.seqs.size() + 2);
+}
+
+void set_first_seq(Batch& batch, std::uint32_t first_seq) {
+  const std::uint32_t shift = first_seq - batch.begin_seq;  // modulo 2^32, as seqs are
+  if (shift == 0) {
+    return;
+  }
+  int remaining = static_cast<int>(batch.bytes.size());
+  for (auto* nlh = reinterpret_cast<nlmsghdr*>(batch.bytes.data()); mnl_nlmsg_ok(nlh, remaining);
+       nlh = static_cast<nlmsghdr*>(mnl_nlmsg_next(nlh, &remaining))) {
+    nlh->nlmsg_seq += shift;
+  }
+  batch.begin_seq += shift;
+  for (std::uint32_t& seq : batch.seqs) {
+    seq += shift;
+  }
+}
+
 Batch build_replace_batch(const ir::Ruleset& ruleset, std::uint32_t first_seq,
                           std::uint32_t expected_genid) {
   return BatchWriter(first_seq, ruleset).run(expected_genid);

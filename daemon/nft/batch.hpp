@@ -44,4 +44,10 @@ Batch build_element_batch(const ir::Ruleset& ruleset, const std::vector<ElementC
 // Makes a built batch conditional on another generation (0: none).
 void set_expected_genid(Batch& batch, std::uint32_t genid);
 
+// How many sequence numbers the batch uses (its messages, BATCH_BEGIN and BATCH_END), and
+// the batch renumbered to start at `first_seq`: a socket kept open gives every request
+// numbers of its own, so the answers to an earlier one are never taken for its.
+std::uint32_t sequence_count(const Batch& batch);
+void set_first_seq(Batch& batch, std::uint32_t first_seq);
+
 }  // namespace sekisho::nft

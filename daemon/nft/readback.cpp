@@ -23,20 +23,10 @@ namespace sekisho::nft {
 
 namespace {
 
-struct SocketCloser {
-  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
-};
-
+// Requests and their answers on the nftables socket, one at a time.
 class Reader {
  public:
-  std::error_code open() {
-    socket_.reset(mnl_socket_open(NETLINK_NETFILTER));
-    if (!socket_ || mnl_socket_bind(socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-      return std::error_code(errno, std::generic_category());
-    }
-    port_ = mnl_socket_get_portid(socket_.get());
-    return {};
-  }
+  explicit Reader(net::NetlinkSocket& socket) : socket_(socket) {}
 
   // Sends one request and feeds every reply message to `on_message`. Returns the errno
   // the kernel answered with (0 when none).
@@ -44,30 +34,19 @@ class Reader {
   int request(std::uint16_t type, std::uint16_t flags,
               const std::function<void(nlmsghdr*)>& payload, const OnMessage& on_message) {
     std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
-    const std::uint32_t seq = ++seq_;
+    const std::uint32_t seq = socket_.next_sequence();
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), type, NFPROTO_INET, flags, seq);
     if (payload) {
       payload(nlh);
     }
-    if (mnl_socket_sendto(socket_.get(), nlh, nlh->nlmsg_len) < 0) {
-      return errno;
+    // Whatever an earlier request left waiting (the rest of an interrupted dump) is
+    // discarded before this one goes out.
+    if (std::error_code error = socket_.send(nlh, nlh->nlmsg_len)) {
+      return error.value();
     }
     on_message_ = &on_message;
-    std::vector<char> receive(MNL_SOCKET_BUFFER_SIZE * 4);
-    while (true) {
-      const ssize_t n = mnl_socket_recvfrom(socket_.get(), receive.data(), receive.size());
-      if (n < 0) {
-        return errno;
-      }
-      const int result = mnl_cb_run(receive.data(), static_cast<std::size_t>(n), seq, port_,
-                                    &Reader::on_data, this);
-      if (result < 0) {
-        return errno;
-      }
-      if (result == MNL_CB_STOP) {
-        return 0;
-      }
-    }
+    const std::error_code error = socket_.run_until_stop(seq, &Reader::on_data, this);
+    return error ? error.value() : 0;
   }
 
   // A reply is consistent when it carries the generation the dump started at and the
@@ -92,9 +71,7 @@ class Reader {
     return MNL_CB_OK;
   }
 
-  std::unique_ptr<mnl_socket, SocketCloser> socket_;
-  std::uint32_t port_ = 0;
-  std::uint32_t seq_ = 0;
+  net::NetlinkSocket& socket_;
   const OnMessage* on_message_ = nullptr;
   std::uint16_t generation_ = 0;
   bool checking_ = false;
@@ -172,14 +149,10 @@ bool dump_once(Reader& reader, const std::string& table, Readback& out) {
 
 }  // namespace
 
-Readback read_table(const std::string& table) {
+Readback read_table(Socket& socket, const std::string& table) {
   Readback out;
+  Reader reader(socket.netlink());
   for (int attempt = 0; attempt < 10; ++attempt) {
-    // A fresh socket each time: an interrupted dump leaves its rest queued on the old one.
-    Reader reader;
-    if ((out.error = reader.open())) {
-      return out;
-    }
     if (dump_once(reader, table, out)) {
       return out;
     }
@@ -188,11 +161,18 @@ Readback read_table(const std::string& table) {
   return out;
 }
 
-std::error_code read_genid(std::uint32_t& genid) {
-  Reader reader;
-  if (std::error_code error = reader.open()) {
-    return error;
+Readback read_table(const std::string& table) {
+  Socket socket;
+  if (std::error_code error = socket.open()) {
+    Readback out;
+    out.error = error;
+    return out;
   }
+  return read_table(socket, table);
+}
+
+std::error_code read_genid(Socket& socket, std::uint32_t& genid) {
+  Reader reader(socket.netlink());
   if (int error = genid_of(reader, genid)) {
     return std::error_code(error, std::generic_category());
   }

@@ -2,23 +2,26 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <memory>
 #include <unordered_map>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace sekisho::nft {
 
 namespace {
 
-struct SocketCloser {
-  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
-};
+// How long the kernel may take to answer (a large batch is committed inside the send;
+// this only keeps a wedged kernel from hanging the daemon).
+constexpr std::chrono::seconds kAnswerTimeout{30};
+// The receive buffer the answers need at least, and per acknowledgement: each is a
+// datagram of its own, and the kernel counts the whole buffer it sits in (well under
+// 1 KiB) against the socket's receive buffer.
+constexpr std::size_t kReceiveBuffer = 16 * 1024 * 1024;
+constexpr std::size_t kRoomPerAnswer = 1024;
+constexpr std::size_t kLargestBuffer = 1U << 30;
 
 struct Collected {
   std::uint32_t begin_seq = 0;
@@ -38,6 +41,7 @@ int on_error(const nlmsghdr* nlh, void* data) {
     collected->batch_error = -error->error;
     return MNL_CB_OK;
   }
+  // An answer to another request (an earlier one's, come late) has none of our numbers.
   auto it = collected->index_of_seq.find(nlh->nlmsg_seq);
   if (it == collected->index_of_seq.end()) {
     return MNL_CB_OK;
@@ -52,32 +56,33 @@ int on_error(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
+int buffer_size(std::size_t bytes) {
+  return static_cast<int>(std::min(bytes, kLargestBuffer));
+}
+
 }  // namespace
 
-BatchOutcome send_batch(const Batch& batch, Send mode) {
-  BatchOutcome outcome;
-  std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open(NETLINK_NETFILTER));
-  if (!socket || mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    outcome.system = std::error_code(errno, std::generic_category());
-    return outcome;
+std::error_code Socket::open() {
+  if (std::error_code error = socket_.open(NETLINK_NETFILTER, kAnswerTimeout)) {
+    return error;
   }
-  const int fd = mnl_socket_get_fd(socket.get());
-  // A large batch is one sendmsg: the send buffer must hold it all (CAP_NET_ADMIN lets us
-  // exceed the system maximum), and the answers need room too.
-  int send_size = static_cast<int>(std::min<std::size_t>(batch.bytes.size() + 4096, 1U << 30));
-  int receive_size = 16 * 1024 * 1024;
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &send_size, sizeof send_size) < 0) {
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_size, sizeof send_size);
-  }
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_size, sizeof receive_size) < 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_size, sizeof receive_size);
-  }
-  int on = 1;
-  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
+  // Acknowledgements need not echo each message back.
+  socket_.set_option(NETLINK_CAP_ACK, 1);
+  socket_.set_buffers(0, buffer_size(kReceiveBuffer));
+  return {};
+}
 
+BatchOutcome Socket::send_batch(Batch& batch, Send mode) {
+  BatchOutcome outcome;
+  set_first_seq(batch, socket_.next_sequence(sequence_count(batch)));
   const std::size_t size = mode == Send::DryRun ? batch.dry_run_size : batch.bytes.size();
-  if (mnl_socket_sendto(socket.get(), batch.bytes.data(), size) < 0) {
-    outcome.system = std::error_code(errno, std::generic_category());
+  // A large batch is one sendmsg: the send buffer must hold it all (CAP_NET_ADMIN lets us
+  // exceed the system maximum), and every acknowledgement must fit at once, since the
+  // kernel sends them all before the send returns.
+  socket_.set_buffers(buffer_size(size + 4096),
+                      buffer_size(std::max(kReceiveBuffer, batch.seqs.size() * kRoomPerAnswer)));
+  if (std::error_code error = socket_.send(batch.bytes.data(), size)) {
+    outcome.system = error;
     return outcome;
   }
 
@@ -89,34 +94,22 @@ BatchOutcome send_batch(const Batch& batch, Send mode) {
   }
   mnl_cb_t callbacks[NLMSG_MIN_TYPE] = {};
   callbacks[NLMSG_ERROR] = on_error;
-  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE * 16);
+  std::vector<std::uint8_t> datagram;
   // Every message asked for an ack; a refused batch answers only some of them, so stop
-  // when all are answered or when the kernel has gone quiet after an error.
+  // when all are answered or, after an error, when nothing more is waiting.
   while (collected.answers < batch.seqs.size()) {
-    pollfd p{fd, POLLIN, 0};
     const bool failed = !collected.errors.empty() || collected.batch_error != 0;
-    const int timeout_ms = failed ? 200 : 30000;
-    const int ready = poll(&p, 1, timeout_ms);
-    if (ready == 0) {
-      if (!failed) {
-        outcome.system = std::make_error_code(std::errc::timed_out);
-      }
+    std::error_code error = failed ? socket_.receive(datagram, std::chrono::milliseconds(0))
+                                   : socket_.receive(datagram);
+    if (error == std::errc::timed_out && failed) {
       break;
     }
-    if (ready < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      outcome.system = std::error_code(errno, std::generic_category());
+    if (error) {
+      outcome.system = error;
       break;
     }
-    const ssize_t received = mnl_socket_recvfrom(socket.get(), buffer.data(), buffer.size());
-    if (received < 0) {
-      outcome.system = std::error_code(errno, std::generic_category());
-      break;
-    }
-    mnl_cb_run2(buffer.data(), static_cast<std::size_t>(received), 0, 0, nullptr, &collected,
-                callbacks, NLMSG_MIN_TYPE);
+    mnl_cb_run2(datagram.data(), datagram.size(), 0, socket_.port(), nullptr, &collected, callbacks,
+                NLMSG_MIN_TYPE);
   }
   outcome.errors = std::move(collected.errors);
   outcome.batch_error = collected.batch_error;

@@ -43,8 +43,13 @@ void print_wan(std::ostream& out, const nlohmann::json& wan) {
       << (!wan.value("present", false) ? "MISSING"
           : wan.value("up", false)     ? "up"
                                        : "down")
-      << ", gate " << wan.value("gate", "") << "; to be "
-      << (wan.value("to_be_up", true) ? "up" : "down") << ": " << wan.value("why", "") << '\n';
+      << ", gate " << wan.value("gate", "")
+      << (text(wan.value("gate_pending", nlohmann::json())).empty()
+              ? std::string()
+              : " (to be " + text(wan.value("gate_pending", nlohmann::json())) +
+                    ": the kernel has not taken it yet)")
+      << "; to be " << (wan.value("to_be_up", true) ? "up" : "down") << ": " << wan.value("why", "")
+      << '\n';
   if (const nlohmann::json& o = wan.value("override", nlohmann::json()); o.is_object()) {
     out << "  override:     " << o.value("kind", "") << " by " << o.value("by", "") << " since "
         << o.value("since", "")

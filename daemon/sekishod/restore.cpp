@@ -4,6 +4,7 @@
 #include "daemon/common/log.hpp"
 #include "daemon/nft/apply.hpp"
 #include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/wan_state.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
 #include "policy/lockdown.hpp"
@@ -16,7 +17,13 @@ namespace {
 bool apply_and_report(const ir::Ruleset& ruleset, const std::string& label) {
   nft::ApplyOutcome outcome;
   try {
-    outcome = nft::apply_ruleset(ruleset, label);
+    // A socket of its own: --restore runs once, at early boot.
+    nft::Socket socket;
+    if (std::error_code error = socket.open()) {
+      log_error(label + ": netlink: " + error.message());
+      return false;
+    }
+    outcome = nft::apply_ruleset(socket, ruleset, label);
   } catch (const std::exception& error) {  // out of memory, most likely
     log_error(label + ": " + error.what());
     return false;
@@ -36,10 +43,24 @@ int restore_last_good(const std::string& state_dir) {
     if (loaded.policy) {
       // Scheduled sets stay empty and a WAN that has operating hours stays closed: at
       // early boot the clock may not be set yet, and a closed window is the safe guess.
-      // The daemon opens them when it starts.
+      // So does a WAN forced down (`sekishoctl link down`), whatever the deadline stored
+      // with it says: with a clock that is wrong it may look passed. The daemon opens
+      // them when it starts, by its clock.
       ir::Ruleset ruleset = policy::compile(*loaded.policy);
-      policy::fill_wan_gate(ruleset, *loaded.policy,
-                            loaded.policy->wan && loaded.policy->wan->up.has_value());
+      const bool scheduled = loaded.policy->wan && loaded.policy->wan->up.has_value();
+      bool forced_down = false;
+      if (loaded.policy->wan) {
+        const StoredWanState stored = read_wan_state(state_dir);
+        for (const std::string& problem : stored.problems) {
+          log_warning(problem + (stored.override_unknown ? " (the WAN gate stays closed)" : ""));
+        }
+        forced_down = forced_down_stored(stored);
+        if (forced_down && !stored.override_unknown) {
+          log_notice("the WAN link is forced down (by " + stored.override_->by + ": " +
+                     stored.override_->reason + "): its gate stays closed");
+        }
+      }
+      policy::fill_wan_gate(ruleset, *loaded.policy, scheduled || forced_down);
       if (apply_and_report(ruleset, path)) {
         log_notice("restored the last-good ruleset from " + path);
         return kExitOk;

@@ -1,7 +1,9 @@
 #pragma once
 // `sekishod --restore`: puts the last-good ruleset back (or, with none that loads, the
 // built-in lockdown that drops everything but loopback) and returns. The early-boot unit
-// runs it before any interface is up, so the gateway never forwards unfiltered.
+// runs it before any interface is up, so the gateway never forwards unfiltered. The WAN
+// gate stays closed when the WAN has operating hours or a forced down is stored
+// (STATE_DIR/wan.json), until sekishod decides.
 
 #include <string>
 

@@ -12,6 +12,7 @@
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/net/rtnl.hpp"
 #include "daemon/nft/apply.hpp"
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
@@ -114,8 +115,33 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
 
 void Service::fill_runtime_sets(Loaded& loaded) {
   policy::fill_open_schedules(loaded.ruleset, loaded.policy, to_seconds(schedule_clock_now()));
-  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_closed_);
+  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_close_wanted_);
   fill_sessions(loaded.ruleset);
+}
+
+bool Service::apply_filled(Loaded& loaded, const char* what) {
+  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: the
+  // scheduled sets, the WAN gate and the sessions maps (the only sets with timeouts).
+  std::vector<std::pair<ir::Set*, std::vector<ir::Element>>> held;
+  if (current_ && &loaded == &*current_) {
+    for (ir::Set& set : loaded.ruleset.sets) {
+      if (!set.schedule.empty() || set.timeout || set.name == policy::kWanClosedSet) {
+        held.emplace_back(&set, set.elements);
+      }
+    }
+  }
+  fill_runtime_sets(loaded);
+  if (!apply(loaded.ruleset, what)) {
+    for (auto& [set, elements] : held) {
+      set->elements = std::move(elements);
+    }
+    return false;
+  }
+  wan_closed_ = loaded.policy.wan && wan_close_wanted_;
+  for (auto& [number, closing] : closing_sessions_) {
+    closing.elements_gone = true;  // the table applied holds the open sessions only
+  }
+  return true;
 }
 
 bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
@@ -132,12 +158,13 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
     }
   }
   monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_ruleset(ruleset, options_.policy_path);
+  nft::ApplyOutcome outcome = nft::apply_ruleset(nft_socket_, ruleset, options_.policy_path);
   if (std::error_code error = monitor_.resume()) {
     log_error("cannot listen to nftables events again: " + error.message() +
               "; relying on the generation check");
   }
   if (!outcome.ok) {
+    last_kernel_error_ = outcome.errors.empty() ? "refused" : outcome.errors.front();
     for (const std::string& error : outcome.errors) {
       log_error(error);
     }
@@ -162,17 +189,21 @@ bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
   return true;
 }
 
-bool Service::apply_element_changes(const std::vector<nft::ElementChange>& changes,
-                                    const char* what, bool quiet_fallback) {
+bool Service::apply_element_changes(const std::vector<SetChange>& changes, const char* what,
+                                    bool quiet_fallback) {
   if (events_) {
     EventNews news = read_events();
     if (!news.foreign.empty()) {
-      restore(news.foreign);  // a full apply: it carries the runtime sets as they are now
-      return !check_pending_;
+      // A full apply: it carries every runtime set as it is to be now, these changes too.
+      return restore(news.foreign);
     }
   }
+  std::vector<nft::ElementChange> batch;
+  for (const SetChange& change : changes) {
+    batch.push_back({change.set, change.remove, change.add});
+  }
   monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_elements(current_->ruleset, changes, what);
+  nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, batch, what);
   if (std::error_code error = monitor_.resume()) {
     log_error("cannot listen to nftables events again: " + error.message());
   }
@@ -183,19 +214,47 @@ bool Service::apply_element_changes(const std::vector<nft::ElementChange>& chang
     }
     known_genid_ = outcome.genid;
     applied_genid_ = outcome.genid;
+    for (const SetChange& change : changes) {
+      change.set->elements = change.after;
+    }
     log_info(std::string(what) + ": committed in " + milliseconds(outcome.took) + " (generation " +
              std::to_string(outcome.genid) + ")");
     return true;
   }
   // E.g. a session element that timed out in the meantime cannot be removed (ENOENT):
-  // replacing the whole table with the runtime sets as they are now always works.
+  // replacing the whole table with the runtime sets as they are to be now works unless the
+  // kernel refuses that too.
   if (!quiet_fallback) {
     for (const std::string& error : outcome.errors) {
       log_warning(error);
     }
     log_warning(std::string(what) + ": element change refused; replacing the table instead");
   }
-  return apply(current_->ruleset, what);
+  return apply_filled(*current_, what);
+}
+
+void Service::note_retry(const std::string& change, const std::string& what,
+                         const std::string& error) {
+  if (error.empty()) {
+    if (std::optional<Retries::Episode> episode = retries_.took(change)) {
+      const auto seconds =
+          std::chrono::duration_cast<std::chrono::seconds>(Retries::Clock::now() - episode->since)
+              .count();
+      log_notice(what + ": the kernel took it after " + std::to_string(episode->failures) +
+                 " failed attempts in " + std::to_string(seconds) + " s");
+      auditor_.record(Auditor::daemon_actor(), "kernel.change_applied",
+                      {{"change", change},
+                       {"what", what},
+                       {"failed_attempts", static_cast<std::int64_t>(episode->failures)},
+                       {"failed_seconds", static_cast<std::int64_t>(seconds)}});
+    }
+    return;
+  }
+  if (retries_.failed(change, Retries::Clock::now())) {
+    log_error(what + ": the kernel did not take it (" + error + "); trying again until it does");
+    auditor_.record(Auditor::daemon_actor(), "kernel.change_failed",
+                    {{"change", change}, {"what", what}, {"error", error}});
+  }
 }
 
 bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
@@ -207,8 +266,7 @@ bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
     ending.push_back(open_sessions_.at(number));
     open_sessions_.erase(number);
   }
-  fill_runtime_sets(loaded);
-  if (!apply(loaded.ruleset, what)) {
+  if (!apply_filled(loaded, what)) {
     for (sessions::Session& session : ending) {
       open_sessions_.emplace(session.number, std::move(session));
     }
@@ -276,6 +334,15 @@ int Service::start() {
     log_error("cannot listen to nftables events: " + error.message());
     return kExitUnavailable;
   }
+  for (const auto& [what, error] :
+       {std::pair{"nftables", nft_socket_.open()},
+        std::pair{"rtnetlink", net::open_route_socket(route_socket_)},
+        std::pair{"conntrack", net::open_conntrack_socket(conntrack_socket_)}}) {
+    if (error) {
+      log_error(std::string("cannot open a netlink socket for ") + what + ": " + error.message());
+      return kExitUnavailable;
+    }
+  }
   ::mkdir(options_.state_dir.c_str(), 0700);
   if (std::error_code error = state_lock_.acquire(options_.state_dir)) {
     if (StateLock::busy(error)) {
@@ -289,6 +356,7 @@ int Service::start() {
                 "; running without the state-directory lock");
   }
   auditor_.set_checkpoint_every(loaded->policy.audit.checkpoint_every_seconds);
+  spare_descriptor_.take();
   auditor_.open(options_.state_dir);
   exporter_.open(options_.state_dir);
   nlohmann::json start_details = {{"policy", options_.policy_path}, {"pid", ::getpid()}};
@@ -393,22 +461,32 @@ void Service::reload() {
   notify_status("enforcing " + options_.policy_path);
 }
 
-void Service::restore(const std::string& why) {
+bool Service::restore(const std::string& why) {
   ++restores_;
   log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
               std::to_string(restores_) + ")");
   // The clock may have moved a schedule since the last apply: restore what is due now.
-  fill_runtime_sets(*current_);
+  const bool restored = apply_filled(*current_, "restored");
+  // Recorded when it takes, and when it first fails: a kernel that keeps refusing is
+  // tried every second, but not recorded every second.
+  nlohmann::json details = {{"what", why}, {"restore", restores_}, {"restored", restored}};
+  if (restored) {
+    if (std::optional<Retries::Episode> episode = retries_.took("restore")) {
+      details["failed_attempts"] = static_cast<std::int64_t>(episode->failures);
+    }
+    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
+  } else if (retries_.failed("restore", Retries::Clock::now())) {
+    details["error"] = last_kernel_error_;
+    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
+  }
   // systemctl status shows the state: a failing restore must not look like enforcement.
-  const bool restored = apply(current_->ruleset, "restored");
-  auditor_.record(Auditor::daemon_actor(), "drift.restore",
-                  {{"what", why}, {"restore", restores_}, {"restored", restored}});
   if (restored) {
     notify_status("enforcing " + options_.policy_path + "; restores: " + std::to_string(restores_));
   } else {
     notify_status("RESTORE FAILED (retrying every second): table inet sekisho may not hold " +
                   options_.policy_path);
   }
+  return restored;
 }
 
 Service::EventNews Service::read_events() {
@@ -457,7 +535,7 @@ void Service::check_generation() {
     return;
   }
   std::uint32_t genid = 0;
-  if (std::error_code error = nft::read_genid(genid)) {
+  if (std::error_code error = nft::read_genid(nft_socket_, genid)) {
     log_warning("cannot read the nftables generation: " + error.message());
     return;
   }
@@ -479,7 +557,7 @@ void Service::compare_and_restore() {
 
 std::optional<std::string> Service::read_back_and_compare(bool& compared) {
   const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(applied.table);
+  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
   if (kernel.error) {
     log_warning("cannot read table inet sekisho back: " + kernel.error.message());
     check_pending_ = true;  // the generation is not vouched for: try again next tick

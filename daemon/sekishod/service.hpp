@@ -42,17 +42,21 @@
 #include "daemon/cloud/bridge.hpp"
 #include "daemon/cloud/local_broker.hpp"
 #include "daemon/common/files.hpp"
+#include "daemon/common/spare_descriptor.hpp"
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/net/conntrack.hpp"
 #include "daemon/net/link_snapshot.hpp"
+#include "daemon/net/netlink_socket.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
+#include "daemon/nft/socket.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/background_job.hpp"
 #include "daemon/sekishod/exporter.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
+#include "daemon/sekishod/retries.hpp"
 #include "daemon/sessions/store.hpp"
 #include "daemon/vpn/tunnel.hpp"
 #include "daemon/wan/link_state.hpp"
@@ -93,18 +97,46 @@ class Service {
   const policy::Policy& confirmed_policy() const {
     return confirmed_ ? confirmed_->policy : current_->policy;
   }
+  // One runtime set of current_ (a schedule's, the WAN gate, a sessions map) to change in
+  // the kernel: the elements to remove and add, and what the set holds once it took.
+  struct SetChange {
+    ir::Set* set;
+    std::vector<ir::Element> remove;
+    std::vector<ir::Element> add;
+    std::vector<ir::Element> after;
+  };
+  // A session whose end was decided while the kernel still grants its access: retried
+  // every second; it ends (recorded, connections deleted) once the access is gone.
+  struct ClosingSession {
+    sessions::Session session;
+    audit::Actor by;
+    std::string why;
+    std::chrono::steady_clock::time_point next_attempt;
+    bool elements_gone = false;  // a whole-table apply without them has taken
+  };
+
   // Applies `loaded` and makes it current_ (the policy it replaced goes to `replaced`);
   // a confirmed policy also becomes last-good. On failure current_ and the files stay as
   // they were (and the next tick reads the kernel back).
   bool enforce(Loaded& loaded, const char* what, bool confirmed,
                std::optional<Loaded>* replaced = nullptr);
   bool apply(const ir::Ruleset& ruleset, const char* what);
-  // Changes elements of current_'s sets in the kernel in one small batch; current_ already
-  // holds the new state. When the kernel refuses (or another process changed the table
-  // first), the whole ruleset as it is now is applied instead (`quiet_fallback`: without a
-  // warning, for changes that may meet timed-out elements). False when neither worked.
-  bool apply_element_changes(const std::vector<nft::ElementChange>& changes, const char* what,
+  // Fills `loaded`'s runtime sets as they are to be now (schedules by the clock, the WAN
+  // gate as wanted, the open sessions) and applies it; then the gate and the sessions
+  // being closed are as the kernel holds them. When `loaded` is current_ and the kernel
+  // refuses, its runtime sets are put back: current_ never claims what the kernel lacks.
+  bool apply_filled(Loaded& loaded, const char* what);
+  // Changes elements of current_'s sets in the kernel in one small batch; each set holds
+  // its `after` once the kernel took it. When the kernel refuses (or another process
+  // changed the table first), the whole table is applied instead as apply_filled does
+  // (`quiet_fallback`: without a warning, for changes that may meet timed-out elements).
+  // False when neither worked: current_ is as it was, and the caller tries again.
+  bool apply_element_changes(const std::vector<SetChange>& changes, const char* what,
                              bool quiet_fallback = false);
+  // A kernel change that must take (`change` a key, `what` for people), after an attempt
+  // that failed with `error` (empty: it took): audited when it first fails and when it
+  // takes after failing (kernel.change_failed, kernel.change_applied), never at each retry.
+  void note_retry(const std::string& change, const std::string& what, const std::string& error);
   void record_apply(const char* kind, const audit::Actor& by, const std::string& source,
                     const std::string& how, const std::string& old_hash,
                     nlohmann::json details = nlohmann::json::object());
@@ -113,7 +145,7 @@ class Service {
   void fill_runtime_sets(Loaded& loaded);
 
   void reload();
-  void restore(const std::string& why);
+  bool restore(const std::string& why);
   struct EventNews {
     std::string foreign;  // what another process did to our table (empty: nothing)
     bool lost = false;    // the kernel dropped events: only a readback can tell
@@ -131,8 +163,12 @@ class Service {
   // At start: deletes the connections of schedules that are closed now (their window may
   // have closed while sekishod did not run) and notes each schedule's state.
   void end_closed_schedules_at_start();
-  // Deletes the connections a closed schedule's rules let in; how many there were.
-  std::size_t end_schedule_connections(const std::string& schedule, nlohmann::json& details);
+  // Deletes the connections a closed schedule's rules let in; `ended`: how many there were.
+  std::error_code end_schedule_connections(const std::string& schedule, std::size_t& ended);
+  // The schedules closed in the kernel whose connections are still to be deleted: deleted
+  // now, and each closing recorded once they are gone; a failed delete is tried again at
+  // the next tick.
+  void end_closing_schedules();
   nlohmann::json schedule_list_json(const nlohmann::json& params);
 
   void guarded(const char* what, const std::function<void()>& work);
@@ -169,11 +205,19 @@ class Service {
   void open_session_store();
   void start_sessions();
   void fill_sessions(ir::Ruleset& ruleset) const;
+  // What sessions map `map` holds for the open sessions now, each with its remaining time.
+  std::vector<ir::Element> session_elements(const char* map) const;
   // Removes and/or adds one session's elements in the kernel (a whole-table apply when the
   // kernel refuses the change); false when neither worked.
   // `may_be_gone`: the elements may have timed out (expiry), not worth a warning.
   bool change_session_elements(const sessions::Session& session, bool remove, bool add,
                                const char* what, bool may_be_gone = false);
+  // Ends a session the caller took out of open_sessions_ (its state set): its access goes
+  // first; the end is recorded and its connections deleted once the kernel has taken the
+  // access away, which a refusing kernel delays (closing_sessions_). False then.
+  bool close_session(sessions::Session session, const audit::Actor& by, const std::string& why,
+                     bool may_be_gone);
+  void finish_closing_sessions();
   nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
@@ -211,6 +255,8 @@ class Service {
   // a transition. Every second, and after anything that changes the decision.
   void check_wan();
   bool change_wan_gate(bool closed);
+  // A change of the WAN gate that failed with `error`, or took (empty): see note_retry.
+  void note_wan_gate(bool closed, const std::string& error);
   std::string take_wan_link_down(const std::string& link, bool fresh);
   void release_wan_link();
   std::string bring_wan_link_up(const std::string& link, std::string& restored);
@@ -253,9 +299,18 @@ class Service {
   std::chrono::system_clock::time_point applied_at_;
   std::uint32_t known_genid_ = 0;
   std::uint64_t restores_ = 0;
-  bool check_pending_ = false;  // an apply or readback failed: compare at the next tick
+  bool check_pending_ = false;     // an apply or readback failed: compare at the next tick
+  std::string last_kernel_error_;  // why the last apply failed, for the audit log
+  Retries retries_;
 
   nft::ChangeMonitor monitor_;
+  // The netlink sockets enforcing needs, opened at start and kept: with every other
+  // descriptor taken (a flood of connections, say), the ruleset is still applied, read back
+  // and restored, the WAN gate and link still close and a closed window's connections
+  // still end.
+  nft::Socket nft_socket_;
+  net::NetlinkSocket route_socket_;
+  net::NetlinkSocket conntrack_socket_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer generation_timer_;
@@ -278,15 +333,21 @@ class Service {
   bool session_store_ready_ = false;
   std::uint32_t highest_session_number_ = 0;  // of any session.open in the audit log
   std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
+  std::map<std::uint32_t, ClosingSession> closing_sessions_;  // by number
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
   // Each schedule's state as last recorded (schedule.open/close): a full apply fills the
   // sets by the clock, so the sets alone cannot tell that a transition is still to record.
   std::map<std::string, bool> schedule_states_;
-  // The WAN link: the override in force (STATE_DIR/wan.json), the gate as applied, what
+  // Closed schedules whose connections are still to be deleted: the details of their
+  // schedule.close record, by name.
+  std::map<std::string, nlohmann::json> closing_schedules_;
+  // The WAN link: the override in force (STATE_DIR/wan.json), the gate as the kernel holds
+  // it and as the decision wants it (they differ while the kernel refuses the change), what
   // the link held when sekishod set it down, and the last power hook's outcome.
   std::optional<wan::Override> wan_override_;
   bool wan_closed_ = false;
+  bool wan_close_wanted_ = false;
   std::string wan_link_;             // the interface the last check judged ("" before the first)
   bool wan_link_held_down_ = false;  // the last check left it down
   bool wan_drift_reported_ = false;
@@ -297,6 +358,9 @@ class Service {
   // While the WAN gate's closing waits for the cloud bridge's messages in flight: until when.
   std::optional<std::chrono::steady_clock::time_point> wan_close_deferred_until_;
   cloud::LocalBroker local_broker_;
+  // For writing wan.json when no other descriptor is free: the link goes down only with
+  // its recording on disk.
+  SpareDescriptor spare_descriptor_;
   // Declared after the auditor it reports to (its destructor commits acknowledgements).
   std::unique_ptr<cloud::Bridge> bridge_;
   // Declared after the auditor they report to, so they are destroyed (and wireguard-go

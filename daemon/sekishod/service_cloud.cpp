@@ -58,7 +58,7 @@ void Service::enforce_cloud(const policy::Policy& policy) {
   };
   auto bridge = std::make_unique<cloud::Bridge>(io_, std::move(*config), std::move(hooks));
   const std::string path = options_.state_dir + "/cloud-outbox.db";
-  if (std::error_code error = bridge->start(path, !wan_closed_)) {
+  if (std::error_code error = bridge->start(path, !wan_close_wanted_)) {
     log_error("cloud: cannot open the outbox " + path + ": " + error.message() +
               "; no message is taken from the local broker (it keeps them) until a reload");
     auditor_.record(Auditor::daemon_actor(), "cloud.outbox",
@@ -76,7 +76,7 @@ void Service::check_cloud() {
   local_broker_.tick(cloud);
   if (bridge_) {
     if (!wan_close_deferred_until_) {
-      bridge_->set_wan_open(!wan_closed_);
+      bridge_->set_wan_open(!wan_close_wanted_);
     }
     bridge_->tick();
   }

@@ -187,7 +187,7 @@ nlohmann::json Service::audit_status_json() {
 
 nlohmann::json Service::verify_json() {
   const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(applied.table);
+  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
   if (kernel.error) {
     throw std::runtime_error("cannot read nftables: " + kernel.error.message());
   }

@@ -4,6 +4,7 @@
 // the elements of its sets in one small batch. A closing window then deletes the
 // connections it had let in (they carry the schedule's ct mark), so an established
 // connection does not outlive its window. Each transition is audited.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -26,25 +27,66 @@ std::chrono::sys_seconds schedule_now() {
 
 }  // namespace
 
-std::size_t Service::end_schedule_connections(const std::string& schedule,
-                                              nlohmann::json& details) {
+std::error_code Service::end_schedule_connections(const std::string& schedule, std::size_t& ended) {
+  ended = 0;
   const std::uint32_t mark = policy::schedule_mark(current_->policy, schedule);
   if ((mark & policy::kScheduleMarkBit) == 0) {
-    return 0;  // never 0: that would select every unmarked connection
+    return {};  // never 0: that would select every unmarked connection
   }
   // Counted first, for the record; then the kernel deletes them by their mark.
   std::vector<net::Flow> flows;
-  std::error_code error = net::dump_flows(mark, kWholeMark, flows);
+  std::error_code error = net::dump_flows(conntrack_socket_, mark, kWholeMark, flows);
   if (!error && !flows.empty()) {
-    error = net::delete_flows(mark, kWholeMark);
+    error = net::delete_flows(conntrack_socket_, mark, kWholeMark);
   }
-  details["connections_ended"] = error ? 0 : flows.size();
   if (error) {
-    details["connections_error"] = error.message();
     log_warning("schedule " + schedule + " is closed, but its connections (ct mark " +
-                std::to_string(mark) + ") could not be deleted: " + error.message());
+                std::to_string(mark) + ") could not be deleted: " + error.message() +
+                "; trying again");
+    return error;
   }
-  return error ? 0 : flows.size();
+  ended = flows.size();
+  return {};
+}
+
+void Service::end_closing_schedules() {
+  const policy::Policy& policy = current_->policy;
+  const auto now = schedule_now();
+  for (auto it = closing_schedules_.begin(); it != closing_schedules_.end();) {
+    const std::string& schedule = it->first;
+    nlohmann::json& details = it->second;
+    const bool known = std::any_of(policy.schedules.begin(), policy.schedules.end(),
+                                   [&](const policy::Schedule& s) { return s.name == schedule; });
+    // Open again, or gone with a reload: its connections are no longer to end.
+    if (!known || policy::schedule_open(policy, schedule, now)) {
+      retries_.forget("connections:" + schedule);
+      it = closing_schedules_.erase(it);
+      continue;
+    }
+    std::size_t ended = 0;
+    const std::error_code error = end_schedule_connections(schedule, ended);
+    note_retry("connections:" + schedule, "delete the connections of closed schedule " + schedule,
+               error ? error.message() : "");
+    if (error) {
+      ++it;
+      continue;
+    }
+    details["connections_ended"] = ended;
+    // At start only a window that left connections behind is worth a record.
+    if (!details.value("at_start", false)) {
+      log_notice("schedule " + schedule + " closed: " +
+                 std::to_string(details.value("elements", std::size_t{0})) + " elements in " +
+                 std::to_string(details.value("sets", nlohmann::json::array()).size()) + " sets, " +
+                 std::to_string(ended) + " connections ended");
+      auditor_.record(Auditor::daemon_actor(), "schedule.close", details);
+    } else if (ended > 0) {
+      // Its window closed while sekishod was not running, and connections outlived it.
+      log_notice("schedule " + schedule + " is closed: " + std::to_string(ended) +
+                 " connections from before the start ended");
+      auditor_.record(Auditor::daemon_actor(), "schedule.close", details);
+    }
+    it = closing_schedules_.erase(it);
+  }
 }
 
 void Service::end_closed_schedules_at_start() {
@@ -52,23 +94,19 @@ void Service::end_closed_schedules_at_start() {
   for (const policy::Schedule& schedule : current_->policy.schedules) {
     const bool open = policy::schedule_open(current_->policy, schedule.name, now);
     schedule_states_[schedule.name] = open;
-    nlohmann::json details = {{"schedule", schedule.name}, {"clock", utc_text(now)}};
-    if (!open && end_schedule_connections(schedule.name, details) > 0) {
-      // Its window closed while sekishod was not running, and connections outlived it.
-      details["at_start"] = true;
-      log_notice("schedule " + schedule.name +
-                 " is closed: " + std::to_string(details["connections_ended"].get<std::size_t>()) +
-                 " connections from before the start ended");
-      auditor_.record(Auditor::daemon_actor(), "schedule.close", details);
+    if (!open) {
+      closing_schedules_[schedule.name] = {
+          {"schedule", schedule.name}, {"clock", utc_text(now)}, {"at_start", true}};
     }
   }
+  end_closing_schedules();
 }
 
 void Service::check_schedules() {
   const policy::Policy& policy = current_->policy;
   const auto now = schedule_now();
   // The kernel's sets as the clock says (usually already so: a full apply fills them).
-  std::vector<nft::ElementChange> changes;
+  std::vector<SetChange> changes;
   std::map<std::string, std::vector<std::string>> sets;  // by schedule
   std::map<std::string, std::size_t> elements;
   for (ir::Set& set : current_->ruleset.sets) {
@@ -81,10 +119,9 @@ void Service::check_schedules() {
     if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
       continue;
     }
-    changes.push_back(
-        nft::ElementChange{&set, open ? std::vector<ir::Element>{} : set.elements,
-                           open ? set.scheduled_elements : std::vector<ir::Element>{}});
-    set.elements = open ? set.scheduled_elements : std::vector<ir::Element>{};
+    // current_ keeps what the kernel holds until the kernel has the change.
+    changes.push_back(open ? SetChange{&set, {}, set.scheduled_elements, set.scheduled_elements}
+                           : SetChange{&set, set.elements, {}, {}});
   }
   // Transitions against what was recorded, so that one a full apply already made (a
   // restart, reload or restore across it) is still recorded and its connections end.
@@ -99,29 +136,33 @@ void Service::check_schedules() {
     }
   }
   bool applied = !check_pending_;
+  const std::string what = "schedule change: " + (names.empty() ? std::string("sets") : names);
   if (!changes.empty()) {
-    applied = apply_element_changes(
-        changes, ("schedule change: " + (names.empty() ? std::string("sets") : names)).c_str());
+    applied = apply_element_changes(changes, what.c_str());
   }
-  if (!applied) {
-    return;  // recorded (and the connections ended) once the kernel holds the change
+  // A change refused before may have taken with a whole-table apply since.
+  if (!changes.empty() || applied) {
+    note_retry("schedules", what, applied ? "" : last_kernel_error_);
   }
-  for (const auto& [schedule, opens] : transitions) {
-    schedule_states_[schedule] = opens;
-    nlohmann::json details = {{"schedule", schedule},
-                              {"clock", utc_text(now)},
-                              {"sets", sets[schedule]},
-                              {"elements", elements[schedule]}};
-    std::string ended;
-    if (!opens) {
-      ended =
-          ", " + std::to_string(end_schedule_connections(schedule, details)) + " connections ended";
+  // Recorded (and the connections ended) once the kernel holds the change.
+  if (applied) {
+    for (const auto& [schedule, opens] : transitions) {
+      schedule_states_[schedule] = opens;
+      nlohmann::json details = {{"schedule", schedule},
+                                {"clock", utc_text(now)},
+                                {"sets", sets[schedule]},
+                                {"elements", elements[schedule]}};
+      if (opens) {
+        closing_schedules_.erase(schedule);
+        log_notice("schedule " + schedule + " opened: " + std::to_string(elements[schedule]) +
+                   " elements in " + std::to_string(sets[schedule].size()) + " sets");
+        auditor_.record(Auditor::daemon_actor(), "schedule.open", details);
+      } else {
+        closing_schedules_[schedule] = std::move(details);  // recorded once its connections end
+      }
     }
-    log_notice("schedule " + schedule + (opens ? " opened: " : " closed: ") +
-               std::to_string(elements[schedule]) + " elements in " +
-               std::to_string(sets[schedule].size()) + " sets" + ended);
-    auditor_.record(Auditor::daemon_actor(), opens ? "schedule.open" : "schedule.close", details);
   }
+  end_closing_schedules();
 }
 
 nlohmann::json Service::schedule_list_json(const nlohmann::json& params) {

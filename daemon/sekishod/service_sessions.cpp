@@ -48,6 +48,12 @@ std::string duration_text(std::int64_t seconds) {
   return policy::format_duration(seconds);
 }
 
+ir::Set* find_map(ir::Ruleset& ruleset, const char* map) {
+  auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
+                          [&](const ir::Set& candidate) { return candidate.name == map; });
+  return set == ruleset.sets.end() ? nullptr : &*set;
+}
+
 policy::Family family_of(const char* map) {
   return std::string_view(map) == "sessions_v4" ? policy::Family::V4 : policy::Family::V6;
 }
@@ -187,36 +193,39 @@ void Service::start_sessions() {
         [this] { check_sessions(); });
 }
 
-void Service::fill_sessions(ir::Ruleset& ruleset) const {
+std::vector<ir::Element> Service::session_elements(const char* map) const {
   const std::int64_t now = now_ms();
-  for (const char* name : kSessionMaps) {
-    auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
-                            [&](const ir::Set& candidate) { return candidate.name == name; });
-    if (set == ruleset.sets.end()) {
-      continue;
+  std::vector<ir::Element> out;
+  for (const auto& [number, session] : open_sessions_) {
+    const std::int64_t remaining = session.remaining_ms(now);
+    if (remaining > 0) {
+      auto elements = sessions::grant_elements(session.grant, family_of(map), mark_of(session),
+                                               static_cast<std::uint64_t>(remaining));
+      out.insert(out.end(), elements.begin(), elements.end());
     }
-    set->elements.clear();
-    for (const auto& [number, session] : open_sessions_) {
-      const std::int64_t remaining = session.remaining_ms(now);
-      if (remaining > 0) {
-        auto elements = sessions::grant_elements(session.grant, family_of(name), mark_of(session),
-                                                 static_cast<std::uint64_t>(remaining));
-        set->elements.insert(set->elements.end(), elements.begin(), elements.end());
-      }
+  }
+  return out;
+}
+
+void Service::fill_sessions(ir::Ruleset& ruleset) const {
+  for (const char* name : kSessionMaps) {
+    if (ir::Set* set = find_map(ruleset, name)) {
+      set->elements = session_elements(name);
     }
   }
 }
 
 bool Service::change_session_elements(const Session& session, bool remove, bool add,
                                       const char* what, bool may_be_gone) {
-  std::vector<nft::ElementChange> changes;
+  std::vector<SetChange> changes;
   const std::int64_t remaining = session.remaining_ms(now_ms());
   for (const char* name : kSessionMaps) {
-    const ir::Set* set = current_->ruleset.find_set(name);
+    ir::Set* set = find_map(current_->ruleset, name);
     if (!set) {
       continue;
     }
-    nft::ElementChange change{set, {}, {}};
+    // The map afterwards: the open sessions' elements (the caller updated them).
+    SetChange change{set, {}, {}, session_elements(name)};
     if (remove) {
       change.remove = sessions::grant_elements(session.grant, family_of(name), mark_of(session), 0);
     }
@@ -228,11 +237,68 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
       changes.push_back(std::move(change));
     }
   }
-  fill_sessions(current_->ruleset);
   if (changes.empty()) {
     return true;
   }
   return apply_element_changes(changes, what, may_be_gone);
+}
+
+bool Service::close_session(Session session, const audit::Actor& by, const std::string& why,
+                            bool may_be_gone) {
+  // Stored as ended first: a restart must not bring back a session whose end was decided,
+  // whether or not the kernel has taken its access away yet.
+  if (std::error_code error = session_store_.save(session)) {
+    log_error("cannot store the end of " + session.id() + ": " + error.message());
+  }
+  // Access goes first, whatever happens to the records after.
+  const bool removed = change_session_elements(
+      session, true, false, may_be_gone ? "session expired" : "session closed", may_be_gone);
+  note_retry("session " + session.id(), "take away the access of session " + session.id(),
+             removed ? "" : last_kernel_error_);
+  if (!removed) {
+    // Tried again every second; the end is recorded once the kernel has it.
+    const std::uint32_t number = session.number;
+    closing_sessions_[number] = ClosingSession{
+        std::move(session), by, why, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
+    return false;
+  }
+  try {
+    end_session(session, by, why, true);
+  } catch (const std::exception& error) {
+    log_error("closing " + session.id() + ": " + error.what());
+  }
+  return true;
+}
+
+void Service::finish_closing_sessions() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = closing_sessions_.begin(); it != closing_sessions_.end();) {
+    ClosingSession& closing = it->second;
+    if (!closing.elements_gone && now < closing.next_attempt) {
+      ++it;
+      continue;
+    }
+    // A whole-table apply since (a restore, or another closing's fallback) took every
+    // closing session's access away; elements that timed out meanwhile are fine too.
+    const bool removed =
+        closing.elements_gone ||
+        change_session_elements(closing.session, true, false, "session closing", true);
+    note_retry("session " + closing.session.id(),
+               "take away the access of session " + closing.session.id(),
+               removed ? "" : last_kernel_error_);
+    if (!removed) {
+      closing.next_attempt = now + std::chrono::seconds(1);
+      ++it;
+      continue;
+    }
+    ClosingSession done = std::move(closing);
+    it = closing_sessions_.erase(it);
+    try {
+      end_session(done.session, done.by, done.why, true);
+    } catch (const std::exception& error) {
+      log_error("closing " + done.session.id() + ": " + error.what());
+    }
+  }
 }
 
 nlohmann::json Service::session_open(const nlohmann::json& params, const audit::Actor& by) {
@@ -419,21 +485,17 @@ nlohmann::json Service::session_close(const nlohmann::json& params, const audit:
   for (std::uint32_t number : numbers) {
     Session session = open_sessions_.at(number);
     open_sessions_.erase(number);
-    // Access goes first, whatever happens to the records after. Should the kernel refuse
-    // even a whole-table apply, the readback every second retries until it holds.
-    removed = change_session_elements(session, true, false, "session closed") && removed;
     session.state = State::Closed;
-    try {
-      end_session(session, by, reason, true);
-    } catch (const std::exception& error) {
-      log_error("closing " + session.id() + ": " + error.what());
-    }
     closed.push_back(session.id());
+    // Should the kernel refuse even a whole-table apply, it is tried again every second,
+    // and the close recorded once the access is gone.
+    removed = close_session(std::move(session), by, reason, false) && removed;
   }
   return {{"closed", closed}, {"kernel_removed", removed}};
 }
 
 void Service::check_sessions() {
+  finish_closing_sessions();
   const std::int64_t now = now_ms();
   std::vector<std::uint32_t> due;
   for (const auto& [number, session] : open_sessions_) {
@@ -446,14 +508,12 @@ void Service::check_sessions() {
     open_sessions_.erase(number);
     // The kernel's elements have usually timed out already; one committed late (a full
     // apply takes its time) may still be there: either way they go before the flows.
-    change_session_elements(session, true, false, "session expired", true);
     session.state = State::Expired;
-    end_session(session, Auditor::daemon_actor(),
-                now - session.deadline_ms > 5000
-                    ? "expired while sekishod was not running (noticed " +
-                          duration_text((now - session.deadline_ms) / 1000) + " late)"
-                    : "expired",
-                true);
+    const std::string why = now - session.deadline_ms > 5000
+                                ? "expired while sekishod was not running (noticed " +
+                                      duration_text((now - session.deadline_ms) / 1000) + " late)"
+                                : "expired";
+    close_session(std::move(session), Auditor::daemon_actor(), why, true);
   }
 }
 
@@ -491,13 +551,15 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   if (delete_flows) {
     // The counters so far (kept if the DESTROY events are lost), then the connections.
     std::vector<net::Flow> live;
-    if (std::error_code error = net::dump_flows(mark_of(session), 0xffffffff, live)) {
+    if (std::error_code error =
+            net::dump_flows(conntrack_socket_, mark_of(session), 0xffffffff, live)) {
       log_warning("cannot read the connections of " + session.id() + ": " + error.message());
     }
     for (const net::Flow& flow : live) {
       session_store_.save_flow(session.number, flow_record(flow, session.ended_ms));
     }
-    if (std::error_code error = net::delete_flows(mark_of(session), 0xffffffff)) {
+    if (std::error_code error =
+            net::delete_flows(conntrack_socket_, mark_of(session), 0xffffffff)) {
       log_error("cannot delete the connections of " + session.id() + ": " + error.message() +
                 " (the kernel rejects their packets all the same)");
     }

@@ -18,6 +18,7 @@
 #include "daemon/net/rtnl.hpp"
 #include "daemon/sekishod/request_params.hpp"
 #include "daemon/sekishod/service.hpp"
+#include "daemon/sekishod/wan_state.hpp"
 #include "policy/compile.hpp"
 #include "policy/open_schedules.hpp"
 #include "policy/units.hpp"
@@ -34,10 +35,6 @@ constexpr std::int64_t kMaxDownOverrideSeconds = 366 * 24 * 3600;
 
 std::chrono::sys_seconds schedule_now() {
   return std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
-}
-
-std::string wan_state_path(const std::string& state_dir) {
-  return state_dir + "/wan.json";
 }
 
 // Where the power hook is looked for: /etc/sekisho/hooks, or in test builds the directory
@@ -62,45 +59,26 @@ std::string hook_path(const std::string& policy_path) {
 }  // namespace
 
 void Service::load_wan_state(const policy::Policy& policy) {
-  std::error_code error;
-  std::optional<std::string> text =
-      read_small_file(wan_state_path(options_.state_dir), 1 << 20, error);
-  if (!text) {
-    if (error && error != std::errc::no_such_file_or_directory) {
-      log_warning(wan_state_path(options_.state_dir) + ": " + error.message() +
-                  "; no link override or recorded WAN configuration");
-    }
-    return;
+  StoredWanState stored = read_wan_state(options_.state_dir);
+  for (const std::string& problem : stored.problems) {
+    log_warning(problem);
   }
-  try {
-    const nlohmann::json state = nlohmann::json::parse(*text);
-    std::string problem;
-    if (state.contains("override") && !state.at("override").is_null()) {
-      wan_override_ = wan::override_from_json(state.at("override"), problem);
-      if (!wan_override_) {
-        log_warning(wan_state_path(options_.state_dir) + ": override: " + problem + "; ignored");
-      }
-    }
-    if (state.contains("snapshot") && !state.at("snapshot").is_null()) {
-      wan_snapshot_ = net::snapshot_from_json(state.at("snapshot"), problem);
-      if (!wan_snapshot_) {
-        log_warning(wan_state_path(options_.state_dir) + ": snapshot: " + problem +
-                    "; the WAN link's addresses and routes cannot be restored from it");
-      }
-    }
-  } catch (const nlohmann::json::exception& bad) {
-    log_warning(wan_state_path(options_.state_dir) + ": " + bad.what() + "; ignored");
-  }
-  // The gate of the first apply: as things are now (a restart is no reason to open it).
-  wan_closed_ = policy.wan && !decide_wan(policy, schedule_now()).up;
+  wan_override_ = stored.override_;
+  wan_snapshot_ = std::move(stored.snapshot);
+  // The gate of the first apply: as things are now (a restart is no reason to open it),
+  // and closed while a forced down is stored, whatever its deadline says; the first check
+  // after it judges the deadline, records the override's end and opens the gate.
+  wan_close_wanted_ =
+      policy.wan && (!decide_wan(policy, schedule_now()).up || forced_down_stored(stored));
 }
 
 bool Service::save_wan_state() {
   const nlohmann::json state = {
       {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
       {"snapshot", wan_snapshot_ ? net::to_json(*wan_snapshot_) : nlohmann::json()}};
-  if (std::error_code error =
-          write_file_atomically(wan_state_path(options_.state_dir), state.dump(2) + "\n", 0600)) {
+  const std::string text = state.dump(2) + "\n";
+  if (std::error_code error = spare_descriptor_.with_spare(
+          [&] { return write_file_atomically(wan_state_path(options_.state_dir), text, 0600); })) {
     log_warning("cannot save " + wan_state_path(options_.state_dir) + ": " + error.message() +
                 " (a restart would forget the link override or the recorded WAN configuration)");
     return false;
@@ -130,6 +108,9 @@ wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
 }
 
 bool Service::change_wan_gate(bool closed) {
+  // A change the other way that never took is no longer wanted.
+  retries_.forget(closed ? "wan-gate-open" : "wan-gate-close");
+  wan_close_wanted_ = closed;
   ir::Set* set = nullptr;
   for (ir::Set& candidate : current_->ruleset.sets) {
     if (candidate.name == policy::kWanClosedSet) {
@@ -140,14 +121,27 @@ bool Service::change_wan_gate(bool closed) {
     wan_closed_ = closed;
     return true;
   }
-  std::vector<ir::Element> before = set->elements;
+  // The gate as it is to be; current_ keeps what the kernel holds until the kernel has it.
+  std::vector<ir::Element> held = set->elements;
   policy::fill_wan_gate(current_->ruleset, current_->policy, closed);
-  wan_closed_ = closed;
-  nft::ElementChange change{set, std::move(before), set->elements};
-  if (change.remove.empty() && change.add.empty()) {
-    return true;
+  std::vector<ir::Element> after = std::exchange(set->elements, held);
+  bool applied = held.empty() == after.empty();
+  if (!applied) {
+    applied = apply_element_changes({SetChange{set, held, after, after}},
+                                    closed ? "WAN gate closed" : "WAN gate opened");
   }
-  return apply_element_changes({change}, closed ? "WAN gate closed" : "WAN gate opened");
+  if (applied) {
+    wan_closed_ = closed;
+  }
+  note_wan_gate(closed, applied ? "" : last_kernel_error_);
+  return applied;
+}
+
+void Service::note_wan_gate(bool closed, const std::string& error) {
+  note_retry(closed ? "wan-gate-close" : "wan-gate-open",
+             std::string(closed ? "close" : "open") + " the WAN gate of " +
+                 current_->policy.wan->interface.name,
+             error);
 }
 
 void Service::run_power_hook(const std::string& argument) {
@@ -190,7 +184,7 @@ void Service::record_hook_result(const std::string& path, const wan::HookResult&
 // (`fresh`); a link someone set up by hand is set down again with the recording it had.
 std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(link, info)) {
+  if (std::error_code error = net::get_link(route_socket_, link, info)) {
     return "cannot find link " + link + ": " + error.message();
   }
   if (!info.up()) {
@@ -198,7 +192,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   }
   if (fresh || !wan_snapshot_ || wan_snapshot_->link != link) {
     net::LinkSnapshot snapshot;
-    if (std::error_code error = net::take_snapshot(link, snapshot)) {
+    if (std::error_code error = net::take_snapshot(route_socket_, link, snapshot)) {
       // The gate is closed whatever happens here: nothing passes the link.
       return "cannot record the addresses and routes of " + link + " (" + error.message() +
              "); the link stays up behind the closed gate";
@@ -210,7 +204,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
              "; the link stays up behind the closed gate";
     }
   }
-  if (std::error_code error = net::set_link_up(link, false)) {
+  if (std::error_code error = net::set_link_up(route_socket_, link, false)) {
     return "cannot set " + link + " down: " + error.message();
   }
   return {};
@@ -218,14 +212,14 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
 
 // Brings the link up and restores what take_wan_link_down recorded; "" when it worked.
 std::string Service::bring_wan_link_up(const std::string& link, std::string& restored) {
-  if (std::error_code error = net::set_link_up(link, true)) {
+  if (std::error_code error = net::set_link_up(route_socket_, link, true)) {
     return "cannot set " + link + " up: " + error.message();
   }
   if (!wan_snapshot_) {
     return {};
   }
   net::RestoreReport report;
-  std::error_code error = net::restore_snapshot(*wan_snapshot_, report);
+  std::error_code error = net::restore_snapshot(route_socket_, *wan_snapshot_, report);
   restored = net::to_string(report);
   wan_snapshot_.reset();
   save_wan_state();
@@ -242,7 +236,7 @@ void Service::release_wan_link() {
   std::string restored;
   std::string problem;
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(link, info)) {
+  if (std::error_code error = net::get_link(route_socket_, link, info)) {
     problem = "cannot find link " + link + ": " + error.message();
     wan_snapshot_.reset();  // gone: nothing to give back
     save_wan_state();
@@ -274,6 +268,7 @@ void Service::check_wan() {
   }
   if (!policy.wan) {
     wan_closed_ = false;
+    wan_close_wanted_ = false;
     wan_link_.clear();
     wan_close_deferred_until_.reset();  // the closing it waited for is off
     return;
@@ -301,15 +296,14 @@ void Service::check_wan() {
     wan_link_held_down_ = false;
   }
   net::LinkInfo info;
-  const bool found = !net::get_link(link, info);
+  const bool found = !net::get_link(route_socket_, link, info);
   if (!decision.up) {
     const bool was_up = found && info.up();
-    const bool changed = !wan_closed_ || (first && was_up);
-    bool gate_applied = true;
+    const bool changed = !wan_close_wanted_ || (first && was_up);
     // Messages in flight to the cloud get a second to be acknowledged, so none is cut off
     // half-sent (it would come again after the opening, a duplicate); a start, or a gate
     // closed already, does not wait.
-    if (changed && !wan_closed_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
+    if (changed && !wan_close_wanted_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
       const auto waited = std::chrono::steady_clock::now();
       if (!wan_close_deferred_until_) {
         wan_close_deferred_until_ = waited + std::chrono::seconds(1);
@@ -324,10 +318,16 @@ void Service::check_wan() {
     wan_close_deferred_until_.reset();
     if (changed) {
       log_notice("WAN link " + link + " goes down: " + decision.why);
+    }
+    // At the transition, and at every check after until the kernel has it.
+    bool gate_applied = wan_closed_ && !changed;
+    if (gate_applied) {
+      note_wan_gate(true, "");  // a closing refused before may have taken with a restore
+    } else {
       gate_applied = change_wan_gate(true);
-      if (bridge_) {
-        bridge_->set_wan_open(false);
-      }
+    }
+    if (changed && bridge_) {
+      bridge_->set_wan_open(false);
     }
     const std::string problem = take_wan_link_down(link, changed);
     // Up again after it was down: someone set it up (a link that could not be set down
@@ -373,7 +373,7 @@ void Service::check_wan() {
   // set_wan_open(true) lets the bridge send again.
   wan_close_deferred_until_.reset();
   wan_link_held_down_ = false;
-  const bool changed = wan_closed_ || (first && found && !info.up() && wan_snapshot_);
+  const bool changed = wan_close_wanted_ || (first && found && !info.up() && wan_snapshot_);
   if (changed) {
     log_notice("WAN link " + link + " comes up: " + decision.why);
     run_power_hook("on");
@@ -415,8 +415,15 @@ void Service::check_wan() {
       log_error("WAN link " + link + ": " + problem);
     }
     auditor_.record(Auditor::daemon_actor(), "wan.up", details);
-  } else if (!problem.empty()) {
-    log_error("WAN link " + link + ": " + problem);
+  } else {
+    if (!problem.empty()) {
+      log_error("WAN link " + link + ": " + problem);
+    }
+    if (wan_closed_) {
+      change_wan_gate(false);  // an opening the kernel refused, again
+    } else {
+      note_wan_gate(false, "");  // or it took with a restore
+    }
   }
 }
 
@@ -500,7 +507,7 @@ nlohmann::json Service::wan_status_json() {
   const std::string& link = policy.wan->interface.name;
   const wan::LinkDecision decision = decide_wan(policy, schedule_now());
   net::LinkInfo info;
-  std::error_code error = net::get_link(link, info);
+  std::error_code error = net::get_link(route_socket_, link, info);
   nlohmann::json out = {
       {"link", link},
       {"clock", utc_text(schedule_now())},
@@ -510,6 +517,10 @@ nlohmann::json Service::wan_status_json() {
       {"cause", wan::cause_name(decision.cause)},
       {"why", decision.why},
       {"gate", wan_closed_ ? "closed" : "open"},
+      // While the kernel refuses the gate's change: what it is to be.
+      {"gate_pending", wan_closed_ == wan_close_wanted_ ? nlohmann::json()
+                       : wan_close_wanted_              ? nlohmann::json("closed")
+                                                        : nlohmann::json("open")},
       {"schedule", policy.wan->up ? nlohmann::json(policy.wan->up->name) : nlohmann::json()},
       {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
       {"power_hook",

@@ -70,3 +70,28 @@ wait_ms() {
   done
   echo $(($(now_ms) - start))
 }
+
+# ctl_gw ARGS...: sekishoctl in the gateway, on the lab daemon's control socket.
+ctl_gw() { in_gw "$ctl" --control "$LAB_RUN_DIR/control.sock" "$@"; }
+
+# wan_shut NODE PROTO DESTINATION PORT: nothing gets through, whether the WAN gate drops
+# it (blocked) or the gateway has no route any more (net or host unreachable).
+wan_shut() {
+  case $(probe "$@") in
+    blocked | error:ENETUNREACH | error:EHOSTUNREACH) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# policy_reporting_to_cloud OUT [SED-EXPRESSION...]: the lab factory with hmi-1 reporting
+# to the cloud broker through the WAN (and the further sed expressions applied).
+policy_reporting_to_cloud() {
+  local out=$1
+  shift
+  local expressions=(-e 's/^rules:$/rules:\n  - name: the line reports to the cloud\n    from: hmi-1\n    to: cloud-broker\n    services: [mqtts]/')
+  local expression
+  for expression in "$@"; do
+    expressions+=(-e "$expression")
+  done
+  sed "${expressions[@]}" "$src/configs/lab-factory.yaml" >"$out"
+}

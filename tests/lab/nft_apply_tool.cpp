@@ -50,8 +50,13 @@ int main(int argc, char** argv) {
     }
   }
   auto batch = sekisho::nft::build_replace_batch(ruleset, 1);
-  auto outcome = sekisho::nft::send_batch(
-      batch, dry_run ? sekisho::nft::Send::DryRun : sekisho::nft::Send::Commit);
+  sekisho::nft::Socket socket;
+  if (std::error_code error = socket.open()) {
+    std::cerr << "netlink: " << error.message() << '\n';
+    return 69;
+  }
+  auto outcome =
+      socket.send_batch(batch, dry_run ? sekisho::nft::Send::DryRun : sekisho::nft::Send::Commit);
   for (const std::string& line : sekisho::nft::describe(batch, outcome, argv[1])) {
     std::cerr << line << '\n';
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Audited jump sessions (W-1, operations chapter): an operator lets the vendor's VPN peer
 # reach one maintenance target for a while; the kernel ends it on time, open connections
-# included, also while sekishod does not run; every step is in the audit log.
+# included, also while sekishod does not run; every step is in the audit log, an end the
+# kernel refuses for a while only once the kernel has it.
 set -u
 bindir=$1
 src=$2
@@ -296,6 +297,41 @@ elements=$(in_gw nft list map inet sekisho sessions_v4 | grep -c " : 0x")
   lab_pass "close --all: $(cat "$tmp/close-all"); no open session, no element in sessions_v4" ||
   lab_fail "close --all: $(cat "$tmp/close-all"), $open_now open, $elements elements"
 reaches_exactly "after close --all"
+
+# A close the kernel refuses (another process owns the table for a while, as in
+# tests/lab/refused_change.sh): the session's end is recorded only once the kernel has
+# taken its access away, and that is tried again every second meanwhile.
+refused=$(ctl_gw session open vendor-a hmi-1-bulk --for 10m --reason "refusal test")
+mkfifo "$tmp/owner-in"
+"$lab" exec gw python3 "$src/tests/lab/own_table.py" sekisho <"$tmp/owner-in" >"$tmp/owner" 2>&1 &
+owner=$!
+exec 3>"$tmp/owner-in"
+wait_ms 5000 grep -q owned "$tmp/owner" >/dev/null || lab_fail "own_table.py: $(cat "$tmp/owner")"
+ctl_gw session close "$refused" --reason "refusal test" >/dev/null 2>"$tmp/refused-close"
+code=$?
+[ "$code" = 1 ] && grep -q "kernel refused" "$tmp/refused-close" &&
+  lab_pass "session close while the kernel refuses: exit 1, $(cat "$tmp/refused-close")" ||
+  lab_fail "session close while the kernel refuses: exit $code $(cat "$tmp/refused-close")"
+records() { ctl_gw audit show --json | python3 -c "import json,sys
+print(sum(1 for r in json.load(sys.stdin) if r['kind'] == '$1' and
+          r['details'].get('${2:-session}') == '$3'))"; }
+sleep 2.5
+[ "$(records session.close session "$refused")" = 0 ] &&
+  [ "$(records kernel.change_failed change "session $refused")" = 1 ] &&
+  lab_pass "no session.close while the kernel grants the access; one kernel.change_failed" ||
+  lab_fail "while refused: $(records session.close session "$refused") session.close, $(records kernel.change_failed change "session $refused") kernel.change_failed"
+exec 3>&-
+wait "$owner"
+closed_once() { [ "$(records session.close session "$refused")" = 1 ]; }
+if took=$(wait_ms 5000 closed_once); then
+  lab_pass "once the owner let go, $refused's close is recorded ($took ms)"
+else
+  lab_fail "$refused's close was not recorded after the owner let go"
+fi
+[ "$(records kernel.change_applied change "session $refused")" = 1 ] &&
+  [ "$(in_gw nft list map inet sekisho sessions_v4 | grep -c " : 0x")" = 0 ] &&
+  lab_pass "kernel.change_applied, and no element left in sessions_v4" ||
+  lab_fail "after the refusal: $(records kernel.change_applied change "session $refused") kernel.change_applied"
 
 # The unrelated connection is untouched.
 touch "$tmp/historian-trigger"

@@ -18,9 +18,13 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include "daemon/net/link_snapshot.hpp"
@@ -205,6 +209,92 @@ TEST_CASE("create, bring up, address, delete a scratch link") {
   const std::error_code gone = net::list_addresses(index, addresses);
   MESSAGE("list_addresses of a deleted link: " << gone.message());
   CHECK(gone == std::errc::no_such_device);
+}
+
+// The lowest descriptor number not in use: with RLIMIT_NOFILE at it, no new one is free.
+int lowest_free_descriptor() {
+  for (int fd = 0;; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) {
+      return fd;
+    }
+  }
+}
+
+TEST_CASE("a kept socket: leftovers of earlier requests and a full descriptor table") {
+  REQUIRE_LAB();
+  const std::string name = "sk-kept0";
+  LinkGuard guard{name};
+  REQUIRE(!create_scratch_link(name).empty());
+  net::LinkInfo link;
+  REQUIRE(!net::get_link(name, link));
+  // Enough addresses for a dump of many parts.
+  const std::string batch = std::filesystem::temp_directory_path() / "sk-kept-addresses";
+  {
+    std::ofstream out(batch);
+    for (int i = 0; i < 2000; ++i) {
+      out << "addr add 198.18." << 100 + i / 250 << '.' << 1 + i % 250 << "/32 dev " << name
+          << '\n';
+    }
+  }
+  run("ip -batch " + batch);
+  std::filesystem::remove(batch);
+
+  net::NetlinkSocket socket;
+  REQUIRE(!net::open_route_socket(socket));
+  std::vector<policy::InterfaceAddress> addresses;
+  REQUIRE(!net::list_addresses(socket, link.index, addresses));
+  REQUIRE(addresses.size() == 2000);
+
+  // A dump read only in part (a reader that gave up): its rest is discarded, and the
+  // kernel, which refuses a second dump on a socket while one runs (EBUSY), has finished
+  // it by then.
+  nlmsghdr* request = nullptr;
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  request = mnl_nlmsg_put_header(buffer.data());
+  request->nlmsg_type = RTM_GETADDR;
+  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request->nlmsg_seq = socket.next_sequence();
+  auto* header = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(request, sizeof(ifaddrmsg)));
+  header->ifa_family = AF_UNSPEC;
+  REQUIRE(!socket.send(request, request->nlmsg_len));
+  std::vector<std::uint8_t> part;
+  REQUIRE(!socket.receive(part));
+  REQUIRE(!net::list_addresses(socket, link.index, addresses));
+  CHECK(addresses.size() == 2000);
+
+  // Answers nobody read, more than the receive buffer holds: the kernel drops some and
+  // says so (ENOBUFS) at the next read; the next request is not hurt by either.
+  socket.set_buffers(0, 4096);
+  request = mnl_nlmsg_put_header(buffer.data());
+  request->nlmsg_type = RTM_GETLINK;
+  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  auto* info = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(request, sizeof(ifinfomsg)));
+  info->ifi_index = link.index;
+  for (int i = 0; i < 200; ++i) {
+    request->nlmsg_seq = socket.next_sequence();
+    REQUIRE(mnl_socket_sendto(socket.get(), request, request->nlmsg_len) >= 0);
+  }
+  net::LinkInfo again;
+  CHECK(!net::get_link(socket, name, again));
+  CHECK(again.index == link.index);
+  socket.set_buffers(0, 1 << 20);
+
+  // No descriptor free: the kept socket still works, a socket of its own cannot be had.
+  rlimit limits{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &limits) == 0);
+  rlimit full = limits;
+  full.rlim_cur = static_cast<rlim_t>(lowest_free_descriptor());
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &full) == 0);
+  const std::error_code own = net::get_link(name, again);
+  const std::error_code kept = net::set_link_up(socket, name, true);
+  const std::error_code listed = net::list_addresses(socket, link.index, addresses);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &limits) == 0);
+  CHECK(own == std::errc::too_many_files_open);
+  CHECK(!kept);
+  CHECK(!listed);
+  CHECK(addresses.size() == 2000);
+  REQUIRE(!net::get_link(name, again));
+  CHECK(again.up());
 }
 
 TEST_CASE("a wireguard link fails cleanly where the kernel has no wireguard") {

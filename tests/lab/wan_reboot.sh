@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A forced `link down` survives a reboot. The reboot: sekishod stops, the ruleset is gone
+# and the WAN link comes up configured (as the network manager brings it up at boot); then
+# `sekishod --restore` (the early-boot unit) and sekishod's start. From --restore on,
+# nothing passes through the WAN, also while sekishod starts (watched all along), and the
+# link stays down. A stored `up` override, or none (`link auto`), does not keep the WAN
+# closed once sekishod runs.
+set -u
+bindir=$1
+src=$2
+. "$src/tests/lab/lab_test.sh"
+run=$LAB_RUN_DIR
+
+# The lab factory without operating hours (wan.up): only the override can shut the WAN;
+# hmi-1 reports to the cloud through it.
+policy_reporting_to_cloud "$tmp/policy.yaml"
+lab_up "$tmp/policy.yaml"
+cloud=$("$lab" address cloud 4)
+link_is_up() { in_gw ip link show wan0 | grep -q "[<,]UP[,>]"; }
+gate_holds_wan() { in_gw nft list set inet sekisho wan_closed 2>/dev/null | grep -q '"wan0"'; }
+cloud_reached() { [ "$(probe hmi1 tcp "$cloud" 8883)" = reached ]; }
+cloud_shut() { wan_shut hmi1 tcp "$cloud" 8883; }
+# reboot WHAT: sekishod stops, the table goes, the WAN link comes up with its default route,
+# --restore runs.
+reboot() {
+  "$lab" daemon stop
+  in_gw nft flush ruleset
+  in_gw ip link set wan0 up
+  in_gw ip route replace default via 198.51.100.1
+  out=$(in_gw "$bindir/sekishod" --restore --state-dir "$run/state" 2>&1) ||
+    lab_fail "$1: --restore failed: $out"
+}
+
+cloud_reached && lab_pass "before: OT reaches the cloud" || lab_fail "before: OT does not reach the cloud"
+ctl_gw link down --reason "x" >/dev/null || lab_fail "link down was refused"
+wait_ms 5000 cloud_shut >/dev/null && ! link_is_up && lab_pass "link down: the WAN is shut and the link down" ||
+  lab_fail "link down: the WAN is not shut"
+
+reboot "forced down"
+link_is_up || lab_fail "the reboot did not bring the link up"
+gate_holds_wan && lab_pass "--restore keeps the WAN gate closed: a forced down is stored" ||
+  lab_fail "--restore left the WAN gate open: $(in_gw nft list set inet sekisho wan_closed 2>&1)"
+# Watch the WAN from now on: at early boot some time passes before sekishod starts.
+"$lab" exec hmi1 python3 "$src/tests/lab/watch_reach.py" "$cloud" 8883 "$tmp/stop" >"$tmp/watch" &
+watch=$!
+sleep 2
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+sleep 3
+touch "$tmp/stop"
+wait "$watch"
+if grep -q "^attempts" "$tmp/watch" && ! grep -q "^reached" "$tmp/watch"; then
+  lab_pass "nothing passed through the WAN from --restore to 3 s after sekishod started ($(tail -1 "$tmp/watch"))"
+else
+  lab_fail "the WAN let traffic through across the reboot: $(grep -m3 . "$tmp/watch")"
+fi
+! link_is_up && lab_pass "after the start the link is down again" || lab_fail "after the start the link is up"
+gate_holds_wan && lab_pass "after the start the gate is closed" || lab_fail "after the start the gate is open"
+ctl_gw link | grep -q "to be down: forced down by root" &&
+  lab_pass "status: still forced down" || lab_fail "status: $(ctl_gw link)"
+
+# A stored `up` override: closed at most until sekishod runs, then the WAN is open.
+ctl_gw link up --for 30m --reason "y" >/dev/null || lab_fail "link up was refused"
+wait_ms 10000 cloud_reached >/dev/null || lab_fail "link up: OT does not reach the cloud"
+reboot "up override"
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+wait_ms 10000 cloud_reached >/dev/null && link_is_up && ! gate_holds_wan &&
+  lab_pass "a stored up override: after the start the WAN is open" ||
+  lab_fail "a stored up override kept the WAN closed"
+
+# No override (`link auto`): likewise.
+ctl_gw link auto --reason "z" >/dev/null || lab_fail "link auto was refused"
+reboot "no override"
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+wait_ms 10000 cloud_reached >/dev/null && link_is_up && ! gate_holds_wan &&
+  lab_pass "no override: after the start the WAN is open" ||
+  lab_fail "without an override the WAN stayed closed"
+lab_finish

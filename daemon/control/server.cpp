@@ -47,30 +47,19 @@ bool out_of_resources(const error_code& error) {
 
 }  // namespace
 
-std::string_view cap_name(ConnectionCap cap) {
-  return cap == ConnectionCap::PerUid ? "per_uid" : "all";
-}
-
 class ControlServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ControlServer& server, asio::local::stream_protocol::socket socket, const Peer& peer)
+  // `caller`: as admitted, in the slot taken for its uid and role.
+  Session(ControlServer& server, asio::local::stream_protocol::socket socket, const Caller& caller)
       : server_(server),
         socket_(std::move(socket)),
         input_(server.limits_.max_request + 1),
         idle_(server.io_),
-        connections_(server.connections_) {
-    caller_.peer = peer;
-    ++connections_->open;
-    ++connections_->per_uid[peer.uid];
-  }
+        slots_(server.slots_),
+        caller_(caller),
+        admitted_as_(caller.role) {}
 
-  ~Session() {
-    --connections_->open;
-    auto held = connections_->per_uid.find(caller_.peer.uid);
-    if (held != connections_->per_uid.end() && --held->second == 0) {
-      connections_->per_uid.erase(held);
-    }
-  }
+  ~Session() { slots_->give_back(caller_.peer.uid, admitted_as_); }
 
   void start() {
     arm_idle();
@@ -236,8 +225,9 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
   asio::local::stream_protocol::socket socket_;
   asio::streambuf input_;
   asio::steady_timer idle_;
-  std::shared_ptr<Connections> connections_;
+  std::shared_ptr<ConnectionSlots> slots_;
   Caller caller_;
+  Role admitted_as_;  // the role its slot was taken for
   std::deque<std::string> output_;
   std::size_t unread_ = 0;
   std::uint64_t requests_ = 0;   // numbered, so that a late answer finds its request
@@ -271,7 +261,9 @@ ControlServer::ControlServer(asio::io_context& io, std::string path, Handler han
       identify_(std::move(identify)),
       limits_(limits),
       acceptor_(io),
-      accept_pause_(io) {}
+      accept_pause_(io),
+      slots_(std::make_shared<ConnectionSlots>(limits.caps)),
+      identities_(identify_, limits.identity_fresh_for) {}
 
 ControlServer::~ControlServer() {
   error_code ignored;
@@ -332,50 +324,44 @@ void ControlServer::accept() {
   });
 }
 
-const Identity& ControlServer::identity_at_cap(uid_t uid) {
-  const auto now = std::chrono::steady_clock::now();
-  auto found = identities_at_cap_.find(uid);
-  if (found != identities_at_cap_.end() && now - found->second.at < limits_.reserve_lookup_every) {
-    return found->second.identity;
-  }
-  if (identities_at_cap_.size() >= 4096) {
-    identities_at_cap_.clear();  // many uids knocking: forget them all, look up again
-  }
-  LookedUp& entry = identities_at_cap_[uid];
-  entry = {identify_(uid), now};
-  return entry.identity;
-}
-
 void ControlServer::admit(asio::local::stream_protocol::socket socket) {
   Caller caller;
   if (std::error_code error = peer_of(socket.native_handle(), caller.peer)) {
     log_warning("control: cannot identify a client: " + error.message());
     return;
   }
-  const Connections& open = *connections_;
-  auto held = open.per_uid.find(caller.peer.uid);
-  const std::size_t of_uid = held == open.per_uid.end() ? 0 : held->second;
-  if (open.open < limits_.max_connections && of_uid < limits_.max_per_uid) {
-    std::make_shared<Session>(*this, std::move(socket), caller.peer)->start();
-    return;
-  }
-  // A cap is reached: only uid 0 and admins go on, into the reserve.
-  const Identity& who = identity_at_cap(caller.peer.uid);
+  // Its role decides its cap; each request looks the role up again.
+  const Identity& who = identities_.of(caller.peer.uid, std::chrono::steady_clock::now());
   caller.user = who.user;
   caller.role = who.role;
-  const bool reserved = caller.role == Role::Admin;
-  if (reserved && open.open < limits_.max_connections + limits_.reserved_for_admins) {
-    std::make_shared<Session>(*this, std::move(socket), caller.peer)->start();
+  if (std::optional<ConnectionCap> cap = slots_->take(caller.peer.uid, caller.role)) {
+    refuse(std::move(socket), caller, *cap);
     return;
   }
-  const ConnectionCap cap =
-      !reserved && of_uid >= limits_.max_per_uid ? ConnectionCap::PerUid : ConnectionCap::All;
-  const std::string message = cap == ConnectionCap::PerUid
-                                  ? caller.user + " (uid " + std::to_string(caller.peer.uid) +
-                                        ") holds " + std::to_string(of_uid) +
-                                        " connections, the most one user may; close one first"
-                                  : "sekishod serves " + std::to_string(open.open) +
-                                        " connections, as many as it may; try again later";
+  std::make_shared<Session>(*this, std::move(socket), caller)->start();
+}
+
+void ControlServer::refuse(asio::local::stream_protocol::socket socket, const Caller& caller,
+                           ConnectionCap cap) {
+  const ConnectionSlots& slots = *slots_;
+  std::string message;
+  switch (cap) {
+    case ConnectionCap::PerUid:
+      message = caller.user + " (uid " + std::to_string(caller.peer.uid) + ") holds " +
+                std::to_string(slots.held_by(caller.peer.uid)) +
+                " connections, the most one user may; close one first";
+      break;
+    case ConnectionCap::WithoutRole:
+      message = "callers without a role hold " + std::to_string(slots.without_role()) +
+                " connections, the most they may together; " + caller.user + " (uid " +
+                std::to_string(caller.peer.uid) +
+                ") has no role (sekisho-viewer, sekisho-operator or sekisho-admin)";
+      break;
+    case ConnectionCap::All:
+      message = "sekishod serves " + std::to_string(slots.open()) +
+                " connections, as many as it may; try again later";
+      break;
+  }
   // The socket's buffer is empty: a line this short fits at once, or is dropped.
   const std::string line = reply_error(nullptr, ErrorCode::TooManyConnections, message);
   [[maybe_unused]] const ssize_t sent =

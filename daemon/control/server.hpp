@@ -3,10 +3,11 @@
 // request by the caller's role, never by the file's mode), one JSON request per line.
 //
 // Limits, so that no client can hurt the others (the socket is open to every local user):
-// - Connections: at most max_per_uid of one uid and max_connections in all. uid 0 and
-//   admins are held to neither: they have reserved_for_admins more beyond max_connections,
-//   so root's `status` gets in while others hold every other slot. A connection over a cap
-//   is accepted, answered with too_many_connections and closed at once (accepting goes
+// - Connections: capped by role (admission.hpp): callers without a role share 32, a uid
+//   with a role holds at most 32, and all together 512, with 32 more for operators and
+//   admins and 32 more beyond those for uid 0 and admins, so that an operator's `link down`
+//   and root's `status` get in while others hold every other slot. A connection over a
+//   cap is accepted, answered with too_many_connections and closed at once (accepting goes
 //   on: a refused client must not stay queued in front of root). Together the caps bound
 //   the descriptors the socket can take, far below the daemon's limit.
 // - A request over 1 MiB is answered with too_large and the connection closed; so is a
@@ -33,6 +34,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "daemon/control/admission.hpp"
 #include "daemon/control/methods.hpp"
 #include "daemon/control/peer.hpp"
 #include "daemon/control/protocol.hpp"
@@ -50,19 +52,12 @@ struct ServerLimits {
   std::size_t max_request = kMaxRequestBytes;
   std::size_t max_unread_replies = 4 * 1024 * 1024;
   std::chrono::milliseconds idle = std::chrono::seconds(30);
-  std::size_t max_per_uid = 32;
-  std::size_t max_connections = 512;
-  std::size_t reserved_for_admins = 32;
+  ConnectionCaps caps;
   std::chrono::milliseconds accept_pause = std::chrono::milliseconds(100);
-  // Whether a uid over a cap may use the reserve is looked up at most this often per uid:
-  // a flood of refused connections must not cost a user-database lookup each (a uid
-  // without a passwd entry takes a fraction of a millisecond to miss).
-  std::chrono::milliseconds reserve_lookup_every = std::chrono::seconds(1);
+  // Who a connecting uid is (for its cap) is looked up at most this often per uid: a flood
+  // of connections must not cost a user-database lookup each.
+  std::chrono::milliseconds identity_fresh_for = std::chrono::seconds(1);
 };
-
-// Which cap a refused connection met.
-enum class ConnectionCap { PerUid, All };
-std::string_view cap_name(ConnectionCap cap);  // "per_uid", "all"
 
 class ControlServer {
  private:
@@ -95,8 +90,8 @@ class ControlServer {
   using OnRefused = std::function<void(const Caller&, const std::string& method)>;
   // Told of every connection refused over a cap (to count it).
   using OnConnectionRefused = std::function<void(const Caller&, ConnectionCap)>;
-  // Who a uid is now: looked up at each request, and at connect when a cap is reached.
-  using IdentitySource = std::function<Identity(uid_t)>;
+  // Who a uid is now: looked up at each request, and (cached) at connect.
+  using IdentitySource = control::IdentitySource;
 
   ControlServer(boost::asio::io_context& io, std::string path, Handler handler,
                 OnRefused on_refused, OnConnectionRefused on_connection_refused,
@@ -107,14 +102,10 @@ class ControlServer {
   std::error_code start();
 
  private:
-  // The connections open, shared with each Session (which may outlive the server).
-  struct Connections {
-    std::size_t open = 0;
-    std::map<uid_t, std::size_t> per_uid;
-  };
   void accept();
   void admit(boost::asio::local::stream_protocol::socket socket);
-  const Identity& identity_at_cap(uid_t uid);
+  void refuse(boost::asio::local::stream_protocol::socket socket, const Caller& caller,
+              ConnectionCap cap);
 
   boost::asio::io_context& io_;
   std::string path_;
@@ -126,12 +117,10 @@ class ControlServer {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer accept_pause_;
   bool accept_failing_ = false;  // said once per episode
-  std::shared_ptr<Connections> connections_ = std::make_shared<Connections>();
-  struct LookedUp {
-    Identity identity;
-    std::chrono::steady_clock::time_point at;
-  };
-  std::map<uid_t, LookedUp> identities_at_cap_;
+  // Shared with each Session, which gives its slot back when it goes (it may outlive the
+  // server).
+  std::shared_ptr<ConnectionSlots> slots_;
+  IdentityCache identities_;
 };
 
 }  // namespace sekisho::control

@@ -148,9 +148,11 @@ std::string error_code_in(const std::string& line) {
 
 ServerLimits small_caps() {
   ServerLimits limits;
-  limits.max_per_uid = 2;
-  limits.max_connections = 3;
-  limits.reserved_for_admins = 1;
+  limits.caps.per_uid = 2;
+  limits.caps.without_role = 2;
+  limits.caps.all = 3;
+  limits.caps.reserved_for_operators = 1;
+  limits.caps.reserved_for_admins = 1;
   return limits;
 }
 
@@ -199,10 +201,10 @@ TEST_CASE("a flood of refused connections looks the uid up once a second, not on
   CHECK(harness.lookups - before <= 2);
 }
 
-TEST_CASE("when every slot is taken, only admins (and uid 0) get in, into the reserve") {
+TEST_CASE("when every slot is taken, operators and admins get in, each into their reserve") {
   ServerLimits limits = small_caps();
-  limits.max_per_uid = 100;
-  limits.reserve_lookup_every = 0ms;  // the role changes between two connections here
+  limits.caps.per_uid = 100;
+  limits.identity_fresh_for = 0ms;  // the role changes between two connections here
   Harness harness(limits);
   std::vector<Fd> held;
   for (int i = 0; i < 3; ++i) {
@@ -211,13 +213,35 @@ TEST_CASE("when every slot is taken, only admins (and uid 0) get in, into the re
   Fd viewer = harness.connect();
   CHECK(error_code_in(harness.line(viewer.get())) == "too_many_connections");
   CHECK(harness.refused_connections.back() == ConnectionCap::All);
+  harness.role = Role::Operator;
+  Fd operator_ = harness.connect();
+  send_text(operator_.get(), "{\"id\":1,\"method\":\"status\"}\n");
+  CHECK(harness.line(operator_.get()).find("\"ok\":true") != std::string::npos);
+  Fd second_operator = harness.connect();  // the operators' reserve holds one
+  CHECK(error_code_in(harness.line(second_operator.get())) == "too_many_connections");
   harness.role = Role::Admin;
   Fd admin = harness.connect();
   send_text(admin.get(), "{\"id\":1,\"method\":\"status\"}\n");
   CHECK(harness.line(admin.get()).find("\"ok\":true") != std::string::npos);
-  Fd second_admin = harness.connect();  // the reserve holds one
+  Fd second_admin = harness.connect();  // the admins' reserve holds one
   CHECK(error_code_in(harness.line(second_admin.get())) == "too_many_connections");
-  CHECK(harness.refused_connections.size() == 2);
+  CHECK(harness.refused_connections.size() == 3);
+}
+
+TEST_CASE("callers without a role share their few slots, whatever their uid's own count") {
+  Harness harness(small_caps());
+  harness.role = Role::None;
+  Fd first = harness.connect();
+  Fd second = harness.connect();
+  Fd third = harness.connect();
+  const std::string refused = harness.line(third.get());
+  CHECK(error_code_in(refused) == "too_many_connections");
+  CHECK(refused.find("callers without a role hold 2 connections") != std::string::npos);
+  REQUIRE(harness.refused_connections.size() == 1);
+  CHECK(harness.refused_connections[0] == ConnectionCap::WithoutRole);
+  // Those let in are told they may do nothing (and counted as refused requests).
+  send_text(first.get(), "{\"id\":1,\"method\":\"status\"}\n");
+  CHECK(error_code_in(harness.line(first.get())) == "forbidden");
 }
 
 TEST_CASE("only a complete request resets the idle limit, not empty lines or a trickle") {

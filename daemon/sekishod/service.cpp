@@ -60,34 +60,25 @@ Service::Service(boost::asio::io_context& io, Options options)
       vpn_timer_(io),
       session_timer_(io),
       exporter_(io),
-      refusals_([this](const audit::Actor& actor, const std::string& method, std::int64_t pid,
-                       std::int64_t count) {
-        if (count == 1) {
-          auditor_.record(actor, "control.refused", {{"method", method}, {"pid", pid}});
-          return;
-        }
-        log_warning("control: refused " + std::to_string(count) + " more " + method +
-                    " requests to " + actor.user + " (uid " + std::to_string(actor.uid) + ") in " +
-                    std::to_string(RefusalCounter::kWindow.count()) + " s");
-        auditor_.record(actor, "control.refused",
-                        {{"method", method},
-                         {"count", count},
-                         {"window_seconds", RefusalCounter::kWindow.count()}});
-      }),
-      // Connections over a cap: only counted, one record per uid and cap and window.
-      connection_refusals_(
-          [this](const audit::Actor& actor, const std::string& cap, std::int64_t,
-                 std::int64_t count) {
-            log_warning("control: refused " + std::to_string(count) + " connections of " +
-                        actor.user + " (uid " + std::to_string(actor.uid) + ") over the " +
-                        (cap == "per_uid" ? "per-user" : "overall") + " cap in " +
-                        std::to_string(RefusalCounter::kWindow.count()) + " s");
-            auditor_.record(actor, "control.connections_refused",
-                            {{"cap", cap},
-                             {"count", count},
-                             {"window_seconds", RefusalCounter::kWindow.count()}});
+      refusals_(
+          [this](const audit::Actor& actor, const std::string& method, std::int64_t pid) {
+            auditor_.record(actor, "control.refused", {{"method", method}, {"pid", pid}});
           },
-          0),
+          [this](const RefusalCounter::Summary& summary) {
+            log_warning("control: refused " + summary_text(summary, "requests"));
+            auditor_.record(summary.without_role ? Auditor::daemon_actor() : summary.actor,
+                            "control.refused", summary_details(summary));
+          }),
+      // Connections over a cap: only counted.
+      connection_refusals_([](const audit::Actor&, const std::string&, std::int64_t) {},
+                           [this](const RefusalCounter::Summary& summary) {
+                             log_warning("control: refused " +
+                                         summary_text(summary, "connections") + " (over a cap)");
+                             auditor_.record(
+                                 summary.without_role ? Auditor::daemon_actor() : summary.actor,
+                                 "control.connections_refused", summary_details(summary));
+                           },
+                           0),
       power_hook_(io),
       local_broker_(options_.broker, options_.state_dir) {}
 

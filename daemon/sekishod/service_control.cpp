@@ -39,16 +39,17 @@ std::error_code Service::start_control() {
         return handle_request(request, caller, later);
       },
       [this](const control::Caller& caller, const std::string& method) {
-        if (refusals_.refused(actor_of(caller), method, caller.peer.pid,
-                              RefusalCounter::Clock::now())) {
+        if (refusals_.refused(actor_of(caller), caller.role != control::Role::None, method,
+                              caller.peer.pid, RefusalCounter::Clock::now())) {
           log_warning("control: refused " + method + " to " + caller.user + " (uid " +
                       std::to_string(caller.peer.uid) + ", pid " + std::to_string(caller.peer.pid) +
                       ", role " + std::string(control::role_name(caller.role)) + ")");
         }
       },
       [this](const control::Caller& caller, control::ConnectionCap cap) {
-        connection_refusals_.refused(actor_of(caller), std::string(control::cap_name(cap)),
-                                     caller.peer.pid, RefusalCounter::Clock::now());
+        connection_refusals_.refused(actor_of(caller), caller.role != control::Role::None,
+                                     std::string(control::cap_name(cap)), caller.peer.pid,
+                                     RefusalCounter::Clock::now());
       });
   return control_->start();
 }

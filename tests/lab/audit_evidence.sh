@@ -17,15 +17,21 @@ db=$LAB_RUN_DIR/state/audit.db
 c() { "$ctl" --control "$sock" "$@"; }
 by_hand=$src/tests/audit/verify_bundle_by_hand.sh
 
-# Some 250 records: refusals of a caller without a role (the first ten of them, then a
-# count), and refused policies whose names and texts carry quotes, backslashes and
-# non-ASCII (the canonical JSON must survive them).
+# Some 250 records: refusals of a viewer (lab-viewer, tests/lab/lab) trying an admin's
+# rollback (the first three of them, then a count), and refused policies whose names and
+# texts carry quotes, backslashes and non-ASCII (the canonical JSON must survive them).
 chmod 755 "$LAB_RUN_DIR"
+# as_user UID COMMAND...: sekishoctl as a lab user (its role from the daemon's group file).
+as_user() {
+  local uid=$1
+  shift
+  setpriv --reuid="$uid" --regid=4100 --clear-groups "$ctl" --control "$sock" "$@" 2>/dev/null
+}
 for i in $(seq 1 20); do
-  setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --control "$sock" status 2>/dev/null
+  as_user 4103 rollback
 done
 printf 'zones: {ot: 1}\n' >"$tmp/bad \"工場\" \\ 1.yaml"
-for i in $(seq 1 230); do
+for i in $(seq 1 240); do
   c apply "$tmp/bad \"工場\" \\ 1.yaml" >/dev/null 2>&1
 done
 records=$(sqlite3 "$db" 'SELECT COUNT(*) FROM records')
@@ -96,8 +102,9 @@ if grep -q '"invalid"' "$tmp/out" && ! c audit show --kind audit.exported --json
 else
   lab_fail "a 'written' claim: $(cat "$tmp/out"); $(c audit show --kind audit.exported --json | grep made-up)"
 fi
-# A refusal, recorded and not signed yet: young, so said and not failed.
-setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --control "$sock" status 2>/dev/null
+# A refusal, recorded and not signed yet: young, so said and not failed. (The operator's
+# first: recorded on its own at once.)
+as_user 4102 rollback
 c audit verify >"$tmp/out" && grep -q "wait for their checkpoint" "$tmp/out" &&
   lab_pass "young unsigned records are reported, not failed: $(tail -1 "$tmp/out")" ||
   lab_fail "audit verify with a young unsigned tail: $(cat "$tmp/out")"
@@ -246,7 +253,7 @@ cp "$tmp/pristine.db" "$db"
 rm -f "$db-wal" "$db-shm"
 "$lab" daemon start || lab_fail "crash: the daemon did not start"
 for i in 1 2 3; do
-  setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --control "$sock" status 2>/dev/null
+  as_user 4103 rollback
 done
 "$lab" daemon kill
 sleep 0.2

@@ -544,7 +544,16 @@ VerifyResult AuditLog::verify(const std::string& public_pem, const VerifyOptions
   std::string previous = first.hash;
   std::int64_t expected_seq = first.seq + 1;
   bool start_attested = first.seq == 0;
+  auto stopped = [&out, &options] {
+    out.ok = false;
+    out.stopped = true;
+    out.reason = "stopped before the end";
+    return out;
+  };
   while (sqlite3_step(query.get()) == SQLITE_ROW) {
+    if (options.stop.stop_requested()) {
+      return stopped();
+    }
     Record record = record_of(query.get());
     ++out.records;
     std::string why;
@@ -601,6 +610,9 @@ VerifyResult AuditLog::verify(const std::string& public_pem, const VerifyOptions
   // log cut short, and signed its new records).
   std::vector<std::pair<std::int64_t, std::string>> matched;
   while (checkpoints && sqlite3_step(checkpoints.get()) == SQLITE_ROW) {
+    if (options.stop.stop_requested()) {
+      return stopped();
+    }
     const std::int64_t seq = sqlite3_column_int64(checkpoints.get(), 0);
     const std::string signed_hash = text_column(checkpoints.get(), 3);
     const std::optional<std::int64_t> every =

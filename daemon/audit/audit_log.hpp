@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -67,6 +68,7 @@ struct VerifyResult {
   std::int64_t unsigned_records = 0;
   // Records signed late for an accepted reason (a restart after a crash, the clock set).
   std::vector<std::string> notes;
+  bool stopped = false;  // gave up when asked to stop (VerifyOptions::stop): says nothing
 };
 
 struct VerifyOptions {
@@ -75,6 +77,9 @@ struct VerifyOptions {
   // sekishod is not running (decommission): its newest unsigned records wait for the next
   // start, which signs them, and do not fail.
   bool daemon_stopped = false;
+  // Asked to stop (sekishod stops during a long verify): gives up at the next record or
+  // checkpoint, not ok, with `stopped` set.
+  std::stop_token stop{};
 };
 
 class AuditLog {

@@ -11,6 +11,7 @@ BackgroundJob::BackgroundJob(boost::asio::io_context& io, std::string name)
 
 BackgroundJob::~BackgroundJob() {
   if (thread_.joinable()) {
+    thread_.request_stop();
     thread_.join();
   }
 }
@@ -42,19 +43,28 @@ void BackgroundJob::start_next() {
   try {
     Work work = run->prepare();
     // The thread writes only `run`'s result; the loop reads it after the post below.
-    thread_ = std::thread([this, run, work = std::move(work)] {
+    thread_ = std::jthread([this, run, work = std::move(work)](std::stop_token stop) {
       try {
-        run->result = work();
+        run->result = work(stop);
       } catch (...) {
         run->error = std::current_exception();
       }
-      boost::asio::post(io_, [this] { finished(); });
+      post_finished();
     });
   } catch (...) {
     // No work or no thread: answered as an error, from the loop, like any other result.
     run->error = std::current_exception();
-    boost::asio::post(io_, [this] { finished(); });
+    post_finished();
   }
+}
+
+void BackgroundJob::post_finished() {
+  // The loop may run this after the job is gone (destroyed while the work ran): then not.
+  boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) {
+      finished();
+    }
+  });
 }
 
 void BackgroundJob::finished() {

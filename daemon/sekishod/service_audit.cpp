@@ -79,7 +79,7 @@ BackgroundJob::Work Service::audit_verify_work() {
   // A million records take seconds: read on the job's thread through a connection of its
   // own, as the log is when the job starts.
   return [path = auditor_.path(), public_pem = auditor_.public_pem(),
-          key_problem = auditor_.key_problem()]() -> nlohmann::json {
+          key_problem = auditor_.key_problem()](std::stop_token stop) -> nlohmann::json {
     audit::AuditLog log;
     std::error_code error = log.open_read_only(path);
     if (!error) {
@@ -88,7 +88,9 @@ BackgroundJob::Work Service::audit_verify_work() {
     if (error) {
       throw std::runtime_error("cannot read the audit log " + path + ": " + error.message());
     }
-    audit::VerifyResult result = log.verify(public_pem);
+    audit::VerifyOptions options;
+    options.stop = stop;  // sekishod stops: give up at once (nobody gets the answer)
+    audit::VerifyResult result = log.verify(public_pem, options);
     log.end_snapshot();
     if (!key_problem.empty()) {
       result.notes.push_back("the device key cannot be used (" + key_problem +

@@ -660,7 +660,7 @@ nlohmann::json Service::session_json(const Session& session, bool with_flows) {
 }
 
 BackgroundJob::Work Service::session_list_work(bool all) {
-  return [path = options_.state_dir + "/sessions.db", all, open = open_sessions_] {
+  return [path = options_.state_dir + "/sessions.db", all, open = open_sessions_](std::stop_token) {
     sessions::Store store;
     // Unreadable, it lists what it can: the open sessions, without their stored flows.
     store.open_snapshot(path);
@@ -686,7 +686,7 @@ BackgroundJob::Work Service::session_show_work(std::uint32_t number) {
   if (auto found = open_sessions_.find(number); found != open_sessions_.end()) {
     open = found->second;
   }
-  return [path = options_.state_dir + "/sessions.db", number, open] {
+  return [path = options_.state_dir + "/sessions.db", number, open](std::stop_token) {
     sessions::Store store;
     store.open_snapshot(path);
     std::string error;

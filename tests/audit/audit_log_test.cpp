@@ -297,3 +297,23 @@ TEST_CASE("checkpoints catch a rewritten chain, removed records and a forged sig
     CHECK(*result.first_bad == 1);
   }
 }
+
+TEST_CASE("a verify asked to stop gives up at once, not ok and marked stopped") {
+  Fixture fixture;
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  std::stop_source stop;
+  stop.request_stop();
+  VerifyOptions options;
+  options.stop = stop.get_token();
+  const VerifyResult result = log.verify("", options);
+  CHECK_FALSE(result.ok);
+  CHECK(result.stopped);
+  CHECK(result.records == 0);
+  CHECK_FALSE(result.first_bad);
+  // Not asked: the whole log, intact.
+  const VerifyResult whole = log.verify();
+  CHECK(whole.ok);
+  CHECK_FALSE(whole.stopped);
+  CHECK(whole.records == 5);
+}

@@ -5,7 +5,9 @@
 # `audit verify` (three at once) and `session list --all` (two at once) run while root's
 # `status` keeps answering within 1 s and the watchdog keeps being fed (WATCHDOG_USEC=2 s:
 # every second; the longest gap must stay under 15 s). Each kind of call runs on at most
-# one thread of its own: the daemon's thread count is watched too.
+# one thread of its own: the daemon's thread count is watched too. Stopped during a
+# verify, sekishod goes about as fast as when idle (the verify gives up), not after the
+# whole log.
 set -u
 bindir=$1
 src=$2
@@ -134,7 +136,9 @@ fi
   lab_pass "at most one thread per kind of call ($base_threads threads at rest, $most_threads at most)" ||
   lab_fail "sekishod ran $most_threads threads ($base_threads at rest)"
 
+start=$(now_ms)
 "$lab" daemon stop
+idle_stop=$(($(now_ms) - start))
 wait $listener
 gap=$(python3 -c '
 import sys
@@ -144,4 +148,32 @@ echo "== measured: longest gap between watchdog notifications: $gap s (every 1 s
 python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 15 else 1)' "$gap" &&
   lab_pass "the watchdog was fed throughout (longest gap $gap s)" ||
   lab_fail "a gap of $gap s between watchdog notifications"
+
+# Stopped during a verify: sekishod asks the verify to give up and goes at once, instead
+# of waiting for the million records; the caller's connection is closed, not left hanging.
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start again"
+pid=$("$lab" daemon pid)
+base_threads=$(threads)
+(
+  c audit verify --json >"$tmp/stopped-verify" 2>&1
+  echo $? >"$tmp/stopped-verify.done"
+) &
+caller=$!
+verifying() { [ "$(threads)" -gt "$base_threads" ]; }
+if wait_ms 5000 verifying >/dev/null; then
+  start=$(now_ms)
+  "$lab" daemon stop
+  took=$(($(now_ms) - start))
+  wait $caller
+  echo "== measured: SIGTERM during an audit verify of $records records -> sekishod gone in $took ms (with nothing running: $idle_stop ms)"
+  if [ $took -lt $((idle_stop + 1000)) ] && [ "$(cat "$tmp/stopped-verify.done")" = 69 ]; then
+    lab_pass "stopped during an audit verify: gone in $took ms ($idle_stop ms idle), the caller told the daemon went (69)"
+  else
+    lab_fail "stop during an audit verify: $took ms ($idle_stop ms idle), verify exit $(cat "$tmp/stopped-verify.done"): $(head -c 300 "$tmp/stopped-verify")"
+  fi
+  "$lab" daemon log | tail -5
+else
+  lab_fail "no verify thread appeared"
+  "$lab" daemon stop
+fi
 lab_finish

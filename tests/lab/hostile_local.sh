@@ -5,7 +5,8 @@
 # descriptor limit a systemd unit gets by default (tests/lab/lab: 1024). Meanwhile root's
 # `status` answers within 1 s, a flushed ruleset is restored within 5 s, and the end of
 # operating hours closes the WAN gate; the refusals are counted in the audit log in a few
-# records, not one per connection, and the daemon never runs out of descriptors.
+# records, not one per connection, and the daemon never runs out of descriptors. Then all
+# 512 slots are held by users with a role: operators and root still get in.
 # FLOOD_UID (default 4999, no passwd entry) picks the attacker, a uid without a role; 4105
 # is lab-none, a user with a passwd entry and no role.
 set -u
@@ -18,7 +19,7 @@ connections=3000
 flood_seconds=300 # stopped once the checks are done
 sock=$LAB_RUN_DIR/control.sock
 c() { timeout 10 "$ctl" --control "$sock" "$@"; }
-trap 'kill "${flooder:-}" 2>/dev/null; "$lab" down; rm -rf "$tmp"' EXIT
+trap 'kill "${flooder:-}" ${holders:-} 2>/dev/null; "$lab" down; rm -rf "$tmp"' EXIT
 
 # The test clock (DESIGN.md): the daemon's schedules see the real time plus this offset.
 export SEKISHO_TEST_CLOCK_OFFSET_FILE=$tmp/clock-offset
@@ -143,4 +144,41 @@ else
 fi
 c audit verify >/dev/null && c verify >/dev/null && lab_pass "afterwards the audit log verifies and the ruleset is the policy's" ||
   lab_fail "afterwards: audit verify or verify failed"
+
+# All 512 slots held by users with a role (lab-viewer its 32, lab-admin 480; an admin has
+# no cap of its own): a viewer under its own cap and a caller without a role are refused
+# over the cap of all, an operator and root still get in, into their reserves.
+hold() { # hold UID GID COUNT: COUNT connections kept open by UID, in the background
+  prlimit --nofile=8192:8192 setpriv --reuid="$1" --regid="$2" --clear-groups \
+    /usr/bin/python3 "$src/tests/lab/hostile_client.py" "$sock" flood-hold "$3" 60 >"$tmp/hold.$1" 2>&1 &
+  holders="${holders:-} $!"
+}
+holding() { tail -1 "$tmp/hold.$1" 2>/dev/null | grep -q " open=$2 "; }
+hold 4103 4100 32
+wait_ms 10000 holding 4103 32 >/dev/null
+hold 4101 4100 480
+if wait_ms 20000 holding 4101 480 >/dev/null && holding 4103 32; then
+  as_uid() { # as_uid UID GID: sekishoctl status as that uid; prints its exit and message
+    setpriv --reuid="$1" --regid="$2" --clear-groups timeout 5 "$ctl" --control "$sock" status \
+      >/dev/null 2>"$tmp/as.err"
+    echo "$? $(head -c 200 "$tmp/as.err")"
+  }
+  viewer=$(as_uid 4104 4003)    # lab-primary-viewer: holds nothing
+  none=$(as_uid 4105 4100)      # lab-none: no role
+  operator=$(as_uid 4102 4100)  # lab-operator: the operators' reserve
+  start=$(now_ms)
+  root=$(as_uid 0 0)            # root: the reserve beyond it
+  root_ms=$(($(now_ms) - start))
+  echo "== measured: 512 held by lab-viewer and lab-admin: viewer [$viewer] none [$none] operator [$operator] root [$root] ($root_ms ms)"
+  if [[ $viewer == "69 "*"serves 512 connections"* ]] && [[ $none == "69 "*"serves 512 connections"* ]] &&
+    [ "${operator%% *}" = 0 ] && [ "${root%% *}" = 0 ] && [ $root_ms -lt 1000 ]; then
+    lab_pass "with all 512 slots held by two uids with a role, a viewer and a caller without a role are refused, an operator and root ($root_ms ms) get in"
+  else
+    lab_fail "512 held: viewer [$viewer], none [$none], operator [$operator], root [$root]"
+  fi
+else
+  lab_fail "the holders did not get their slots: $(tail -1 "$tmp/hold.4103"); $(tail -1 "$tmp/hold.4101")"
+fi
+kill $holders 2>/dev/null
+wait $holders 2>/dev/null
 lab_finish

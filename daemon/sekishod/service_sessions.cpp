@@ -335,10 +335,13 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   }
   if (wan_forced_down()) {
     // A forced down outranks a session's hold: the vendor could not come in anyway.
-    throw control::ControlError(control::ErrorCode::Conflict,
-                                "the WAN link is forced down (" + wan_override_->reason + ", by " +
-                                    wan_override_->by +
-                                    "): 'sekishoctl link auto' or 'link up' first");
+    throw control::ControlError(
+        control::ErrorCode::Conflict,
+        "the WAN link is " +
+            decide_wan(policy,
+                       std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now()))
+                .why +
+            ": 'sekishoctl link auto' or 'link up' first");
   }
   if (!auditor_.writable()) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,

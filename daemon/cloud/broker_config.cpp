@@ -1,6 +1,7 @@
 #include "daemon/cloud/broker_config.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <stdexcept>
 
@@ -75,6 +76,15 @@ std::vector<std::string> broker_publishers(const policy::Policy& policy) {
   return {names.begin(), names.end()};
 }
 
+std::uint64_t broker_max_queued_bytes(const policy::Policy& policy) {
+  // Without cloud.mqtt nobody may publish anything: the default bound stands.
+  const std::uint64_t outbox =
+      policy.cloud ? policy.cloud->queue_max_bytes : policy::CloudMqtt{}.queue_max_bytes;
+  // mosquitto 2.0.11 reads the setting with atoi(): a larger number wraps to a negative
+  // one, which it takes as no bound at all.
+  return std::min<std::uint64_t>(outbox, std::numeric_limits<std::int32_t>::max());
+}
+
 std::string broker_paths_problem(const BrokerPaths& paths) {
   for (const std::string* path : {&paths.dir, &paths.socket, &paths.store}) {
     if (path->empty() || path->front() != '/' || !fits_a_line(*path)) {
@@ -114,22 +124,38 @@ BrokerFiles render_broker_files(const policy::Policy& policy, const BrokerPaths&
                paths.dir + "/" + kBrokerPasswordsName + "\n" + "acl_file " + paths.dir + "/" +
                kBrokerAclName + "\n" +
                "\n"
-               "# Nothing is lost while sekishod is away (killed, restarting, upgraded): it keeps\n"
-               "# its session (clean_session=false) and every QoS 1 message for it is queued,\n"
-               "# without a count limit, and written to the store every autosave_interval\n"
-               "# seconds and when the broker stops. sekishod acknowledges a message only once\n"
-               "# it is in its own outbox on disk.\n"
+               "# While sekishod is away (killed, restarting, upgraded) it keeps its session\n"
+               "# (clean_session=false) and its QoS 1 messages are queued, and written to the\n"
+               "# store every autosave_interval seconds and when the broker stops. sekishod\n"
+               "# acknowledges a message only once it is in its own outbox on disk.\n"
                "persistence true\n"
                "persistence_location " +
                store + "\n" +
                "autosave_interval 10\n"
-               "max_queued_messages 0\n"
-               "max_queued_bytes 0\n"
+               "# Every client's queue is bounded (mosquitto 2.0 knows no other kind): in\n"
+               "# payload bytes by what sekishod's outbox holds (cloud.mqtt.queue.max_bytes),\n"
+               "# and in messages, since an empty payload counts no bytes. A publisher's\n"
+               "# downlink queue has the same bounds. At a bound the broker drops each new\n"
+               "# QoS 1 message for that client; its publisher still gets its PUBACK.\n"
+               "max_queued_messages " +
+               std::to_string(kBrokerMaxQueuedMessages) + "\n" + "max_queued_bytes " +
+               std::to_string(broker_max_queued_bytes(policy)) + "\n" +
                "# One read brings sekishod many messages, committed in one transaction.\n"
                "max_inflight_messages 1000\n"
                "# What sekishod would drop as too large is refused at the device already.\n"
                "max_packet_size " +
                std::to_string(kMaxMessageBytes) + "\n" +
+               "# The log goes to the journal, which the adm and systemd-journal groups read:\n"
+               "# it must not name sekishod, whose user name, which is its client id, is\n"
+               "# secret (see above). Connection messages name every client that logs in or is\n"
+               "# refused, and notices name clients too (a queue that drops, say). In mosquitto\n"
+               "# 2.0.11 errors, warnings and information name a client only for that client's\n"
+               "# protocol error (a PUBACK for an unknown packet id, say), which sekishod's\n"
+               "# client does not make.\n"
+               "connection_messages false\n"
+               "log_type error\n"
+               "log_type warning\n"
+               "log_type information\n"
                "log_dest stderr\n"
                "\n"
                "# sekishod, through a socket in a directory only the broker's group enters.\n"

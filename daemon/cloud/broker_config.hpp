@@ -8,7 +8,9 @@
 //   name someone logged in with and nobody can take over another's session:
 //   - a Unix socket for sekishod (its directory lets only the broker's group in);
 //   - cloud.mqtt.local_broker (ADDRESS:PORT), for the devices; without cloud.mqtt, none.
-//   The store keeps sekishod's session and its queue across a broker restart.
+//   The store keeps sekishod's session and its queue across a broker restart. Every
+//   client's queue is bounded (broker_max_queued_bytes, kBrokerMaxQueuedMessages), and
+//   the broker's log does not name sekishod (connection messages and notices off).
 //   Debian 12's mosquitto 2.0.11 has a flaw there (fixed in 2.0.13, context->in_by_id): a
 //   client that gives no user name at such a listener is refused, but keeps the client id
 //   it asked for, and closing the refused connection takes the session of that id out of
@@ -20,6 +22,7 @@
 //   publisher writes the uplink topics and reads the downlink ones. Nothing else.
 // - passwords: `user:$7$...` for sekishod and each publisher that has a password.
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -51,6 +54,16 @@ struct BrokerFiles {
   std::string digest() const;
   bool operator==(const BrokerFiles&) const = default;
 };
+
+// The most messages the broker queues for one client (sekishod while it is away, a
+// publisher for its downlink): about 100 s of a plant sending 1,000 a second, a few tens
+// of megabytes of the broker's memory besides the payloads.
+inline constexpr std::uint64_t kBrokerMaxQueuedMessages = 100000;
+
+// The most payload bytes the broker queues for one client: what sekishod's outbox holds
+// (cloud.mqtt.queue.max_bytes), so sekishod's own queue while it is away is never more
+// than its outbox would take anyway; at most 2 GiB - 1, the most mosquitto 2.0.11 reads.
+std::uint64_t broker_max_queued_bytes(const policy::Policy& policy);
 
 // The hosts cloud.mqtt.publishers stands for (groups flattened), sorted, each once; empty
 // without cloud.mqtt. `policy` must be checked.

@@ -12,7 +12,49 @@
 
 namespace sekisho {
 
+#ifdef SEKISHO_TESTING
+namespace {
+
+// The number at the start of the file named by $`variable` (test builds only), read at
+// every call; nullopt when the variable is not set or the file holds no number. While no
+// descriptor is free (the lab fills the table) the last number read stands.
+std::optional<long long> test_number(const char* variable, std::atomic<long long>& last,
+                                     std::atomic<bool>& seen) {
+  const char* path = std::getenv(variable);
+  if (!path) {
+    return std::nullopt;
+  }
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+    return seen ? std::optional<long long>(last.load()) : std::nullopt;
+  }
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  char text[32] = {};
+  const ssize_t got = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  char* end = nullptr;
+  const long long number = got > 0 ? std::strtoll(text, &end, 10) : 0;
+  if (got <= 0 || end == text) {
+    return std::nullopt;
+  }
+  last = number;
+  seen = true;
+  return number;
+}
+
+}  // namespace
+#endif
+
 bool clock_synchronised() {
+#ifdef SEKISHO_TESTING
+  static std::atomic<long long> last{0};
+  static std::atomic<bool> seen{false};
+  if (auto forced = test_number("SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE", last, seen)) {
+    return *forced != 0;
+  }
+#endif
   timex state{};
   const int result = ntp_adjtime(&state);
   // -1: the kernel would not say (a sandbox without @clock); then it is not known to be.
@@ -22,24 +64,10 @@ bool clock_synchronised() {
 std::chrono::system_clock::time_point schedule_clock_now() {
   const auto now = std::chrono::system_clock::now();
 #ifdef SEKISHO_TESTING
-  if (const char* path = std::getenv("SEKISHO_TEST_CLOCK_OFFSET_FILE")) {
-    // While no descriptor is free (the lab fills the table) the last offset read stands.
-    static std::atomic<long long> last{0};
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-      return now + std::chrono::seconds(last.load());
-    }
-    if (fd >= 0) {
-      char text[32] = {};
-      const ssize_t got = ::read(fd, text, sizeof text - 1);
-      ::close(fd);
-      char* end = nullptr;
-      const long long seconds = got > 0 ? std::strtoll(text, &end, 10) : 0;
-      if (got > 0 && end != text) {
-        last = seconds;
-        return now + std::chrono::seconds(seconds);
-      }
-    }
+  static std::atomic<long long> last{0};
+  static std::atomic<bool> seen{false};
+  if (auto seconds = test_number("SEKISHO_TEST_CLOCK_OFFSET_FILE", last, seen)) {
+    return now + std::chrono::seconds(*seconds);
   }
 #endif
   return now;

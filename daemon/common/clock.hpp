@@ -8,7 +8,10 @@
 namespace sekisho {
 
 // Whether the kernel says the clock is synchronised (NTP or PTP discipline): audit
-// records and checkpoints carry it, since their times are evidence.
+// records and checkpoints carry it, since their times are evidence, and a forced-down
+// WAN link's deadline counts only by a synchronised clock. In test builds
+// (SEKISHO_TESTING) the file named by $SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE, read at every
+// call, decides instead when it holds a number (0: not synchronised, else synchronised).
 bool clock_synchronised();
 
 // The wall clock that schedules and WAN link overrides are judged by: the system clock, in

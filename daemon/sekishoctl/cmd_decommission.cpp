@@ -1,8 +1,9 @@
-// `sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR] [--config-dir DIR]`: the
-// data disposal of the JPCERT/CC guide (P-5) for a gateway that leaves service. The audit
-// log leaves the box first, as a signed bundle that is read back and verified before
-// anything goes; then every file of the configuration and the state is destroyed, keys
-// overwritten before they are unlinked.
+// `sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR] [--config-dir DIR]
+// [--broker-store DIR]`: the data disposal of the JPCERT/CC guide (P-5) for a gateway that
+// leaves service. The audit log leaves the box first, as a signed bundle that is read back
+// and verified before anything goes; then every file of the configuration and the state is
+// destroyed, keys overwritten before they are unlinked. The local broker's store is
+// another user's directory: listed as left, with how to remove it.
 //
 // A local command: it works on the directories themselves and refuses while sekishod runs
 // (it holds the state lock, or its control socket answers), because a running daemon
@@ -49,6 +50,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kDefaultStateDir = "/var/lib/sekisho";
 constexpr const char* kDefaultConfigDir = "/etc/sekisho";
+constexpr const char* kDefaultBrokerStore = "/var/lib/sekisho-broker";
 constexpr std::size_t kMaxBundleBytes = 4ull << 30;
 
 constexpr const char* kFlashWarning =
@@ -68,9 +70,9 @@ using decommission::is_under;
 using decommission::make_plan;
 using decommission::Plan;
 using decommission::real_dir;
-using decommission::system_directory_in;
 using decommission::Result;
 using decommission::Settings;
+using decommission::system_directory_in;
 using decommission::Target;
 
 struct Export {
@@ -407,8 +409,10 @@ Result read_settings(const Args& args, Io& io, Settings& settings) {
   const std::string* state = args.value("state-dir");
   const std::string* config = args.value("config-dir");
   const std::string* out = args.value("out");
+  const std::string* broker_store = args.value("broker-store");
   settings.state_dir = real_dir(state ? *state : kDefaultStateDir);
   settings.config_dir = real_dir(config ? *config : kDefaultConfigDir);
+  settings.broker_store = real_dir(broker_store ? *broker_store : kDefaultBrokerStore);
   settings.out = out ? *out : default_out(io.now);
   if (settings.out.empty() || settings.out.back() == '/') {
     return Failure{kExitUsage, "--out names a directory; it takes a file name"};
@@ -446,7 +450,7 @@ int fail(Io& io, const Failure& failure) {
   io.err << "sekishoctl decommission: " << failure.message << '\n';
   if (failure.code == kExitUsage) {
     io.err << "usage: sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR] "
-              "[--config-dir DIR] [--json]\n";
+              "[--config-dir DIR] [--broker-store DIR] [--json]\n";
   }
   return failure.code;
 }

@@ -184,10 +184,18 @@ int extend(const Args& args, Io& io) {
     params["reason"] = *reason;
   }
   Reply reply = call(args.control, "session.extend", params);
-  return print_reply(args, io, "extend", reply, [](const Args&, Io& out, const nlohmann::json& s) {
-    out.out << s.value("id", "") << " until " << s.value("deadline", "") << " ("
-            << remaining_text(s) << " left)\n";
-  });
+  const int code =
+      print_reply(args, io, "extend", reply, [](const Args&, Io& out, const nlohmann::json& s) {
+        out.out << s.value("id", "") << " until " << s.value("deadline", "") << " ("
+                << remaining_text(s) << " left)\n";
+      });
+  if (code == kExitOk && !reply.result.value("kernel_applied", true)) {
+    io.err << "sekishoctl session extend: the kernel refused the extension; "
+           << reply.result.value("id", "") << " still ends at "
+           << reply.result.value("deadline", "") << " (see sekishod's log)\n";
+    return kExitNegative;
+  }
+  return code;
 }
 
 int close(const Args& args, Io& io) {

@@ -183,6 +183,26 @@ void place_named_keys(const std::map<std::string, std::string>& named_keys,
   }
 }
 
+// The local broker's store: sekisho-broker's directory, outside both (unless a test or an
+// unusual install put it inside one, where the walk destroys it like any other file).
+void place_broker_store(const Settings& settings, Plan& plan) {
+  const std::string& store = settings.broker_store;
+  if (store.empty() || !exists_no_follow(store) || store == settings.config_dir ||
+      store == settings.state_dir || is_under(store, settings.config_dir) ||
+      is_under(store, settings.state_dir)) {
+    return;
+  }
+  plan.left.push_back(
+      {store,
+       "the local broker's message store (the user sekisho-broker's): the messages "
+       "queued for sekishod and for the publishers, and the broker's sessions, which "
+       "name sekishod's login there (no password, no key); outside " +
+           settings.config_dir + " and " + settings.state_dir +
+           ": decommission destroys nothing outside them. Stop sekisho-broker.service, "
+           "then 'apt-get purge sekisho' removes it, or by hand: rm -r " +
+           store});
+}
+
 }  // namespace
 
 Result make_plan(const Settings& settings, Plan& plan) {
@@ -208,6 +228,7 @@ Result make_plan(const Settings& settings, Plan& plan) {
   const std::map<std::string, std::string> named_keys =
       policy_keys(settings.config_dir, plan.notes);
   place_named_keys(named_keys, settings, plan);
+  place_broker_store(settings, plan);
   for (const std::string& path : files) {
     struct stat status {};
     if (::lstat(path.c_str(), &status) != 0) {

@@ -3,7 +3,8 @@
 // directories (found without following a symlink or entering a mount point), each marked
 // as a key or not, and the directories to remove, deepest first; and what it leaves, with
 // the reason: a key file the policy names outside both directories, a mount point inside
-// them. Nothing outside the two directories is ever destroyed. Nothing here writes or
+// them, the local broker's message store. Nothing outside the two directories is ever
+// destroyed. Nothing here writes or
 // removes anything; failures come back as a Failure with its exit code.
 
 #include <cstdint>
@@ -37,6 +38,9 @@ struct Settings {
   std::string config_dir;  // canonical when it exists
   std::string out;
   std::string public_out;  // OUT.pub.pem
+  // The local broker's message store (sekishod --broker-store), canonical when it exists:
+  // another user's directory, listed as left, never destroyed.
+  std::string broker_store;
 };
 
 // One non-directory to destroy: a file, a symlink (the link itself), a socket...

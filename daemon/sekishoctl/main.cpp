@@ -144,7 +144,7 @@ const std::array<Command, 16>& commands() {
       {"decommission",
        "export the audit log, then destroy every key, setting and record",
        "usage: sekishoctl decommission [--yes] [--out FILE] [--state-dir DIR]\n"
-       "                               [--config-dir DIR] [--json]\n"
+       "                               [--config-dir DIR] [--broker-store DIR] [--json]\n"
        "\n"
        "Data disposal for a gateway that leaves service (JPCERT/CC P-5). Works here, without\n"
        "the daemon, and refuses while sekishod runs (stop it first: systemctl stop sekishod).\n"
@@ -156,15 +156,17 @@ const std::array<Command, 16>& commands() {
        "file under the config dir (default /etc/sekisho) and the state dir destroyed:\n"
        "keys (audit-key.pem, keys/, cloud/, *.key, *.pem, and the key files the policy\n"
        "names) are overwritten with random bytes first. Nothing outside the two dirs is\n"
-       "destroyed: a key file the policy names elsewhere and a mount point inside them\n"
-       "are listed as left. Symlinks are removed, never followed; a key with a second\n"
+       "destroyed: a key file the policy names elsewhere, a mount point inside them and\n"
+       "the local broker's message store (--broker-store, default /var/lib/sekisho-broker)\n"
+       "are listed as left, with how to remove them. Symlinks are removed, never followed; a key "
+       "with a second\n"
        "hard link is only unlinked. Prints each file's SHA-256, size and fate, and what\n"
        "it left and why. On flash storage overwriting is not enough: erase the whole\n"
        "device (blkdiscard --secure, nvme format --ses=1).\n"
        "Exit 0 done (or dry run), 1 the audit log does not verify or the export failed\n"
        "(nothing destroyed), 2 bad command line, 65 sekishod runs or FILE exists,\n"
        "77 permission denied (run as root).\n",
-       {{"out", "state-dir", "config-dir"}, {"yes"}},
+       {{"out", "state-dir", "config-dir", "broker-store"}, {"yes"}},
        sekisho::ctl::run_decommission},
       {"session",
        "audited jump sessions: let one VPN peer reach one maintenance target for a while",

@@ -45,17 +45,18 @@ int restore_last_good(const std::string& state_dir) {
       // early boot the clock may not be set yet, and a closed window is the safe guess.
       // So does a WAN forced down (`sekishoctl link down`), whatever the deadline stored
       // with it says: with a clock that is wrong it may look passed. The daemon opens
-      // them when it starts, by its clock.
+      // them when it starts, by its clock (a forced down only once the clock is
+      // synchronised, and one that cannot be read only when an operator says so).
       ir::Ruleset ruleset = policy::compile(*loaded.policy);
       const bool scheduled = loaded.policy->wan && loaded.policy->wan->up.has_value();
       bool forced_down = false;
       if (loaded.policy->wan) {
         const StoredWanState stored = read_wan_state(state_dir);
         for (const std::string& problem : stored.problems) {
-          log_warning(problem + (stored.override_unknown ? " (the WAN gate stays closed)" : ""));
+          log_warning(problem);
         }
         forced_down = forced_down_stored(stored);
-        if (forced_down && !stored.override_unknown) {
+        if (forced_down && stored.override_unreadable.empty()) {
           log_notice("the WAN link is forced down (by " + stored.override_->by + ": " +
                      stored.override_->reason + "): its gate stays closed");
         }

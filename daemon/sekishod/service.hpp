@@ -346,6 +346,7 @@ class Service {
   // it and as the decision wants it (they differ while the kernel refuses the change), what
   // the link held when sekishod set it down, and the last power hook's outcome.
   std::optional<wan::Override> wan_override_;
+  std::string wan_override_unreadable_;  // why the stored one cannot be read (wan_state.hpp)
   bool wan_closed_ = false;
   bool wan_close_wanted_ = false;
   std::string wan_link_;             // the interface the last check judged ("" before the first)

@@ -335,10 +335,13 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   }
   if (wan_forced_down()) {
     // A forced down outranks a session's hold: the vendor could not come in anyway.
-    throw control::ControlError(control::ErrorCode::Conflict,
-                                "the WAN link is forced down (" + wan_override_->reason + ", by " +
-                                    wan_override_->by +
-                                    "): 'sekishoctl link auto' or 'link up' first");
+    throw control::ControlError(
+        control::ErrorCode::Conflict,
+        "the WAN link is " +
+            decide_wan(policy,
+                       std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now()))
+                .why +
+            ": 'sekishoctl link auto' or 'link up' first");
   }
   if (!auditor_.writable()) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
@@ -451,17 +454,38 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
   }
   auditor_.checkpoint();  // the receipt's segment for it is the record alone
   const std::int64_t old_deadline = session.deadline_ms;
+  // The map as it is to be is built from the open sessions: this one with its new deadline.
   session.deadline_ms = new_deadline;
   ++session.extensions;
+  if (!change_session_elements(session, true, true, "session extended")) {
+    // The kernel keeps the old element, and with it the old end: so do the session and
+    // its store. Not retried: a wider access the operator was told had failed must not
+    // turn up later on its own.
+    session.deadline_ms = old_deadline;
+    --session.extensions;
+    log_error("session " + session.id() + ": the kernel refused the extension (" +
+              last_kernel_error_ + "); it still ends at " + utc_ms(old_deadline));
+    auditor_.checkpoint();
+    auditor_.record(Auditor::daemon_actor(), "session.extend_failed",
+                    {{"session", session.id()},
+                     {"open_seq", session.open_seq},
+                     {"deadline", utc_ms(old_deadline)},
+                     {"refused_deadline", utc_ms(new_deadline)},
+                     {"error", last_kernel_error_}});
+    auditor_.checkpoint();
+    nlohmann::json out = session_json(session, false);
+    out["kernel_applied"] = false;
+    return out;
+  }
   if (std::error_code error = session_store_.save(session)) {
     log_error("cannot store the extension of " + session.id() + ": " + error.message() +
               " (after a restart it would end at " + utc_ms(old_deadline) + ")");
   }
-  change_session_elements(session, true, true, "session extended");
   log_notice("session " + session.id() + " extended by " + by.user + " until " +
              utc_ms(new_deadline));
   nlohmann::json out = session_json(session, false);
   out["deadline"] = utc_ms(new_deadline);
+  out["kernel_applied"] = true;
   return out;
 }
 
@@ -772,9 +796,10 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
 
 nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
   const Session session = find_session(params);
-  // The session's own records: its open, each extension and its close.
+  // The session's own records: its open, each extension (and each the kernel refused) and
+  // its close.
   std::vector<std::int64_t> seqs = {session.open_seq};
-  for (const char* kind : {"session.extend", "session.close"}) {
+  for (const char* kind : {"session.extend", "session.extend_failed", "session.close"}) {
     for (const audit::Record& record : auditor_.log().records(session.open_seq, kind, 100000)) {
       // The id and the open it belongs to: an id is never reused, and this makes sure.
       if (record.details.value("session", "") == session.id() &&

@@ -64,19 +64,20 @@ void Service::load_wan_state(const policy::Policy& policy) {
     log_warning(problem);
   }
   wan_override_ = stored.override_;
+  wan_override_unreadable_ = stored.override_unreadable;
   wan_snapshot_ = std::move(stored.snapshot);
   // The gate of the first apply: as things are now (a restart is no reason to open it),
   // and closed while a forced down is stored, whatever its deadline says; the first check
-  // after it judges the deadline, records the override's end and opens the gate.
+  // after it judges the deadline (only by a synchronised clock), records the override's
+  // end and opens the gate. An override that cannot be read keeps it closed until an
+  // operator sets or clears one.
   wan_close_wanted_ =
       policy.wan && (!decide_wan(policy, schedule_now()).up || forced_down_stored(stored));
 }
 
 bool Service::save_wan_state() {
-  const nlohmann::json state = {
-      {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
-      {"snapshot", wan_snapshot_ ? net::to_json(*wan_snapshot_) : nlohmann::json()}};
-  const std::string text = state.dump(2) + "\n";
+  const std::string text =
+      wan_state_json(wan_override_, wan_override_unreadable_, wan_snapshot_).dump(2) + "\n";
   if (std::error_code error = spare_descriptor_.with_spare(
           [&] { return write_file_atomically(wan_state_path(options_.state_dir), text, 0600); })) {
     log_warning("cannot save " + wan_state_path(options_.state_dir) + ": " + error.message() +
@@ -93,9 +94,10 @@ wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
     inputs.schedule = policy.wan->up->name;
     inputs.schedule_open = policy::schedule_open(policy, inputs.schedule, now);
   }
-  if (wan_override_ && !wan_override_->expired(now)) {
-    inputs.override_ = wan_override_;
-  }
+  inputs.override_ = wan_override_;
+  inputs.now = now;
+  inputs.clock_synchronised = clock_synchronised();
+  inputs.override_unreadable = wan_override_unreadable_;
   const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
@@ -274,7 +276,7 @@ void Service::check_wan() {
     return;
   }
   const auto now = schedule_now();
-  if (wan_override_ && wan_override_->expired(now)) {
+  if (wan_override_ && wan_override_->expired(now, clock_synchronised())) {
     auditor_.record(Auditor::daemon_actor(), "link.auto",
                     {{"link", policy.wan->interface.name},
                      {"reason", "the link " + std::string(wan::kind_name(wan_override_->kind)) +
@@ -476,6 +478,9 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
   if (wan_override_) {
     details["replaces"] = wan::to_json(*wan_override_);
   }
+  if (!wan_override_unreadable_.empty()) {
+    details["replaces_unreadable"] = wan_override_unreadable_;
+  }
   const std::string kind = "link." + action;
   // Keeping the link up widens access: without its record it does not happen. A forced
   // down or a return to the schedule goes ahead and is recorded when the log works again.
@@ -486,6 +491,7 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
                                 "the audit log cannot be written: the link override is not set");
   }
   wan_override_ = next;
+  wan_override_unreadable_.clear();  // the operator decided: the unreadable one is replaced
   const bool persisted = save_wan_state();
   log_notice("link " + action + " by " + by.user + ": " + reason);
   check_wan();
@@ -495,8 +501,8 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
 }
 
 bool Service::wan_forced_down() const {
-  return current_ && current_->policy.wan && wan_override_ &&
-         wan_override_->kind == wan::OverrideKind::Down && !wan_override_->expired(schedule_now());
+  return current_ && current_->policy.wan &&
+         decide_wan(current_->policy, schedule_now()).cause == wan::LinkCause::ForcedDown;
 }
 
 nlohmann::json Service::wan_status_json() {
@@ -523,6 +529,10 @@ nlohmann::json Service::wan_status_json() {
                                                         : nlohmann::json("open")},
       {"schedule", policy.wan->up ? nlohmann::json(policy.wan->up->name) : nlohmann::json()},
       {"override", wan_override_ ? wan::to_json(*wan_override_) : nlohmann::json()},
+      {"override_unreadable", wan_override_unreadable_.empty()
+                                  ? nlohmann::json()
+                                  : nlohmann::json(wan_override_unreadable_)},
+      {"clock_synchronised", clock_synchronised()},
       {"power_hook",
        policy.wan->power_hook.empty() ? nlohmann::json() : nlohmann::json(policy.wan->power_hook)},
       {"last_hook", last_hook_},

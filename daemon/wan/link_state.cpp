@@ -90,8 +90,23 @@ std::optional<Override> override_from_json(const nlohmann::json& json, std::stri
 }
 
 LinkDecision decide_link(const LinkInputs& inputs) {
-  if (inputs.override_ && inputs.override_->kind == OverrideKind::Down) {
-    return {false, LinkCause::ForcedDown, "forced down" + by_whom(*inputs.override_)};
+  if (!inputs.override_unreadable.empty()) {
+    return {false, LinkCause::ForcedDown,
+            "the stored link override cannot be read (" + inputs.override_unreadable +
+                "): down until 'sekishoctl link auto' or 'link up'"};
+  }
+  const std::optional<Override> override_ =
+      inputs.override_ && !inputs.override_->expired(inputs.now, inputs.clock_synchronised)
+          ? inputs.override_
+          : std::nullopt;
+  if (override_ && override_->kind == OverrideKind::Down) {
+    std::string why = "forced down" + by_whom(*override_);
+    if (override_->until && inputs.now >= *override_->until) {
+      why +=
+          " (its deadline has passed by a clock that is not synchronised: it holds until "
+          "the clock is, or until 'sekishoctl link auto')";
+    }
+    return {false, LinkCause::ForcedDown, why};
   }
   if (!inputs.holding_sessions.empty()) {
     std::string numbers;
@@ -102,8 +117,8 @@ LinkDecision decide_link(const LinkInputs& inputs) {
             (inputs.holding_sessions.size() == 1 ? "jump session " : "jump sessions ") + numbers +
                 " hold" + (inputs.holding_sessions.size() == 1 ? "s" : "") + " it up"};
   }
-  if (inputs.override_) {
-    return {true, LinkCause::UpOverride, "kept up" + by_whom(*inputs.override_)};
+  if (override_) {
+    return {true, LinkCause::UpOverride, "kept up" + by_whom(*override_)};
   }
   if (inputs.schedule.empty()) {
     return {true, LinkCause::NoSchedule, "no wan.up schedule: always up"};

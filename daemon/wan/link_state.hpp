@@ -6,7 +6,8 @@
 // Precedence: forced down > jump-session hold > up override > schedule (`wan.up`). A WAN
 // without `wan.up` is up unless forced down. There is one override at a time: `link up`
 // replaces a `link down` and the other way round, `link auto` clears it, and an override
-// whose deadline has passed counts as cleared.
+// whose deadline has passed counts as cleared; a forced down's deadline counts only by a
+// synchronised clock. A stored override that cannot be read counts as a forced down.
 
 #include <chrono>
 #include <cstdint>
@@ -29,7 +30,12 @@ struct Override {
   std::string by;  // who asked: the control socket caller's user name
   std::string reason;
 
-  bool expired(std::chrono::sys_seconds now) const { return until && now >= *until; }
+  // Whether its deadline has passed. A forced down's passes only by a synchronised clock:
+  // one that is not (at early boot, without NTP) may be far ahead, and must not open the
+  // WAN; an up override's by any clock, since ending it early only closes the link.
+  bool expired(std::chrono::sys_seconds now, bool clock_synchronised) const {
+    return until && now >= *until && (clock_synchronised || kind == OverrideKind::Up);
+  }
 };
 
 nlohmann::json to_json(const Override& override_);
@@ -43,8 +49,13 @@ std::string_view cause_name(LinkCause cause);  // "schedule", "forced-down", ...
 struct LinkInputs {
   std::string schedule;  // wan.up; empty: none
   bool schedule_open = true;
-  std::optional<Override> override_;            // not expired
+  std::optional<Override> override_;            // as stored: its deadline is judged here
   std::vector<std::uint32_t> holding_sessions;  // open jump sessions, by number
+  std::chrono::sys_seconds now{};
+  bool clock_synchronised = false;
+  // Why the stored override cannot be read (STATE_DIR/wan.json), or empty. It may hold a
+  // forced down, so the link is down until an operator sets or clears the override.
+  std::string override_unreadable;
 };
 
 struct LinkDecision {

@@ -202,7 +202,6 @@ TEST_CASE("the configuration: no anonymous access, one client id per user, the p
   CHECK(has("acl_file /etc/sekisho/broker/acl"));
   CHECK(has("persistence true"));
   CHECK(has("persistence_location /var/lib/sekisho-broker/"));
-  CHECK(has("max_queued_messages 0"));
   CHECK(has("max_packet_size 262144"));
   // Exactly two listeners, each followed by use_username_as_clientid, and nothing that
   // would turn anonymous access or another listener on.
@@ -255,6 +254,59 @@ TEST_CASE("the configuration: no anonymous access, one client id per user, the p
   CHECK(settings(files.passwords) ==
         std::vector<std::string>{kBridge + ":" + sekishod, "plc-1:" + plc});
   CHECK(broker_publishers(policy) == std::vector<std::string>{"hmi-1", "plc-1", "plc-2"});
+}
+
+TEST_CASE("the broker's log names no client: no connection messages, no notices") {
+  const BrokerFiles files =
+      render_broker_files(load(kPolicy), kPaths, kBridge, {{kBridge, hash_of(kMosquittoLine)}});
+  std::vector<std::string> log_types;
+  bool connection_messages_off = false;
+  for (const std::string& line : settings(files.conf)) {
+    if (line.starts_with("log_type ")) {
+      log_types.push_back(line.substr(9));
+    }
+    connection_messages_off = connection_messages_off || line == "connection_messages false";
+    CHECK(line != "connection_messages true");
+  }
+  // Without log_type lines mosquitto logs notices, which name clients ("Outgoing messages
+  // are being dropped for client ..."); with connection_messages it names every login.
+  CHECK(connection_messages_off);
+  CHECK(log_types == std::vector<std::string>{"error", "warning", "information"});
+  CHECK(files.conf.find(kBridge) == std::string::npos);
+}
+
+TEST_CASE("every client's queue is bounded: the outbox's bytes, and a count") {
+  auto queue_settings = [](const std::string& queue) {
+    std::string text = kPolicy;
+    if (!queue.empty()) {
+      text += "    queue: { max_bytes: " + queue + " }\n";
+    }
+    std::vector<std::string> out;
+    for (const std::string& line :
+         settings(render_broker_files(load(text), kPaths, kBridge, {}).conf)) {
+      if (line.starts_with("max_queued_")) {
+        out.push_back(line);
+      }
+    }
+    return out;
+  };
+  // 0 would be no bound at all, as mosquitto reads it.
+  CHECK(queue_settings("") ==
+        std::vector<std::string>{"max_queued_messages 100000", "max_queued_bytes 1073741824"});
+  CHECK(queue_settings("8MiB") ==
+        std::vector<std::string>{"max_queued_messages 100000", "max_queued_bytes 8388608"});
+  // mosquitto 2.0.11 reads the number with atoi(): 2 GiB would wrap to no bound.
+  CHECK(queue_settings("2GiB") ==
+        std::vector<std::string>{"max_queued_messages 100000", "max_queued_bytes 2147483647"});
+  CHECK(queue_settings("1TiB") ==
+        std::vector<std::string>{"max_queued_messages 100000", "max_queued_bytes 2147483647"});
+  // Without cloud.mqtt nothing may be published; the default bound stands all the same.
+  std::string none = kPolicy;
+  none.erase(none.find("cloud:\n"));
+  const std::vector<std::string> conf =
+      settings(render_broker_files(load(none), kPaths, kBridge, {}).conf);
+  CHECK(std::find(conf.begin(), conf.end(), "max_queued_bytes 1073741824") != conf.end());
+  CHECK(std::find(conf.begin(), conf.end(), "max_queued_messages 100000") != conf.end());
 }
 
 TEST_CASE("without cloud.mqtt: sekishod's socket only, no publisher") {

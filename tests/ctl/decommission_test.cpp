@@ -96,6 +96,7 @@ std::string policy_text(const fs::path& vpn_key, const fs::path& config,
 
 struct Box {
   fs::path root, state, config, elsewhere, keep;
+  fs::path broker_store;  // named by --broker-store; made only where a test needs it
   std::string out, control;
   std::string public_pem;
   std::map<std::string, std::string> originals;  // every file to destroy: path -> content
@@ -110,6 +111,7 @@ struct Box {
     config = root / "etc";
     elsewhere = root / "elsewhere";
     keep = root / "keep";
+    broker_store = root / "broker-store";
     out = (root / "export.tar.gz").string();
     control = (root / "control.sock").string();  // nobody listens there
     fs::create_directories(state);
@@ -193,7 +195,7 @@ std::string report_line(std::size_t bytes, const std::string& how, const std::st
   return line;
 }
 
-const OptionSpec kOptions{{"out", "state-dir", "config-dir"}, {"yes"}};
+const OptionSpec kOptions{{"out", "state-dir", "config-dir", "broker-store"}, {"yes"}};
 
 Run decommission_box(const Box& box, std::vector<std::string> more = {}) {
   std::vector<std::string> argv = {"decommission",
@@ -204,7 +206,9 @@ Run decommission_box(const Box& box, std::vector<std::string> more = {}) {
                                    "--control",
                                    box.control,
                                    "--out",
-                                   box.out};
+                                   box.out,
+                                   "--broker-store",
+                                   box.broker_store.string()};
   argv.insert(argv.end(), more.begin(), more.end());
   return testing::run_command(run_decommission, argv, kOptions, kNow);
 }
@@ -382,6 +386,53 @@ TEST_CASE("decommission --yes --json") {
   CHECK(destroyed[hook].at("how") == "unlinked");
 }
 
+TEST_CASE("decommission leaves the local broker's store, says why and how to remove it") {
+  Box box;
+  // The store is the broker's (sekisho-broker), outside both directories.
+  write_file(box.broker_store / "mosquitto.db", "queued messages, sekishod's session\n");
+  box.outside[(box.broker_store / "mosquitto.db").string()] =
+      read_file(box.broker_store / "mosquitto.db");
+  const std::string store = box.broker_store.string();
+  Run run = decommission_box(box, {"--json"});
+  REQUIRE_MESSAGE(run.code == kExitOk, run.err);
+  nlohmann::json json = nlohmann::json::parse(run.out);
+  // Sorted by path: the store, then the cloud key the policy names outside.
+  REQUIRE(json.at("left").size() == 2);
+  CHECK(json.at("left")[0].at("path") == store);
+  const std::string reason = json.at("left")[0].at("reason").get<std::string>();
+  CHECK(reason.starts_with("the local broker's message store"));
+  CHECK(reason.find("outside " + box.config.string() + " and " + box.state.string()) !=
+        std::string::npos);
+  CHECK(reason.find("'apt-get purge sekisho' removes it, or by hand: rm -r " + store) !=
+        std::string::npos);
+  for (const nlohmann::json& file : json.at("destroy")) {
+    CHECK_FALSE(decommission::is_under(file.at("path").get<std::string>(), store));
+  }
+
+  run = decommission_box(box, {"--yes"});
+  REQUIRE_MESSAGE(run.code == kExitOk, run.err);
+  CHECK_MESSAGE(run.out.find("left 2 untouched:\n  " + store +
+                             ": the local broker's message store") != std::string::npos,
+                run.out);
+  CHECK_FALSE(fs::exists(box.state));
+  box.check_outside();
+}
+
+TEST_CASE("a broker store inside the state directory is destroyed with it, not listed") {
+  Box box;
+  box.broker_store = box.state / "broker-store";
+  write_file(box.broker_store / "mosquitto.db", "queued\n");
+  Run run = decommission_box(box, {"--json"});
+  REQUIRE_MESSAGE(run.code == kExitOk, run.err);
+  const nlohmann::json json = nlohmann::json::parse(run.out);
+  REQUIRE(json.at("left").size() == 1);  // the cloud key only
+  bool listed = false;
+  for (const nlohmann::json& file : json.at("destroy")) {
+    listed = listed || file.at("path") == (box.broker_store / "mosquitto.db").string();
+  }
+  CHECK(listed);
+}
+
 TEST_CASE("decommission --yes with a tampered audit log: 1, nothing destroyed") {
   Box box;
   {
@@ -499,7 +550,7 @@ TEST_CASE("decommission destroys nothing outside its directories, whatever point
 TEST_CASE("a directory turned into a symlink after the plan stops the destruction there") {
   Box box;
   const decommission::Settings settings{box.state.string(), box.config.string(), box.out,
-                                        box.out + ".pub.pem"};
+                                        box.out + ".pub.pem", box.broker_store.string()};
   decommission::Plan plan;
   REQUIRE_FALSE(decommission::make_plan(settings, plan));
   // CONFIG/hooks becomes a symlink to a directory outside holding a file of the same name.

@@ -115,7 +115,8 @@ fi
 
 # Bind mounts inside the directories, of a directory and of a key file from outside: in a
 # mount namespace of its own, so nothing outside the test sees them. Decommission enters
-# neither, lists both, and destroys the rest.
+# neither, lists both, and destroys the rest (no broker store: this machine's own
+# /var/lib/sekisho-broker would be listed too).
 other=$tmp/mounted
 mkdir -p "$other/etc/keys" "$other/etc/mnt" "$other/state" "$other/outside/dir"
 printf 'kept\n' >"$other/outside/dir/file"
@@ -126,7 +127,8 @@ unshare --mount --propagation private sh -c "
   mount --bind '$other/outside/dir' '$other/etc/mnt' &&
   mount --bind '$other/outside/tls.key' '$other/etc/keys/mounted.key' &&
   '$ctl' decommission --yes --state-dir '$other/state' --config-dir '$other/etc' \
-    --control '$tmp/none.sock' --out '$tmp/mounted.tar.gz'" >"$tmp/mounted.out" 2>&1
+    --control '$tmp/none.sock' --broker-store '$tmp/no-broker-store' \
+    --out '$tmp/mounted.tar.gz'" >"$tmp/mounted.out" 2>&1
 rc=$?
 if [ $rc = 0 ] && [ "$(cat "$other/outside/dir/file")" = kept ] &&
   [ "$(cat "$other/outside/tls.key")" = "outside key" ] && [ ! -e "$other/etc/keys/wg0.key" ] &&

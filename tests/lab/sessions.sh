@@ -7,7 +7,7 @@ set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
-lab_require_tools wg wireguard-go conntrack
+lab_require_tools wg wireguard-go conntrack sqlite3
 tmp=$(mktemp -d)
 run=$LAB_RUN_DIR
 gw_if=${LAB_ID}gs0 # wireguard-go's sockets are shared by all namespaces: names of our own
@@ -307,14 +307,28 @@ mkfifo "$tmp/owner-in"
 owner=$!
 exec 3>"$tmp/owner-in"
 wait_ms 5000 grep -q owned "$tmp/owner" >/dev/null || lab_fail "own_table.py: $(cat "$tmp/owner")"
+records() { ctl_gw audit show --json | python3 -c "import json,sys
+print(sum(1 for r in json.load(sys.stdin) if r['kind'] == '$1' and
+          r['details'].get('${2:-session}') == '$3'))"; }
+# An extension the kernel refuses is neither kept, stored nor answered as done.
+stored_deadline() { sqlite3 "file:$run/state/sessions.db?mode=ro" \
+  "SELECT json_extract(record, '\$.deadline_ms') FROM sessions WHERE number = ${refused#s-}"; }
+deadline_before=$(session_field "$refused" "s['deadline']")
+stored_before=$(stored_deadline)
+ctl_gw session extend "$refused" --by 1h --reason "refusal test" >"$tmp/refused-extend" 2>&1
+code=$?
+[ "$code" = 1 ] && grep -q "the kernel refused the extension; $refused still ends at $deadline_before" "$tmp/refused-extend" &&
+  lab_pass "session extend while the kernel refuses: exit 1, $(tail -1 "$tmp/refused-extend")" ||
+  lab_fail "session extend while the kernel refuses: exit $code $(cat "$tmp/refused-extend")"
+[ "$(session_field "$refused" "s['deadline']")" = "$deadline_before" ] && [ -n "$stored_before" ] &&
+  [ "$(stored_deadline)" = "$stored_before" ] && [ "$(records session.extend_failed session "$refused")" = 1 ] &&
+  lab_pass "the refused extension: deadline $deadline_before kept in sekishod and its store; one session.extend_failed" ||
+  lab_fail "after the refused extension: deadline $(session_field "$refused" "s['deadline']") (was $deadline_before), stored $(stored_deadline) (was $stored_before), $(records session.extend_failed session "$refused") session.extend_failed"
 ctl_gw session close "$refused" --reason "refusal test" >/dev/null 2>"$tmp/refused-close"
 code=$?
 [ "$code" = 1 ] && grep -q "kernel refused" "$tmp/refused-close" &&
   lab_pass "session close while the kernel refuses: exit 1, $(cat "$tmp/refused-close")" ||
   lab_fail "session close while the kernel refuses: exit $code $(cat "$tmp/refused-close")"
-records() { ctl_gw audit show --json | python3 -c "import json,sys
-print(sum(1 for r in json.load(sys.stdin) if r['kind'] == '$1' and
-          r['details'].get('${2:-session}') == '$3'))"; }
 sleep 2.5
 [ "$(records session.close session "$refused")" = 0 ] &&
   [ "$(records kernel.change_failed change "session $refused")" = 1 ] &&

@@ -3,13 +3,23 @@
 # and the WAN link comes up configured (as the network manager brings it up at boot); then
 # `sekishod --restore` (the early-boot unit) and sekishod's start. From --restore on,
 # nothing passes through the WAN, also while sekishod starts (watched all along), and the
-# link stays down. A stored `up` override, or none (`link auto`), does not keep the WAN
-# closed once sekishod runs.
+# link stays down. A forced down whose deadline has passed by a clock that is not
+# synchronised holds until the clock is; a wan.json that cannot be read keeps the WAN
+# closed until an operator says `link auto`. A stored `up` override, or none (`link
+# auto`), does not keep the WAN closed once sekishod runs.
 set -u
 bindir=$1
 src=$2
 . "$src/tests/lab/lab_test.sh"
 run=$LAB_RUN_DIR
+# The daemon's clock (test builds): synchronised or not, and how far ahead.
+export SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE=$tmp/clock-synchronised
+export SEKISHO_TEST_CLOCK_OFFSET_FILE=$tmp/clock-offset
+echo 1 >"$SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE"
+echo 0 >"$SEKISHO_TEST_CLOCK_OFFSET_FILE"
+audit_kind() { ctl_gw audit show --json | python3 -c "import json,sys
+for r in json.load(sys.stdin):
+    if r['kind'] == '$1': print(json.dumps(r['details'], separators=(',', ':')))"; }
 
 # The lab factory without operating hours (wan.up): only the override can shut the WAN;
 # hmi-1 reports to the cloud through it.
@@ -20,10 +30,11 @@ link_is_up() { in_gw ip link show wan0 | grep -q "[<,]UP[,>]"; }
 gate_holds_wan() { in_gw nft list set inet sekisho wan_closed 2>/dev/null | grep -q '"wan0"'; }
 cloud_reached() { [ "$(probe hmi1 tcp "$cloud" 8883)" = reached ]; }
 cloud_shut() { wan_shut hmi1 tcp "$cloud" 8883; }
-# reboot WHAT: sekishod stops, the table goes, the WAN link comes up with its default route,
-# --restore runs.
+# reboot WHAT [COMMAND]: sekishod stops, COMMAND runs, the table goes, the WAN link comes up
+# with its default route, --restore runs.
 reboot() {
   "$lab" daemon stop
+  ${2:+"$2"}
   in_gw nft flush ruleset
   in_gw ip link set wan0 up
   in_gw ip route replace default via 198.51.100.1
@@ -57,6 +68,55 @@ fi
 gate_holds_wan && lab_pass "after the start the gate is closed" || lab_fail "after the start the gate is open"
 ctl_gw link | grep -q "to be down: forced down by root" &&
   lab_pass "status: still forced down" || lab_fail "status: $(ctl_gw link)"
+
+# A forced down with a deadline, and a reboot that comes up with a clock 2 h ahead and not
+# synchronised: the deadline looks passed, and the WAN stays shut until the clock is
+# synchronised; then the override ends (link.auto) and the WAN opens.
+ctl_gw link down --for 1h --reason "until the storm passes" >/dev/null || lab_fail "link down --for was refused"
+reboot "forced down with a deadline"
+echo 0 >"$SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE"
+echo 7200 >"$SEKISHO_TEST_CLOCK_OFFSET_FILE"
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+sleep 3
+cloud_shut && gate_holds_wan && ! link_is_up &&
+  lab_pass "deadline passed by an unsynchronised clock: 3 s after the start the WAN is still shut" ||
+  lab_fail "an unsynchronised clock past the deadline opened the WAN"
+ctl_gw link | grep -q "its deadline has passed by a clock that is not synchronised" &&
+  lab_pass "status says why: $(ctl_gw link | grep -o 'to be down: [^(]*')" || lab_fail "status: $(ctl_gw link)"
+echo 1 >"$SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE"
+if took=$(wait_ms 10000 cloud_reached) && audit_kind link.auto | grep -q "override by root expired"; then
+  lab_pass "once the clock is synchronised the override ends and OT reaches the cloud ($took ms)"
+else
+  lab_fail "after the clock was synchronised: $(ctl_gw link); link.auto: $(audit_kind link.auto)"
+fi
+echo 0 >"$SEKISHO_TEST_CLOCK_OFFSET_FILE"
+
+# A wan.json that cannot be read (cut short on the disk) may hold a forced down: the WAN
+# stays shut, also across a restart of sekishod, until an operator says link auto.
+ctl_gw link down --reason "before the disk trouble" >/dev/null || lab_fail "link down was refused"
+wait_ms 5000 cloud_shut >/dev/null || lab_fail "link down: the WAN is not shut"
+cut_short() { printf '{"override": {"kind": "down", "since": "20' >"$run/state/wan.json"; }
+reboot "unreadable wan.json" cut_short
+gate_holds_wan && lab_pass "--restore keeps the gate closed: wan.json cannot be read" ||
+  lab_fail "--restore opened the gate for an unreadable wan.json"
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+sleep 3
+cloud_shut && gate_holds_wan && ! link_is_up &&
+  lab_pass "unreadable wan.json: 3 s after the start the WAN is still shut" ||
+  lab_fail "an unreadable wan.json opened the WAN"
+ctl_gw link | grep -q "to be down: the stored link override cannot be read ($run/state/wan.json: " &&
+  lab_pass "status says why: $(ctl_gw link | grep -o 'the stored link override cannot be read ([^:]*')" ||
+  lab_fail "status: $(ctl_gw link)"
+"$lab" daemon stop
+"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+sleep 2
+cloud_shut && gate_holds_wan && ctl_gw link | grep -q "cannot be read" &&
+  lab_pass "after a restart (sekishod wrote wan.json meanwhile) it is still shut and unknown" ||
+  lab_fail "after a restart: $(ctl_gw link)"
+ctl_gw link auto --reason "disk checked" >/dev/null || lab_fail "link auto was refused"
+wait_ms 10000 cloud_reached >/dev/null && audit_kind link.auto | grep -q '"replaces_unreadable"' &&
+  lab_pass "link auto opens it, recorded with what it replaced" ||
+  lab_fail "after link auto: $(ctl_gw link); link.auto: $(audit_kind link.auto)"
 
 # A stored `up` override: closed at most until sekishod runs, then the WAN is open.
 ctl_gw link up --for 30m --reason "y" >/dev/null || lab_fail "link up was refused"

@@ -18,7 +18,14 @@ Override make(OverrideKind kind, std::optional<sys_seconds> until) {
 
 LinkInputs inputs(bool schedule_open, std::optional<Override> override_ = std::nullopt,
                   std::vector<std::uint32_t> sessions = {}) {
-  return LinkInputs{"hours", schedule_open, std::move(override_), std::move(sessions)};
+  LinkInputs out;
+  out.schedule = "hours";
+  out.schedule_open = schedule_open;
+  out.override_ = std::move(override_);
+  out.holding_sessions = std::move(sessions);
+  out.now = kNoon;
+  out.clock_synchronised = true;
+  return out;
 }
 
 }  // namespace
@@ -28,7 +35,8 @@ TEST_CASE("the schedule decides when nothing else does") {
         LinkDecision{true, LinkCause::Schedule, "schedule hours is open"});
   CHECK(decide_link(inputs(false)) ==
         LinkDecision{false, LinkCause::Schedule, "schedule hours is closed"});
-  LinkInputs none{"", false, std::nullopt, {}};
+  LinkInputs none = inputs(false);
+  none.schedule.clear();
   CHECK(decide_link(none).up);
   CHECK(decide_link(none).cause == LinkCause::NoSchedule);
 }
@@ -73,9 +81,56 @@ TEST_CASE("the reason says who and until when") {
 
 TEST_CASE("an override expires at its deadline, not a second before") {
   const Override up = make(OverrideKind::Up, kNoon + minutes{10});
-  CHECK_FALSE(up.expired(kNoon + minutes{10} - seconds{1}));
-  CHECK(up.expired(kNoon + minutes{10}));
-  CHECK_FALSE(make(OverrideKind::Down, std::nullopt).expired(kNoon + days{3650}));
+  CHECK_FALSE(up.expired(kNoon + minutes{10} - seconds{1}, true));
+  CHECK(up.expired(kNoon + minutes{10}, true));
+  const Override down = make(OverrideKind::Down, kNoon + minutes{10});
+  CHECK_FALSE(down.expired(kNoon + minutes{10} - seconds{1}, true));
+  CHECK(down.expired(kNoon + minutes{10}, true));
+  CHECK_FALSE(make(OverrideKind::Down, std::nullopt).expired(kNoon + days{3650}, true));
+}
+
+TEST_CASE("a forced down's deadline counts only by a synchronised clock") {
+  // At early boot the clock may be years ahead: the deadline looks passed, and is not.
+  const Override down = make(OverrideKind::Down, kNoon + minutes{10});
+  CHECK_FALSE(down.expired(kNoon + days{3650}, false));
+  LinkInputs late = inputs(true, down);
+  late.now = kNoon + days{3650};
+  late.clock_synchronised = false;
+  const LinkDecision held = decide_link(late);
+  CHECK_FALSE(held.up);
+  CHECK(held.cause == LinkCause::ForcedDown);
+  CHECK(held.why ==
+        "forced down by alice until 2027-01-13T03:10:00Z: firmware download (its deadline has "
+        "passed by a clock that is not synchronised: it holds until the clock is, or until "
+        "'sekishoctl link auto')");
+  // Synchronised, the same instant ends it: the schedule decides again.
+  late.clock_synchronised = true;
+  CHECK(decide_link(late) == LinkDecision{true, LinkCause::Schedule, "schedule hours is open"});
+  // Before the deadline nothing is said about the clock.
+  LinkInputs early = inputs(true, down);
+  early.clock_synchronised = false;
+  CHECK(decide_link(early).why ==
+        "forced down by alice until 2027-01-13T03:10:00Z: firmware download");
+  // An up override ends at its deadline by any clock: ending early only closes the link.
+  LinkInputs up = inputs(false, make(OverrideKind::Up, kNoon + minutes{10}));
+  up.now = kNoon + hours{1};
+  up.clock_synchronised = false;
+  CHECK(decide_link(up) == LinkDecision{false, LinkCause::Schedule, "schedule hours is closed"});
+}
+
+TEST_CASE("a stored override that cannot be read keeps the link down, above everything") {
+  for (const std::optional<Override>& override_ :
+       {std::optional<Override>(),
+        std::optional<Override>(make(OverrideKind::Up, kNoon + hours{1}))}) {
+    LinkInputs unreadable = inputs(true, override_, {7});
+    unreadable.override_unreadable = "/var/lib/sekisho/wan.json: not a JSON object";
+    const LinkDecision decision = decide_link(unreadable);
+    CHECK_FALSE(decision.up);
+    CHECK(decision.cause == LinkCause::ForcedDown);
+    CHECK(decision.why ==
+          "the stored link override cannot be read (/var/lib/sekisho/wan.json: not a JSON "
+          "object): down until 'sekishoctl link auto' or 'link up'");
+  }
 }
 
 TEST_CASE("the stored override round-trips and refuses anything else") {

@@ -10,11 +10,17 @@
 #include "daemon/audit/signer.hpp"
 #include "daemon/audit/sqlite_db.hpp"
 #include "daemon/common/clock.hpp"
+#include "daemon/common/json_depth.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
 
 namespace {
+
+// Deeper than any record sekishod writes (two or three levels): a stored text nested
+// deeper was not written by it, and is refused before it is parsed, since copying or
+// dumping a value recurses once per level.
+constexpr int kMaxNesting = 64;
 
 // Only integers, strings, booleans, null, arrays and objects: a float's text differs
 // between implementations, so the canonical form refuses them.
@@ -35,13 +41,31 @@ Record record_of(sqlite3_stmt* statement) {
   Record record;
   record.seq = sqlite3_column_int64(statement, 0);
   record.time = text_column(statement, 1);
-  nlohmann::json actor = nlohmann::json::parse(text_column(statement, 2), nullptr, false);
-  if (actor.is_object()) {
-    record.actor = {actor.value("uid", std::int64_t{0}), actor.value("user", ""),
-                    actor.value("role", "")};
+  // Read from a file anyone with write access to it may have edited: bounded before parsing.
+  auto read_json = [&record](const std::string& text, const std::string& what, bool plural) {
+    bool too_deep = false;
+    std::optional<nlohmann::json> value = parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
+    if (!value && record.unreadable.empty()) {
+      record.unreadable =
+          what + (too_deep ? (plural ? " nest" : " nests") + std::string(" deeper than ") +
+                                 std::to_string(kMaxNesting) + " levels"
+                           : (plural ? " are" : " is") + std::string(" not JSON"));
+    }
+    return value ? std::move(*value) : nlohmann::json(nlohmann::json::value_t::discarded);
+  };
+  const nlohmann::json actor = read_json(text_column(statement, 2), "its actor", false);
+  const auto has = [&actor](const char* key, bool (nlohmann::json::*is)() const noexcept) {
+    return actor.is_object() && actor.contains(key) && (actor.at(key).*is)();
+  };
+  if (has("uid", &nlohmann::json::is_number_integer) && has("user", &nlohmann::json::is_string) &&
+      has("role", &nlohmann::json::is_string)) {
+    record.actor = {actor.at("uid").get<std::int64_t>(), actor.at("user").get<std::string>(),
+                    actor.at("role").get<std::string>()};
+  } else if (record.unreadable.empty()) {
+    record.unreadable = "its actor is not {uid, user, role}";
   }
   record.kind = text_column(statement, 3);
-  record.details = nlohmann::json::parse(text_column(statement, 4), nullptr, false);
+  record.details = read_json(text_column(statement, 4), "its details", true);
   record.previous = text_column(statement, 5);
   record.hash = text_column(statement, 6);
   return record;
@@ -83,6 +107,10 @@ std::optional<std::int64_t> epoch_seconds(const std::string& text) {
 }  // namespace
 
 std::string canonical_json(const Record& record) {
+  if (!record.unreadable.empty() || record.details.is_discarded()) {
+    throw std::invalid_argument(record.unreadable.empty() ? "its details are not JSON"
+                                                          : record.unreadable);
+  }
   check_integers_only(record.details);
   // nlohmann's objects are ordered maps: dump() sorts keys and adds no whitespace.
   nlohmann::json body = {
@@ -555,8 +583,8 @@ VerifyResult AuditLog::verify(const std::string& public_pem, const VerifyOptions
                 : "sequence number " + std::to_string(record.seq) + " is out of order";
     } else if (record.previous != previous) {
       why = "it does not follow the record before it (the chain is broken)";
-    } else if (record.details.is_discarded()) {
-      why = "its details are not JSON";
+    } else if (!record.unreadable.empty()) {
+      why = record.unreadable;
     } else {
       std::string hash;
       try {

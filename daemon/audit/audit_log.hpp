@@ -42,6 +42,10 @@ struct Record {
   nlohmann::json details = nlohmann::json::object();
   std::string previous;  // hex
   std::string hash;      // hex
+  // Why the stored actor or details could not be read ("" when they could): not JSON, or
+  // nested deeper than any record is. Such details are discarded; verify() reports the
+  // record as bad, and canonical_json() refuses it.
+  std::string unreadable;
 };
 
 inline constexpr const char* kGenesis =

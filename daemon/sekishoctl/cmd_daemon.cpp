@@ -133,7 +133,10 @@ int audit_show(const Args& args, Io& io) {
     io.out << std::setw(6) << record.value("seq", 0) << "  " << record.value("time", "") << "  "
            << actor.value("user", "") << " (" << actor.value("role", "") << ")  "
            << record.value("kind", "") << "  "
-           << record.value("details", nlohmann::json::object()).dump() << '\n';
+           << (record.contains("unreadable")
+                   ? "UNREADABLE: " + record.value("unreadable", "")
+                   : record.value("details", nlohmann::json::object()).dump())
+           << '\n';
   }
   return kExitOk;
 }

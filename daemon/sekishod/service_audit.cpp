@@ -33,14 +33,19 @@ using control::ControlError;
 using control::ErrorCode;
 
 nlohmann::json record_json(const audit::Record& record) {
-  return {{"seq", record.seq},
-          {"time", record.time},
-          {"actor",
-           {{"uid", record.actor.uid}, {"user", record.actor.user}, {"role", record.actor.role}}},
-          {"kind", record.kind},
-          {"details", record.details},
-          {"previous", record.previous},
-          {"hash", record.hash}};
+  nlohmann::json out = {
+      {"seq", record.seq},
+      {"time", record.time},
+      {"actor",
+       {{"uid", record.actor.uid}, {"user", record.actor.user}, {"role", record.actor.role}}},
+      {"kind", record.kind},
+      {"details", record.details.is_discarded() ? nlohmann::json() : record.details},
+      {"previous", record.previous},
+      {"hash", record.hash}};
+  if (!record.unreadable.empty()) {
+    out["unreadable"] = record.unreadable;  // `audit verify` reports it
+  }
+  return out;
 }
 
 // A date (midnight UTC) or a time as `explain --at` takes it (UTC unless it carries Z or

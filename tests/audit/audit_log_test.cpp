@@ -297,3 +297,38 @@ TEST_CASE("checkpoints catch a rewritten chain, removed records and a forged sig
     CHECK(*result.first_bad == 1);
   }
 }
+
+TEST_CASE("deeply nested details in the file are a bad record, never a crash") {
+  // Written by someone with the sqlite3 CLI: 200,000 levels, far below sqlite's size limit;
+  // copying, dumping or walking such a value recursively would run out of stack.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::string deep_object =
+      "{\"uid\":0,\"user\":\"root\",\"role\":\"admin\",\"x\":" + deep + "}";
+  for (const std::string& column : {std::string("details"), std::string("actor")}) {
+    Fixture fixture;
+    fixture.tamper("UPDATE records SET " + column + " = '" +
+                   (column == "details" ? deep : deep_object) + "' WHERE seq = 3");
+    AuditLog log;
+    REQUIRE_FALSE(log.open(fixture.path));
+    const VerifyResult result = log.verify();
+    INFO(column << ": " << result.reason);
+    CHECK_FALSE(result.ok);
+    CHECK(result.first_bad == 3);
+    CHECK(result.reason.find(" deeper than 64 levels") != std::string::npos);
+    // What audit.show reads: the record, marked, its details not kept.
+    const std::vector<Record> records = log.records(3, "", 1);
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].unreadable.find(" deeper than 64 levels") != std::string::npos);
+    CHECK_THROWS(canonical_json(records[0]));
+    CHECK(nlohmann::json(records[0].details).dump().size() < 100);
+  }
+  // Details that are not JSON, and an actor without its fields: bad records too.
+  Fixture fixture;
+  fixture.tamper(
+      "UPDATE records SET details = '{not json' WHERE seq = 2;"
+      "UPDATE records SET actor = '{\"uid\":\"zero\"}' WHERE seq = 4");
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  CHECK(log.verify().reason == "record 2: its details are not JSON");
+  CHECK(log.records(4, "", 1).at(0).unreadable == "its actor is not {uid, user, role}");
+}

@@ -332,3 +332,33 @@ TEST_CASE("deeply nested details in the file are a bad record, never a crash") {
   CHECK(log.verify().reason == "record 2: its details are not JSON");
   CHECK(log.records(4, "", 1).at(0).unreadable == "its actor is not {uid, user, role}");
 }
+
+TEST_CASE("a page of one kind is read through index records_by_kind, made when a log is opened") {
+  Fixture fixture;
+  fixture.tamper("DROP INDEX IF EXISTS records_by_kind");  // a log from before the index
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  REQUIRE_FALSE(log.append("2026-11-25T10:00:06Z", {0, "root", "admin"}, "daemon.stop", {}));
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(fixture.path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* plan = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "EXPLAIN QUERY PLAN SELECT seq, time, actor, kind, details, "
+                             "previous, hash FROM records WHERE kind = 'x' AND seq >= 1 ORDER BY "
+                             "seq LIMIT 10",
+                             -1, &plan, nullptr) == SQLITE_OK);
+  std::string steps;
+  while (sqlite3_step(plan) == SQLITE_ROW) {
+    steps += reinterpret_cast<const char*>(sqlite3_column_text(plan, 3));
+  }
+  sqlite3_finalize(plan);
+  sqlite3_close(db);
+  INFO(steps);
+  CHECK(steps.find("SEARCH records USING INDEX records_by_kind") != std::string::npos);
+  const std::vector<Record> stops = log.records(1, "daemon.stop", 10);
+  REQUIRE(stops.size() == 1);
+  CHECK(stops[0].seq == 6);
+  CHECK(log.records(2, "policy.apply", 2).size() == 2);
+  CHECK(log.records(2, "policy.apply", 2)[0].seq == 2);
+  CHECK(log.records(1, "", 100).size() == 6);
+}

@@ -10,11 +10,17 @@
 #include "daemon/audit/signer.hpp"
 #include "daemon/audit/sqlite_db.hpp"
 #include "daemon/common/clock.hpp"
+#include "daemon/common/json_depth.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
 
 namespace {
+
+// Deeper than any record sekishod writes (two or three levels): a stored text nested
+// deeper was not written by it, and is refused before it is parsed, since copying or
+// dumping a value recurses once per level.
+constexpr int kMaxNesting = 64;
 
 // Only integers, strings, booleans, null, arrays and objects: a float's text differs
 // between implementations, so the canonical form refuses them.
@@ -35,13 +41,31 @@ Record record_of(sqlite3_stmt* statement) {
   Record record;
   record.seq = sqlite3_column_int64(statement, 0);
   record.time = text_column(statement, 1);
-  nlohmann::json actor = nlohmann::json::parse(text_column(statement, 2), nullptr, false);
-  if (actor.is_object()) {
-    record.actor = {actor.value("uid", std::int64_t{0}), actor.value("user", ""),
-                    actor.value("role", "")};
+  // Read from a file anyone with write access to it may have edited: bounded before parsing.
+  auto read_json = [&record](const std::string& text, const std::string& what, bool plural) {
+    bool too_deep = false;
+    std::optional<nlohmann::json> value = parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
+    if (!value && record.unreadable.empty()) {
+      record.unreadable =
+          what + (too_deep ? (plural ? " nest" : " nests") + std::string(" deeper than ") +
+                                 std::to_string(kMaxNesting) + " levels"
+                           : (plural ? " are" : " is") + std::string(" not JSON"));
+    }
+    return value ? std::move(*value) : nlohmann::json(nlohmann::json::value_t::discarded);
+  };
+  const nlohmann::json actor = read_json(text_column(statement, 2), "its actor", false);
+  const auto has = [&actor](const char* key, bool (nlohmann::json::*is)() const noexcept) {
+    return actor.is_object() && actor.contains(key) && (actor.at(key).*is)();
+  };
+  if (has("uid", &nlohmann::json::is_number_integer) && has("user", &nlohmann::json::is_string) &&
+      has("role", &nlohmann::json::is_string)) {
+    record.actor = {actor.at("uid").get<std::int64_t>(), actor.at("user").get<std::string>(),
+                    actor.at("role").get<std::string>()};
+  } else if (record.unreadable.empty()) {
+    record.unreadable = "its actor is not {uid, user, role}";
   }
   record.kind = text_column(statement, 3);
-  record.details = nlohmann::json::parse(text_column(statement, 4), nullptr, false);
+  record.details = read_json(text_column(statement, 4), "its details", true);
   record.previous = text_column(statement, 5);
   record.hash = text_column(statement, 6);
   return record;
@@ -83,6 +107,10 @@ std::optional<std::int64_t> epoch_seconds(const std::string& text) {
 }  // namespace
 
 std::string canonical_json(const Record& record) {
+  if (!record.unreadable.empty() || record.details.is_discarded()) {
+    throw std::invalid_argument(record.unreadable.empty() ? "its details are not JSON"
+                                                          : record.unreadable);
+  }
   check_integers_only(record.details);
   // nlohmann's objects are ordered maps: dump() sorts keys and adds no whitespace.
   nlohmann::json body = {
@@ -122,7 +150,10 @@ std::error_code AuditLog::open(const std::string& path) {
       "CREATE TABLE IF NOT EXISTS checkpoints ("
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, clock_synchronised INTEGER NOT NULL,"
       "  hash TEXT NOT NULL, signature TEXT NOT NULL);"
-      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      // audit.show --kind: a page of one kind without reading the whole table. Made when a
+      // log from before it is opened for writing (a million records: about a second).
+      "CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, seq);";
   if (std::error_code error = open_database(path, schema, db_)) {
     return error;
   }
@@ -171,6 +202,10 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
       result != SQLITE_OK) {
     return sqlite_error(result);
   }
+  if (!holds_what_was_written()) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return std::make_error_code(std::errc::state_not_recoverable);
+  }
   Record record;
   record.time = time;
   record.actor = actor;
@@ -211,6 +246,7 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return sqlite_error(commit);
   }
+  written_ = {record.seq, record.hash};
   if (written) {
     *written = std::move(record);
   }
@@ -239,16 +275,20 @@ std::int64_t AuditLog::last_seq() {
 std::vector<Record> AuditLog::records(std::int64_t since, const std::string& kind,
                                       std::size_t limit) {
   std::vector<Record> out;
-  Statement query(db_,
-                  "SELECT seq, time, actor, kind, details, previous, hash FROM records "
-                  "WHERE seq >= ? AND (? = '' OR kind = ?) ORDER BY seq LIMIT ?");
+  // Two statements, so that one of a kind is answered from index records_by_kind.
+  Statement query(db_, kind.empty()
+                           ? "SELECT seq, time, actor, kind, details, previous, hash FROM records "
+                             "WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+                           : "SELECT seq, time, actor, kind, details, previous, hash FROM records "
+                             "WHERE kind = ?3 AND seq >= ?1 ORDER BY seq LIMIT ?2");
   if (!query) {
     return out;
   }
   sqlite3_bind_int64(query.get(), 1, since);
-  sqlite3_bind_text(query.get(), 2, kind.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(query.get(), 3, kind.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(query.get(), 4, static_cast<sqlite3_int64>(limit));
+  sqlite3_bind_int64(query.get(), 2, static_cast<sqlite3_int64>(limit));
+  if (!kind.empty()) {
+    sqlite3_bind_text(query.get(), 3, kind.c_str(), -1, SQLITE_TRANSIENT);
+  }
   while (sqlite3_step(query.get()) == SQLITE_ROW) {
     out.push_back(record_of(query.get()));
   }
@@ -257,31 +297,69 @@ std::vector<Record> AuditLog::records(std::int64_t since, const std::string& kin
 
 std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string& time,
                                          bool clock_synchronised, std::int64_t checkpoint_every) {
-  Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
-  if (!last || sqlite3_step(last.get()) != SQLITE_ROW) {
-    return {};  // nothing to sign yet
+  // One transaction: what is signed is what the guard found, and nobody writes in between.
+  if (int result = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+      result != SQLITE_OK) {
+    return sqlite_error(result);
   }
-  const std::int64_t seq = sqlite3_column_int64(last.get(), 0);
-  const std::string hash = text_column(last.get(), 1);
-  const std::string signature =
-      signer.sign_hex(checkpoint_json(seq, hash, time, clock_synchronised, checkpoint_every));
-  Statement insert(db_,
-                   "INSERT OR IGNORE INTO checkpoints (seq, time, clock_synchronised, hash, "
-                   "signature, checkpoint_every) VALUES (?, ?, ?, ?, ?, ?)");
-  if (!insert || signature.empty()) {
-    return sqlite_error(SQLITE_ERROR);
+  auto end = [this](std::error_code error) {
+    if (error || sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      const std::error_code out = error ? error : sqlite_error(sqlite3_errcode(db_));
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return out;
+    }
+    return std::error_code();
+  };
+  if (!holds_what_was_written()) {
+    return end(std::make_error_code(std::errc::state_not_recoverable));
   }
-  sqlite3_bind_int64(insert.get(), 1, seq);
-  sqlite3_bind_text(insert.get(), 2, time.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(insert.get(), 3, clock_synchronised ? 1 : 0);
-  sqlite3_bind_text(insert.get(), 4, hash.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(insert.get(), 5, signature.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(insert.get(), 6, checkpoint_every);
-  const int result = sqlite3_step(insert.get());
-  return result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
+  Tip newest;
+  {
+    Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
+    if (!last || sqlite3_step(last.get()) != SQLITE_ROW) {
+      return end({});  // nothing to sign yet
+    }
+    newest = {sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
+  }
+  if (const std::optional<Tip> signed_one = read_newest_checkpoint();
+      signed_one && *signed_one == newest) {
+    return end({});  // signed already
+  }
+  const std::string signature = signer.sign_hex(
+      checkpoint_json(newest.seq, newest.hash, time, clock_synchronised, checkpoint_every));
+  if (signature.empty()) {
+    return end(sqlite_error(SQLITE_ERROR));
+  }
+  // A plain INSERT: a row someone put at this seq is an error, not a reason to skip.
+  int result = SQLITE_ERROR;
+  {
+    Statement insert(db_,
+                     "INSERT INTO checkpoints (seq, time, clock_synchronised, hash, signature, "
+                     "checkpoint_every) VALUES (?, ?, ?, ?, ?, ?)");
+    if (insert) {
+      sqlite3_bind_int64(insert.get(), 1, newest.seq);
+      sqlite3_bind_text(insert.get(), 2, time.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(insert.get(), 3, clock_synchronised ? 1 : 0);
+      sqlite3_bind_text(insert.get(), 4, newest.hash.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(insert.get(), 5, signature.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(insert.get(), 6, checkpoint_every);
+      result = sqlite3_step(insert.get());
+    }
+  }
+  if (result != SQLITE_DONE) {
+    return end(sqlite_error(result == SQLITE_ERROR ? sqlite3_errcode(db_) : result));
+  }
+  if (std::error_code error = end({})) {
+    return error;
+  }
+  signed_ = newest;
+  return {};
 }
 
 std::int64_t AuditLog::records_since_checkpoint() {
+  if (watching_) {  // a checkpoint row someone else added does not count
+    return written_.seq - (signed_ ? signed_->seq : start_.seq);
+  }
   Statement query(db_,
                   "SELECT (SELECT IFNULL(MAX(seq), 0) FROM records) - "
                   "(SELECT IFNULL(MAX(seq), 0) FROM checkpoints)");
@@ -443,6 +521,10 @@ std::error_code AuditLog::prune_through(std::int64_t seq) {
       result != SQLITE_OK) {
     return sqlite_error(result);
   }
+  if (!holds_what_was_written()) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return std::make_error_code(std::errc::state_not_recoverable);
+  }
   std::optional<std::string> hash;
   {
     Statement query(db_, "SELECT hash FROM records WHERE seq = ?");
@@ -486,7 +568,79 @@ std::error_code AuditLog::prune_through(std::int64_t seq) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return sqlite_error(result);
   }
+  start_ = {seq, *hash};
   return {};
+}
+
+void AuditLog::watch() {
+  watching_ = true;
+  changed_.clear();
+  const Start first = start();
+  start_ = {first.seq, first.hash};
+  written_ = read_tip();
+  signed_ = read_newest_checkpoint();
+}
+
+bool AuditLog::unchanged() {
+  if (!watching_) {
+    return true;
+  }
+  // A read transaction: the three reads see one state of the file.
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return changed_.empty();
+  }
+  const bool holds = holds_what_was_written();
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  return holds;
+}
+
+AuditLog::Tip AuditLog::read_tip() {
+  Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
+  if (last && sqlite3_step(last.get()) == SQLITE_ROW) {
+    return {sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
+  }
+  const Start first = start();
+  return {first.seq, first.hash};
+}
+
+std::optional<AuditLog::Tip> AuditLog::read_newest_checkpoint() {
+  Statement last(db_, "SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1");
+  if (last && sqlite3_step(last.get()) == SQLITE_ROW) {
+    return Tip{sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
+  }
+  return std::nullopt;
+}
+
+bool AuditLog::holds_what_was_written() {
+  if (!watching_) {
+    return true;
+  }
+  if (!changed_.empty()) {
+    return false;  // once changed, never trusted again
+  }
+  const auto named = [](const Tip& tip) {
+    return "record " + std::to_string(tip.seq) + " (hash " + tip.hash.substr(0, 16) + "...)";
+  };
+  const Start first = start();
+  if (const Tip kept{first.seq, first.hash}; kept != start_) {
+    found_changed("the log's start is no longer where retention left it (after record " +
+                  std::to_string(start_.seq) + "; now after record " + std::to_string(kept.seq) +
+                  ")");
+  } else if (const Tip newest = read_tip(); newest != written_) {
+    found_changed("the log no longer ends with " + named(written_) +
+                  ", the last one sekishod wrote; it ends with " + named(newest));
+  } else if (const std::optional<Tip> now = read_newest_checkpoint(); now != signed_) {
+    found_changed("the newest checkpoint is no longer the one sekishod signed (" +
+                  (signed_ ? "of " + named(*signed_) : std::string("none")) + "; now " +
+                  (now ? "of " + named(*now) : std::string("none")) + ")");
+  }
+  return changed_.empty();
+}
+
+void AuditLog::found_changed(const std::string& what) {
+  changed_ = "audit.db was changed under sekishod: " + what +
+             "; nothing more is written to it or signed until it is looked into and sekishod "
+             "restarted";
 }
 
 std::uint64_t AuditLog::size_bytes() {
@@ -564,8 +718,8 @@ VerifyResult AuditLog::verify(const std::string& public_pem, const VerifyOptions
                 : "sequence number " + std::to_string(record.seq) + " is out of order";
     } else if (record.previous != previous) {
       why = "it does not follow the record before it (the chain is broken)";
-    } else if (record.details.is_discarded()) {
-      why = "its details are not JSON";
+    } else if (!record.unreadable.empty()) {
+      why = record.unreadable;
     } else {
       std::string hash;
       try {

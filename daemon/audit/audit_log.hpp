@@ -43,6 +43,10 @@ struct Record {
   nlohmann::json details = nlohmann::json::object();
   std::string previous;  // hex
   std::string hash;      // hex
+  // Why the stored actor or details could not be read ("" when they could): not JSON, or
+  // nested deeper than any record is. Such details are discarded; verify() reports the
+  // record as bad, and canonical_json() refuses it.
+  std::string unreadable;
 };
 
 inline constexpr const char* kGenesis =
@@ -96,6 +100,28 @@ class AuditLog {
   std::error_code open_read_only(const std::string& path);
   bool is_open() const { return db_ != nullptr; }
 
+  // A log's end: its newest record's seq and hash (the start's when it holds none).
+  struct Tip {
+    std::int64_t seq = 0;
+    std::string hash = kGenesis;
+    bool operator==(const Tip&) const = default;
+  };
+
+  // sekishod's guard against a log changed under it by someone who can write audit.db but
+  // has not the key (docs/audit-format.md, "A log changed under sekishod"). From now on
+  // this connection remembers the newest record it wrote, the newest checkpoint it signed
+  // and where retention left the log's start; append(), add_checkpoint() and prune_through()
+  // first check, in their transaction, that the file still holds exactly these (and nothing
+  // after them), and fail with std::errc::state_not_recoverable when it does not, then and
+  // from then on: nothing is ever appended to or signed on a chain someone else changed.
+  // The log as it is when watch() is called is taken as it is (verify judges it).
+  void watch();
+  // Checks the file against what this connection remembers, as append() would, without
+  // writing: false when it changed (then and from then on). True for a log not watched.
+  bool unchanged();
+  // What a watched log found changed, for people; "" while nothing was.
+  const std::string& changed() const { return changed_; }
+
   // Appends one record at `time`; fails (and changes nothing) when the log cannot be
   // written: a full disk, a read-only file.
   std::error_code append(const std::string& time, const Actor& actor, const std::string& kind,
@@ -118,7 +144,8 @@ class AuditLog {
   VerifyResult verify(const std::string& public_pem = "", const VerifyOptions& options = {});
 
   // Signs the newest record, unless it already has a checkpoint; `checkpoint_every`: the
-  // interval the signer keeps (audit.checkpoint_every), signed with it.
+  // interval the signer keeps (audit.checkpoint_every), signed with it. A checkpoint row
+  // that is in the way (someone else's) is an error, never a silent no-op.
   std::error_code add_checkpoint(const class Signer& signer, const std::string& time,
                                  bool clock_synchronised,
                                  std::int64_t checkpoint_every = kDefaultCheckpointEverySeconds);
@@ -171,6 +198,13 @@ class AuditLog {
 
  private:
   std::optional<std::string> meta(const char* key);
+  // The newest record (the start when there is none), and the newest checkpoint's record.
+  Tip read_tip();
+  std::optional<Tip> read_newest_checkpoint();
+  // For append(), add_checkpoint(), prune_through(), inside their transaction: whether a
+  // watched log still holds what this connection remembers; says what changed otherwise.
+  bool holds_what_was_written();
+  void found_changed(const std::string& what);
   std::vector<CoverageCheckpoint> coverage_checkpoints();
   std::error_code set_meta(const char* key, const std::string& value);
 
@@ -180,6 +214,12 @@ class AuditLog {
   sqlite3* db_ = nullptr;
   std::string path_;
   bool has_every_column_ = true;
+  // The guard (watch()).
+  bool watching_ = false;
+  Tip written_;                // the newest record, as this connection wrote or found it
+  std::optional<Tip> signed_;  // the newest checkpoint's record, likewise
+  Tip start_;                  // where retention left the start (seq 0: nothing removed)
+  std::string changed_;
 };
 
 }  // namespace sekisho::audit

@@ -139,8 +139,20 @@ void CoverageCheck::finish(bool daemon_stopped) {
   if (age <= every_ + kCheckpointGraceSeconds) {
     return;  // young: reported by unsigned_from()
   }
-  if (daemon_stopped) {
+  // As the next start's signature of them will be judged (end_run()): a sekishod that
+  // stopped without signing left at most E + 60 s of records, the rest was a gap.
+  const std::int64_t spread = previous_time_.value_or(*unsigned_time_) - *unsigned_time_;
+  if (daemon_stopped && spread <= every_ + kCheckpointGraceSeconds) {
     notes_.push_back(which + " wait for sekishod's next start to sign them");
+    return;
+  }
+  if (daemon_stopped) {
+    fail(*unsigned_from_,
+         which + " have no signed checkpoint and span " + std::to_string(spread) +
+             " s, more than checkpoint_every (" + std::to_string(every_) + " s) + " +
+             std::to_string(kCheckpointGraceSeconds) +
+             " s: a sekishod that stopped without signing leaves less; signed checkpoints "
+             "were removed (and the chain rewritten), or sekishod could not sign for that long");
     return;
   }
   fail(*unsigned_from_, which + " have no signed checkpoint, though " + std::to_string(age) +

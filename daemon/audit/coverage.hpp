@@ -18,7 +18,8 @@
 // covers (made before checkpoints signed their interval) are not judged by this rule.
 //
 // Records newer than the last checkpoint are reported; they fail only once they are older
-// than E + 60 s (unless sekishod is known to be stopped: then the next start signs them).
+// than E + 60 s (unless sekishod is known to be stopped: then the next start signs them,
+// and they are held to the crash rule above: within E + 60 s of the newest of them).
 
 #include <cstdint>
 #include <optional>
@@ -50,7 +51,8 @@ class CoverageCheck {
   // Every record, in seq order; `time` nullopt when its text is not UTC time.
   void add(std::int64_t seq, std::optional<std::int64_t> time, std::string_view kind);
   // After the last record. `daemon_stopped`: the unsigned newest records wait for the next
-  // start, which signs them; they are reported, not failed.
+  // start, which signs them; they are reported, not failed, when they lie within E + 60 s
+  // of the newest of them, as a crash leaves them.
   void finish(bool daemon_stopped);
 
   bool ok() const { return !first_bad_; }

@@ -45,8 +45,11 @@ int run_status(const Args& args, Io& io) {
          << (s.value("clock_synchronised", false) ? "synchronised" : "NOT synchronised") << '\n'
          << "sessions open:  " << s.value("sessions_open", 0) << '\n';
   const nlohmann::json audit = s.value("audit", nlohmann::json::object());
-  if (const nlohmann::json problem = audit.value("key_problem", nlohmann::json());
-      problem.is_string()) {
+  if (const nlohmann::json changed = audit.value("changed", nlohmann::json());
+      changed.is_string()) {
+    io.out << "audit:          CHANGED UNDER SEKISHOD: " << changed.get<std::string>() << '\n';
+  } else if (const nlohmann::json problem = audit.value("key_problem", nlohmann::json());
+             problem.is_string()) {
     io.out << "audit:          NOT SIGNING: " << problem.get<std::string>()
            << "; requests that widen access are refused (75)\n";
   } else if (audit.is_object()) {
@@ -133,7 +136,10 @@ int audit_show(const Args& args, Io& io) {
     io.out << std::setw(6) << record.value("seq", 0) << "  " << record.value("time", "") << "  "
            << actor.value("user", "") << " (" << actor.value("role", "") << ")  "
            << record.value("kind", "") << "  "
-           << record.value("details", nlohmann::json::object()).dump() << '\n';
+           << (record.contains("unreadable")
+                   ? "UNREADABLE: " + record.value("unreadable", "")
+                   : record.value("details", nlohmann::json::object()).dump())
+           << '\n';
   }
   return kExitOk;
 }

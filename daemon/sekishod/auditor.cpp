@@ -18,6 +18,8 @@ void Auditor::open(const std::string& state_dir) {
   if (std::error_code error = log_.open(path_)) {
     log_error("audit log " + path_ + ": " + error.message() +
               "; requests that widen access are refused until it works");
+  } else {
+    log_.watch();
   }
 }
 
@@ -27,6 +29,16 @@ bool Auditor::flush() {
       last_error_ = error.message();
       return false;
     }
+    log_.watch();
+  }
+  // A log someone else changed takes nothing more (AuditLog::watch()).
+  if (!log_.unchanged()) {
+    if (last_error_ != log_.changed()) {
+      last_error_ = log_.changed();
+      log_error("audit log " + path_ + ": " + last_error_ +
+                "; requests that widen access are refused (75)");
+    }
+    return false;
   }
   while (!pending_.empty()) {
     const Pending& event = pending_.front();
@@ -56,7 +68,8 @@ void Auditor::note_unsigned() {
 }
 
 void Auditor::checkpoint() {
-  if (!signer_.ready() || !log_.is_open() || log_.records_since_checkpoint() == 0) {
+  if (!signer_.ready() || !log_.is_open() || !log_.changed().empty() ||
+      log_.records_since_checkpoint() == 0) {
     return;
   }
   if (std::error_code error =
@@ -69,7 +82,7 @@ void Auditor::checkpoint() {
 }
 
 void Auditor::checkpoint_if_due(std::chrono::seconds tick) {
-  if (!signer_.ready() || !log_.is_open()) {
+  if (!signer_.ready() || !log_.is_open() || !log_.changed().empty()) {
     return;
   }
   const std::optional<std::string> oldest = log_.first_unsigned_time();

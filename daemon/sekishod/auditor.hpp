@@ -25,6 +25,12 @@ class Auditor {
   void open(const std::string& state_dir);
   // Why nothing is signed ("" when the key works): for `status` and daemon.start.
   const std::string& key_problem() const { return signer_.problem(); }
+  // What someone else changed in audit.db under sekishod ("" while nothing): checked now.
+  // Nothing more is written or signed then, and what widens access is refused (75).
+  const std::string& log_changed() {
+    log_.unchanged();
+    return log_.changed();
+  }
 
   // The interval within which every record is signed (audit.checkpoint_every of the
   // confirmed policy); each checkpoint signs it, and `audit verify` holds the log to it.

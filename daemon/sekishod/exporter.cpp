@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -52,6 +53,20 @@ std::vector<Kept> kept_in(const std::string& dir) {
     }
   }
   return out;
+}
+
+// Whether every record first..last is in one of `bundles`.
+bool held_by(std::int64_t first, std::int64_t last, std::vector<Kept> bundles) {
+  std::sort(bundles.begin(), bundles.end(),
+            [](const Kept& a, const Kept& b) { return a.first < b.first; });
+  std::int64_t next = first;  // the first record not yet found held
+  for (const Kept& bundle : bundles) {
+    if (bundle.first > next) {
+      break;
+    }
+    next = std::max(next, bundle.last + 1);
+  }
+  return next > last;
 }
 
 }  // namespace
@@ -181,13 +196,13 @@ void Exporter::take_in(Job& job, const audit::Actor& by, Auditor& auditor) {
     }
   }
   job.exported_through = log.exported_through();
-  tidy(job);
+  tidy(job, log.start().seq);
   log_notice("audit export " + std::to_string(job.id) + ": " + std::to_string(outcome.records) +
              " records (" + std::to_string(first) + ".." + std::to_string(last) + ") in " +
              path_of(job));
 }
 
-void Exporter::tidy(const Job& kept) {
+void Exporter::tidy(const Job& kept, std::int64_t pruned_through) {
   std::vector<Kept> bundles = kept_in(dir_);
   const std::int64_t first = kept.outcome.first_seq, last = kept.outcome.seal.last.seq;
   std::vector<Kept> left;
@@ -206,11 +221,27 @@ void Exporter::tidy(const Job& kept) {
   std::sort(left.begin(), left.end(), [](const Kept& a, const Kept& b) {
     return std::tie(a.stamp, a.last) < std::tie(b.stamp, b.last);
   });
+  // A bundle may go when the records of it that the log no longer holds are in another.
+  const auto may_go = [&](const Kept& bundle) {
+    const std::int64_t pruned_last = std::min(bundle.last, pruned_through);
+    std::vector<Kept> others{{kept.file, first, last, ""}};
+    std::copy_if(left.begin(), left.end(), std::back_inserter(others),
+                 [&bundle](const Kept& other) { return other.name != bundle.name; });
+    return bundle.first > pruned_last || held_by(bundle.first, pruned_last, others);
+  };
   while (left.size() + 1 > kKept) {
-    ::unlink((dir_ + "/" + left.front().name).c_str());
-    log_notice("audit export: removed " + left.front().name + " (at most " + std::to_string(kKept) +
+    const auto oldest = std::find_if(left.begin(), left.end(), may_go);
+    if (oldest == left.end()) {
+      log_warning("audit export: " + std::to_string(left.size() + 1) +
+                  " exports are kept, more than " + std::to_string(kKept) +
+                  ": the older ones hold the only copy of records retention removed from the "
+                  "log (copy them off the box)");
+      break;
+    }
+    ::unlink((dir_ + "/" + oldest->name).c_str());
+    log_notice("audit export: removed " + oldest->name + " (at most " + std::to_string(kKept) +
                " exports are kept)");
-    left.erase(left.begin());
+    left.erase(oldest);
   }
   sync_directory_of(dir_ + "/" + kept.file);
 }

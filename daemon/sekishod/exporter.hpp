@@ -7,7 +7,9 @@
 // downloads the file over the control socket.
 //
 // The directory is bounded: a new bundle removes the ones whose records it all holds
-// (superseded), and at most kKept bundles stay (the oldest go first, never the newest).
+// (superseded), and at most kKept bundles stay (the oldest go first, never the newest, and
+// never the only copy of records retention has since removed from the log: those stay
+// beyond kKept, said in the log, until a bundle that holds them too is made).
 // Files a crash left half-written (*.new) are removed when sekishod starts.
 
 #include <cstdint>
@@ -73,8 +75,9 @@ class Exporter {
   boost::asio::io_context& io_;
   std::string dir_;
   void take_in(Job& job, const audit::Actor& by, Auditor& auditor);
-  // After `kept` was taken in: removes the bundles it supersedes and the oldest beyond kKept.
-  void tidy(const Job& kept);
+  // After `kept` was taken in: removes the bundles it supersedes and the oldest beyond kKept,
+  // but never the only one that holds a record retention removed (seq <= `pruned_through`).
+  void tidy(const Job& kept, std::int64_t pruned_through);
 
   std::shared_ptr<audit::ExportProgress> progress_;
   std::shared_ptr<bool> alive_;

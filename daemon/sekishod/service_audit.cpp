@@ -33,14 +33,19 @@ using control::ControlError;
 using control::ErrorCode;
 
 nlohmann::json record_json(const audit::Record& record) {
-  return {{"seq", record.seq},
-          {"time", record.time},
-          {"actor",
-           {{"uid", record.actor.uid}, {"user", record.actor.user}, {"role", record.actor.role}}},
-          {"kind", record.kind},
-          {"details", record.details},
-          {"previous", record.previous},
-          {"hash", record.hash}};
+  nlohmann::json out = {
+      {"seq", record.seq},
+      {"time", record.time},
+      {"actor",
+       {{"uid", record.actor.uid}, {"user", record.actor.user}, {"role", record.actor.role}}},
+      {"kind", record.kind},
+      {"details", record.details.is_discarded() ? nlohmann::json() : record.details},
+      {"previous", record.previous},
+      {"hash", record.hash}};
+  if (!record.unreadable.empty()) {
+    out["unreadable"] = record.unreadable;  // `audit verify` reports it
+  }
+  return out;
 }
 
 // A date (midnight UTC) or a time as `explain --at` takes it (UTC unless it carries Z or
@@ -79,7 +84,8 @@ BackgroundJob::Work Service::audit_verify_work() {
   // A million records take seconds: read on the job's thread through a connection of its
   // own, as the log is when the job starts.
   return [path = auditor_.path(), public_pem = auditor_.public_pem(),
-          key_problem = auditor_.key_problem()](std::stop_token stop) -> nlohmann::json {
+          key_problem = auditor_.key_problem(),
+          changed = auditor_.log_changed()](std::stop_token stop) -> nlohmann::json {
     audit::AuditLog log;
     std::error_code error = log.open_read_only(path);
     if (!error) {
@@ -92,6 +98,14 @@ BackgroundJob::Work Service::audit_verify_work() {
     options.stop = stop;  // sekishod stops: give up at once (nobody gets the answer)
     audit::VerifyResult result = log.verify(public_pem, options);
     log.end_snapshot();
+    // What sekishod saw change under it, the chain may no longer show (a tail cut or
+    // rewritten before it was signed): the log is not intact.
+    if (!changed.empty() && result.ok) {
+      result.ok = false;
+      result.reason = changed;
+    } else if (!changed.empty()) {
+      result.notes.push_back(changed);
+    }
     if (!key_problem.empty()) {
       result.notes.push_back("the device key cannot be used (" + key_problem +
                              "): signatures and the time rule were not checked");
@@ -138,7 +152,10 @@ nlohmann::json Service::audit_export_json(const nlohmann::json& params, const au
                        "an export is running (job " + std::to_string(running.id) + ", since " +
                            running.since + ", asked by " + running.by + "): wait for it");
   }
-  // Sealed with the device's key: not without it.
+  // Sealed with the device's key: never over records someone else wrote under sekishod.
+  if (const std::string& changed = auditor_.log_changed(); !changed.empty()) {
+    throw ControlError(ErrorCode::AuditUnavailable, changed + ": nothing can be exported");
+  }
   if (!auditor_.signer().ready()) {
     throw ControlError(
         ErrorCode::AuditUnavailable,

@@ -171,6 +171,7 @@ nlohmann::json Service::audit_status_json() {
   audit::AuditLog& log = auditor_.log();
   const auto exports = exporter_.usage();
   const policy::Audit& rules = current_->policy.audit;
+  const std::string& changed = auditor_.log_changed();
   return {{"bytes", log.size_bytes()},
           {"budget_bytes",
            rules.disk_budget_bytes ? nlohmann::json(*rules.disk_budget_bytes) : nlohmann::json()},
@@ -179,6 +180,7 @@ nlohmann::json Service::audit_status_json() {
           {"exported_through", log.exported_through()},
           {"key_problem", auditor_.key_problem().empty() ? nlohmann::json()
                                                          : nlohmann::json(auditor_.key_problem())},
+          {"changed", changed.empty() ? nlohmann::json() : nlohmann::json(changed)},
           {"exports",
            {{"directory", exporter_.directory()},
             {"files", exports.first},

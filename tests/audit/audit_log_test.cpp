@@ -317,3 +317,173 @@ TEST_CASE("a verify asked to stop gives up at once, not ok and marked stopped") 
   CHECK_FALSE(whole.stopped);
   CHECK(whole.records == 5);
 }
+
+TEST_CASE("deeply nested details in the file are a bad record, never a crash") {
+  // Written by someone with the sqlite3 CLI: 200,000 levels, far below sqlite's size limit;
+  // copying, dumping or walking such a value recursively would run out of stack.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::string deep_object =
+      "{\"uid\":0,\"user\":\"root\",\"role\":\"admin\",\"x\":" + deep + "}";
+  for (const std::string& column : {std::string("details"), std::string("actor")}) {
+    Fixture fixture;
+    fixture.tamper("UPDATE records SET " + column + " = '" +
+                   (column == "details" ? deep : deep_object) + "' WHERE seq = 3");
+    AuditLog log;
+    REQUIRE_FALSE(log.open(fixture.path));
+    const VerifyResult result = log.verify();
+    INFO(column << ": " << result.reason);
+    CHECK_FALSE(result.ok);
+    CHECK(result.first_bad == 3);
+    CHECK(result.reason.find(" deeper than 64 levels") != std::string::npos);
+    // What audit.show reads: the record, marked, its details not kept.
+    const std::vector<Record> records = log.records(3, "", 1);
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].unreadable.find(" deeper than 64 levels") != std::string::npos);
+    CHECK_THROWS(canonical_json(records[0]));
+    CHECK(nlohmann::json(records[0].details).dump().size() < 100);
+  }
+  // Details that are not JSON, and an actor without its fields: bad records too.
+  Fixture fixture;
+  fixture.tamper(
+      "UPDATE records SET details = '{not json' WHERE seq = 2;"
+      "UPDATE records SET actor = '{\"uid\":\"zero\"}' WHERE seq = 4");
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  CHECK(log.verify().reason == "record 2: its details are not JSON");
+  CHECK(log.records(4, "", 1).at(0).unreadable == "its actor is not {uid, user, role}");
+}
+
+TEST_CASE("a page of one kind is read through index records_by_kind, made when a log is opened") {
+  Fixture fixture;
+  fixture.tamper("DROP INDEX IF EXISTS records_by_kind");  // a log from before the index
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  REQUIRE_FALSE(log.append("2026-11-25T10:00:06Z", {0, "root", "admin"}, "daemon.stop", {}));
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(fixture.path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* plan = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "EXPLAIN QUERY PLAN SELECT seq, time, actor, kind, details, "
+                             "previous, hash FROM records WHERE kind = 'x' AND seq >= 1 ORDER BY "
+                             "seq LIMIT 10",
+                             -1, &plan, nullptr) == SQLITE_OK);
+  std::string steps;
+  while (sqlite3_step(plan) == SQLITE_ROW) {
+    steps += reinterpret_cast<const char*>(sqlite3_column_text(plan, 3));
+  }
+  sqlite3_finalize(plan);
+  sqlite3_close(db);
+  INFO(steps);
+  CHECK(steps.find("SEARCH records USING INDEX records_by_kind") != std::string::npos);
+  const std::vector<Record> stops = log.records(1, "daemon.stop", 10);
+  REQUIRE(stops.size() == 1);
+  CHECK(stops[0].seq == 6);
+  CHECK(log.records(2, "policy.apply", 2).size() == 2);
+  CHECK(log.records(2, "policy.apply", 2)[0].seq == 2);
+  CHECK(log.records(1, "", 100).size() == 6);
+}
+
+TEST_CASE("a watched log changed under its writer takes nothing more, and signs nothing more") {
+  struct Case {
+    const char* what;
+    const char* sql;
+  };
+  // Record 6 is the writer's newest, unsigned; 5 is signed. Each as someone with write access
+  // to audit.db but not the key would do it while sekishod runs.
+  const Case cases[] = {
+      {"the newest record deleted", "DELETE FROM records WHERE seq = 6"},
+      {"the newest record rewritten",
+       "UPDATE records SET details = '{\"source\":\"evil.yaml\"}', hash = 'ff' || substr(hash, 3) "
+       "WHERE seq = 6"},
+      {"a record added after it",
+       "INSERT INTO records SELECT 7, time, actor, kind, details, hash, hash FROM records "
+       "WHERE seq = 6"},
+      {"a checkpoint row put in the way",
+       "INSERT INTO checkpoints (seq, time, clock_synchronised, hash, signature) "
+       "SELECT 6, time, 1, hash, '00' FROM records WHERE seq = 6"},
+      {"the signed checkpoint deleted", "DELETE FROM checkpoints WHERE seq = 5"},
+      {"the start moved", "INSERT INTO meta VALUES ('start_seq', '2'), ('start_hash', 'x')"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    Fixture fixture;
+    Signer signer;
+    REQUIRE_FALSE(signer.load_or_create((fixture.dir / "key.pem").string()));
+    AuditLog writer;
+    REQUIRE_FALSE(writer.open(fixture.path));
+    REQUIRE_FALSE(writer.add_checkpoint(signer, "2026-11-25T10:01:00Z", true));
+    writer.watch();
+    REQUIRE_FALSE(writer.append("2026-11-25T10:01:01Z", {0, "root", "admin"}, "policy.apply", {}));
+    CHECK(writer.unchanged());
+    CHECK(writer.records_since_checkpoint() == 1);
+
+    fixture.tamper(c.sql);
+    const auto rows = [&fixture] {
+      AuditLog reader;
+      REQUIRE_FALSE(reader.open_read_only(fixture.path));
+      const auto checkpoint = reader.newest_checkpoint();
+      return std::make_pair(reader.last_seq(), checkpoint ? checkpoint->seq : 0);
+    };
+    const auto before = rows();
+    const std::error_code refused = std::make_error_code(std::errc::state_not_recoverable);
+    CHECK(writer.append("2026-11-25T10:01:02Z", {0, "root", "admin"}, "policy.apply", {}) ==
+          refused);
+    CHECK(writer.add_checkpoint(signer, "2026-11-25T10:01:03Z", true) == refused);
+    CHECK(writer.prune_through(5) == refused);
+    CHECK_FALSE(writer.unchanged());
+    CHECK(writer.changed().find("changed under sekishod") != std::string::npos);
+    CHECK(rows() == before);  // nothing written, nothing signed
+  }
+}
+
+TEST_CASE("a watched log once changed stays refused, also when the file holds it again") {
+  {
+    Fixture fixture;
+    AuditLog writer;
+    REQUIRE_FALSE(writer.open(fixture.path));
+    writer.watch();
+    fixture.tamper(
+        "INSERT INTO records SELECT 6, time, actor, kind, details, hash, hash FROM "
+        "records WHERE seq = 5");
+    CHECK(writer.append("2026-11-25T10:01:02Z", {0, "root", "admin"}, "policy.apply", {}) ==
+          std::make_error_code(std::errc::state_not_recoverable));
+    fixture.tamper("DELETE FROM records WHERE seq = 6");
+    CHECK(writer.append("2026-11-25T10:01:02Z", {0, "root", "admin"}, "policy.apply", {}) ==
+          std::make_error_code(std::errc::state_not_recoverable));
+  }
+}
+
+TEST_CASE("a watched log nobody else changes takes records, checkpoints and retention") {
+  {
+    Fixture fixture;
+    Signer signer;
+    REQUIRE_FALSE(signer.load_or_create((fixture.dir / "key.pem").string()));
+    AuditLog writer;
+    REQUIRE_FALSE(writer.open(fixture.path));
+    writer.watch();
+    // A reader beside it changes nothing.
+    CHECK(fixture.verify().ok);
+    CHECK_FALSE(writer.add_checkpoint(signer, "2026-11-25T10:01:00Z", true));
+    CHECK_FALSE(writer.add_checkpoint(signer, "2026-11-25T10:01:00Z", true));  // signed already
+    CHECK_FALSE(writer.append("2026-11-25T10:01:01Z", {0, "sekishod", "daemon"}, "audit.pruned",
+                              {{"through", 5}, {"hash", writer.hash_before(6).value()}}));
+    CHECK_FALSE(writer.prune_through(5));
+    CHECK_FALSE(writer.append("2026-11-25T10:01:02Z", {0, "root", "admin"}, "policy.apply", {}));
+    CHECK_FALSE(writer.add_checkpoint(signer, "2026-11-25T10:01:03Z", true));
+    CHECK(writer.unchanged());
+    CHECK(writer.changed().empty());
+    CHECK(writer.verify(signer.public_pem(), {.now = 1795600920}).ok);
+  }
+}
+
+TEST_CASE("a checkpoint row in the way of a new one is an error, not a silent no-op") {
+  Fixture fixture;
+  Signer signer;
+  REQUIRE_FALSE(signer.load_or_create((fixture.dir / "key.pem").string()));
+  fixture.tamper(
+      "INSERT INTO checkpoints (seq, time, clock_synchronised, hash, signature) "
+      "VALUES (5, '2026-11-25T10:01:00Z', 1, 'not the hash', '00')");
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  CHECK(log.add_checkpoint(signer, "2026-11-25T10:01:00Z", true));
+}

@@ -204,6 +204,21 @@ TEST_CASE("a daemon found stopped: its overdue tail waits for the next start") {
   CHECK(result.notes[0].find("wait for sekishod's next start") != std::string::npos);
 }
 
+TEST_CASE("a daemon found stopped: a tail longer than checkpoint_every was a gap, not a crash") {
+  // What decommission checks before it signs the tail with its own record: held to the rule
+  // the next start's signature would be held to.
+  Log log;
+  log.run(0, 1200);
+  const std::int64_t signed_through = log.log.newest_checkpoint()->seq;
+  log.record(1230);
+  log.record(1230 + 900);  // 15 minutes later, still unsigned: sekishod was running
+  const VerifyResult result = log.verify(1230 + 5 * 3600, true);
+  INFO(result.reason);
+  CHECK_FALSE(result.ok);
+  CHECK(result.first_bad == signed_through + 1);
+  CHECK(result.reason.find("span 930 s") != std::string::npos);
+}
+
 TEST_CASE("the clock set forward while records waited: accepted once, when NTP synchronised it") {
   // Signed on an unsynchronised clock (a box without a battery after boot), then the clock
   // jumps a day ahead: the records before the jump are signed a day "late".

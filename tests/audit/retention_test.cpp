@@ -171,6 +171,31 @@ TEST_CASE("retention prunes only after sekishod itself wrote and verified an exp
   CHECK(daemon.exporter.usage().first == 2);
 }
 
+TEST_CASE("the only bundle of records retention removed is never one of those that make room") {
+  Daemon daemon;
+  daemon.start();
+  const daemon::Exporter::Job& job = daemon.export_all();
+  REQUIRE(job.outcome.error.empty());
+  const std::filesystem::path exports = daemon.old.dir / "exports";
+  const std::filesystem::path only_copy = exports / job.file;
+  daemon.auditor.retain(policy::Audit{}, at(2027));
+  REQUIRE(daemon.auditor.log().start().seq == 10);  // records 1..10 are only in that bundle
+  // Two newer bundles of later records (named as sekishod names them, newer than it), that
+  // the next export does not supersede: one too many then.
+  for (const char* name :
+       {"audit-12-1000-20991231T000000Z.tar.gz", "audit-13-1001-20991231T000001Z.tar.gz"}) {
+    std::ofstream(exports / name) << "a bundle";
+  }
+  REQUIRE(daemon.export_all().outcome.error.empty());
+  CHECK(std::filesystem::exists(only_copy));
+  CHECK_FALSE(std::filesystem::exists(exports / "audit-12-1000-20991231T000000Z.tar.gz"));
+  CHECK(daemon.exporter.usage().first == daemon::Exporter::kKept);
+  // Once another bundle holds them too, it may go like any other.
+  std::ofstream(exports / "audit-1-1002-20991231T000002Z.tar.gz") << "a bundle";
+  REQUIRE(daemon.export_all().outcome.error.empty());
+  CHECK_FALSE(std::filesystem::exists(only_copy));
+}
+
 TEST_CASE("a file put in exports/ by hand is not counted; a half-written one is removed") {
   Daemon daemon;
   const std::filesystem::path exports = daemon.old.dir / "exports";

@@ -4,6 +4,8 @@
 # nothing, refuses what widens access with 75 (apply, session open, link up, a reload) and
 # says why in `status` and its log; it never writes a key of its own in its place. With
 # the key back, it signs again and the log verifies.
+# Then a record forged in audit.db while sekishod runs: it writes and signs nothing more, and
+# says so (status, its log, `audit verify`, 75 for what widens access).
 set -u
 bindir=$1
 src=$2
@@ -114,4 +116,47 @@ unusable garbage
 c apply "$run/policy.yaml" >/dev/null && lab_pass "apply works again" || lab_fail "apply with the key back"
 c audit verify >"$tmp/out" && lab_pass "the audit log verifies: $(head -1 "$tmp/out")" ||
   lab_fail "audit verify: $(cat "$tmp/out")"
+
+# A log changed under the running daemon: a record forged after its newest one, its chain
+# holding, by someone who can write audit.db but has not the key. sekishod notices, writes
+# and signs nothing more (before, it went on and signed the forged record with its own), and
+# says so in status, its log and `audit verify`; what widens access is refused with 75.
+forged=$(python3 - "$state/audit.db" <<'EOF'
+import hashlib, json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=5)
+seq, time, previous = db.execute("SELECT seq, time, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+actor, details = {"uid": 0, "user": "root", "role": "admin"}, {"source": "forged.yaml"}
+record = {"seq": seq + 1, "time": time, "actor": actor, "kind": "policy.apply", "details": details}
+dump = lambda value: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+digest = hashlib.sha256((previous + dump(record)).encode()).hexdigest()
+db.execute("INSERT INTO records (seq, time, actor, kind, details, previous, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+           (seq + 1, time, dump(actor), "policy.apply", dump(details), previous, digest))
+db.commit()
+print(seq + 1)
+EOF
+) || lab_fail "the forged record could not be written"
+c status | grep -q "audit: *CHANGED UNDER SEKISHOD" &&
+  lab_pass "a record forged under it: status says the log was changed" ||
+  lab_fail "forged record: status: $(c status 2>&1)"
+c apply "$run/policy.yaml" >/dev/null 2>"$tmp/err"
+code=$?
+[ $code = 75 ] && lab_pass "forged record: apply refused with 75" ||
+  lab_fail "forged record: apply exit $code: $(cat "$tmp/err")"
+c audit verify >"$tmp/out"
+code=$?
+[ $code = 1 ] && grep -q "changed under sekishod" "$tmp/out" &&
+  lab_pass "forged record: audit verify fails: $(cut -c1-160 "$tmp/out")" ||
+  lab_fail "forged record: audit verify exit $code: $(cat "$tmp/out")"
+c audit export --since 2026-01-01 --out "$tmp/forged.tar.gz" >/dev/null 2>"$tmp/err"
+code=$?
+[ $code = 75 ] && [ ! -e "$tmp/forged.tar.gz" ] && lab_pass "forged record: audit export refused with 75" ||
+  lab_fail "forged record: audit export exit $code: $(cat "$tmp/err")"
+"$lab" daemon log | grep -q "changed under sekishod" &&
+  lab_pass "forged record: the daemon's log says so" || lab_fail "forged record: nothing in the daemon's log"
+"$lab" daemon stop # a clean stop signs the newest record, when it is sekishod's own
+ro="file:$state/audit.db?mode=ro"
+[ "$(sqlite3 "$ro" "SELECT COUNT(*) FROM checkpoints WHERE seq >= $forged")" = 0 ] &&
+  [ "$(sqlite3 "$ro" "SELECT MAX(seq) FROM records")" = "$forged" ] &&
+  lab_pass "forged record: nothing was written or signed after it" ||
+  lab_fail "forged record: sekishod wrote or signed over it: $(sqlite3 "$ro" "SELECT 'record', seq, kind FROM records WHERE seq >= $forged; SELECT 'checkpoint', seq FROM checkpoints WHERE seq >= $forged")"
 lab_finish

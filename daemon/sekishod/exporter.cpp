@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <vector>
 
 #include <boost/asio/post.hpp>
 #include <date/date.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/audit/audit_log.hpp"
 #include "daemon/common/files.hpp"
@@ -55,6 +58,15 @@ std::vector<Kept> kept_in(const std::string& dir) {
   return out;
 }
 
+// Beside a bundle a client downloaded to its last byte (Exporter::mark_copied).
+constexpr const char* kCopiedSuffix = ".copied";
+
+bool is_copied(const std::string& dir, const std::string& bundle) {
+  struct stat status {};
+  return ::lstat((dir + "/" + bundle + kCopiedSuffix).c_str(), &status) == 0 &&
+         S_ISREG(status.st_mode);
+}
+
 // Whether every record first..last is in one of `bundles`.
 bool held_by(std::int64_t first, std::int64_t last, std::vector<Kept> bundles) {
   std::sort(bundles.begin(), bundles.end(),
@@ -67,6 +79,14 @@ bool held_by(std::int64_t first, std::int64_t last, std::vector<Kept> bundles) {
     next = std::max(next, bundle.last + 1);
   }
   return next > last;
+}
+
+// Whether `bundle` holds a record retention removed from the log (seq <= `pruned_through`)
+// that none of `others` (which may list `bundle` itself) holds too.
+bool only_copy(const Kept& bundle, std::int64_t pruned_through, std::vector<Kept> others) {
+  const std::int64_t pruned_last = std::min(bundle.last, pruned_through);
+  std::erase_if(others, [&bundle](const Kept& other) { return other.name == bundle.name; });
+  return bundle.first <= pruned_last && !held_by(bundle.first, pruned_last, others);
 }
 
 }  // namespace
@@ -91,12 +111,58 @@ void Exporter::open(const std::string& state_dir) {
                 std::error_code(errno, std::generic_category()).message());
   }
   std::error_code error;
+  std::vector<std::string> marks;
   for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
     const std::string name = entry.path().filename().string();
     if (name.ends_with(".new") || name.ends_with(".tmp")) {
       std::filesystem::remove(entry.path(), error);
     }
+    if (name.ends_with(kCopiedSuffix)) {
+      marks.push_back(name);
+    }
   }
+  // A mark whose bundle is gone (removed by hand) must not vouch for a later one.
+  for (const std::string& mark : marks) {
+    const std::string bundle = mark.substr(0, mark.size() - std::strlen(kCopiedSuffix));
+    struct stat status {};
+    if (!parse_name(bundle) || ::lstat((dir_ + "/" + bundle).c_str(), &status) < 0) {
+      ::unlink((dir_ + "/" + mark).c_str());
+    }
+  }
+}
+
+void Exporter::mark_copied(const Job& job) {
+  if (job.file.empty() || is_copied(dir_, job.file)) {
+    return;
+  }
+  const std::string mark = dir_ + "/" + job.file + kCopiedSuffix;
+  const int fd = ::open(mark.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    log_warning("cannot mark " + job.file +
+                " as downloaded: " + std::error_code(errno, std::generic_category()).message());
+    return;
+  }
+  ::close(fd);
+  sync_directory_of(mark);
+  log_notice("audit export " + std::to_string(job.id) + ": " + job.file +
+             " was downloaded to its end; it may be removed like any other");
+}
+
+std::vector<std::string> Exporter::held_back(std::int64_t pruned_through) const {
+  const std::vector<Kept> bundles = kept_in(dir_);
+  std::vector<std::string> out;
+  for (const Kept& bundle : bundles) {
+    if (!is_copied(dir_, bundle.name) && only_copy(bundle, pruned_through, bundles)) {
+      out.push_back(bundle.name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Exporter::remove_bundle(const std::string& name) {
+  ::unlink((dir_ + "/" + name).c_str());
+  ::unlink((dir_ + "/" + name + kCopiedSuffix).c_str());
 }
 
 std::int64_t Exporter::start(const std::string& since, const audit::Actor& by, Auditor& auditor,
@@ -211,7 +277,7 @@ void Exporter::tidy(const Job& kept, std::int64_t pruned_through) {
       continue;
     }
     if (first <= bundle.first && last >= bundle.last) {
-      ::unlink((dir_ + "/" + bundle.name).c_str());
+      remove_bundle(bundle.name);
       log_notice("audit export: removed " + bundle.name + " (" + kept.file + " holds its records)");
     } else {
       left.push_back(bundle);
@@ -221,13 +287,12 @@ void Exporter::tidy(const Job& kept, std::int64_t pruned_through) {
   std::sort(left.begin(), left.end(), [](const Kept& a, const Kept& b) {
     return std::tie(a.stamp, a.last) < std::tie(b.stamp, b.last);
   });
-  // A bundle may go when the records of it that the log no longer holds are in another.
+  // A bundle may go when a client downloaded it to its end, or when the records of it that
+  // the log no longer holds are in another.
   const auto may_go = [&](const Kept& bundle) {
-    const std::int64_t pruned_last = std::min(bundle.last, pruned_through);
     std::vector<Kept> others{{kept.file, first, last, ""}};
-    std::copy_if(left.begin(), left.end(), std::back_inserter(others),
-                 [&bundle](const Kept& other) { return other.name != bundle.name; });
-    return bundle.first > pruned_last || held_by(bundle.first, pruned_last, others);
+    others.insert(others.end(), left.begin(), left.end());
+    return is_copied(dir_, bundle.name) || !only_copy(bundle, pruned_through, others);
   };
   while (left.size() + 1 > kKept) {
     const auto oldest = std::find_if(left.begin(), left.end(), may_go);
@@ -235,10 +300,10 @@ void Exporter::tidy(const Job& kept, std::int64_t pruned_through) {
       log_warning("audit export: " + std::to_string(left.size() + 1) +
                   " exports are kept, more than " + std::to_string(kKept) +
                   ": the older ones hold the only copy of records retention removed from the "
-                  "log (copy them off the box)");
+                  "log and were never downloaded (copy them off the box)");
       break;
     }
-    ::unlink((dir_ + "/" + oldest->name).c_str());
+    remove_bundle(oldest->name);
     log_notice("audit export: removed " + oldest->name + " (at most " + std::to_string(kKept) +
                " exports are kept)");
     left.erase(oldest);

@@ -7,10 +7,14 @@
 // downloads the file over the control socket.
 //
 // The directory is bounded: a new bundle removes the ones whose records it all holds
-// (superseded), and at most kKept bundles stay (the oldest go first, never the newest, and
-// never the only copy of records retention has since removed from the log: those stay
-// beyond kKept, said in the log, until a bundle that holds them too is made).
-// Files a crash left half-written (*.new) are removed when sekishod starts.
+// (superseded), and at most kKept bundles stay (the oldest go first, never the newest).
+// A bundle that holds the only copy of records retention has since removed from the log is
+// removed only once a client downloaded it to its last byte (marked by an empty
+// NAME.copied beside it); until then it is held back beyond kKept, said in the log, and
+// while kKept bundles are held back a new export is refused (held_back()), so that the
+// directory cannot grow without bound while nobody takes the evidence off the box.
+// Files a crash left half-written (*.new, *.tmp) are removed when sekishod starts, and so
+// are marks whose bundle is gone.
 
 #include <cstdint>
 #include <functional>
@@ -19,6 +23,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -68,6 +73,13 @@ class Exporter {
   const audit::ExportProgress& progress() const { return *progress_; }
   std::string path_of(const Job& job) const { return dir_ + "/" + job.file; }
 
+  // A client read `job`'s bundle to its last byte: the evidence is off the box, and tidy may
+  // remove the bundle like any other. Kept on the disk (NAME.copied), across restarts.
+  void mark_copied(const Job& job);
+  // The bundles that hold the only copy of records retention removed from the log (seq <=
+  // `pruned_through`, the log's start) and were never downloaded to their end, by name.
+  std::vector<std::string> held_back(std::int64_t pruned_through) const;
+
   // The bundles in exports/ and the bytes they take.
   std::pair<std::size_t, std::uint64_t> usage() const;
 
@@ -76,8 +88,10 @@ class Exporter {
   std::string dir_;
   void take_in(Job& job, const audit::Actor& by, Auditor& auditor);
   // After `kept` was taken in: removes the bundles it supersedes and the oldest beyond kKept,
-  // but never the only one that holds a record retention removed (seq <= `pruned_through`).
+  // but never one that holds the only copy of a record retention removed (seq <=
+  // `pruned_through`) and was never downloaded to its end.
   void tidy(const Job& kept, std::int64_t pruned_through);
+  void remove_bundle(const std::string& name);  // and its mark
 
   std::shared_ptr<audit::ExportProgress> progress_;
   std::shared_ptr<bool> alive_;

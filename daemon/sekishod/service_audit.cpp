@@ -152,6 +152,20 @@ nlohmann::json Service::audit_export_json(const nlohmann::json& params, const au
                        "an export is running (job " + std::to_string(running.id) + ", since " +
                            running.since + ", asked by " + running.by + "): wait for it");
   }
+  // Bundles that hold the only copy of pruned records stay until downloaded: while kKept of
+  // them wait, no new one is made, so the state directory cannot fill with them.
+  if (const std::vector<std::string> held = exporter_.held_back(auditor_.log().start().seq);
+      held.size() >= Exporter::kKept) {
+    std::string names;
+    for (const std::string& name : held) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    throw ControlError(ErrorCode::Conflict,
+                       std::to_string(held.size()) + " bundles in " + exporter_.directory() +
+                           " hold the only copy of records retention removed from the log and "
+                           "were never downloaded (" +
+                           names + "): copy them off the box and remove them, then export again");
+  }
   // Sealed with the device's key: never over records someone else wrote under sekishod.
   if (const std::string& changed = auditor_.log_changed(); !changed.empty()) {
     throw ControlError(ErrorCode::AuditUnavailable, changed + ": nothing can be exported");
@@ -238,6 +252,9 @@ nlohmann::json Service::export_chunk_json(const Exporter::Job& job, const nlohma
     throw std::runtime_error("cannot read " + path);
   }
   data.resize(static_cast<std::size_t>(n));
+  if (n > 0 && offset.get<std::uint64_t>() + static_cast<std::uint64_t>(n) == job.outcome.bytes) {
+    exporter_.mark_copied(job);  // its last piece: the evidence is off the box
+  }
   return {{"job", job.id},
           {"offset", offset},
           {"size", job.outcome.bytes},

@@ -196,6 +196,58 @@ TEST_CASE("the only bundle of records retention removed is never one of those th
   CHECK_FALSE(std::filesystem::exists(only_copy));
 }
 
+TEST_CASE("a bundle downloaded to its end may go; never-downloaded only copies stop new exports") {
+  Daemon daemon;
+  daemon.start();
+  const daemon::Exporter::Job& job = daemon.export_all();
+  REQUIRE(job.outcome.error.empty());
+  const std::string file = job.file;
+  const std::filesystem::path exports = daemon.old.dir / "exports";
+  daemon.auditor.retain(policy::Audit{}, at(2027));
+  const std::int64_t pruned = daemon.auditor.log().start().seq;
+  REQUIRE(pruned == 10);
+  CHECK(daemon.exporter.held_back(pruned) == std::vector<std::string>{file});
+  daemon.exporter.mark_copied(job);
+  CHECK(std::filesystem::exists(exports / (file + ".copied")));
+  CHECK(daemon.exporter.held_back(pruned).empty());
+  // One too many: the downloaded only copy is the oldest, and goes with its mark.
+  for (const char* name :
+       {"audit-12-1000-20991231T000000Z.tar.gz", "audit-13-1001-20991231T000001Z.tar.gz"}) {
+    std::ofstream(exports / name) << "a bundle";
+  }
+  REQUIRE(daemon.export_all().outcome.error.empty());
+  CHECK_FALSE(std::filesystem::exists(exports / file));
+  CHECK_FALSE(std::filesystem::exists(exports / (file + ".copied")));
+  CHECK(daemon.exporter.usage().first == daemon::Exporter::kKept);
+
+  // Three bundles, each the only copy of some records retention removed, none downloaded:
+  // that many held back is what refuses a new export (service_audit.cpp).
+  for (const std::filesystem::directory_entry& entry :
+       std::filesystem::directory_iterator(exports)) {
+    std::filesystem::remove(entry.path());
+  }
+  for (const char* name : {"audit-1-4-20250101T000000Z.tar.gz", "audit-5-7-20250101T000001Z.tar.gz",
+                           "audit-8-10-20250101T000002Z.tar.gz"}) {
+    std::ofstream(exports / name) << "a bundle";
+  }
+  CHECK(daemon.exporter.held_back(pruned).size() == daemon::Exporter::kKept);
+  // One that holds them all too: none of them is the only copy any more (nor is it).
+  std::ofstream(exports / "audit-1-12-20250101T000003Z.tar.gz") << "a bundle";
+  CHECK(daemon.exporter.held_back(pruned).empty());
+}
+
+TEST_CASE("a mark whose bundle is gone is removed when sekishod starts") {
+  Daemon daemon;
+  const std::filesystem::path exports = daemon.old.dir / "exports";
+  std::filesystem::create_directories(exports);
+  std::ofstream(exports / "audit-1-10-20260101T000000Z.tar.gz.copied");
+  std::ofstream(exports / "audit-1-11-20260101T000000Z.tar.gz") << "a bundle";
+  std::ofstream(exports / "audit-1-11-20260101T000000Z.tar.gz.copied");
+  daemon.start();
+  CHECK_FALSE(std::filesystem::exists(exports / "audit-1-10-20260101T000000Z.tar.gz.copied"));
+  CHECK(std::filesystem::exists(exports / "audit-1-11-20260101T000000Z.tar.gz.copied"));
+}
+
 TEST_CASE("a file put in exports/ by hand is not counted; a half-written one is removed") {
   Daemon daemon;
   const std::filesystem::path exports = daemon.old.dir / "exports";

@@ -70,6 +70,11 @@ if [ "$(stat -c %a "$exports")" = 700 ] &&
 else
   lab_fail "the daemon's copy: $(ls -la "$exports" 2>&1)"
 fi
+# Downloaded to its end: marked, so that tidy may remove it even once it is the only copy of
+# records retention removed (exporter.hpp).
+marks=$(find "$exports" -name 'audit-*.tar.gz.copied' -size 0 | wc -l)
+[ "$marks" -ge 1 ] && lab_pass "the downloaded bundle is marked as copied off the box ($marks)" ||
+  lab_fail "no .copied mark beside the downloaded bundle: $(ls -la "$exports" 2>&1)"
 
 exported=$(c status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["audit"]["exported_through"])')
 c audit export --since "$(date -u -d tomorrow +%F)" --out "$tmp/empty.tar.gz" >"$tmp/out" 2>&1

@@ -11,6 +11,7 @@
 #include "daemon/audit/sqlite_db.hpp"
 #include "daemon/common/clock.hpp"
 #include "daemon/common/json_depth.hpp"
+#include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
@@ -160,10 +161,7 @@ std::error_code AuditLog::open(const std::string& path) {
       "CREATE TABLE IF NOT EXISTS checkpoints ("
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, clock_synchronised INTEGER NOT NULL,"
       "  hash TEXT NOT NULL, signature TEXT NOT NULL);"
-      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-      // audit.show --kind: a page of one kind without reading the whole table. Made when a
-      // log from before it is opened for writing (a million records: about a second).
-      "CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, seq);";
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
   if (std::error_code error = open_database(path, schema, db_)) {
     return error;
   }
@@ -180,6 +178,17 @@ std::error_code AuditLog::open(const std::string& path) {
     }
   }
   has_every_column_ = true;
+  // audit.show --kind: a page of one kind without reading the whole table. Made when a log
+  // from before it is opened for writing (a million records: about a second). Only a help:
+  // when it cannot be made (a full disk), the log still opens and takes records, read by a
+  // scan, and the next open tries again; a failed open would be retried at every record.
+  if (int result =
+          sqlite3_exec(db_, "CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, seq)",
+                       nullptr, nullptr, nullptr);
+      result != SQLITE_OK) {
+    log_warning("audit log " + path + ": cannot make index records_by_kind (" +
+                sqlite3_errmsg(db_) + "); a page of one kind reads the whole log until it is made");
+  }
   return {};
 }
 

@@ -624,3 +624,19 @@ TEST_CASE("the writer waits for a lock someone else holds a moment, instead of f
   CHECK(writer.changed().empty());
   CHECK(writer.last_seq() == 6);
 }
+
+TEST_CASE("a log whose index records_by_kind cannot be made still opens, takes records and reads") {
+  Fixture fixture;
+  // A log from before the index, where it cannot be made: the name is taken by a table.
+  fixture.tamper("DROP INDEX IF EXISTS records_by_kind; CREATE TABLE records_by_kind (x INTEGER)");
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  log.watch();
+  REQUIRE_FALSE(log.append("2026-11-25T10:00:06Z", {0, "root", "admin"}, "daemon.stop", {}));
+  CHECK(log.changed().empty());
+  const std::vector<Record> stops = log.records(1, "daemon.stop", 10);
+  REQUIRE(stops.size() == 1);
+  CHECK(stops[0].seq == 6);
+  CHECK(log.records(2, "policy.apply", 2).size() == 2);
+  CHECK(fixture.verify().ok);
+}

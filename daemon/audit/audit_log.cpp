@@ -11,6 +11,7 @@
 #include "daemon/audit/sqlite_db.hpp"
 #include "daemon/common/clock.hpp"
 #include "daemon/common/json_depth.hpp"
+#include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
 
 namespace sekisho::audit {
@@ -96,6 +97,16 @@ std::optional<AuditLog::StoredCheckpoint> first_checkpoint(sqlite3* db, const st
           : std::optional<std::int64_t>(sqlite3_column_int64(query.get(), 5))};
 }
 
+// Steps `query` once: SQLITE_ROW, SQLITE_DONE (no row), or the error that kept it from
+// being read (also when it could not be prepared).
+int step_once(sqlite3* db, const Statement& query) {
+  if (!query) {
+    const int code = sqlite3_errcode(db);
+    return code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE ? SQLITE_ERROR : code;
+  }
+  return sqlite3_step(query.get());
+}
+
 // Seconds since the epoch of a record's or checkpoint's time text.
 std::optional<std::int64_t> epoch_seconds(const std::string& text) {
   if (auto time = parse_utc_text(text)) {
@@ -150,10 +161,7 @@ std::error_code AuditLog::open(const std::string& path) {
       "CREATE TABLE IF NOT EXISTS checkpoints ("
       "  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, clock_synchronised INTEGER NOT NULL,"
       "  hash TEXT NOT NULL, signature TEXT NOT NULL);"
-      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-      // audit.show --kind: a page of one kind without reading the whole table. Made when a
-      // log from before it is opened for writing (a million records: about a second).
-      "CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, seq);";
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
   if (std::error_code error = open_database(path, schema, db_)) {
     return error;
   }
@@ -170,6 +178,17 @@ std::error_code AuditLog::open(const std::string& path) {
     }
   }
   has_every_column_ = true;
+  // audit.show --kind: a page of one kind without reading the whole table. Made when a log
+  // from before it is opened for writing (a million records: about a second). Only a help:
+  // when it cannot be made (a full disk), the log still opens and takes records, read by a
+  // scan, and the next open tries again; a failed open would be retried at every record.
+  if (int result =
+          sqlite3_exec(db_, "CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, seq)",
+                       nullptr, nullptr, nullptr);
+      result != SQLITE_OK) {
+    log_warning("audit log " + path + ": cannot make index records_by_kind (" +
+                sqlite3_errmsg(db_) + "); a page of one kind reads the whole log until it is made");
+  }
   return {};
 }
 
@@ -202,25 +221,22 @@ std::error_code AuditLog::append(const std::string& time, const Actor& actor,
       result != SQLITE_OK) {
     return sqlite_error(result);
   }
-  if (!holds_what_was_written()) {
+  Tip last;  // an empty log after pruning continues its start's hash
+  std::error_code error = check_what_was_written();
+  if (!error) {
+    error = read_tip(last);
+  }
+  if (error) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return std::make_error_code(std::errc::state_not_recoverable);
+    return error;
   }
   Record record;
   record.time = time;
   record.actor = actor;
   record.kind = kind;
   record.details = details;
-  const Start first = start();  // an empty log after pruning continues its hash
-  record.seq = first.seq + 1;
-  record.previous = first.hash;
-  {
-    Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
-    if (last && sqlite3_step(last.get()) == SQLITE_ROW) {
-      record.seq = sqlite3_column_int64(last.get(), 0) + 1;
-      record.previous = text_column(last.get(), 1);
-    }
-  }
+  record.seq = last.seq + 1;
+  record.previous = last.hash;
   record.hash = record_hash(record.previous, canonical_json(record));
   int result = SQLITE_ERROR;
   {
@@ -310,19 +326,22 @@ std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string
     }
     return std::error_code();
   };
-  if (!holds_what_was_written()) {
-    return end(std::make_error_code(std::errc::state_not_recoverable));
+  if (std::error_code error = check_what_was_written()) {
+    return end(error);
   }
   Tip newest;
   {
     Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
-    if (!last || sqlite3_step(last.get()) != SQLITE_ROW) {
-      return end({});  // nothing to sign yet
+    if (const int result = step_once(db_, last); result != SQLITE_ROW) {
+      return end(result == SQLITE_DONE ? std::error_code() : sqlite_error(result));  // none yet
     }
     newest = {sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
   }
-  if (const std::optional<Tip> signed_one = read_newest_checkpoint();
-      signed_one && *signed_one == newest) {
+  std::optional<Tip> signed_one;
+  if (std::error_code error = read_newest_checkpoint(signed_one)) {
+    return end(error);
+  }
+  if (signed_one && *signed_one == newest) {
     return end({});  // signed already
   }
   const std::string signature = signer.sign_hex(
@@ -357,7 +376,7 @@ std::error_code AuditLog::add_checkpoint(const Signer& signer, const std::string
 }
 
 std::int64_t AuditLog::records_since_checkpoint() {
-  if (watching_) {  // a checkpoint row someone else added does not count
+  if (watching_ && remembered_) {  // a checkpoint row someone else added does not count
     return written_.seq - (signed_ ? signed_->seq : start_.seq);
   }
   Statement query(db_,
@@ -434,16 +453,23 @@ std::optional<std::string> AuditLog::hash_before(std::int64_t seq) {
   return text_column(query.get(), 0);
 }
 
-std::optional<std::string> AuditLog::meta(const char* key) {
+std::error_code AuditLog::read_meta(const char* key, std::optional<std::string>& value) {
+  value.reset();
   Statement query(db_, "SELECT value FROM meta WHERE key = ?");
-  if (!query) {
-    return std::nullopt;
+  if (query) {
+    sqlite3_bind_text(query.get(), 1, key, -1, SQLITE_STATIC);
   }
-  sqlite3_bind_text(query.get(), 1, key, -1, SQLITE_STATIC);
-  if (sqlite3_step(query.get()) != SQLITE_ROW) {
-    return std::nullopt;
+  const int result = step_once(db_, query);
+  if (result == SQLITE_ROW) {
+    value = text_column(query.get(), 0);
   }
-  return text_column(query.get(), 0);
+  return result == SQLITE_ROW || result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
+}
+
+std::optional<std::string> AuditLog::meta(const char* key) {
+  std::optional<std::string> value;
+  read_meta(key, value);
+  return value;
 }
 
 std::error_code AuditLog::set_meta(const char* key, const std::string& value) {
@@ -457,18 +483,30 @@ std::error_code AuditLog::set_meta(const char* key, const std::string& value) {
   return result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
 }
 
-AuditLog::Start AuditLog::start() {
-  Start out;
-  std::optional<std::string> seq = meta("start_seq");
-  std::optional<std::string> hash = meta("start_hash");
+std::error_code AuditLog::read_start(Start& start) {
+  start = Start{};
+  std::optional<std::string> seq;
+  std::optional<std::string> hash;
+  if (std::error_code error = read_meta("start_seq", seq)) {
+    return error;
+  }
+  if (std::error_code error = read_meta("start_hash", hash)) {
+    return error;
+  }
   if (seq && hash) {
     try {
-      out.seq = std::stoll(*seq);
-      out.hash = *hash;
+      start.seq = std::stoll(*seq);
+      start.hash = *hash;
     } catch (const std::exception&) {
-      out = Start{};  // unreadable: verify() then finds the records missing
+      start = Start{};  // not a number: verify() then finds the records missing
     }
   }
+  return {};
+}
+
+AuditLog::Start AuditLog::start() {
+  Start out;
+  read_start(out);
   return out;
 }
 
@@ -521,9 +559,9 @@ std::error_code AuditLog::prune_through(std::int64_t seq) {
       result != SQLITE_OK) {
     return sqlite_error(result);
   }
-  if (!holds_what_was_written()) {
+  if (std::error_code error = check_what_was_written()) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return std::make_error_code(std::errc::state_not_recoverable);
+    return error;
   }
   std::optional<std::string> hash;
   {
@@ -572,69 +610,100 @@ std::error_code AuditLog::prune_through(std::int64_t seq) {
   return {};
 }
 
-void AuditLog::watch() {
+std::error_code AuditLog::watch() {
   watching_ = true;
+  remembered_ = false;
   changed_.clear();
-  const Start first = start();
-  start_ = {first.seq, first.hash};
-  written_ = read_tip();
-  signed_ = read_newest_checkpoint();
+  return check_now();
 }
 
 bool AuditLog::unchanged() {
-  if (!watching_) {
-    return true;
+  if (watching_) {
+    check_now();  // an error reading is not a change: the next write fails with it
   }
+  return changed_.empty();
+}
+
+std::error_code AuditLog::check_now() {
   // A read transaction: the three reads see one state of the file.
-  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return changed_.empty();
+  if (int result = sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr); result != SQLITE_OK) {
+    return sqlite_error(result);
   }
-  const bool holds = holds_what_was_written();
+  const std::error_code error = check_what_was_written();
   sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
-  return holds;
+  return error;
 }
 
-AuditLog::Tip AuditLog::read_tip() {
+std::error_code AuditLog::read_tip(Tip& tip) {
   Statement last(db_, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
-  if (last && sqlite3_step(last.get()) == SQLITE_ROW) {
-    return {sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
+  const int result = step_once(db_, last);
+  if (result == SQLITE_ROW) {
+    tip = {sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
+    return {};
   }
-  const Start first = start();
-  return {first.seq, first.hash};
+  if (result != SQLITE_DONE) {
+    return sqlite_error(result);
+  }
+  Start first;
+  const std::error_code error = read_start(first);
+  tip = {first.seq, first.hash};
+  return error;
 }
 
-std::optional<AuditLog::Tip> AuditLog::read_newest_checkpoint() {
+std::error_code AuditLog::read_newest_checkpoint(std::optional<Tip>& tip) {
+  tip.reset();
   Statement last(db_, "SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1");
-  if (last && sqlite3_step(last.get()) == SQLITE_ROW) {
-    return Tip{sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
+  const int result = step_once(db_, last);
+  if (result == SQLITE_ROW) {
+    tip = Tip{sqlite3_column_int64(last.get(), 0), text_column(last.get(), 1)};
   }
-  return std::nullopt;
+  return result == SQLITE_ROW || result == SQLITE_DONE ? std::error_code() : sqlite_error(result);
 }
 
-bool AuditLog::holds_what_was_written() {
+std::error_code AuditLog::check_what_was_written() {
+  const std::error_code refused = std::make_error_code(std::errc::state_not_recoverable);
   if (!watching_) {
-    return true;
+    return {};
   }
   if (!changed_.empty()) {
-    return false;  // once changed, never trusted again
+    return refused;  // once changed, never trusted again
+  }
+  // Everything is read before anything is compared: a read that fails says nothing.
+  Start first;
+  Tip newest;
+  std::optional<Tip> now;
+  if (std::error_code error = read_start(first)) {
+    return error;
+  }
+  if (std::error_code error = read_tip(newest)) {
+    return error;
+  }
+  if (std::error_code error = read_newest_checkpoint(now)) {
+    return error;
+  }
+  if (!remembered_) {  // watch() could not read the file: taken as it is now
+    start_ = {first.seq, first.hash};
+    written_ = newest;
+    signed_ = now;
+    remembered_ = true;
+    return {};
   }
   const auto named = [](const Tip& tip) {
     return "record " + std::to_string(tip.seq) + " (hash " + tip.hash.substr(0, 16) + "...)";
   };
-  const Start first = start();
   if (const Tip kept{first.seq, first.hash}; kept != start_) {
     found_changed("the log's start is no longer where retention left it (after record " +
                   std::to_string(start_.seq) + "; now after record " + std::to_string(kept.seq) +
                   ")");
-  } else if (const Tip newest = read_tip(); newest != written_) {
+  } else if (newest != written_) {
     found_changed("the log no longer ends with " + named(written_) +
                   ", the last one sekishod wrote; it ends with " + named(newest));
-  } else if (const std::optional<Tip> now = read_newest_checkpoint(); now != signed_) {
+  } else if (now != signed_) {
     found_changed("the newest checkpoint is no longer the one sekishod signed (" +
                   (signed_ ? "of " + named(*signed_) : std::string("none")) + "; now " +
                   (now ? "of " + named(*now) : std::string("none")) + ")");
   }
-  return changed_.empty();
+  return changed_.empty() ? std::error_code() : refused;
 }
 
 void AuditLog::found_changed(const std::string& what) {

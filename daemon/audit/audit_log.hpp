@@ -114,10 +114,16 @@ class AuditLog {
   // first check, in their transaction, that the file still holds exactly these (and nothing
   // after them), and fail with std::errc::state_not_recoverable when it does not, then and
   // from then on: nothing is ever appended to or signed on a chain someone else changed.
-  // The log as it is when watch() is called is taken as it is (verify judges it).
-  void watch();
+  // The log as it is when watch() is called is taken as it is (verify judges it). A log
+  // that cannot be read then (busy, an I/O error) is taken as it is at the next check that
+  // can read it; watch() returns the error.
+  //
+  // A read that fails is not a change: the write in progress fails with the read's error
+  // and changes nothing, and nothing is remembered as changed.
+  std::error_code watch();
   // Checks the file against what this connection remembers, as append() would, without
-  // writing: false when it changed (then and from then on). True for a log not watched.
+  // writing: false when it changed (then and from then on). True for a log not watched, and
+  // when the file cannot be read now (the next write fails with the error).
   bool unchanged();
   // What a watched log found changed, for people; "" while nothing was.
   const std::string& changed() const { return changed_; }
@@ -197,13 +203,20 @@ class AuditLog {
   std::uint64_t size_bytes();
 
  private:
-  std::optional<std::string> meta(const char* key);
+  // The readers return sqlite's error apart from the value, so that a read that failed is
+  // never taken for what the file holds.
+  std::error_code read_meta(const char* key, std::optional<std::string>& value);
+  std::optional<std::string> meta(const char* key);  // nullopt also when it cannot be read
+  std::error_code read_start(Start& start);
   // The newest record (the start when there is none), and the newest checkpoint's record.
-  Tip read_tip();
-  std::optional<Tip> read_newest_checkpoint();
-  // For append(), add_checkpoint(), prune_through(), inside their transaction: whether a
-  // watched log still holds what this connection remembers; says what changed otherwise.
-  bool holds_what_was_written();
+  std::error_code read_tip(Tip& tip);
+  std::error_code read_newest_checkpoint(std::optional<Tip>& tip);
+  // For append(), add_checkpoint(), prune_through(), inside their transaction: {} when a
+  // watched log still holds what this connection remembers; state_not_recoverable, saying
+  // what changed, when it does not; the read's error when the file cannot be read.
+  std::error_code check_what_was_written();
+  // check_what_was_written() in a read transaction of its own.
+  std::error_code check_now();
   void found_changed(const std::string& what);
   std::vector<CoverageCheckpoint> coverage_checkpoints();
   std::error_code set_meta(const char* key, const std::string& value);
@@ -216,6 +229,7 @@ class AuditLog {
   bool has_every_column_ = true;
   // The guard (watch()).
   bool watching_ = false;
+  bool remembered_ = false;    // written_, signed_ and start_ were read (see watch())
   Tip written_;                // the newest record, as this connection wrote or found it
   std::optional<Tip> signed_;  // the newest checkpoint's record, likewise
   Tip start_;                  // where retention left the start (seq 0: nothing removed)

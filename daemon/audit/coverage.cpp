@@ -72,6 +72,10 @@ void CoverageCheck::add(std::int64_t seq, std::optional<std::int64_t> time, std:
     unsigned_time_ = std::min(unsigned_time_.value_or(*time), *time);
     ++unsigned_records_;
     previous_time_ = time;
+    if (now_ - *time > every_ + kCheckpointGraceSeconds) {  // late, were it signed now
+      unsigned_late_latest_ = std::max(unsigned_late_latest_, *time);
+      unsigned_late_earliest_ = std::min(unsigned_late_earliest_.value_or(*time), *time);
+    }
     return;
   }
   const CoverageCheckpoint& covering = checkpoints_[next_];
@@ -144,6 +148,17 @@ void CoverageCheck::finish(bool daemon_stopped) {
   const std::int64_t spread = previous_time_.value_or(*unsigned_time_) - *unsigned_time_;
   if (daemon_stopped && spread <= every_ + kCheckpointGraceSeconds) {
     notes_.push_back(which + " wait for sekishod's next start to sign them");
+    return;
+  }
+  // And as end_run() accepts the clock set in between: the checkpoint before them was made
+  // on an unsynchronised clock, and those that would be late if signed now lie within
+  // E + 60 s of each other (the rest came after the clock was set).
+  const CoverageCheckpoint* before = checkpoints_.empty() ? nullptr : &checkpoints_.back();
+  if (daemon_stopped && before && !before->clock_synchronised && unsigned_late_earliest_ &&
+      unsigned_late_latest_ - *unsigned_late_earliest_ <= every_ + kCheckpointGraceSeconds) {
+    notes_.push_back(which +
+                     " wait for sekishod's next start to sign them; the clock was set in "
+                     "between (the checkpoint before them was made on an unsynchronised clock)");
     return;
   }
   if (daemon_stopped) {

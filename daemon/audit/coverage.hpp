@@ -19,7 +19,9 @@
 //
 // Records newer than the last checkpoint are reported; they fail only once they are older
 // than E + 60 s (unless sekishod is known to be stopped: then the next start signs them,
-// and they are held to the crash rule above: within E + 60 s of the newest of them).
+// and they are held to the rules above: within E + 60 s of the newest of them, or, after a
+// checkpoint made on an unsynchronised clock, those that would be late now within E + 60 s
+// of each other).
 
 #include <cstdint>
 #include <optional>
@@ -51,8 +53,9 @@ class CoverageCheck {
   // Every record, in seq order; `time` nullopt when its text is not UTC time.
   void add(std::int64_t seq, std::optional<std::int64_t> time, std::string_view kind);
   // After the last record. `daemon_stopped`: the unsigned newest records wait for the next
-  // start, which signs them; they are reported, not failed, when they lie within E + 60 s
-  // of the newest of them, as a crash leaves them.
+  // start, which signs them; they are reported, not failed, when the next start's signature
+  // of them would be accepted: they lie within E + 60 s of the newest of them, as a crash
+  // leaves them, or the clock was set in between (as end_run() judges it).
   void finish(bool daemon_stopped);
 
   bool ok() const { return !first_bad_; }
@@ -89,6 +92,9 @@ class CoverageCheck {
   std::optional<std::int64_t> unsigned_from_;
   std::optional<std::int64_t> unsigned_time_;
   std::int64_t unsigned_records_ = 0;
+  // Those of them that would be late if signed now: the earliest and latest time.
+  std::optional<std::int64_t> unsigned_late_earliest_;
+  std::int64_t unsigned_late_latest_ = 0;
 
   std::optional<std::int64_t> first_bad_;
   std::string reason_;

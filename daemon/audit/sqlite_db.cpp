@@ -26,7 +26,10 @@ std::error_code open_database(const std::string& path, const char* schema, sqlit
       sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   ::umask(old_mask);
   int result = opened;
-  if (opened == SQLITE_OK) {
+  if (result == SQLITE_OK) {
+    result = sqlite3_busy_timeout(db, kLockWaitMilliseconds);
+  }
+  if (result == SQLITE_OK) {
     result = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr,
                           nullptr);
   }
@@ -44,7 +47,7 @@ std::error_code open_database(const std::string& path, const char* schema, sqlit
 std::error_code open_database_read_only(const std::string& path, sqlite3*& db) {
   int result = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   if (result == SQLITE_OK) {
-    result = sqlite3_busy_timeout(db, 5000);
+    result = sqlite3_busy_timeout(db, kLockWaitMilliseconds);
   }
   if (result != SQLITE_OK) {
     sqlite3_close(db);

@@ -14,12 +14,17 @@ namespace sekisho::audit {
 // A sqlite result code; the message is sqlite's own.
 std::error_code sqlite_error(int code);
 
-// Opens (creating it, and its WAL files, 0600) the database at `path` and runs `schema`
-// (CREATE TABLE IF NOT EXISTS ...). On failure `db` is null.
+// How long a connection waits for a lock another one holds (an export's reader during a
+// WAL checkpoint, someone's sqlite3 shell) before its statement fails with SQLITE_BUSY.
+inline constexpr int kLockWaitMilliseconds = 5000;
+
+// Opens (creating it, and its WAL files, 0600) the database at `path`, waiting up to
+// kLockWaitMilliseconds for a lock, and runs `schema` (CREATE TABLE IF NOT EXISTS ...).
+// On failure `db` is null.
 std::error_code open_database(const std::string& path, const char* schema, sqlite3*& db);
 
 // Opens an existing database at `path` read-only (a reader beside the daemon's writer: WAL
-// lets both go on), waiting up to 5 s for a lock.
+// lets both go on), waiting up to kLockWaitMilliseconds for a lock.
 std::error_code open_database_read_only(const std::string& path, sqlite3*& db);
 
 class Statement {

@@ -1,9 +1,12 @@
 #include "daemon/audit/audit_log.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -54,6 +57,84 @@ struct Fixture {
     REQUIRE_FALSE(log.open(path));
     return log.verify();
   }
+};
+
+// A VFS over the default one whose reads fail with an I/O error while `failing` is set: a
+// disk that cannot be read at a chosen moment. Made the default while a test needs it.
+class FailingReads {
+ public:
+  FailingReads() {
+    base_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *base_;
+    vfs_.zName = "sekisho-failing-reads";
+    vfs_.szOsFile = static_cast<int>(sizeof(Wrapped)) + base_->szOsFile;
+    vfs_.pAppData = this;
+    vfs_.xOpen = &open;
+    REQUIRE(sqlite3_vfs_register(&vfs_, 1) == SQLITE_OK);
+  }
+  ~FailingReads() {
+    sqlite3_vfs_register(base_, 1);
+    sqlite3_vfs_unregister(&vfs_);
+  }
+  static inline std::atomic<bool> failing{false};
+
+ private:
+  struct Wrapped {
+    sqlite3_file file;
+    sqlite3_file* real;
+  };
+  static sqlite3_file* real(sqlite3_file* file) { return reinterpret_cast<Wrapped*>(file)->real; }
+  static const sqlite3_io_methods* of(sqlite3_file* file) { return real(file)->pMethods; }
+
+  static int open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out) {
+    sqlite3_vfs* base = static_cast<FailingReads*>(vfs->pAppData)->base_;
+    auto* wrapped = reinterpret_cast<Wrapped*>(file);
+    wrapped->real = reinterpret_cast<sqlite3_file*>(wrapped + 1);
+    const int result = base->xOpen(base, name, wrapped->real, flags, out);
+    file->pMethods = result == SQLITE_OK && wrapped->real->pMethods ? &kMethods : nullptr;
+    return result;
+  }
+
+  static constexpr sqlite3_io_methods kMethods = {
+      3,
+      [](sqlite3_file* f) { return of(f)->xClose(real(f)); },
+      [](sqlite3_file* f, void* data, int size, sqlite3_int64 offset) {
+        return failing ? SQLITE_IOERR_READ : of(f)->xRead(real(f), data, size, offset);
+      },
+      [](sqlite3_file* f, const void* data, int size, sqlite3_int64 offset) {
+        return of(f)->xWrite(real(f), data, size, offset);
+      },
+      [](sqlite3_file* f, sqlite3_int64 size) { return of(f)->xTruncate(real(f), size); },
+      [](sqlite3_file* f, int flags) { return of(f)->xSync(real(f), flags); },
+      [](sqlite3_file* f, sqlite3_int64* size) { return of(f)->xFileSize(real(f), size); },
+      [](sqlite3_file* f, int lock) { return of(f)->xLock(real(f), lock); },
+      [](sqlite3_file* f, int lock) { return of(f)->xUnlock(real(f), lock); },
+      [](sqlite3_file* f, int* out) { return of(f)->xCheckReservedLock(real(f), out); },
+      [](sqlite3_file* f, int op, void* arg) { return of(f)->xFileControl(real(f), op, arg); },
+      [](sqlite3_file* f) { return of(f)->xSectorSize(real(f)); },
+      [](sqlite3_file* f) { return of(f)->xDeviceCharacteristics(real(f)); },
+      [](sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+        return of(f)->xShmMap(real(f), page, size, extend, out);
+      },
+      [](sqlite3_file* f, int offset, int n, int flags) {
+        return of(f)->xShmLock(real(f), offset, n, flags);
+      },
+      [](sqlite3_file* f) { of(f)->xShmBarrier(real(f)); },
+      [](sqlite3_file* f, int remove) { return of(f)->xShmUnmap(real(f), remove); },
+      [](sqlite3_file* f, sqlite3_int64 offset, int size, void** out) {
+        if (failing) {  // no memory-mapped page either: read through xRead
+          *out = nullptr;
+          return SQLITE_OK;
+        }
+        return of(f)->xFetch(real(f), offset, size, out);
+      },
+      [](sqlite3_file* f, sqlite3_int64 offset, void* page) {
+        return of(f)->xUnfetch(real(f), offset, page);
+      },
+  };
+
+  sqlite3_vfs* base_ = nullptr;
+  sqlite3_vfs vfs_{};
 };
 
 }  // namespace
@@ -486,4 +567,76 @@ TEST_CASE("a checkpoint row in the way of a new one is an error, not a silent no
   AuditLog log;
   REQUIRE_FALSE(log.open(fixture.path));
   CHECK(log.add_checkpoint(signer, "2026-11-25T10:01:00Z", true));
+}
+
+TEST_CASE("a log that cannot be read for a moment is not a log changed under its writer") {
+  FailingReads disk;
+  Fixture fixture;
+  const std::error_code refused = std::make_error_code(std::errc::state_not_recoverable);
+  // Someone else's write that the guard does not look at: the writer's cached pages go, so
+  // its next read goes to the disk.
+  const auto other_write = [&fixture] {
+    fixture.tamper("INSERT OR REPLACE INTO meta VALUES ('exported_through', '1')");
+  };
+  AuditLog writer;
+  REQUIRE_FALSE(writer.open(fixture.path));
+  other_write();
+  FailingReads::failing = true;
+  CHECK(writer.watch());  // cannot read: taken at the next check that can
+  FailingReads::failing = false;
+  REQUIRE_FALSE(writer.append("2026-11-25T10:01:01Z", {0, "root", "admin"}, "policy.apply", {}));
+  CHECK(writer.changed().empty());
+
+  other_write();
+  FailingReads::failing = true;
+  CHECK(writer.unchanged());  // nothing known changed; the write fails instead
+  const std::error_code failed =
+      writer.append("2026-11-25T10:01:02Z", {0, "root", "admin"}, "policy.apply", {});
+  CHECK(failed);
+  CHECK(failed != refused);
+  FailingReads::failing = false;
+  CHECK(writer.changed().empty());
+  CHECK(writer.records(1, "", 100).size() == 6);  // the failed write changed nothing
+
+  REQUIRE_FALSE(writer.append("2026-11-25T10:01:03Z", {0, "root", "admin"}, "policy.apply", {}));
+  CHECK(writer.unchanged());
+  CHECK(writer.changed().empty());
+  CHECK(fixture.verify().ok);
+}
+
+TEST_CASE("the writer waits for a lock someone else holds a moment, instead of failing") {
+  Fixture fixture;
+  AuditLog writer;
+  REQUIRE_FALSE(writer.open(fixture.path));
+  REQUIRE_FALSE(writer.watch());
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(fixture.path.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  std::thread release([other] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  const std::error_code appended =
+      writer.append("2026-11-25T10:01:01Z", {0, "root", "admin"}, "policy.apply", {});
+  release.join();
+  sqlite3_close(other);
+  CHECK_FALSE(appended);
+  CHECK(writer.changed().empty());
+  CHECK(writer.last_seq() == 6);
+}
+
+TEST_CASE("a log whose index records_by_kind cannot be made still opens, takes records and reads") {
+  Fixture fixture;
+  // A log from before the index, where it cannot be made: the name is taken by a table.
+  fixture.tamper("DROP INDEX IF EXISTS records_by_kind; CREATE TABLE records_by_kind (x INTEGER)");
+  AuditLog log;
+  REQUIRE_FALSE(log.open(fixture.path));
+  log.watch();
+  REQUIRE_FALSE(log.append("2026-11-25T10:00:06Z", {0, "root", "admin"}, "daemon.stop", {}));
+  CHECK(log.changed().empty());
+  const std::vector<Record> stops = log.records(1, "daemon.stop", 10);
+  REQUIRE(stops.size() == 1);
+  CHECK(stops[0].seq == 6);
+  CHECK(log.records(2, "policy.apply", 2).size() == 2);
+  CHECK(fixture.verify().ok);
 }

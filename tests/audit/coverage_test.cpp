@@ -241,6 +241,32 @@ TEST_CASE("the clock set forward while records waited: accepted once, when NTP s
   }
 }
 
+TEST_CASE("a daemon found stopped after the clock was set: its tail waits as the start takes it") {
+  // As above, but sekishod stopped before it signed the records around the jump: what
+  // decommission accepts is what the next start's signature would be accepted with.
+  for (const bool synchronised_before : {false, true}) {
+    INFO("synchronised before: " << synchronised_before);
+    Log log;
+    log.record(0, "daemon.start");
+    log.sign(1, synchronised_before);
+    log.record(30);
+    log.record(90);
+    log.record(86400 + 120);  // after the jump; then sekishod stopped
+    const VerifyResult stopped = log.verify(86400 + 200, true);
+    INFO(stopped.reason);
+    CHECK(stopped.ok == !synchronised_before);
+    if (stopped.ok) {
+      REQUIRE(stopped.notes.size() == 1);
+      CHECK(stopped.notes[0].find("the clock was set in between") != std::string::npos);
+    }
+    log.record(86400 + 300, "daemon.start");
+    log.sign(86400 + 301, true);
+    const VerifyResult started = log.verify(86400 + 400);
+    INFO(started.reason);
+    CHECK(started.ok == stopped.ok);
+  }
+}
+
 TEST_CASE("the interval checkpoints sign is the one held to; a change is honoured") {
   Log log;
   log.record(0, "daemon.start");

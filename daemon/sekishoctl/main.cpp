@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/common/clock.hpp"
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/sekishoctl/commands.hpp"
 
@@ -360,8 +361,10 @@ int main(int argc, char** argv) {
     std::cout << command->usage;
     return sekisho::kExitOk;
   }
+  // The clock schedules are judged by, as sekishod's: `verify --policy` fills scheduled sets
+  // and the WAN gate for it, and in test builds the lab steps it (clock.hpp).
   sekisho::ctl::Io io{
       std::cout, std::cerr,
-      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())};
+      std::chrono::time_point_cast<std::chrono::seconds>(sekisho::schedule_clock_now())};
   return command->run(*parsed, io);
 }

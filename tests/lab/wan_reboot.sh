@@ -69,6 +69,16 @@ gate_holds_wan && lab_pass "after the start the gate is closed" || lab_fail "aft
 ctl_gw link | grep -q "to be down: forced down by root" &&
   lab_pass "status: still forced down" || lab_fail "status: $(ctl_gw link)"
 
+# still_shut_after_start WHY: starts sekishod and checks that 3 s later the WAN is still
+# shut (no cloud, the gate closed, the link down).
+still_shut_after_start() {
+  "$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
+  sleep 3
+  cloud_shut && gate_holds_wan && ! link_is_up &&
+    lab_pass "$1: 3 s after the start the WAN is still shut" ||
+    lab_fail "$1: the WAN opened after the start"
+}
+
 # A forced down with a deadline, and a reboot that comes up with a clock 2 h ahead and not
 # synchronised: the deadline looks passed, and the WAN stays shut until the clock is
 # synchronised; then the override ends (link.auto) and the WAN opens.
@@ -76,11 +86,7 @@ ctl_gw link down --for 1h --reason "until the storm passes" >/dev/null || lab_fa
 reboot "forced down with a deadline"
 echo 0 >"$SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE"
 echo 7200 >"$SEKISHO_TEST_CLOCK_OFFSET_FILE"
-"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
-sleep 3
-cloud_shut && gate_holds_wan && ! link_is_up &&
-  lab_pass "deadline passed by an unsynchronised clock: 3 s after the start the WAN is still shut" ||
-  lab_fail "an unsynchronised clock past the deadline opened the WAN"
+still_shut_after_start "deadline passed by an unsynchronised clock"
 ctl_gw link | grep -q "its deadline has passed by a clock that is not synchronised" &&
   lab_pass "status says why: $(ctl_gw link | grep -o 'to be down: [^(]*')" || lab_fail "status: $(ctl_gw link)"
 echo 1 >"$SEKISHO_TEST_CLOCK_SYNCHRONISED_FILE"
@@ -99,11 +105,7 @@ cut_short() { printf '{"override": {"kind": "down", "since": "20' >"$run/state/w
 reboot "unreadable wan.json" cut_short
 gate_holds_wan && lab_pass "--restore keeps the gate closed: wan.json cannot be read" ||
   lab_fail "--restore opened the gate for an unreadable wan.json"
-"$lab" daemon start >/dev/null || lab_fail "sekishod did not start"
-sleep 3
-cloud_shut && gate_holds_wan && ! link_is_up &&
-  lab_pass "unreadable wan.json: 3 s after the start the WAN is still shut" ||
-  lab_fail "an unreadable wan.json opened the WAN"
+still_shut_after_start "unreadable wan.json"
 ctl_gw link | grep -q "to be down: the stored link override cannot be read ($run/state/wan.json: " &&
   lab_pass "status says why: $(ctl_gw link | grep -o 'the stored link override cannot be read ([^:]*')" ||
   lab_fail "status: $(ctl_gw link)"

@@ -85,7 +85,10 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
   void arm_idle() {
     idle_.expires_after(server_.limits_.idle);
     idle_.async_wait([self = shared_from_this()](const error_code& error) {
-      if (!error) {
+      // An expiry already queued when a request came in is not cancelled by cancel(): the
+      // connection is idle only when no answer is pending and the timer was not re-armed.
+      if (!error && self->answering_ == 0 &&
+          self->idle_.expiry() <= std::chrono::steady_clock::now()) {
         self->close();  // idle too long
       }
     });

@@ -84,8 +84,8 @@ class ControlServer {
   // Runs an allowed request: returns the result now (or throws ControlError to answer
   // with an error), or returns nullopt after handing `later` to work that answers it from
   // the loop when it is done.
-  using Handler =
-      std::function<std::optional<nlohmann::json>(Request&, const Caller&, const Later& later)>;
+  using Handler = std::function<std::optional<nlohmann::json>(const Request&, const Caller&,
+                                                              const Later& later)>;
   // Told of every request refused for the caller's role (to audit it).
   using OnRefused = std::function<void(const Caller&, const std::string& method)>;
   // Told of every connection refused over a cap (to count it).

@@ -270,7 +270,7 @@ class Service {
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
-  std::optional<nlohmann::json> handle_request(control::Request& request,
+  std::optional<nlohmann::json> handle_request(const control::Request& request,
                                                const control::Caller& caller,
                                                const control::ControlServer::Later& later);
   // Answers `later` with what `prepare`'s work finds on `job`'s thread.

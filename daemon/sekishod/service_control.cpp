@@ -34,7 +34,7 @@ std::error_code Service::start_control() {
   }
   control_ = std::make_unique<control::ControlServer>(
       io_, options_.control_path,
-      [this](control::Request& request, const control::Caller& caller,
+      [this](const control::Request& request, const control::Caller& caller,
              const control::ControlServer::Later& later) {
         return handle_request(request, caller, later);
       },
@@ -54,7 +54,7 @@ std::error_code Service::start_control() {
   return control_->start();
 }
 
-std::optional<nlohmann::json> Service::handle_request(control::Request& request,
+std::optional<nlohmann::json> Service::handle_request(const control::Request& request,
                                                       const control::Caller& caller,
                                                       const control::ControlServer::Later& later) {
   if (request.method == "status") {

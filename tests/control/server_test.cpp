@@ -65,7 +65,7 @@ struct Harness {
     path = (dir / "control.sock").string();
     server = std::make_unique<ControlServer>(
         io, path,
-        [this](Request& request, const Caller&,
+        [this](const Request& request, const Caller&,
                const ControlServer::Later& answer) -> std::optional<nlohmann::json> {
           if (request.method == "audit.verify") {
             later.push_back(answer);

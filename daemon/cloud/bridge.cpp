@@ -511,11 +511,10 @@ void Bridge::on_downlink(const std::string& topic, const std::string& payload) {
     }
     return;
   }
-  nlohmann::json details = {
-      {"topic", topic},
-      {"bytes", payload.size()},
-      {"sha256", sha256_hex(payload)},
-      {"forwarded", local_->connected() && payload.size() <= kMaxMessageBytes}};
+  nlohmann::json details = {{"topic", topic},
+                            {"bytes", payload.size()},
+                            {"sha256", sha256_hex(payload)},
+                            {"forwarded", local_->connected() && publish_fits(topic, payload)}};
   if (!hooks_.record_or_refuse || !hooks_.record_or_refuse("cloud.downlink", details)) {
     ++downlink_dropped_;
     log_warning("cloud: downlink message on '" + topic +

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +31,15 @@ namespace sekisho::cloud {
 
 // A whole PUBLISH (the payload's limit, plus its topic and headers).
 inline constexpr std::size_t kMaxMessageBytes = 256 * 1024;
+
+// Whether a QoS 1 PUBLISH of `topic` and `payload` fits in kMaxMessageBytes, headers
+// counted as the broker counts them (max_packet_size): the fixed header (1 byte and up to
+// 4 of remaining length), the topic's length and text, the packet id, the payload. The
+// broker closes a connection that sends more, so sekishod never does.
+constexpr bool publish_fits(std::string_view topic, std::string_view payload) {
+  return topic.size() <= kMaxMessageBytes && payload.size() <= kMaxMessageBytes - topic.size() &&
+         1 + 4 + 2 + topic.size() + 2 + payload.size() <= kMaxMessageBytes;
+}
 
 struct LocalEndpoint {
   std::string socket;  // the broker's listener for sekishod

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "daemon/cloud/broker_password.hpp"
+#include "daemon/cloud/local_client.hpp"
 #include "policy/load.hpp"
 
 using namespace sekisho::cloud;
@@ -307,6 +308,17 @@ TEST_CASE("every client's queue is bounded: the outbox's bytes, and a count") {
       settings(render_broker_files(load(none), kPaths, kBridge, {}).conf);
   CHECK(std::find(conf.begin(), conf.end(), "max_queued_bytes 1073741824") != conf.end());
   CHECK(std::find(conf.begin(), conf.end(), "max_queued_messages 100000") != conf.end());
+}
+
+TEST_CASE("what sekishod publishes fits the broker's max_packet_size, headers counted") {
+  // A downlink message whose payload alone is within the limit but whose PUBLISH is not
+  // would make the broker close sekishod's connection: it is dropped instead.
+  const std::string topic = "factory/line-1/cmd";
+  const std::size_t headers = 1 + 4 + 2 + topic.size() + 2;
+  CHECK(publish_fits(topic, std::string(kMaxMessageBytes - headers, 'x')));
+  CHECK_FALSE(publish_fits(topic, std::string(kMaxMessageBytes - headers + 1, 'x')));
+  CHECK_FALSE(publish_fits(topic, std::string(kMaxMessageBytes, 'x')));
+  CHECK_FALSE(publish_fits(std::string(kMaxMessageBytes + 1, 't'), ""));
 }
 
 TEST_CASE("without cloud.mqtt: sekishod's socket only, no publisher") {

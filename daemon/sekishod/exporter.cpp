@@ -81,10 +81,10 @@ bool held_by(std::int64_t first, std::int64_t last, std::vector<Kept> bundles) {
   return next > last;
 }
 
-// Whether `bundle` holds a record retention removed from the log (seq <= `pruned_through`)
-// that none of `others` (which may list `bundle` itself) holds too.
-bool only_copy(const Kept& bundle, std::int64_t pruned_through, std::vector<Kept> others) {
-  const std::int64_t pruned_last = std::min(bundle.last, pruned_through);
+// Whether `bundle` holds a record retention removed or may remove from the log (seq <=
+// `exported_through`) that none of `others` (which may list `bundle` itself) holds too.
+bool only_copy(const Kept& bundle, std::int64_t exported_through, std::vector<Kept> others) {
+  const std::int64_t pruned_last = std::min(bundle.last, exported_through);
   std::erase_if(others, [&bundle](const Kept& other) { return other.name == bundle.name; });
   return bundle.first <= pruned_last && !held_by(bundle.first, pruned_last, others);
 }
@@ -148,11 +148,11 @@ void Exporter::mark_copied(const Job& job) {
              " was downloaded to its end; it may be removed like any other");
 }
 
-std::vector<std::string> Exporter::held_back(std::int64_t pruned_through) const {
+std::vector<std::string> Exporter::held_back(std::int64_t exported_through) const {
   const std::vector<Kept> bundles = kept_in(dir_);
   std::vector<std::string> out;
   for (const Kept& bundle : bundles) {
-    if (!is_copied(dir_, bundle.name) && only_copy(bundle, pruned_through, bundles)) {
+    if (!is_copied(dir_, bundle.name) && only_copy(bundle, exported_through, bundles)) {
       out.push_back(bundle.name);
     }
   }
@@ -262,13 +262,15 @@ void Exporter::take_in(Job& job, const audit::Actor& by, Auditor& auditor) {
     }
   }
   job.exported_through = log.exported_through();
-  tidy(job, log.start().seq);
+  // Records retention may remove are those exported (it removes them once they are old):
+  // a bundle that alone holds such records stays until downloaded, removed or not yet.
+  tidy(job, std::max(log.exported_through(), log.start().seq));
   log_notice("audit export " + std::to_string(job.id) + ": " + std::to_string(outcome.records) +
              " records (" + std::to_string(first) + ".." + std::to_string(last) + ") in " +
              path_of(job));
 }
 
-void Exporter::tidy(const Job& kept, std::int64_t pruned_through) {
+void Exporter::tidy(const Job& kept, std::int64_t exported_through) {
   std::vector<Kept> bundles = kept_in(dir_);
   const std::int64_t first = kept.outcome.first_seq, last = kept.outcome.seal.last.seq;
   std::vector<Kept> left;
@@ -292,7 +294,7 @@ void Exporter::tidy(const Job& kept, std::int64_t pruned_through) {
   const auto may_go = [&](const Kept& bundle) {
     std::vector<Kept> others{{kept.file, first, last, ""}};
     others.insert(others.end(), left.begin(), left.end());
-    return is_copied(dir_, bundle.name) || !only_copy(bundle, pruned_through, others);
+    return is_copied(dir_, bundle.name) || !only_copy(bundle, exported_through, others);
   };
   while (left.size() + 1 > kKept) {
     const auto oldest = std::find_if(left.begin(), left.end(), may_go);

@@ -8,7 +8,8 @@
 //
 // The directory is bounded: a new bundle removes the ones whose records it all holds
 // (superseded), and at most kKept bundles stay (the oldest go first, never the newest).
-// A bundle that holds the only copy of records retention has since removed from the log is
+// A bundle that holds the only copy of exported records (retention removes those from the
+// log once they are old, so they may be gone from it already or soon) is
 // removed only once a client downloaded it to its last byte (marked by an empty
 // NAME.copied beside it); until then it is held back beyond kKept, said in the log, and
 // while kKept bundles are held back a new export is refused (held_back()), so that the
@@ -47,6 +48,8 @@ class Exporter {
     std::string failure_code;           // a control error code ("audit_unavailable"), or ""
     std::int64_t exported_through = 0;  // the log's, afterwards
     bool continues = false;             // it starts where the earlier exports ended
+    // How far a client has read the bundle from its start without a gap (mark_copied).
+    std::uint64_t read_through = 0;
   };
 
   explicit Exporter(boost::asio::io_context& io);
@@ -76,9 +79,9 @@ class Exporter {
   // A client read `job`'s bundle to its last byte: the evidence is off the box, and tidy may
   // remove the bundle like any other. Kept on the disk (NAME.copied), across restarts.
   void mark_copied(const Job& job);
-  // The bundles that hold the only copy of records retention removed from the log (seq <=
-  // `pruned_through`, the log's start) and were never downloaded to their end, by name.
-  std::vector<std::string> held_back(std::int64_t pruned_through) const;
+  // The bundles that hold the only copy of records retention removed or may remove from the
+  // log (seq <= `exported_through`) and were never downloaded to their end, by name.
+  std::vector<std::string> held_back(std::int64_t exported_through) const;
 
   // The bundles in exports/ and the bytes they take.
   std::pair<std::size_t, std::uint64_t> usage() const;
@@ -88,9 +91,9 @@ class Exporter {
   std::string dir_;
   void take_in(Job& job, const audit::Actor& by, Auditor& auditor);
   // After `kept` was taken in: removes the bundles it supersedes and the oldest beyond kKept,
-  // but never one that holds the only copy of a record retention removed (seq <=
-  // `pruned_through`) and was never downloaded to its end.
-  void tidy(const Job& kept, std::int64_t pruned_through);
+  // but never one that holds the only copy of a record retention removed or may remove (seq
+  // <= `exported_through`) and was never downloaded to its end.
+  void tidy(const Job& kept, std::int64_t exported_through);
   void remove_bundle(const std::string& name);  // and its mark
 
   std::shared_ptr<audit::ExportProgress> progress_;

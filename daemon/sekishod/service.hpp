@@ -283,7 +283,7 @@ class Service {
   BackgroundJob::Work audit_verify_work();
   nlohmann::json audit_export_json(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json export_job_json(const Exporter::Job& job);
-  nlohmann::json export_chunk_json(const Exporter::Job& job, const nlohmann::json& offset);
+  nlohmann::json export_chunk_json(Exporter::Job& job, const nlohmann::json& offset);
   void wait_for_signals();
   void wait_for_events();
   void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,

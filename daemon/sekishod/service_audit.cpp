@@ -154,7 +154,8 @@ nlohmann::json Service::audit_export_json(const nlohmann::json& params, const au
   }
   // Bundles that hold the only copy of pruned records stay until downloaded: while kKept of
   // them wait, no new one is made, so the state directory cannot fill with them.
-  if (const std::vector<std::string> held = exporter_.held_back(auditor_.log().start().seq);
+  if (const std::vector<std::string> held = exporter_.held_back(
+          std::max(auditor_.log().exported_through(), auditor_.log().start().seq));
       held.size() >= Exporter::kKept) {
     std::string names;
     for (const std::string& name : held) {
@@ -218,7 +219,7 @@ nlohmann::json Service::export_job_json(const Exporter::Job& job) {
   return out;
 }
 
-nlohmann::json Service::export_chunk_json(const Exporter::Job& job, const nlohmann::json& offset) {
+nlohmann::json Service::export_chunk_json(Exporter::Job& job, const nlohmann::json& offset) {
   // 192 KiB a piece: 384 KiB of hex in a reply, well within what a connection may buffer.
   constexpr std::size_t kChunk = 192 * 1024;
   if (job.running || !job.outcome.error.empty()) {
@@ -252,8 +253,13 @@ nlohmann::json Service::export_chunk_json(const Exporter::Job& job, const nlohma
     throw std::runtime_error("cannot read " + path);
   }
   data.resize(static_cast<std::size_t>(n));
-  if (n > 0 && offset.get<std::uint64_t>() + static_cast<std::uint64_t>(n) == job.outcome.bytes) {
-    exporter_.mark_copied(job);  // its last piece: the evidence is off the box
+  // Read from its start to its last byte without a gap: the evidence is off the box (a
+  // piece asked for out of order, the last one say, proves nothing).
+  if (const std::uint64_t from = offset.get<std::uint64_t>(); from <= job.read_through) {
+    job.read_through = std::max(job.read_through, from + static_cast<std::uint64_t>(n));
+    if (job.read_through == job.outcome.bytes) {
+      exporter_.mark_copied(job);
+    }
   }
   return {{"job", job.id},
           {"offset", offset},

@@ -120,9 +120,8 @@ struct Daemon {
     exporter.open(old.dir.string());
   }
   // An export from the first record on, run to its end as the daemon's loop would.
-  const daemon::Exporter::Job& export_all() {
-    const std::int64_t id =
-        exporter.start("2000-01-01T00:00:00Z", {1000, "alice", "admin"}, auditor);
+  const daemon::Exporter::Job& export_all(const std::string& since = "2000-01-01T00:00:00Z") {
+    const std::int64_t id = exporter.start(since, {1000, "alice", "admin"}, auditor);
     io.restart();  // after an earlier run ran out of work
     auto guard = boost::asio::make_work_guard(io);
     for (int i = 0; i < 600 && exporter.busy(); ++i) {
@@ -194,6 +193,28 @@ TEST_CASE("the only bundle of records retention removed is never one of those th
   std::ofstream(exports / "audit-1-1002-20991231T000002Z.tar.gz") << "a bundle";
   REQUIRE(daemon.export_all().outcome.error.empty());
   CHECK_FALSE(std::filesystem::exists(only_copy));
+}
+
+TEST_CASE("the only bundle of exported records stays before retention removed them, too") {
+  // Retention may remove whatever was exported: a bundle that alone holds exported records
+  // must not make room while the log still holds them, or it is gone before they are.
+  Daemon daemon;
+  daemon.start();
+  const daemon::Exporter::Job& job = daemon.export_all();
+  REQUIRE(job.outcome.error.empty());
+  const std::filesystem::path only_copy = daemon.old.dir / "exports" / job.file;
+  REQUIRE(daemon.auditor.log().start().seq == 0);  // nothing removed yet
+  for (const char* name :
+       {"audit-12-1000-20991231T000000Z.tar.gz", "audit-13-1001-20991231T000001Z.tar.gz"}) {
+    std::ofstream(daemon.old.dir / "exports" / name) << "a bundle";
+  }
+  // A later export that holds only the newer records: one too many, and not this one.
+  const daemon::Exporter::Job& later = daemon.export_all("2026-01-01T00:00:00Z");
+  REQUIRE(later.outcome.error.empty());
+  REQUIRE(later.outcome.first_seq > 10);
+  CHECK(std::filesystem::exists(only_copy));
+  CHECK_FALSE(std::filesystem::exists(daemon.old.dir / "exports" /
+                                      "audit-12-1000-20991231T000000Z.tar.gz"));
 }
 
 TEST_CASE("a bundle downloaded to its end may go; never-downloaded only copies stop new exports") {

@@ -18,11 +18,6 @@ namespace sekisho::audit {
 
 namespace {
 
-// Deeper than any record sekishod writes (two or three levels): a stored text nested
-// deeper was not written by it, and is refused before it is parsed, since copying or
-// dumping a value recurses once per level.
-constexpr int kMaxNesting = 64;
-
 // Only integers, strings, booleans, null, arrays and objects: a float's text differs
 // between implementations, so the canonical form refuses them.
 void check_integers_only(const nlohmann::json& value) {
@@ -45,11 +40,12 @@ Record record_of(sqlite3_stmt* statement) {
   // Read from a file anyone with write access to it may have edited: bounded before parsing.
   auto read_json = [&record](const std::string& text, const std::string& what, bool plural) {
     bool too_deep = false;
-    std::optional<nlohmann::json> value = parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
+    std::optional<nlohmann::json> value =
+        parse_json_nesting_at_most(text, kMaxAuditNesting, &too_deep);
     if (!value && record.unreadable.empty()) {
       record.unreadable =
           what + (too_deep ? (plural ? " nest" : " nests") + std::string(" deeper than ") +
-                                 std::to_string(kMaxNesting) + " levels"
+                                 std::to_string(kMaxAuditNesting) + " levels"
                            : (plural ? " are" : " is") + std::string(" not JSON"));
     }
     return value ? std::move(*value) : nlohmann::json(nlohmann::json::value_t::discarded);

@@ -30,10 +30,6 @@ constexpr std::size_t kSignatureBytes = 64;
 // GNU tar pads an archive to its record size (10 KiB by default) with zero blocks; more than
 // this after the end-of-archive marker is not padding.
 constexpr std::size_t kMaxTrailingZeros = 1 << 20;
-// Record details are shallow; a deeper line is refused before it is parsed, so that no
-// recursive step (dump, compare) can run out of stack on a hostile line.
-constexpr int kMaxNesting = 64;
-
 constexpr std::array<const char*, 4> kMembers = {"anchor.json", "records.jsonl", "checkpoint.json",
                                                  "checkpoint.sig"};
 
@@ -85,7 +81,7 @@ std::string missing(std::int64_t first, std::int64_t last) {
 }
 
 std::optional<nlohmann::json> parse_json(std::string_view text) {
-  return parse_json_nesting_at_most(text, kMaxNesting);
+  return parse_json_nesting_at_most(text, kMaxAuditNesting);
 }
 
 // ---- ustar ----------------------------------------------------------------------------

@@ -17,9 +17,6 @@ namespace sekisho::audit {
 
 namespace {
 
-// Records nest shallowly; a deeper text is refused before it is parsed, so that
-// canonical_json's recursive walk cannot run out of stack on it.
-constexpr int kMaxNesting = 64;
 // A sequence number counts on without overflow.
 constexpr std::int64_t kMaxSeq = std::int64_t{1} << 62;
 // A PEM Ed25519 public key is 113 bytes.
@@ -115,7 +112,7 @@ nlohmann::json checkpoint_object(const AuditLog::StoredCheckpoint& checkpoint) {
 std::optional<Record> canonical_record(const std::string& text, std::string& why) {
   bool too_deep = false;
   const std::optional<nlohmann::json> value =
-      parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
+      parse_json_nesting_at_most(text, kMaxAuditNesting, &too_deep);
   if (!value) {
     why = too_deep ? "nests too deep" : "is not JSON";
     return std::nullopt;
@@ -409,7 +406,8 @@ std::optional<nlohmann::json> make_receipt(AuditLog& log, const std::vector<std:
 
 std::optional<nlohmann::json> parse_receipt(std::string_view text, std::string& error) {
   bool too_deep = false;
-  std::optional<nlohmann::json> value = parse_json_nesting_at_most(text, kMaxNesting, &too_deep);
+  std::optional<nlohmann::json> value =
+      parse_json_nesting_at_most(text, kMaxAuditNesting, &too_deep);
   if (!value) {
     error = too_deep ? "not a receipt: it nests deeper than a receipt does" : "not JSON";
   }

@@ -12,6 +12,11 @@
 
 namespace sekisho {
 
+// The bound for the audit log's own JSON read back (records, bundles, receipts): far deeper
+// than anything sekishod writes (two or three levels), so a deeper text was not written by
+// it.
+inline constexpr int kMaxAuditNesting = 64;
+
 // Whether `text`'s arrays and objects nest at most `max_depth` deep (strings skipped).
 // Linear in the text's size, without allocating.
 bool nests_at_most(std::string_view text, int max_depth);

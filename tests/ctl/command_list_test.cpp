@@ -3,6 +3,9 @@
 // naming exactly the options the data declares for each subcommand.
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include "daemon/sekishoctl/commands.hpp"
 
@@ -64,6 +68,32 @@ std::string describe(const std::map<std::string, std::set<std::string>>& options
   return out;
 }
 
+// What `script`'s completion offers for the word `cur` after the words `line`, sorted and
+// space-separated: bash runs it as it would on a TAB.
+std::string offered(const std::string& script, const std::string& line,
+                    const std::string& cur = "") {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() /
+      ("sekisho-command-list-test-" + std::to_string(::getpid()) + ".bash");
+  std::ofstream(file) << script;
+  const std::string command = "bash --norc --noprofile -c 'source \"$0\"; COMP_WORDS=(" + line +
+                              " \"" + cur +
+                              "\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _sekishoctl; "
+                              "printf \"%s\\n\" \"${COMPREPLY[@]}\" | sort' " +
+                              file.string();
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[256];
+    while (std::fgets(buffer, sizeof buffer, pipe)) {
+      out += buffer;
+    }
+    ::pclose(pipe);
+  }
+  std::filesystem::remove(file);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("the core command list keeps every rule, and sekishoctl runs it") {
@@ -85,6 +115,22 @@ TEST_CASE("extra commands are appended after the core ones, in their order") {
   CHECK(list.back().name == "probe-two");
   CHECK(command_list_problem(list) == std::nullopt);
   CHECK(command_named(list, "probe-two") == &list.back());
+}
+
+TEST_CASE("an extra command is completed as the core ones are") {
+  const Command extra[] = {probe_command()};
+  const std::string script = bash_completion(command_list(extra));
+  CHECK(offered(script, "sekishoctl", "pr") == "probe ");
+  CHECK(offered(script, "sekishoctl probe") == "reset show ");
+  CHECK(offered(script, "sekishoctl probe show", "--") ==
+        "--control --help --json --level --quiet ");
+  CHECK(offered(script, "sekishoctl probe reset", "--") == "--control --help --json --quiet ");
+  CHECK(offered(script, "sekishoctl probe show --level") == "high low ");
+  CHECK(offered(script, "sekishoctl probe show --level high", "--") ==
+        "--control --help --json --quiet ");
+  // Without the extra command, none of it.
+  CHECK(offered(bash_completion(core_commands()), "sekishoctl probe show", "--") ==
+        "--control --help --json ");
 }
 
 TEST_CASE("a command list that breaks a rule is refused, saying which command and why") {

@@ -2,14 +2,21 @@
 
 #include <cstdlib>
 
+#include "daemon/sekishoctl/command.hpp"
 #include "policy/units.hpp"
 
 namespace sekisho::ctl {
 
 namespace {
 
+constexpr Option kGlobalOptions[] = {
+    {.name = "control", .value = Value::File},
+    {.name = "json", .value = Value::None},
+    {.name = "help", .value = Value::None},
+};
+
 const OptionSpec& global_spec() {
-  static const OptionSpec kGlobal{{"control"}, {"json", "help"}};
+  static const OptionSpec kGlobal = option_spec(kGlobalOptions);
   return kGlobal;
 }
 
@@ -137,6 +144,18 @@ std::optional<Args> parse_args(const std::vector<std::string>& argv, const Optio
     args.control = std::string(kDefaultControlPath);
   }
   return args;
+}
+
+std::span<const Option> global_options() {
+  return kGlobalOptions;
+}
+
+OptionSpec option_spec(std::span<const Option> options) {
+  OptionSpec spec;
+  for (const Option& option : options) {
+    (option.value == Value::None ? spec.flags : spec.values).emplace(option.name);
+  }
+  return spec;
 }
 
 }  // namespace sekisho::ctl

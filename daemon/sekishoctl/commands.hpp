@@ -3,22 +3,39 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "daemon/sekishoctl/args.hpp"
+#include "daemon/sekishoctl/command.hpp"
 
 namespace sekisho::ctl {
 
-struct Command {
-  std::string_view name;
-  std::string_view summary;
-  std::string_view usage;  // full help text
-  OptionSpec options;
-  int (*run)(const Args& args, Io& io);
-};
+// sekishoctl's own commands, in the order 'sekishoctl --help' lists them (core_commands.cpp).
+std::span<const Command> core_commands();
+
+// The command list: the core commands, then `extra` in its order. `extra` is where the
+// commands plugins register are appended.
+std::vector<Command> command_list(std::span<const Command> extra);
+
+// The commands sekishoctl runs, completes and lists: command_list with the plugins'
+// commands. Made once.
+const std::vector<Command>& commands();
+
+// The command of `list` called `name`, or nullptr.
+const Command* command_named(std::span<const Command> list, std::string_view name);
+
+// The first thing wrong with `list`, or nullopt: a name used twice or reserved ("help"), an
+// option twice, one clashing with a global option, or naming a subcommand its command lacks,
+// words without Value::Word. sekisho_gen_completion fails the build on one.
+std::optional<std::string> command_list_problem(std::span<const Command> list);
+
+// The bash completion script for `list` (sekisho_gen_completion writes it).
+std::string bash_completion(std::span<const Command> list);
 
 int run_check(const Args& args, Io& io);
 int run_compile(const Args& args, Io& io);

@@ -195,8 +195,6 @@ std::string report_line(std::size_t bytes, const std::string& how, const std::st
   return line;
 }
 
-const OptionSpec kOptions{{"out", "state-dir", "config-dir", "broker-store"}, {"yes"}};
-
 Run decommission_box(const Box& box, std::vector<std::string> more = {}) {
   std::vector<std::string> argv = {"decommission",
                                    "--state-dir",
@@ -210,7 +208,7 @@ Run decommission_box(const Box& box, std::vector<std::string> more = {}) {
                                    "--broker-store",
                                    box.broker_store.string()};
   argv.insert(argv.end(), more.begin(), more.end());
-  return testing::run_command(run_decommission, argv, kOptions, kNow);
+  return testing::run_command(run_decommission, argv, testing::options_of("decommission"), kNow);
 }
 
 std::vector<nlohmann::json> bundle_records(const audit::Bundle& bundle) {
@@ -473,7 +471,7 @@ TEST_CASE("decommission --out: never an existing file, never inside what is dest
       run_decommission,
       {"decommission", "--yes", "--state-dir", box.state.string(), "--config-dir",
        box.config.string(), "--control", box.control, "--out", (box.state / "x.tar.gz").string()},
-      kOptions, kNow);
+      testing::options_of("decommission"), kNow);
   CHECK(run.code == kExitUsage);
   CHECK(run.err.find("which is destroyed") != std::string::npos);
   box.check_untouched();
@@ -496,7 +494,8 @@ TEST_CASE("decommission refuses a system directory (a slip such as --config-dir 
                                        box.control,
                                        "--out",
                                        box.out};
-      Run run = testing::run_command(run_decommission, argv, kOptions, kNow);
+      Run run =
+          testing::run_command(run_decommission, argv, testing::options_of("decommission"), kNow);
       CAPTURE(dir);
       CAPTURE(as_config);
       CHECK(run.code == kExitUsage);

@@ -14,13 +14,11 @@ using namespace std::chrono;
 
 namespace {
 
-const OptionSpec kExplain{{"from", "to", "proto", "port", "type", "at"}, {}};
-
 using testing::Run;
 
 Run explain(std::vector<std::string> argv, sys_seconds now) {
   argv.insert(argv.begin(), {"explain", SEKISHO_SOURCE_DIR "/configs/factory-line.yaml"});
-  return testing::run_command(run_explain, argv, kExplain, now);
+  return testing::run_command(run_explain, argv, testing::options_of("explain"), now);
 }
 
 // Wednesday 2026-11-25 in Tokyo (UTC+9).

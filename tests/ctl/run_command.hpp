@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include "daemon/sekishoctl/args.hpp"
+#include "daemon/sekishoctl/commands.hpp"
 
 namespace sekisho::ctl::testing {
 
@@ -18,6 +19,13 @@ struct Run {
   std::string out;
   std::string err;
 };
+
+// The options sekishoctl's command `name` takes, as its command list declares them.
+inline OptionSpec options_of(std::string_view name) {
+  const Command* command = command_named(commands(), name);
+  REQUIRE_MESSAGE(command, "no command " << name);
+  return option_spec(command->options);
+}
 
 // `argv` starts with the command word ("check", "explain", ...).
 inline Run run_command(int (*command)(const Args&, Io&), std::vector<std::string> argv,

@@ -20,8 +20,6 @@ using namespace sekisho::vpn;
 
 namespace {
 
-const sekisho::ctl::OptionSpec kVpnOptions{{"out"}, {}};
-
 Key key_from_hex(const std::string& hex) {
   Key key{};
   for (std::size_t i = 0; i < key.size(); ++i) {
@@ -79,8 +77,8 @@ TEST_CASE("generated private keys are clamped and differ") {
 TEST_CASE("vpn genkey writes a 0600 key file and prints its public key") {
   TempDir dir;
   const fs::path file = dir.path / "wg0.key";
-  const auto run =
-      run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", file}, kVpnOptions);
+  const auto run = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", file},
+                               sekisho::ctl::testing::options_of("vpn"));
   REQUIRE(run.code == sekisho::kExitOk);
   struct stat st {};
   REQUIRE(::stat(file.c_str(), &st) == 0);
@@ -100,16 +98,18 @@ TEST_CASE("vpn genkey never overwrites a key file, and needs --out") {
   TempDir dir;
   const fs::path file = dir.path / "wg0.key";
   { std::ofstream(file) << "the key every peer trusts\n"; }
-  const auto run =
-      run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", file}, kVpnOptions);
+  const auto run = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", file},
+                               sekisho::ctl::testing::options_of("vpn"));
   CHECK(run.code == sekisho::kExitInvalid);
   CHECK(run.err.find("never overwritten") != std::string::npos);
   CHECK(read_all(file) == "the key every peer trusts\n");
 
-  const auto no_out = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey"}, kVpnOptions);
+  const auto no_out = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey"},
+                                  sekisho::ctl::testing::options_of("vpn"));
   CHECK(no_out.code == sekisho::kExitUsage);
   CHECK(no_out.out.empty());
-  const auto unknown = run_command(sekisho::ctl::run_vpn, {"vpn", "rotate"}, kVpnOptions);
+  const auto unknown = run_command(sekisho::ctl::run_vpn, {"vpn", "rotate"},
+                                   sekisho::ctl::testing::options_of("vpn"));
   CHECK(unknown.code == sekisho::kExitUsage);
 }
 
@@ -137,11 +137,11 @@ TEST_CASE("vpn peer-config: the wg-quick file a vendor needs, and nothing secret
     MESSAGE("skipped: the gateway's key file must be owned by root (run as root)");
     return;
   }
-  const sekisho::ctl::OptionSpec options{{"out", "endpoint", "policy"}, {}};
+  const sekisho::ctl::OptionSpec options = sekisho::ctl::testing::options_of("vpn");
   TempDir dir;
   const fs::path key_file = dir.path / "wg0.key";
-  const auto made =
-      run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", key_file}, kVpnOptions);
+  const auto made = run_command(sekisho::ctl::run_vpn, {"vpn", "genkey", "--out", key_file},
+                                sekisho::ctl::testing::options_of("vpn"));
   REQUIRE(made.code == sekisho::kExitOk);
   std::string policy = read_all(fs::path(SEKISHO_SOURCE_DIR) / "configs/factory-line.yaml");
   const std::string named = "/etc/sekisho/keys/wg0.key";

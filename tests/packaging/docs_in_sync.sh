@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The man pages and the bash completion say what the programs do today.
 #
-# usage: docs_in_sync.sh SEKISHOCTL SEKISHOD SRC
+# usage: docs_in_sync.sh SEKISHOCTL SEKISHOD SRC COMPLETION
+#
+# COMPLETION is the bash completion the build wrote (sekisho_gen_completion).
 #
 # Everything is taken from what the binaries print (so a command that lands later is
 # checked once the binary lists it) and from configs/policy.schema.json:
@@ -18,8 +20,8 @@
 # One "ok:" or "FAIL:" line per check; exit 1 when any failed.
 set -u
 
-if [ $# -ne 3 ]; then
-  echo "usage: $0 SEKISHOCTL SEKISHOD SRC" >&2
+if [ $# -ne 4 ]; then
+  echo "usage: $0 SEKISHOCTL SEKISHOD SRC COMPLETION" >&2
   exit 2
 fi
 ctl=$1
@@ -28,7 +30,7 @@ src=$3
 man1=$src/docs/man/sekishoctl.1
 man5=$src/docs/man/sekisho-policy.5
 man8=$src/docs/man/sekishod.8
-completion=$src/packaging/bash-completion/sekishoctl
+completion=$4
 schema=$src/configs/policy.schema.json
 
 work=$(mktemp -d)

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "policy/compile_flows.hpp"
+#include "policy/compile_plugins.hpp"
 #include "policy/element_set.hpp"
 #include "policy/resolve.hpp"
 
@@ -193,6 +194,7 @@ class Compiler {
     build_nat();
     size_static_hash_sets();
     record_scheduled_sets();
+    compile_plugins(policy_, ruleset_, hook_at_, taken_names_);
     return std::move(ruleset_);
   }
 
@@ -605,6 +607,7 @@ class Compiler {
   void build_base_chains() {
     ir::Chain input = base_chain("input", ir::Hook::Input, Selector::IifName);
     add_wan_gate(input, {Selector::IifName});
+    hook_at_[ir::Hook::Input] = input.rules.size();
     input.rules.push_back(established_first());
     input.rules.push_back(neighbour_discovery());
     if (!input_dispatch_.empty()) {
@@ -617,6 +620,7 @@ class Compiler {
 
     ir::Chain forward = base_chain("forward", ir::Hook::Forward, Selector::IifName);
     add_wan_gate(forward, {Selector::IifName, Selector::OifName});
+    hook_at_[ir::Hook::Forward] = forward.rules.size();
     const ir::Rule::Statements gate = {verdict(ir::VerdictKind::Goto, "session_gate")};
     const ir::Origin gate_origin{{}, "VPN traffic passes the session gate first"};
     if (vpn_interfaces_.size() == 1) {
@@ -646,6 +650,7 @@ class Compiler {
 
     ir::Chain output = base_chain("output", ir::Hook::Output, Selector::OifName);
     add_wan_gate(output, {Selector::OifName});
+    hook_at_[ir::Hook::Output] = output.rules.size();
     output.rules.push_back(established_first());
     output.rules.push_back(neighbour_discovery());
     if (!output_dispatch_.empty()) {
@@ -691,6 +696,8 @@ class Compiler {
   std::vector<ir::Element> output_dispatch_;
   std::vector<ir::Element> vpn_interfaces_;
   std::map<std::string, std::vector<ir::SetId>> scheduled_sets_;
+  // Where the plugins' parts are jumped to in each base chain (compile_plugins.hpp).
+  std::map<ir::Hook, std::size_t> hook_at_;
   int anonymous_ = 0;
   // Fixed names are reserved up front; generated ones contain "_to_" and cannot meet them.
   std::set<std::string> taken_names_{

@@ -210,12 +210,36 @@ struct RuntimeSets {
   const Scheduled* find_scheduled(std::string_view schedule) const;
 };
 
+// Flows a plugin's userspace inspector must see (plugins/plugin.hpp): declared in the
+// ruleset so that the compiled output shows them, set up in the kernel by the daemon.
+// (nft's `queue` statement is absent on the kernels sekisho runs on: NFQUEUE is reached
+// through the xtables target.)
+struct Steering {
+  enum class How { Tproxy, XtNfqueue };
+  How how = How::Tproxy;
+  SetId flows;                      // the plugin's set of the flows to steer
+  std::uint32_t packet_mark = 0;    // steered packets carry it (policy routing, tproxy)
+  std::uint16_t port_or_queue = 0;  // the tproxy port, or the NFQUEUE number
+  bool fail_open = false;           // no inspector running: pass (true) or drop (false)
+  Origin origin;
+};
+
+// What one plugin's part of the ruleset needs from the kernel besides the table: the
+// daemon owns these (subscribes the log groups, sets up and removes the steering).
+struct PluginResources {
+  std::string plugin;
+  std::vector<std::uint16_t> log_groups;
+  std::uint32_t packet_mark_bits = 0;  // the bits of the packet mark it was given
+  std::vector<Steering> steering;
+};
+
 // One table `inet sekisho`.
 struct Ruleset {
   std::string table = "sekisho";
   std::vector<Set> sets;
   std::vector<Chain> chains;
   RuntimeSets runtime;
+  std::vector<PluginResources> plugins;  // one per plugin that contributed, in registry order
 
   // Adds a set and returns its handle.
   SetId add_set(Set set);

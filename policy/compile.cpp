@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "policy/compile_flows.hpp"
+#include "policy/compile_plugins.hpp"
 #include "policy/element_set.hpp"
 #include "policy/resolve.hpp"
 
@@ -192,6 +193,8 @@ class Compiler {
     build_base_chains();
     build_nat();
     size_static_hash_sets();
+    record_scheduled_sets();
+    compile_plugins(policy_, ruleset_, hook_at_, taken_names_);
     return std::move(ruleset_);
   }
 
@@ -285,6 +288,7 @@ class Compiler {
     set.key = set_key_types(key.family, key.kind);
     set.interval = interval;
     set.schedule = key.schedule;
+    set.fill = key.schedule.empty() ? ir::SetFill::Static : ir::SetFill::Scheduled;
     set.origin = chain.origin;
     (key.schedule.empty() ? set.elements : set.scheduled_elements) = std::move(elements);
 
@@ -304,7 +308,24 @@ class Compiler {
       }
     }
     chain.rules.push_back(std::move(rule));
-    ruleset_.sets.push_back(std::move(set));
+    const ir::SetId id = ruleset_.add_set(std::move(set));
+    if (!key.schedule.empty()) {
+      scheduled_sets_[key.schedule].push_back(id);
+    }
+  }
+
+  // The scheduled sets by schedule, in the policy's order of the schedules.
+  void record_scheduled_sets() {
+    for (const Schedule& schedule : policy_.schedules) {
+      auto found = scheduled_sets_.find(schedule.name);
+      if (found == scheduled_sets_.end()) {
+        continue;
+      }
+      std::vector<ir::SetId> sets = std::move(found->second);
+      std::sort(sets.begin(), sets.end());
+      ruleset_.runtime.scheduled.push_back(
+          {schedule.name, schedule_mark(policy_, schedule.name), std::move(sets)});
+    }
   }
 
   // A hash set that only ever changes as a whole (no timeouts, no schedule) is sized: the
@@ -313,7 +334,7 @@ class Compiler {
   // only a whole replace (reload, drift restore) changes these sets.
   void size_static_hash_sets() {
     for (ir::Set& set : ruleset_.sets) {
-      if (!set.interval && !set.timeout && !set.anonymous && set.schedule.empty() &&
+      if (!set.interval && !set.timeout && !set.anonymous && set.fill == ir::SetFill::Static &&
           !set.elements.empty()) {
         set.size = static_cast<std::uint32_t>(set.elements.size());
       }
@@ -465,6 +486,7 @@ class Compiler {
       sessions.data = FieldType::Mark;
       sessions.interval = true;
       sessions.timeout = true;
+      sessions.fill = ir::SetFill::SessionMap;
       sessions.origin = gate.origin;
       Statement mark = simple(Statement::Kind::CtMarkFromMap);
       mark.map_key = set_selectors(family, SetKind::Ports);
@@ -473,7 +495,8 @@ class Compiler {
           ir::Rule{{family_match(family)},
                    {mark, simple(Statement::Kind::Counter), verdict(ir::VerdictKind::Accept)},
                    gate.origin});
-      ruleset_.sets.push_back(std::move(sessions));
+      ruleset_.runtime.session_maps[family == Family::V4 ? 0 : 1] =
+          ruleset_.add_set(std::move(sessions));
     }
     gate.rules.push_back(
         ir::Rule{{},
@@ -496,6 +519,7 @@ class Compiler {
     ir::Set closed;
     closed.name = std::string(kWanClosedSet);
     closed.key = {FieldType::IfName};
+    closed.fill = ir::SetFill::WanGate;
     closed.origin = ir::Origin{policy_.wan->pos, "wan: the link is down outside wan.up"};
     ir::Chain chain;
     chain.name = "wan_down";
@@ -505,14 +529,13 @@ class Compiler {
         count_and_log("sekisho drop wan down: ", kDropLogGroup, kDropLogRate, kDropLogBurst),
         chain.origin});
     chain.rules.push_back(ir::Rule{{}, {verdict(ir::VerdictKind::Drop)}, chain.origin});
-    ruleset_.sets.push_back(std::move(closed));
+    ruleset_.runtime.wan_gate = ruleset_.add_set(std::move(closed));
     ruleset_.chains.push_back(std::move(chain));
-    wan_gate_ = true;
   }
 
   // The WAN gate's lookups, first in a base chain (after loopback).
   void add_wan_gate(ir::Chain& chain, std::initializer_list<Selector> selectors) {
-    if (!wan_gate_) {
+    if (!ruleset_.runtime.wan_gate) {
       return;
     }
     for (Selector selector : selectors) {
@@ -584,6 +607,7 @@ class Compiler {
   void build_base_chains() {
     ir::Chain input = base_chain("input", ir::Hook::Input, Selector::IifName);
     add_wan_gate(input, {Selector::IifName});
+    hook_at_[ir::Hook::Input] = input.rules.size();
     input.rules.push_back(established_first());
     input.rules.push_back(neighbour_discovery());
     if (!input_dispatch_.empty()) {
@@ -596,6 +620,7 @@ class Compiler {
 
     ir::Chain forward = base_chain("forward", ir::Hook::Forward, Selector::IifName);
     add_wan_gate(forward, {Selector::IifName, Selector::OifName});
+    hook_at_[ir::Hook::Forward] = forward.rules.size();
     const ir::Rule::Statements gate = {verdict(ir::VerdictKind::Goto, "session_gate")};
     const ir::Origin gate_origin{{}, "VPN traffic passes the session gate first"};
     if (vpn_interfaces_.size() == 1) {
@@ -625,6 +650,7 @@ class Compiler {
 
     ir::Chain output = base_chain("output", ir::Hook::Output, Selector::OifName);
     add_wan_gate(output, {Selector::OifName});
+    hook_at_[ir::Hook::Output] = output.rules.size();
     output.rules.push_back(established_first());
     output.rules.push_back(neighbour_discovery());
     if (!output_dispatch_.empty()) {
@@ -669,7 +695,9 @@ class Compiler {
   std::vector<ir::Element> input_dispatch_;
   std::vector<ir::Element> output_dispatch_;
   std::vector<ir::Element> vpn_interfaces_;
-  bool wan_gate_ = false;
+  std::map<std::string, std::vector<ir::SetId>> scheduled_sets_;
+  // Where the plugins' parts are jumped to in each base chain (compile_plugins.hpp).
+  std::map<ir::Hook, std::size_t> hook_at_;
   int anonymous_ = 0;
   // Fixed names are reserved up front; generated ones contain "_to_" and cannot meet them.
   std::set<std::string> taken_names_{

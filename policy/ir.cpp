@@ -122,6 +122,18 @@ std::string_view selector_name(Selector selector) {
   return "?";
 }
 
+SetId Ruleset::add_set(Set set) {
+  SetId id{static_cast<std::uint32_t>(sets.size())};
+  sets.push_back(std::move(set));
+  return id;
+}
+
+const RuntimeSets::Scheduled* RuntimeSets::find_scheduled(std::string_view schedule) const {
+  auto it = std::find_if(scheduled.begin(), scheduled.end(),
+                         [&](const Scheduled& s) { return s.schedule == schedule; });
+  return it == scheduled.end() ? nullptr : &*it;
+}
+
 const Set* Ruleset::find_set(std::string_view name) const {
   auto it = std::find_if(sets.begin(), sets.end(), [&](const Set& s) { return s.name == name; });
   return it == sets.end() ? nullptr : &*it;

@@ -99,6 +99,25 @@ struct Element {
   std::uint64_t timeout_ms = 0;  // sets with timeouts: the element's lifetime (0: none)
 };
 
+// What fills a set's elements, and so who may change them at run time.
+enum class SetFill {
+  Static,      // the compiler: only a whole apply changes them
+  Scheduled,   // the daemon, from `scheduled_elements`, while `schedule` is open
+  WanGate,     // the daemon: the WAN interface while the link is to be down (kWanClosedSet)
+  SessionMap,  // the daemon: one element per open jump session, with a timeout
+  Kernel,      // the kernel itself, from the packet path (meters, detectors): created empty,
+               // and readback, drift restore and verify leave its elements alone
+};
+
+// A set of one Ruleset, by its place in `Ruleset::sets`: an index, not a pointer, so it
+// stays valid in every copy of the ruleset (commit-confirm keeps several).
+struct SetId {
+  static constexpr std::uint32_t kNone = UINT32_MAX;
+  std::uint32_t index = kNone;
+
+  auto operator<=>(const SetId&) const = default;
+};
+
 struct Set {
   std::string name;
   std::vector<FieldType> key;
@@ -115,6 +134,7 @@ struct Set {
   // `schedule` is open and removes them when it closes.
   std::string schedule;
   std::vector<Element> scheduled_elements;
+  SetFill fill = SetFill::Static;
   Origin origin;
 };
 
@@ -174,11 +194,57 @@ struct Chain {
   Origin origin;
 };
 
+// The sets whose elements change at run time, as the compiler made them: the daemon finds
+// them here, never by their names.
+struct RuntimeSets {
+  std::optional<SetId> wan_gate;                     // policies with a `wan`
+  std::array<std::optional<SetId>, 2> session_maps;  // [0] IPv4, [1] IPv6; VPN zones only
+  struct Scheduled {
+    std::string schedule;
+    std::uint32_t ct_mark = 0;  // what connections its sets accept carry (schedule_mark)
+    std::vector<SetId> sets;    // in Ruleset::sets order
+  };
+  std::vector<Scheduled> scheduled;  // in policy order of the schedules
+  std::vector<SetId> kernel_filled;  // SetFill::Kernel, in Ruleset::sets order
+
+  const Scheduled* find_scheduled(std::string_view schedule) const;
+};
+
+// Flows a plugin's userspace inspector must see (plugins/plugin.hpp): declared in the
+// ruleset so that the compiled output shows them, set up in the kernel by the daemon.
+// (nft's `queue` statement is absent on the kernels sekisho runs on: NFQUEUE is reached
+// through the xtables target.)
+struct Steering {
+  enum class How { Tproxy, XtNfqueue };
+  How how = How::Tproxy;
+  SetId flows;                      // the plugin's set of the flows to steer
+  std::uint32_t packet_mark = 0;    // steered packets carry it (policy routing, tproxy)
+  std::uint16_t port_or_queue = 0;  // the tproxy port, or the NFQUEUE number
+  bool fail_open = false;           // no inspector running: pass (true) or drop (false)
+  Origin origin;
+};
+
+// What one plugin's part of the ruleset needs from the kernel besides the table: the
+// daemon owns these (subscribes the log groups, sets up and removes the steering).
+struct PluginResources {
+  std::string plugin;
+  std::vector<std::uint16_t> log_groups;
+  std::uint32_t packet_mark_bits = 0;  // the bits of the packet mark it was given
+  std::vector<Steering> steering;
+};
+
 // One table `inet sekisho`.
 struct Ruleset {
   std::string table = "sekisho";
   std::vector<Set> sets;
   std::vector<Chain> chains;
+  RuntimeSets runtime;
+  std::vector<PluginResources> plugins;  // one per plugin that contributed, in registry order
+
+  // Adds a set and returns its handle.
+  SetId add_set(Set set);
+  Set& at(SetId id) { return sets.at(id.index); }
+  const Set& at(SetId id) const { return sets.at(id.index); }
 
   const Set* find_set(std::string_view name) const;
   const Chain* find_chain(std::string_view name) const;

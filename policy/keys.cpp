@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "plugins/plugin.hpp"
+
 namespace sekisho::policy {
 
-const std::vector<MappingKeys>& policy_mapping_keys() {
+const std::vector<MappingKeys>& core_mapping_keys() {
   static const std::vector<MappingKeys> kKeys = {
       {"",
        {"version", "gateway", "zones", "hosts", "groups", "services", "rules", "schedules", "wan",
@@ -28,6 +30,31 @@ const std::vector<MappingKeys>& policy_mapping_keys() {
       {"remote_maintenance.targets.*", {"host", "services"}},
       {"audit", {"retention", "disk_budget", "checkpoint_every"}},
   };
+  return kKeys;
+}
+
+namespace {
+
+std::vector<MappingKeys> with_plugins(std::vector<MappingKeys> keys) {
+  for (const plugins::Plugin* plugin : plugins::registered()) {
+    for (const plugins::PolicyPart& part : plugin->policy) {
+      const std::string_view parent =
+          part.place == plugins::PolicyPart::Place::Section ? "" : "rules[]";
+      for (MappingKeys& mapping : keys) {
+        if (mapping.path == parent) {
+          mapping.keys.push_back(part.key);
+        }
+      }
+      keys.insert(keys.end(), part.mappings.begin(), part.mappings.end());
+    }
+  }
+  return keys;
+}
+
+}  // namespace
+
+const std::vector<MappingKeys>& policy_mapping_keys() {
+  static const std::vector<MappingKeys> kKeys = with_plugins(core_mapping_keys());
   return kKeys;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The keys each mapping of a policy file may hold: the one list the parser checks against
-// (unknown-key, did-you-mean) and the test compares with configs/policy.schema.json.
+// (unknown-key, did-you-mean) and the test compares with the policy's JSON Schema. The
+// core's keys, and those of the registered plugins (plugins/plugin.hpp).
 
 #include <string>
 #include <string_view>
@@ -15,7 +16,11 @@ struct MappingKeys {
   std::vector<std::string_view> keys;
 };
 
+// The core's keys and the plugins': each plugin's section key is a key of "", each rule
+// clause key one of "rules[]", and their mappings follow the core's.
 const std::vector<MappingKeys>& policy_mapping_keys();
+// The core's alone.
+const std::vector<MappingKeys>& core_mapping_keys();
 
 // The keys allowed at `path`; empty when the path has no fixed keys.
 const std::vector<std::string_view>& keys_at(std::string_view path);

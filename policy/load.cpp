@@ -7,6 +7,7 @@
 
 #include "policy/checks.hpp"
 #include "policy/parser.hpp"
+#include "policy/plugin_parts.hpp"
 #include "policy/reader.hpp"
 #include "policy/yaml_tree.hpp"
 
@@ -21,6 +22,7 @@ LoadResult load_policy_text(std::string_view text, std::string file) {
   Reader reader(result.diagnostics);
   Policy policy = parse_policy(*root, reader);
   link_and_check(policy, result.diagnostics);
+  check_plugins(policy, result.diagnostics);
   // Also on a policy with errors: every problem of the file in one run. Names that did
   // not resolve simply match nothing there.
   check_guide_rules(policy, result.diagnostics);

@@ -11,6 +11,7 @@
 
 #include "policy/address.hpp"
 #include "policy/diagnostic.hpp"
+#include "policy/extensions.hpp"
 #include "policy/schedule.hpp"
 #include "policy/service.hpp"
 
@@ -80,6 +81,7 @@ struct Rule {
   std::vector<ServiceUse> services;
   std::optional<NameRef> schedule;
   bool log = false;
+  Extensions extensions;  // plugins' clauses on this rule ("rules[].modbus")
 };
 
 enum class NatMode { None, Masquerade };
@@ -204,6 +206,7 @@ struct Policy {
   std::optional<CloudMqtt> cloud;
   std::optional<RemoteMaintenance> remote_maintenance;
   Audit audit;
+  Extensions extensions;  // plugins' top-level sections
 
   const Zone* find_zone(std::string_view name) const;
   const Host* find_host(std::string_view name) const;

@@ -1,25 +1,22 @@
 #include "policy/open_schedules.hpp"
 
-#include <algorithm>
-
 #include <date/tz.h>
-
-#include "policy/compile.hpp"
 
 namespace sekisho::policy {
 
 void fill_open_schedules(ir::Ruleset& ruleset, const Policy& policy, std::chrono::sys_seconds now) {
   // A valid policy names a known time zone (checks.cpp refuses others).
   const date::time_zone* zone = date::locate_zone(policy.timezone);
-  for (ir::Set& set : ruleset.sets) {
-    if (set.schedule.empty()) {
-      continue;
-    }
-    const Schedule* schedule = policy.find_schedule(set.schedule);
-    if (schedule && is_open(*schedule, *zone, now)) {
-      set.elements = set.scheduled_elements;
-    } else {
-      set.elements.clear();
+  for (const ir::RuntimeSets::Scheduled& scheduled : ruleset.runtime.scheduled) {
+    const Schedule* schedule = policy.find_schedule(scheduled.schedule);
+    const bool open = schedule && is_open(*schedule, *zone, now);
+    for (ir::SetId id : scheduled.sets) {
+      ir::Set& set = ruleset.at(id);
+      if (open) {
+        set.elements = set.scheduled_elements;
+      } else {
+        set.elements.clear();
+      }
     }
   }
 }
@@ -36,14 +33,13 @@ bool schedule_open(const Policy& policy, std::string_view name, std::chrono::sys
 }
 
 void fill_wan_gate(ir::Ruleset& ruleset, const Policy& policy, bool closed) {
-  auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
-                          [](const ir::Set& candidate) { return candidate.name == kWanClosedSet; });
-  if (!policy.wan || set == ruleset.sets.end()) {
+  if (!policy.wan || !ruleset.runtime.wan_gate) {
     return;
   }
-  set->elements.clear();
+  ir::Set& set = ruleset.at(*ruleset.runtime.wan_gate);
+  set.elements.clear();
   if (closed) {
-    set->elements.push_back(
+    set.elements.push_back(
         ir::Element{{ir::single(ir::value_of_ifname(policy.wan->interface.name))},
                     {},
                     {policy.wan->pos, "the WAN link is down"},

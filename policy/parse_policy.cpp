@@ -2,6 +2,7 @@
 #include <map>
 
 #include "policy/parser.hpp"
+#include "policy/plugin_parts.hpp"
 #include "policy/schedule.hpp"
 #include "policy/service.hpp"
 #include "policy/units.hpp"
@@ -67,6 +68,10 @@ Policy parse_policy(const YamlNode& root, Reader& reader) {
     auto section = sections.find(key.value);
     if (section != sections.end()) {
       section->second(value, reader, policy);
+    } else if (const plugins::PolicyPart* part =
+                   plugin_part(plugins::PolicyPart::Place::Section, key.value);
+               part && part->parse) {
+      policy.extensions.set(part->key, part->parse(value, reader));
     }
   }
   return policy;
@@ -264,6 +269,7 @@ void parse_rules(const YamlNode& node, Reader& reader, Policy& policy) {
     if (const YamlNode* log = item->find("log")) {
       rule.log = reader.boolean(*log, "log").value_or(false);
     }
+    parse_rule_clauses(*item, reader, rule);
     policy.rules.push_back(std::move(rule));
   }
 }

@@ -177,6 +177,7 @@ class Renderer {
          << "table inet " << ruleset_.table << "\n"
          << "delete table inet " << ruleset_.table << "\n"
          << "table inet " << ruleset_.table << " {\n";
+    render_plugin_resources();
     bool first = true;
     for (const Set& set : ruleset_.sets) {
       if (!set.anonymous) {
@@ -195,6 +196,39 @@ class Renderer {
   }
 
  private:
+  // What the plugins' part of the table needs besides it, which sekishod sets up.
+  void render_plugin_resources() {
+    const auto before = out_.tellp();
+    for (const PluginResources& plugin : ruleset_.plugins) {
+      for (std::uint16_t group : plugin.log_groups) {
+        out_ << "\t# plugin " << plugin.plugin << ": NFLOG group " << group << "\n";
+      }
+      if (plugin.packet_mark_bits != 0) {
+        out_ << "\t# plugin " << plugin.plugin << ": packet mark bits "
+             << hex(plugin.packet_mark_bits) << "\n";
+      }
+      for (const Steering& steering : plugin.steering) {
+        out_ << "\t# plugin " << plugin.plugin << " steers @" << ruleset_.at(steering.flows).name
+             << (steering.how == Steering::How::Tproxy
+                     ? " to tproxy port " + std::to_string(steering.port_or_queue)
+                     : " to NFQUEUE " + std::to_string(steering.port_or_queue))
+             << ", packets marked " << hex(steering.packet_mark)
+             << (steering.fail_open ? ", passed" : ", dropped") << " while no inspector runs";
+        const std::string origin = origin_text(steering.origin);
+        out_ << (origin.empty() ? "" : " (" + origin + ")") << "\n";
+      }
+    }
+    if (out_.tellp() != before) {
+      out_ << "\n";
+    }
+  }
+
+  static std::string hex(std::uint32_t value) {
+    std::ostringstream text;
+    text << "0x" << std::hex << value;
+    return text.str();
+  }
+
   void render_set(const Set& set) {
     if (!set.origin.what.empty() || set.origin.pos.line > 0) {
       out_ << "\t# " << origin_text(set.origin) << "\n";
@@ -202,6 +236,9 @@ class Renderer {
     if (!set.schedule.empty()) {
       out_ << "\t# filled while schedule " << set.schedule << " is open ("
            << set.scheduled_elements.size() << " elements)\n";
+    }
+    if (set.fill == SetFill::Kernel) {
+      out_ << "\t# filled by the kernel; readback, drift restore and verify leave its elements\n";
     }
     const bool map = set.verdict_map || set.data;
     out_ << "\t" << (map ? "map " : "set ") << set.name << " {\n\t\ttype ";
@@ -217,9 +254,18 @@ class Renderer {
     if (set.size > 0) {
       out_ << "\t\tsize " << set.size << "\n";
     }
-    if (set.interval || set.timeout) {
-      out_ << "\t\tflags " << (set.interval ? "interval" : "")
-           << (set.interval && set.timeout ? "," : "") << (set.timeout ? "timeout" : "") << "\n";
+    std::vector<std::string_view> flags;
+    if (set.interval) {
+      flags.push_back("interval");
+    }
+    if (set.timeout) {
+      flags.push_back("timeout");
+    }
+    if (set.fill == SetFill::Kernel) {
+      flags.push_back("dynamic");
+    }
+    for (std::size_t i = 0; i < flags.size(); ++i) {
+      out_ << (i ? "," : "\t\tflags ") << flags[i] << (i + 1 == flags.size() ? "\n" : "");
     }
     if (!set.elements.empty()) {
       out_ << "\t\telements = {";

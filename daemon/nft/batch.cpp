@@ -493,6 +493,8 @@ class BatchWriter {
       flags |= NFT_SET_MAP;
     if (set.timeout)
       flags |= NFT_SET_TIMEOUT;
+    if (set.fill == ir::SetFill::Kernel)
+      flags |= NFT_SET_EVAL;  // updated from the packet path: image.hpp
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, flags);
     if (set.size > 0) {
       nftnl_set_set_u32(s.get(), NFTNL_SET_DESC_SIZE, set.size);

@@ -164,6 +164,7 @@ bool TableImage::add_message(const nlmsghdr* nlh) {
       SetInfo& info = sets_[key];
       info.attributes = set_attributes(s.object);
       info.anonymous = (nftnl_set_get_u32(s.object, NFTNL_SET_FLAGS) & NFT_SET_ANONYMOUS) != 0;
+      info.kernel_filled = (nftnl_set_get_u32(s.object, NFTNL_SET_FLAGS) & NFT_SET_EVAL) != 0;
       return true;
     }
     case NFT_MSG_NEWSETELEM: {
@@ -260,6 +261,9 @@ std::vector<std::string> TableImage::lines() const {
       continue;
     }
     out.push_back(set_line(key, set));
+    if (set.kernel_filled) {
+      continue;  // its elements are the kernel's own doing
+    }
     for (const std::string& element : set.elements) {
       out.push_back("element " + key + " " + element);
     }

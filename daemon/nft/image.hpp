@@ -7,6 +7,10 @@
 //
 // Both sides go through the same libnftnl parsers: our own batch messages and the
 // kernel's dump replies are the same netlink objects.
+//
+// A set the kernel fills from the packet path (ir::SetFill::Kernel, flag NFT_SET_EVAL:
+// meters, detectors) is compared without its elements: readback, drift restore and
+// verify leave them alone.
 
 #include <map>
 #include <memory>
@@ -36,6 +40,7 @@ class TableImage {
   struct SetInfo {
     std::string attributes;
     bool anonymous = false;
+    bool kernel_filled = false;  // NFT_SET_EVAL: lines() leaves its elements out
     std::vector<std::string> elements;
   };
   struct RuleDeleter {

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Validate every configs/*.yaml against configs/policy.schema.json.
+"""Validate every configs/*.yaml against the policy's JSON Schema.
+
+usage: validate_schema.py CONFIGS [SCHEMA]; SCHEMA defaults to CONFIGS/policy.schema.json
+(the build writes it with the plugins' keys: plugins/CMakeLists.txt).
 
 YAML is read with PyYAML's SafeLoader minus its YAML 1.1 timestamp rule, so that
 `support_until: 2030-03-31` stays the string sekisho reads, not a Python date. A mutated
@@ -26,7 +29,8 @@ PolicyLoader.yaml_implicit_resolvers = {
 
 def main() -> int:
     configs = sys.argv[1]
-    with open(os.path.join(configs, "policy.schema.json"), encoding="utf-8") as f:
+    schema_path = sys.argv[2] if len(sys.argv) > 2 else os.path.join(configs, "policy.schema.json")
+    with open(schema_path, encoding="utf-8") as f:
         schema = __import__("json").load(f)
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)

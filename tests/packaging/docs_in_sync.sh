@@ -6,7 +6,9 @@
 # COMPLETION is the bash completion the build wrote (sekisho_gen_completion).
 #
 # Everything is taken from what the binaries print (so a command that lands later is
-# checked once the binary lists it) and from configs/policy.schema.json:
+# checked once the binary lists it) and from the policy's JSON Schema ($SEKISHO_POLICY_SCHEMA,
+# the one the build writes with the plugins' keys; configs/policy.schema.json without it;
+# sekisho-policy.5 likewise from $SEKISHO_POLICY_PAGE):
 # - every command of 'sekishoctl --help' has a .SS (or .TP) heading in sekishoctl.1 and is
 #   completed by the bash completion;
 # - every --option of 'sekishod --help' is in sekishod.8, every --option of 'sekishoctl
@@ -28,10 +30,10 @@ ctl=$1
 daemon=$2
 src=$3
 man1=$src/docs/man/sekishoctl.1
-man5=$src/docs/man/sekisho-policy.5
+man5=${SEKISHO_POLICY_PAGE:-$src/docs/man/sekisho-policy.5}
 man8=$src/docs/man/sekishod.8
 completion=$4
-schema=$src/configs/policy.schema.json
+schema=${SEKISHO_POLICY_SCHEMA:-$src/configs/policy.schema.json}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 
 #include <doctest/doctest.h>
@@ -224,6 +225,49 @@ TEST_CASE("one allow set per zone pair, family and kind; scheduled rules in thei
   REQUIRE(ruleset.find_set("it_to_ot_v4_icmp_log_ranges"));
   const ir::Chain& it_to_ot = *ruleset.find_chain("it_to_ot");
   CHECK(it_to_ot.rules.front().matches.back().set == "it_to_ot_v4_icmp_log_ranges");
+}
+
+TEST_CASE("the compiler hands the daemon a typed handle for every set it fills at run time") {
+  const ir::Ruleset ruleset = compile_text(factory_line());
+  const ir::RuntimeSets& runtime = ruleset.runtime;
+  REQUIRE(runtime.wan_gate);
+  CHECK(ruleset.at(*runtime.wan_gate).name == kWanClosedSet);
+  REQUIRE(runtime.session_maps[0]);
+  REQUIRE(runtime.session_maps[1]);
+  CHECK(ruleset.at(*runtime.session_maps[0]).name == "sessions_v4");
+  CHECK(ruleset.at(*runtime.session_maps[1]).name == "sessions_v6");
+  REQUIRE(runtime.scheduled.size() == 1);
+  const ir::RuntimeSets::Scheduled& hours = runtime.scheduled.front();
+  CHECK(hours.schedule == "operating-hours");
+  CHECK(runtime.find_scheduled("operating-hours") == &hours);
+  CHECK_FALSE(runtime.find_scheduled("never"));
+  CHECK(hours.ct_mark ==
+        schedule_mark(*load_policy_text(factory_line(), "f.yaml").policy, "operating-hours"));
+  CHECK(runtime.kernel_filled.empty());
+  // Every set that is not static is reachable by exactly one handle of its kind, and
+  // every handle leads to a set of that kind.
+  std::map<std::uint32_t, ir::SetFill> handed;
+  auto hand = [&](ir::SetId id, ir::SetFill fill) {
+    REQUIRE(id.index < ruleset.sets.size());
+    CHECK(ruleset.at(id).fill == fill);
+    CHECK(handed.emplace(id.index, fill).second);
+  };
+  hand(*runtime.wan_gate, ir::SetFill::WanGate);
+  hand(*runtime.session_maps[0], ir::SetFill::SessionMap);
+  hand(*runtime.session_maps[1], ir::SetFill::SessionMap);
+  for (ir::SetId id : hours.sets) {
+    hand(id, ir::SetFill::Scheduled);
+    CHECK(ruleset.at(id).schedule == "operating-hours");
+  }
+  for (std::uint32_t i = 0; i < ruleset.sets.size(); ++i) {
+    CHECK_MESSAGE((ruleset.sets[i].fill == ir::SetFill::Static) == !handed.contains(i),
+                  ruleset.sets[i].name);
+    CHECK((ruleset.sets[i].schedule.empty()) == (ruleset.sets[i].fill != ir::SetFill::Scheduled));
+  }
+  // Handles are indexes: a copy of the ruleset answers them with its own sets.
+  ir::Ruleset copy = ruleset;
+  CHECK(&copy.at(*runtime.wan_gate) != &ruleset.at(*runtime.wan_gate));
+  CHECK(copy.at(*copy.runtime.wan_gate).name == kWanClosedSet);
 }
 
 TEST_CASE("exact flows go to a hash set, the rest to an interval set, never both") {

@@ -1,0 +1,323 @@
+// The plugin seam end to end, with the test plugin "probe" (probe_plugin.hpp) registered
+// only in this binary: its keys, schema, checks, manual fragment and compiled part, and
+// sekishoctl check / explain / compile on a policy that uses it, without the daemon.
+
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "daemon/common/exit_codes.hpp"
+#include "daemon/nft/batch.hpp"
+#include "daemon/nft/image.hpp"
+#include "daemon/sekishoctl/commands.hpp"
+#include "plugins/docs.hpp"
+#include "policy/compile.hpp"
+#include "policy/compile_plugins.hpp"
+#include "policy/keys.hpp"
+#include "policy/load.hpp"
+#include "policy/render_nft.hpp"
+#include "tests/ctl/run_command.hpp"
+#include "tests/plugins/probe_plugin.hpp"
+#include "tests/policy/schema_paths.hpp"
+
+using namespace sekisho;
+
+namespace {
+
+// Line 13 holds the rule clause, line 14 the section, line 15 its zone (column 9).
+const std::string kPolicy = R"(version: 1
+zones:
+  ot: { interfaces: [eth1, eth2], networks: [10.10.0.0/16] }
+  it: { interfaces: [eth0], networks: [10.20.0.0/16] }
+hosts:
+  plc: { address: 10.10.0.5 }
+  historian: { address: 10.20.0.9 }
+rules:
+  - name: historian polls the plc
+    from: historian
+    to: plc
+    services: [tcp/502]
+    probe: true
+probe:
+  zone: ot
+  queue: 3
+)";
+
+std::string with(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+policy::LoadResult load(const std::string& text) {
+  return policy::load_policy_text(text, "probe.yaml");
+}
+
+std::string diagnostics_text(const policy::Diagnostics& diagnostics) {
+  std::string text;
+  for (const policy::Diagnostic& diagnostic : diagnostics.sorted()) {
+    text += policy::format_diagnostic(diagnostic) + "\n";
+  }
+  return text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string write_temp(const std::string& text) {
+  char name[] = "/tmp/sekisho-plugin-XXXXXX";
+  int fd = ::mkstemp(name);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  std::ofstream(name) << text;
+  return name;
+}
+
+// The lines of `text` that contain `word`, in order.
+std::string lines_with(const std::string& text, const std::string& word) {
+  std::istringstream in(text);
+  std::string line;
+  std::string out;
+  while (std::getline(in, line)) {
+    if (line.find(word) != std::string::npos) {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("this binary's registry holds the probe, and it passes the registry's checks") {
+  REQUIRE(plugins::registered().size() == 1);
+  CHECK(plugins::registered()[0] == &plugins::probe::plugin);
+  CHECK(plugins::registry_problems(plugins::registered()).empty());
+
+  // What the checks refuse: a core key, a name twice, a mapping outside the key.
+  const plugins::PolicyPart rules_part{
+      plugins::PolicyPart::Place::Section,    "rules", {{"wan", {"x"}}}, "{}", ".SS rules\n",
+      plugins::probe::plugin.policy[0].parse, nullptr};
+  const plugins::Plugin bad{"Bad-Name", std::span(&rules_part, 1), nullptr};
+  const plugins::Plugin* list[] = {&plugins::probe::plugin, &plugins::probe::plugin, &bad};
+  const std::vector<std::string> problems = plugins::registry_problems(list);
+  auto said = [&](std::string_view what) {
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const std::string& p) { return p.find(what) != std::string::npos; });
+  };
+  CHECK(said("'probe' is registered twice"));
+  CHECK(said("key 'probe' is another plugin's"));
+  CHECK(said("plugin 'Bad-Name': a name is"));
+  CHECK(said("key 'rules' is the core's"));
+  CHECK(said("mapping 'wan' is not under 'rules'"));
+}
+
+TEST_CASE("a plugin's keys are the parser's: its section, its clause, its mapping") {
+  const auto& top = policy::keys_at("");
+  CHECK(std::find(top.begin(), top.end(), "probe") != top.end());
+  const auto& rule = policy::keys_at("rules[]");
+  CHECK(std::find(rule.begin(), rule.end(), "probe") != rule.end());
+  CHECK(policy::keys_at("probe") == std::vector<std::string_view>{"zone", "queue", "misbehave"});
+  // The core's own table stays as it was.
+  const auto& core = policy::core_mapping_keys().front();
+  CHECK(std::find(core.keys.begin(), core.keys.end(), "probe") == core.keys.end());
+
+  policy::LoadResult typo = load(with(kPolicy, "  queue: 3", "  qeue: 3"));
+  CHECK_FALSE(typo.policy);
+  CHECK(diagnostics_text(typo.diagnostics).find("probe.yaml:16:3: error[unknown-key]") !=
+        std::string::npos);
+  CHECK(diagnostics_text(typo.diagnostics).find("did you mean 'queue'") != std::string::npos);
+}
+
+TEST_CASE("a plugin's section and clause are parsed into typed values on Policy and Rule") {
+  policy::LoadResult loaded = load(kPolicy);
+  REQUIRE_MESSAGE(loaded.policy, diagnostics_text(loaded.diagnostics));
+  const auto* section = loaded.policy->extensions.find<plugins::probe::Section>("probe");
+  REQUIRE(section);
+  CHECK(section->zone.name == "ot");
+  CHECK(section->queue == 3);
+  CHECK(section->pos.line == 15);
+  // Typed: read as another type, it is not there.
+  CHECK_FALSE(loaded.policy->extensions.find<plugins::probe::Clause>("probe"));
+  const auto* clause = loaded.policy->rules.at(0).extensions.find<plugins::probe::Clause>("probe");
+  REQUIRE(clause);
+  CHECK(clause->on);
+  CHECK(clause->pos.line == 13);
+  // Copies of the policy share the value.
+  const policy::Policy copy = *loaded.policy;
+  CHECK(copy.extensions.find<plugins::probe::Section>("probe") == section);
+
+  policy::LoadResult bad_value = load(with(kPolicy, "queue: 3", "queue: lots"));
+  CHECK_FALSE(bad_value.policy);
+  CHECK(diagnostics_text(bad_value.diagnostics).find("probe.yaml:16:10: error[") !=
+        std::string::npos);
+}
+
+TEST_CASE("a plugin's checks report at FILE:LINE:COL with their own codes") {
+  policy::LoadResult unknown = load(with(kPolicy, "zone: ot", "zone: dmz"));
+  CHECK_FALSE(unknown.policy);
+  CHECK(diagnostics_text(unknown.diagnostics) ==
+        "probe.yaml:15:9: error[probe-unknown-zone]: probe.zone: no zone 'dmz'\n"
+        "  hint: name one of the zones under 'zones'\n");
+
+  const std::size_t section = kPolicy.find("probe:\n  zone");
+  policy::LoadResult alone = load(kPolicy.substr(0, section));
+  CHECK_FALSE(alone.policy);
+  CHECK(diagnostics_text(alone.diagnostics)
+            .find("probe.yaml:13:12: error[probe-needs-section]: rule 'historian polls the plc' is "
+                  "probed") != std::string::npos);
+}
+
+TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, steering") {
+  policy::LoadResult loaded = load(kPolicy);
+  REQUIRE(loaded.policy);
+  const ir::Ruleset ruleset = policy::compile(*loaded.policy);
+
+  REQUIRE(ruleset.runtime.kernel_filled.size() == 1);
+  const ir::Set& seen = ruleset.at(ruleset.runtime.kernel_filled.front());
+  CHECK(seen.name == "probe_seen");
+  CHECK(seen.fill == ir::SetFill::Kernel);
+  CHECK(seen.elements.empty());
+  REQUIRE(ruleset.plugins.size() == 1);
+  const ir::PluginResources& probe = ruleset.plugins.front();
+  CHECK(probe.plugin == "probe");
+  CHECK(probe.log_groups == std::vector<std::uint16_t>{policy::kFirstPluginLogGroup});
+  CHECK(probe.packet_mark_bits == 0x10000);
+  REQUIRE(probe.steering.size() == 1);
+  CHECK(ruleset.at(probe.steering[0].flows).name == "probe_flows");
+
+  // The input chain jumps to the plugin's part after loopback, before conntrack state.
+  const ir::Chain& input = *ruleset.find_chain("input");
+  REQUIRE(input.rules.size() > 2);
+  CHECK(input.rules[1].statements.at(0).verdict.chain == "probe_input");
+  CHECK(input.rules[2].matches.at(0).selectors.at(0) == ir::Selector::CtState);
+
+  const std::string text = ir::render_nft(ruleset, "policy.yaml");
+  CHECK(lines_with(text, "probe") ==
+        "\t# plugin probe: NFLOG group 16\n"
+        "\t# plugin probe: packet mark bits 0x10000\n"
+        "\t# plugin probe steers @probe_flows to NFQUEUE 3, packets marked 0x10000, dropped "
+        "while no inspector runs (probe, line 15)\n"
+        "\t# probe, line 15\n"
+        "\tset probe_seen {\n"
+        "\t# probe, line 15\n"
+        "\tset probe_flows {\n"
+        "\t\telements = { \"eth1\",  # probe, line 15\n"
+        "\t\t\t     \"eth2\" }  # probe, line 15\n"
+        "\t\tjump probe_input\n"
+        "\t# plugin probe\n"
+        "\tchain probe_input {\n"
+        "\t\tiifname @probe_flows counter log prefix \"probe: \" group 16\n");
+  const std::size_t set = text.find("\tset probe_seen {\n");
+  CHECK(text.substr(set, text.find("\t}\n", set) - set) ==
+        "\tset probe_seen {\n\t\ttype ipv4_addr\n\t\tsize 4096\n\t\tflags dynamic\n");
+
+  // Without its section the plugin adds nothing but its (empty) record.
+  policy::LoadResult without = load(kPolicy.substr(0, kPolicy.find("    probe: true")));
+  REQUIRE(without.policy);
+  const ir::Ruleset plain = policy::compile(*without.policy);
+  CHECK(plain.runtime.kernel_filled.empty());
+  CHECK(ir::render_nft(plain, "policy.yaml").find("probe") == std::string::npos);
+}
+
+TEST_CASE(
+    "readback, drift restore and verify compare a set the kernel fills without its elements") {
+  policy::LoadResult loaded = load(kPolicy);
+  REQUIRE(loaded.policy);
+  const ir::Ruleset sent = policy::compile(*loaded.policy);
+  // The kernel as it is later: it has filled probe_seen, and someone added to probe_flows.
+  ir::Ruleset kernel = sent;
+  const ir::Origin none{};
+  kernel.at(kernel.runtime.kernel_filled.front())
+      .elements.push_back(
+          ir::Element{{ir::single(ir::value_of_number(0x0a0a0005, 4))}, {}, none, {}, 0});
+  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(sent, 1));
+  const nft::TableImage seen = nft::image_of_batch(nft::build_replace_batch(kernel, 1));
+  CHECK(nft::differences(expected, seen).empty());
+  bool has_set = false;
+  for (const std::string& line : seen.lines()) {
+    CHECK(line.find("element probe_seen") == std::string::npos);
+    has_set = has_set || line.rfind("set probe_seen ", 0) == 0;
+  }
+  CHECK(has_set);  // the set itself is compared
+
+  ir::Set& flows = kernel.sets.at(kernel.find_set("probe_flows") - kernel.sets.data());
+  flows.elements.push_back(ir::Element{{ir::single(ir::value_of_ifname("eth9"))}, {}, none, {}, 0});
+  const nft::TableImage drifted = nft::image_of_batch(nft::build_replace_batch(kernel, 1));
+  const std::vector<std::string> drift = nft::differences(expected, drifted);
+  REQUIRE(drift.size() == 1);
+  CHECK(drift[0].find("unexpected: element probe_flows") == 0);
+}
+
+TEST_CASE("a plugin cannot open what the policy closes, nor take the core's names or marks") {
+  for (const char* how : {"accept", "name", "ct-mark", "jump"}) {
+    CAPTURE(how);
+    policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
+    REQUIRE(loaded.policy);
+    CHECK_THROWS_AS(policy::compile(*loaded.policy), std::invalid_argument);
+  }
+}
+
+TEST_CASE("check, explain and compile work on a plugin's policy without the daemon") {
+  const std::string file = write_temp(kPolicy);
+  const std::string broken = write_temp(with(kPolicy, "zone: ot", "zone: dmz"));
+  using ctl::testing::run_command;
+
+  auto check = run_command(ctl::run_check, {"check", file}, {});
+  CHECK(check.code == kExitOk);
+  auto refused = run_command(ctl::run_check, {"check", broken}, {});
+  CHECK(refused.code == kExitConfig);
+  CHECK(refused.err.find(broken + ":15:9: error[probe-unknown-zone]") != std::string::npos);
+
+  auto compiled = run_command(ctl::run_compile, {"compile", file}, {});
+  CHECK(compiled.code == kExitOk);
+  CHECK(compiled.out.find("\tset probe_seen {\n") != std::string::npos);
+  CHECK(compiled.out.find("log prefix \"probe: \" group 16") != std::string::npos);
+
+  const ctl::OptionSpec explain_options{{"from", "to", "proto", "port", "type", "at"}, {}};
+  auto explained = run_command(
+      ctl::run_explain,
+      {"explain", file, "--from", "historian", "--to", "plc", "--proto", "tcp", "--port", "502"},
+      explain_options);
+  CHECK(explained.code == kExitOk);
+  CHECK(explained.out.find("historian polls the plc") != std::string::npos);
+  std::remove(file.c_str());
+  std::remove(broken.c_str());
+}
+
+TEST_CASE("the schema and the manual page take the plugin's fragments") {
+  const auto core =
+      nlohmann::ordered_json::parse(read_file(SEKISHO_SOURCE_DIR "/configs/policy.schema.json"));
+  const auto schema = plugins::merged_schema(core, plugins::registered());
+  CHECK(schema["properties"]["probe"]["required"] == nlohmann::json::array({"zone"}));
+  CHECK(schema["properties"]["rules"]["items"]["properties"]["probe"]["type"] == "boolean");
+  // The merged schema names exactly the keys the parser (with the plugin) accepts.
+  const nlohmann::json plain = nlohmann::json::parse(schema.dump());
+  std::set<std::string> schema_paths;
+  sekisho::testing::collect_schema_paths(plain, plain, "", schema_paths);
+  const auto parser = policy::known_key_paths();
+  CHECK(schema_paths == std::set<std::string>(parser.begin(), parser.end()));
+  CHECK(schema_paths.contains("probe.zone"));
+  CHECK(schema_paths.contains("rules[].probe"));
+  // Without plugins the schema is the core's.
+  CHECK(plugins::merged_schema(core, {}) == core);
+
+  const std::string page = read_file(SEKISHO_SOURCE_DIR "/docs/man/sekisho-policy.5");
+  const std::string merged = plugins::merged_manual(page, plugins::registered());
+  const std::size_t fragment = merged.find(".SS probe\n");
+  REQUIRE(fragment != std::string::npos);
+  CHECK(fragment > merged.find(".SS audit\n"));
+  CHECK(merged.find(".B rules[].probe\n") > fragment);
+  CHECK(merged.find(".SH MATCHING\n") > merged.find(".B rules[].probe\n"));
+  CHECK(merged.size() == page.size() + plugins::probe::plugin.policy[0].manual.size() +
+                             plugins::probe::plugin.policy[1].manual.size());
+  CHECK(plugins::merged_manual(page, {}) == page);
+}

@@ -1,0 +1,163 @@
+#include "tests/plugins/probe_plugin.hpp"
+
+namespace sekisho::plugins::probe {
+
+namespace {
+
+policy::Extension parse_section(const policy::YamlNode& node, policy::Reader& reader) {
+  if (!reader.mapping(node, "probe", "probe")) {
+    return {};
+  }
+  Section section;
+  section.pos = node.pos;
+  if (const policy::YamlNode* zone = node.find("zone")) {
+    if (auto name = reader.name(*zone, "probe.zone")) {
+      section.zone = *name;
+    }
+  } else {
+    reader.missing(node, node.pos, "probe", "zone");
+  }
+  if (const policy::YamlNode* queue = node.find("queue")) {
+    section.queue =
+        static_cast<std::uint16_t>(reader.integer(*queue, "probe.queue", 0, 65535).value_or(0));
+  }
+  if (const policy::YamlNode* misbehave = node.find("misbehave")) {
+    section.misbehave = reader.string(*misbehave, "probe.misbehave").value_or("");
+  }
+  return policy::make_extension(std::move(section));
+}
+
+policy::Extension parse_clause(const policy::YamlNode& node, policy::Reader& reader) {
+  if (auto on = reader.boolean(node, "probe")) {
+    return policy::make_extension(Clause{*on, node.pos});
+  }
+  return {};
+}
+
+void check_section(const policy::Policy& policy, policy::Diagnostics& diagnostics) {
+  const Section* section = policy.extensions.find<Section>("probe");
+  if (section && !section->zone.name.empty() && !policy.find_zone(section->zone.name)) {
+    diagnostics.error(section->zone.pos, "probe-unknown-zone",
+                      "probe.zone: no zone '" + section->zone.name + "'",
+                      "name one of the zones under 'zones'");
+  }
+}
+
+void check_clause(const policy::Policy& policy, policy::Diagnostics& diagnostics) {
+  if (policy.extensions.contains("probe")) {
+    return;
+  }
+  for (const policy::Rule& rule : policy.rules) {
+    const Clause* clause = rule.extensions.find<Clause>("probe");
+    if (clause && clause->on) {
+      diagnostics.error(clause->pos, "probe-needs-section",
+                        "rule '" + rule.name + "' is probed, but the policy has no 'probe'",
+                        "add a top-level 'probe' section");
+    }
+  }
+}
+
+ir::Statement verdict(ir::VerdictKind kind, std::string chain = {}) {
+  ir::Statement statement;
+  statement.kind = ir::Statement::Kind::Verdict;
+  statement.verdict = ir::Verdict{kind, std::move(chain)};
+  return statement;
+}
+
+void compile(const policy::Policy& policy, Contribution& contribution) {
+  const Section* section = policy.extensions.find<Section>("probe");
+  if (!section) {
+    return;
+  }
+  const ir::Origin origin{section->pos, "probe"};
+  ir::Set seen;
+  seen.name = "probe_seen";
+  seen.key = {ir::FieldType::Ipv4Addr};
+  seen.size = 4096;
+  seen.fill = ir::SetFill::Kernel;
+  seen.origin = origin;
+  contribution.add_set(std::move(seen));
+
+  ir::Set flows;
+  flows.name = "probe_flows";
+  flows.key = {ir::FieldType::IfName};
+  flows.origin = origin;
+  for (const policy::NameRef& interface : policy.find_zone(section->zone.name)->interfaces) {
+    flows.elements.push_back(
+        ir::Element{{ir::single(ir::value_of_ifname(interface.name))}, {}, origin, {}, 0});
+  }
+  const ir::SetId flows_id = contribution.add_set(std::move(flows));
+
+  ir::Statement counter;
+  counter.kind = ir::Statement::Kind::Counter;
+  ir::Statement log;
+  log.kind = ir::Statement::Kind::Log;
+  log.log_group = contribution.log_group();
+  log.log_prefix = "probe: ";
+  const ir::Match from_zone{{ir::Selector::IifName}, ir::Match::Op::InSet, "probe_flows", {}};
+  contribution.hook(ir::Hook::Input, ir::Rule{{from_zone}, {counter, log}, origin});
+
+  const std::uint32_t mark = contribution.packet_mark_bits(1);
+  contribution.steer(
+      ir::Steering{ir::Steering::How::XtNfqueue, flows_id, mark, section->queue, false, origin});
+
+  // Each way of breaking the seam that the compiler must refuse.
+  if (section->misbehave == "accept") {
+    contribution.hook(ir::Hook::Forward, ir::Rule{{}, {verdict(ir::VerdictKind::Accept)}, origin});
+  } else if (section->misbehave == "name") {
+    ir::Chain chain;
+    chain.name = "input";
+    contribution.add_chain(std::move(chain));
+  } else if (section->misbehave == "ct-mark") {
+    ir::Statement mark_set;
+    mark_set.kind = ir::Statement::Kind::CtMarkSet;
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {mark_set}, origin});
+  } else if (section->misbehave == "jump") {
+    contribution.hook(ir::Hook::Input,
+                      ir::Rule{{}, {verdict(ir::VerdictKind::Jump, "session_gate")}, origin});
+  }
+}
+
+constexpr std::string_view kSectionSchema = R"({
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["zone"],
+  "properties": {
+    "zone": { "type": "string" },
+    "queue": { "type": "integer", "minimum": 0, "maximum": 65535 },
+    "misbehave": { "type": "string" }
+  }
+})";
+
+constexpr std::string_view kSectionManual = R"(.SS probe
+The test plugin's section:
+.B zone
+names a zone,
+.B queue
+the NFQUEUE its packets go to;
+.B misbehave
+breaks the seam.
+)";
+
+const PolicyPart kParts[] = {
+    {PolicyPart::Place::Section,
+     "probe",
+     {{"probe", {"zone", "queue", "misbehave"}}},
+     kSectionSchema,
+     kSectionManual,
+     parse_section,
+     check_section},
+    {PolicyPart::Place::RuleClause,
+     "probe",
+     {},
+     R"({ "type": "boolean" })",
+     ".TP\n.B rules[].probe\nwhether the test plugin probes the rule.\n",
+     parse_clause,
+     check_clause},
+};
+
+}  // namespace
+
+const Plugin plugin{"probe", kParts, compile};
+
+}  // namespace sekisho::plugins::probe

@@ -1,6 +1,6 @@
 #pragma once
 // The plugin seam (docs/architecture.md, "Plugins"). A plugin is one `Plugin` value in
-// plugins/<name>/, named by one line of plugins/registry.cpp. Everything it adds to the
+// plugins/<name>/, named by one line of SEKISHO_PLUGINS in plugins/CMakeLists.txt. Everything it adds to the
 // product is derived from that value: its policy keys (parsed, checked, in the JSON
 // Schema and the sekisho-policy(5) page) and its part of the compiled ruleset. No dlopen
 // and no self-registration: a binary has exactly the plugins of the registry it links.
@@ -94,7 +94,7 @@ struct Plugin {
   // static tables.
 };
 
-// The plugins of this binary, in registration order: plugins/registry.cpp, or the
+// The plugins of this binary, in registration order: SEKISHO_PLUGINS, or the
 // registry of a test binary that links its own (tests/plugins/).
 std::span<const Plugin* const> registered();
 

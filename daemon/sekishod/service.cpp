@@ -18,6 +18,7 @@
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
 #include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/milliseconds.hpp"
 #include "daemon/sekishod/notify.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
@@ -40,17 +41,12 @@ std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point now) {
   return std::chrono::time_point_cast<std::chrono::seconds>(now);
 }
 
-std::string milliseconds(std::chrono::microseconds took) {
-  return std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) +
-         " ms";
-}
-
 }  // namespace
 
 Service::Service(boost::asio::io_context& io, Options options)
     : io_(io),
       options_(std::move(options)),
-      monitor_("sekisho"),
+      enforcer_(options_, auditor_, *this),
       signals_(io, SIGHUP, SIGTERM, SIGINT),
       generation_timer_(io),
       checkpoint_timer_(io),
@@ -82,7 +78,7 @@ Service::Service(boost::asio::io_context& io, Options options)
       power_hook_(io),
       local_broker_(options_.broker, options_.state_dir) {}
 
-std::optional<Service::Loaded> Service::load(bool at_start) {
+std::optional<Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
   policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
   // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
@@ -99,200 +95,52 @@ std::optional<Service::Loaded> Service::load(bool at_start) {
   Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
   out.ruleset = policy::compile(out.policy);
   log_info(options_.policy_path + ": read, checked and compiled in " +
-           milliseconds(std::chrono::duration_cast<std::chrono::microseconds>(
+           milliseconds_text(std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::steady_clock::now() - start)));
   return out;
 }
 
-void Service::fill_runtime_sets(Loaded& loaded) {
-  policy::fill_open_schedules(loaded.ruleset, loaded.policy, to_seconds(schedule_clock_now()));
-  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_close_wanted_);
-  fill_sessions(loaded.ruleset);
+void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
+  policy::fill_open_schedules(ruleset, policy, to_seconds(schedule_clock_now()));
+  policy::fill_wan_gate(ruleset, policy, wan_close_wanted_);
+  fill_sessions(ruleset);
 }
 
-bool Service::apply_filled(Loaded& loaded, const char* what) {
-  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: the
-  // scheduled sets, the WAN gate and the sessions maps (the only sets with timeouts).
-  std::vector<std::pair<ir::Set*, std::vector<ir::Element>>> held;
-  if (current_ && &loaded == &*current_) {
-    for (ir::Set& set : loaded.ruleset.sets) {
-      if (!set.schedule.empty() || set.timeout || set.name == policy::kWanClosedSet) {
-        held.emplace_back(&set, set.elements);
-      }
-    }
-  }
-  fill_runtime_sets(loaded);
-  if (!apply(loaded.ruleset, what)) {
-    for (auto& [set, elements] : held) {
-      set->elements = std::move(elements);
-    }
-    return false;
-  }
-  wan_closed_ = loaded.policy.wan && wan_close_wanted_;
+void Service::after_apply(const policy::Policy& policy) {
+  wan_closed_ = policy.wan && wan_close_wanted_;
   for (auto& [number, closing] : closing_sessions_) {
     closing.elements_gone = true;  // the table applied holds the open sessions only
   }
-  return true;
 }
 
-bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
-  // Whatever others did so far is read first; during our own commit nobody listens (the
-  // kernel then builds no events for it), and the commit is conditional on the generation
-  // it started from, so a change by someone else after it shows as an unexpected
-  // generation at the next check.
-  if (events_) {
-    EventNews news = read_events();
-    if (!news.foreign.empty()) {
-      ++restores_;
-      log_warning("drift: " + news.foreign + "; the apply that follows replaces it (restore #" +
-                  std::to_string(restores_) + ")");
-    }
-  }
-  monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_ruleset(nft_socket_, ruleset, options_.policy_path);
-  if (std::error_code error = monitor_.resume()) {
-    log_error("cannot listen to nftables events again: " + error.message() +
-              "; relying on the generation check");
-  }
-  if (!outcome.ok) {
-    last_kernel_error_ = outcome.errors.empty() ? "refused" : outcome.errors.front();
-    for (const std::string& error : outcome.errors) {
-      log_error(error);
-    }
-    log_error(std::string(what) + " failed: the kernel keeps its previous ruleset");
-    // Whatever the kernel holds now (the old ruleset, or someone's half of it), the next
-    // generation check reads it back and restores until it matches.
-    check_pending_ = true;
-    return false;
-  }
-  known_genid_ = outcome.genid;
-  applied_genid_ = outcome.genid;
-  applied_at_ = std::chrono::system_clock::now();
-  // Building and sending a large batch takes tens of megabytes that are free again now:
-  // give them back, so the daemon's resident size is what it keeps, not its peak.
-  malloc_trim(0);
-  log_info(std::string(what) + ": " + std::to_string(ruleset.rule_count()) + " rules, " +
-           std::to_string(ruleset.element_count()) + " set elements in one batch of " +
-           std::to_string(outcome.messages) + " messages, committed in " +
-           milliseconds(outcome.took) + " (batch " + milliseconds(outcome.build) + ", dry run " +
-           milliseconds(outcome.dry_run) + ", commit " + milliseconds(outcome.commit) +
-           "; generation " + std::to_string(outcome.genid) + ")");
-  return true;
-}
-
-bool Service::apply_element_changes(const std::vector<SetChange>& changes, const char* what,
-                                    bool quiet_fallback) {
-  if (events_) {
-    EventNews news = read_events();
-    if (!news.foreign.empty()) {
-      // A full apply: it carries every runtime set as it is to be now, these changes too.
-      return restore(news.foreign);
-    }
-  }
-  std::vector<nft::ElementChange> batch;
-  for (const SetChange& change : changes) {
-    batch.push_back({change.set, change.remove, change.add});
-  }
-  monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, batch, what);
-  if (std::error_code error = monitor_.resume()) {
-    log_error("cannot listen to nftables events again: " + error.message());
-  }
-  if (outcome.ok) {
-    // Someone committed while we did not listen: only a readback can tell what.
-    if (outcome.genid != known_genid_ + 1) {
-      check_pending_ = true;
-    }
-    known_genid_ = outcome.genid;
-    applied_genid_ = outcome.genid;
-    for (const SetChange& change : changes) {
-      change.set->elements = change.after;
-    }
-    log_info(std::string(what) + ": committed in " + milliseconds(outcome.took) + " (generation " +
-             std::to_string(outcome.genid) + ")");
-    return true;
-  }
-  // E.g. a session element that timed out in the meantime cannot be removed (ENOENT):
-  // replacing the whole table with the runtime sets as they are to be now works unless the
-  // kernel refuses that too.
-  if (!quiet_fallback) {
-    for (const std::string& error : outcome.errors) {
-      log_warning(error);
-    }
-    log_warning(std::string(what) + ": element change refused; replacing the table instead");
-  }
-  return apply_filled(*current_, what);
-}
-
-void Service::note_retry(const std::string& change, const std::string& what,
-                         const std::string& error) {
-  if (error.empty()) {
-    if (std::optional<Retries::Episode> episode = retries_.took(change)) {
-      const auto seconds =
-          std::chrono::duration_cast<std::chrono::seconds>(Retries::Clock::now() - episode->since)
-              .count();
-      log_notice(what + ": the kernel took it after " + std::to_string(episode->failures) +
-                 " failed attempts in " + std::to_string(seconds) + " s");
-      auditor_.record(Auditor::daemon_actor(), "kernel.change_applied",
-                      {{"change", change},
-                       {"what", what},
-                       {"failed_attempts", static_cast<std::int64_t>(episode->failures)},
-                       {"failed_seconds", static_cast<std::int64_t>(seconds)}});
-    }
-    return;
-  }
-  if (retries_.failed(change, Retries::Clock::now())) {
-    log_error(what + ": the kernel did not take it (" + error + "); trying again until it does");
-    auditor_.record(Auditor::daemon_actor(), "kernel.change_failed",
-                    {{"change", change}, {"what", what}, {"error", error}});
-  }
-}
-
-bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
-                      std::optional<Loaded>* replaced) {
+void Service::before_policy(const policy::Policy& next) {
   // Sessions this policy no longer grants as they were granted end with it: its ruleset
   // leaves them out.
-  std::vector<sessions::Session> ending;
-  for (std::uint32_t number : sessions_without_grant(loaded.policy)) {
-    ending.push_back(open_sessions_.at(number));
+  sessions_ending_.clear();
+  for (std::uint32_t number : sessions_without_grant(next)) {
+    sessions_ending_.push_back(open_sessions_.at(number));
     open_sessions_.erase(number);
   }
-  if (!apply_filled(loaded, what)) {
+}
+
+void Service::after_policy(const policy::Policy& policy, bool ok) {
+  std::vector<sessions::Session> ending = std::exchange(sessions_ending_, {});
+  if (!ok) {
     for (sessions::Session& session : ending) {
       open_sessions_.emplace(session.number, std::move(session));
     }
-    return false;  // the kernel and current_ keep the previous policy
-  }
-  std::optional<Loaded> previous = std::exchange(current_, std::move(loaded));
-  if (replaced) {
-    *replaced = std::move(previous);
+    return;
   }
   end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
-  enforce_vpns(current_->policy);
-  enforce_cloud(current_->policy);
-  if (confirmed) {
-    if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
-      log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
-                  error.message() + " (--restore would load an older one or lock down)");
-    }
-  }
-  return true;
+  enforce_vpns(policy);
+  enforce_cloud(policy);
 }
 
-// One record for an apply that took or failed: where the policy came from, who sent it,
-// and the hashes an auditor can match with the files.
-void Service::record_apply(const char* kind, const audit::Actor& by, const std::string& source,
-                           const std::string& how, const std::string& old_hash,
-                           nlohmann::json details) {
-  details["source"] = source;
-  details["how"] = how;
-  details["old_sha256"] = old_hash.empty() ? nlohmann::json() : nlohmann::json(old_hash);
-  details["generation"] = applied_genid_;
-  if (!details.contains("new_sha256")) {
-    details["new_sha256"] = sha256_hex(current_->text);
-  }
-  auditor_.record(by, kind, details);
+void Service::foreign_change_replaced(const std::string& what) {
+  ++restores_;
+  log_warning("drift: " + what + "; the apply that follows replaces it (restore #" +
+              std::to_string(restores_) + ")");
 }
 
 int Service::start() {
@@ -311,7 +159,6 @@ int Service::start() {
   if (!loaded) {
     return kExitConfig;
   }
-  // Listen before the first apply, so its events are seen as ours and nothing is missed.
   int event_buffer = nft::ChangeMonitor::kReceiveBuffer;
 #ifdef SEKISHO_TESTING
   // The lab makes the kernel drop events (a tiny buffer) to test the readback path.
@@ -321,18 +168,8 @@ int Service::start() {
                 " bytes ($SEKISHO_TEST_EVENT_BUFFER)");
   }
 #endif
-  if (std::error_code error = monitor_.open(event_buffer)) {
-    log_error("cannot listen to nftables events: " + error.message());
-    return kExitUnavailable;
-  }
-  for (const auto& [what, error] :
-       {std::pair{"nftables", nft_socket_.open()},
-        std::pair{"rtnetlink", net::open_route_socket(route_socket_)},
-        std::pair{"conntrack", net::open_conntrack_socket(conntrack_socket_)}}) {
-    if (error) {
-      log_error(std::string("cannot open a netlink socket for ") + what + ": " + error.message());
-      return kExitUnavailable;
-    }
+  if (int code = enforcer_.open(event_buffer); code != kExitOk) {
+    return code;
   }
   ::mkdir(options_.state_dir.c_str(), 0700);
   if (std::error_code error = state_lock_.acquire(options_.state_dir)) {
@@ -367,7 +204,7 @@ int Service::start() {
   start_sessions();
   end_closed_schedules_at_start();
   check_wan();  // the link as the decision says, before anything else waits on it
-  const int events_fd = ::dup(monitor_.fd());
+  const int events_fd = enforcer_.watch_events();
   if (events_fd < 0) {
     log_error("cannot watch nftables events: " +
               std::error_code(errno, std::generic_category()).message());
@@ -433,7 +270,7 @@ void Service::reload() {
                     {{"source", options_.policy_path}, {"reason", "invalid policy"}});
     return;
   }
-  const std::string old_hash = sha256_hex(current_->text);
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
   const std::string new_hash = sha256_hex(loaded->text);
   // Its record first: a reload may grant access, and without its record it does not happen.
   if (!auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
@@ -444,9 +281,9 @@ void Service::reload() {
     log_error("reload refused: the audit log cannot be written; the running ruleset stays");
     return;
   }
-  if (!enforce(*loaded, "reloaded", true)) {
-    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "reload",
-                 old_hash, {{"new_sha256", new_hash}});
+  if (!enforcer_.enforce(*loaded, "reloaded", true)) {
+    enforcer_.record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path,
+                           "reload", old_hash, {{"new_sha256", new_hash}});
     return;
   }
   notify_status("enforcing " + options_.policy_path);
@@ -457,17 +294,17 @@ bool Service::restore(const std::string& why) {
   log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
               std::to_string(restores_) + ")");
   // The clock may have moved a schedule since the last apply: restore what is due now.
-  const bool restored = apply_filled(*current_, "restored");
+  const bool restored = enforcer_.full_apply("restored");
   // Recorded when it takes, and when it first fails: a kernel that keeps refusing is
   // tried every second, but not recorded every second.
   nlohmann::json details = {{"what", why}, {"restore", restores_}, {"restored", restored}};
   if (restored) {
-    if (std::optional<Retries::Episode> episode = retries_.took("restore")) {
+    if (std::optional<Retries::Episode> episode = restore_retries_.took("restore")) {
       details["failed_attempts"] = static_cast<std::int64_t>(episode->failures);
     }
     auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
-  } else if (retries_.failed("restore", Retries::Clock::now())) {
-    details["error"] = last_kernel_error_;
+  } else if (restore_retries_.failed("restore", Retries::Clock::now())) {
+    details["error"] = enforcer_.last_kernel_error();
     auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
   }
   // systemctl status shows the state: a failing restore must not look like enforcement.
@@ -480,36 +317,8 @@ bool Service::restore(const std::string& why) {
   return restored;
 }
 
-Service::EventNews Service::read_events() {
-  EventNews news;
-  std::vector<nft::Commit> commits;
-  if (std::error_code error = monitor_.read(commits, news.lost)) {
-    log_warning("reading nftables events: " + error.message());
-  }
-  for (const nft::Commit& commit : commits) {
-    // A generation skipped is a commit whose events we did not see (while we did not
-    // listen, during our own apply, or lost): only a readback can tell what it did.
-    if (commit.genid != known_genid_ + 1) {
-      news.lost = true;
-    }
-    known_genid_ = commit.genid;
-    // Our own commits raise no events: the monitor is paused while we commit.
-    if (!commit.touched_table) {
-      continue;
-    }
-    std::string changes;
-    for (const std::string& change : commit.changes) {
-      changes += (changes.empty() ? "" : ", ") + change;
-    }
-    news.foreign = "table inet sekisho changed by process " + std::to_string(commit.pid) + " (" +
-                   commit.process + ") in generation " + std::to_string(commit.genid) + ": " +
-                   changes;
-  }
-  return news;
-}
-
 void Service::handle_events() {
-  EventNews news = read_events();
+  Enforcer::EventNews news = enforcer_.read_events();
   if (!news.foreign.empty()) {
     restore(news.foreign);  // once, however many commits it took
   } else if (news.lost) {
@@ -520,17 +329,17 @@ void Service::handle_events() {
 
 void Service::check_generation() {
   // Events already waiting explain most generation changes, and name the process.
-  EventNews news = read_events();
+  Enforcer::EventNews news = enforcer_.read_events();
   if (!news.foreign.empty()) {
     restore(news.foreign);
     return;
   }
-  std::uint32_t genid = 0;
-  if (std::error_code error = nft::read_genid(nft_socket_, genid)) {
+  bool moved = false;
+  if (std::error_code error = enforcer_.generation_moved(moved)) {
     log_warning("cannot read the nftables generation: " + error.message());
     return;
   }
-  if (genid != known_genid_ || news.lost || check_pending_) {
+  if (moved || news.lost || enforcer_.check_pending()) {
     // Someone committed and its events were not seen (lost, or while we did not listen).
     compare_and_restore();
   }
@@ -541,20 +350,20 @@ void Service::compare_and_restore() {
   if (std::optional<std::string> drift = read_back_and_compare(compared)) {
     restore(*drift + " (found by reading the table back)");
   } else if (compared) {
-    check_pending_ = false;
+    enforcer_.compared();
   }
   malloc_trim(0);  // the two images of a large table are gone again
 }
 
 std::optional<std::string> Service::read_back_and_compare(bool& compared) {
-  const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
+  const ir::Ruleset& applied = enforcer_.current().ruleset;
+  nft::Readback kernel = nft::read_table(enforcer_.nft_socket(), applied.table);
   if (kernel.error) {
     log_warning("cannot read table inet sekisho back: " + kernel.error.message());
-    check_pending_ = true;  // the generation is not vouched for: try again next tick
+    enforcer_.check_later();  // the generation is not vouched for: try again next tick
     return std::nullopt;
   }
-  known_genid_ = kernel.genid;
+  enforcer_.read_back_at(kernel.genid);
   compared = true;
   if (!kernel.image.has_table()) {
     return "table inet sekisho is gone";
@@ -575,16 +384,9 @@ std::optional<std::string> Service::read_back_and_compare(bool& compared) {
   return "table inet sekisho differs from the policy: " + summary;
 }
 
-// No exception leaves an event-loop handler: it is logged, the kernel is compared with the
-// policy at the next tick, and the handler's wait is armed again by its caller.
+// The handler's wait is armed again by its caller.
 void Service::guarded(const char* what, const std::function<void()>& work) {
-  try {
-    work();
-  } catch (const std::exception& error) {
-    log_error(std::string(what) + " failed: " + error.what() +
-              "; the table will be read back and compared");
-    check_pending_ = true;
-  }
+  enforcer_.guarded(what, work);
 }
 
 void Service::wait_for_signals() {

@@ -53,7 +53,9 @@
 #include "daemon/nft/socket.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/background_job.hpp"
+#include "daemon/sekishod/enforcer.hpp"
 #include "daemon/sekishod/exporter.hpp"
+#include "daemon/sekishod/options.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
@@ -66,14 +68,7 @@
 
 namespace sekisho::daemon {
 
-struct Options {
-  std::string policy_path;
-  std::string state_dir;
-  std::string control_path;
-  cloud::BrokerPaths broker;  // the local MQTT broker's files, socket and store
-};
-
-class Service {
+class Service : private Enforcer::Hooks {
  public:
   Service(boost::asio::io_context& io, Options options);
 
@@ -84,27 +79,11 @@ class Service {
   std::uint64_t restores() const { return restores_; }
 
  private:
-  struct Loaded {
-    policy::Policy policy;
-    // Compiled once; the elements of scheduled sets are filled in place while their
-    // schedule is open (one copy of a ruleset that can hold a hundred thousand elements).
-    ir::Ruleset ruleset;
-    std::string text;
-  };
-
   std::optional<Loaded> load(bool at_start);
   // The policy that decides about the audit log: a pending one must not (retention).
   const policy::Policy& confirmed_policy() const {
-    return confirmed_ ? confirmed_->policy : current_->policy;
+    return confirmed_ ? confirmed_->policy : enforcer_.current().policy;
   }
-  // One runtime set of current_ (a schedule's, the WAN gate, a sessions map) to change in
-  // the kernel: the elements to remove and add, and what the set holds once it took.
-  struct SetChange {
-    ir::Set* set;
-    std::vector<ir::Element> remove;
-    std::vector<ir::Element> add;
-    std::vector<ir::Element> after;
-  };
   // A session whose end was decided while the kernel still grants its access: retried
   // every second; it ends (recorded, connections deleted) once the access is gone.
   struct ClosingSession {
@@ -115,42 +94,15 @@ class Service {
     bool elements_gone = false;  // a whole-table apply without them has taken
   };
 
-  // Applies `loaded` and makes it current_ (the policy it replaced goes to `replaced`);
-  // a confirmed policy also becomes last-good. On failure current_ and the files stay as
-  // they were (and the next tick reads the kernel back).
-  bool enforce(Loaded& loaded, const char* what, bool confirmed,
-               std::optional<Loaded>* replaced = nullptr);
-  bool apply(const ir::Ruleset& ruleset, const char* what);
-  // Fills `loaded`'s runtime sets as they are to be now (schedules by the clock, the WAN
-  // gate as wanted, the open sessions) and applies it; then the gate and the sessions
-  // being closed are as the kernel holds them. When `loaded` is current_ and the kernel
-  // refuses, its runtime sets are put back: current_ never claims what the kernel lacks.
-  bool apply_filled(Loaded& loaded, const char* what);
-  // Changes elements of current_'s sets in the kernel in one small batch; each set holds
-  // its `after` once the kernel took it. When the kernel refuses (or another process
-  // changed the table first), the whole table is applied instead as apply_filled does
-  // (`quiet_fallback`: without a warning, for changes that may meet timed-out elements).
-  // False when neither worked: current_ is as it was, and the caller tries again.
-  bool apply_element_changes(const std::vector<SetChange>& changes, const char* what,
-                             bool quiet_fallback = false);
-  // A kernel change that must take (`change` a key, `what` for people), after an attempt
-  // that failed with `error` (empty: it took): audited when it first fails and when it
-  // takes after failing (kernel.change_failed, kernel.change_applied), never at each retry.
-  void note_retry(const std::string& change, const std::string& what, const std::string& error);
-  void record_apply(const char* kind, const audit::Actor& by, const std::string& source,
-                    const std::string& how, const std::string& old_hash,
-                    nlohmann::json details = nlohmann::json::object());
-  // The scheduled sets as their schedules are now, and the sessions maps as the open
-  // sessions are now (each with its remaining time).
-  void fill_runtime_sets(Loaded& loaded);
+  // Enforcer::Hooks: the subsystems' part of each apply.
+  void fill(ir::Ruleset& ruleset, const policy::Policy& policy) override;
+  void after_apply(const policy::Policy& policy) override;
+  void before_policy(const policy::Policy& next) override;
+  void after_policy(const policy::Policy& policy, bool ok) override;
+  void foreign_change_replaced(const std::string& what) override;
+  bool restore(const std::string& what) override;
 
   void reload();
-  bool restore(const std::string& why);
-  struct EventNews {
-    std::string foreign;  // what another process did to our table (empty: nothing)
-    bool lost = false;    // the kernel dropped events: only a readback can tell
-  };
-  EventNews read_events();
   void handle_events();
   void check_generation();
   void compare_and_restore();
@@ -291,26 +243,12 @@ class Service {
 
   boost::asio::io_context& io_;
   Options options_;
-  std::optional<Loaded> current_;
+  Enforcer enforcer_;
   // While a confirmation is pending: what is then in force, and what a rollback restores.
   std::optional<PendingConfirmation> pending_;
   std::optional<Loaded> confirmed_;
-  std::uint32_t applied_genid_ = 0;  // the generation of our last commit
-  std::chrono::system_clock::time_point applied_at_;
-  std::uint32_t known_genid_ = 0;
   std::uint64_t restores_ = 0;
-  bool check_pending_ = false;     // an apply or readback failed: compare at the next tick
-  std::string last_kernel_error_;  // why the last apply failed, for the audit log
-  Retries retries_;
-
-  nft::ChangeMonitor monitor_;
-  // The netlink sockets enforcing needs, opened at start and kept: with every other
-  // descriptor taken (a flood of connections, say), the ruleset is still applied, read back
-  // and restored, the WAN gate and link still close and a closed window's connections
-  // still end.
-  nft::Socket nft_socket_;
-  net::NetlinkSocket route_socket_;
-  net::NetlinkSocket conntrack_socket_;
+  Retries restore_retries_;  // a restore the kernel refuses, recorded once per episode
   std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer generation_timer_;
@@ -334,6 +272,9 @@ class Service {
   std::uint32_t highest_session_number_ = 0;  // of any session.open in the audit log
   std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
   std::map<std::uint32_t, ClosingSession> closing_sessions_;  // by number
+  // Taken out of open_sessions_ by before_policy: the policy being applied does not grant
+  // them; they end when it took, and are open again when it did not.
+  std::vector<sessions::Session> sessions_ending_;
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
   // Each schedule's state as last recorded (schedule.open/close): a full apply fills the

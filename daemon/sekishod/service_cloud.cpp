@@ -69,9 +69,9 @@ void Service::enforce_cloud(const policy::Policy& policy) {
 }
 
 void Service::check_cloud() {
-  const bool cloud = current_ && current_->policy.cloud.has_value();
+  const bool cloud = enforcer_.has_current() && enforcer_.current().policy.cloud.has_value();
   if (!local_broker_.problem().empty()) {
-    (void)local_broker_.configure(current_->policy);  // the directory may be there now
+    (void)local_broker_.configure(enforcer_.current().policy);  // the directory may be there now
   }
   local_broker_.tick(cloud);
   if (bridge_) {
@@ -85,13 +85,15 @@ void Service::check_cloud() {
 nlohmann::json Service::cloud_status_json() {
   nlohmann::json status;
   if (!bridge_) {
-    status = {{"configured", current_ && current_->policy.cloud.has_value()}, {"running", false}};
+    status = {
+        {"configured", enforcer_.has_current() && enforcer_.current().policy.cloud.has_value()},
+        {"running", false}};
   } else {
     status = bridge_->status_json();
     status["configured"] = true;
     status["running"] = true;
   }
-  status["broker"] = local_broker_.status_json(current_->policy);
+  status["broker"] = local_broker_.status_json(enforcer_.current().policy);
   return status;
 }
 
@@ -103,7 +105,7 @@ nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
     throw invalid("publisher must be a host name");
   }
   const std::string name = value->get<std::string>();
-  const std::vector<std::string> publishers = cloud::broker_publishers(current_->policy);
+  const std::vector<std::string> publishers = cloud::broker_publishers(enforcer_.current().policy);
   if (!std::binary_search(publishers.begin(), publishers.end(), name)) {
     throw control::ControlError(
         control::ErrorCode::NotFound,
@@ -125,11 +127,11 @@ nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
       {"publisher", name},
       {"username", name},
       {"rotated", staged->rotated},
-      {"broker", current_->policy.cloud
-                     ? current_->policy.cloud->local_broker_address.to_string() + ":" +
-                           std::to_string(current_->policy.cloud->local_broker_port)
+      {"broker", enforcer_.current().policy.cloud
+                     ? enforcer_.current().policy.cloud->local_broker_address.to_string() + ":" +
+                           std::to_string(enforcer_.current().policy.cloud->local_broker_port)
                      : ""}};
-  if (std::error_code error = local_broker_.commit_password(*staged, current_->policy)) {
+  if (std::error_code error = local_broker_.commit_password(*staged, enforcer_.current().policy)) {
     // Stored or not, the broker does not know it yet: say so with the password, which
     // works once the problem is fixed (if it was stored) and is not shown again.
     result["problem"] = local_broker_.problem();

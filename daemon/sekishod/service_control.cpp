@@ -152,14 +152,14 @@ void Service::answer_later(BackgroundJob& job, const std::string& key,
 nlohmann::json Service::status_json() {
   return {
       {"policy", options_.policy_path},
-      {"policy_sha256", sha256_hex(current_->text)},
-      {"generation", applied_genid_},
-      {"last_apply", utc_text(applied_at_)},
+      {"policy_sha256", sha256_hex(enforcer_.current().text)},
+      {"generation", enforcer_.applied_generation()},
+      {"last_apply", utc_text(enforcer_.applied_at())},
       {"pending_confirmation", pending_json()},
       {"drift_restores", restores_},
       {"clock_synchronised", clock_synchronised()},
-      {"rules", current_->ruleset.rule_count()},
-      {"elements", current_->ruleset.element_count()},
+      {"rules", enforcer_.current().ruleset.rule_count()},
+      {"elements", enforcer_.current().ruleset.element_count()},
       {"audit", audit_status_json()},
       {"sessions_open", open_sessions_.size()},
       {"wan", wan_status_json()},
@@ -170,7 +170,7 @@ nlohmann::json Service::status_json() {
 nlohmann::json Service::audit_status_json() {
   audit::AuditLog& log = auditor_.log();
   const auto exports = exporter_.usage();
-  const policy::Audit& rules = current_->policy.audit;
+  const policy::Audit& rules = enforcer_.current().policy.audit;
   const std::string& changed = auditor_.log_changed();
   return {{"bytes", log.size_bytes()},
           {"budget_bytes",
@@ -189,8 +189,8 @@ nlohmann::json Service::audit_status_json() {
 }
 
 nlohmann::json Service::verify_json() {
-  const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
+  const ir::Ruleset& applied = enforcer_.current().ruleset;
+  nft::Readback kernel = nft::read_table(enforcer_.nft_socket(), applied.table);
   if (kernel.error) {
     throw std::runtime_error("cannot read nftables: " + kernel.error.message());
   }

@@ -120,42 +120,42 @@ bool Service::start_enforcing(Loaded from_file) {
       Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
       loaded.ruleset = policy::compile(loaded.policy);
       std::optional<Loaded> replaced;
-      current_ = std::move(from_file);  // what a rollback goes back to
-      if (enforce(loaded, "applied again (confirmation pending)", false, &replaced)) {
+      enforcer_.set_current(std::move(from_file));  // what a rollback goes back to
+      if (enforcer_.enforce(loaded, "applied again (confirmation pending)", false, &replaced)) {
         confirmed_ = std::move(replaced);
-        pending->text.clear();  // current_ holds it
+        pending->text.clear();  // the policy in force holds it
         pending_ = std::move(pending);
         log_warning("the policy " + pending_->source + " applied by " + pending_->by.user +
                     " still waits for confirmation: it rolls back at " +
                     utc_of(pending_->deadline) + " unless an admin runs 'sekishoctl confirm'");
         return true;
       }
-      from_file = std::move(*current_);
-      current_.reset();
+      from_file = enforcer_.take_current();
       overdue = "the kernel refused it at start";
     } else {
       overdue = "it no longer loads";
     }
     how = "restart";
   }
-  if (!enforce(from_file, "applied", true)) {
-    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "start", "",
-                 {{"new_sha256", sha256_hex(from_file.text)}});
+  if (!enforcer_.enforce(from_file, "applied", true)) {
+    enforcer_.record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path,
+                           "start", "", {{"new_sha256", sha256_hex(from_file.text)}});
     return false;
   }
   if (!overdue.empty()) {
     log_warning("rolled back to " + options_.policy_path + ": the policy waiting for " +
                 "confirmation was not confirmed: " + overdue);
-    auditor_.record(
-        Auditor::daemon_actor(), "policy.rollback",
-        rollback_record(how, overdue, pending ? pending->sha256 : "", sha256_hex(current_->text),
-                        options_.policy_path, pending ? pending->by.user : ""));
+    auditor_.record(Auditor::daemon_actor(), "policy.rollback",
+                    rollback_record(how, overdue, pending ? pending->sha256 : "",
+                                    sha256_hex(enforcer_.current().text), options_.policy_path,
+                                    pending ? pending->by.user : ""));
     if (std::error_code error = clear_pending(options_.state_dir)) {
       log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
                 error.message());
     }
   } else {
-    record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "start", "");
+    enforcer_.record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "start",
+                           "");
   }
   return true;
 }
@@ -174,11 +174,11 @@ nlohmann::json Service::pending_json() const {
 nlohmann::json Service::policy_result(const std::string& old_hash,
                                       const std::vector<std::string>& warnings) const {
   return {{"policy", options_.policy_path},
-          {"sha256", sha256_hex(current_->text)},
+          {"sha256", sha256_hex(enforcer_.current().text)},
           {"old_sha256", old_hash},
-          {"generation", applied_genid_},
-          {"rules", current_->ruleset.rule_count()},
-          {"elements", current_->ruleset.element_count()},
+          {"generation", enforcer_.applied_generation()},
+          {"rules", enforcer_.current().ruleset.rule_count()},
+          {"elements", enforcer_.current().ruleset.element_count()},
           {"warnings", warnings},
           {"pending_confirmation", pending_json()}};
 }
@@ -253,7 +253,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   }
   Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
   loaded.ruleset = policy::compile(loaded.policy);
-  const std::string old_hash = sha256_hex(current_->text);
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
   nlohmann::json record = {{"source", name},
                            {"how", confirm_within ? "apply (confirmation pending)" : "apply"},
                            {"old_sha256", old_hash},
@@ -275,14 +275,16 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     }
     if (std::error_code error = save_pending(options_.state_dir, pending)) {
       clear_pending(options_.state_dir);
-      record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+      enforcer_.record_apply("policy.apply_failed", by, name, "apply", old_hash,
+                             {{"new_sha256", new_hash}});
       throw std::runtime_error("cannot save the pending confirmation in " + options_.state_dir +
                                ": " + error.message() + "; nothing applied");
     }
     std::optional<Loaded> replaced;
-    if (!enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
+    if (!enforcer_.enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
       clear_pending(options_.state_dir);
-      record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+      enforcer_.record_apply("policy.apply_failed", by, name, "apply", old_hash,
+                             {{"new_sha256", new_hash}});
       throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
     }
     confirmed_ = std::move(replaced);
@@ -304,8 +306,9 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
     throw refused_unaudited();
   }
-  if (!enforce(loaded, "applied", true)) {
-    record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+  if (!enforcer_.enforce(loaded, "applied", true)) {
+    enforcer_.record_apply("policy.apply_failed", by, name, "apply", old_hash,
+                           {{"new_sha256", new_hash}});
     throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
   }
   std::vector<std::string> warnings = diagnostics;
@@ -325,8 +328,8 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   // in place). Refused, the deadline still rolls back, which is the safe way.
   const std::int64_t seconds_left = pending_->deadline_boottime - boottime_now();
   StagedFile staged;
-  std::error_code error =
-      staged.write(options_.policy_path, current_->text, policy_file_mode(options_.policy_path));
+  std::error_code error = staged.write(options_.policy_path, enforcer_.current().text,
+                                       policy_file_mode(options_.policy_path));
   if (!error && !auditor_.record_or_refuse(by, "policy.confirm",
                                            {{"source", pending_->source},
                                             {"sha256", pending_->sha256},
@@ -347,7 +350,7 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
                              "; still pending, rolls back at " + utc_of(pending_->deadline));
   }
-  if (std::error_code failed = save_last_good(options_.state_dir, current_->text)) {
+  if (std::error_code failed = save_last_good(options_.state_dir, enforcer_.current().text)) {
     log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
                 failed.message() + " (--restore would load an older one)");
   }
@@ -362,8 +365,8 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
 }
 
 bool Service::roll_back(const std::string& how, const audit::Actor& by, const std::string& why) {
-  const std::string from_hash = sha256_hex(current_->text);
-  if (!enforce(*confirmed_, "rolled back", true)) {
+  const std::string from_hash = sha256_hex(enforcer_.current().text);
+  if (!enforcer_.enforce(*confirmed_, "rolled back", true)) {
     return false;  // still pending: the deadline check tries again
   }
   if (std::error_code error = clear_pending(options_.state_dir)) {
@@ -371,7 +374,7 @@ bool Service::roll_back(const std::string& how, const audit::Actor& by, const st
               error.message());
   }
   auditor_.record(by, "policy.rollback",
-                  rollback_record(how, why, from_hash, sha256_hex(current_->text),
+                  rollback_record(how, why, from_hash, sha256_hex(enforcer_.current().text),
                                   options_.policy_path, pending_->by.user));
   log_warning("rolled back to " + options_.policy_path + ": " + why);
   pending_.reset();
@@ -384,7 +387,7 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   // Rolling back removes what the newer policy granted: it goes ahead when the audit log
   // cannot be written, and is recorded once it can (DESIGN.md).
   if (pending_) {
-    const std::string old_hash = sha256_hex(current_->text);
+    const std::string old_hash = sha256_hex(enforcer_.current().text);
     if (!roll_back("manual", by, "rolled back by " + by.user)) {
       throw std::runtime_error("the kernel refused the confirmed ruleset; still pending");
     }
@@ -409,7 +412,7 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   }
   Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
   loaded.ruleset = policy::compile(loaded.policy);
-  const std::string old_hash = sha256_hex(current_->text);
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
   StagedFile staged;
   if (std::error_code failed =
           staged.write(options_.policy_path, *previous, policy_file_mode(options_.policy_path))) {
@@ -425,9 +428,9 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
     throw ControlError(ErrorCode::AuditUnavailable,
                        "the audit log cannot be written; nothing rolled back");
   }
-  if (!enforce(loaded, "rolled back", true)) {
-    record_apply("policy.apply_failed", by, options_.policy_path, "rollback", old_hash,
-                 {{"new_sha256", sha256_hex(*previous)}});
+  if (!enforcer_.enforce(loaded, "rolled back", true)) {
+    enforcer_.record_apply("policy.apply_failed", by, options_.policy_path, "rollback", old_hash,
+                           {{"new_sha256", sha256_hex(*previous)}});
     throw std::runtime_error("the kernel refused the previous ruleset; nothing changed");
   }
   std::vector<std::string> warnings;

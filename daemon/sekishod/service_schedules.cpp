@@ -29,15 +29,15 @@ std::chrono::sys_seconds schedule_now() {
 
 std::error_code Service::end_schedule_connections(const std::string& schedule, std::size_t& ended) {
   ended = 0;
-  const std::uint32_t mark = policy::schedule_mark(current_->policy, schedule);
+  const std::uint32_t mark = policy::schedule_mark(enforcer_.current().policy, schedule);
   if ((mark & policy::kScheduleMarkBit) == 0) {
     return {};  // never 0: that would select every unmarked connection
   }
   // Counted first, for the record; then the kernel deletes them by their mark.
   std::vector<net::Flow> flows;
-  std::error_code error = net::dump_flows(conntrack_socket_, mark, kWholeMark, flows);
+  std::error_code error = net::dump_flows(enforcer_.conntrack_socket(), mark, kWholeMark, flows);
   if (!error && !flows.empty()) {
-    error = net::delete_flows(conntrack_socket_, mark, kWholeMark);
+    error = net::delete_flows(enforcer_.conntrack_socket(), mark, kWholeMark);
   }
   if (error) {
     log_warning("schedule " + schedule + " is closed, but its connections (ct mark " +
@@ -50,7 +50,7 @@ std::error_code Service::end_schedule_connections(const std::string& schedule, s
 }
 
 void Service::end_closing_schedules() {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   const auto now = schedule_now();
   for (auto it = closing_schedules_.begin(); it != closing_schedules_.end();) {
     const std::string& schedule = it->first;
@@ -59,14 +59,15 @@ void Service::end_closing_schedules() {
                                    [&](const policy::Schedule& s) { return s.name == schedule; });
     // Open again, or gone with a reload: its connections are no longer to end.
     if (!known || policy::schedule_open(policy, schedule, now)) {
-      retries_.forget("connections:" + schedule);
+      enforcer_.forget_retry("connections:" + schedule);
       it = closing_schedules_.erase(it);
       continue;
     }
     std::size_t ended = 0;
     const std::error_code error = end_schedule_connections(schedule, ended);
-    note_retry("connections:" + schedule, "delete the connections of closed schedule " + schedule,
-               error ? error.message() : "");
+    enforcer_.note_retry("connections:" + schedule,
+                         "delete the connections of closed schedule " + schedule,
+                         error ? error.message() : "");
     if (error) {
       ++it;
       continue;
@@ -91,8 +92,8 @@ void Service::end_closing_schedules() {
 
 void Service::end_closed_schedules_at_start() {
   const auto now = schedule_now();
-  for (const policy::Schedule& schedule : current_->policy.schedules) {
-    const bool open = policy::schedule_open(current_->policy, schedule.name, now);
+  for (const policy::Schedule& schedule : enforcer_.current().policy.schedules) {
+    const bool open = policy::schedule_open(enforcer_.current().policy, schedule.name, now);
     schedule_states_[schedule.name] = open;
     if (!open) {
       closing_schedules_[schedule.name] = {
@@ -103,13 +104,13 @@ void Service::end_closed_schedules_at_start() {
 }
 
 void Service::check_schedules() {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   const auto now = schedule_now();
   // The kernel's sets as the clock says (usually already so: a full apply fills them).
   std::vector<SetChange> changes;
   std::map<std::string, std::vector<std::string>> sets;  // by schedule
   std::map<std::string, std::size_t> elements;
-  for (ir::Set& set : current_->ruleset.sets) {
+  for (ir::Set& set : enforcer_.runtime_sets().sets) {
     if (set.schedule.empty()) {
       continue;
     }
@@ -119,7 +120,7 @@ void Service::check_schedules() {
     if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
       continue;
     }
-    // current_ keeps what the kernel holds until the kernel has the change.
+    // The ruleset in force keeps what the kernel holds until the kernel has the change.
     changes.push_back(open ? SetChange{&set, {}, set.scheduled_elements, set.scheduled_elements}
                            : SetChange{&set, set.elements, {}, {}});
   }
@@ -135,14 +136,14 @@ void Service::check_schedules() {
       names += (names.empty() ? "" : ", ") + schedule.name + (open ? " opens" : " closes");
     }
   }
-  bool applied = !check_pending_;
+  bool applied = !enforcer_.check_pending();
   const std::string what = "schedule change: " + (names.empty() ? std::string("sets") : names);
   if (!changes.empty()) {
-    applied = apply_element_changes(changes, what.c_str());
+    applied = enforcer_.change_elements(changes, what.c_str());
   }
   // A change refused before may have taken with a whole-table apply since.
   if (!changes.empty() || applied) {
-    note_retry("schedules", what, applied ? "" : last_kernel_error_);
+    enforcer_.note_retry("schedules", what, applied ? "" : enforcer_.last_kernel_error());
   }
   // Recorded (and the connections ended) once the kernel holds the change.
   if (applied) {
@@ -166,7 +167,7 @@ void Service::check_schedules() {
 }
 
 nlohmann::json Service::schedule_list_json(const nlohmann::json& params) {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
   const std::size_t count =
       std::clamp<std::size_t>(params.value("transitions", std::size_t{3}), 1, 20);

@@ -220,7 +220,7 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
   std::vector<SetChange> changes;
   const std::int64_t remaining = session.remaining_ms(now_ms());
   for (const char* name : kSessionMaps) {
-    ir::Set* set = find_map(current_->ruleset, name);
+    ir::Set* set = find_map(enforcer_.runtime_sets(), name);
     if (!set) {
       continue;
     }
@@ -240,7 +240,7 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
   if (changes.empty()) {
     return true;
   }
-  return apply_element_changes(changes, what, may_be_gone);
+  return enforcer_.change_elements(changes, what, may_be_gone);
 }
 
 bool Service::close_session(Session session, const audit::Actor& by, const std::string& why,
@@ -253,8 +253,8 @@ bool Service::close_session(Session session, const audit::Actor& by, const std::
   // Access goes first, whatever happens to the records after.
   const bool removed = change_session_elements(
       session, true, false, may_be_gone ? "session expired" : "session closed", may_be_gone);
-  note_retry("session " + session.id(), "take away the access of session " + session.id(),
-             removed ? "" : last_kernel_error_);
+  enforcer_.note_retry("session " + session.id(), "take away the access of session " + session.id(),
+                       removed ? "" : enforcer_.last_kernel_error());
   if (!removed) {
     // Tried again every second; the end is recorded once the kernel has it.
     const std::uint32_t number = session.number;
@@ -283,9 +283,9 @@ void Service::finish_closing_sessions() {
     const bool removed =
         closing.elements_gone ||
         change_session_elements(closing.session, true, false, "session closing", true);
-    note_retry("session " + closing.session.id(),
-               "take away the access of session " + closing.session.id(),
-               removed ? "" : last_kernel_error_);
+    enforcer_.note_retry("session " + closing.session.id(),
+                         "take away the access of session " + closing.session.id(),
+                         removed ? "" : enforcer_.last_kernel_error());
     if (!removed) {
       closing.next_attempt = now + std::chrono::seconds(1);
       ++it;
@@ -306,7 +306,7 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
     throw std::runtime_error("the session store (" + options_.state_dir +
                              "/sessions.db) cannot be opened");
   }
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   const std::string peer = params.value("peer", "");
   const std::string target = params.value("target", "");
   const std::int64_t seconds = seconds_param(params, "duration_seconds");
@@ -425,8 +425,8 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
   if (session.remaining_ms(now) < kExtendMargin_ms) {
     throw invalid(session.id() + " ends in under 2 s: open a new session instead");
   }
-  const std::int64_t max = current_->policy.remote_maintenance
-                               ? current_->policy.remote_maintenance->max_duration_seconds
+  const std::int64_t max = enforcer_.current().policy.remote_maintenance
+                               ? enforcer_.current().policy.remote_maintenance->max_duration_seconds
                                : 0;
   if (seconds > max) {  // also keeps the arithmetic below far from overflowing
     throw invalid("an extension of " + duration_text(seconds) +
@@ -464,14 +464,14 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
     session.deadline_ms = old_deadline;
     --session.extensions;
     log_error("session " + session.id() + ": the kernel refused the extension (" +
-              last_kernel_error_ + "); it still ends at " + utc_ms(old_deadline));
+              enforcer_.last_kernel_error() + "); it still ends at " + utc_ms(old_deadline));
     auditor_.checkpoint();
     auditor_.record(Auditor::daemon_actor(), "session.extend_failed",
                     {{"session", session.id()},
                      {"open_seq", session.open_seq},
                      {"deadline", utc_ms(old_deadline)},
                      {"refused_deadline", utc_ms(new_deadline)},
-                     {"error", last_kernel_error_}});
+                     {"error", enforcer_.last_kernel_error()}});
     auditor_.checkpoint();
     nlohmann::json out = session_json(session, false);
     out["kernel_applied"] = false;
@@ -576,14 +576,14 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
     // The counters so far (kept if the DESTROY events are lost), then the connections.
     std::vector<net::Flow> live;
     if (std::error_code error =
-            net::dump_flows(conntrack_socket_, mark_of(session), 0xffffffff, live)) {
+            net::dump_flows(enforcer_.conntrack_socket(), mark_of(session), 0xffffffff, live)) {
       log_warning("cannot read the connections of " + session.id() + ": " + error.message());
     }
     for (const net::Flow& flow : live) {
       session_store_.save_flow(session.number, flow_record(flow, session.ended_ms));
     }
     if (std::error_code error =
-            net::delete_flows(conntrack_socket_, mark_of(session), 0xffffffff)) {
+            net::delete_flows(enforcer_.conntrack_socket(), mark_of(session), 0xffffffff)) {
       log_error("cannot delete the connections of " + session.id() + ": " + error.message() +
                 " (the kernel rejects their packets all the same)");
     }
@@ -774,7 +774,7 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
     }
     std::vector<nft::ElementChange> changes;
     for (const char* name : kSessionMaps) {
-      if (const ir::Set* set = current_->ruleset.find_set(name)) {
+      if (const ir::Set* set = enforcer_.current().ruleset.find_set(name)) {
         changes.push_back(
             {set,
              {},
@@ -782,7 +782,7 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
       }
     }
     nft::TableImage own =
-        nft::image_of_batch(nft::build_element_batch(current_->ruleset, changes, 1));
+        nft::image_of_batch(nft::build_element_batch(enforcer_.current().ruleset, changes, 1));
     for (const char* name : kSessionMaps) {
       for (const std::string& line : own.take_elements(name)) {
         if (!std::binary_search(held.begin(), held.end(), line)) {

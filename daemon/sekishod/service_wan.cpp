@@ -111,10 +111,10 @@ wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
 
 bool Service::change_wan_gate(bool closed) {
   // A change the other way that never took is no longer wanted.
-  retries_.forget(closed ? "wan-gate-open" : "wan-gate-close");
+  enforcer_.forget_retry(closed ? "wan-gate-open" : "wan-gate-close");
   wan_close_wanted_ = closed;
   ir::Set* set = nullptr;
-  for (ir::Set& candidate : current_->ruleset.sets) {
+  for (ir::Set& candidate : enforcer_.runtime_sets().sets) {
     if (candidate.name == policy::kWanClosedSet) {
       set = &candidate;
     }
@@ -123,31 +123,32 @@ bool Service::change_wan_gate(bool closed) {
     wan_closed_ = closed;
     return true;
   }
-  // The gate as it is to be; current_ keeps what the kernel holds until the kernel has it.
+  // The gate as it is to be; the ruleset in force keeps what the kernel holds until the kernel has
+  // it.
   std::vector<ir::Element> held = set->elements;
-  policy::fill_wan_gate(current_->ruleset, current_->policy, closed);
+  policy::fill_wan_gate(enforcer_.runtime_sets(), enforcer_.current().policy, closed);
   std::vector<ir::Element> after = std::exchange(set->elements, held);
   bool applied = held.empty() == after.empty();
   if (!applied) {
-    applied = apply_element_changes({SetChange{set, held, after, after}},
-                                    closed ? "WAN gate closed" : "WAN gate opened");
+    applied = enforcer_.change_elements({SetChange{set, held, after, after}},
+                                        closed ? "WAN gate closed" : "WAN gate opened");
   }
   if (applied) {
     wan_closed_ = closed;
   }
-  note_wan_gate(closed, applied ? "" : last_kernel_error_);
+  note_wan_gate(closed, applied ? "" : enforcer_.last_kernel_error());
   return applied;
 }
 
 void Service::note_wan_gate(bool closed, const std::string& error) {
-  note_retry(closed ? "wan-gate-close" : "wan-gate-open",
-             std::string(closed ? "close" : "open") + " the WAN gate of " +
-                 current_->policy.wan->interface.name,
-             error);
+  enforcer_.note_retry(closed ? "wan-gate-close" : "wan-gate-open",
+                       std::string(closed ? "close" : "open") + " the WAN gate of " +
+                           enforcer_.current().policy.wan->interface.name,
+                       error);
 }
 
 void Service::run_power_hook(const std::string& argument) {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   if (!policy.wan || policy.wan->power_hook.empty()) {
     return;
   }
@@ -186,7 +187,7 @@ void Service::record_hook_result(const std::string& path, const wan::HookResult&
 // (`fresh`); a link someone set up by hand is set down again with the recording it had.
 std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(route_socket_, link, info)) {
+  if (std::error_code error = net::get_link(enforcer_.route_socket(), link, info)) {
     return "cannot find link " + link + ": " + error.message();
   }
   if (!info.up()) {
@@ -194,7 +195,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   }
   if (fresh || !wan_snapshot_ || wan_snapshot_->link != link) {
     net::LinkSnapshot snapshot;
-    if (std::error_code error = net::take_snapshot(route_socket_, link, snapshot)) {
+    if (std::error_code error = net::take_snapshot(enforcer_.route_socket(), link, snapshot)) {
       // The gate is closed whatever happens here: nothing passes the link.
       return "cannot record the addresses and routes of " + link + " (" + error.message() +
              "); the link stays up behind the closed gate";
@@ -206,7 +207,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
              "; the link stays up behind the closed gate";
     }
   }
-  if (std::error_code error = net::set_link_up(route_socket_, link, false)) {
+  if (std::error_code error = net::set_link_up(enforcer_.route_socket(), link, false)) {
     return "cannot set " + link + " down: " + error.message();
   }
   return {};
@@ -214,14 +215,14 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
 
 // Brings the link up and restores what take_wan_link_down recorded; "" when it worked.
 std::string Service::bring_wan_link_up(const std::string& link, std::string& restored) {
-  if (std::error_code error = net::set_link_up(route_socket_, link, true)) {
+  if (std::error_code error = net::set_link_up(enforcer_.route_socket(), link, true)) {
     return "cannot set " + link + " up: " + error.message();
   }
   if (!wan_snapshot_) {
     return {};
   }
   net::RestoreReport report;
-  std::error_code error = net::restore_snapshot(route_socket_, *wan_snapshot_, report);
+  std::error_code error = net::restore_snapshot(enforcer_.route_socket(), *wan_snapshot_, report);
   restored = net::to_string(report);
   wan_snapshot_.reset();
   save_wan_state();
@@ -238,7 +239,7 @@ void Service::release_wan_link() {
   std::string restored;
   std::string problem;
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(route_socket_, link, info)) {
+  if (std::error_code error = net::get_link(enforcer_.route_socket(), link, info)) {
     problem = "cannot find link " + link + ": " + error.message();
     wan_snapshot_.reset();  // gone: nothing to give back
     save_wan_state();
@@ -261,10 +262,10 @@ void Service::release_wan_link() {
 }
 
 void Service::check_wan() {
-  if (!current_) {
+  if (!enforcer_.has_current()) {
     return;
   }
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   if (wan_snapshot_ && (!policy.wan || policy.wan->interface.name != wan_snapshot_->link)) {
     release_wan_link();
   }
@@ -298,7 +299,7 @@ void Service::check_wan() {
     wan_link_held_down_ = false;
   }
   net::LinkInfo info;
-  const bool found = !net::get_link(route_socket_, link, info);
+  const bool found = !net::get_link(enforcer_.route_socket(), link, info);
   if (!decision.up) {
     const bool was_up = found && info.up();
     const bool changed = !wan_close_wanted_ || (first && was_up);
@@ -431,7 +432,7 @@ void Service::check_wan() {
 
 nlohmann::json Service::link_request(const nlohmann::json& params, const audit::Actor& by,
                                      const std::string& action) {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   if (!policy.wan) {
     throw invalid("the policy has no wan: there is no link to power");
   }
@@ -501,19 +502,19 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
 }
 
 bool Service::wan_forced_down() const {
-  return current_ && current_->policy.wan &&
-         decide_wan(current_->policy, schedule_now()).cause == wan::LinkCause::ForcedDown;
+  return enforcer_.has_current() && enforcer_.current().policy.wan &&
+         decide_wan(enforcer_.current().policy, schedule_now()).cause == wan::LinkCause::ForcedDown;
 }
 
 nlohmann::json Service::wan_status_json() {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcer_.current().policy;
   if (!policy.wan) {
     return nullptr;
   }
   const std::string& link = policy.wan->interface.name;
   const wan::LinkDecision decision = decide_wan(policy, schedule_now());
   net::LinkInfo info;
-  std::error_code error = net::get_link(route_socket_, link, info);
+  std::error_code error = net::get_link(enforcer_.route_socket(), link, info);
   nlohmann::json out = {
       {"link", link},
       {"clock", utc_text(schedule_now())},

@@ -34,8 +34,6 @@ constexpr auto kGenerationPoll = 1s;
 // Schedules and the WAN link are judged by the wall clock every second: a transition is
 // at most a second late, and a clock step (NTP, suspend) is noticed at the next tick.
 constexpr auto kSchedulePoll = 1s;
-// A peer someone removed with `wg` is back within this time.
-constexpr auto kVpnPoll = 5s;
 
 std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point now) {
   return std::chrono::time_point_cast<std::chrono::seconds>(now);
@@ -53,7 +51,6 @@ Service::Service(boost::asio::io_context& io, Options options)
       schedule_timer_(io),
       watchdog_timer_(io),
       confirmation_timer_(io),
-      vpn_timer_(io),
       session_timer_(io),
       exporter_(io),
       refusals_(
@@ -133,7 +130,7 @@ void Service::after_policy(const policy::Policy& policy, bool ok) {
   }
   end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
-  enforce_vpns(policy);
+  vpn_.after_policy(policy, true);
   enforce_cloud(policy);
 }
 
@@ -224,7 +221,7 @@ int Service::start() {
     guarded("WAN check", [this] { check_wan(); });
     guarded("cloud check", [this] { check_cloud(); });
   });
-  every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
+  vpn_.start();
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
   auditor_.checkpoint();  // the records of the start
   // Every record is signed within the policy's audit.checkpoint_every (a reload may change

@@ -10,7 +10,7 @@
 // - Commit-confirm: a policy applied over the control socket with a confirmation deadline
 //   is rolled back to the last confirmed one unless confirmed in time, also across a
 //   restart of the daemon (service_policy.cpp, pending.hpp).
-// - WireGuard (service_vpn.cpp): each `vpn` of the policy in force is brought up after
+// - WireGuard (vpn.hpp): each `vpn` of the policy in force is brought up after
 //   the ruleset that governs it, and kept as declared (checked every few seconds).
 // - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
 //   maintenance target until a deadline the kernel enforces; sessions survive a restart
@@ -55,12 +55,13 @@
 #include "daemon/sekishod/background_job.hpp"
 #include "daemon/sekishod/enforcer.hpp"
 #include "daemon/sekishod/exporter.hpp"
+#include "daemon/sekishod/host.hpp"
 #include "daemon/sekishod/options.hpp"
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
+#include "daemon/sekishod/vpn.hpp"
 #include "daemon/sessions/store.hpp"
-#include "daemon/vpn/tunnel.hpp"
 #include "daemon/wan/link_state.hpp"
 #include "daemon/wan/power_hook.hpp"
 #include "policy/ir.hpp"
@@ -68,7 +69,7 @@
 
 namespace sekisho::daemon {
 
-class Service : private Enforcer::Hooks {
+class Service : private Enforcer::Hooks, private Host {
  public:
   Service(boost::asio::io_context& io, Options options);
 
@@ -123,8 +124,6 @@ class Service : private Enforcer::Hooks {
   void end_closing_schedules();
   nlohmann::json schedule_list_json(const nlohmann::json& params);
 
-  void guarded(const char* what, const std::function<void()>& work);
-
   // Commit-confirm and the policy file (service_policy.cpp).
   bool start_enforcing(Loaded from_file);
   nlohmann::json apply_request(const nlohmann::json& params, const audit::Actor& by);
@@ -139,11 +138,6 @@ class Service : private Enforcer::Hooks {
   // Puts the staged --policy file in place, keeping its previous content in the state dir.
   std::error_code replace_policy_file(StagedFile& staged);
   std::string file_not_replaced(const std::error_code& error);
-
-  // WireGuard interfaces (service_vpn.cpp).
-  void enforce_vpns(const policy::Policy& policy);
-  void check_vpns();
-  nlohmann::json vpn_status_json();
 
   // Cloud brokering (service_cloud.cpp): the local broker's credentials and files, and
   // the bridge, as the policy in force says.
@@ -238,8 +232,14 @@ class Service : private Enforcer::Hooks {
   nlohmann::json export_chunk_json(Exporter::Job& job, const nlohmann::json& offset);
   void wait_for_signals();
   void wait_for_events();
+
+  // Host: what the subsystems get of the daemon.
+  boost::asio::io_context& io() override { return io_; }
+  const Options& options() const override { return options_; }
+  Auditor& auditor() override { return auditor_; }
+  void guarded(const char* what, const std::function<void()>& work) override;
   void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,
-             const char* what, std::function<void()> work);
+             const char* what, std::function<void()> work) override;
 
   boost::asio::io_context& io_;
   Options options_;
@@ -256,7 +256,6 @@ class Service : private Enforcer::Hooks {
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
-  boost::asio::steady_timer vpn_timer_;
   boost::asio::steady_timer session_timer_;
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
@@ -305,9 +304,9 @@ class Service : private Enforcer::Hooks {
   SpareDescriptor spare_descriptor_;
   // Declared after the auditor it reports to (its destructor commits acknowledgements).
   std::unique_ptr<cloud::Bridge> bridge_;
-  // Declared after the auditor they report to, so they are destroyed (and wireguard-go
-  // stopped) first.
-  std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;
+  // Declared after the auditor its tunnels report to, so they are destroyed (and
+  // wireguard-go stopped) first.
+  Vpn vpn_{*this};
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};

@@ -78,7 +78,7 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     return audit_export_json(request.params, actor_of(caller));
   }
   if (request.method == "vpn.status") {
-    return vpn_status_json();
+    return vpn_.status_json();
   }
   if (request.method == "session.open") {
     return session_open(request.params, actor_of(caller));

@@ -1,9 +1,20 @@
-// The policy's WireGuard interfaces (vpn section), one vpn::Tunnel each.
-#include "daemon/sekishod/service.hpp"
+#include "daemon/sekishod/vpn.hpp"
 
 namespace sekisho::daemon {
 
-void Service::enforce_vpns(const policy::Policy& policy) {
+namespace {
+
+// A peer someone removed with `wg` is back within this time.
+constexpr auto kVpnPoll = std::chrono::seconds(5);
+
+}  // namespace
+
+Vpn::Vpn(Host& host) : host_(host), timer_(host.io()) {}
+
+void Vpn::after_policy(const policy::Policy& policy, bool ok) {
+  if (!ok) {
+    return;
+  }
   for (auto it = tunnels_.begin(); it != tunnels_.end();) {
     if (policy.find_vpn(it->first) == nullptr) {
       it->second->take_down("vpn " + it->first + " is no longer in the policy");
@@ -16,21 +27,25 @@ void Service::enforce_vpns(const policy::Policy& policy) {
     std::unique_ptr<vpn::Tunnel>& tunnel = tunnels_[vpn.name];
     if (!tunnel) {
       tunnel = std::make_unique<vpn::Tunnel>(
-          io_, [this](const std::string& kind, const nlohmann::json& details) {
-            auditor_.record(Auditor::daemon_actor(), kind, details);
+          host_.io(), [this](const std::string& kind, const nlohmann::json& details) {
+            host_.auditor().record(Auditor::daemon_actor(), kind, details);
           });
     }
     tunnel->enforce(vpn);
   }
 }
 
-void Service::check_vpns() {
+void Vpn::start() {
+  host_.every(timer_, kVpnPoll, "vpn check", [this] { check(); });
+}
+
+void Vpn::check() {
   for (auto& [name, tunnel] : tunnels_) {
     tunnel->check();
   }
 }
 
-nlohmann::json Service::vpn_status_json() {
+nlohmann::json Vpn::status_json() {
   nlohmann::json vpns = nlohmann::json::array();
   for (auto& [name, tunnel] : tunnels_) {
     vpns.push_back(tunnel->status());

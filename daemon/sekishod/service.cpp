@@ -72,8 +72,7 @@ Service::Service(boost::asio::io_context& io, Options options)
                                  "control.connections_refused", summary_details(summary));
                            },
                            0),
-      power_hook_(io),
-      local_broker_(options_.broker, options_.state_dir) {}
+      power_hook_(io) {}
 
 std::optional<Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -131,7 +130,7 @@ void Service::after_policy(const policy::Policy& policy, bool ok) {
   end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
   vpn_.after_policy(policy, true);
-  enforce_cloud(policy);
+  cloud_.after_policy(policy, true);
 }
 
 void Service::foreign_change_replaced(const std::string& what) {
@@ -192,8 +191,8 @@ int Service::start() {
   // Signed at once: what a crash left unsigned before it is covered now, and the start in
   // time (docs/audit-format.md, "Checkpoints in time").
   auditor_.checkpoint();
-  open_local_broker();   // its files follow the first policy enforced
-  open_session_store();  // open sessions go into the first ruleset with their remaining time
+  cloud_.open(loaded->policy);  // its files follow the first policy enforced
+  open_session_store();         // open sessions go into the first ruleset with their remaining time
   load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {
     return kExitNegative;
@@ -219,7 +218,7 @@ int Service::start() {
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
     guarded("schedule check", [this] { check_schedules(); });
     guarded("WAN check", [this] { check_wan(); });
-    guarded("cloud check", [this] { check_cloud(); });
+    guarded("cloud check", [this] { cloud_.tick(); });
   });
   vpn_.start();
   auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());

@@ -18,7 +18,7 @@
 // - Operating hours (service_schedules.cpp, service_wan.cpp): scheduled rules open and
 //   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
 //   down, power hook) unless an override or a jump session keeps it up.
-// - Cloud brokering (service_cloud.cpp, daemon/cloud): the local MQTT broker's whole
+// - Cloud brokering (cloud.hpp, daemon/cloud): the local MQTT broker's whole
 //   configuration and credentials are generated from the policy; uplink messages from it
 //   are committed to an outbox before they are acknowledged and leave for the cloud
 //   broker when the WAN is open; downlink messages are audited.
@@ -39,8 +39,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "daemon/cloud/bridge.hpp"
-#include "daemon/cloud/local_broker.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/spare_descriptor.hpp"
 #include "daemon/common/state_lock.hpp"
@@ -53,6 +51,7 @@
 #include "daemon/nft/socket.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/background_job.hpp"
+#include "daemon/sekishod/cloud.hpp"
 #include "daemon/sekishod/enforcer.hpp"
 #include "daemon/sekishod/exporter.hpp"
 #include "daemon/sekishod/host.hpp"
@@ -69,7 +68,7 @@
 
 namespace sekisho::daemon {
 
-class Service : private Enforcer::Hooks, private Host {
+class Service : private Enforcer::Hooks, private Host, private WanQuery {
  public:
   Service(boost::asio::io_context& io, Options options);
 
@@ -139,14 +138,6 @@ class Service : private Enforcer::Hooks, private Host {
   std::error_code replace_policy_file(StagedFile& staged);
   std::string file_not_replaced(const std::error_code& error);
 
-  // Cloud brokering (service_cloud.cpp): the local broker's credentials and files, and
-  // the bridge, as the policy in force says.
-  void open_local_broker();
-  void enforce_cloud(const policy::Policy& policy);
-  void check_cloud();
-  nlohmann::json cloud_status_json();
-  nlohmann::json cloud_password_request(const nlohmann::json& params, const audit::Actor& by);
-
   // Jump sessions (service_sessions.cpp).
   void open_session_store();
   void start_sessions();
@@ -211,8 +202,13 @@ class Service : private Enforcer::Hooks, private Host {
   // `action`: "up", "down" or "auto".
   nlohmann::json link_request(const nlohmann::json& params, const audit::Actor& by,
                               const std::string& action);
-  nlohmann::json wan_status_json();
   bool wan_forced_down() const;
+  // WanQuery, until the WAN link is a subsystem of its own.
+  bool close_wanted() const override { return wan_close_wanted_; }
+  bool close_deferred() const override { return wan_close_deferred_until_.has_value(); }
+  std::optional<std::string> forced_down_why() const override;
+  nlohmann::json wan_status_json() override;
+  void recheck() override { check_wan(); }
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -298,12 +294,12 @@ class Service : private Enforcer::Hooks, private Host {
   wan::PowerHook power_hook_;
   // While the WAN gate's closing waits for the cloud bridge's messages in flight: until when.
   std::optional<std::chrono::steady_clock::time_point> wan_close_deferred_until_;
-  cloud::LocalBroker local_broker_;
   // For writing wan.json when no other descriptor is free: the link goes down only with
   // its recording on disk.
   SpareDescriptor spare_descriptor_;
-  // Declared after the auditor it reports to (its destructor commits acknowledgements).
-  std::unique_ptr<cloud::Bridge> bridge_;
+  // Declared after the auditor it reports to (its bridge's destructor commits
+  // acknowledgements).
+  Cloud cloud_{*this, enforcer_, *this};
   // Declared after the auditor its tunnels report to, so they are destroyed (and
   // wireguard-go stopped) first.
   Vpn vpn_{*this};

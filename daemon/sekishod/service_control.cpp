@@ -110,10 +110,10 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     return schedule_list_json(request.params);
   }
   if (request.method == "cloud.status") {
-    return cloud_status_json();
+    return cloud_.status_json();
   }
   if (request.method == "cloud.password") {
-    return cloud_password_request(request.params, actor_of(caller));
+    return cloud_.password_request(request.params, actor_of(caller));
   }
   if (request.method == "link.status") {
     return wan_status_json();
@@ -163,7 +163,7 @@ nlohmann::json Service::status_json() {
       {"audit", audit_status_json()},
       {"sessions_open", open_sessions_.size()},
       {"wan", wan_status_json()},
-      {"cloud", cloud_status_json()},
+      {"cloud", cloud_.status_json()},
   };
 }
 

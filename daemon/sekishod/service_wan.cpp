@@ -306,7 +306,7 @@ void Service::check_wan() {
     // Messages in flight to the cloud get a second to be acknowledged, so none is cut off
     // half-sent (it would come again after the opening, a duplicate); a start, or a gate
     // closed already, does not wait.
-    if (changed && !wan_close_wanted_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
+    if (changed && !wan_close_wanted_ && !first && !cloud_.ready_for_close()) {
       const auto waited = std::chrono::steady_clock::now();
       if (!wan_close_deferred_until_) {
         wan_close_deferred_until_ = waited + std::chrono::seconds(1);
@@ -329,8 +329,8 @@ void Service::check_wan() {
     } else {
       gate_applied = change_wan_gate(true);
     }
-    if (changed && bridge_) {
-      bridge_->set_wan_open(false);
+    if (changed) {
+      cloud_.wan_open_changed(false);
     }
     const std::string problem = take_wan_link_down(link, changed);
     // Up again after it was down: someone set it up (a link that could not be set down
@@ -499,6 +499,13 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
   nlohmann::json out = wan_status_json();
   out["persisted"] = persisted;  // false: in force, but a restart would forget it
   return out;
+}
+
+std::optional<std::string> Service::forced_down_why() const {
+  if (!wan_forced_down()) {
+    return std::nullopt;
+  }
+  return decide_wan(enforcer_.current().policy, schedule_now()).why;
 }
 
 bool Service::wan_forced_down() const {

@@ -35,10 +35,6 @@ constexpr auto kGenerationPoll = 1s;
 // at most a second late, and a clock step (NTP, suspend) is noticed at the next tick.
 constexpr auto kSchedulePoll = 1s;
 
-std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point now) {
-  return std::chrono::time_point_cast<std::chrono::seconds>(now);
-}
-
 }  // namespace
 
 Service::Service(boost::asio::io_context& io, Options options)
@@ -97,7 +93,7 @@ std::optional<Loaded> Service::load(bool at_start) {
 }
 
 void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
-  policy::fill_open_schedules(ruleset, policy, to_seconds(schedule_clock_now()));
+  schedules_.fill(ruleset, policy);
   policy::fill_wan_gate(ruleset, policy, wan_close_wanted_);
   fill_sessions(ruleset);
 }
@@ -198,7 +194,7 @@ int Service::start() {
     return kExitNegative;
   }
   start_sessions();
-  end_closed_schedules_at_start();
+  schedules_.start();
   check_wan();  // the link as the decision says, before anything else waits on it
   const int events_fd = enforcer_.watch_events();
   if (events_fd < 0) {
@@ -216,7 +212,7 @@ int Service::start() {
   every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
   // Two guards: a failing schedule check must not keep the WAN gate from closing.
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
-    guarded("schedule check", [this] { check_schedules(); });
+    guarded("schedule check", [this] { schedules_.tick(); });
     guarded("WAN check", [this] { check_wan(); });
     guarded("cloud check", [this] { cloud_.tick(); });
   });

@@ -15,7 +15,7 @@
 // - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
 //   maintenance target until a deadline the kernel enforces; sessions survive a restart
 //   and a reload, and each one's connections are recorded from conntrack.
-// - Operating hours (service_schedules.cpp, service_wan.cpp): scheduled rules open and
+// - Operating hours (schedules.hpp, service_wan.cpp): scheduled rules open and
 //   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
 //   down, power hook) unless an override or a jump session keeps it up.
 // - Cloud brokering (cloud.hpp, daemon/cloud): the local MQTT broker's whole
@@ -59,6 +59,7 @@
 #include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
+#include "daemon/sekishod/schedules.hpp"
 #include "daemon/sekishod/vpn.hpp"
 #include "daemon/sessions/store.hpp"
 #include "daemon/wan/link_state.hpp"
@@ -108,20 +109,6 @@ class Service : private Enforcer::Hooks, private Host, private WanQuery {
   void compare_and_restore();
   // The difference found, if any; `compared` says whether the kernel could be read.
   std::optional<std::string> read_back_and_compare(bool& compared);
-  // Scheduled rules (service_schedules.cpp): at a transition the affected sets' elements
-  // change in one small batch, and a closing window's connections are deleted (by their
-  // schedule's ct mark).
-  void check_schedules();
-  // At start: deletes the connections of schedules that are closed now (their window may
-  // have closed while sekishod did not run) and notes each schedule's state.
-  void end_closed_schedules_at_start();
-  // Deletes the connections a closed schedule's rules let in; `ended`: how many there were.
-  std::error_code end_schedule_connections(const std::string& schedule, std::size_t& ended);
-  // The schedules closed in the kernel whose connections are still to be deleted: deleted
-  // now, and each closing recorded once they are gone; a failed delete is tried again at
-  // the next tick.
-  void end_closing_schedules();
-  nlohmann::json schedule_list_json(const nlohmann::json& params);
 
   // Commit-confirm and the policy file (service_policy.cpp).
   bool start_enforcing(Loaded from_file);
@@ -272,12 +259,6 @@ class Service : private Enforcer::Hooks, private Host, private WanQuery {
   std::vector<sessions::Session> sessions_ending_;
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
-  // Each schedule's state as last recorded (schedule.open/close): a full apply fills the
-  // sets by the clock, so the sets alone cannot tell that a transition is still to record.
-  std::map<std::string, bool> schedule_states_;
-  // Closed schedules whose connections are still to be deleted: the details of their
-  // schedule.close record, by name.
-  std::map<std::string, nlohmann::json> closing_schedules_;
   // The WAN link: the override in force (STATE_DIR/wan.json), the gate as the kernel holds
   // it and as the decision wants it (they differ while the kernel refuses the change), what
   // the link held when sekishod set it down, and the last power hook's outcome.
@@ -303,6 +284,7 @@ class Service : private Enforcer::Hooks, private Host, private WanQuery {
   // Declared after the auditor its tunnels report to, so they are destroyed (and
   // wireguard-go stopped) first.
   Vpn vpn_{*this};
+  Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), *this};
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};

@@ -107,7 +107,7 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     return session_receipt_json(request.params);
   }
   if (request.method == "schedule.list") {
-    return schedule_list_json(request.params);
+    return schedules_.list_json(request.params);
   }
   if (request.method == "cloud.status") {
     return cloud_.status_json();

@@ -67,8 +67,7 @@ Service::Service(boost::asio::io_context& io, Options options)
                                  summary.without_role ? Auditor::daemon_actor() : summary.actor,
                                  "control.connections_refused", summary_details(summary));
                            },
-                           0),
-      power_hook_(io) {}
+                           0) {}
 
 std::optional<Loaded> Service::load(bool at_start) {
   const auto start = std::chrono::steady_clock::now();
@@ -94,12 +93,12 @@ std::optional<Loaded> Service::load(bool at_start) {
 
 void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
   schedules_.fill(ruleset, policy);
-  policy::fill_wan_gate(ruleset, policy, wan_close_wanted_);
+  wan_link_.fill(ruleset, policy);
   fill_sessions(ruleset);
 }
 
 void Service::after_apply(const policy::Policy& policy) {
-  wan_closed_ = policy.wan && wan_close_wanted_;
+  wan_link_.after_apply(policy);
   for (auto& [number, closing] : closing_sessions_) {
     closing.elements_gone = true;  // the table applied holds the open sessions only
   }
@@ -176,7 +175,7 @@ int Service::start() {
                 "; running without the state-directory lock");
   }
   auditor_.set_checkpoint_every(loaded->policy.audit.checkpoint_every_seconds);
-  spare_descriptor_.take();
+  wan_link_.reserve_descriptor();
   auditor_.open(options_.state_dir);
   exporter_.open(options_.state_dir);
   nlohmann::json start_details = {{"policy", options_.policy_path}, {"pid", ::getpid()}};
@@ -189,13 +188,13 @@ int Service::start() {
   auditor_.checkpoint();
   cloud_.open(loaded->policy);  // its files follow the first policy enforced
   open_session_store();         // open sessions go into the first ruleset with their remaining time
-  load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
+  wan_link_.open(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
   start_sessions();
   schedules_.start();
-  check_wan();  // the link as the decision says, before anything else waits on it
+  wan_link_.start();  // the link as the decision says, before anything else waits on it
   const int events_fd = enforcer_.watch_events();
   if (events_fd < 0) {
     log_error("cannot watch nftables events: " +
@@ -213,7 +212,7 @@ int Service::start() {
   // Two guards: a failing schedule check must not keep the WAN gate from closing.
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
     guarded("schedule check", [this] { schedules_.tick(); });
-    guarded("WAN check", [this] { check_wan(); });
+    guarded("WAN check", [this] { wan_link_.tick(); });
     guarded("cloud check", [this] { cloud_.tick(); });
   });
   vpn_.start();

@@ -15,7 +15,7 @@
 // - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
 //   maintenance target until a deadline the kernel enforces; sessions survive a restart
 //   and a reload, and each one's connections are recorded from conntrack.
-// - Operating hours (schedules.hpp, service_wan.cpp): scheduled rules open and
+// - Operating hours (schedules.hpp, wan_link.hpp): scheduled rules open and
 //   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
 //   down, power hook) unless an override or a jump session keeps it up.
 // - Cloud brokering (cloud.hpp, daemon/cloud): the local MQTT broker's whole
@@ -40,11 +40,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/common/files.hpp"
-#include "daemon/common/spare_descriptor.hpp"
 #include "daemon/common/state_lock.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/net/conntrack.hpp"
-#include "daemon/net/link_snapshot.hpp"
 #include "daemon/net/netlink_socket.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
@@ -61,15 +59,14 @@
 #include "daemon/sekishod/retries.hpp"
 #include "daemon/sekishod/schedules.hpp"
 #include "daemon/sekishod/vpn.hpp"
+#include "daemon/sekishod/wan_link.hpp"
 #include "daemon/sessions/store.hpp"
-#include "daemon/wan/link_state.hpp"
-#include "daemon/wan/power_hook.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
 namespace sekisho::daemon {
 
-class Service : private Enforcer::Hooks, private Host, private WanQuery {
+class Service : private Enforcer::Hooks, private Host, private SessionQuery {
  public:
   Service(boost::asio::io_context& io, Options options);
 
@@ -170,32 +167,8 @@ class Service : private Enforcer::Hooks, private Host, private WanQuery {
   // Reads the events waiting (at most FlowEvents::kReadBatch); how many it read.
   std::size_t handle_flow_events();
 
-  // The WAN link (service_wan.cpp).
-  void load_wan_state(const policy::Policy& policy);
-  // False (and logged) when wan.json could not be written.
-  bool save_wan_state();
-  wan::LinkDecision decide_wan(const policy::Policy& policy, std::chrono::sys_seconds now) const;
-  // Makes the WAN gate and link what the decision says now; records and runs the hook at
-  // a transition. Every second, and after anything that changes the decision.
-  void check_wan();
-  bool change_wan_gate(bool closed);
-  // A change of the WAN gate that failed with `error`, or took (empty): see note_retry.
-  void note_wan_gate(bool closed, const std::string& error);
-  std::string take_wan_link_down(const std::string& link, bool fresh);
-  void release_wan_link();
-  std::string bring_wan_link_up(const std::string& link, std::string& restored);
-  void run_power_hook(const std::string& argument);
-  void record_hook_result(const std::string& path, const wan::HookResult& result);
-  // `action`: "up", "down" or "auto".
-  nlohmann::json link_request(const nlohmann::json& params, const audit::Actor& by,
-                              const std::string& action);
-  bool wan_forced_down() const;
-  // WanQuery, until the WAN link is a subsystem of its own.
-  bool close_wanted() const override { return wan_close_wanted_; }
-  bool close_deferred() const override { return wan_close_deferred_until_.has_value(); }
-  std::optional<std::string> forced_down_why() const override;
-  nlohmann::json wan_status_json() override;
-  void recheck() override { check_wan(); }
+  // SessionQuery, until the sessions are a subsystem of their own.
+  std::vector<std::uint32_t> holding(std::int64_t now_ms) const override;
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -259,32 +232,16 @@ class Service : private Enforcer::Hooks, private Host, private WanQuery {
   std::vector<sessions::Session> sessions_ending_;
   net::FlowEvents flow_events_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
-  // The WAN link: the override in force (STATE_DIR/wan.json), the gate as the kernel holds
-  // it and as the decision wants it (they differ while the kernel refuses the change), what
-  // the link held when sekishod set it down, and the last power hook's outcome.
-  std::optional<wan::Override> wan_override_;
-  std::string wan_override_unreadable_;  // why the stored one cannot be read (wan_state.hpp)
-  bool wan_closed_ = false;
-  bool wan_close_wanted_ = false;
-  std::string wan_link_;             // the interface the last check judged ("" before the first)
-  bool wan_link_held_down_ = false;  // the last check left it down
-  bool wan_drift_reported_ = false;
-  std::optional<net::LinkSnapshot> wan_snapshot_;
-  nlohmann::json last_hook_;
-  // Declared after the auditor it reports to: destroyed (and a running hook killed) first.
-  wan::PowerHook power_hook_;
-  // While the WAN gate's closing waits for the cloud bridge's messages in flight: until when.
-  std::optional<std::chrono::steady_clock::time_point> wan_close_deferred_until_;
-  // For writing wan.json when no other descriptor is free: the link goes down only with
-  // its recording on disk.
-  SpareDescriptor spare_descriptor_;
+  // Declared after the auditor it reports to: destroyed (and a running power hook
+  // killed) first.
+  WanLink wan_link_{*this, enforcer_, enforcer_.route_socket(), *this, cloud_};
   // Declared after the auditor it reports to (its bridge's destructor commits
   // acknowledgements).
-  Cloud cloud_{*this, enforcer_, *this};
+  Cloud cloud_{*this, enforcer_, wan_link_};
   // Declared after the auditor its tunnels report to, so they are destroyed (and
   // wireguard-go stopped) first.
   Vpn vpn_{*this};
-  Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), *this};
+  Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};

@@ -116,11 +116,11 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     return cloud_.password_request(request.params, actor_of(caller));
   }
   if (request.method == "link.status") {
-    return wan_status_json();
+    return wan_link_.wan_status_json();
   }
   for (const char* action : {"up", "down", "auto"}) {
     if (request.method == std::string("link.") + action) {
-      return link_request(request.params, actor_of(caller), action);
+      return wan_link_.link_request(request.params, actor_of(caller), action);
     }
   }
   if (request.method == "policy.apply") {
@@ -162,7 +162,7 @@ nlohmann::json Service::status_json() {
       {"elements", enforcer_.current().ruleset.element_count()},
       {"audit", audit_status_json()},
       {"sessions_open", open_sessions_.size()},
-      {"wan", wan_status_json()},
+      {"wan", wan_link_.wan_status_json()},
       {"cloud", cloud_.status_json()},
   };
 }

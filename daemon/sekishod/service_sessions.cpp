@@ -333,15 +333,11 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
                                       "): extend it or close it first");
     }
   }
-  if (wan_forced_down()) {
+  if (std::optional<std::string> why = wan_link_.forced_down_why()) {
     // A forced down outranks a session's hold: the vendor could not come in anyway.
     throw control::ControlError(
         control::ErrorCode::Conflict,
-        "the WAN link is " +
-            decide_wan(policy,
-                       std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now()))
-                .why +
-            ": 'sekishoctl link auto' or 'link up' first");
+        "the WAN link is " + *why + ": 'sekishoctl link auto' or 'link up' first");
   }
   if (!auditor_.writable()) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
@@ -402,7 +398,7 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   }
   log_notice("session " + session.id() + " opened by " + by.user + ": " + session.grant.peer +
              " may reach " + session.grant.target + " until " + utc_ms(session.deadline_ms));
-  check_wan();  // the session holds the WAN link up: the vendor comes in through it
+  wan_link_.recheck();  // the session holds the WAN link up: the vendor comes in through it
   nlohmann::json out = session_json(open_sessions_.at(number), false);
   out["deadline"] = utc_ms(session.deadline_ms);
   return out;
@@ -817,6 +813,16 @@ nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
     throw std::runtime_error("no receipt for " + session.id() + ": " + error);
   }
   return *receipt;
+}
+
+std::vector<std::uint32_t> Service::holding(std::int64_t now_ms) const {
+  std::vector<std::uint32_t> numbers;
+  for (const auto& [number, session] : open_sessions_) {
+    if (session.remaining_ms(now_ms) > 0) {  // one that ran out while sekishod was down does not
+      numbers.push_back(number);
+    }
+  }
+  return numbers;
 }
 
 }  // namespace sekisho::daemon

@@ -47,7 +47,6 @@ Service::Service(boost::asio::io_context& io, Options options)
       schedule_timer_(io),
       watchdog_timer_(io),
       confirmation_timer_(io),
-      session_timer_(io),
       exporter_(io),
       refusals_(
           [this](const audit::Actor& actor, const std::string& method, std::int64_t pid) {
@@ -94,35 +93,23 @@ std::optional<Loaded> Service::load(bool at_start) {
 void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
   schedules_.fill(ruleset, policy);
   wan_link_.fill(ruleset, policy);
-  fill_sessions(ruleset);
+  sessions_.fill(ruleset, policy);
 }
 
 void Service::after_apply(const policy::Policy& policy) {
   wan_link_.after_apply(policy);
-  for (auto& [number, closing] : closing_sessions_) {
-    closing.elements_gone = true;  // the table applied holds the open sessions only
-  }
+  sessions_.after_apply(policy);
 }
 
 void Service::before_policy(const policy::Policy& next) {
-  // Sessions this policy no longer grants as they were granted end with it: its ruleset
-  // leaves them out.
-  sessions_ending_.clear();
-  for (std::uint32_t number : sessions_without_grant(next)) {
-    sessions_ending_.push_back(open_sessions_.at(number));
-    open_sessions_.erase(number);
-  }
+  sessions_.before_policy(next);
 }
 
 void Service::after_policy(const policy::Policy& policy, bool ok) {
-  std::vector<sessions::Session> ending = std::exchange(sessions_ending_, {});
+  sessions_.after_policy(policy, ok);
   if (!ok) {
-    for (sessions::Session& session : ending) {
-      open_sessions_.emplace(session.number, std::move(session));
-    }
     return;
   }
-  end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
   vpn_.after_policy(policy, true);
   cloud_.after_policy(policy, true);
@@ -187,12 +174,13 @@ int Service::start() {
   // time (docs/audit-format.md, "Checkpoints in time").
   auditor_.checkpoint();
   cloud_.open(loaded->policy);  // its files follow the first policy enforced
-  open_session_store();         // open sessions go into the first ruleset with their remaining time
+  sessions_.open(
+      loaded->policy);  // open sessions go into the first ruleset with their remaining time
   wan_link_.open(loaded->policy);  // the first ruleset's WAN gate as things are now
   if (!start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
-  start_sessions();
+  sessions_.start();
   schedules_.start();
   wan_link_.start();  // the link as the decision says, before anything else waits on it
   const int events_fd = enforcer_.watch_events();
@@ -361,7 +349,7 @@ std::optional<std::string> Service::read_back_and_compare(bool& compared) {
   }
   nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
   // Session elements time out in the kernel on their own: compared on their own terms.
-  if (std::optional<std::string> drift = compare_session_elements(expected, kernel.image)) {
+  if (std::optional<std::string> drift = sessions_.compare_owned(expected, kernel.image)) {
     return "table inet sekisho differs from the open sessions: " + *drift;
   }
   std::vector<std::string> differences = nft::differences(expected, kernel.image, 3);

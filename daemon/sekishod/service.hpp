@@ -12,7 +12,7 @@
 //   restart of the daemon (service_policy.cpp, pending.hpp).
 // - WireGuard (vpn.hpp): each `vpn` of the policy in force is brought up after
 //   the ruleset that governs it, and kept as declared (checked every few seconds).
-// - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
+// - Jump sessions (sessions.hpp): an operator lets one VPN peer reach one
 //   maintenance target until a deadline the kernel enforces; sessions survive a restart
 //   and a reload, and each one's connections are recorded from conntrack.
 // - Operating hours (schedules.hpp, wan_link.hpp): scheduled rules open and
@@ -58,15 +58,15 @@
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
 #include "daemon/sekishod/schedules.hpp"
+#include "daemon/sekishod/sessions.hpp"
 #include "daemon/sekishod/vpn.hpp"
 #include "daemon/sekishod/wan_link.hpp"
-#include "daemon/sessions/store.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
 namespace sekisho::daemon {
 
-class Service : private Enforcer::Hooks, private Host, private SessionQuery {
+class Service : private Enforcer::Hooks, private Host {
  public:
   Service(boost::asio::io_context& io, Options options);
 
@@ -82,16 +82,6 @@ class Service : private Enforcer::Hooks, private Host, private SessionQuery {
   const policy::Policy& confirmed_policy() const {
     return confirmed_ ? confirmed_->policy : enforcer_.current().policy;
   }
-  // A session whose end was decided while the kernel still grants its access: retried
-  // every second; it ends (recorded, connections deleted) once the access is gone.
-  struct ClosingSession {
-    sessions::Session session;
-    audit::Actor by;
-    std::string why;
-    std::chrono::steady_clock::time_point next_attempt;
-    bool elements_gone = false;  // a whole-table apply without them has taken
-  };
-
   // Enforcer::Hooks: the subsystems' part of each apply.
   void fill(ir::Ruleset& ruleset, const policy::Policy& policy) override;
   void after_apply(const policy::Policy& policy) override;
@@ -121,54 +111,6 @@ class Service : private Enforcer::Hooks, private Host, private SessionQuery {
   // Puts the staged --policy file in place, keeping its previous content in the state dir.
   std::error_code replace_policy_file(StagedFile& staged);
   std::string file_not_replaced(const std::error_code& error);
-
-  // Jump sessions (service_sessions.cpp).
-  void open_session_store();
-  void start_sessions();
-  void fill_sessions(ir::Ruleset& ruleset) const;
-  // What sessions map `map` holds for the open sessions now, each with its remaining time.
-  std::vector<ir::Element> session_elements(const char* map) const;
-  // Removes and/or adds one session's elements in the kernel (a whole-table apply when the
-  // kernel refuses the change); false when neither worked.
-  // `may_be_gone`: the elements may have timed out (expiry), not worth a warning.
-  bool change_session_elements(const sessions::Session& session, bool remove, bool add,
-                               const char* what, bool may_be_gone = false);
-  // Ends a session the caller took out of open_sessions_ (its state set): its access goes
-  // first; the end is recorded and its connections deleted once the kernel has taken the
-  // access away, which a refusing kernel delays (closing_sessions_). False then.
-  bool close_session(sessions::Session session, const audit::Actor& by, const std::string& why,
-                     bool may_be_gone);
-  void finish_closing_sessions();
-  nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
-  // Read on a job's thread (sessions_job_): the store through a connection of its own.
-  BackgroundJob::Work session_list_work(bool all);
-  BackgroundJob::Work session_show_work(std::uint32_t number);
-  std::uint32_t session_number(const nlohmann::json& params);  // throws invalid
-  nlohmann::json session_receipt_json(const nlohmann::json& params);
-  nlohmann::json session_json(const sessions::Session& session, bool with_flows);
-  // The open or stored session the request's id names; throws invalid or not_found.
-  sessions::Session find_session(const nlohmann::json& params);
-  void check_sessions();
-  // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
-  // every element of each session with more than a moment left and nothing else.
-  std::optional<std::string> compare_session_elements(nft::TableImage& expected,
-                                                      nft::TableImage& kernel) const;
-  // Open sessions a policy would not grant as they were granted (peer, target or their
-  // addresses and services changed): a reload to that policy ends them.
-  std::vector<std::uint32_t> sessions_without_grant(const policy::Policy& policy);
-  void end_sessions_without_grant(const std::vector<sessions::Session>& ended);
-  // Deletes the session's connections (when `delete_flows`), records their flows and the
-  // end, and signs a checkpoint. The caller took its elements out of the kernel.
-  void end_session(sessions::Session& session, const audit::Actor& by, const std::string& why,
-                   bool delete_flows);
-  void wait_for_flow_events();
-  // Reads the events waiting (at most FlowEvents::kReadBatch); how many it read.
-  std::size_t handle_flow_events();
-
-  // SessionQuery, until the sessions are a subsystem of their own.
-  std::vector<std::uint32_t> holding(std::int64_t now_ms) const override;
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -212,7 +154,6 @@ class Service : private Enforcer::Hooks, private Host, private SessionQuery {
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
-  boost::asio::steady_timer session_timer_;
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
   // decommission under it.
@@ -222,19 +163,11 @@ class Service : private Enforcer::Hooks, private Host, private SessionQuery {
   Exporter exporter_;
   RefusalCounter refusals_;
   RefusalCounter connection_refusals_;
-  sessions::Store session_store_;
-  bool session_store_ready_ = false;
-  std::uint32_t highest_session_number_ = 0;  // of any session.open in the audit log
-  std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
-  std::map<std::uint32_t, ClosingSession> closing_sessions_;  // by number
-  // Taken out of open_sessions_ by before_policy: the policy being applied does not grant
-  // them; they end when it took, and are open again when it did not.
-  std::vector<sessions::Session> sessions_ending_;
-  net::FlowEvents flow_events_;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
+  // Declared after the auditor they report to.
+  Sessions sessions_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
   // Declared after the auditor it reports to: destroyed (and a running power hook
   // killed) first.
-  WanLink wan_link_{*this, enforcer_, enforcer_.route_socket(), *this, cloud_};
+  WanLink wan_link_{*this, enforcer_, enforcer_.route_socket(), sessions_, cloud_};
   // Declared after the auditor it reports to (its bridge's destructor commits
   // acknowledgements).
   Cloud cloud_{*this, enforcer_, wan_link_};
@@ -245,7 +178,6 @@ class Service : private Enforcer::Hooks, private Host, private SessionQuery {
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};
-  BackgroundJob sessions_job_{io_, "session list"};
 };
 
 }  // namespace sekisho::daemon

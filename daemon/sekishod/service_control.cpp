@@ -81,30 +81,30 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     return vpn_.status_json();
   }
   if (request.method == "session.open") {
-    return session_open(request.params, actor_of(caller));
+    return sessions_.session_open(request.params, actor_of(caller));
   }
   if (request.method == "session.extend") {
-    return session_extend(request.params, actor_of(caller));
+    return sessions_.session_extend(request.params, actor_of(caller));
   }
   if (request.method == "session.close") {
-    return session_close(request.params, actor_of(caller));
+    return sessions_.session_close(request.params, actor_of(caller));
   }
   if (request.method == "session.list") {
     const bool all = request.params.value("all", false);
     answer_later(
-        sessions_job_, all ? "list all" : "list", [this, all] { return session_list_work(all); },
-        later);
+        sessions_.job(), all ? "list all" : "list",
+        [this, all] { return sessions_.session_list_work(all); }, later);
     return std::nullopt;
   }
   if (request.method == "session.show") {
-    const std::uint32_t number = session_number(request.params);
+    const std::uint32_t number = Sessions::session_number(request.params);
     answer_later(
-        sessions_job_, "show " + std::to_string(number),
-        [this, number] { return session_show_work(number); }, later);
+        sessions_.job(), "show " + std::to_string(number),
+        [this, number] { return sessions_.session_show_work(number); }, later);
     return std::nullopt;
   }
   if (request.method == "session.receipt") {
-    return session_receipt_json(request.params);
+    return sessions_.session_receipt_json(request.params);
   }
   if (request.method == "schedule.list") {
     return schedules_.list_json(request.params);
@@ -161,7 +161,7 @@ nlohmann::json Service::status_json() {
       {"rules", enforcer_.current().ruleset.rule_count()},
       {"elements", enforcer_.current().ruleset.element_count()},
       {"audit", audit_status_json()},
-      {"sessions_open", open_sessions_.size()},
+      {"sessions_open", sessions_.open_count()},
       {"wan", wan_link_.wan_status_json()},
       {"cloud", cloud_.status_json()},
   };

@@ -18,7 +18,6 @@
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
 #include "daemon/sekishod/last_good.hpp"
-#include "daemon/sekishod/milliseconds.hpp"
 #include "daemon/sekishod/notify.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
@@ -30,7 +29,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kGenerationPoll = 1s;
 // Schedules and the WAN link are judged by the wall clock every second: a transition is
 // at most a second late, and a clock step (NTP, suspend) is noticed at the next tick.
 constexpr auto kSchedulePoll = 1s;
@@ -42,7 +40,6 @@ Service::Service(boost::asio::io_context& io, Options options)
       options_(std::move(options)),
       enforcer_(options_, auditor_, *this),
       signals_(io, SIGHUP, SIGTERM, SIGINT),
-      generation_timer_(io),
       checkpoint_timer_(io),
       schedule_timer_(io),
       watchdog_timer_(io),
@@ -67,28 +64,6 @@ Service::Service(boost::asio::io_context& io, Options options)
                                  "control.connections_refused", summary_details(summary));
                            },
                            0) {}
-
-std::optional<Loaded> Service::load(bool at_start) {
-  const auto start = std::chrono::steady_clock::now();
-  policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
-  // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
-  for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
-    log_diagnostic(
-        diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
-        policy::format_diagnostic(diagnostic));
-  }
-  if (!loaded.policy) {
-    log_error(options_.policy_path + ": invalid policy" +
-              (at_start ? "; nothing applied" : "; the running ruleset stays in force"));
-    return std::nullopt;
-  }
-  Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
-  out.ruleset = policy::compile(out.policy);
-  log_info(options_.policy_path + ": read, checked and compiled in " +
-           milliseconds_text(std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now() - start)));
-  return out;
-}
 
 void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
   schedules_.fill(ruleset, policy);
@@ -115,14 +90,8 @@ void Service::after_policy(const policy::Policy& policy, bool ok) {
   cloud_.after_policy(policy, true);
 }
 
-void Service::foreign_change_replaced(const std::string& what) {
-  ++restores_;
-  log_warning("drift: " + what + "; the apply that follows replaces it (restore #" +
-              std::to_string(restores_) + ")");
-}
-
 int Service::start() {
-  std::optional<Loaded> loaded = load(true);
+  std::optional<Loaded> loaded = commit_confirm_.load(true);
   if (!loaded && has_pending(options_.state_dir)) {
     // An unconfirmed policy may be in the kernel: exiting would leave it there. The
     // confirmed text in last-good is what a rollback restores.
@@ -177,26 +146,21 @@ int Service::start() {
   sessions_.open(
       loaded->policy);  // open sessions go into the first ruleset with their remaining time
   wan_link_.open(loaded->policy);  // the first ruleset's WAN gate as things are now
-  if (!start_enforcing(std::move(*loaded))) {
+  if (!commit_confirm_.start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
   sessions_.start();
   schedules_.start();
   wan_link_.start();  // the link as the decision says, before anything else waits on it
-  const int events_fd = enforcer_.watch_events();
-  if (events_fd < 0) {
-    log_error("cannot watch nftables events: " +
-              std::error_code(errno, std::generic_category()).message());
+  if (!drift_.watch()) {
     return kExitUnavailable;
   }
-  events_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, events_fd);
   if (std::error_code error = start_control()) {
     log_error("cannot serve the control socket " + options_.control_path + ": " + error.message());
     return kExitUnavailable;
   }
   wait_for_signals();
-  wait_for_events();
-  every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
+  drift_.start();
   // Two guards: a failing schedule check must not keep the WAN gate from closing.
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
     guarded("schedule check", [this] { schedules_.tick(); });
@@ -204,21 +168,23 @@ int Service::start() {
     guarded("cloud check", [this] { cloud_.tick(); });
   });
   vpn_.start();
-  auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
+  auditor_.retain(commit_confirm_.confirmed_policy().audit, std::chrono::system_clock::now());
   auditor_.checkpoint();  // the records of the start
   // Every record is signed within the policy's audit.checkpoint_every (a reload may change
   // it): looked at every 10 s. Retention every 10 minutes.
   constexpr auto kCheckpointTick = 10s;
   every(checkpoint_timer_, kCheckpointTick, "audit checkpoint and retention",
         [this, ticks = std::int64_t{0}]() mutable {
-          auditor_.set_checkpoint_every(confirmed_policy().audit.checkpoint_every_seconds);
+          auditor_.set_checkpoint_every(
+              commit_confirm_.confirmed_policy().audit.checkpoint_every_seconds);
           auditor_.checkpoint_if_due(kCheckpointTick);
           if (++ticks % 60 == 0) {
-            auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
+            auditor_.retain(commit_confirm_.confirmed_policy().audit,
+                            std::chrono::system_clock::now());
           }
         });
   every(confirmation_timer_, 1s, "confirmation deadline and refusal counts", [this] {
-    check_confirmation_deadline();
+    commit_confirm_.tick();
     refusals_.flush(RefusalCounter::Clock::now());
     connection_refusals_.flush(RefusalCounter::Clock::now());
   });
@@ -229,138 +195,6 @@ int Service::start() {
   notify_ready("enforcing " + options_.policy_path);
   log_notice("enforcing " + options_.policy_path + "; SIGHUP reloads it");
   return kExitOk;
-}
-
-void Service::reload() {
-  log_notice("SIGHUP: reloading " + options_.policy_path);
-  if (pending_) {
-    // The file holds the confirmed policy: reading it now would be a rollback in disguise.
-    log_error(
-        "reload refused: a policy is waiting for confirmation; 'sekishoctl confirm' or "
-        "'sekishoctl rollback' first");
-    auditor_.record(
-        Auditor::daemon_actor(), "policy.refused",
-        {{"source", options_.policy_path}, {"reason", "SIGHUP while a confirmation is pending"}});
-    return;
-  }
-  std::optional<Loaded> loaded = load(false);
-  if (!loaded) {
-    auditor_.record(Auditor::daemon_actor(), "policy.refused",
-                    {{"source", options_.policy_path}, {"reason", "invalid policy"}});
-    return;
-  }
-  const std::string old_hash = sha256_hex(enforcer_.current().text);
-  const std::string new_hash = sha256_hex(loaded->text);
-  // Its record first: a reload may grant access, and without its record it does not happen.
-  if (!auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
-                                 {{"source", options_.policy_path},
-                                  {"how", "reload"},
-                                  {"old_sha256", old_hash},
-                                  {"new_sha256", new_hash}})) {
-    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
-    return;
-  }
-  if (!enforcer_.enforce(*loaded, "reloaded", true)) {
-    enforcer_.record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path,
-                           "reload", old_hash, {{"new_sha256", new_hash}});
-    return;
-  }
-  notify_status("enforcing " + options_.policy_path);
-}
-
-bool Service::restore(const std::string& why) {
-  ++restores_;
-  log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
-              std::to_string(restores_) + ")");
-  // The clock may have moved a schedule since the last apply: restore what is due now.
-  const bool restored = enforcer_.full_apply("restored");
-  // Recorded when it takes, and when it first fails: a kernel that keeps refusing is
-  // tried every second, but not recorded every second.
-  nlohmann::json details = {{"what", why}, {"restore", restores_}, {"restored", restored}};
-  if (restored) {
-    if (std::optional<Retries::Episode> episode = restore_retries_.took("restore")) {
-      details["failed_attempts"] = static_cast<std::int64_t>(episode->failures);
-    }
-    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
-  } else if (restore_retries_.failed("restore", Retries::Clock::now())) {
-    details["error"] = enforcer_.last_kernel_error();
-    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
-  }
-  // systemctl status shows the state: a failing restore must not look like enforcement.
-  if (restored) {
-    notify_status("enforcing " + options_.policy_path + "; restores: " + std::to_string(restores_));
-  } else {
-    notify_status("RESTORE FAILED (retrying every second): table inet sekisho may not hold " +
-                  options_.policy_path);
-  }
-  return restored;
-}
-
-void Service::handle_events() {
-  Enforcer::EventNews news = enforcer_.read_events();
-  if (!news.foreign.empty()) {
-    restore(news.foreign);  // once, however many commits it took
-  } else if (news.lost) {
-    log_warning("nftables events were lost; reading the table back");
-    compare_and_restore();
-  }
-}
-
-void Service::check_generation() {
-  // Events already waiting explain most generation changes, and name the process.
-  Enforcer::EventNews news = enforcer_.read_events();
-  if (!news.foreign.empty()) {
-    restore(news.foreign);
-    return;
-  }
-  bool moved = false;
-  if (std::error_code error = enforcer_.generation_moved(moved)) {
-    log_warning("cannot read the nftables generation: " + error.message());
-    return;
-  }
-  if (moved || news.lost || enforcer_.check_pending()) {
-    // Someone committed and its events were not seen (lost, or while we did not listen).
-    compare_and_restore();
-  }
-}
-
-void Service::compare_and_restore() {
-  bool compared = false;
-  if (std::optional<std::string> drift = read_back_and_compare(compared)) {
-    restore(*drift + " (found by reading the table back)");
-  } else if (compared) {
-    enforcer_.compared();
-  }
-  malloc_trim(0);  // the two images of a large table are gone again
-}
-
-std::optional<std::string> Service::read_back_and_compare(bool& compared) {
-  const ir::Ruleset& applied = enforcer_.current().ruleset;
-  nft::Readback kernel = nft::read_table(enforcer_.nft_socket(), applied.table);
-  if (kernel.error) {
-    log_warning("cannot read table inet sekisho back: " + kernel.error.message());
-    enforcer_.check_later();  // the generation is not vouched for: try again next tick
-    return std::nullopt;
-  }
-  enforcer_.read_back_at(kernel.genid);
-  compared = true;
-  if (!kernel.image.has_table()) {
-    return "table inet sekisho is gone";
-  }
-  nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
-  // Session elements time out in the kernel on their own: compared on their own terms.
-  if (std::optional<std::string> drift = sessions_.compare_owned(expected, kernel.image)) {
-    return "table inet sekisho differs from the open sessions: " + *drift;
-  }
-  std::vector<std::string> differences = nft::differences(expected, kernel.image, 3);
-  if (differences.empty()) {
-    return std::nullopt;
-  }
-  std::string summary;
-  for (const std::string& line : differences) {
-    summary += (summary.empty() ? "" : "; ") + line;
-  }
-  return "table inet sekisho differs from the policy: " + summary;
 }
 
 // The handler's wait is armed again by its caller.
@@ -374,7 +208,7 @@ void Service::wait_for_signals() {
       return;
     }
     if (signal == SIGHUP) {
-      guarded("reload", [this] { reload(); });
+      guarded("reload", [this] { commit_confirm_.reload(); });
       wait_for_signals();
       return;
     }
@@ -388,17 +222,6 @@ void Service::wait_for_signals() {
     notify_stopping();
     io_.stop();
   });
-}
-
-void Service::wait_for_events() {
-  events_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                      [this](const boost::system::error_code& error) {
-                        if (error) {
-                          return;
-                        }
-                        guarded("nftables events", [this] { handle_events(); });
-                        wait_for_events();
-                      });
 }
 
 // Runs `work` every `interval` on `timer`, guarded, until the loop stops.

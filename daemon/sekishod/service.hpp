@@ -3,13 +3,14 @@
 //
 // - SIGHUP reloads the policy file; an invalid file or a refused ruleset is reported and
 //   the running ruleset stays.
-// - Drift: nftables change events tell who committed what; a commit by another process
+// - Drift (drift_guard.hpp): nftables change events tell who committed what; a commit by another
+// process
 //   that touched table inet sekisho is logged with that process and undone by applying
 //   the compiled ruleset again. The generation id is also polled every second, so a lost
 //   event cannot hide a change (then the table is read back and compared).
 // - Commit-confirm: a policy applied over the control socket with a confirmation deadline
 //   is rolled back to the last confirmed one unless confirmed in time, also across a
-//   restart of the daemon (service_policy.cpp, pending.hpp).
+//   restart of the daemon (commit_confirm.hpp, pending.hpp).
 // - WireGuard (vpn.hpp): each `vpn` of the policy in force is brought up after
 //   the ruleset that governs it, and kept as declared (checked every few seconds).
 // - Jump sessions (sessions.hpp): an operator lets one VPN peer reach one
@@ -50,11 +51,12 @@
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/background_job.hpp"
 #include "daemon/sekishod/cloud.hpp"
+#include "daemon/sekishod/commit_confirm.hpp"
+#include "daemon/sekishod/drift_guard.hpp"
 #include "daemon/sekishod/enforcer.hpp"
 #include "daemon/sekishod/exporter.hpp"
 #include "daemon/sekishod/host.hpp"
 #include "daemon/sekishod/options.hpp"
-#include "daemon/sekishod/pending.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
 #include "daemon/sekishod/schedules.hpp"
@@ -74,43 +76,18 @@ class Service : private Enforcer::Hooks, private Host {
   // daemon is running (call io.run()), else the exit code to leave with.
   int start();
 
-  std::uint64_t restores() const { return restores_; }
+  std::uint64_t restores() const { return drift_.restores(); }
 
  private:
-  std::optional<Loaded> load(bool at_start);
-  // The policy that decides about the audit log: a pending one must not (retention).
-  const policy::Policy& confirmed_policy() const {
-    return confirmed_ ? confirmed_->policy : enforcer_.current().policy;
-  }
   // Enforcer::Hooks: the subsystems' part of each apply.
   void fill(ir::Ruleset& ruleset, const policy::Policy& policy) override;
   void after_apply(const policy::Policy& policy) override;
   void before_policy(const policy::Policy& next) override;
   void after_policy(const policy::Policy& policy, bool ok) override;
-  void foreign_change_replaced(const std::string& what) override;
-  bool restore(const std::string& what) override;
-
-  void reload();
-  void handle_events();
-  void check_generation();
-  void compare_and_restore();
-  // The difference found, if any; `compared` says whether the kernel could be read.
-  std::optional<std::string> read_back_and_compare(bool& compared);
-
-  // Commit-confirm and the policy file (service_policy.cpp).
-  bool start_enforcing(Loaded from_file);
-  nlohmann::json apply_request(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json confirm_request(const audit::Actor& by);
-  nlohmann::json rollback_request(const audit::Actor& by);
-  // Back to confirmed_; `how`: "manual", "timeout", "restart", "reboot".
-  bool roll_back(const std::string& how, const audit::Actor& by, const std::string& why);
-  void check_confirmation_deadline();
-  nlohmann::json pending_json() const;
-  nlohmann::json policy_result(const std::string& old_hash,
-                               const std::vector<std::string>& warnings) const;
-  // Puts the staged --policy file in place, keeping its previous content in the state dir.
-  std::error_code replace_policy_file(StagedFile& staged);
-  std::string file_not_replaced(const std::error_code& error);
+  void foreign_change_replaced(const std::string& what) override {
+    drift_.foreign_change_replaced(what);
+  }
+  bool restore(const std::string& what) override { return drift_.restore(what); }
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
@@ -122,14 +99,12 @@ class Service : private Enforcer::Hooks, private Host {
                     const control::ControlServer::Later& later);
   nlohmann::json status_json();
   nlohmann::json audit_status_json();
-  nlohmann::json verify_json();
   nlohmann::json audit_show_json(const nlohmann::json& params);
   BackgroundJob::Work audit_verify_work();
   nlohmann::json audit_export_json(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json export_job_json(const Exporter::Job& job);
   nlohmann::json export_chunk_json(Exporter::Job& job, const nlohmann::json& offset);
   void wait_for_signals();
-  void wait_for_events();
 
   // Host: what the subsystems get of the daemon.
   boost::asio::io_context& io() override { return io_; }
@@ -142,14 +117,8 @@ class Service : private Enforcer::Hooks, private Host {
   boost::asio::io_context& io_;
   Options options_;
   Enforcer enforcer_;
-  // While a confirmation is pending: what is then in force, and what a rollback restores.
-  std::optional<PendingConfirmation> pending_;
-  std::optional<Loaded> confirmed_;
-  std::uint64_t restores_ = 0;
-  Retries restore_retries_;  // a restore the kernel refuses, recorded once per episode
-  std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
+  CommitConfirm commit_confirm_{*this, enforcer_};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer generation_timer_;
   boost::asio::steady_timer checkpoint_timer_;
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
@@ -165,6 +134,7 @@ class Service : private Enforcer::Hooks, private Host {
   RefusalCounter connection_refusals_;
   // Declared after the auditor they report to.
   Sessions sessions_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
+  DriftGuard drift_{*this, enforcer_, {&sessions_}};
   // Declared after the auditor it reports to: destroyed (and a running power hook
   // killed) first.
   WanLink wan_link_{*this, enforcer_, enforcer_.route_socket(), sessions_, cloud_};

@@ -61,7 +61,7 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     return status_json();
   }
   if (request.method == "verify") {
-    return verify_json();
+    return drift_.verify_json();
   }
   if (request.method == "audit.show") {
     return audit_show_json(request.params);
@@ -124,13 +124,13 @@ std::optional<nlohmann::json> Service::handle_request(const control::Request& re
     }
   }
   if (request.method == "policy.apply") {
-    return apply_request(request.params, actor_of(caller));
+    return commit_confirm_.apply_request(request.params, actor_of(caller));
   }
   if (request.method == "policy.confirm") {
-    return confirm_request(actor_of(caller));
+    return commit_confirm_.confirm_request(actor_of(caller));
   }
   if (request.method == "policy.rollback") {
-    return rollback_request(actor_of(caller));
+    return commit_confirm_.rollback_request(actor_of(caller));
   }
   throw control::ControlError(control::ErrorCode::NotFound,
                               "no handler for '" + request.method + "'");
@@ -155,8 +155,8 @@ nlohmann::json Service::status_json() {
       {"policy_sha256", sha256_hex(enforcer_.current().text)},
       {"generation", enforcer_.applied_generation()},
       {"last_apply", utc_text(enforcer_.applied_at())},
-      {"pending_confirmation", pending_json()},
-      {"drift_restores", restores_},
+      {"pending_confirmation", commit_confirm_.pending_json()},
+      {"drift_restores", drift_.restores()},
       {"clock_synchronised", clock_synchronised()},
       {"rules", enforcer_.current().ruleset.rule_count()},
       {"elements", enforcer_.current().ruleset.element_count()},
@@ -186,29 +186,6 @@ nlohmann::json Service::audit_status_json() {
             {"files", exports.first},
             {"bytes", exports.second},
             {"kept_at_most", Exporter::kKept}}}};
-}
-
-nlohmann::json Service::verify_json() {
-  const ir::Ruleset& applied = enforcer_.current().ruleset;
-  nft::Readback kernel = nft::read_table(enforcer_.nft_socket(), applied.table);
-  if (kernel.error) {
-    throw std::runtime_error("cannot read nftables: " + kernel.error.message());
-  }
-  nlohmann::json out = {{"table", "inet " + applied.table},
-                        {"policy", options_.policy_path},
-                        {"generation", kernel.genid},
-                        {"exists", kernel.image.has_table()}};
-  if (!kernel.image.has_table()) {
-    out["matches"] = false;
-    out["differences"] = nlohmann::json::array();
-    return out;
-  }
-  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
-  std::vector<std::string> differences = nft::differences(expected, kernel.image);
-  out["matches"] = differences.empty();
-  out["objects"] = expected.lines().size();
-  out["differences"] = differences;
-  return out;
 }
 
 }  // namespace sekisho::daemon

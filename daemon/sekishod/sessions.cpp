@@ -31,6 +31,8 @@ using sessions::Session;
 using sessions::State;
 
 constexpr const char* kSessionMaps[] = {"sessions_v4", "sessions_v6"};
+// How a readback that finds the sessions maps wrong says so.
+constexpr const char* kDiffers = "table inet sekisho differs from the open sessions: ";
 // An extension needs this much time left: the kernel must not drop the element between
 // the decision and the commit.
 constexpr std::int64_t kExtendMargin_ms = 2000;
@@ -796,7 +798,7 @@ std::optional<std::string> Sessions::compare_owned(nft::TableImage& expected,
   std::sort(held.begin(), held.end());
   for (const std::string& line : held) {
     if (!std::binary_search(wanted.begin(), wanted.end(), line)) {
-      return "unexpected: " + line;
+      return std::string(kDiffers) + "unexpected: " + line;
     }
   }
   // An element may have timed out a moment before its session's end was noticed.
@@ -819,7 +821,7 @@ std::optional<std::string> Sessions::compare_owned(nft::TableImage& expected,
     for (const char* name : kSessionMaps) {
       for (const std::string& line : own.take_elements(name)) {
         if (!std::binary_search(held.begin(), held.end(), line)) {
-          return "missing (" + session.id() + "): " + line;
+          return kDiffers + ("missing (" + session.id() + "): " + line);
         }
       }
     }

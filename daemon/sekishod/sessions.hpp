@@ -47,7 +47,8 @@ class Sessions final : public Subsystem, public SessionQuery {
   // The table applied holds the open sessions only.
   void after_apply(const policy::Policy& policy) override;
   // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
-  // every element of each session with more than a moment left and nothing else.
+  // every element of each session with more than a moment left and nothing else, else
+  // what differs ("table inet sekisho differs from the open sessions: ...").
   std::optional<std::string> compare_owned(nft::TableImage& want,
                                            nft::TableImage& kernel) const override;
 

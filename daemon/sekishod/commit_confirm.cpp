@@ -8,6 +8,7 @@
 //   in force; --policy and last-good keep the confirmed one until policy.confirm. At the
 //   deadline, at a restart after it, or after a reboot (--restore loaded last-good), the
 //   daemon goes back to the confirmed policy.
+#include "daemon/sekishod/commit_confirm.hpp"
 
 #include <chrono>
 
@@ -16,9 +17,10 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/control/protocol.hpp"
 #include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/milliseconds.hpp"
 #include "daemon/sekishod/notify.hpp"
-#include "daemon/sekishod/service.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
 #include "policy/yaml_tree.hpp"
@@ -83,10 +85,69 @@ mode_t policy_file_mode(const std::string& path) {
 
 }  // namespace
 
-// At start: a pending confirmation is applied again while its deadline has not passed
-// in this boot; otherwise the confirmed --policy file is enforced, and the rollback
-// recorded.
-bool Service::start_enforcing(Loaded from_file) {
+CommitConfirm::CommitConfirm(Host& host, Enforcer& enforcer)
+    : host_(host), enforcer_(enforcer), options_(host.options()) {}
+
+std::optional<Loaded> CommitConfirm::load(bool at_start) {
+  const auto start = std::chrono::steady_clock::now();
+  policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
+  // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
+  for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
+    log_diagnostic(
+        diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
+        policy::format_diagnostic(diagnostic));
+  }
+  if (!loaded.policy) {
+    log_error(options_.policy_path + ": invalid policy" +
+              (at_start ? "; nothing applied" : "; the running ruleset stays in force"));
+    return std::nullopt;
+  }
+  Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
+  out.ruleset = policy::compile(out.policy);
+  log_info(options_.policy_path + ": read, checked and compiled in " +
+           milliseconds_text(std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now() - start)));
+  return out;
+}
+
+void CommitConfirm::reload() {
+  log_notice("SIGHUP: reloading " + options_.policy_path);
+  if (pending_) {
+    // The file holds the confirmed policy: reading it now would be a rollback in disguise.
+    log_error(
+        "reload refused: a policy is waiting for confirmation; 'sekishoctl confirm' or "
+        "'sekishoctl rollback' first");
+    host_.auditor().record(
+        Auditor::daemon_actor(), "policy.refused",
+        {{"source", options_.policy_path}, {"reason", "SIGHUP while a confirmation is pending"}});
+    return;
+  }
+  std::optional<Loaded> loaded = load(false);
+  if (!loaded) {
+    host_.auditor().record(Auditor::daemon_actor(), "policy.refused",
+                           {{"source", options_.policy_path}, {"reason", "invalid policy"}});
+    return;
+  }
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
+  const std::string new_hash = sha256_hex(loaded->text);
+  // Its record first: a reload may grant access, and without its record it does not happen.
+  if (!host_.auditor().record_or_refuse(Auditor::daemon_actor(), "policy.apply",
+                                        {{"source", options_.policy_path},
+                                         {"how", "reload"},
+                                         {"old_sha256", old_hash},
+                                         {"new_sha256", new_hash}})) {
+    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
+    return;
+  }
+  if (!enforcer_.enforce(*loaded, "reloaded", true)) {
+    enforcer_.record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path,
+                           "reload", old_hash, {{"new_sha256", new_hash}});
+    return;
+  }
+  notify_status("enforcing " + options_.policy_path);
+}
+
+bool CommitConfirm::start_enforcing(Loaded from_file) {
   std::string problem;
   std::optional<PendingConfirmation> pending = load_pending(options_.state_dir, problem);
   std::string overdue;
@@ -104,13 +165,13 @@ bool Service::start_enforcing(Loaded from_file) {
   }
   // Applying the unconfirmed policy again may grant access: it needs its record first.
   if (pending && overdue.empty() &&
-      !auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
-                                 {{"source", pending->source},
-                                  {"how", "restart (confirmation pending)"},
-                                  {"applied_by", pending->by.user},
-                                  {"old_sha256", sha256_hex(from_file.text)},
-                                  {"new_sha256", pending->sha256},
-                                  {"deadline", utc_of(pending->deadline)}})) {
+      !host_.auditor().record_or_refuse(Auditor::daemon_actor(), "policy.apply",
+                                        {{"source", pending->source},
+                                         {"how", "restart (confirmation pending)"},
+                                         {"applied_by", pending->by.user},
+                                         {"old_sha256", sha256_hex(from_file.text)},
+                                         {"new_sha256", pending->sha256},
+                                         {"deadline", utc_of(pending->deadline)}})) {
     overdue = "the audit log cannot be written, so it is not applied again";
     how = "restart";
   }
@@ -145,10 +206,10 @@ bool Service::start_enforcing(Loaded from_file) {
   if (!overdue.empty()) {
     log_warning("rolled back to " + options_.policy_path + ": the policy waiting for " +
                 "confirmation was not confirmed: " + overdue);
-    auditor_.record(Auditor::daemon_actor(), "policy.rollback",
-                    rollback_record(how, overdue, pending ? pending->sha256 : "",
-                                    sha256_hex(enforcer_.current().text), options_.policy_path,
-                                    pending ? pending->by.user : ""));
+    host_.auditor().record(Auditor::daemon_actor(), "policy.rollback",
+                           rollback_record(how, overdue, pending ? pending->sha256 : "",
+                                           sha256_hex(enforcer_.current().text),
+                                           options_.policy_path, pending ? pending->by.user : ""));
     if (std::error_code error = clear_pending(options_.state_dir)) {
       log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
                 error.message());
@@ -160,7 +221,7 @@ bool Service::start_enforcing(Loaded from_file) {
   return true;
 }
 
-nlohmann::json Service::pending_json() const {
+nlohmann::json CommitConfirm::pending_json() const {
   if (!pending_) {
     return nullptr;
   }
@@ -171,8 +232,8 @@ nlohmann::json Service::pending_json() const {
           {"applied_by", pending_->by.user}};
 }
 
-nlohmann::json Service::policy_result(const std::string& old_hash,
-                                      const std::vector<std::string>& warnings) const {
+nlohmann::json CommitConfirm::policy_result(const std::string& old_hash,
+                                            const std::vector<std::string>& warnings) const {
   return {{"policy", options_.policy_path},
           {"sha256", sha256_hex(enforcer_.current().text)},
           {"old_sha256", old_hash},
@@ -185,18 +246,18 @@ nlohmann::json Service::policy_result(const std::string& old_hash,
 
 // The kernel and last-good hold the new policy, the --policy file does not: said to the
 // caller, logged and recorded, since a restart would enforce the old file again.
-std::string Service::file_not_replaced(const std::error_code& error) {
+std::string CommitConfirm::file_not_replaced(const std::error_code& error) {
   const std::string what = options_.policy_path + ": warning[io]: cannot replace the file (" +
                            error.message() +
                            "); the new policy is in force and last-good, but a restart or "
                            "SIGHUP would read the old file";
   log_error(what);
-  auditor_.record(Auditor::daemon_actor(), "policy.file_not_written",
-                  {{"path", options_.policy_path}, {"error", error.message()}});
+  host_.auditor().record(Auditor::daemon_actor(), "policy.file_not_written",
+                         {{"path", options_.policy_path}, {"error", error.message()}});
   return what;
 }
 
-std::error_code Service::replace_policy_file(StagedFile& staged) {
+std::error_code CommitConfirm::replace_policy_file(StagedFile& staged) {
   std::error_code error;
   std::optional<std::string> old =
       read_small_file(options_.policy_path, policy::kMaxPolicyBytes, error);
@@ -213,7 +274,7 @@ std::error_code Service::replace_policy_file(StagedFile& staged) {
   return {};
 }
 
-nlohmann::json Service::apply_request(const nlohmann::json& params, const audit::Actor& by) {
+nlohmann::json CommitConfirm::apply_request(const nlohmann::json& params, const audit::Actor& by) {
   const std::string name = string_param(params, "name");
   const std::string text = string_param(params, "text");
   std::optional<std::int64_t> confirm_within;
@@ -233,7 +294,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   };
   // Said first, before any other refusal: a log that cannot take the record is what the
   // admin must fix before any apply can go ahead.
-  if (!auditor_.writable()) {
+  if (!host_.auditor().writable()) {
     throw refused_unaudited();
   }
   if (pending_) {
@@ -246,8 +307,8 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   policy::LoadResult result = policy::load_policy_text(text, name);
   const std::vector<std::string> diagnostics = formatted(result.diagnostics);
   if (!result.policy) {
-    auditor_.record(by, "policy.refused",
-                    {{"source", name}, {"sha256", new_hash}, {"reason", "invalid policy"}});
+    host_.auditor().record(by, "policy.refused",
+                           {{"source", name}, {"sha256", new_hash}, {"reason", "invalid policy"}});
     throw ControlError(ErrorCode::Invalid, name + ": invalid policy; nothing applied",
                        {{"diagnostics", diagnostics}});
   }
@@ -270,7 +331,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     pending.text = text;
     record["confirm_within"] = *confirm_within;
     record["deadline"] = utc_of(pending.deadline);
-    if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
+    if (!host_.auditor().record_or_refuse(by, "policy.apply", record)) {
       throw refused_unaudited();
     }
     if (std::error_code error = save_pending(options_.state_dir, pending)) {
@@ -303,7 +364,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
                              "; nothing applied");
   }
-  if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
+  if (!host_.auditor().record_or_refuse(by, "policy.apply", record)) {
     throw refused_unaudited();
   }
   if (!enforcer_.enforce(loaded, "applied", true)) {
@@ -319,7 +380,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   return policy_result(old_hash, warnings);
 }
 
-nlohmann::json Service::confirm_request(const audit::Actor& by) {
+nlohmann::json CommitConfirm::confirm_request(const audit::Actor& by) {
   if (!pending_) {
     throw ControlError(ErrorCode::Conflict,
                        "nothing to confirm: no policy is waiting for confirmation");
@@ -330,11 +391,11 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   StagedFile staged;
   std::error_code error = staged.write(options_.policy_path, enforcer_.current().text,
                                        policy_file_mode(options_.policy_path));
-  if (!error && !auditor_.record_or_refuse(by, "policy.confirm",
-                                           {{"source", pending_->source},
-                                            {"sha256", pending_->sha256},
-                                            {"applied_by", pending_->by.user},
-                                            {"seconds_left", seconds_left}})) {
+  if (!error && !host_.auditor().record_or_refuse(by, "policy.confirm",
+                                                  {{"source", pending_->source},
+                                                   {"sha256", pending_->sha256},
+                                                   {"applied_by", pending_->by.user},
+                                                   {"seconds_left", seconds_left}})) {
     throw ControlError(ErrorCode::AuditUnavailable,
                        "the audit log cannot be written; the policy still rolls back at " +
                            utc_of(pending_->deadline));
@@ -342,8 +403,8 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   if (!error) {
     error = replace_policy_file(staged);
     if (error) {  // the confirmation is recorded: say that it did not take
-      auditor_.record(by, "policy.confirm_failed",
-                      {{"path", options_.policy_path}, {"error", error.message()}});
+      host_.auditor().record(by, "policy.confirm_failed",
+                             {{"path", options_.policy_path}, {"error", error.message()}});
     }
   }
   if (error) {
@@ -364,7 +425,8 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   return policy_result(old_hash, {});
 }
 
-bool Service::roll_back(const std::string& how, const audit::Actor& by, const std::string& why) {
+bool CommitConfirm::roll_back(const std::string& how, const audit::Actor& by,
+                              const std::string& why) {
   const std::string from_hash = sha256_hex(enforcer_.current().text);
   if (!enforcer_.enforce(*confirmed_, "rolled back", true)) {
     return false;  // still pending: the deadline check tries again
@@ -373,9 +435,9 @@ bool Service::roll_back(const std::string& how, const audit::Actor& by, const st
     log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
               error.message());
   }
-  auditor_.record(by, "policy.rollback",
-                  rollback_record(how, why, from_hash, sha256_hex(enforcer_.current().text),
-                                  options_.policy_path, pending_->by.user));
+  host_.auditor().record(by, "policy.rollback",
+                         rollback_record(how, why, from_hash, sha256_hex(enforcer_.current().text),
+                                         options_.policy_path, pending_->by.user));
   log_warning("rolled back to " + options_.policy_path + ": " + why);
   pending_.reset();
   confirmed_.reset();
@@ -383,7 +445,7 @@ bool Service::roll_back(const std::string& how, const audit::Actor& by, const st
   return true;
 }
 
-nlohmann::json Service::rollback_request(const audit::Actor& by) {
+nlohmann::json CommitConfirm::rollback_request(const audit::Actor& by) {
   // Rolling back removes what the newer policy granted: it goes ahead when the audit log
   // cannot be written, and is recorded once it can (DESIGN.md).
   if (pending_) {
@@ -421,7 +483,7 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   }
   // An older policy may allow more than the one in force: like an apply, it needs its
   // record before the kernel changes (only the rollback of a pending one goes ahead).
-  if (!auditor_.record_or_refuse(
+  if (!host_.auditor().record_or_refuse(
           by, "policy.rollback",
           rollback_record("manual", "back to the policy file before the last apply", old_hash,
                           sha256_hex(loaded.text), options_.policy_path, ""))) {
@@ -441,7 +503,7 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   return policy_result(old_hash, warnings);
 }
 
-void Service::check_confirmation_deadline() {
+void CommitConfirm::tick() {
   if (!pending_ || boottime_now() < pending_->deadline_boottime) {
     return;
   }

@@ -4,6 +4,7 @@
 
 #include "daemon/common/log.hpp"
 #include "daemon/control/protocol.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
 #include "policy/reader.hpp"
 
@@ -155,6 +156,14 @@ nlohmann::json Cloud::password_request(const nlohmann::json& params, const audit
              " the local broker password of " + name);
   result["password"] = std::move(staged->password);
   return result;
+}
+
+void Cloud::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kCloudStatus, [this](const Call&) { return status_json(); });
+  table.bind(control::kCloudPassword, [this](const Call& call) {
+    return password_request(call.params(), actor_of(call.caller));
+  });
 }
 
 }  // namespace sekisho::daemon

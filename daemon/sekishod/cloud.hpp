@@ -25,6 +25,7 @@ class Cloud final : public Subsystem, public WanCloseListener {
   void open(const policy::Policy& first) override;
   void after_policy(const policy::Policy& policy, bool ok) override;
   void tick() override;
+  void bind_methods(control::MethodTable& table) override;
   void status(nlohmann::json& out) override { out["cloud"] = status_json(); }
 
   bool ready_for_close() override { return !bridge_ || bridge_->prepare_for_wan_close(); }

@@ -19,6 +19,7 @@
 #include "daemon/common/sha256.hpp"
 #include "daemon/control/protocol.hpp"
 #include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/milliseconds.hpp"
 #include "daemon/sekishod/notify.hpp"
 #include "policy/compile.hpp"
@@ -511,6 +512,17 @@ void CommitConfirm::tick() {
                  "not confirmed by " + utc_of(pending_->deadline))) {
     log_error("rollback failed: the kernel refused the confirmed ruleset; retrying every second");
   }
+}
+
+void CommitConfirm::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kPolicyApply, [this](const Call& call) {
+    return apply_request(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kPolicyConfirm,
+             [this](const Call& call) { return confirm_request(actor_of(call.caller)); });
+  table.bind(control::kPolicyRollback,
+             [this](const Call& call) { return rollback_request(actor_of(call.caller)); });
 }
 
 }  // namespace sekisho::daemon

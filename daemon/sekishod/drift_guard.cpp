@@ -8,6 +8,7 @@
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/notify.hpp"
 
 namespace sekisho::daemon {
@@ -177,6 +178,10 @@ nlohmann::json DriftGuard::verify_json() {
   out["objects"] = expected.lines().size();
   out["differences"] = differences;
   return out;
+}
+
+void DriftGuard::bind_methods(control::MethodTable& table) {
+  table.bind(control::kVerify, [this](const control::MethodTable::Call&) { return verify_json(); });
 }
 
 }  // namespace sekisho::daemon

@@ -7,6 +7,7 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/net/conntrack.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "policy/compile.hpp"
 #include "policy/open_schedules.hpp"
 
@@ -202,6 +203,11 @@ nlohmann::json Schedules::list_json(const nlohmann::json& params) {
           {"local", date::format("%F %a %T %Z", date::make_zoned(zone, now))},
           {"schedules", schedules},
           {"wan", wan_.wan_status_json()}};
+}
+
+void Schedules::bind_methods(control::MethodTable& table) {
+  table.bind(control::kScheduleList,
+             [this](const control::MethodTable::Call& call) { return list_json(call.params()); });
 }
 
 }  // namespace sekisho::daemon

@@ -33,6 +33,7 @@ class Schedules final : public Subsystem {
   // At a transition the affected sets' elements change in one small batch, and a closing
   // window's connections are deleted (by their schedule's ct mark).
   void tick() override;
+  void bind_methods(control::MethodTable& table) override;
 
   nlohmann::json list_json(const nlohmann::json& params);  // schedule.list
 

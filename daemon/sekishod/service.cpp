@@ -63,7 +63,9 @@ Service::Service(boost::asio::io_context& io, Options options)
                                  summary.without_role ? Auditor::daemon_actor() : summary.actor,
                                  "control.connections_refused", summary_details(summary));
                            },
-                           0) {}
+                           0) {
+  bind_methods(methods_);
+}
 
 void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
   schedules_.fill(ruleset, policy);

@@ -42,6 +42,7 @@
 
 #include "daemon/common/files.hpp"
 #include "daemon/common/state_lock.hpp"
+#include "daemon/control/method_table.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/net/conntrack.hpp"
 #include "daemon/net/netlink_socket.hpp"
@@ -77,6 +78,9 @@ class Service : private Enforcer::Hooks, private Host {
   int start();
 
   std::uint64_t restores() const { return drift_.restores(); }
+  // What is wrong with the method table (a method without its handler); empty when each
+  // method has exactly one. start() serves no control socket otherwise.
+  std::vector<std::string> method_problems() const { return methods_.check(); }
 
  private:
   // Enforcer::Hooks: the subsystems' part of each apply.
@@ -91,12 +95,8 @@ class Service : private Enforcer::Hooks, private Host {
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
-  std::optional<nlohmann::json> handle_request(const control::Request& request,
-                                               const control::Caller& caller,
-                                               const control::ControlServer::Later& later);
-  // Answers `later` with what `prepare`'s work finds on `job`'s thread.
-  void answer_later(BackgroundJob& job, const std::string& key, BackgroundJob::Prepare prepare,
-                    const control::ControlServer::Later& later);
+  // Its own methods, then each subsystem's.
+  void bind_methods(control::MethodTable& table);
   nlohmann::json status_json();
   nlohmann::json audit_status_json();
   nlohmann::json audit_show_json(const nlohmann::json& params);
@@ -123,6 +123,8 @@ class Service : private Enforcer::Hooks, private Host {
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
+  // Every control method with its handler; built once in the constructor, read by control_.
+  control::MethodTable methods_;
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
   // decommission under it.

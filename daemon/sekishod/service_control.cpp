@@ -1,4 +1,5 @@
-// The daemon's side of the control socket: which methods it answers, and how.
+// The daemon's side of the control socket: its own methods (status, audit.*), each
+// subsystem's bound in the one method table, and the server that reads it.
 
 #include <filesystem>
 #include <string>
@@ -11,19 +12,18 @@
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/service.hpp"
 
 namespace sekisho::daemon {
 
-namespace {
-
-audit::Actor actor_of(const control::Caller& caller) {
-  return {caller.peer.uid, caller.user, std::string(control::role_name(caller.role))};
-}
-
-}  // namespace
-
 std::error_code Service::start_control() {
+  if (std::vector<std::string> problems = methods_.check(); !problems.empty()) {
+    for (const std::string& problem : problems) {
+      log_error(problem);
+    }
+    return std::make_error_code(std::errc::function_not_supported);
+  }
   // /run/sekisho under systemd's RuntimeDirectory; made here when run by hand.
   const std::filesystem::path parent = std::filesystem::path(options_.control_path).parent_path();
   if (!parent.empty()) {
@@ -33,11 +33,7 @@ std::error_code Service::start_control() {
     }
   }
   control_ = std::make_unique<control::ControlServer>(
-      io_, options_.control_path,
-      [this](const control::Request& request, const control::Caller& caller,
-             const control::ControlServer::Later& later) {
-        return handle_request(request, caller, later);
-      },
+      io_, options_.control_path, methods_,
       [this](const control::Caller& caller, const std::string& method) {
         if (refusals_.refused(actor_of(caller), caller.role != control::Role::None, method,
                               caller.peer.pid, RefusalCounter::Clock::now())) {
@@ -54,99 +50,29 @@ std::error_code Service::start_control() {
   return control_->start();
 }
 
-std::optional<nlohmann::json> Service::handle_request(const control::Request& request,
-                                                      const control::Caller& caller,
-                                                      const control::ControlServer::Later& later) {
-  if (request.method == "status") {
-    return status_json();
-  }
-  if (request.method == "verify") {
-    return drift_.verify_json();
-  }
-  if (request.method == "audit.show") {
-    return audit_show_json(request.params);
-  }
-  if (request.method == "audit.verify") {
+void Service::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kStatus, [this](const Call&) { return status_json(); });
+  table.bind(control::kAuditShow,
+             [this](const Call& call) { return audit_show_json(call.params()); });
+  table.bind(control::kAuditVerify, [this](const Call& call) -> std::optional<nlohmann::json> {
     answer_later(
-        audit_job_, "verify", [this] { return audit_verify_work(); }, later);
+        audit_job_, "verify", [this] { return audit_verify_work(); }, call.later);
     return std::nullopt;
-  }
-  if (request.method == "audit.pubkey") {
+  });
+  table.bind(control::kAuditPubkey, [this](const Call&) {
     return nlohmann::json{{"pem", auditor_.public_pem()}};
-  }
-  if (request.method == "audit.export") {
-    return audit_export_json(request.params, actor_of(caller));
-  }
-  if (request.method == "vpn.status") {
-    return vpn_.status_json();
-  }
-  if (request.method == "session.open") {
-    return sessions_.session_open(request.params, actor_of(caller));
-  }
-  if (request.method == "session.extend") {
-    return sessions_.session_extend(request.params, actor_of(caller));
-  }
-  if (request.method == "session.close") {
-    return sessions_.session_close(request.params, actor_of(caller));
-  }
-  if (request.method == "session.list") {
-    const bool all = request.params.value("all", false);
-    answer_later(
-        sessions_.job(), all ? "list all" : "list",
-        [this, all] { return sessions_.session_list_work(all); }, later);
-    return std::nullopt;
-  }
-  if (request.method == "session.show") {
-    const std::uint32_t number = Sessions::session_number(request.params);
-    answer_later(
-        sessions_.job(), "show " + std::to_string(number),
-        [this, number] { return sessions_.session_show_work(number); }, later);
-    return std::nullopt;
-  }
-  if (request.method == "session.receipt") {
-    return sessions_.session_receipt_json(request.params);
-  }
-  if (request.method == "schedule.list") {
-    return schedules_.list_json(request.params);
-  }
-  if (request.method == "cloud.status") {
-    return cloud_.status_json();
-  }
-  if (request.method == "cloud.password") {
-    return cloud_.password_request(request.params, actor_of(caller));
-  }
-  if (request.method == "link.status") {
-    return wan_link_.wan_status_json();
-  }
-  for (const char* action : {"up", "down", "auto"}) {
-    if (request.method == std::string("link.") + action) {
-      return wan_link_.link_request(request.params, actor_of(caller), action);
-    }
-  }
-  if (request.method == "policy.apply") {
-    return commit_confirm_.apply_request(request.params, actor_of(caller));
-  }
-  if (request.method == "policy.confirm") {
-    return commit_confirm_.confirm_request(actor_of(caller));
-  }
-  if (request.method == "policy.rollback") {
-    return commit_confirm_.rollback_request(actor_of(caller));
-  }
-  throw control::ControlError(control::ErrorCode::NotFound,
-                              "no handler for '" + request.method + "'");
-}
-
-void Service::answer_later(BackgroundJob& job, const std::string& key,
-                           BackgroundJob::Prepare prepare,
-                           const control::ControlServer::Later& later) {
-  job.request(key, std::move(prepare),
-              [later](const nlohmann::json& result, std::exception_ptr error) {
-                if (error) {
-                  later.fail(error);
-                } else {
-                  later.ok(result);
-                }
-              });
+  });
+  table.bind(control::kAuditExport, [this](const Call& call) {
+    return audit_export_json(call.params(), actor_of(call.caller));
+  });
+  drift_.bind_methods(table);
+  vpn_.bind_methods(table);
+  sessions_.bind_methods(table);
+  schedules_.bind_methods(table);
+  cloud_.bind_methods(table);
+  wan_link_.bind_methods(table);
+  commit_confirm_.bind_methods(table);
 }
 
 nlohmann::json Service::status_json() {

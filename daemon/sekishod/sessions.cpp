@@ -19,6 +19,7 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/nft/apply.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
 #include "policy/compile.hpp"
 #include "policy/units.hpp"
@@ -863,6 +864,35 @@ std::vector<std::uint32_t> Sessions::holding(std::int64_t now_ms) const {
     }
   }
   return numbers;
+}
+
+void Sessions::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kSessionOpen, [this](const Call& call) {
+    return session_open(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kSessionExtend, [this](const Call& call) {
+    return session_extend(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kSessionClose, [this](const Call& call) {
+    return session_close(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kSessionList, [this](const Call& call) -> std::optional<nlohmann::json> {
+    const bool all = call.params().value("all", false);
+    answer_later(
+        job_, all ? "list all" : "list", [this, all] { return session_list_work(all); },
+        call.later);
+    return std::nullopt;
+  });
+  table.bind(control::kSessionShow, [this](const Call& call) -> std::optional<nlohmann::json> {
+    const std::uint32_t number = session_number(call.params());
+    answer_later(
+        job_, "show " + std::to_string(number),
+        [this, number] { return session_show_work(number); }, call.later);
+    return std::nullopt;
+  });
+  table.bind(control::kSessionReceipt,
+             [this](const Call& call) { return session_receipt_json(call.params()); });
 }
 
 }  // namespace sekisho::daemon

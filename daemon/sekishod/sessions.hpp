@@ -46,6 +46,7 @@ class Sessions final : public Subsystem, public SessionQuery {
   void after_policy(const policy::Policy& policy, bool ok) override;
   // The table applied holds the open sessions only.
   void after_apply(const policy::Policy& policy) override;
+  void bind_methods(control::MethodTable& table) override;
   // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
   // every element of each session with more than a moment left and nothing else, else
   // what differs ("table inet sekisho differs from the open sessions: ...").
@@ -59,8 +60,7 @@ class Sessions final : public Subsystem, public SessionQuery {
   nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
-  // Read on a job's thread (job()): the store through a connection of its own.
-  BackgroundJob& job() { return job_; }
+  // Read on a job's thread (job_): the store through a connection of its own.
   BackgroundJob::Work session_list_work(bool all);
   BackgroundJob::Work session_show_work(std::uint32_t number);
   static std::uint32_t session_number(const nlohmann::json& params);  // throws invalid

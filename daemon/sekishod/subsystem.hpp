@@ -14,6 +14,10 @@
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
+namespace sekisho::control {
+class MethodTable;
+}
+
 namespace sekisho::daemon {
 
 class Subsystem {
@@ -51,6 +55,8 @@ class Subsystem {
     (void)kernel;
     return std::nullopt;
   }
+  // Binds the handlers of the control methods it answers.
+  virtual void bind_methods(control::MethodTable& table) { (void)table; }
 };
 
 }  // namespace sekisho::daemon

@@ -1,5 +1,7 @@
 #include "daemon/sekishod/vpn.hpp"
 
+#include "daemon/sekishod/method_binding.hpp"
+
 namespace sekisho::daemon {
 
 namespace {
@@ -51,6 +53,11 @@ nlohmann::json Vpn::status_json() {
     vpns.push_back(tunnel->status());
   }
   return {{"vpns", vpns}};
+}
+
+void Vpn::bind_methods(control::MethodTable& table) {
+  table.bind(control::kVpnStatus,
+             [this](const control::MethodTable::Call&) { return status_json(); });
 }
 
 }  // namespace sekisho::daemon

@@ -21,6 +21,7 @@ class Vpn final : public Subsystem {
   std::string_view name() const override { return "vpn"; }
   void after_policy(const policy::Policy& policy, bool ok) override;
   void start() override;
+  void bind_methods(control::MethodTable& table) override;
 
   nlohmann::json status_json();  // vpn.status
 

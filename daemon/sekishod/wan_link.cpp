@@ -18,6 +18,7 @@
 #include "daemon/common/files.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/net/rtnl.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
 #include "daemon/sekishod/wan_state.hpp"
 #include "policy/compile.hpp"
@@ -568,6 +569,18 @@ nlohmann::json WanLink::wan_status_json() {
                        {"routes", wan_snapshot_->routes.size()}};
   }
   return out;
+}
+
+void WanLink::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kLinkStatus, [this](const Call&) { return wan_status_json(); });
+  for (const auto& [method, action] :
+       {std::pair{&control::kLinkUp, "up"}, std::pair{&control::kLinkDown, "down"},
+        std::pair{&control::kLinkAuto, "auto"}}) {
+    table.bind(*method, [this, action](const Call& call) {
+      return link_request(call.params(), actor_of(call.caller), action);
+    });
+  }
 }
 
 }  // namespace sekisho::daemon

@@ -40,6 +40,7 @@ class WanLink final : public Subsystem, public WanQuery {
   // The link as the decision says, before anything else waits on it.
   void start() override { check_wan(); }
   void tick() override { check_wan(); }
+  void bind_methods(control::MethodTable& table) override;
 
   bool close_wanted() const override { return wan_close_wanted_; }
   bool close_deferred() const override { return wan_close_deferred_until_.has_value(); }

@@ -144,10 +144,12 @@ int Service::start() {
   // Signed at once: what a crash left unsigned before it is covered now, and the start in
   // time (docs/audit-format.md, "Checkpoints in time").
   auditor_.checkpoint();
-  cloud_.open(loaded->policy);  // its files follow the first policy enforced
-  sessions_.open(
-      loaded->policy);  // open sessions go into the first ruleset with their remaining time
-  wan_link_.open(loaded->policy);  // the first ruleset's WAN gate as things are now
+  // Before the first apply: the broker's files follow the first policy enforced, the open
+  // sessions go into the first ruleset with their remaining time, and its WAN gate is as
+  // things are now.
+  cloud_.open(loaded->policy);
+  sessions_.open(loaded->policy);
+  wan_link_.open(loaded->policy);
   if (!commit_confirm_.start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }

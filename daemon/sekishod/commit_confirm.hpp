@@ -24,6 +24,7 @@ class CommitConfirm final : public Subsystem {
   std::string_view name() const override { return "commit_confirm"; }
   // Rolls back a pending policy whose deadline passed (every second).
   void tick() override;
+  void status(nlohmann::json& out) override { out["pending_confirmation"] = pending_json(); }
   void bind_methods(control::MethodTable& table) override;
 
   // Reads, checks and compiles the --policy file; its diagnostics go to the log.

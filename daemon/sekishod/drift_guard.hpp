@@ -32,6 +32,7 @@ class DriftGuard final : public Subsystem {
   bool watch();
   // Waits for events and polls the generation every second.
   void start() override;
+  void status(nlohmann::json& out) override { out["drift_restores"] = restores_; }
   void bind_methods(control::MethodTable& table) override;
 
   // Another process's change, replaced by the whole-table apply that follows.

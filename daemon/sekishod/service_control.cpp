@@ -76,21 +76,23 @@ void Service::bind_methods(control::MethodTable& table) {
 }
 
 nlohmann::json Service::status_json() {
-  return {
+  nlohmann::json out = {
       {"policy", options_.policy_path},
       {"policy_sha256", sha256_hex(enforcer_.current().text)},
       {"generation", enforcer_.applied_generation()},
       {"last_apply", utc_text(enforcer_.applied_at())},
-      {"pending_confirmation", commit_confirm_.pending_json()},
-      {"drift_restores", drift_.restores()},
       {"clock_synchronised", clock_synchronised()},
       {"rules", enforcer_.current().ruleset.rule_count()},
       {"elements", enforcer_.current().ruleset.element_count()},
       {"audit", audit_status_json()},
-      {"sessions_open", sessions_.open_count()},
-      {"wan", wan_link_.wan_status_json()},
-      {"cloud", cloud_.status_json()},
   };
+  // Each subsystem adds its own keys (pending_confirmation, drift_restores, sessions_open,
+  // wan, cloud); the object prints them sorted, whoever added them.
+  for (Subsystem* part : std::initializer_list<Subsystem*>{&commit_confirm_, &drift_, &sessions_,
+                                                           &wan_link_, &cloud_}) {
+    part->status(out);
+  }
+  return out;
 }
 
 nlohmann::json Service::audit_status_json() {

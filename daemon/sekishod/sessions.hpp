@@ -46,6 +46,7 @@ class Sessions final : public Subsystem, public SessionQuery {
   void after_policy(const policy::Policy& policy, bool ok) override;
   // The table applied holds the open sessions only.
   void after_apply(const policy::Policy& policy) override;
+  void status(nlohmann::json& out) override { out["sessions_open"] = open_sessions_.size(); }
   void bind_methods(control::MethodTable& table) override;
   // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
   // every element of each session with more than a moment left and nothing else, else
@@ -54,7 +55,6 @@ class Sessions final : public Subsystem, public SessionQuery {
                                            nft::TableImage& kernel) const override;
 
   std::vector<std::uint32_t> holding(std::int64_t now_ms) const override;
-  std::size_t open_count() const { return open_sessions_.size(); }
 
   // The control methods session.*.
   nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);

@@ -40,6 +40,7 @@ class WanLink final : public Subsystem, public WanQuery {
   // The link as the decision says, before anything else waits on it.
   void start() override { check_wan(); }
   void tick() override { check_wan(); }
+  void status(nlohmann::json& out) override { out["wan"] = wan_status_json(); }
   void bind_methods(control::MethodTable& table) override;
 
   bool close_wanted() const override { return wan_close_wanted_; }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon/common/log.hpp"
+#include "daemon/control/method_table.hpp"
 
 namespace sekisho::control {
 
@@ -144,7 +145,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     try {
       Request request = parse_request(line, id);
       complete = true;
-      const MethodInfo* method = find_method(request.method);
+      const MethodTable::Entry* method = server_.methods_.find(request.method);
       if (!method) {
         throw ControlError(ErrorCode::NotFound, "no method '" + request.method + "'");
       }
@@ -152,12 +153,12 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
       Identity who = server_.identify_(caller_.peer.uid);
       caller_.user = std::move(who.user);
       caller_.role = who.role;
-      if (caller_.role < method->least_role) {
+      if (caller_.role < method->info->least_role) {
         server_.on_refused_(caller_, request.method);
-        throw ControlError(ErrorCode::Forbidden, request.method + " needs the " +
-                                                     std::string(role_name(method->least_role)) +
-                                                     " role; " + caller_.user + " has " +
-                                                     std::string(role_name(caller_.role)));
+        throw ControlError(ErrorCode::Forbidden,
+                           request.method + " needs the " +
+                               std::string(role_name(method->info->least_role)) + " role; " +
+                               caller_.user + " has " + std::string(role_name(caller_.role)));
       }
       Later later;
       later.io_ = &server_.io_;
@@ -165,7 +166,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
       later.id_ = id;
       later.number_ = ++requests_;
       answering_ = later.number_;
-      std::optional<nlohmann::json> result = server_.handler_(request, caller_, later);
+      std::optional<nlohmann::json> result = method->handler({request, caller_, later});
       if (!result) {
         return std::nullopt;
       }
@@ -253,12 +254,12 @@ void ControlServer::Later::fail(std::exception_ptr error) const {
              });
 }
 
-ControlServer::ControlServer(asio::io_context& io, std::string path, Handler handler,
+ControlServer::ControlServer(asio::io_context& io, std::string path, const MethodTable& methods,
                              OnRefused on_refused, OnConnectionRefused on_connection_refused,
                              IdentitySource identify, ServerLimits limits)
     : io_(io),
       path_(std::move(path)),
-      handler_(std::move(handler)),
+      methods_(methods),
       on_refused_(std::move(on_refused)),
       on_connection_refused_(std::move(on_connection_refused)),
       identify_(std::move(identify)),

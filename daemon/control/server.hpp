@@ -59,12 +59,14 @@ struct ServerLimits {
   std::chrono::milliseconds identity_fresh_for = std::chrono::seconds(1);
 };
 
+class MethodTable;
+
 class ControlServer {
  private:
   class Session;
 
  public:
-  // The reply to a request that a handler answers later (see Handler). Only on the
+  // The reply to a request that a handler answers later (MethodTable::Handler). Only on the
   // loop's thread; the first answer counts, and one to a closed connection is dropped.
   // The connection reads no further request until it is answered.
   class Later {
@@ -81,11 +83,6 @@ class ControlServer {
     std::uint64_t number_ = 0;  // which of the connection's requests
   };
 
-  // Runs an allowed request: returns the result now (or throws ControlError to answer
-  // with an error), or returns nullopt after handing `later` to work that answers it from
-  // the loop when it is done.
-  using Handler = std::function<std::optional<nlohmann::json>(const Request&, const Caller&,
-                                                              const Later& later)>;
   // Told of every request refused for the caller's role (to audit it).
   using OnRefused = std::function<void(const Caller&, const std::string& method)>;
   // Told of every connection refused over a cap (to count it).
@@ -93,7 +90,9 @@ class ControlServer {
   // Who a uid is now: looked up at each request, and (cached) at connect.
   using IdentitySource = control::IdentitySource;
 
-  ControlServer(boost::asio::io_context& io, std::string path, Handler handler,
+  // `methods`: which methods exist, the least role of each and the handler that answers
+  // it (outlives the server).
+  ControlServer(boost::asio::io_context& io, std::string path, const MethodTable& methods,
                 OnRefused on_refused, OnConnectionRefused on_connection_refused,
                 IdentitySource identify = identity_of, ServerLimits limits = {});
   ~ControlServer();
@@ -109,7 +108,7 @@ class ControlServer {
 
   boost::asio::io_context& io_;
   std::string path_;
-  Handler handler_;
+  const MethodTable& methods_;
   OnRefused on_refused_;
   OnConnectionRefused on_connection_refused_;
   IdentitySource identify_;

@@ -29,36 +29,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kGenerationPoll = 1s;
 // Schedules and the WAN link are judged by the wall clock every second: a transition is
 // at most a second late, and a clock step (NTP, suspend) is noticed at the next tick.
 constexpr auto kSchedulePoll = 1s;
-// A peer someone removed with `wg` is back within this time.
-constexpr auto kVpnPoll = 5s;
-
-std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point now) {
-  return std::chrono::time_point_cast<std::chrono::seconds>(now);
-}
-
-std::string milliseconds(std::chrono::microseconds took) {
-  return std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) +
-         " ms";
-}
 
 }  // namespace
 
 Service::Service(boost::asio::io_context& io, Options options)
     : io_(io),
       options_(std::move(options)),
-      monitor_("sekisho"),
+      enforcer_(options_, auditor_, *this),
       signals_(io, SIGHUP, SIGTERM, SIGINT),
-      generation_timer_(io),
       checkpoint_timer_(io),
       schedule_timer_(io),
       watchdog_timer_(io),
       confirmation_timer_(io),
-      vpn_timer_(io),
-      session_timer_(io),
       exporter_(io),
       refusals_(
           [this](const audit::Actor& actor, const std::string& method, std::int64_t pid) {
@@ -78,225 +63,37 @@ Service::Service(boost::asio::io_context& io, Options options)
                                  summary.without_role ? Auditor::daemon_actor() : summary.actor,
                                  "control.connections_refused", summary_details(summary));
                            },
-                           0),
-      power_hook_(io),
-      local_broker_(options_.broker, options_.state_dir) {}
-
-std::optional<Service::Loaded> Service::load(bool at_start) {
-  const auto start = std::chrono::steady_clock::now();
-  policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
-  // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
-  for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
-    log_diagnostic(
-        diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
-        policy::format_diagnostic(diagnostic));
-  }
-  if (!loaded.policy) {
-    log_error(options_.policy_path + ": invalid policy" +
-              (at_start ? "; nothing applied" : "; the running ruleset stays in force"));
-    return std::nullopt;
-  }
-  Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
-  out.ruleset = policy::compile(out.policy);
-  log_info(options_.policy_path + ": read, checked and compiled in " +
-           milliseconds(std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now() - start)));
-  return out;
+                           0) {
+  bind_methods(methods_);
 }
 
-void Service::fill_runtime_sets(Loaded& loaded) {
-  policy::fill_open_schedules(loaded.ruleset, loaded.policy, to_seconds(schedule_clock_now()));
-  policy::fill_wan_gate(loaded.ruleset, loaded.policy, wan_close_wanted_);
-  fill_sessions(loaded.ruleset);
+void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
+  schedules_.fill(ruleset, policy);
+  wan_link_.fill(ruleset, policy);
+  sessions_.fill(ruleset, policy);
 }
 
-bool Service::apply_filled(Loaded& loaded, const char* what) {
-  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: the
-  // scheduled sets, the WAN gate and the sessions maps (the only sets with timeouts).
-  std::vector<std::pair<ir::Set*, std::vector<ir::Element>>> held;
-  if (current_ && &loaded == &*current_) {
-    for (ir::Set& set : loaded.ruleset.sets) {
-      if (!set.schedule.empty() || set.timeout || set.name == policy::kWanClosedSet) {
-        held.emplace_back(&set, set.elements);
-      }
-    }
-  }
-  fill_runtime_sets(loaded);
-  if (!apply(loaded.ruleset, what)) {
-    for (auto& [set, elements] : held) {
-      set->elements = std::move(elements);
-    }
-    return false;
-  }
-  wan_closed_ = loaded.policy.wan && wan_close_wanted_;
-  for (auto& [number, closing] : closing_sessions_) {
-    closing.elements_gone = true;  // the table applied holds the open sessions only
-  }
-  return true;
+void Service::after_apply(const policy::Policy& policy) {
+  wan_link_.after_apply(policy);
+  sessions_.after_apply(policy);
 }
 
-bool Service::apply(const ir::Ruleset& ruleset, const char* what) {
-  // Whatever others did so far is read first; during our own commit nobody listens (the
-  // kernel then builds no events for it), and the commit is conditional on the generation
-  // it started from, so a change by someone else after it shows as an unexpected
-  // generation at the next check.
-  if (events_) {
-    EventNews news = read_events();
-    if (!news.foreign.empty()) {
-      ++restores_;
-      log_warning("drift: " + news.foreign + "; the apply that follows replaces it (restore #" +
-                  std::to_string(restores_) + ")");
-    }
-  }
-  monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_ruleset(nft_socket_, ruleset, options_.policy_path);
-  if (std::error_code error = monitor_.resume()) {
-    log_error("cannot listen to nftables events again: " + error.message() +
-              "; relying on the generation check");
-  }
-  if (!outcome.ok) {
-    last_kernel_error_ = outcome.errors.empty() ? "refused" : outcome.errors.front();
-    for (const std::string& error : outcome.errors) {
-      log_error(error);
-    }
-    log_error(std::string(what) + " failed: the kernel keeps its previous ruleset");
-    // Whatever the kernel holds now (the old ruleset, or someone's half of it), the next
-    // generation check reads it back and restores until it matches.
-    check_pending_ = true;
-    return false;
-  }
-  known_genid_ = outcome.genid;
-  applied_genid_ = outcome.genid;
-  applied_at_ = std::chrono::system_clock::now();
-  // Building and sending a large batch takes tens of megabytes that are free again now:
-  // give them back, so the daemon's resident size is what it keeps, not its peak.
-  malloc_trim(0);
-  log_info(std::string(what) + ": " + std::to_string(ruleset.rule_count()) + " rules, " +
-           std::to_string(ruleset.element_count()) + " set elements in one batch of " +
-           std::to_string(outcome.messages) + " messages, committed in " +
-           milliseconds(outcome.took) + " (batch " + milliseconds(outcome.build) + ", dry run " +
-           milliseconds(outcome.dry_run) + ", commit " + milliseconds(outcome.commit) +
-           "; generation " + std::to_string(outcome.genid) + ")");
-  return true;
+void Service::before_policy(const policy::Policy& next) {
+  sessions_.before_policy(next);
 }
 
-bool Service::apply_element_changes(const std::vector<SetChange>& changes, const char* what,
-                                    bool quiet_fallback) {
-  if (events_) {
-    EventNews news = read_events();
-    if (!news.foreign.empty()) {
-      // A full apply: it carries every runtime set as it is to be now, these changes too.
-      return restore(news.foreign);
-    }
-  }
-  std::vector<nft::ElementChange> batch;
-  for (const SetChange& change : changes) {
-    batch.push_back({change.set, change.remove, change.add});
-  }
-  monitor_.pause();
-  nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, batch, what);
-  if (std::error_code error = monitor_.resume()) {
-    log_error("cannot listen to nftables events again: " + error.message());
-  }
-  if (outcome.ok) {
-    // Someone committed while we did not listen: only a readback can tell what.
-    if (outcome.genid != known_genid_ + 1) {
-      check_pending_ = true;
-    }
-    known_genid_ = outcome.genid;
-    applied_genid_ = outcome.genid;
-    for (const SetChange& change : changes) {
-      change.set->elements = change.after;
-    }
-    log_info(std::string(what) + ": committed in " + milliseconds(outcome.took) + " (generation " +
-             std::to_string(outcome.genid) + ")");
-    return true;
-  }
-  // E.g. a session element that timed out in the meantime cannot be removed (ENOENT):
-  // replacing the whole table with the runtime sets as they are to be now works unless the
-  // kernel refuses that too.
-  if (!quiet_fallback) {
-    for (const std::string& error : outcome.errors) {
-      log_warning(error);
-    }
-    log_warning(std::string(what) + ": element change refused; replacing the table instead");
-  }
-  return apply_filled(*current_, what);
-}
-
-void Service::note_retry(const std::string& change, const std::string& what,
-                         const std::string& error) {
-  if (error.empty()) {
-    if (std::optional<Retries::Episode> episode = retries_.took(change)) {
-      const auto seconds =
-          std::chrono::duration_cast<std::chrono::seconds>(Retries::Clock::now() - episode->since)
-              .count();
-      log_notice(what + ": the kernel took it after " + std::to_string(episode->failures) +
-                 " failed attempts in " + std::to_string(seconds) + " s");
-      auditor_.record(Auditor::daemon_actor(), "kernel.change_applied",
-                      {{"change", change},
-                       {"what", what},
-                       {"failed_attempts", static_cast<std::int64_t>(episode->failures)},
-                       {"failed_seconds", static_cast<std::int64_t>(seconds)}});
-    }
+void Service::after_policy(const policy::Policy& policy, bool ok) {
+  sessions_.after_policy(policy, ok);
+  if (!ok) {
     return;
   }
-  if (retries_.failed(change, Retries::Clock::now())) {
-    log_error(what + ": the kernel did not take it (" + error + "); trying again until it does");
-    auditor_.record(Auditor::daemon_actor(), "kernel.change_failed",
-                    {{"change", change}, {"what", what}, {"error", error}});
-  }
-}
-
-bool Service::enforce(Loaded& loaded, const char* what, bool confirmed,
-                      std::optional<Loaded>* replaced) {
-  // Sessions this policy no longer grants as they were granted end with it: its ruleset
-  // leaves them out.
-  std::vector<sessions::Session> ending;
-  for (std::uint32_t number : sessions_without_grant(loaded.policy)) {
-    ending.push_back(open_sessions_.at(number));
-    open_sessions_.erase(number);
-  }
-  if (!apply_filled(loaded, what)) {
-    for (sessions::Session& session : ending) {
-      open_sessions_.emplace(session.number, std::move(session));
-    }
-    return false;  // the kernel and current_ keep the previous policy
-  }
-  std::optional<Loaded> previous = std::exchange(current_, std::move(loaded));
-  if (replaced) {
-    *replaced = std::move(previous);
-  }
-  end_sessions_without_grant(ending);
   // The VPN follows the ruleset that governs its zone, never the other way round.
-  enforce_vpns(current_->policy);
-  enforce_cloud(current_->policy);
-  if (confirmed) {
-    if (std::error_code error = save_last_good(options_.state_dir, current_->text)) {
-      log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
-                  error.message() + " (--restore would load an older one or lock down)");
-    }
-  }
-  return true;
-}
-
-// One record for an apply that took or failed: where the policy came from, who sent it,
-// and the hashes an auditor can match with the files.
-void Service::record_apply(const char* kind, const audit::Actor& by, const std::string& source,
-                           const std::string& how, const std::string& old_hash,
-                           nlohmann::json details) {
-  details["source"] = source;
-  details["how"] = how;
-  details["old_sha256"] = old_hash.empty() ? nlohmann::json() : nlohmann::json(old_hash);
-  details["generation"] = applied_genid_;
-  if (!details.contains("new_sha256")) {
-    details["new_sha256"] = sha256_hex(current_->text);
-  }
-  auditor_.record(by, kind, details);
+  vpn_.after_policy(policy, true);
+  cloud_.after_policy(policy, true);
 }
 
 int Service::start() {
-  std::optional<Loaded> loaded = load(true);
+  std::optional<Loaded> loaded = commit_confirm_.load(true);
   if (!loaded && has_pending(options_.state_dir)) {
     // An unconfirmed policy may be in the kernel: exiting would leave it there. The
     // confirmed text in last-good is what a rollback restores.
@@ -311,7 +108,6 @@ int Service::start() {
   if (!loaded) {
     return kExitConfig;
   }
-  // Listen before the first apply, so its events are seen as ours and nothing is missed.
   int event_buffer = nft::ChangeMonitor::kReceiveBuffer;
 #ifdef SEKISHO_TESTING
   // The lab makes the kernel drop events (a tiny buffer) to test the readback path.
@@ -321,18 +117,8 @@ int Service::start() {
                 " bytes ($SEKISHO_TEST_EVENT_BUFFER)");
   }
 #endif
-  if (std::error_code error = monitor_.open(event_buffer)) {
-    log_error("cannot listen to nftables events: " + error.message());
-    return kExitUnavailable;
-  }
-  for (const auto& [what, error] :
-       {std::pair{"nftables", nft_socket_.open()},
-        std::pair{"rtnetlink", net::open_route_socket(route_socket_)},
-        std::pair{"conntrack", net::open_conntrack_socket(conntrack_socket_)}}) {
-    if (error) {
-      log_error(std::string("cannot open a netlink socket for ") + what + ": " + error.message());
-      return kExitUnavailable;
-    }
+  if (int code = enforcer_.open(event_buffer); code != kExitOk) {
+    return code;
   }
   ::mkdir(options_.state_dir.c_str(), 0700);
   if (std::error_code error = state_lock_.acquire(options_.state_dir)) {
@@ -347,7 +133,7 @@ int Service::start() {
                 "; running without the state-directory lock");
   }
   auditor_.set_checkpoint_every(loaded->policy.audit.checkpoint_every_seconds);
-  spare_descriptor_.take();
+  wan_link_.reserve_descriptor();
   auditor_.open(options_.state_dir);
   exporter_.open(options_.state_dir);
   nlohmann::json start_details = {{"policy", options_.policy_path}, {"pid", ::getpid()}};
@@ -358,51 +144,51 @@ int Service::start() {
   // Signed at once: what a crash left unsigned before it is covered now, and the start in
   // time (docs/audit-format.md, "Checkpoints in time").
   auditor_.checkpoint();
-  open_local_broker();   // its files follow the first policy enforced
-  open_session_store();  // open sessions go into the first ruleset with their remaining time
-  load_wan_state(loaded->policy);  // the first ruleset's WAN gate as things are now
-  if (!start_enforcing(std::move(*loaded))) {
+  // Before the first apply: the broker's files follow the first policy enforced, the open
+  // sessions go into the first ruleset with their remaining time, and its WAN gate is as
+  // things are now.
+  cloud_.open(loaded->policy);
+  sessions_.open(loaded->policy);
+  wan_link_.open(loaded->policy);
+  if (!commit_confirm_.start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
-  start_sessions();
-  end_closed_schedules_at_start();
-  check_wan();  // the link as the decision says, before anything else waits on it
-  const int events_fd = ::dup(monitor_.fd());
-  if (events_fd < 0) {
-    log_error("cannot watch nftables events: " +
-              std::error_code(errno, std::generic_category()).message());
+  sessions_.start();
+  schedules_.start();
+  wan_link_.start();  // the link as the decision says, before anything else waits on it
+  if (!drift_.watch()) {
     return kExitUnavailable;
   }
-  events_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, events_fd);
   if (std::error_code error = start_control()) {
     log_error("cannot serve the control socket " + options_.control_path + ": " + error.message());
     return kExitUnavailable;
   }
   wait_for_signals();
-  wait_for_events();
-  every(generation_timer_, kGenerationPoll, "generation check", [this] { check_generation(); });
+  drift_.start();
   // Two guards: a failing schedule check must not keep the WAN gate from closing.
   every(schedule_timer_, kSchedulePoll, "schedule and WAN check", [this] {
-    guarded("schedule check", [this] { check_schedules(); });
-    guarded("WAN check", [this] { check_wan(); });
-    guarded("cloud check", [this] { check_cloud(); });
+    guarded("schedule check", [this] { schedules_.tick(); });
+    guarded("WAN check", [this] { wan_link_.tick(); });
+    guarded("cloud check", [this] { cloud_.tick(); });
   });
-  every(vpn_timer_, kVpnPoll, "vpn check", [this] { check_vpns(); });
-  auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
+  vpn_.start();
+  auditor_.retain(commit_confirm_.confirmed_policy().audit, std::chrono::system_clock::now());
   auditor_.checkpoint();  // the records of the start
   // Every record is signed within the policy's audit.checkpoint_every (a reload may change
   // it): looked at every 10 s. Retention every 10 minutes.
   constexpr auto kCheckpointTick = 10s;
   every(checkpoint_timer_, kCheckpointTick, "audit checkpoint and retention",
         [this, ticks = std::int64_t{0}]() mutable {
-          auditor_.set_checkpoint_every(confirmed_policy().audit.checkpoint_every_seconds);
+          auditor_.set_checkpoint_every(
+              commit_confirm_.confirmed_policy().audit.checkpoint_every_seconds);
           auditor_.checkpoint_if_due(kCheckpointTick);
           if (++ticks % 60 == 0) {
-            auditor_.retain(confirmed_policy().audit, std::chrono::system_clock::now());
+            auditor_.retain(commit_confirm_.confirmed_policy().audit,
+                            std::chrono::system_clock::now());
           }
         });
   every(confirmation_timer_, 1s, "confirmation deadline and refusal counts", [this] {
-    check_confirmation_deadline();
+    commit_confirm_.tick();
     refusals_.flush(RefusalCounter::Clock::now());
     connection_refusals_.flush(RefusalCounter::Clock::now());
   });
@@ -415,176 +201,9 @@ int Service::start() {
   return kExitOk;
 }
 
-void Service::reload() {
-  log_notice("SIGHUP: reloading " + options_.policy_path);
-  if (pending_) {
-    // The file holds the confirmed policy: reading it now would be a rollback in disguise.
-    log_error(
-        "reload refused: a policy is waiting for confirmation; 'sekishoctl confirm' or "
-        "'sekishoctl rollback' first");
-    auditor_.record(
-        Auditor::daemon_actor(), "policy.refused",
-        {{"source", options_.policy_path}, {"reason", "SIGHUP while a confirmation is pending"}});
-    return;
-  }
-  std::optional<Loaded> loaded = load(false);
-  if (!loaded) {
-    auditor_.record(Auditor::daemon_actor(), "policy.refused",
-                    {{"source", options_.policy_path}, {"reason", "invalid policy"}});
-    return;
-  }
-  const std::string old_hash = sha256_hex(current_->text);
-  const std::string new_hash = sha256_hex(loaded->text);
-  // Its record first: a reload may grant access, and without its record it does not happen.
-  if (!auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
-                                 {{"source", options_.policy_path},
-                                  {"how", "reload"},
-                                  {"old_sha256", old_hash},
-                                  {"new_sha256", new_hash}})) {
-    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
-    return;
-  }
-  if (!enforce(*loaded, "reloaded", true)) {
-    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "reload",
-                 old_hash, {{"new_sha256", new_hash}});
-    return;
-  }
-  notify_status("enforcing " + options_.policy_path);
-}
-
-bool Service::restore(const std::string& why) {
-  ++restores_;
-  log_warning("drift: " + why + "; restoring the compiled ruleset (restore #" +
-              std::to_string(restores_) + ")");
-  // The clock may have moved a schedule since the last apply: restore what is due now.
-  const bool restored = apply_filled(*current_, "restored");
-  // Recorded when it takes, and when it first fails: a kernel that keeps refusing is
-  // tried every second, but not recorded every second.
-  nlohmann::json details = {{"what", why}, {"restore", restores_}, {"restored", restored}};
-  if (restored) {
-    if (std::optional<Retries::Episode> episode = retries_.took("restore")) {
-      details["failed_attempts"] = static_cast<std::int64_t>(episode->failures);
-    }
-    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
-  } else if (retries_.failed("restore", Retries::Clock::now())) {
-    details["error"] = last_kernel_error_;
-    auditor_.record(Auditor::daemon_actor(), "drift.restore", details);
-  }
-  // systemctl status shows the state: a failing restore must not look like enforcement.
-  if (restored) {
-    notify_status("enforcing " + options_.policy_path + "; restores: " + std::to_string(restores_));
-  } else {
-    notify_status("RESTORE FAILED (retrying every second): table inet sekisho may not hold " +
-                  options_.policy_path);
-  }
-  return restored;
-}
-
-Service::EventNews Service::read_events() {
-  EventNews news;
-  std::vector<nft::Commit> commits;
-  if (std::error_code error = monitor_.read(commits, news.lost)) {
-    log_warning("reading nftables events: " + error.message());
-  }
-  for (const nft::Commit& commit : commits) {
-    // A generation skipped is a commit whose events we did not see (while we did not
-    // listen, during our own apply, or lost): only a readback can tell what it did.
-    if (commit.genid != known_genid_ + 1) {
-      news.lost = true;
-    }
-    known_genid_ = commit.genid;
-    // Our own commits raise no events: the monitor is paused while we commit.
-    if (!commit.touched_table) {
-      continue;
-    }
-    std::string changes;
-    for (const std::string& change : commit.changes) {
-      changes += (changes.empty() ? "" : ", ") + change;
-    }
-    news.foreign = "table inet sekisho changed by process " + std::to_string(commit.pid) + " (" +
-                   commit.process + ") in generation " + std::to_string(commit.genid) + ": " +
-                   changes;
-  }
-  return news;
-}
-
-void Service::handle_events() {
-  EventNews news = read_events();
-  if (!news.foreign.empty()) {
-    restore(news.foreign);  // once, however many commits it took
-  } else if (news.lost) {
-    log_warning("nftables events were lost; reading the table back");
-    compare_and_restore();
-  }
-}
-
-void Service::check_generation() {
-  // Events already waiting explain most generation changes, and name the process.
-  EventNews news = read_events();
-  if (!news.foreign.empty()) {
-    restore(news.foreign);
-    return;
-  }
-  std::uint32_t genid = 0;
-  if (std::error_code error = nft::read_genid(nft_socket_, genid)) {
-    log_warning("cannot read the nftables generation: " + error.message());
-    return;
-  }
-  if (genid != known_genid_ || news.lost || check_pending_) {
-    // Someone committed and its events were not seen (lost, or while we did not listen).
-    compare_and_restore();
-  }
-}
-
-void Service::compare_and_restore() {
-  bool compared = false;
-  if (std::optional<std::string> drift = read_back_and_compare(compared)) {
-    restore(*drift + " (found by reading the table back)");
-  } else if (compared) {
-    check_pending_ = false;
-  }
-  malloc_trim(0);  // the two images of a large table are gone again
-}
-
-std::optional<std::string> Service::read_back_and_compare(bool& compared) {
-  const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
-  if (kernel.error) {
-    log_warning("cannot read table inet sekisho back: " + kernel.error.message());
-    check_pending_ = true;  // the generation is not vouched for: try again next tick
-    return std::nullopt;
-  }
-  known_genid_ = kernel.genid;
-  compared = true;
-  if (!kernel.image.has_table()) {
-    return "table inet sekisho is gone";
-  }
-  nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
-  // Session elements time out in the kernel on their own: compared on their own terms.
-  if (std::optional<std::string> drift = compare_session_elements(expected, kernel.image)) {
-    return "table inet sekisho differs from the open sessions: " + *drift;
-  }
-  std::vector<std::string> differences = nft::differences(expected, kernel.image, 3);
-  if (differences.empty()) {
-    return std::nullopt;
-  }
-  std::string summary;
-  for (const std::string& line : differences) {
-    summary += (summary.empty() ? "" : "; ") + line;
-  }
-  return "table inet sekisho differs from the policy: " + summary;
-}
-
-// No exception leaves an event-loop handler: it is logged, the kernel is compared with the
-// policy at the next tick, and the handler's wait is armed again by its caller.
+// The handler's wait is armed again by its caller.
 void Service::guarded(const char* what, const std::function<void()>& work) {
-  try {
-    work();
-  } catch (const std::exception& error) {
-    log_error(std::string(what) + " failed: " + error.what() +
-              "; the table will be read back and compared");
-    check_pending_ = true;
-  }
+  enforcer_.guarded(what, work);
 }
 
 void Service::wait_for_signals() {
@@ -593,7 +212,7 @@ void Service::wait_for_signals() {
       return;
     }
     if (signal == SIGHUP) {
-      guarded("reload", [this] { reload(); });
+      guarded("reload", [this] { commit_confirm_.reload(); });
       wait_for_signals();
       return;
     }
@@ -607,17 +226,6 @@ void Service::wait_for_signals() {
     notify_stopping();
     io_.stop();
   });
-}
-
-void Service::wait_for_events() {
-  events_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                      [this](const boost::system::error_code& error) {
-                        if (error) {
-                          return;
-                        }
-                        guarded("nftables events", [this] { handle_events(); });
-                        wait_for_events();
-                      });
 }
 
 // Runs `work` every `interval` on `timer`, guarded, until the loop stops.

@@ -3,22 +3,23 @@
 //
 // - SIGHUP reloads the policy file; an invalid file or a refused ruleset is reported and
 //   the running ruleset stays.
-// - Drift: nftables change events tell who committed what; a commit by another process
+// - Drift (drift_guard.hpp): nftables change events tell who committed what; a commit by another
+// process
 //   that touched table inet sekisho is logged with that process and undone by applying
 //   the compiled ruleset again. The generation id is also polled every second, so a lost
 //   event cannot hide a change (then the table is read back and compared).
 // - Commit-confirm: a policy applied over the control socket with a confirmation deadline
 //   is rolled back to the last confirmed one unless confirmed in time, also across a
-//   restart of the daemon (service_policy.cpp, pending.hpp).
-// - WireGuard (service_vpn.cpp): each `vpn` of the policy in force is brought up after
+//   restart of the daemon (commit_confirm.hpp, pending.hpp).
+// - WireGuard (vpn.hpp): each `vpn` of the policy in force is brought up after
 //   the ruleset that governs it, and kept as declared (checked every few seconds).
-// - Jump sessions (service_sessions.cpp): an operator lets one VPN peer reach one
+// - Jump sessions (sessions.hpp): an operator lets one VPN peer reach one
 //   maintenance target until a deadline the kernel enforces; sessions survive a restart
 //   and a reload, and each one's connections are recorded from conntrack.
-// - Operating hours (service_schedules.cpp, service_wan.cpp): scheduled rules open and
+// - Operating hours (schedules.hpp, wan_link.hpp): scheduled rules open and
 //   close with their schedules, and outside `wan.up` the WAN link is shut (gate, link
 //   down, power hook) unless an override or a jump session keeps it up.
-// - Cloud brokering (service_cloud.cpp, daemon/cloud): the local MQTT broker's whole
+// - Cloud brokering (cloud.hpp, daemon/cloud): the local MQTT broker's whole
 //   configuration and credentials are generated from the policy; uplink messages from it
 //   are committed to an outbox before they are acknowledged and leave for the cloud
 //   broker when the WAN is open; downlink messages are audited.
@@ -39,41 +40,36 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "daemon/cloud/bridge.hpp"
-#include "daemon/cloud/local_broker.hpp"
 #include "daemon/common/files.hpp"
-#include "daemon/common/spare_descriptor.hpp"
 #include "daemon/common/state_lock.hpp"
+#include "daemon/control/method_table.hpp"
 #include "daemon/control/server.hpp"
 #include "daemon/net/conntrack.hpp"
-#include "daemon/net/link_snapshot.hpp"
 #include "daemon/net/netlink_socket.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/monitor.hpp"
 #include "daemon/nft/socket.hpp"
 #include "daemon/sekishod/auditor.hpp"
 #include "daemon/sekishod/background_job.hpp"
+#include "daemon/sekishod/cloud.hpp"
+#include "daemon/sekishod/commit_confirm.hpp"
+#include "daemon/sekishod/drift_guard.hpp"
+#include "daemon/sekishod/enforcer.hpp"
 #include "daemon/sekishod/exporter.hpp"
-#include "daemon/sekishod/pending.hpp"
+#include "daemon/sekishod/host.hpp"
+#include "daemon/sekishod/options.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
-#include "daemon/sessions/store.hpp"
-#include "daemon/vpn/tunnel.hpp"
-#include "daemon/wan/link_state.hpp"
-#include "daemon/wan/power_hook.hpp"
+#include "daemon/sekishod/schedules.hpp"
+#include "daemon/sekishod/sessions.hpp"
+#include "daemon/sekishod/vpn.hpp"
+#include "daemon/sekishod/wan_link.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
 namespace sekisho::daemon {
 
-struct Options {
-  std::string policy_path;
-  std::string state_dir;
-  std::string control_path;
-  cloud::BrokerPaths broker;  // the local MQTT broker's files, socket and store
-};
-
-class Service {
+class Service : private Enforcer::Hooks, private Host {
  public:
   Service(boost::asio::io_context& io, Options options);
 
@@ -81,245 +77,54 @@ class Service {
   // daemon is running (call io.run()), else the exit code to leave with.
   int start();
 
-  std::uint64_t restores() const { return restores_; }
+  std::uint64_t restores() const { return drift_.restores(); }
+  // What is wrong with the method table (a method without its handler); empty when each
+  // method has exactly one. start() serves no control socket otherwise.
+  std::vector<std::string> method_problems() const { return methods_.check(); }
 
  private:
-  struct Loaded {
-    policy::Policy policy;
-    // Compiled once; the elements of scheduled sets are filled in place while their
-    // schedule is open (one copy of a ruleset that can hold a hundred thousand elements).
-    ir::Ruleset ruleset;
-    std::string text;
-  };
-
-  std::optional<Loaded> load(bool at_start);
-  // The policy that decides about the audit log: a pending one must not (retention).
-  const policy::Policy& confirmed_policy() const {
-    return confirmed_ ? confirmed_->policy : current_->policy;
+  // Enforcer::Hooks: the subsystems' part of each apply.
+  void fill(ir::Ruleset& ruleset, const policy::Policy& policy) override;
+  void after_apply(const policy::Policy& policy) override;
+  void before_policy(const policy::Policy& next) override;
+  void after_policy(const policy::Policy& policy, bool ok) override;
+  void foreign_change_replaced(const std::string& what) override {
+    drift_.foreign_change_replaced(what);
   }
-  // One runtime set of current_ (a schedule's, the WAN gate, a sessions map) to change in
-  // the kernel: the elements to remove and add, and what the set holds once it took.
-  struct SetChange {
-    ir::Set* set;
-    std::vector<ir::Element> remove;
-    std::vector<ir::Element> add;
-    std::vector<ir::Element> after;
-  };
-  // A session whose end was decided while the kernel still grants its access: retried
-  // every second; it ends (recorded, connections deleted) once the access is gone.
-  struct ClosingSession {
-    sessions::Session session;
-    audit::Actor by;
-    std::string why;
-    std::chrono::steady_clock::time_point next_attempt;
-    bool elements_gone = false;  // a whole-table apply without them has taken
-  };
-
-  // Applies `loaded` and makes it current_ (the policy it replaced goes to `replaced`);
-  // a confirmed policy also becomes last-good. On failure current_ and the files stay as
-  // they were (and the next tick reads the kernel back).
-  bool enforce(Loaded& loaded, const char* what, bool confirmed,
-               std::optional<Loaded>* replaced = nullptr);
-  bool apply(const ir::Ruleset& ruleset, const char* what);
-  // Fills `loaded`'s runtime sets as they are to be now (schedules by the clock, the WAN
-  // gate as wanted, the open sessions) and applies it; then the gate and the sessions
-  // being closed are as the kernel holds them. When `loaded` is current_ and the kernel
-  // refuses, its runtime sets are put back: current_ never claims what the kernel lacks.
-  bool apply_filled(Loaded& loaded, const char* what);
-  // Changes elements of current_'s sets in the kernel in one small batch; each set holds
-  // its `after` once the kernel took it. When the kernel refuses (or another process
-  // changed the table first), the whole table is applied instead as apply_filled does
-  // (`quiet_fallback`: without a warning, for changes that may meet timed-out elements).
-  // False when neither worked: current_ is as it was, and the caller tries again.
-  bool apply_element_changes(const std::vector<SetChange>& changes, const char* what,
-                             bool quiet_fallback = false);
-  // A kernel change that must take (`change` a key, `what` for people), after an attempt
-  // that failed with `error` (empty: it took): audited when it first fails and when it
-  // takes after failing (kernel.change_failed, kernel.change_applied), never at each retry.
-  void note_retry(const std::string& change, const std::string& what, const std::string& error);
-  void record_apply(const char* kind, const audit::Actor& by, const std::string& source,
-                    const std::string& how, const std::string& old_hash,
-                    nlohmann::json details = nlohmann::json::object());
-  // The scheduled sets as their schedules are now, and the sessions maps as the open
-  // sessions are now (each with its remaining time).
-  void fill_runtime_sets(Loaded& loaded);
-
-  void reload();
-  bool restore(const std::string& why);
-  struct EventNews {
-    std::string foreign;  // what another process did to our table (empty: nothing)
-    bool lost = false;    // the kernel dropped events: only a readback can tell
-  };
-  EventNews read_events();
-  void handle_events();
-  void check_generation();
-  void compare_and_restore();
-  // The difference found, if any; `compared` says whether the kernel could be read.
-  std::optional<std::string> read_back_and_compare(bool& compared);
-  // Scheduled rules (service_schedules.cpp): at a transition the affected sets' elements
-  // change in one small batch, and a closing window's connections are deleted (by their
-  // schedule's ct mark).
-  void check_schedules();
-  // At start: deletes the connections of schedules that are closed now (their window may
-  // have closed while sekishod did not run) and notes each schedule's state.
-  void end_closed_schedules_at_start();
-  // Deletes the connections a closed schedule's rules let in; `ended`: how many there were.
-  std::error_code end_schedule_connections(const std::string& schedule, std::size_t& ended);
-  // The schedules closed in the kernel whose connections are still to be deleted: deleted
-  // now, and each closing recorded once they are gone; a failed delete is tried again at
-  // the next tick.
-  void end_closing_schedules();
-  nlohmann::json schedule_list_json(const nlohmann::json& params);
-
-  void guarded(const char* what, const std::function<void()>& work);
-
-  // Commit-confirm and the policy file (service_policy.cpp).
-  bool start_enforcing(Loaded from_file);
-  nlohmann::json apply_request(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json confirm_request(const audit::Actor& by);
-  nlohmann::json rollback_request(const audit::Actor& by);
-  // Back to confirmed_; `how`: "manual", "timeout", "restart", "reboot".
-  bool roll_back(const std::string& how, const audit::Actor& by, const std::string& why);
-  void check_confirmation_deadline();
-  nlohmann::json pending_json() const;
-  nlohmann::json policy_result(const std::string& old_hash,
-                               const std::vector<std::string>& warnings) const;
-  // Puts the staged --policy file in place, keeping its previous content in the state dir.
-  std::error_code replace_policy_file(StagedFile& staged);
-  std::string file_not_replaced(const std::error_code& error);
-
-  // WireGuard interfaces (service_vpn.cpp).
-  void enforce_vpns(const policy::Policy& policy);
-  void check_vpns();
-  nlohmann::json vpn_status_json();
-
-  // Cloud brokering (service_cloud.cpp): the local broker's credentials and files, and
-  // the bridge, as the policy in force says.
-  void open_local_broker();
-  void enforce_cloud(const policy::Policy& policy);
-  void check_cloud();
-  nlohmann::json cloud_status_json();
-  nlohmann::json cloud_password_request(const nlohmann::json& params, const audit::Actor& by);
-
-  // Jump sessions (service_sessions.cpp).
-  void open_session_store();
-  void start_sessions();
-  void fill_sessions(ir::Ruleset& ruleset) const;
-  // What sessions map `map` holds for the open sessions now, each with its remaining time.
-  std::vector<ir::Element> session_elements(const char* map) const;
-  // Removes and/or adds one session's elements in the kernel (a whole-table apply when the
-  // kernel refuses the change); false when neither worked.
-  // `may_be_gone`: the elements may have timed out (expiry), not worth a warning.
-  bool change_session_elements(const sessions::Session& session, bool remove, bool add,
-                               const char* what, bool may_be_gone = false);
-  // Ends a session the caller took out of open_sessions_ (its state set): its access goes
-  // first; the end is recorded and its connections deleted once the kernel has taken the
-  // access away, which a refusing kernel delays (closing_sessions_). False then.
-  bool close_session(sessions::Session session, const audit::Actor& by, const std::string& why,
-                     bool may_be_gone);
-  void finish_closing_sessions();
-  nlohmann::json session_open(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json session_extend(const nlohmann::json& params, const audit::Actor& by);
-  nlohmann::json session_close(const nlohmann::json& params, const audit::Actor& by);
-  // Read on a job's thread (sessions_job_): the store through a connection of its own.
-  BackgroundJob::Work session_list_work(bool all);
-  BackgroundJob::Work session_show_work(std::uint32_t number);
-  std::uint32_t session_number(const nlohmann::json& params);  // throws invalid
-  nlohmann::json session_receipt_json(const nlohmann::json& params);
-  nlohmann::json session_json(const sessions::Session& session, bool with_flows);
-  // The open or stored session the request's id names; throws invalid or not_found.
-  sessions::Session find_session(const nlohmann::json& params);
-  void check_sessions();
-  // Takes the sessions maps' elements out of both images: nullopt when the kernel holds
-  // every element of each session with more than a moment left and nothing else.
-  std::optional<std::string> compare_session_elements(nft::TableImage& expected,
-                                                      nft::TableImage& kernel) const;
-  // Open sessions a policy would not grant as they were granted (peer, target or their
-  // addresses and services changed): a reload to that policy ends them.
-  std::vector<std::uint32_t> sessions_without_grant(const policy::Policy& policy);
-  void end_sessions_without_grant(const std::vector<sessions::Session>& ended);
-  // Deletes the session's connections (when `delete_flows`), records their flows and the
-  // end, and signs a checkpoint. The caller took its elements out of the kernel.
-  void end_session(sessions::Session& session, const audit::Actor& by, const std::string& why,
-                   bool delete_flows);
-  void wait_for_flow_events();
-  // Reads the events waiting (at most FlowEvents::kReadBatch); how many it read.
-  std::size_t handle_flow_events();
-
-  // The WAN link (service_wan.cpp).
-  void load_wan_state(const policy::Policy& policy);
-  // False (and logged) when wan.json could not be written.
-  bool save_wan_state();
-  wan::LinkDecision decide_wan(const policy::Policy& policy, std::chrono::sys_seconds now) const;
-  // Makes the WAN gate and link what the decision says now; records and runs the hook at
-  // a transition. Every second, and after anything that changes the decision.
-  void check_wan();
-  bool change_wan_gate(bool closed);
-  // A change of the WAN gate that failed with `error`, or took (empty): see note_retry.
-  void note_wan_gate(bool closed, const std::string& error);
-  std::string take_wan_link_down(const std::string& link, bool fresh);
-  void release_wan_link();
-  std::string bring_wan_link_up(const std::string& link, std::string& restored);
-  void run_power_hook(const std::string& argument);
-  void record_hook_result(const std::string& path, const wan::HookResult& result);
-  // `action`: "up", "down" or "auto".
-  nlohmann::json link_request(const nlohmann::json& params, const audit::Actor& by,
-                              const std::string& action);
-  nlohmann::json wan_status_json();
-  bool wan_forced_down() const;
+  bool restore(const std::string& what) override { return drift_.restore(what); }
 
   // The control socket (service_control.cpp).
   std::error_code start_control();
-  std::optional<nlohmann::json> handle_request(const control::Request& request,
-                                               const control::Caller& caller,
-                                               const control::ControlServer::Later& later);
-  // Answers `later` with what `prepare`'s work finds on `job`'s thread.
-  void answer_later(BackgroundJob& job, const std::string& key, BackgroundJob::Prepare prepare,
-                    const control::ControlServer::Later& later);
+  // Its own methods, then each subsystem's.
+  void bind_methods(control::MethodTable& table);
   nlohmann::json status_json();
   nlohmann::json audit_status_json();
-  nlohmann::json verify_json();
   nlohmann::json audit_show_json(const nlohmann::json& params);
   BackgroundJob::Work audit_verify_work();
   nlohmann::json audit_export_json(const nlohmann::json& params, const audit::Actor& by);
   nlohmann::json export_job_json(const Exporter::Job& job);
   nlohmann::json export_chunk_json(Exporter::Job& job, const nlohmann::json& offset);
   void wait_for_signals();
-  void wait_for_events();
+
+  // Host: what the subsystems get of the daemon.
+  boost::asio::io_context& io() override { return io_; }
+  const Options& options() const override { return options_; }
+  Auditor& auditor() override { return auditor_; }
+  void guarded(const char* what, const std::function<void()>& work) override;
   void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration interval,
-             const char* what, std::function<void()> work);
+             const char* what, std::function<void()> work) override;
 
   boost::asio::io_context& io_;
   Options options_;
-  std::optional<Loaded> current_;
-  // While a confirmation is pending: what is then in force, and what a rollback restores.
-  std::optional<PendingConfirmation> pending_;
-  std::optional<Loaded> confirmed_;
-  std::uint32_t applied_genid_ = 0;  // the generation of our last commit
-  std::chrono::system_clock::time_point applied_at_;
-  std::uint32_t known_genid_ = 0;
-  std::uint64_t restores_ = 0;
-  bool check_pending_ = false;     // an apply or readback failed: compare at the next tick
-  std::string last_kernel_error_;  // why the last apply failed, for the audit log
-  Retries retries_;
-
-  nft::ChangeMonitor monitor_;
-  // The netlink sockets enforcing needs, opened at start and kept: with every other
-  // descriptor taken (a flood of connections, say), the ruleset is still applied, read back
-  // and restored, the WAN gate and link still close and a closed window's connections
-  // still end.
-  nft::Socket nft_socket_;
-  net::NetlinkSocket route_socket_;
-  net::NetlinkSocket conntrack_socket_;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> events_;
+  Enforcer enforcer_;
+  CommitConfirm commit_confirm_{*this, enforcer_};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer generation_timer_;
   boost::asio::steady_timer checkpoint_timer_;
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
-  boost::asio::steady_timer vpn_timer_;
-  boost::asio::steady_timer session_timer_;
+  // Every control method with its handler; built once in the constructor, read by control_.
+  control::MethodTable methods_;
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
   // decommission under it.
@@ -329,48 +134,22 @@ class Service {
   Exporter exporter_;
   RefusalCounter refusals_;
   RefusalCounter connection_refusals_;
-  sessions::Store session_store_;
-  bool session_store_ready_ = false;
-  std::uint32_t highest_session_number_ = 0;  // of any session.open in the audit log
-  std::map<std::uint32_t, sessions::Session> open_sessions_;  // by number
-  std::map<std::uint32_t, ClosingSession> closing_sessions_;  // by number
-  net::FlowEvents flow_events_;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> flow_events_fd_;
-  // Each schedule's state as last recorded (schedule.open/close): a full apply fills the
-  // sets by the clock, so the sets alone cannot tell that a transition is still to record.
-  std::map<std::string, bool> schedule_states_;
-  // Closed schedules whose connections are still to be deleted: the details of their
-  // schedule.close record, by name.
-  std::map<std::string, nlohmann::json> closing_schedules_;
-  // The WAN link: the override in force (STATE_DIR/wan.json), the gate as the kernel holds
-  // it and as the decision wants it (they differ while the kernel refuses the change), what
-  // the link held when sekishod set it down, and the last power hook's outcome.
-  std::optional<wan::Override> wan_override_;
-  std::string wan_override_unreadable_;  // why the stored one cannot be read (wan_state.hpp)
-  bool wan_closed_ = false;
-  bool wan_close_wanted_ = false;
-  std::string wan_link_;             // the interface the last check judged ("" before the first)
-  bool wan_link_held_down_ = false;  // the last check left it down
-  bool wan_drift_reported_ = false;
-  std::optional<net::LinkSnapshot> wan_snapshot_;
-  nlohmann::json last_hook_;
-  // Declared after the auditor it reports to: destroyed (and a running hook killed) first.
-  wan::PowerHook power_hook_;
-  // While the WAN gate's closing waits for the cloud bridge's messages in flight: until when.
-  std::optional<std::chrono::steady_clock::time_point> wan_close_deferred_until_;
-  cloud::LocalBroker local_broker_;
-  // For writing wan.json when no other descriptor is free: the link goes down only with
-  // its recording on disk.
-  SpareDescriptor spare_descriptor_;
-  // Declared after the auditor it reports to (its destructor commits acknowledgements).
-  std::unique_ptr<cloud::Bridge> bridge_;
-  // Declared after the auditor they report to, so they are destroyed (and wireguard-go
-  // stopped) first.
-  std::map<std::string, std::unique_ptr<vpn::Tunnel>> tunnels_;
+  // Declared after the auditor they report to.
+  Sessions sessions_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
+  DriftGuard drift_{*this, enforcer_, {&sessions_}};
+  // Declared after the auditor it reports to: destroyed (and a running power hook
+  // killed) first.
+  WanLink wan_link_{*this, enforcer_, enforcer_.route_socket(), sessions_, cloud_};
+  // Declared after the auditor it reports to (its bridge's destructor commits
+  // acknowledgements).
+  Cloud cloud_{*this, enforcer_, wan_link_};
+  // Declared after the auditor its tunnels report to, so they are destroyed (and
+  // wireguard-go stopped) first.
+  Vpn vpn_{*this};
+  Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};
-  BackgroundJob sessions_job_{io_, "session list"};
 };
 
 }  // namespace sekisho::daemon

@@ -1,4 +1,5 @@
-// The daemon's side of the control socket: which methods it answers, and how.
+// The daemon's side of the control socket: its own methods (status, audit.*), each
+// subsystem's bound in the one method table, and the server that reads it.
 
 #include <filesystem>
 #include <string>
@@ -11,19 +12,18 @@
 #include "daemon/nft/batch.hpp"
 #include "daemon/nft/image.hpp"
 #include "daemon/nft/readback.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/service.hpp"
 
 namespace sekisho::daemon {
 
-namespace {
-
-audit::Actor actor_of(const control::Caller& caller) {
-  return {caller.peer.uid, caller.user, std::string(control::role_name(caller.role))};
-}
-
-}  // namespace
-
 std::error_code Service::start_control() {
+  if (std::vector<std::string> problems = methods_.check(); !problems.empty()) {
+    for (const std::string& problem : problems) {
+      log_error(problem);
+    }
+    return std::make_error_code(std::errc::function_not_supported);
+  }
   // /run/sekisho under systemd's RuntimeDirectory; made here when run by hand.
   const std::filesystem::path parent = std::filesystem::path(options_.control_path).parent_path();
   if (!parent.empty()) {
@@ -33,11 +33,7 @@ std::error_code Service::start_control() {
     }
   }
   control_ = std::make_unique<control::ControlServer>(
-      io_, options_.control_path,
-      [this](const control::Request& request, const control::Caller& caller,
-             const control::ControlServer::Later& later) {
-        return handle_request(request, caller, later);
-      },
+      io_, options_.control_path, methods_,
       [this](const control::Caller& caller, const std::string& method) {
         if (refusals_.refused(actor_of(caller), caller.role != control::Role::None, method,
                               caller.peer.pid, RefusalCounter::Clock::now())) {
@@ -54,123 +50,55 @@ std::error_code Service::start_control() {
   return control_->start();
 }
 
-std::optional<nlohmann::json> Service::handle_request(const control::Request& request,
-                                                      const control::Caller& caller,
-                                                      const control::ControlServer::Later& later) {
-  if (request.method == "status") {
-    return status_json();
-  }
-  if (request.method == "verify") {
-    return verify_json();
-  }
-  if (request.method == "audit.show") {
-    return audit_show_json(request.params);
-  }
-  if (request.method == "audit.verify") {
+void Service::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kStatus, [this](const Call&) { return status_json(); });
+  table.bind(control::kAuditShow,
+             [this](const Call& call) { return audit_show_json(call.params()); });
+  table.bind(control::kAuditVerify, [this](const Call& call) -> std::optional<nlohmann::json> {
     answer_later(
-        audit_job_, "verify", [this] { return audit_verify_work(); }, later);
+        audit_job_, "verify", [this] { return audit_verify_work(); }, call.later);
     return std::nullopt;
-  }
-  if (request.method == "audit.pubkey") {
+  });
+  table.bind(control::kAuditPubkey, [this](const Call&) {
     return nlohmann::json{{"pem", auditor_.public_pem()}};
-  }
-  if (request.method == "audit.export") {
-    return audit_export_json(request.params, actor_of(caller));
-  }
-  if (request.method == "vpn.status") {
-    return vpn_status_json();
-  }
-  if (request.method == "session.open") {
-    return session_open(request.params, actor_of(caller));
-  }
-  if (request.method == "session.extend") {
-    return session_extend(request.params, actor_of(caller));
-  }
-  if (request.method == "session.close") {
-    return session_close(request.params, actor_of(caller));
-  }
-  if (request.method == "session.list") {
-    const bool all = request.params.value("all", false);
-    answer_later(
-        sessions_job_, all ? "list all" : "list", [this, all] { return session_list_work(all); },
-        later);
-    return std::nullopt;
-  }
-  if (request.method == "session.show") {
-    const std::uint32_t number = session_number(request.params);
-    answer_later(
-        sessions_job_, "show " + std::to_string(number),
-        [this, number] { return session_show_work(number); }, later);
-    return std::nullopt;
-  }
-  if (request.method == "session.receipt") {
-    return session_receipt_json(request.params);
-  }
-  if (request.method == "schedule.list") {
-    return schedule_list_json(request.params);
-  }
-  if (request.method == "cloud.status") {
-    return cloud_status_json();
-  }
-  if (request.method == "cloud.password") {
-    return cloud_password_request(request.params, actor_of(caller));
-  }
-  if (request.method == "link.status") {
-    return wan_status_json();
-  }
-  for (const char* action : {"up", "down", "auto"}) {
-    if (request.method == std::string("link.") + action) {
-      return link_request(request.params, actor_of(caller), action);
-    }
-  }
-  if (request.method == "policy.apply") {
-    return apply_request(request.params, actor_of(caller));
-  }
-  if (request.method == "policy.confirm") {
-    return confirm_request(actor_of(caller));
-  }
-  if (request.method == "policy.rollback") {
-    return rollback_request(actor_of(caller));
-  }
-  throw control::ControlError(control::ErrorCode::NotFound,
-                              "no handler for '" + request.method + "'");
-}
-
-void Service::answer_later(BackgroundJob& job, const std::string& key,
-                           BackgroundJob::Prepare prepare,
-                           const control::ControlServer::Later& later) {
-  job.request(key, std::move(prepare),
-              [later](const nlohmann::json& result, std::exception_ptr error) {
-                if (error) {
-                  later.fail(error);
-                } else {
-                  later.ok(result);
-                }
-              });
+  });
+  table.bind(control::kAuditExport, [this](const Call& call) {
+    return audit_export_json(call.params(), actor_of(call.caller));
+  });
+  drift_.bind_methods(table);
+  vpn_.bind_methods(table);
+  sessions_.bind_methods(table);
+  schedules_.bind_methods(table);
+  cloud_.bind_methods(table);
+  wan_link_.bind_methods(table);
+  commit_confirm_.bind_methods(table);
 }
 
 nlohmann::json Service::status_json() {
-  return {
+  nlohmann::json out = {
       {"policy", options_.policy_path},
-      {"policy_sha256", sha256_hex(current_->text)},
-      {"generation", applied_genid_},
-      {"last_apply", utc_text(applied_at_)},
-      {"pending_confirmation", pending_json()},
-      {"drift_restores", restores_},
+      {"policy_sha256", sha256_hex(enforcer_.current().text)},
+      {"generation", enforcer_.applied_generation()},
+      {"last_apply", utc_text(enforcer_.applied_at())},
       {"clock_synchronised", clock_synchronised()},
-      {"rules", current_->ruleset.rule_count()},
-      {"elements", current_->ruleset.element_count()},
+      {"rules", enforcer_.current().ruleset.rule_count()},
+      {"elements", enforcer_.current().ruleset.element_count()},
       {"audit", audit_status_json()},
-      {"sessions_open", open_sessions_.size()},
-      {"wan", wan_status_json()},
-      {"cloud", cloud_status_json()},
   };
+  // Each subsystem adds its own keys (pending_confirmation, drift_restores, sessions_open,
+  // wan, cloud); the object prints them sorted, whoever added them.
+  for (Subsystem* part : std::initializer_list<Subsystem*>{&commit_confirm_, &drift_, &sessions_,
+                                                           &wan_link_, &cloud_}) {
+    part->status(out);
+  }
+  return out;
 }
 
 nlohmann::json Service::audit_status_json() {
   audit::AuditLog& log = auditor_.log();
   const auto exports = exporter_.usage();
-  const policy::Audit& rules = current_->policy.audit;
+  const policy::Audit& rules = enforcer_.current().policy.audit;
   const std::string& changed = auditor_.log_changed();
   return {{"bytes", log.size_bytes()},
           {"budget_bytes",
@@ -186,29 +114,6 @@ nlohmann::json Service::audit_status_json() {
             {"files", exports.first},
             {"bytes", exports.second},
             {"kept_at_most", Exporter::kKept}}}};
-}
-
-nlohmann::json Service::verify_json() {
-  const ir::Ruleset& applied = current_->ruleset;
-  nft::Readback kernel = nft::read_table(nft_socket_, applied.table);
-  if (kernel.error) {
-    throw std::runtime_error("cannot read nftables: " + kernel.error.message());
-  }
-  nlohmann::json out = {{"table", "inet " + applied.table},
-                        {"policy", options_.policy_path},
-                        {"generation", kernel.genid},
-                        {"exists", kernel.image.has_table()}};
-  if (!kernel.image.has_table()) {
-    out["matches"] = false;
-    out["differences"] = nlohmann::json::array();
-    return out;
-  }
-  const nft::TableImage expected = nft::image_of_batch(nft::build_replace_batch(applied, 1));
-  std::vector<std::string> differences = nft::differences(expected, kernel.image);
-  out["matches"] = differences.empty();
-  out["objects"] = expected.lines().size();
-  out["differences"] = differences;
-  return out;
 }
 
 }  // namespace sekisho::daemon

@@ -1,6 +1,6 @@
 #pragma once
 // STATE_DIR/wan.json: the WAN link override in force and what the link held when sekishod
-// set it down. sekishod writes it (service_wan.cpp); sekishod at start and
+// set it down. sekishod writes it (wan_link.cpp); sekishod at start and
 // `sekishod --restore` at early boot read it.
 
 #include <optional>

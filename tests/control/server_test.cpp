@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/control/method_table.hpp"
+
 using namespace sekisho::control;
 using namespace std::chrono_literals;
 
@@ -56,6 +58,7 @@ struct Harness {
   int lookups = 0;
   std::vector<ConnectionCap> refused_connections;
   std::vector<ControlServer::Later> later;  // audit.verify is answered later
+  MethodTable table;
   std::unique_ptr<ControlServer> server;
 
   explicit Harness(ServerLimits limits) {
@@ -63,17 +66,18 @@ struct Harness {
     REQUIRE(::mkdtemp(pattern) != nullptr);
     dir = pattern;
     path = (dir / "control.sock").string();
+    // Every method answers with its name; audit.verify answers later.
+    for (const MethodInfo& method : methods()) {
+      table.bind(method, [this](const MethodTable::Call& call) -> std::optional<nlohmann::json> {
+        if (call.request.method == "audit.verify") {
+          later.push_back(call.later);
+          return std::nullopt;
+        }
+        return nlohmann::json{{"method", call.request.method}};
+      });
+    }
     server = std::make_unique<ControlServer>(
-        io, path,
-        [this](const Request& request, const Caller&,
-               const ControlServer::Later& answer) -> std::optional<nlohmann::json> {
-          if (request.method == "audit.verify") {
-            later.push_back(answer);
-            return std::nullopt;
-          }
-          return nlohmann::json{{"method", request.method}};
-        },
-        [](const Caller&, const std::string&) {},
+        io, path, table, [](const Caller&, const std::string&) {},
         [this](const Caller&, ConnectionCap cap) { refused_connections.push_back(cap); },
         [this](uid_t uid) {
           ++lookups;

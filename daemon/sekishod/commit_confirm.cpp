@@ -8,6 +8,7 @@
 //   in force; --policy and last-good keep the confirmed one until policy.confirm. At the
 //   deadline, at a restart after it, or after a reboot (--restore loaded last-good), the
 //   daemon goes back to the confirmed policy.
+#include "daemon/sekishod/commit_confirm.hpp"
 
 #include <chrono>
 
@@ -16,9 +17,11 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/control/protocol.hpp"
 #include "daemon/sekishod/last_good.hpp"
+#include "daemon/sekishod/method_binding.hpp"
+#include "daemon/sekishod/milliseconds.hpp"
 #include "daemon/sekishod/notify.hpp"
-#include "daemon/sekishod/service.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
 #include "policy/yaml_tree.hpp"
@@ -83,10 +86,69 @@ mode_t policy_file_mode(const std::string& path) {
 
 }  // namespace
 
-// At start: a pending confirmation is applied again while its deadline has not passed
-// in this boot; otherwise the confirmed --policy file is enforced, and the rollback
-// recorded.
-bool Service::start_enforcing(Loaded from_file) {
+CommitConfirm::CommitConfirm(Host& host, Enforcer& enforcer)
+    : host_(host), enforcer_(enforcer), options_(host.options()) {}
+
+std::optional<Loaded> CommitConfirm::load(bool at_start) {
+  const auto start = std::chrono::steady_clock::now();
+  policy::LoadResult loaded = policy::load_policy_file(options_.policy_path);
+  // Already "FILE:LINE:COL: error[CODE]: message" (and its hint): one log line each.
+  for (const policy::Diagnostic& diagnostic : loaded.diagnostics.sorted()) {
+    log_diagnostic(
+        diagnostic.severity == policy::Severity::Error ? LogLevel::Error : LogLevel::Warning,
+        policy::format_diagnostic(diagnostic));
+  }
+  if (!loaded.policy) {
+    log_error(options_.policy_path + ": invalid policy" +
+              (at_start ? "; nothing applied" : "; the running ruleset stays in force"));
+    return std::nullopt;
+  }
+  Loaded out{std::move(*loaded.policy), {}, std::move(loaded.text)};
+  out.ruleset = policy::compile(out.policy);
+  log_info(options_.policy_path + ": read, checked and compiled in " +
+           milliseconds_text(std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now() - start)));
+  return out;
+}
+
+void CommitConfirm::reload() {
+  log_notice("SIGHUP: reloading " + options_.policy_path);
+  if (pending_) {
+    // The file holds the confirmed policy: reading it now would be a rollback in disguise.
+    log_error(
+        "reload refused: a policy is waiting for confirmation; 'sekishoctl confirm' or "
+        "'sekishoctl rollback' first");
+    host_.auditor().record(
+        Auditor::daemon_actor(), "policy.refused",
+        {{"source", options_.policy_path}, {"reason", "SIGHUP while a confirmation is pending"}});
+    return;
+  }
+  std::optional<Loaded> loaded = load(false);
+  if (!loaded) {
+    host_.auditor().record(Auditor::daemon_actor(), "policy.refused",
+                           {{"source", options_.policy_path}, {"reason", "invalid policy"}});
+    return;
+  }
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
+  const std::string new_hash = sha256_hex(loaded->text);
+  // Its record first: a reload may grant access, and without its record it does not happen.
+  if (!host_.auditor().record_or_refuse(Auditor::daemon_actor(), "policy.apply",
+                                        {{"source", options_.policy_path},
+                                         {"how", "reload"},
+                                         {"old_sha256", old_hash},
+                                         {"new_sha256", new_hash}})) {
+    log_error("reload refused: the audit log cannot be written; the running ruleset stays");
+    return;
+  }
+  if (!enforcer_.enforce(*loaded, "reloaded", true)) {
+    enforcer_.record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path,
+                           "reload", old_hash, {{"new_sha256", new_hash}});
+    return;
+  }
+  notify_status("enforcing " + options_.policy_path);
+}
+
+bool CommitConfirm::start_enforcing(Loaded from_file) {
   std::string problem;
   std::optional<PendingConfirmation> pending = load_pending(options_.state_dir, problem);
   std::string overdue;
@@ -104,13 +166,13 @@ bool Service::start_enforcing(Loaded from_file) {
   }
   // Applying the unconfirmed policy again may grant access: it needs its record first.
   if (pending && overdue.empty() &&
-      !auditor_.record_or_refuse(Auditor::daemon_actor(), "policy.apply",
-                                 {{"source", pending->source},
-                                  {"how", "restart (confirmation pending)"},
-                                  {"applied_by", pending->by.user},
-                                  {"old_sha256", sha256_hex(from_file.text)},
-                                  {"new_sha256", pending->sha256},
-                                  {"deadline", utc_of(pending->deadline)}})) {
+      !host_.auditor().record_or_refuse(Auditor::daemon_actor(), "policy.apply",
+                                        {{"source", pending->source},
+                                         {"how", "restart (confirmation pending)"},
+                                         {"applied_by", pending->by.user},
+                                         {"old_sha256", sha256_hex(from_file.text)},
+                                         {"new_sha256", pending->sha256},
+                                         {"deadline", utc_of(pending->deadline)}})) {
     overdue = "the audit log cannot be written, so it is not applied again";
     how = "restart";
   }
@@ -120,47 +182,47 @@ bool Service::start_enforcing(Loaded from_file) {
       Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
       loaded.ruleset = policy::compile(loaded.policy);
       std::optional<Loaded> replaced;
-      current_ = std::move(from_file);  // what a rollback goes back to
-      if (enforce(loaded, "applied again (confirmation pending)", false, &replaced)) {
+      enforcer_.set_current(std::move(from_file));  // what a rollback goes back to
+      if (enforcer_.enforce(loaded, "applied again (confirmation pending)", false, &replaced)) {
         confirmed_ = std::move(replaced);
-        pending->text.clear();  // current_ holds it
+        pending->text.clear();  // the policy in force holds it
         pending_ = std::move(pending);
         log_warning("the policy " + pending_->source + " applied by " + pending_->by.user +
                     " still waits for confirmation: it rolls back at " +
                     utc_of(pending_->deadline) + " unless an admin runs 'sekishoctl confirm'");
         return true;
       }
-      from_file = std::move(*current_);
-      current_.reset();
+      from_file = enforcer_.take_current();
       overdue = "the kernel refused it at start";
     } else {
       overdue = "it no longer loads";
     }
     how = "restart";
   }
-  if (!enforce(from_file, "applied", true)) {
-    record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path, "start", "",
-                 {{"new_sha256", sha256_hex(from_file.text)}});
+  if (!enforcer_.enforce(from_file, "applied", true)) {
+    enforcer_.record_apply("policy.apply_failed", Auditor::daemon_actor(), options_.policy_path,
+                           "start", "", {{"new_sha256", sha256_hex(from_file.text)}});
     return false;
   }
   if (!overdue.empty()) {
     log_warning("rolled back to " + options_.policy_path + ": the policy waiting for " +
                 "confirmation was not confirmed: " + overdue);
-    auditor_.record(
-        Auditor::daemon_actor(), "policy.rollback",
-        rollback_record(how, overdue, pending ? pending->sha256 : "", sha256_hex(current_->text),
-                        options_.policy_path, pending ? pending->by.user : ""));
+    host_.auditor().record(Auditor::daemon_actor(), "policy.rollback",
+                           rollback_record(how, overdue, pending ? pending->sha256 : "",
+                                           sha256_hex(enforcer_.current().text),
+                                           options_.policy_path, pending ? pending->by.user : ""));
     if (std::error_code error = clear_pending(options_.state_dir)) {
       log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
                 error.message());
     }
   } else {
-    record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "start", "");
+    enforcer_.record_apply("policy.apply", Auditor::daemon_actor(), options_.policy_path, "start",
+                           "");
   }
   return true;
 }
 
-nlohmann::json Service::pending_json() const {
+nlohmann::json CommitConfirm::pending_json() const {
   if (!pending_) {
     return nullptr;
   }
@@ -171,32 +233,32 @@ nlohmann::json Service::pending_json() const {
           {"applied_by", pending_->by.user}};
 }
 
-nlohmann::json Service::policy_result(const std::string& old_hash,
-                                      const std::vector<std::string>& warnings) const {
+nlohmann::json CommitConfirm::policy_result(const std::string& old_hash,
+                                            const std::vector<std::string>& warnings) const {
   return {{"policy", options_.policy_path},
-          {"sha256", sha256_hex(current_->text)},
+          {"sha256", sha256_hex(enforcer_.current().text)},
           {"old_sha256", old_hash},
-          {"generation", applied_genid_},
-          {"rules", current_->ruleset.rule_count()},
-          {"elements", current_->ruleset.element_count()},
+          {"generation", enforcer_.applied_generation()},
+          {"rules", enforcer_.current().ruleset.rule_count()},
+          {"elements", enforcer_.current().ruleset.element_count()},
           {"warnings", warnings},
           {"pending_confirmation", pending_json()}};
 }
 
 // The kernel and last-good hold the new policy, the --policy file does not: said to the
 // caller, logged and recorded, since a restart would enforce the old file again.
-std::string Service::file_not_replaced(const std::error_code& error) {
+std::string CommitConfirm::file_not_replaced(const std::error_code& error) {
   const std::string what = options_.policy_path + ": warning[io]: cannot replace the file (" +
                            error.message() +
                            "); the new policy is in force and last-good, but a restart or "
                            "SIGHUP would read the old file";
   log_error(what);
-  auditor_.record(Auditor::daemon_actor(), "policy.file_not_written",
-                  {{"path", options_.policy_path}, {"error", error.message()}});
+  host_.auditor().record(Auditor::daemon_actor(), "policy.file_not_written",
+                         {{"path", options_.policy_path}, {"error", error.message()}});
   return what;
 }
 
-std::error_code Service::replace_policy_file(StagedFile& staged) {
+std::error_code CommitConfirm::replace_policy_file(StagedFile& staged) {
   std::error_code error;
   std::optional<std::string> old =
       read_small_file(options_.policy_path, policy::kMaxPolicyBytes, error);
@@ -213,7 +275,7 @@ std::error_code Service::replace_policy_file(StagedFile& staged) {
   return {};
 }
 
-nlohmann::json Service::apply_request(const nlohmann::json& params, const audit::Actor& by) {
+nlohmann::json CommitConfirm::apply_request(const nlohmann::json& params, const audit::Actor& by) {
   const std::string name = string_param(params, "name");
   const std::string text = string_param(params, "text");
   std::optional<std::int64_t> confirm_within;
@@ -233,7 +295,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   };
   // Said first, before any other refusal: a log that cannot take the record is what the
   // admin must fix before any apply can go ahead.
-  if (!auditor_.writable()) {
+  if (!host_.auditor().writable()) {
     throw refused_unaudited();
   }
   if (pending_) {
@@ -246,14 +308,14 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   policy::LoadResult result = policy::load_policy_text(text, name);
   const std::vector<std::string> diagnostics = formatted(result.diagnostics);
   if (!result.policy) {
-    auditor_.record(by, "policy.refused",
-                    {{"source", name}, {"sha256", new_hash}, {"reason", "invalid policy"}});
+    host_.auditor().record(by, "policy.refused",
+                           {{"source", name}, {"sha256", new_hash}, {"reason", "invalid policy"}});
     throw ControlError(ErrorCode::Invalid, name + ": invalid policy; nothing applied",
                        {{"diagnostics", diagnostics}});
   }
   Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
   loaded.ruleset = policy::compile(loaded.policy);
-  const std::string old_hash = sha256_hex(current_->text);
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
   nlohmann::json record = {{"source", name},
                            {"how", confirm_within ? "apply (confirmation pending)" : "apply"},
                            {"old_sha256", old_hash},
@@ -270,19 +332,21 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     pending.text = text;
     record["confirm_within"] = *confirm_within;
     record["deadline"] = utc_of(pending.deadline);
-    if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
+    if (!host_.auditor().record_or_refuse(by, "policy.apply", record)) {
       throw refused_unaudited();
     }
     if (std::error_code error = save_pending(options_.state_dir, pending)) {
       clear_pending(options_.state_dir);
-      record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+      enforcer_.record_apply("policy.apply_failed", by, name, "apply", old_hash,
+                             {{"new_sha256", new_hash}});
       throw std::runtime_error("cannot save the pending confirmation in " + options_.state_dir +
                                ": " + error.message() + "; nothing applied");
     }
     std::optional<Loaded> replaced;
-    if (!enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
+    if (!enforcer_.enforce(loaded, "applied (confirmation pending)", false, &replaced)) {
       clear_pending(options_.state_dir);
-      record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+      enforcer_.record_apply("policy.apply_failed", by, name, "apply", old_hash,
+                             {{"new_sha256", new_hash}});
       throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
     }
     confirmed_ = std::move(replaced);
@@ -301,11 +365,12 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
                              "; nothing applied");
   }
-  if (!auditor_.record_or_refuse(by, "policy.apply", record)) {
+  if (!host_.auditor().record_or_refuse(by, "policy.apply", record)) {
     throw refused_unaudited();
   }
-  if (!enforce(loaded, "applied", true)) {
-    record_apply("policy.apply_failed", by, name, "apply", old_hash, {{"new_sha256", new_hash}});
+  if (!enforcer_.enforce(loaded, "applied", true)) {
+    enforcer_.record_apply("policy.apply_failed", by, name, "apply", old_hash,
+                           {{"new_sha256", new_hash}});
     throw std::runtime_error("the kernel refused the ruleset; nothing changed (see the log)");
   }
   std::vector<std::string> warnings = diagnostics;
@@ -316,7 +381,7 @@ nlohmann::json Service::apply_request(const nlohmann::json& params, const audit:
   return policy_result(old_hash, warnings);
 }
 
-nlohmann::json Service::confirm_request(const audit::Actor& by) {
+nlohmann::json CommitConfirm::confirm_request(const audit::Actor& by) {
   if (!pending_) {
     throw ControlError(ErrorCode::Conflict,
                        "nothing to confirm: no policy is waiting for confirmation");
@@ -325,13 +390,13 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   // in place). Refused, the deadline still rolls back, which is the safe way.
   const std::int64_t seconds_left = pending_->deadline_boottime - boottime_now();
   StagedFile staged;
-  std::error_code error =
-      staged.write(options_.policy_path, current_->text, policy_file_mode(options_.policy_path));
-  if (!error && !auditor_.record_or_refuse(by, "policy.confirm",
-                                           {{"source", pending_->source},
-                                            {"sha256", pending_->sha256},
-                                            {"applied_by", pending_->by.user},
-                                            {"seconds_left", seconds_left}})) {
+  std::error_code error = staged.write(options_.policy_path, enforcer_.current().text,
+                                       policy_file_mode(options_.policy_path));
+  if (!error && !host_.auditor().record_or_refuse(by, "policy.confirm",
+                                                  {{"source", pending_->source},
+                                                   {"sha256", pending_->sha256},
+                                                   {"applied_by", pending_->by.user},
+                                                   {"seconds_left", seconds_left}})) {
     throw ControlError(ErrorCode::AuditUnavailable,
                        "the audit log cannot be written; the policy still rolls back at " +
                            utc_of(pending_->deadline));
@@ -339,15 +404,15 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   if (!error) {
     error = replace_policy_file(staged);
     if (error) {  // the confirmation is recorded: say that it did not take
-      auditor_.record(by, "policy.confirm_failed",
-                      {{"path", options_.policy_path}, {"error", error.message()}});
+      host_.auditor().record(by, "policy.confirm_failed",
+                             {{"path", options_.policy_path}, {"error", error.message()}});
     }
   }
   if (error) {
     throw std::runtime_error("cannot write " + options_.policy_path + ": " + error.message() +
                              "; still pending, rolls back at " + utc_of(pending_->deadline));
   }
-  if (std::error_code failed = save_last_good(options_.state_dir, current_->text)) {
+  if (std::error_code failed = save_last_good(options_.state_dir, enforcer_.current().text)) {
     log_warning("cannot save the last-good policy in " + options_.state_dir + ": " +
                 failed.message() + " (--restore would load an older one)");
   }
@@ -361,18 +426,19 @@ nlohmann::json Service::confirm_request(const audit::Actor& by) {
   return policy_result(old_hash, {});
 }
 
-bool Service::roll_back(const std::string& how, const audit::Actor& by, const std::string& why) {
-  const std::string from_hash = sha256_hex(current_->text);
-  if (!enforce(*confirmed_, "rolled back", true)) {
+bool CommitConfirm::roll_back(const std::string& how, const audit::Actor& by,
+                              const std::string& why) {
+  const std::string from_hash = sha256_hex(enforcer_.current().text);
+  if (!enforcer_.enforce(*confirmed_, "rolled back", true)) {
     return false;  // still pending: the deadline check tries again
   }
   if (std::error_code error = clear_pending(options_.state_dir)) {
     log_error("cannot remove the pending confirmation from " + options_.state_dir + ": " +
               error.message());
   }
-  auditor_.record(by, "policy.rollback",
-                  rollback_record(how, why, from_hash, sha256_hex(current_->text),
-                                  options_.policy_path, pending_->by.user));
+  host_.auditor().record(by, "policy.rollback",
+                         rollback_record(how, why, from_hash, sha256_hex(enforcer_.current().text),
+                                         options_.policy_path, pending_->by.user));
   log_warning("rolled back to " + options_.policy_path + ": " + why);
   pending_.reset();
   confirmed_.reset();
@@ -380,11 +446,11 @@ bool Service::roll_back(const std::string& how, const audit::Actor& by, const st
   return true;
 }
 
-nlohmann::json Service::rollback_request(const audit::Actor& by) {
+nlohmann::json CommitConfirm::rollback_request(const audit::Actor& by) {
   // Rolling back removes what the newer policy granted: it goes ahead when the audit log
   // cannot be written, and is recorded once it can (DESIGN.md).
   if (pending_) {
-    const std::string old_hash = sha256_hex(current_->text);
+    const std::string old_hash = sha256_hex(enforcer_.current().text);
     if (!roll_back("manual", by, "rolled back by " + by.user)) {
       throw std::runtime_error("the kernel refused the confirmed ruleset; still pending");
     }
@@ -409,7 +475,7 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   }
   Loaded loaded{std::move(*result.policy), {}, std::move(result.text)};
   loaded.ruleset = policy::compile(loaded.policy);
-  const std::string old_hash = sha256_hex(current_->text);
+  const std::string old_hash = sha256_hex(enforcer_.current().text);
   StagedFile staged;
   if (std::error_code failed =
           staged.write(options_.policy_path, *previous, policy_file_mode(options_.policy_path))) {
@@ -418,16 +484,16 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   }
   // An older policy may allow more than the one in force: like an apply, it needs its
   // record before the kernel changes (only the rollback of a pending one goes ahead).
-  if (!auditor_.record_or_refuse(
+  if (!host_.auditor().record_or_refuse(
           by, "policy.rollback",
           rollback_record("manual", "back to the policy file before the last apply", old_hash,
                           sha256_hex(loaded.text), options_.policy_path, ""))) {
     throw ControlError(ErrorCode::AuditUnavailable,
                        "the audit log cannot be written; nothing rolled back");
   }
-  if (!enforce(loaded, "rolled back", true)) {
-    record_apply("policy.apply_failed", by, options_.policy_path, "rollback", old_hash,
-                 {{"new_sha256", sha256_hex(*previous)}});
+  if (!enforcer_.enforce(loaded, "rolled back", true)) {
+    enforcer_.record_apply("policy.apply_failed", by, options_.policy_path, "rollback", old_hash,
+                           {{"new_sha256", sha256_hex(*previous)}});
     throw std::runtime_error("the kernel refused the previous ruleset; nothing changed");
   }
   std::vector<std::string> warnings;
@@ -438,7 +504,7 @@ nlohmann::json Service::rollback_request(const audit::Actor& by) {
   return policy_result(old_hash, warnings);
 }
 
-void Service::check_confirmation_deadline() {
+void CommitConfirm::tick() {
   if (!pending_ || boottime_now() < pending_->deadline_boottime) {
     return;
   }
@@ -446,6 +512,17 @@ void Service::check_confirmation_deadline() {
                  "not confirmed by " + utc_of(pending_->deadline))) {
     log_error("rollback failed: the kernel refused the confirmed ruleset; retrying every second");
   }
+}
+
+void CommitConfirm::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kPolicyApply, [this](const Call& call) {
+    return apply_request(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kPolicyConfirm,
+             [this](const Call& call) { return confirm_request(actor_of(call.caller)); });
+  table.bind(control::kPolicyRollback,
+             [this](const Call& call) { return rollback_request(actor_of(call.caller)); });
 }
 
 }  // namespace sekisho::daemon

@@ -1,39 +1,48 @@
-// Cloud brokering (policy cloud.mqtt): the local broker's credentials and configuration
-// (daemon/cloud/local_broker.hpp) and the bridge (daemon/cloud/bridge.hpp) follow the
-// policy in force, and the bridge follows the WAN gate.
+#include "daemon/sekishod/cloud.hpp"
+
 #include <algorithm>
 
 #include "daemon/common/log.hpp"
+#include "daemon/control/protocol.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
-#include "daemon/sekishod/service.hpp"
 #include "policy/reader.hpp"
 
 namespace sekisho::daemon {
 
-void Service::open_local_broker() {
+Cloud::Cloud(Host& host, Enforcement& enforcement, const WanQuery& wan)
+    : host_(host),
+      enforcement_(enforcement),
+      wan_(wan),
+      local_broker_(host.options().broker, host.options().state_dir) {}
+
+void Cloud::open(const policy::Policy&) {
   std::vector<nlohmann::json> made;
   if (std::error_code error = local_broker_.open(made)) {
     log_error("cloud: cannot read the local broker's credentials: " + local_broker_.problem() +
               "; its files are left as they are");
-    auditor_.record(Auditor::daemon_actor(), "cloud.credential",
-                    {{"user", std::string(policy::kBrokerBridgeUserPrefix)},
-                     {"action", "unreadable"},
-                     {"why", local_broker_.problem()}});
+    host_.auditor().record(Auditor::daemon_actor(), "cloud.credential",
+                           {{"user", std::string(policy::kBrokerBridgeUserPrefix)},
+                            {"action", "unreadable"},
+                            {"why", local_broker_.problem()}});
   }
   for (const nlohmann::json& details : made) {
-    auditor_.record(Auditor::daemon_actor(), "cloud.credential", details);
+    host_.auditor().record(Auditor::daemon_actor(), "cloud.credential", details);
   }
   if (std::string other = cloud::debian_broker_problem(); !other.empty()) {
     log_warning("cloud: " + other);
   }
 }
 
-void Service::enforce_cloud(const policy::Policy& policy) {
+void Cloud::after_policy(const policy::Policy& policy, bool ok) {
+  if (!ok) {
+    return;
+  }
   // The broker's files first, also without cloud.mqtt (then it keeps only sekishod's
   // socket): what the policy no longer names loses its access now.
   (void)local_broker_.configure(policy);
   std::optional<cloud::BridgeConfig> config = cloud::bridge_config(
-      policy, options_.broker.socket, local_broker_.username(), local_broker_.password());
+      policy, host_.options().broker.socket, local_broker_.username(), local_broker_.password());
   if (!config) {
     if (bridge_) {
       log_notice(
@@ -51,59 +60,67 @@ void Service::enforce_cloud(const policy::Policy& policy) {
   bridge_.reset();
   cloud::BridgeHooks hooks;
   hooks.record = [this](const std::string& kind, const nlohmann::json& details) {
-    auditor_.record(Auditor::daemon_actor(), kind, details);
+    host_.auditor().record(Auditor::daemon_actor(), kind, details);
   };
   hooks.record_or_refuse = [this](const std::string& kind, const nlohmann::json& details) {
-    return auditor_.record_or_refuse(Auditor::daemon_actor(), kind, details);
+    return host_.auditor().record_or_refuse(Auditor::daemon_actor(), kind, details);
   };
-  auto bridge = std::make_unique<cloud::Bridge>(io_, std::move(*config), std::move(hooks));
-  const std::string path = options_.state_dir + "/cloud-outbox.db";
-  if (std::error_code error = bridge->start(path, !wan_close_wanted_)) {
+  auto bridge = std::make_unique<cloud::Bridge>(host_.io(), std::move(*config), std::move(hooks));
+  const std::string path = host_.options().state_dir + "/cloud-outbox.db";
+  if (std::error_code error = bridge->start(path, !wan_.close_wanted())) {
     log_error("cloud: cannot open the outbox " + path + ": " + error.message() +
               "; no message is taken from the local broker (it keeps them) until a reload");
-    auditor_.record(Auditor::daemon_actor(), "cloud.outbox",
-                    {{"path", path}, {"problem", error.message()}});
+    host_.auditor().record(Auditor::daemon_actor(), "cloud.outbox",
+                           {{"path", path}, {"problem", error.message()}});
     return;
   }
   bridge_ = std::move(bridge);
 }
 
-void Service::check_cloud() {
-  const bool cloud = current_ && current_->policy.cloud.has_value();
+void Cloud::tick() {
+  const bool cloud = enforcement_.has_current() && enforcement_.current().policy.cloud.has_value();
   if (!local_broker_.problem().empty()) {
-    (void)local_broker_.configure(current_->policy);  // the directory may be there now
+    (void)local_broker_.configure(enforcement_.current().policy);  // the directory may be there now
   }
   local_broker_.tick(cloud);
   if (bridge_) {
-    if (!wan_close_deferred_until_) {
-      bridge_->set_wan_open(!wan_close_wanted_);
+    if (!wan_.close_deferred()) {
+      bridge_->set_wan_open(!wan_.close_wanted());
     }
     bridge_->tick();
   }
 }
 
-nlohmann::json Service::cloud_status_json() {
+void Cloud::wan_open_changed(bool open) {
+  if (bridge_) {
+    bridge_->set_wan_open(open);
+  }
+}
+
+nlohmann::json Cloud::status_json() {
   nlohmann::json status;
   if (!bridge_) {
-    status = {{"configured", current_ && current_->policy.cloud.has_value()}, {"running", false}};
+    status = {{"configured",
+               enforcement_.has_current() && enforcement_.current().policy.cloud.has_value()},
+              {"running", false}};
   } else {
     status = bridge_->status_json();
     status["configured"] = true;
     status["running"] = true;
   }
-  status["broker"] = local_broker_.status_json(current_->policy);
+  status["broker"] = local_broker_.status_json(enforcement_.current().policy);
   return status;
 }
 
-nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
-                                               const audit::Actor& by) {
+nlohmann::json Cloud::password_request(const nlohmann::json& params, const audit::Actor& by) {
   const nlohmann::json* value =
       params.is_object() && params.contains("publisher") ? &params["publisher"] : nullptr;
   if (!value || !value->is_string() || !policy::is_valid_name(value->get<std::string>())) {
     throw invalid("publisher must be a host name");
   }
   const std::string name = value->get<std::string>();
-  const std::vector<std::string> publishers = cloud::broker_publishers(current_->policy);
+  const std::vector<std::string> publishers =
+      cloud::broker_publishers(enforcement_.current().policy);
   if (!std::binary_search(publishers.begin(), publishers.end(), name)) {
     throw control::ControlError(
         control::ErrorCode::NotFound,
@@ -117,7 +134,7 @@ nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
   }
   // Recorded (without the password) before it counts, or not given at all.
   const nlohmann::json details = {{"user", name}, {"action", staged->rotated ? "rotated" : "made"}};
-  if (!auditor_.record_or_refuse(by, "cloud.credential", details)) {
+  if (!host_.auditor().record_or_refuse(by, "cloud.credential", details)) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: no password is made");
   }
@@ -125,11 +142,12 @@ nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
       {"publisher", name},
       {"username", name},
       {"rotated", staged->rotated},
-      {"broker", current_->policy.cloud
-                     ? current_->policy.cloud->local_broker_address.to_string() + ":" +
-                           std::to_string(current_->policy.cloud->local_broker_port)
+      {"broker", enforcement_.current().policy.cloud
+                     ? enforcement_.current().policy.cloud->local_broker_address.to_string() + ":" +
+                           std::to_string(enforcement_.current().policy.cloud->local_broker_port)
                      : ""}};
-  if (std::error_code error = local_broker_.commit_password(*staged, current_->policy)) {
+  if (std::error_code error =
+          local_broker_.commit_password(*staged, enforcement_.current().policy)) {
     // Stored or not, the broker does not know it yet: say so with the password, which
     // works once the problem is fixed (if it was stored) and is not shown again.
     result["problem"] = local_broker_.problem();
@@ -138,6 +156,14 @@ nlohmann::json Service::cloud_password_request(const nlohmann::json& params,
              " the local broker password of " + name);
   result["password"] = std::move(staged->password);
   return result;
+}
+
+void Cloud::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kCloudStatus, [this](const Call&) { return status_json(); });
+  table.bind(control::kCloudPassword, [this](const Call& call) {
+    return password_request(call.params(), actor_of(call.caller));
+  });
 }
 
 }  // namespace sekisho::daemon

@@ -7,6 +7,8 @@
 //
 // Order at the end of a session: the elements go first (or have timed out), then the
 // connections, then the flow and close records, then a signed checkpoint.
+#include "daemon/sekishod/sessions.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -17,8 +19,8 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/nft/apply.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
-#include "daemon/sekishod/service.hpp"
 #include "policy/compile.hpp"
 #include "policy/units.hpp"
 
@@ -30,6 +32,8 @@ using sessions::Session;
 using sessions::State;
 
 constexpr const char* kSessionMaps[] = {"sessions_v4", "sessions_v6"};
+// How a readback that finds the sessions maps wrong says so.
+constexpr const char* kDiffers = "table inet sekisho differs from the open sessions: ";
 // An extension needs this much time left: the kernel must not drop the element between
 // the decision and the commit.
 constexpr std::int64_t kExtendMargin_ms = 2000;
@@ -145,8 +149,17 @@ nlohmann::json describe_session(sessions::Store& store, const Session& session, 
 
 }  // namespace
 
-void Service::open_session_store() {
-  const std::string path = options_.state_dir + "/sessions.db";
+Sessions::Sessions(Host& host, Enforcement& enforcement, net::NetlinkSocket& conntrack,
+                   WanQuery& wan)
+    : host_(host),
+      enforcement_(enforcement),
+      conntrack_(conntrack),
+      wan_(wan),
+      timer_(host.io()),
+      job_(host.io(), "session list") {}
+
+void Sessions::open(const policy::Policy&) {
+  const std::string path = host_.options().state_dir + "/sessions.db";
   if (std::error_code error = session_store_.open(path)) {
     log_error("cannot open " + path + ": " + error.message() +
               "; sessions cannot be opened until it can");
@@ -154,7 +167,7 @@ void Service::open_session_store() {
   }
   session_store_ready_ = true;
   for (const audit::Record& record :
-       auditor_.log().records(0, "session.open", std::numeric_limits<std::size_t>::max())) {
+       host_.auditor().log().records(0, "session.open", std::numeric_limits<std::size_t>::max())) {
     if (auto number = sessions::parse_session_id(record.details.value("session", ""))) {
       highest_session_number_ = std::max(highest_session_number_, *number);
     }
@@ -170,7 +183,7 @@ void Service::open_session_store() {
   }
 }
 
-void Service::start_sessions() {
+void Sessions::start() {
   if (std::error_code error = net::enable_accounting()) {
     log_warning("cannot turn on conntrack accounting (" + error.message() +
                 "): sessions will list their connections without byte counts");
@@ -183,17 +196,17 @@ void Service::start_sessions() {
     // Asio closes its own copy; flow_events_ keeps reading its own.
     const int fd = ::dup(flow_events_.fd());
     if (fd >= 0) {
-      flow_events_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
+      flow_events_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(host_.io(), fd);
       wait_for_flow_events();
     }
   }
   // Sessions that ran out while sekishod was not running end now.
   check_sessions();
-  every(session_timer_, std::chrono::milliseconds(250), "session deadlines",
-        [this] { check_sessions(); });
+  host_.every(timer_, std::chrono::milliseconds(250), "session deadlines",
+              [this] { check_sessions(); });
 }
 
-std::vector<ir::Element> Service::session_elements(const char* map) const {
+std::vector<ir::Element> Sessions::session_elements(const char* map) const {
   const std::int64_t now = now_ms();
   std::vector<ir::Element> out;
   for (const auto& [number, session] : open_sessions_) {
@@ -207,7 +220,7 @@ std::vector<ir::Element> Service::session_elements(const char* map) const {
   return out;
 }
 
-void Service::fill_sessions(ir::Ruleset& ruleset) const {
+void Sessions::fill(ir::Ruleset& ruleset, const policy::Policy&) {
   for (const char* name : kSessionMaps) {
     if (ir::Set* set = find_map(ruleset, name)) {
       set->elements = session_elements(name);
@@ -215,12 +228,12 @@ void Service::fill_sessions(ir::Ruleset& ruleset) const {
   }
 }
 
-bool Service::change_session_elements(const Session& session, bool remove, bool add,
-                                      const char* what, bool may_be_gone) {
+bool Sessions::change_session_elements(const Session& session, bool remove, bool add,
+                                       const char* what, bool may_be_gone) {
   std::vector<SetChange> changes;
   const std::int64_t remaining = session.remaining_ms(now_ms());
   for (const char* name : kSessionMaps) {
-    ir::Set* set = find_map(current_->ruleset, name);
+    ir::Set* set = find_map(enforcement_.runtime_sets(), name);
     if (!set) {
       continue;
     }
@@ -240,11 +253,11 @@ bool Service::change_session_elements(const Session& session, bool remove, bool 
   if (changes.empty()) {
     return true;
   }
-  return apply_element_changes(changes, what, may_be_gone);
+  return enforcement_.change_elements(changes, what, may_be_gone);
 }
 
-bool Service::close_session(Session session, const audit::Actor& by, const std::string& why,
-                            bool may_be_gone) {
+bool Sessions::close_session(Session session, const audit::Actor& by, const std::string& why,
+                             bool may_be_gone) {
   // Stored as ended first: a restart must not bring back a session whose end was decided,
   // whether or not the kernel has taken its access away yet.
   if (std::error_code error = session_store_.save(session)) {
@@ -253,8 +266,9 @@ bool Service::close_session(Session session, const audit::Actor& by, const std::
   // Access goes first, whatever happens to the records after.
   const bool removed = change_session_elements(
       session, true, false, may_be_gone ? "session expired" : "session closed", may_be_gone);
-  note_retry("session " + session.id(), "take away the access of session " + session.id(),
-             removed ? "" : last_kernel_error_);
+  enforcement_.note_retry("session " + session.id(),
+                          "take away the access of session " + session.id(),
+                          removed ? "" : enforcement_.last_kernel_error());
   if (!removed) {
     // Tried again every second; the end is recorded once the kernel has it.
     const std::uint32_t number = session.number;
@@ -270,7 +284,7 @@ bool Service::close_session(Session session, const audit::Actor& by, const std::
   return true;
 }
 
-void Service::finish_closing_sessions() {
+void Sessions::finish_closing_sessions() {
   const auto now = std::chrono::steady_clock::now();
   for (auto it = closing_sessions_.begin(); it != closing_sessions_.end();) {
     ClosingSession& closing = it->second;
@@ -283,9 +297,9 @@ void Service::finish_closing_sessions() {
     const bool removed =
         closing.elements_gone ||
         change_session_elements(closing.session, true, false, "session closing", true);
-    note_retry("session " + closing.session.id(),
-               "take away the access of session " + closing.session.id(),
-               removed ? "" : last_kernel_error_);
+    enforcement_.note_retry("session " + closing.session.id(),
+                            "take away the access of session " + closing.session.id(),
+                            removed ? "" : enforcement_.last_kernel_error());
     if (!removed) {
       closing.next_attempt = now + std::chrono::seconds(1);
       ++it;
@@ -301,12 +315,12 @@ void Service::finish_closing_sessions() {
   }
 }
 
-nlohmann::json Service::session_open(const nlohmann::json& params, const audit::Actor& by) {
+nlohmann::json Sessions::session_open(const nlohmann::json& params, const audit::Actor& by) {
   if (!session_store_ready_) {
-    throw std::runtime_error("the session store (" + options_.state_dir +
+    throw std::runtime_error("the session store (" + host_.options().state_dir +
                              "/sessions.db) cannot be opened");
   }
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcement_.current().policy;
   const std::string peer = params.value("peer", "");
   const std::string target = params.value("target", "");
   const std::int64_t seconds = seconds_param(params, "duration_seconds");
@@ -333,17 +347,13 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
                                       "): extend it or close it first");
     }
   }
-  if (wan_forced_down()) {
+  if (std::optional<std::string> why = wan_.forced_down_why()) {
     // A forced down outranks a session's hold: the vendor could not come in anyway.
     throw control::ControlError(
         control::ErrorCode::Conflict,
-        "the WAN link is " +
-            decide_wan(policy,
-                       std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now()))
-                .why +
-            ": 'sekishoctl link auto' or 'link up' first");
+        "the WAN link is " + *why + ": 'sekishoctl link auto' or 'link up' first");
   }
-  if (!auditor_.writable()) {
+  if (!host_.auditor().writable()) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: no session is opened");
   }
@@ -379,12 +389,12 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
              {"deadline", utc_ms(session.deadline_ms)}};
   // Written (and synced) before the kernel lets anything through, right after a signed
   // checkpoint: the receipt's segment for it holds the record alone.
-  auditor_.checkpoint();
-  if (!auditor_.record_or_refuse(by, "session.open", details, &session.open_seq)) {
+  host_.auditor().checkpoint();
+  if (!host_.auditor().record_or_refuse(by, "session.open", details, &session.open_seq)) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: no session is opened");
   }
-  auditor_.checkpoint();
+  host_.auditor().checkpoint();
   if (std::error_code store_error = session_store_.save(session)) {
     session.state = State::Closed;
     end_session(session, Auditor::daemon_actor(),
@@ -402,13 +412,13 @@ nlohmann::json Service::session_open(const nlohmann::json& params, const audit::
   }
   log_notice("session " + session.id() + " opened by " + by.user + ": " + session.grant.peer +
              " may reach " + session.grant.target + " until " + utc_ms(session.deadline_ms));
-  check_wan();  // the session holds the WAN link up: the vendor comes in through it
+  wan_.recheck();  // the session holds the WAN link up: the vendor comes in through it
   nlohmann::json out = session_json(open_sessions_.at(number), false);
   out["deadline"] = utc_ms(session.deadline_ms);
   return out;
 }
 
-nlohmann::json Service::session_extend(const nlohmann::json& params, const audit::Actor& by) {
+nlohmann::json Sessions::session_extend(const nlohmann::json& params, const audit::Actor& by) {
   auto number = sessions::parse_session_id(params.value("id", ""));
   auto it = number ? open_sessions_.find(*number) : open_sessions_.end();
   if (it == open_sessions_.end()) {
@@ -425,9 +435,10 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
   if (session.remaining_ms(now) < kExtendMargin_ms) {
     throw invalid(session.id() + " ends in under 2 s: open a new session instead");
   }
-  const std::int64_t max = current_->policy.remote_maintenance
-                               ? current_->policy.remote_maintenance->max_duration_seconds
-                               : 0;
+  const std::int64_t max =
+      enforcement_.current().policy.remote_maintenance
+          ? enforcement_.current().policy.remote_maintenance->max_duration_seconds
+          : 0;
   if (seconds > max) {  // also keeps the arithmetic below far from overflowing
     throw invalid("an extension of " + duration_text(seconds) +
                   " is longer than remote_maintenance.max_duration (" + duration_text(max) + ")");
@@ -441,18 +452,18 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
                   "; remote_maintenance.max_duration is " + duration_text(max) +
                   ": it can be extended by at most " + duration_text(room));
   }
-  auditor_.checkpoint();  // the receipt's segment for it starts right after a signed one
-  if (!auditor_.record_or_refuse(by, "session.extend",
-                                 {{"session", session.id()},
-                                  {"by_seconds", seconds},
-                                  {"old_deadline", utc_ms(session.deadline_ms)},
-                                  {"deadline", utc_ms(new_deadline)},
-                                  {"open_seq", session.open_seq},
-                                  {"reason", reason}})) {
+  host_.auditor().checkpoint();  // the receipt's segment for it starts right after a signed one
+  if (!host_.auditor().record_or_refuse(by, "session.extend",
+                                        {{"session", session.id()},
+                                         {"by_seconds", seconds},
+                                         {"old_deadline", utc_ms(session.deadline_ms)},
+                                         {"deadline", utc_ms(new_deadline)},
+                                         {"open_seq", session.open_seq},
+                                         {"reason", reason}})) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: the session is not extended");
   }
-  auditor_.checkpoint();  // the receipt's segment for it is the record alone
+  host_.auditor().checkpoint();  // the receipt's segment for it is the record alone
   const std::int64_t old_deadline = session.deadline_ms;
   // The map as it is to be is built from the open sessions: this one with its new deadline.
   session.deadline_ms = new_deadline;
@@ -464,15 +475,15 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
     session.deadline_ms = old_deadline;
     --session.extensions;
     log_error("session " + session.id() + ": the kernel refused the extension (" +
-              last_kernel_error_ + "); it still ends at " + utc_ms(old_deadline));
-    auditor_.checkpoint();
-    auditor_.record(Auditor::daemon_actor(), "session.extend_failed",
-                    {{"session", session.id()},
-                     {"open_seq", session.open_seq},
-                     {"deadline", utc_ms(old_deadline)},
-                     {"refused_deadline", utc_ms(new_deadline)},
-                     {"error", last_kernel_error_}});
-    auditor_.checkpoint();
+              enforcement_.last_kernel_error() + "); it still ends at " + utc_ms(old_deadline));
+    host_.auditor().checkpoint();
+    host_.auditor().record(Auditor::daemon_actor(), "session.extend_failed",
+                           {{"session", session.id()},
+                            {"open_seq", session.open_seq},
+                            {"deadline", utc_ms(old_deadline)},
+                            {"refused_deadline", utc_ms(new_deadline)},
+                            {"error", enforcement_.last_kernel_error()}});
+    host_.auditor().checkpoint();
     nlohmann::json out = session_json(session, false);
     out["kernel_applied"] = false;
     return out;
@@ -489,7 +500,7 @@ nlohmann::json Service::session_extend(const nlohmann::json& params, const audit
   return out;
 }
 
-nlohmann::json Service::session_close(const nlohmann::json& params, const audit::Actor& by) {
+nlohmann::json Sessions::session_close(const nlohmann::json& params, const audit::Actor& by) {
   const std::string reason = text_param(params, "reason", true);
   std::vector<std::uint32_t> numbers;
   if (params.value("all", false)) {
@@ -518,7 +529,7 @@ nlohmann::json Service::session_close(const nlohmann::json& params, const audit:
   return {{"closed", closed}, {"kernel_removed", removed}};
 }
 
-void Service::check_sessions() {
+void Sessions::check_sessions() {
   finish_closing_sessions();
   const std::int64_t now = now_ms();
   std::vector<std::uint32_t> due;
@@ -541,7 +552,7 @@ void Service::check_sessions() {
   }
 }
 
-std::vector<std::uint32_t> Service::sessions_without_grant(const policy::Policy& policy) {
+std::vector<std::uint32_t> Sessions::sessions_without_grant(const policy::Policy& policy) {
   std::vector<std::uint32_t> out;
   for (const auto& [number, session] : open_sessions_) {
     std::string error;
@@ -553,7 +564,32 @@ std::vector<std::uint32_t> Service::sessions_without_grant(const policy::Policy&
   return out;
 }
 
-void Service::end_sessions_without_grant(const std::vector<Session>& ended) {
+void Sessions::before_policy(const policy::Policy& next) {
+  ending_.clear();
+  for (std::uint32_t number : sessions_without_grant(next)) {
+    ending_.push_back(open_sessions_.at(number));
+    open_sessions_.erase(number);
+  }
+}
+
+void Sessions::after_policy(const policy::Policy&, bool ok) {
+  std::vector<Session> ending = std::exchange(ending_, {});
+  if (!ok) {
+    for (Session& session : ending) {
+      open_sessions_.emplace(session.number, std::move(session));
+    }
+    return;
+  }
+  end_sessions_without_grant(ending);
+}
+
+void Sessions::after_apply(const policy::Policy&) {
+  for (auto& [number, closing] : closing_sessions_) {
+    closing.elements_gone = true;  // the table applied holds the open sessions only
+  }
+}
+
+void Sessions::end_sessions_without_grant(const std::vector<Session>& ended) {
   for (Session session : ended) {
     session.state = State::Ended;
     end_session(session, Auditor::daemon_actor(),
@@ -563,8 +599,8 @@ void Service::end_sessions_without_grant(const std::vector<Session>& ended) {
   }
 }
 
-void Service::end_session(Session& session, const audit::Actor& by, const std::string& why,
-                          bool delete_flows) {
+void Sessions::end_session(Session& session, const audit::Actor& by, const std::string& why,
+                           bool delete_flows) {
   session.ended_ms = now_ms();
   session.closed_by = by;
   session.close_reason = why;
@@ -575,15 +611,13 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   if (delete_flows) {
     // The counters so far (kept if the DESTROY events are lost), then the connections.
     std::vector<net::Flow> live;
-    if (std::error_code error =
-            net::dump_flows(conntrack_socket_, mark_of(session), 0xffffffff, live)) {
+    if (std::error_code error = net::dump_flows(conntrack_, mark_of(session), 0xffffffff, live)) {
       log_warning("cannot read the connections of " + session.id() + ": " + error.message());
     }
     for (const net::Flow& flow : live) {
       session_store_.save_flow(session.number, flow_record(flow, session.ended_ms));
     }
-    if (std::error_code error =
-            net::delete_flows(conntrack_socket_, mark_of(session), 0xffffffff)) {
+    if (std::error_code error = net::delete_flows(conntrack_, mark_of(session), 0xffffffff)) {
       log_error("cannot delete the connections of " + session.id() + ": " + error.message() +
                 " (the kernel rejects their packets all the same)");
     }
@@ -595,7 +629,8 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
       if (flow.ended_ms == 0) {  // its event was lost: the dump's counters stand
         flow.ended_ms = session.ended_ms;
         session_store_.save_flow(session.number, flow);
-        auditor_.record(Auditor::daemon_actor(), "session.flow", flow_details(session, flow));
+        host_.auditor().record(Auditor::daemon_actor(), "session.flow",
+                               flow_details(session, flow));
       }
     }
   }
@@ -608,8 +643,8 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
   if (std::error_code error = session_store_.save(session)) {
     log_error("cannot store the end of " + session.id() + ": " + error.message());
   }
-  auditor_.checkpoint();  // the receipt's segment for the close is the record alone
-  auditor_.record(
+  host_.auditor().checkpoint();  // the receipt's segment for the close is the record alone
+  host_.auditor().record(
       by, "session.close",
       {{"session", session.id()},
        {"state", sessions::state_name(session.state)},
@@ -623,23 +658,23 @@ void Service::end_session(Session& session, const audit::Actor& by, const std::s
        {"flows", static_cast<std::int64_t>(session.totals.flows)},
        {"bytes_to_target", static_cast<std::int64_t>(session.totals.bytes_to_target)},
        {"bytes_from_target", static_cast<std::int64_t>(session.totals.bytes_from_target)}});
-  auditor_.checkpoint();
+  host_.auditor().checkpoint();
   log_notice("session " + session.id() + " (" + session.grant.peer + " to " + session.grant.target +
              ") " + std::string(sessions::state_name(session.state)) + ": " + why);
 }
 
-void Service::wait_for_flow_events() {
+void Sessions::wait_for_flow_events() {
   flow_events_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                               [this](const boost::system::error_code& error) {
                                 if (error) {
                                   return;
                                 }
-                                guarded("conntrack events", [this] { handle_flow_events(); });
+                                host_.guarded("conntrack events", [this] { handle_flow_events(); });
                                 wait_for_flow_events();
                               });
 }
 
-std::size_t Service::handle_flow_events() {
+std::size_t Sessions::handle_flow_events() {
   if (flow_events_.fd() < 0) {
     return 0;
   }
@@ -672,19 +707,20 @@ std::size_t Service::handle_flow_events() {
       if (flow.ended_ms == 0) {
         flow.ended_ms = now_ms();
       }
-      auditor_.record(Auditor::daemon_actor(), "session.flow", flow_details(*session, flow));
+      host_.auditor().record(Auditor::daemon_actor(), "session.flow", flow_details(*session, flow));
     }
     session_store_.save_flow(session->number, flow);
   }
   return events.size();
 }
 
-nlohmann::json Service::session_json(const Session& session, bool with_flows) {
+nlohmann::json Sessions::session_json(const Session& session, bool with_flows) {
   return describe_session(session_store_, session, with_flows);
 }
 
-BackgroundJob::Work Service::session_list_work(bool all) {
-  return [path = options_.state_dir + "/sessions.db", all, open = open_sessions_](std::stop_token) {
+BackgroundJob::Work Sessions::session_list_work(bool all) {
+  return [path = host_.options().state_dir + "/sessions.db", all,
+          open = open_sessions_](std::stop_token) {
     sessions::Store store;
     // Unreadable, it lists what it can: the open sessions, without their stored flows.
     store.open_snapshot(path);
@@ -705,12 +741,12 @@ BackgroundJob::Work Service::session_list_work(bool all) {
   };
 }
 
-BackgroundJob::Work Service::session_show_work(std::uint32_t number) {
+BackgroundJob::Work Sessions::session_show_work(std::uint32_t number) {
   std::optional<Session> open;
   if (auto found = open_sessions_.find(number); found != open_sessions_.end()) {
     open = found->second;
   }
-  return [path = options_.state_dir + "/sessions.db", number, open](std::stop_token) {
+  return [path = host_.options().state_dir + "/sessions.db", number, open](std::stop_token) {
     sessions::Store store;
     store.open_snapshot(path);
     std::string error;
@@ -724,7 +760,7 @@ BackgroundJob::Work Service::session_show_work(std::uint32_t number) {
   };
 }
 
-std::uint32_t Service::session_number(const nlohmann::json& params) {
+std::uint32_t Sessions::session_number(const nlohmann::json& params) {
   auto number = sessions::parse_session_id(params.value("id", ""));
   if (!number) {
     throw invalid("a session id looks like s-7");
@@ -732,7 +768,7 @@ std::uint32_t Service::session_number(const nlohmann::json& params) {
   return *number;
 }
 
-Session Service::find_session(const nlohmann::json& params) {
+Session Sessions::find_session(const nlohmann::json& params) {
   const std::uint32_t number = session_number(params);
   if (auto it = open_sessions_.find(number); it != open_sessions_.end()) {
     return it->second;
@@ -747,8 +783,8 @@ Session Service::find_session(const nlohmann::json& params) {
   return *session;
 }
 
-std::optional<std::string> Service::compare_session_elements(nft::TableImage& expected,
-                                                             nft::TableImage& kernel) const {
+std::optional<std::string> Sessions::compare_owned(nft::TableImage& expected,
+                                                   nft::TableImage& kernel) const {
   std::vector<std::string> wanted;
   std::vector<std::string> held;
   for (const char* name : kSessionMaps) {
@@ -763,7 +799,7 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
   std::sort(held.begin(), held.end());
   for (const std::string& line : held) {
     if (!std::binary_search(wanted.begin(), wanted.end(), line)) {
-      return "unexpected: " + line;
+      return std::string(kDiffers) + "unexpected: " + line;
     }
   }
   // An element may have timed out a moment before its session's end was noticed.
@@ -774,7 +810,7 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
     }
     std::vector<nft::ElementChange> changes;
     for (const char* name : kSessionMaps) {
-      if (const ir::Set* set = current_->ruleset.find_set(name)) {
+      if (const ir::Set* set = enforcement_.current().ruleset.find_set(name)) {
         changes.push_back(
             {set,
              {},
@@ -782,11 +818,11 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
       }
     }
     nft::TableImage own =
-        nft::image_of_batch(nft::build_element_batch(current_->ruleset, changes, 1));
+        nft::image_of_batch(nft::build_element_batch(enforcement_.current().ruleset, changes, 1));
     for (const char* name : kSessionMaps) {
       for (const std::string& line : own.take_elements(name)) {
         if (!std::binary_search(held.begin(), held.end(), line)) {
-          return "missing (" + session.id() + "): " + line;
+          return kDiffers + ("missing (" + session.id() + "): " + line);
         }
       }
     }
@@ -794,13 +830,14 @@ std::optional<std::string> Service::compare_session_elements(nft::TableImage& ex
   return std::nullopt;
 }
 
-nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
+nlohmann::json Sessions::session_receipt_json(const nlohmann::json& params) {
   const Session session = find_session(params);
   // The session's own records: its open, each extension (and each the kernel refused) and
   // its close.
   std::vector<std::int64_t> seqs = {session.open_seq};
   for (const char* kind : {"session.extend", "session.extend_failed", "session.close"}) {
-    for (const audit::Record& record : auditor_.log().records(session.open_seq, kind, 100000)) {
+    for (const audit::Record& record :
+         host_.auditor().log().records(session.open_seq, kind, 100000)) {
       // The id and the open it belongs to: an id is never reused, and this makes sure.
       if (record.details.value("session", "") == session.id() &&
           record.details.value("open_seq", std::int64_t{-1}) == session.open_seq) {
@@ -809,14 +846,53 @@ nlohmann::json Service::session_receipt_json(const nlohmann::json& params) {
     }
   }
   std::sort(seqs.begin(), seqs.end());
-  auditor_.checkpoint();  // a record written while the log was away is covered now
+  host_.auditor().checkpoint();  // a record written while the log was away is covered now
   std::string error;
   std::optional<nlohmann::json> receipt =
-      audit::make_receipt(auditor_.log(), seqs, auditor_.public_pem(), error);
+      audit::make_receipt(host_.auditor().log(), seqs, host_.auditor().public_pem(), error);
   if (!receipt) {
     throw std::runtime_error("no receipt for " + session.id() + ": " + error);
   }
   return *receipt;
+}
+
+std::vector<std::uint32_t> Sessions::holding(std::int64_t now_ms) const {
+  std::vector<std::uint32_t> numbers;
+  for (const auto& [number, session] : open_sessions_) {
+    if (session.remaining_ms(now_ms) > 0) {  // one that ran out while sekishod was down does not
+      numbers.push_back(number);
+    }
+  }
+  return numbers;
+}
+
+void Sessions::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kSessionOpen, [this](const Call& call) {
+    return session_open(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kSessionExtend, [this](const Call& call) {
+    return session_extend(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kSessionClose, [this](const Call& call) {
+    return session_close(call.params(), actor_of(call.caller));
+  });
+  table.bind(control::kSessionList, [this](const Call& call) -> std::optional<nlohmann::json> {
+    const bool all = call.params().value("all", false);
+    answer_later(
+        job_, all ? "list all" : "list", [this, all] { return session_list_work(all); },
+        call.later);
+    return std::nullopt;
+  });
+  table.bind(control::kSessionShow, [this](const Call& call) -> std::optional<nlohmann::json> {
+    const std::uint32_t number = session_number(call.params());
+    answer_later(
+        job_, "show " + std::to_string(number),
+        [this, number] { return session_show_work(number); }, call.later);
+    return std::nullopt;
+  });
+  table.bind(control::kSessionReceipt,
+             [this](const Call& call) { return session_receipt_json(call.params()); });
 }
 
 }  // namespace sekisho::daemon

@@ -10,14 +10,16 @@
 // gate. Every second it compares the decision with the gate and the link, so a restart or
 // a clock jump ends in the state the schedule and the overrides say now, not in the one
 // sekishod left.
+#include "daemon/sekishod/wan_link.hpp"
+
 #include <chrono>
 
 #include "daemon/common/clock.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/net/rtnl.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
-#include "daemon/sekishod/service.hpp"
 #include "daemon/sekishod/wan_state.hpp"
 #include "policy/compile.hpp"
 #include "policy/open_schedules.hpp"
@@ -58,8 +60,25 @@ std::string hook_path(const std::string& policy_path) {
 
 }  // namespace
 
-void Service::load_wan_state(const policy::Policy& policy) {
-  StoredWanState stored = read_wan_state(options_.state_dir);
+WanLink::WanLink(Host& host, Enforcement& enforcement, net::NetlinkSocket& route,
+                 const SessionQuery& sessions, WanCloseListener& cloud)
+    : host_(host),
+      enforcement_(enforcement),
+      route_(route),
+      sessions_(sessions),
+      cloud_(cloud),
+      power_hook_(host.io()) {}
+
+void WanLink::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
+  policy::fill_wan_gate(ruleset, policy, wan_close_wanted_);
+}
+
+void WanLink::after_apply(const policy::Policy& policy) {
+  wan_closed_ = policy.wan && wan_close_wanted_;
+}
+
+void WanLink::open(const policy::Policy& policy) {
+  StoredWanState stored = read_wan_state(host_.options().state_dir);
   for (const std::string& problem : stored.problems) {
     log_warning(problem);
   }
@@ -75,19 +94,21 @@ void Service::load_wan_state(const policy::Policy& policy) {
       policy.wan && (!decide_wan(policy, schedule_now()).up || forced_down_stored(stored));
 }
 
-bool Service::save_wan_state() {
+bool WanLink::save_wan_state() {
   const std::string text =
       wan_state_json(wan_override_, wan_override_unreadable_, wan_snapshot_).dump(2) + "\n";
-  if (std::error_code error = spare_descriptor_.with_spare(
-          [&] { return write_file_atomically(wan_state_path(options_.state_dir), text, 0600); })) {
-    log_warning("cannot save " + wan_state_path(options_.state_dir) + ": " + error.message() +
+  if (std::error_code error = spare_descriptor_.with_spare([&] {
+        return write_file_atomically(wan_state_path(host_.options().state_dir), text, 0600);
+      })) {
+    log_warning("cannot save " + wan_state_path(host_.options().state_dir) + ": " +
+                error.message() +
                 " (a restart would forget the link override or the recorded WAN configuration)");
     return false;
   }
   return true;
 }
 
-wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
+wan::LinkDecision WanLink::decide_wan(const policy::Policy& policy,
                                       std::chrono::sys_seconds now) const {
   wan::LinkInputs inputs;
   if (policy.wan && policy.wan->up) {
@@ -101,20 +122,16 @@ wan::LinkDecision Service::decide_wan(const policy::Policy& policy,
   const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
-  for (const auto& [number, session] : open_sessions_) {
-    if (session.remaining_ms(now_ms) > 0) {  // one that ran out while sekishod was down does not
-      inputs.holding_sessions.push_back(number);
-    }
-  }
+  inputs.holding_sessions = sessions_.holding(now_ms);
   return wan::decide_link(inputs);
 }
 
-bool Service::change_wan_gate(bool closed) {
+bool WanLink::change_wan_gate(bool closed) {
   // A change the other way that never took is no longer wanted.
-  retries_.forget(closed ? "wan-gate-open" : "wan-gate-close");
+  enforcement_.forget_retry(closed ? "wan-gate-open" : "wan-gate-close");
   wan_close_wanted_ = closed;
   ir::Set* set = nullptr;
-  for (ir::Set& candidate : current_->ruleset.sets) {
+  for (ir::Set& candidate : enforcement_.runtime_sets().sets) {
     if (candidate.name == policy::kWanClosedSet) {
       set = &candidate;
     }
@@ -123,42 +140,43 @@ bool Service::change_wan_gate(bool closed) {
     wan_closed_ = closed;
     return true;
   }
-  // The gate as it is to be; current_ keeps what the kernel holds until the kernel has it.
+  // The gate as it is to be; the ruleset in force keeps what the kernel holds until the kernel has
+  // it.
   std::vector<ir::Element> held = set->elements;
-  policy::fill_wan_gate(current_->ruleset, current_->policy, closed);
+  policy::fill_wan_gate(enforcement_.runtime_sets(), enforcement_.current().policy, closed);
   std::vector<ir::Element> after = std::exchange(set->elements, held);
   bool applied = held.empty() == after.empty();
   if (!applied) {
-    applied = apply_element_changes({SetChange{set, held, after, after}},
-                                    closed ? "WAN gate closed" : "WAN gate opened");
+    applied = enforcement_.change_elements({SetChange{set, held, after, after}},
+                                           closed ? "WAN gate closed" : "WAN gate opened");
   }
   if (applied) {
     wan_closed_ = closed;
   }
-  note_wan_gate(closed, applied ? "" : last_kernel_error_);
+  note_wan_gate(closed, applied ? "" : enforcement_.last_kernel_error());
   return applied;
 }
 
-void Service::note_wan_gate(bool closed, const std::string& error) {
-  note_retry(closed ? "wan-gate-close" : "wan-gate-open",
-             std::string(closed ? "close" : "open") + " the WAN gate of " +
-                 current_->policy.wan->interface.name,
-             error);
+void WanLink::note_wan_gate(bool closed, const std::string& error) {
+  enforcement_.note_retry(closed ? "wan-gate-close" : "wan-gate-open",
+                          std::string(closed ? "close" : "open") + " the WAN gate of " +
+                              enforcement_.current().policy.wan->interface.name,
+                          error);
 }
 
-void Service::run_power_hook(const std::string& argument) {
-  const policy::Policy& policy = current_->policy;
+void WanLink::run_power_hook(const std::string& argument) {
+  const policy::Policy& policy = enforcement_.current().policy;
   if (!policy.wan || policy.wan->power_hook.empty()) {
     return;
   }
   const std::string path = hook_path(policy.wan->power_hook);
   log_notice("WAN power hook: " + path + " " + argument);
   power_hook_.run(path, hooks_dir(), argument, [this, path](wan::HookResult done) {
-    guarded("WAN power hook record", [&] { record_hook_result(path, done); });
+    host_.guarded("WAN power hook record", [&] { record_hook_result(path, done); });
   });
 }
 
-void Service::record_hook_result(const std::string& path, const wan::HookResult& result) {
+void WanLink::record_hook_result(const std::string& path, const wan::HookResult& result) {
   {
     const std::string outcome = result.describe();
     (result.ok() ? log_notice
@@ -177,16 +195,16 @@ void Service::record_hook_result(const std::string& path, const wan::HookResult&
     } else {
       details["exit_status"] = result.exit_status;
     }
-    auditor_.record(Auditor::daemon_actor(), "wan.hook", details);
+    host_.auditor().record(Auditor::daemon_actor(), "wan.hook", details);
     last_hook_ = details;
   }
 }
 
 // Takes the WAN link down, recording its configuration first: afresh at a transition
 // (`fresh`); a link someone set up by hand is set down again with the recording it had.
-std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
+std::string WanLink::take_wan_link_down(const std::string& link, bool fresh) {
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(route_socket_, link, info)) {
+  if (std::error_code error = net::get_link(route_, link, info)) {
     return "cannot find link " + link + ": " + error.message();
   }
   if (!info.up()) {
@@ -194,7 +212,7 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
   }
   if (fresh || !wan_snapshot_ || wan_snapshot_->link != link) {
     net::LinkSnapshot snapshot;
-    if (std::error_code error = net::take_snapshot(route_socket_, link, snapshot)) {
+    if (std::error_code error = net::take_snapshot(route_, link, snapshot)) {
       // The gate is closed whatever happens here: nothing passes the link.
       return "cannot record the addresses and routes of " + link + " (" + error.message() +
              "); the link stays up behind the closed gate";
@@ -202,26 +220,26 @@ std::string Service::take_wan_link_down(const std::string& link, bool fresh) {
     wan_snapshot_ = std::move(snapshot);
     if (!save_wan_state()) {
       // Set down without its recording on disk, a restart could not bring it back.
-      return "cannot save what " + link + " holds in " + wan_state_path(options_.state_dir) +
+      return "cannot save what " + link + " holds in " + wan_state_path(host_.options().state_dir) +
              "; the link stays up behind the closed gate";
     }
   }
-  if (std::error_code error = net::set_link_up(route_socket_, link, false)) {
+  if (std::error_code error = net::set_link_up(route_, link, false)) {
     return "cannot set " + link + " down: " + error.message();
   }
   return {};
 }
 
 // Brings the link up and restores what take_wan_link_down recorded; "" when it worked.
-std::string Service::bring_wan_link_up(const std::string& link, std::string& restored) {
-  if (std::error_code error = net::set_link_up(route_socket_, link, true)) {
+std::string WanLink::bring_wan_link_up(const std::string& link, std::string& restored) {
+  if (std::error_code error = net::set_link_up(route_, link, true)) {
     return "cannot set " + link + " up: " + error.message();
   }
   if (!wan_snapshot_) {
     return {};
   }
   net::RestoreReport report;
-  std::error_code error = net::restore_snapshot(route_socket_, *wan_snapshot_, report);
+  std::error_code error = net::restore_snapshot(route_, *wan_snapshot_, report);
   restored = net::to_string(report);
   wan_snapshot_.reset();
   save_wan_state();
@@ -233,12 +251,12 @@ std::string Service::bring_wan_link_up(const std::string& link, std::string& res
 
 // A link whose recording the policy no longer covers (its wan went, or moved to another
 // interface) gets its configuration back, as at an opening.
-void Service::release_wan_link() {
+void WanLink::release_wan_link() {
   const std::string link = wan_snapshot_->link;
   std::string restored;
   std::string problem;
   net::LinkInfo info;
-  if (std::error_code error = net::get_link(route_socket_, link, info)) {
+  if (std::error_code error = net::get_link(route_, link, info)) {
     problem = "cannot find link " + link + ": " + error.message();
     wan_snapshot_.reset();  // gone: nothing to give back
     save_wan_state();
@@ -257,14 +275,14 @@ void Service::release_wan_link() {
   if (!problem.empty()) {
     details["problem"] = problem;
   }
-  auditor_.record(Auditor::daemon_actor(), "wan.up", details);
+  host_.auditor().record(Auditor::daemon_actor(), "wan.up", details);
 }
 
-void Service::check_wan() {
-  if (!current_) {
+void WanLink::check_wan() {
+  if (!enforcement_.has_current()) {
     return;
   }
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcement_.current().policy;
   if (wan_snapshot_ && (!policy.wan || policy.wan->interface.name != wan_snapshot_->link)) {
     release_wan_link();
   }
@@ -277,11 +295,12 @@ void Service::check_wan() {
   }
   const auto now = schedule_now();
   if (wan_override_ && wan_override_->expired(now, clock_synchronised())) {
-    auditor_.record(Auditor::daemon_actor(), "link.auto",
-                    {{"link", policy.wan->interface.name},
-                     {"reason", "the link " + std::string(wan::kind_name(wan_override_->kind)) +
-                                    " override by " + wan_override_->by + " expired"},
-                     {"override", wan::to_json(*wan_override_)}});
+    host_.auditor().record(
+        Auditor::daemon_actor(), "link.auto",
+        {{"link", policy.wan->interface.name},
+         {"reason", "the link " + std::string(wan::kind_name(wan_override_->kind)) +
+                        " override by " + wan_override_->by + " expired"},
+         {"override", wan::to_json(*wan_override_)}});
     log_notice("link " + std::string(wan::kind_name(wan_override_->kind)) + " override by " +
                wan_override_->by + " expired");
     wan_override_.reset();
@@ -298,14 +317,14 @@ void Service::check_wan() {
     wan_link_held_down_ = false;
   }
   net::LinkInfo info;
-  const bool found = !net::get_link(route_socket_, link, info);
+  const bool found = !net::get_link(route_, link, info);
   if (!decision.up) {
     const bool was_up = found && info.up();
     const bool changed = !wan_close_wanted_ || (first && was_up);
     // Messages in flight to the cloud get a second to be acknowledged, so none is cut off
     // half-sent (it would come again after the opening, a duplicate); a start, or a gate
     // closed already, does not wait.
-    if (changed && !wan_close_wanted_ && !first && bridge_ && !bridge_->prepare_for_wan_close()) {
+    if (changed && !wan_close_wanted_ && !first && !cloud_.ready_for_close()) {
       const auto waited = std::chrono::steady_clock::now();
       if (!wan_close_deferred_until_) {
         wan_close_deferred_until_ = waited + std::chrono::seconds(1);
@@ -328,8 +347,8 @@ void Service::check_wan() {
     } else {
       gate_applied = change_wan_gate(true);
     }
-    if (changed && bridge_) {
-      bridge_->set_wan_open(false);
+    if (changed) {
+      cloud_.wan_open_changed(false);
     }
     const std::string problem = take_wan_link_down(link, changed);
     // Up again after it was down: someone set it up (a link that could not be set down
@@ -354,19 +373,19 @@ void Service::check_wan() {
         details["problem"] = problem;
         log_error("WAN link " + link + ": " + problem);
       }
-      auditor_.record(Auditor::daemon_actor(), "wan.down", details);
+      host_.auditor().record(Auditor::daemon_actor(), "wan.down", details);
       run_power_hook("off");
     } else if (drift) {
       // Someone set the link up while it is to be down: the gate kept it shut meanwhile.
       log_warning("WAN link " + link + " was set up by someone else while it is to be down (" +
                   decision.why + "); set down again" + (problem.empty() ? "" : ": " + problem) +
                   ". 'sekishoctl link up --for DURATION --reason TEXT' keeps it up");
-      auditor_.record(Auditor::daemon_actor(), "wan.drift",
-                      {{"link", link},
-                       {"found", "up"},
-                       {"expected", "down"},
-                       {"why", decision.why},
-                       {"restored", problem.empty()}});
+      host_.auditor().record(Auditor::daemon_actor(), "wan.drift",
+                             {{"link", link},
+                              {"found", "up"},
+                              {"expected", "down"},
+                              {"why", decision.why},
+                              {"restored", problem.empty()}});
     }
     wan_drift_reported_ = false;
     return;
@@ -416,7 +435,7 @@ void Service::check_wan() {
       details["problem"] = problem;
       log_error("WAN link " + link + ": " + problem);
     }
-    auditor_.record(Auditor::daemon_actor(), "wan.up", details);
+    host_.auditor().record(Auditor::daemon_actor(), "wan.up", details);
   } else {
     if (!problem.empty()) {
       log_error("WAN link " + link + ": " + problem);
@@ -429,9 +448,9 @@ void Service::check_wan() {
   }
 }
 
-nlohmann::json Service::link_request(const nlohmann::json& params, const audit::Actor& by,
+nlohmann::json WanLink::link_request(const nlohmann::json& params, const audit::Actor& by,
                                      const std::string& action) {
-  const policy::Policy& policy = current_->policy;
+  const policy::Policy& policy = enforcement_.current().policy;
   if (!policy.wan) {
     throw invalid("the policy has no wan: there is no link to power");
   }
@@ -485,8 +504,8 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
   // Keeping the link up widens access: without its record it does not happen. A forced
   // down or a return to the schedule goes ahead and is recorded when the log works again.
   if (action == "down") {
-    auditor_.record(by, kind, details);
-  } else if (!auditor_.record_or_refuse(by, kind, details)) {
+    host_.auditor().record(by, kind, details);
+  } else if (!host_.auditor().record_or_refuse(by, kind, details)) {
     throw control::ControlError(control::ErrorCode::AuditUnavailable,
                                 "the audit log cannot be written: the link override is not set");
   }
@@ -500,20 +519,28 @@ nlohmann::json Service::link_request(const nlohmann::json& params, const audit::
   return out;
 }
 
-bool Service::wan_forced_down() const {
-  return current_ && current_->policy.wan &&
-         decide_wan(current_->policy, schedule_now()).cause == wan::LinkCause::ForcedDown;
+std::optional<std::string> WanLink::forced_down_why() const {
+  if (!wan_forced_down()) {
+    return std::nullopt;
+  }
+  return decide_wan(enforcement_.current().policy, schedule_now()).why;
 }
 
-nlohmann::json Service::wan_status_json() {
-  const policy::Policy& policy = current_->policy;
+bool WanLink::wan_forced_down() const {
+  return enforcement_.has_current() && enforcement_.current().policy.wan &&
+         decide_wan(enforcement_.current().policy, schedule_now()).cause ==
+             wan::LinkCause::ForcedDown;
+}
+
+nlohmann::json WanLink::wan_status_json() {
+  const policy::Policy& policy = enforcement_.current().policy;
   if (!policy.wan) {
     return nullptr;
   }
   const std::string& link = policy.wan->interface.name;
   const wan::LinkDecision decision = decide_wan(policy, schedule_now());
   net::LinkInfo info;
-  std::error_code error = net::get_link(route_socket_, link, info);
+  std::error_code error = net::get_link(route_, link, info);
   nlohmann::json out = {
       {"link", link},
       {"clock", utc_text(schedule_now())},
@@ -542,6 +569,18 @@ nlohmann::json Service::wan_status_json() {
                        {"routes", wan_snapshot_->routes.size()}};
   }
   return out;
+}
+
+void WanLink::bind_methods(control::MethodTable& table) {
+  using Call = control::MethodTable::Call;
+  table.bind(control::kLinkStatus, [this](const Call&) { return wan_status_json(); });
+  for (const auto& [method, action] :
+       {std::pair{&control::kLinkUp, "up"}, std::pair{&control::kLinkDown, "down"},
+        std::pair{&control::kLinkAuto, "auto"}}) {
+    table.bind(*method, [this, action](const Call& call) {
+      return link_request(call.params(), actor_of(call.caller), action);
+    });
+  }
 }
 
 }  // namespace sekisho::daemon

@@ -1,9 +1,5 @@
-// Scheduled rules (DESIGN.md, Kernel layout: no `meta hour`). Each scheduled rule's flows
-// are in sets of their own, which the compiler leaves empty; every second sekishod judges
-// each schedule by the policy's wall clock and, when one opens or closes, adds or removes
-// the elements of its sets in one small batch. A closing window then deletes the
-// connections it had let in (they carry the schedule's ct mark), so an established
-// connection does not outlive its window. Each transition is audited.
+#include "daemon/sekishod/schedules.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -11,7 +7,7 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/net/conntrack.hpp"
-#include "daemon/sekishod/service.hpp"
+#include "daemon/sekishod/method_binding.hpp"
 #include "policy/compile.hpp"
 #include "policy/open_schedules.hpp"
 
@@ -27,17 +23,25 @@ std::chrono::sys_seconds schedule_now() {
 
 }  // namespace
 
-std::error_code Service::end_schedule_connections(const std::string& schedule, std::size_t& ended) {
+Schedules::Schedules(Host& host, Enforcement& enforcement, net::NetlinkSocket& conntrack,
+                     WanQuery& wan)
+    : host_(host), enforcement_(enforcement), conntrack_(conntrack), wan_(wan) {}
+
+void Schedules::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
+  policy::fill_open_schedules(ruleset, policy, schedule_now());
+}
+
+std::error_code Schedules::end_connections(const std::string& schedule, std::size_t& ended) {
   ended = 0;
-  const std::uint32_t mark = policy::schedule_mark(current_->policy, schedule);
+  const std::uint32_t mark = policy::schedule_mark(enforcement_.current().policy, schedule);
   if ((mark & policy::kScheduleMarkBit) == 0) {
     return {};  // never 0: that would select every unmarked connection
   }
   // Counted first, for the record; then the kernel deletes them by their mark.
   std::vector<net::Flow> flows;
-  std::error_code error = net::dump_flows(conntrack_socket_, mark, kWholeMark, flows);
+  std::error_code error = net::dump_flows(conntrack_, mark, kWholeMark, flows);
   if (!error && !flows.empty()) {
-    error = net::delete_flows(conntrack_socket_, mark, kWholeMark);
+    error = net::delete_flows(conntrack_, mark, kWholeMark);
   }
   if (error) {
     log_warning("schedule " + schedule + " is closed, but its connections (ct mark " +
@@ -49,24 +53,25 @@ std::error_code Service::end_schedule_connections(const std::string& schedule, s
   return {};
 }
 
-void Service::end_closing_schedules() {
-  const policy::Policy& policy = current_->policy;
+void Schedules::end_closing() {
+  const policy::Policy& policy = enforcement_.current().policy;
   const auto now = schedule_now();
-  for (auto it = closing_schedules_.begin(); it != closing_schedules_.end();) {
+  for (auto it = closing_.begin(); it != closing_.end();) {
     const std::string& schedule = it->first;
     nlohmann::json& details = it->second;
     const bool known = std::any_of(policy.schedules.begin(), policy.schedules.end(),
                                    [&](const policy::Schedule& s) { return s.name == schedule; });
     // Open again, or gone with a reload: its connections are no longer to end.
     if (!known || policy::schedule_open(policy, schedule, now)) {
-      retries_.forget("connections:" + schedule);
-      it = closing_schedules_.erase(it);
+      enforcement_.forget_retry("connections:" + schedule);
+      it = closing_.erase(it);
       continue;
     }
     std::size_t ended = 0;
-    const std::error_code error = end_schedule_connections(schedule, ended);
-    note_retry("connections:" + schedule, "delete the connections of closed schedule " + schedule,
-               error ? error.message() : "");
+    const std::error_code error = end_connections(schedule, ended);
+    enforcement_.note_retry("connections:" + schedule,
+                            "delete the connections of closed schedule " + schedule,
+                            error ? error.message() : "");
     if (error) {
       ++it;
       continue;
@@ -78,38 +83,38 @@ void Service::end_closing_schedules() {
                  std::to_string(details.value("elements", std::size_t{0})) + " elements in " +
                  std::to_string(details.value("sets", nlohmann::json::array()).size()) + " sets, " +
                  std::to_string(ended) + " connections ended");
-      auditor_.record(Auditor::daemon_actor(), "schedule.close", details);
+      host_.auditor().record(Auditor::daemon_actor(), "schedule.close", details);
     } else if (ended > 0) {
       // Its window closed while sekishod was not running, and connections outlived it.
       log_notice("schedule " + schedule + " is closed: " + std::to_string(ended) +
                  " connections from before the start ended");
-      auditor_.record(Auditor::daemon_actor(), "schedule.close", details);
+      host_.auditor().record(Auditor::daemon_actor(), "schedule.close", details);
     }
-    it = closing_schedules_.erase(it);
+    it = closing_.erase(it);
   }
 }
 
-void Service::end_closed_schedules_at_start() {
+void Schedules::start() {
   const auto now = schedule_now();
-  for (const policy::Schedule& schedule : current_->policy.schedules) {
-    const bool open = policy::schedule_open(current_->policy, schedule.name, now);
-    schedule_states_[schedule.name] = open;
+  for (const policy::Schedule& schedule : enforcement_.current().policy.schedules) {
+    const bool open = policy::schedule_open(enforcement_.current().policy, schedule.name, now);
+    states_[schedule.name] = open;
     if (!open) {
-      closing_schedules_[schedule.name] = {
+      closing_[schedule.name] = {
           {"schedule", schedule.name}, {"clock", utc_text(now)}, {"at_start", true}};
     }
   }
-  end_closing_schedules();
+  end_closing();
 }
 
-void Service::check_schedules() {
-  const policy::Policy& policy = current_->policy;
+void Schedules::tick() {
+  const policy::Policy& policy = enforcement_.current().policy;
   const auto now = schedule_now();
   // The kernel's sets as the clock says (usually already so: a full apply fills them).
   std::vector<SetChange> changes;
   std::map<std::string, std::vector<std::string>> sets;  // by schedule
   std::map<std::string, std::size_t> elements;
-  for (ir::Set& set : current_->ruleset.sets) {
+  for (ir::Set& set : enforcement_.runtime_sets().sets) {
     if (set.schedule.empty()) {
       continue;
     }
@@ -119,7 +124,7 @@ void Service::check_schedules() {
     if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
       continue;
     }
-    // current_ keeps what the kernel holds until the kernel has the change.
+    // The ruleset in force keeps what the kernel holds until the kernel has the change.
     changes.push_back(open ? SetChange{&set, {}, set.scheduled_elements, set.scheduled_elements}
                            : SetChange{&set, set.elements, {}, {}});
   }
@@ -129,44 +134,44 @@ void Service::check_schedules() {
   std::string names;
   for (const policy::Schedule& schedule : policy.schedules) {
     const bool open = policy::schedule_open(policy, schedule.name, now);
-    auto [state, added] = schedule_states_.emplace(schedule.name, open);
+    auto [state, added] = states_.emplace(schedule.name, open);
     if (!added && state->second != open) {
       transitions.emplace_back(schedule.name, open);
       names += (names.empty() ? "" : ", ") + schedule.name + (open ? " opens" : " closes");
     }
   }
-  bool applied = !check_pending_;
+  bool applied = !enforcement_.check_pending();
   const std::string what = "schedule change: " + (names.empty() ? std::string("sets") : names);
   if (!changes.empty()) {
-    applied = apply_element_changes(changes, what.c_str());
+    applied = enforcement_.change_elements(changes, what.c_str());
   }
   // A change refused before may have taken with a whole-table apply since.
   if (!changes.empty() || applied) {
-    note_retry("schedules", what, applied ? "" : last_kernel_error_);
+    enforcement_.note_retry("schedules", what, applied ? "" : enforcement_.last_kernel_error());
   }
   // Recorded (and the connections ended) once the kernel holds the change.
   if (applied) {
     for (const auto& [schedule, opens] : transitions) {
-      schedule_states_[schedule] = opens;
+      states_[schedule] = opens;
       nlohmann::json details = {{"schedule", schedule},
                                 {"clock", utc_text(now)},
                                 {"sets", sets[schedule]},
                                 {"elements", elements[schedule]}};
       if (opens) {
-        closing_schedules_.erase(schedule);
+        closing_.erase(schedule);
         log_notice("schedule " + schedule + " opened: " + std::to_string(elements[schedule]) +
                    " elements in " + std::to_string(sets[schedule].size()) + " sets");
-        auditor_.record(Auditor::daemon_actor(), "schedule.open", details);
+        host_.auditor().record(Auditor::daemon_actor(), "schedule.open", details);
       } else {
-        closing_schedules_[schedule] = std::move(details);  // recorded once its connections end
+        closing_[schedule] = std::move(details);  // recorded once its connections end
       }
     }
   }
-  end_closing_schedules();
+  end_closing();
 }
 
-nlohmann::json Service::schedule_list_json(const nlohmann::json& params) {
-  const policy::Policy& policy = current_->policy;
+nlohmann::json Schedules::list_json(const nlohmann::json& params) {
+  const policy::Policy& policy = enforcement_.current().policy;
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(schedule_clock_now());
   const std::size_t count =
       std::clamp<std::size_t>(params.value("transitions", std::size_t{3}), 1, 20);
@@ -197,7 +202,12 @@ nlohmann::json Service::schedule_list_json(const nlohmann::json& params) {
           {"clock", utc_text(now)},
           {"local", date::format("%F %a %T %Z", date::make_zoned(zone, now))},
           {"schedules", schedules},
-          {"wan", wan_status_json()}};
+          {"wan", wan_.wan_status_json()}};
+}
+
+void Schedules::bind_methods(control::MethodTable& table) {
+  table.bind(control::kScheduleList,
+             [this](const control::MethodTable::Call& call) { return list_json(call.params()); });
 }
 
 }  // namespace sekisho::daemon

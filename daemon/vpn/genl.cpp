@@ -16,6 +16,7 @@
 #include <linux/wireguard.h>
 #include <netinet/in.h>
 
+#include "daemon/net/netlink_attributes.hpp"
 #include "daemon/net/netlink_socket.hpp"
 
 namespace sekisho::vpn {
@@ -247,114 +248,47 @@ std::error_code kernel_error(int negative_errno) {
   return {negative_errno < 0 ? -negative_errno : negative_errno, std::system_category()};
 }
 
-// Calls visit(attribute) for each attribute in `length` bytes at `payload`. False when an
-// attribute header is truncated or claims more than the space left, when bytes are left
-// over that cannot be an attribute, or when visit returns false.
-template <typename Visit>
-bool for_each_attribute(const void* payload, std::size_t length, Visit&& visit) {
-  const auto* bytes = static_cast<const std::uint8_t*>(payload);
-  std::size_t offset = 0;
-  while (offset < length) {
-    const auto* attribute = reinterpret_cast<const nlattr*>(bytes + offset);
-    if (!mnl_attr_ok(attribute, static_cast<int>(length - offset))) {
-      return false;
-    }
-    if (!visit(attribute)) {
-      return false;
-    }
-    // The last attribute's padding may reach past `length`; that ends the loop.
-    offset += MNL_ALIGN(attribute->nla_len);
-  }
-  return true;
-}
+using net::walk_messages;
+using net::walk_nested;
 
+// The attributes after the genetlink header; false when the message is too short to have
+// one, or as walk.
 template <typename Visit>
-bool for_each_nested(const nlattr* nest, Visit&& visit) {
-  return for_each_attribute(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest),
-                            std::forward<Visit>(visit));
-}
-
-// Calls visit(message) for each netlink message in one datagram, with the same checks.
-template <typename Visit>
-bool for_each_message(const std::vector<std::uint8_t>& datagram, Visit&& visit) {
-  std::size_t offset = 0;
-  while (offset < datagram.size()) {
-    const auto* message = reinterpret_cast<const nlmsghdr*>(datagram.data() + offset);
-    // mnl_nlmsg_ok compares nlmsg_len as an int, so a length of 2^31 or more would pass it;
-    // compare it unsigned as well.
-    if (!mnl_nlmsg_ok(message, static_cast<int>(datagram.size() - offset)) ||
-        message->nlmsg_len > datagram.size() - offset) {
-      return false;
-    }
-    if (!visit(message)) {
-      return false;
-    }
-    offset += MNL_ALIGN(message->nlmsg_len);
-  }
-  return true;
-}
-
-// The attributes after the genetlink header, if the message is long enough to have one.
-template <typename Visit>
-bool for_each_genl_attribute(const nlmsghdr* message, Visit&& visit) {
-  if (message->nlmsg_len < kGenlHeaderSize) {
-    return false;
-  }
-  const auto* start = reinterpret_cast<const std::uint8_t*>(message) + kGenlHeaderSize;
-  return for_each_attribute(start, message->nlmsg_len - kGenlHeaderSize,
-                            std::forward<Visit>(visit));
+bool walk_genl_attributes(const nlmsghdr* message, Visit&& visit) {
+  const std::optional<net::ByteSpan> attributes = net::payload_after<genlmsghdr>(message);
+  return attributes && net::walk(*attributes, std::forward<Visit>(visit));
 }
 
 const genlmsghdr* genl_header(const nlmsghdr* message) {
-  return static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(message));
+  return net::fixed_header<genlmsghdr>(message);
 }
 
-bool valid(const nlattr* attribute, mnl_attr_data_type type) {
-  return mnl_attr_validate(attribute, type) >= 0;
-}
-
-bool valid_length(const nlattr* attribute, std::size_t length) {
-  return mnl_attr_validate2(attribute, MNL_TYPE_BINARY, length) >= 0;
-}
-
+// The payload as a T of exactly sizeof(T) bytes, in `out`.
 template <typename T>
-T read_payload(const nlattr* attribute) {
+bool read_into(const nlattr* attribute, std::optional<T>& out) {
   T value;
-  std::memcpy(&value, mnl_attr_get_payload(attribute), sizeof value);
-  return value;
-}
-
-// The error code of an NLMSG_ERROR or NLMSG_DONE message: its payload starts with an int.
-std::optional<int> message_error(const nlmsghdr* message) {
-  if (message->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) {
-    return std::nullopt;
+  if (!net::read(attribute, value)) {
+    return false;
   }
-  int error = 0;
-  std::memcpy(&error, mnl_nlmsg_get_payload(message), sizeof error);
-  return error;
+  out = value;
+  return true;
 }
 
 std::optional<Endpoint> parse_endpoint(const nlattr* attribute, bool& ok) {
-  const std::size_t length = mnl_attr_get_payload_len(attribute);
-  if (length < sizeof(sa_family_t)) {
-    ok = false;
-    return std::nullopt;
-  }
-  const auto family = read_payload<sa_family_t>(attribute);
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
   Endpoint endpoint;
-  if (family == AF_INET && length == sizeof(sockaddr_in)) {
-    const auto address = read_payload<sockaddr_in>(attribute);
+  if (net::read(attribute, v4) && v4.sin_family == AF_INET) {
     endpoint.address.family = policy::Family::V4;
-    std::memcpy(endpoint.address.bytes.data(), &address.sin_addr, sizeof address.sin_addr);
-    endpoint.port = ntohs(address.sin_port);
+    std::memcpy(endpoint.address.bytes.data(), &v4.sin_addr, sizeof v4.sin_addr);
+    endpoint.port = ntohs(v4.sin_port);
     return endpoint;
   }
-  if (family == AF_INET6 && length == sizeof(sockaddr_in6)) {
+  if (net::read(attribute, v6) && v6.sin6_family == AF_INET6) {
     // The scope id of a link-local endpoint has no place in Endpoint and is dropped.
-    const auto address = read_payload<sockaddr_in6>(attribute);
     endpoint.address.family = policy::Family::V6;
-    std::memcpy(endpoint.address.bytes.data(), &address.sin6_addr, sizeof address.sin6_addr);
-    endpoint.port = ntohs(address.sin6_port);
+    std::memcpy(endpoint.address.bytes.data(), &v6.sin6_addr, sizeof v6.sin6_addr);
+    endpoint.port = ntohs(v6.sin6_port);
     return endpoint;
   }
   ok = false;
@@ -365,23 +299,15 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
   std::optional<std::uint16_t> family;
   const nlattr* address = nullptr;
   std::optional<std::uint8_t> prefix;
-  const bool walked = for_each_nested(nest, [&](const nlattr* attribute) {
-    switch (mnl_attr_get_type(attribute)) {
+  const bool walked = walk_nested(nest, [&](const nlattr* attribute) {
+    switch (net::attribute_type(attribute)) {
       case WGALLOWEDIP_A_FAMILY:
-        if (!valid(attribute, MNL_TYPE_U16)) {
-          return false;
-        }
-        family = mnl_attr_get_u16(attribute);
-        return true;
+        return read_into(attribute, family);
       case WGALLOWEDIP_A_IPADDR:
         address = attribute;
         return true;  // its length is checked against the family below
       case WGALLOWEDIP_A_CIDR_MASK:
-        if (!valid(attribute, MNL_TYPE_U8)) {
-          return false;
-        }
-        prefix = mnl_attr_get_u8(attribute);
-        return true;
+        return read_into(attribute, prefix);
       default:
         return true;
     }
@@ -390,9 +316,10 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
     return false;
   }
   policy::IpAddress network;
-  if (*family == AF_INET && valid_length(address, sizeof(in_addr))) {
+  const net::ByteSpan bytes = net::payload(address);
+  if (*family == AF_INET && bytes.size() == sizeof(in_addr)) {
     network.family = policy::Family::V4;
-  } else if (*family == AF_INET6 && valid_length(address, sizeof(in6_addr))) {
+  } else if (*family == AF_INET6 && bytes.size() == sizeof(in6_addr)) {
     network.family = policy::Family::V6;
   } else {
     return false;
@@ -400,8 +327,7 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
   if (*prefix > network.bits()) {
     return false;
   }
-  std::memcpy(network.bytes.data(), mnl_attr_get_payload(address),
-              mnl_attr_get_payload_len(address));
+  std::memcpy(network.bytes.data(), bytes.data(), bytes.size());
   // The kernel stores networks masked already; masking again keeps Cidr's promise even
   // if it ever did not.
   cidr = policy::mask(network, *prefix);
@@ -410,54 +336,35 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
 
 bool parse_peer(const nlattr* nest, WgPeer& peer) {
   bool has_public_key = false;
-  const bool walked = for_each_nested(nest, [&](const nlattr* attribute) {
-    switch (mnl_attr_get_type(attribute)) {
+  const bool walked = walk_nested(nest, [&](const nlattr* attribute) {
+    switch (net::attribute_type(attribute)) {
       case WGPEER_A_PUBLIC_KEY:
-        if (!valid_length(attribute, WG_KEY_LEN)) {
-          return false;
-        }
-        peer.public_key = read_payload<Key>(attribute);
-        has_public_key = true;
-        return true;
+        has_public_key = net::read(attribute, peer.public_key);
+        return has_public_key;
       case WGPEER_A_ENDPOINT: {
         bool ok = true;
         peer.endpoint = parse_endpoint(attribute, ok);
         return ok;
       }
       case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
-        if (!valid(attribute, MNL_TYPE_U16)) {
-          return false;
-        }
-        peer.keepalive_seconds = mnl_attr_get_u16(attribute);
-        return true;
+        return net::read(attribute, peer.keepalive_seconds);
       case WGPEER_A_LAST_HANDSHAKE_TIME: {
-        if (!valid_length(attribute, sizeof(__kernel_timespec))) {
+        __kernel_timespec time{};
+        if (!net::read(attribute, time)) {
           return false;
         }
-        const auto time = read_payload<__kernel_timespec>(attribute);
         peer.last_handshake_seconds = time.tv_sec;
         peer.last_handshake_nanoseconds = time.tv_nsec;
         return true;
       }
       case WGPEER_A_RX_BYTES:
-        if (!valid(attribute, MNL_TYPE_U64)) {
-          return false;
-        }
-        peer.rx_bytes = mnl_attr_get_u64(attribute);
-        return true;
+        return net::read(attribute, peer.rx_bytes);
       case WGPEER_A_TX_BYTES:
-        if (!valid(attribute, MNL_TYPE_U64)) {
-          return false;
-        }
-        peer.tx_bytes = mnl_attr_get_u64(attribute);
-        return true;
+        return net::read(attribute, peer.tx_bytes);
       case WGPEER_A_ALLOWEDIPS:
-        if (!valid(attribute, MNL_TYPE_NESTED)) {
-          return false;
-        }
-        return for_each_nested(attribute, [&](const nlattr* entry) {
+        return walk_nested(attribute, [&](const nlattr* entry) {
           policy::Cidr cidr;
-          if (!valid(entry, MNL_TYPE_NESTED) || !parse_allowed_ip(entry, cidr)) {
+          if (!parse_allowed_ip(entry, cidr)) {
             return false;
           }
           peer.allowed_ips.push_back(cidr);
@@ -482,36 +389,28 @@ void add_peer(WgDevice& device, WgPeer&& peer) {
 }
 
 bool parse_device_message(const nlmsghdr* message, WgDevice& device) {
-  if (message->nlmsg_len < kGenlHeaderSize || genl_header(message)->cmd != WG_CMD_GET_DEVICE) {
+  const genlmsghdr* genl = genl_header(message);
+  if (genl == nullptr || genl->cmd != WG_CMD_GET_DEVICE) {
     return false;
   }
-  return for_each_genl_attribute(message, [&](const nlattr* attribute) {
-    switch (mnl_attr_get_type(attribute)) {
-      case WGDEVICE_A_PRIVATE_KEY:
-        if (!valid_length(attribute, WG_KEY_LEN)) {
+  return walk_genl_attributes(message, [&](const nlattr* attribute) {
+    switch (net::attribute_type(attribute)) {
+      case WGDEVICE_A_PRIVATE_KEY: {
+        Key key;
+        if (!net::read(attribute, key)) {
           return false;
         }
-        device.private_key = read_payload<Key>(attribute);
+        device.private_key = key;
         return true;
+      }
       case WGDEVICE_A_LISTEN_PORT:
-        if (!valid(attribute, MNL_TYPE_U16)) {
-          return false;
-        }
-        device.listen_port = mnl_attr_get_u16(attribute);
-        return true;
+        return net::read(attribute, device.listen_port);
       case WGDEVICE_A_FWMARK:
-        if (!valid(attribute, MNL_TYPE_U32)) {
-          return false;
-        }
-        device.fwmark = mnl_attr_get_u32(attribute);
-        return true;
+        return net::read(attribute, device.fwmark);
       case WGDEVICE_A_PEERS:
-        if (!valid(attribute, MNL_TYPE_NESTED)) {
-          return false;
-        }
-        return for_each_nested(attribute, [&](const nlattr* nest) {
+        return walk_nested(attribute, [&](const nlattr* nest) {
           WgPeer peer;
-          if (!valid(nest, MNL_TYPE_NESTED) || !parse_peer(nest, peer)) {
+          if (!parse_peer(nest, peer)) {
             return false;
           }
           add_peer(device, std::move(peer));
@@ -551,7 +450,7 @@ std::error_code resolve_family(net::NetlinkSocket& socket, std::uint32_t seq,
 // reports it, and waiting for more would only run into the timeout.
 bool ends_dump(const std::vector<std::uint8_t>& datagram) {
   bool end = false;
-  const bool walked = for_each_message(datagram, [&](const nlmsghdr* message) {
+  const bool walked = walk_messages(datagram, [&](const nlmsghdr* message) {
     end = end || message->nlmsg_type == NLMSG_DONE || message->nlmsg_type == NLMSG_ERROR;
     return true;
   });
@@ -573,9 +472,9 @@ std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
                                         std::uint16_t& family_id) {
   std::optional<std::uint16_t> found;
   std::error_code error;
-  const bool walked = for_each_message(reply, [&](const nlmsghdr* message) {
+  const bool walked = walk_messages(reply, [&](const nlmsghdr* message) {
     if (message->nlmsg_type == NLMSG_ERROR) {
-      const auto code = message_error(message);
+      const auto code = net::message_error(message);
       if (!code) {
         return false;
       }
@@ -587,18 +486,12 @@ std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
     if (message->nlmsg_type != GENL_ID_CTRL) {
       return true;
     }
-    if (message->nlmsg_len < kGenlHeaderSize || genl_header(message)->cmd != CTRL_CMD_NEWFAMILY) {
+    const genlmsghdr* genl = genl_header(message);
+    if (genl == nullptr || genl->cmd != CTRL_CMD_NEWFAMILY) {
       return false;
     }
-    return for_each_genl_attribute(message, [&](const nlattr* attribute) {
-      if (mnl_attr_get_type(attribute) != CTRL_ATTR_FAMILY_ID) {
-        return true;
-      }
-      if (!valid(attribute, MNL_TYPE_U16)) {
-        return false;
-      }
-      found = mnl_attr_get_u16(attribute);
-      return true;
+    return walk_genl_attributes(message, [&](const nlattr* attribute) {
+      return net::attribute_type(attribute) != CTRL_ATTR_FAMILY_ID || read_into(attribute, found);
     });
   });
   if (!walked) {
@@ -640,7 +533,7 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
   bool interrupted = false;
   std::error_code error;
   for (const auto& datagram : messages) {
-    const bool walked = for_each_message(datagram, [&](const nlmsghdr* message) {
+    const bool walked = walk_messages(datagram, [&](const nlmsghdr* message) {
       if (done || error) {
         return true;  // nothing after the end counts
       }
@@ -652,7 +545,7 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
           return true;
         case NLMSG_DONE:
         case NLMSG_ERROR: {
-          const auto code = message_error(message);
+          const auto code = net::message_error(message);
           if (!code) {
             return false;
           }

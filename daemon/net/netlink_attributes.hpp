@@ -131,6 +131,14 @@ bool table(ByteSpan bytes, std::array<const nlattr*, Size>& out) {
   });
 }
 
+// The table of the attributes after the fixed header `Fixed`; false also when the message
+// is too short to hold that header.
+template <typename Fixed, std::size_t Size>
+bool table_after(const nlmsghdr* message, std::array<const nlattr*, Size>& out) {
+  const std::optional<ByteSpan> attributes = payload_after<Fixed>(message);
+  return attributes && table(*attributes, out);
+}
+
 template <std::size_t Size>
 bool table_nested(const nlattr* nest, std::array<const nlattr*, Size>& out) {
   return table(payload(nest), out);

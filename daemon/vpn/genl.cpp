@@ -17,7 +17,9 @@
 #include <netinet/in.h>
 
 #include "daemon/net/netlink_attributes.hpp"
+#include "daemon/net/netlink_request.hpp"
 #include "daemon/net/netlink_socket.hpp"
+#include "daemon/net/netlink_transaction.hpp"
 
 namespace sekisho::vpn {
 
@@ -46,25 +48,14 @@ constexpr std::size_t kFixedMessageRoom =
 
 // ---- building -------------------------------------------------------------------------
 
-nlmsghdr* put_genl_header(std::uint8_t* buffer, std::uint16_t type, std::uint16_t flags,
-                          std::uint32_t seq, std::uint8_t command, std::uint8_t version) {
-  nlmsghdr* message = mnl_nlmsg_put_header(buffer);
-  message->nlmsg_type = type;
-  message->nlmsg_flags = flags;
-  message->nlmsg_seq = seq;
-  auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(message, sizeof(genlmsghdr)));
-  genl->cmd = command;
-  genl->version = version;
-  return message;
+std::vector<std::uint8_t> finished(net::Request& request, std::uint32_t seq) {
+  request.header()->nlmsg_seq = seq;
+  const net::ByteSpan bytes = request.bytes();
+  return {bytes.begin(), bytes.end()};
 }
 
-std::vector<std::uint8_t> finished(const std::vector<std::uint8_t>& buffer,
-                                   const nlmsghdr* message) {
-  return {buffer.begin(), buffer.begin() + message->nlmsg_len};
-}
-
-// Builds the SET messages one after another into a buffer of `limit` bytes. Every put is
-// checked against the limit; what does not fit is taken back (mnl_attr_nest_cancel) and
+// Builds the SET messages one after another, each in a request of `limit` bytes. Every
+// put is checked against the limit; what does not fit is taken back (Nest::cancel) and
 // written again into the next message.
 class SetMessageBuilder {
  public:
@@ -74,8 +65,7 @@ class SetMessageBuilder {
         ifname_(ifname),
         change_(change),
         next_seq_(first_seq),
-        limit_(limit),
-        buffer_(limit) {}
+        limit_(limit) {}
 
   std::vector<std::vector<std::uint8_t>> build() {
     if (change_.empty()) {
@@ -91,33 +81,33 @@ class SetMessageBuilder {
 
  private:
   void open_message() {
-    std::fill(buffer_.begin(), buffer_.end(), 0);
-    message_ = put_genl_header(buffer_.data(), family_id_, NLM_F_REQUEST | NLM_F_ACK, next_seq_++,
-                               WG_CMD_SET_DEVICE, WG_GENL_VERSION);
+    request_.emplace(family_id_, NLM_F_ACK, limit_);
+    request_->genl(WG_CMD_SET_DEVICE, WG_GENL_VERSION);
     // The limit leaves room for the name and the device attributes (kFixedMessageRoom).
-    mnl_attr_put_strz(message_, WGDEVICE_A_IFNAME, ifname_.c_str());
+    request_->put_string(WGDEVICE_A_IFNAME, ifname_);
     if (messages_.empty()) {
       if (change_.private_key) {
-        mnl_attr_put(message_, WGDEVICE_A_PRIVATE_KEY, change_.private_key->size(),
-                     change_.private_key->data());
+        request_->put_bytes(WGDEVICE_A_PRIVATE_KEY, change_.private_key->data(),
+                            change_.private_key->size());
       }
       if (change_.listen_port) {
-        mnl_attr_put_u16(message_, WGDEVICE_A_LISTEN_PORT, *change_.listen_port);
+        request_->put_u16(WGDEVICE_A_LISTEN_PORT, *change_.listen_port);
       }
     }
-    peers_nest_ = nullptr;
+    peers_nest_.reset();
     peers_in_message_ = 0;
   }
 
   void close_message() {
-    if (peers_nest_ != nullptr) {
+    if (peers_nest_) {
       if (peers_in_message_ == 0) {
-        mnl_attr_nest_cancel(message_, peers_nest_);
+        peers_nest_->cancel();
       } else {
-        mnl_attr_nest_end(message_, peers_nest_);
+        peers_nest_->end();
       }
+      peers_nest_.reset();
     }
-    messages_.push_back(finished(buffer_, message_));
+    messages_.push_back(finished(*request_, next_seq_++));
   }
 
   void next_message() {
@@ -130,20 +120,22 @@ class SetMessageBuilder {
     open_message();
   }
 
-  // The peer's nest with its key and, in its first chunk only, its flags and keepalive.
-  nlattr* put_peer_header(const PeerChange& peer, bool first_chunk) {
-    if (peers_nest_ == nullptr) {
-      peers_nest_ = mnl_attr_nest_start_check(message_, limit_, WGDEVICE_A_PEERS);
-      if (peers_nest_ == nullptr) {
-        return nullptr;
+  // The peer's nest with its key and, in its first chunk only, its flags and keepalive;
+  // a closed nest when that does not fit.
+  net::Request::Nest put_peer_header(const PeerChange& peer, bool first_chunk) {
+    if (!peers_nest_) {
+      net::Request::Nest peers = request_->nest(WGDEVICE_A_PEERS);
+      if (!peers) {
+        return peers;
       }
+      peers_nest_.emplace(std::move(peers));
     }
-    nlattr* peer_nest = mnl_attr_nest_start_check(message_, limit_, 0);
-    if (peer_nest == nullptr) {
-      return nullptr;
+    net::Request::Nest peer_nest = request_->nest(0);
+    if (!peer_nest) {
+      return peer_nest;
     }
-    bool fits = mnl_attr_put_check(message_, limit_, WGPEER_A_PUBLIC_KEY, peer.public_key.size(),
-                                   peer.public_key.data());
+    bool fits =
+        request_->put_bytes(WGPEER_A_PUBLIC_KEY, peer.public_key.data(), peer.public_key.size());
     if (fits && first_chunk) {
       std::uint32_t flags = 0;
       if (peer.remove) {
@@ -152,37 +144,34 @@ class SetMessageBuilder {
         flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
       }
       if (flags != 0) {
-        fits = mnl_attr_put_u32_check(message_, limit_, WGPEER_A_FLAGS, flags);
+        fits = request_->put_u32(WGPEER_A_FLAGS, flags);
       }
       if (fits && !peer.remove && peer.keepalive_seconds) {
-        fits = mnl_attr_put_u16_check(message_, limit_, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
-                                      *peer.keepalive_seconds);
+        fits = request_->put_u16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, *peer.keepalive_seconds);
       }
     }
     if (!fits) {
-      mnl_attr_nest_cancel(message_, peer_nest);
-      return nullptr;
+      peer_nest.cancel();
     }
     return peer_nest;
   }
 
   bool put_allowed_ip(const policy::Cidr& cidr) {
-    nlattr* nest = mnl_attr_nest_start_check(message_, limit_, 0);
-    if (nest == nullptr) {
+    net::Request::Nest nest = request_->nest(0);
+    if (!nest) {
       return false;
     }
     const bool v4 = cidr.network.family == policy::Family::V4;
     const bool fits =
-        mnl_attr_put_u16_check(message_, limit_, WGALLOWEDIP_A_FAMILY, v4 ? AF_INET : AF_INET6) &&
-        mnl_attr_put_check(message_, limit_, WGALLOWEDIP_A_IPADDR,
-                           v4 ? sizeof(in_addr) : sizeof(in6_addr), cidr.network.bytes.data()) &&
-        mnl_attr_put_u8_check(message_, limit_, WGALLOWEDIP_A_CIDR_MASK,
-                              static_cast<std::uint8_t>(cidr.prefix));
+        request_->put_u16(WGALLOWEDIP_A_FAMILY, v4 ? AF_INET : AF_INET6) &&
+        request_->put_bytes(WGALLOWEDIP_A_IPADDR, cidr.network.bytes.data(),
+                            v4 ? sizeof(in_addr) : sizeof(in6_addr)) &&
+        request_->put_u8(WGALLOWEDIP_A_CIDR_MASK, static_cast<std::uint8_t>(cidr.prefix));
     if (!fits) {
-      mnl_attr_nest_cancel(message_, nest);
+      nest.cancel();
       return false;
     }
-    mnl_attr_nest_end(message_, nest);
+    nest.end();
     return true;
   }
 
@@ -193,29 +182,29 @@ class SetMessageBuilder {
     std::size_t next_ip = 0;
     bool first_chunk = true;
     for (;;) {
-      nlattr* peer_nest = put_peer_header(peer, first_chunk);
-      if (peer_nest == nullptr) {
+      net::Request::Nest peer_nest = put_peer_header(peer, first_chunk);
+      if (!peer_nest) {
         next_message();
         continue;
       }
       if (next_ip < allowed_ips.size()) {
-        nlattr* ips_nest = mnl_attr_nest_start_check(message_, limit_, WGPEER_A_ALLOWEDIPS);
+        net::Request::Nest ips_nest = request_->nest(WGPEER_A_ALLOWEDIPS);
         std::size_t written = 0;
-        while (ips_nest != nullptr && next_ip < allowed_ips.size() &&
-               put_allowed_ip(allowed_ips[next_ip])) {
+        while (ips_nest && next_ip < allowed_ips.size() && put_allowed_ip(allowed_ips[next_ip])) {
           ++next_ip;
           ++written;
         }
         if (written == 0) {
           // Not even one allowed IP fits: a chunk with a key alone would only widen the
           // window in which REPLACE_ALLOWEDIPS has emptied the list. Start it afresh.
-          mnl_attr_nest_cancel(message_, peer_nest);
+          ips_nest.cancel();
+          peer_nest.cancel();
           next_message();
           continue;
         }
-        mnl_attr_nest_end(message_, ips_nest);
+        ips_nest.end();
       }
-      mnl_attr_nest_end(message_, peer_nest);
+      peer_nest.end();
       ++peers_in_message_;
       if (next_ip == allowed_ips.size()) {
         return;
@@ -230,9 +219,8 @@ class SetMessageBuilder {
   const WgChange& change_;
   std::uint32_t next_seq_;
   std::size_t limit_;
-  std::vector<std::uint8_t> buffer_;
-  nlmsghdr* message_ = nullptr;
-  nlattr* peers_nest_ = nullptr;
+  std::optional<net::Request> request_;
+  std::optional<net::Request::Nest> peers_nest_;
   std::size_t peers_in_message_ = 0;
   std::vector<std::vector<std::uint8_t>> messages_;
 };
@@ -434,16 +422,39 @@ std::error_code send_message(net::NetlinkSocket& socket, const std::vector<std::
   return socket.send(message.data(), message.size());
 }
 
-std::error_code resolve_family(net::NetlinkSocket& socket, std::uint32_t seq,
-                               std::uint16_t& family_id) {
+// The first datagram that answers `seq`: an answer an earlier request left behind (one
+// that came after its request timed out) is skipped.
+std::error_code receive_answer(net::NetlinkSocket& socket, std::uint32_t seq,
+                               std::vector<std::uint8_t>& datagram) {
+  for (;;) {
+    if (auto error = socket.receive(datagram)) {
+      return error;
+    }
+    const auto* first = reinterpret_cast<const nlmsghdr*>(datagram.data());
+    if (datagram.size() < sizeof(nlmsghdr) || first->nlmsg_seq == seq) {
+      return {};
+    }
+  }
+}
+
+std::error_code resolve_family(net::NetlinkSocket& socket, std::uint16_t& family_id) {
+  const std::uint32_t seq = socket.next_sequence();
   if (auto error = send_message(socket, genl_family_request(seq))) {
     return error;
   }
   std::vector<std::uint8_t> reply;
-  if (auto error = socket.receive(reply)) {
+  if (auto error = receive_answer(socket, seq, reply)) {
     return error;
   }
   return parse_genl_family_reply(reply, family_id);
+}
+
+// A generic netlink socket of its own and WireGuard's family id on it.
+std::error_code open_wireguard(net::NetlinkSocket& socket, std::uint16_t& family_id) {
+  if (auto error = socket.open(NETLINK_GENERIC, kReceiveTimeout)) {
+    return error;
+  }
+  return resolve_family(socket, family_id);
 }
 
 // Whether a dump part ends the dump. A part that cannot be walked ends it too: the parser
@@ -460,12 +471,11 @@ bool ends_dump(const std::vector<std::uint8_t>& datagram) {
 }  // namespace
 
 std::vector<std::uint8_t> genl_family_request(std::uint32_t seq) {
-  std::vector<std::uint8_t> buffer(MNL_SOCKET_BUFFER_SIZE);
   // Without NLM_F_ACK the answer is one message: the family, or an error.
-  nlmsghdr* message =
-      put_genl_header(buffer.data(), GENL_ID_CTRL, NLM_F_REQUEST, seq, CTRL_CMD_GETFAMILY, 1);
-  mnl_attr_put_strz(message, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
-  return finished(buffer, message);
+  net::Request request(GENL_ID_CTRL, 0);
+  request.genl(CTRL_CMD_GETFAMILY, 1);
+  request.put_string(CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+  return finished(request, seq);
 }
 
 std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
@@ -509,11 +519,10 @@ std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
 
 std::vector<std::uint8_t> genl_get_request(std::uint16_t family_id, const std::string& ifname,
                                            std::uint32_t seq) {
-  std::vector<std::uint8_t> buffer(kGenlHeaderSize + attribute_size(ifname.size() + 1));
-  nlmsghdr* message = put_genl_header(buffer.data(), family_id, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                                      WG_CMD_GET_DEVICE, WG_GENL_VERSION);
-  mnl_attr_put_strz(message, WGDEVICE_A_IFNAME, ifname.c_str());
-  return finished(buffer, message);
+  net::Request request(family_id, NLM_F_DUMP, kGenlHeaderSize + attribute_size(ifname.size() + 1));
+  request.genl(WG_CMD_GET_DEVICE, WG_GENL_VERSION);
+  request.put_string(WGDEVICE_A_IFNAME, ifname);
+  return finished(request, seq);
 }
 
 std::vector<std::vector<std::uint8_t>> genl_set_messages(std::uint16_t family_id,
@@ -584,32 +593,26 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
 }
 
 std::error_code GenlControl::get(WgDevice& device) {
-  std::error_code error;
-  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
-    net::NetlinkSocket socket;
-    if ((error = socket.open(NETLINK_GENERIC, kReceiveTimeout))) {
-      return error;
-    }
-    std::uint16_t family_id = 0;
-    if ((error = resolve_family(socket, 1, family_id))) {
-      return error;
-    }
-    if ((error = send_message(socket, genl_get_request(family_id, ifname_, 2)))) {
+  net::NetlinkSocket socket;
+  std::uint16_t family_id = 0;
+  if (auto error = open_wireguard(socket, family_id)) {
+    return error;
+  }
+  // parse_genl_device_dump reports a dump the device changed under as interrupted.
+  return net::retry_interrupted(kDumpAttempts, [&]() -> std::error_code {
+    const std::uint32_t seq = socket.next_sequence();
+    if (auto error = send_message(socket, genl_get_request(family_id, ifname_, seq))) {
       return error;
     }
     std::vector<std::vector<std::uint8_t>> parts;
     do {
       parts.emplace_back();
-      if ((error = socket.receive(parts.back()))) {
+      if (auto error = receive_answer(socket, seq, parts.back())) {
         return error;
       }
     } while (!ends_dump(parts.back()));
-    error = parse_genl_device_dump(parts, device);
-    if (error != std::errc::interrupted) {
-      return error;
-    }
-  }
-  return error;
+    return parse_genl_device_dump(parts, device);
+  });
 }
 
 std::error_code GenlControl::set(const WgChange& change) {
@@ -617,17 +620,15 @@ std::error_code GenlControl::set(const WgChange& change) {
     return {};
   }
   net::NetlinkSocket socket;
-  if (auto error = socket.open(NETLINK_GENERIC, kReceiveTimeout)) {
-    return error;
-  }
   std::uint16_t family_id = 0;
-  if (auto error = resolve_family(socket, 1, family_id)) {
+  if (auto error = open_wireguard(socket, family_id)) {
     return error;
   }
-  constexpr std::uint32_t kFirstSetSeq = 2;
-  const auto messages = genl_set_messages(family_id, ifname_, change, kFirstSetSeq);
-  std::uint32_t seq = kFirstSetSeq;
-  for (const auto& message : messages) {
+  // Numbered once the messages are known: one sequence number each.
+  auto messages = genl_set_messages(family_id, ifname_, change, 0);
+  std::uint32_t seq = socket.next_sequence(static_cast<std::uint32_t>(messages.size()));
+  for (auto& message : messages) {
+    reinterpret_cast<nlmsghdr*>(message.data())->nlmsg_seq = seq;
     if (auto error = send_message(socket, message)) {
       return error;
     }

@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <linux/filter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -213,7 +212,7 @@ bool parse_flow(const nlmsghdr* message, std::size_t length, Flow& flow) {
       message->nlmsg_type != message_type(IPCTNL_MSG_CT_DELETE)) {
     return false;
   }
-  const auto* family = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(message));
+  const auto* family = fixed_header<nfgenmsg>(message);
   Flow parsed;
   parsed.family = family->nfgen_family;
   if (parsed.family != AF_INET && parsed.family != AF_INET6) {
@@ -271,7 +270,7 @@ std::error_code dump_flows(NetlinkSocket& socket, std::uint32_t mark, std::uint3
       return {};
     }
     Flow flow;
-    // mnl_cb_run2 has checked that the message fits the datagram.
+    // transact has checked that the message fits the datagram.
     if (!parse_flow(message, message->nlmsg_len, flow)) {
       return errno_code(EBADMSG);
     }
@@ -327,46 +326,30 @@ std::error_code FlowEvents::open(std::uint32_t mark_mask, std::uint32_t excluded
 
 std::error_code FlowEvents::open_with_filter(std::optional<std::uint32_t> mark_mask,
                                              std::uint32_t excluded) {
-  NetlinkSocket socket;
-  // The timeout only matters to blocking reads, which this socket never does.
-  if (std::error_code error = socket.open(NETLINK_NETFILTER, std::chrono::seconds(1))) {
+  const int groups[] = {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY};
+  // The filter goes on before the groups are joined, so no unfiltered event gets in.
+  std::optional<MarkFilter> filter;
+  sock_fprog program{};
+  if (mark_mask) {
+    program = filter.emplace(*mark_mask, excluded).program();
+  }
+  Subscription events;
+  if (std::error_code error =
+          events.open(NETLINK_NETFILTER, groups, kReceiveBuffer, filter ? &program : nullptr)) {
     return error;
   }
-  const int fd = mnl_socket_get_fd(socket.get());
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-    return errno_code(errno);
-  }
-  int size = kReceiveBuffer;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0) {
-    return errno_code(errno);
-  }
-  // The filter goes on before the groups are joined, so no unfiltered event gets in.
-  if (mark_mask) {
-    MarkFilter filter(*mark_mask, excluded);
-    sock_fprog program = filter.program();
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
-      return errno_code(errno);
-    }
-  }
-  for (int group : {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY}) {
-    if (mnl_socket_setsockopt(socket.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-      return errno_code(errno);
-    }
-  }
-  socket_ = std::move(socket);
+  events_ = std::move(events);
   return {};
 }
 
 int FlowEvents::fd() const {
-  return socket_.get() != nullptr ? mnl_socket_get_fd(socket_.get()) : -1;
+  return events_.fd();
 }
 
 int FlowEvents::receive_buffer() const {
   int size = 0;
   socklen_t length = sizeof size;
-  if (socket_.get() == nullptr || getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) != 0) {
+  if (fd() < 0 || getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) != 0) {
     return 0;
   }
   return size;
@@ -375,38 +358,26 @@ int FlowEvents::receive_buffer() const {
 std::error_code FlowEvents::read(std::vector<FlowEvent>& events, bool& lost) {
   events.clear();
   lost = false;
-  if (socket_.get() == nullptr) {
+  if (fd() < 0) {
     return errno_code(EBADF);
   }
-  // NetlinkSocket::receive skips datagrams another process sent to our port id.
-  std::vector<std::uint8_t> buffer;
-  for (int datagram = 0; datagram < kReadBatch; ++datagram) {
-    const std::error_code error = socket_.receive(buffer, std::chrono::milliseconds(0));
-    if (error == std::errc::timed_out) {
-      return {};  // nothing more waiting
-    }
-    // ENOBUFS: the kernel dropped events; EMSGSIZE (cannot happen with events of a few
-    // hundred bytes) would lose one.
-    if (error.value() == ENOBUFS || error.value() == EMSGSIZE) {
-      lost = true;
-      continue;
-    }
-    if (error) {
-      return error;
-    }
-    int remaining = static_cast<int>(buffer.size());
-    for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
-      FlowEvent event{message->nlmsg_type == message_type(IPCTNL_MSG_CT_DELETE)
-                          ? FlowEventKind::Destroy
-                          : FlowEventKind::New,
-                      {}};
-      if (parse_flow(message, static_cast<std::size_t>(remaining), event.flow)) {
-        events.push_back(std::move(event));
-      }
-    }
-  }
-  return {};
+  // ENOBUFS: the kernel dropped events; EMSGSIZE (cannot happen with events of a few
+  // hundred bytes) would lose one. Messages that do not parse are skipped.
+  std::size_t lost_count = 0;
+  const std::error_code error = events_.read(
+      kReadBatch,
+      [&](const nlmsghdr* message) {
+        FlowEvent event{message->nlmsg_type == message_type(IPCTNL_MSG_CT_DELETE)
+                            ? FlowEventKind::Destroy
+                            : FlowEventKind::New,
+                        {}};
+        if (parse_flow(message, message->nlmsg_len, event.flow)) {
+          events.push_back(std::move(event));
+        }
+      },
+      lost_count);
+  lost = lost_count > 0;
+  return error;
 }
 
 }  // namespace sekisho::net

@@ -198,8 +198,11 @@ void NetlinkSocket::renew() {
   if (!open_socket(fresh) && !apply_subscription(fresh.get())) {
     std::swap(socket_, fresh);
     apply_buffers();
+    // The old socket goes first: what the kernel binds to a port id (an nfnetlink_log
+    // group) is released only when that socket closes.
+    fresh.reset();
     if (redo_on_renew_ && redo_on_renew_(*this)) {
-      std::swap(socket_, fresh);  // the new socket lacks what the old one has: keep the old
+      suspect_ = true;  // the next request tries again
     }
   } else if (mode_ == Mode::Requests) {
     discard_pending();  // no descriptor to spare: the old socket serves, drained

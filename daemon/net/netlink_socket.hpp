@@ -22,7 +22,7 @@
 // to it (nfnetlink_log). There send() discards nothing, an overflow (ENOBUFS) is lost
 // events rather than a reason to renew, and a renewal joins the same groups, attaches the
 // same filter and then runs what on_renew() asked for (a bind the kernel keeps per port
-// id must be made again on the new one).
+// id must be made again on the new one). A renewal changes fd().
 
 #include <chrono>
 #include <cstdint>
@@ -77,8 +77,9 @@ class NetlinkSocket {
   // blocks in the kernel anyway); kept for a renewal.
   std::error_code set_nonblocking();
 
-  // What a renewed socket needs besides options, buffers, groups and filter; a renewal
-  // whose `redo` fails keeps the old socket.
+  // What a renewed socket needs besides options, buffers, groups and filter (it may send
+  // requests on it). The old socket is closed before, so that the kernel releases what it
+  // bound to the old port id; when `redo` fails, the next send() renews again.
   void on_renew(std::function<std::error_code(NetlinkSocket&)> redo);
 
   // The sequence number for the next request, never 0 (libmnl's "do not check"): the

@@ -9,8 +9,9 @@
 // request() sends a configuration request on the same socket and waits for its ACK while
 // events keep arriving: those are queued for the next read(), not discarded (nfnetlink_log
 // binds a group to the port id that asked, so the request cannot go elsewhere). When the
-// socket is renewed after a failed request, the groups and filter are joined and attached
-// again and on_renew() (NetlinkSocket) can bind again.
+// socket is renewed after a failed request (by the next request), the groups and filter
+// are joined and attached again and socket().on_renew() can bind again; the descriptor is
+// then a new one: an event loop waits on fd() afresh after a request.
 
 #include <chrono>
 #include <cstddef>

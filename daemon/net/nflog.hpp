@@ -5,7 +5,8 @@
 // a multicast group), so it uses a Subscription (netlink_subscription.hpp) opened with no
 // groups: request(nflog_bind_request(...)) once, and again on a renewed socket
 // (NetlinkSocket::on_renew), then read() the NFULNL_MSG_PACKETs and parse them here.
-// Binding needs CAP_NET_ADMIN; a group bound by another socket is EBUSY.
+// Binding needs CAP_NET_ADMIN; binding a group again is EBUSY, and any request about a
+// group another socket bound is EPERM.
 
 #include <cstdint>
 #include <optional>

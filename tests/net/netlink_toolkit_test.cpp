@@ -88,15 +88,20 @@ Message nflog_packet() {
        raw(NFULA_HWHEADER, Bytes(14, 0xee)), be32(NFULA_SEQ, 41), raw(NFULA_PAYLOAD, packet)});
 }
 
-bool parse_packet(const Bytes& bytes, std::size_t length, net::NflogPacket& packet) {
-  Aligned aligned(bytes, length);
+// The datagram walk first, as a reader does: it refuses what does not fit. The packet's
+// payload points into `aligned`.
+bool parse_packet(const Aligned& aligned, net::NflogPacket& packet) {
   bool parsed = false;
-  // The datagram walk first, as a reader does: it refuses what does not fit.
   net::walk_messages(aligned.span, [&](const nlmsghdr* message) {
     parsed = net::parse_nflog_packet(message, packet);
     return false;
   });
   return parsed;
+}
+
+bool parse_packet(const Bytes& bytes, std::size_t length, net::NflogPacket& packet) {
+  const Aligned aligned(bytes, length);
+  return parse_packet(aligned, packet);  // the payload is not to be read after this
 }
 
 }  // namespace
@@ -215,8 +220,9 @@ TEST_CASE("the nfnetlink_log bind request") {
 
 TEST_CASE("an NFULNL_MSG_PACKET as the kernel writes it") {
   const Message fixture = nflog_packet();
+  const Aligned datagram(fixture.bytes);
   net::NflogPacket packet;
-  REQUIRE(parse_packet(fixture.bytes, fixture.bytes.size(), packet));
+  REQUIRE(parse_packet(datagram, packet));
   CHECK(packet.family == NFPROTO_IPV4);
   CHECK(packet.group == 7);
   CHECK(packet.hw_protocol == ETH_P_IP);

@@ -307,11 +307,7 @@ TEST_CASE("truncated at every byte") {
       CHECK_FALSE(parse(whole, cut, flow));
       // The header is rewritten to the cut too: only a cut between two top-level
       // attributes, after the original tuple, is still a message (a shorter one).
-      Bytes cut_bytes(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
-      if (cut >= 4) {
-        const auto length = static_cast<std::uint32_t>(cut);
-        std::memcpy(cut_bytes.data(), &length, 4);
-      }
+      const Bytes cut_bytes = sekisho::testing::cut_message(whole, cut);
       const bool at_boundary = std::find(fixture.boundaries.begin(), fixture.boundaries.end(),
                                          cut) != fixture.boundaries.end();
       const bool parsed = parse(cut_bytes, flow);

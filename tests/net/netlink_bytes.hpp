@@ -112,4 +112,15 @@ inline Message nfnetlink_message(std::uint16_t type, std::uint16_t flags, std::u
   return out;
 }
 
+// The first `cut` bytes of a message, its header's length rewritten to say so (when the
+// cut leaves the length field).
+inline Bytes cut_message(const Bytes& whole, std::size_t cut) {
+  Bytes bytes(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
+  if (cut >= 4) {
+    const auto length = static_cast<std::uint32_t>(cut);
+    std::memcpy(bytes.data(), &length, 4);
+  }
+  return bytes;
+}
+
 }  // namespace sekisho::testing

@@ -381,11 +381,7 @@ TEST_CASE("an NFULNL_MSG_PACKET truncated at every byte") {
     CHECK_FALSE(parse_packet(whole, cut, packet));
     // The header rewritten to the cut: only a cut between two attributes (or in the last
     // one's padding), after the packet header, is a (shorter) message.
-    Bytes cut_bytes(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
-    if (cut >= 4) {
-      const auto length = static_cast<std::uint32_t>(cut);
-      std::memcpy(cut_bytes.data(), &length, 4);
-    }
+    const Bytes cut_bytes = sekisho::testing::cut_message(whole, cut);
     bool at_boundary = false;
     std::size_t start = 20;
     for (std::size_t end : fixture.boundaries) {

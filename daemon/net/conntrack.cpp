@@ -12,12 +12,15 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <linux/filter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "daemon/net/netlink_attributes.hpp"
+#include "daemon/net/netlink_request.hpp"
+#include "daemon/net/netlink_transaction.hpp"
 
 namespace sekisho::net {
 
@@ -39,75 +42,20 @@ std::error_code errno_code(int error) {
 
 // ---- parsing -----------------------------------------------------------------------------
 
-// The attributes of one message or nest, by type (later duplicates win; types above the
-// table, newer than our headers, are skipped), and where the last one ended.
-struct AttributeWalk {
-  const nlattr** table;
-  std::uint16_t max;
-  const char* end;
-};
-
-int note_attribute(const nlattr* attribute, void* data) {
-  auto* walk = static_cast<AttributeWalk*>(data);
-  const std::uint16_t type = mnl_attr_get_type(attribute);
-  if (type <= walk->max) {
-    walk->table[type] = attribute;
-  }
-  walk->end = reinterpret_cast<const char*>(attribute) + MNL_ALIGN(attribute->nla_len);
-  return MNL_CB_OK;
-}
-
-// Fills `table` from the `length` bytes at `payload`. libmnl stops quietly at the first
-// attribute that does not fit, which would make a message cut inside an attribute look
-// like a shorter, valid one: the walk has to reach the end (the last attribute may lack
-// its padding) for the bytes to count as attributes.
-template <std::size_t Size>
-bool parse_attributes(const void* payload, std::size_t length,
-                      std::array<const nlattr*, Size>& table) {
-  AttributeWalk walk{table.data(), static_cast<std::uint16_t>(Size - 1),
-                     static_cast<const char*>(payload)};
-  mnl_attr_parse_payload(payload, length, note_attribute, &walk);
-  return walk.end >= static_cast<const char*>(payload) + length;
-}
-
-template <std::size_t Size>
-bool parse_nested(const nlattr* nest, std::array<const nlattr*, Size>& table) {
-  return parse_attributes(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), table);
-}
-
-// The attribute's payload as a big-endian number of exactly sizeof(Number) bytes.
-template <typename Number>
-bool read_number(const nlattr* attribute, Number& out) {
-  if (mnl_attr_get_payload_len(attribute) != sizeof(Number)) {
-    return false;
-  }
-  Number raw;
-  std::memcpy(&raw, mnl_attr_get_payload(attribute), sizeof raw);
-  if constexpr (sizeof(Number) == 1) {
-    out = raw;
-  } else if constexpr (sizeof(Number) == 2) {
-    out = be16toh(raw);
-  } else if constexpr (sizeof(Number) == 4) {
-    out = be32toh(raw);
-  } else {
-    out = be64toh(raw);
-  }
-  return true;
-}
-
-// An optional number: absent is fine, present must be well formed.
+// An optional number: absent is fine, present must be well formed (big-endian, exactly
+// its size).
 template <typename Number>
 bool read_optional(const nlattr* attribute, Number& out) {
-  return attribute == nullptr || read_number(attribute, out);
+  return attribute == nullptr || read_be(attribute, out);
 }
 
 bool read_address(const nlattr* attribute, int family, std::string& out) {
   const std::size_t size = family == AF_INET ? 4 : 16;
-  if (attribute == nullptr || mnl_attr_get_payload_len(attribute) != size) {
+  if (attribute == nullptr || payload(attribute).size() != size) {
     return false;
   }
   std::array<char, INET6_ADDRSTRLEN> text{};
-  if (inet_ntop(family, mnl_attr_get_payload(attribute), text.data(), text.size()) == nullptr) {
+  if (inet_ntop(family, payload(attribute).data(), text.data(), text.size()) == nullptr) {
     return false;
   }
   out = text.data();
@@ -117,12 +65,12 @@ bool read_address(const nlattr* attribute, int family, std::string& out) {
 // CTA_TUPLE_ORIG: { CTA_TUPLE_IP { SRC, DST }, CTA_TUPLE_PROTO { NUM, SRC_PORT, DST_PORT } }.
 bool parse_tuple(const nlattr* tuple, Flow& flow) {
   std::array<const nlattr*, CTA_TUPLE_MAX + 1> parts{};
-  if (!parse_nested(tuple, parts) || parts[CTA_TUPLE_IP] == nullptr ||
+  if (!table_nested(tuple, parts) || parts[CTA_TUPLE_IP] == nullptr ||
       parts[CTA_TUPLE_PROTO] == nullptr) {
     return false;
   }
   std::array<const nlattr*, CTA_IP_MAX + 1> ip{};
-  if (!parse_nested(parts[CTA_TUPLE_IP], ip)) {
+  if (!table_nested(parts[CTA_TUPLE_IP], ip)) {
     return false;
   }
   const bool v4 = flow.family == AF_INET;
@@ -131,8 +79,8 @@ bool parse_tuple(const nlattr* tuple, Flow& flow) {
     return false;
   }
   std::array<const nlattr*, CTA_PROTO_MAX + 1> proto{};
-  return parse_nested(parts[CTA_TUPLE_PROTO], proto) && proto[CTA_PROTO_NUM] != nullptr &&
-         read_number(proto[CTA_PROTO_NUM], flow.protocol) &&
+  return table_nested(parts[CTA_TUPLE_PROTO], proto) && proto[CTA_PROTO_NUM] != nullptr &&
+         read_be(proto[CTA_PROTO_NUM], flow.protocol) &&
          read_optional(proto[CTA_PROTO_SRC_PORT], flow.source_port) &&
          read_optional(proto[CTA_PROTO_DST_PORT], flow.destination_port);
 }
@@ -141,22 +89,22 @@ bool parse_tuple(const nlattr* tuple, Flow& flow) {
 // 2.6.27); a nest without both is malformed.
 bool parse_counters(const nlattr* nest, std::uint64_t& packets, std::uint64_t& bytes) {
   std::array<const nlattr*, CTA_COUNTERS_MAX + 1> counters{};
-  return parse_nested(nest, counters) && counters[CTA_COUNTERS_PACKETS] != nullptr &&
+  return table_nested(nest, counters) && counters[CTA_COUNTERS_PACKETS] != nullptr &&
          counters[CTA_COUNTERS_BYTES] != nullptr &&
-         read_number(counters[CTA_COUNTERS_PACKETS], packets) &&
-         read_number(counters[CTA_COUNTERS_BYTES], bytes);
+         read_be(counters[CTA_COUNTERS_PACKETS], packets) &&
+         read_be(counters[CTA_COUNTERS_BYTES], bytes);
 }
 
 bool parse_timestamps(const nlattr* nest, Flow& flow) {
   std::array<const nlattr*, CTA_TIMESTAMP_MAX + 1> stamps{};
-  if (!parse_nested(nest, stamps)) {
+  if (!table_nested(nest, stamps)) {
     return false;
   }
   for (const auto& [type, field] : {std::pair{CTA_TIMESTAMP_START, &flow.start_ns},
                                     std::pair{CTA_TIMESTAMP_STOP, &flow.stop_ns}}) {
     if (stamps[type] != nullptr) {
       std::uint64_t value = 0;
-      if (!read_number(stamps[type], value)) {
+      if (!read_be(stamps[type], value)) {
         return false;
       }
       *field = value;
@@ -201,56 +149,13 @@ std::error_code set_to_one(const char* path) {
 // AF_UNSPEC means all; a flush honours it only when nfgenmsg.version is not 0 (checked
 // on 6.18 in tests/net/conntrack_lab_test.cpp), so AF_UNSPEC with version 0 is all on
 // any kernel.
-class MarkRequest {
- public:
-  MarkRequest(std::uint8_t ctnetlink_type, std::uint16_t flags, std::uint32_t mark,
-              std::uint32_t mask) {
-    nlmsghdr* header = mnl_nlmsg_put_header(buffer_.data());
-    header->nlmsg_type = message_type(ctnetlink_type);
-    header->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
-    auto* family = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(nfgenmsg)));
-    family->nfgen_family = AF_UNSPEC;
-    family->version = NFNETLINK_V0;
-    family->res_id = 0;
-    mnl_attr_put_u32(header, CTA_MARK, htobe32(mark));
-    mnl_attr_put_u32(header, CTA_MARK_MASK, htobe32(mask));
-  }
-  MarkRequest(const MarkRequest&) = delete;
-  MarkRequest& operator=(const MarkRequest&) = delete;
-
-  // Sends the request on `socket` and reads answers until the kernel's ACK or error, or
-  // the end of a dump; other messages go to `on_message`. ctnetlink ends a dump with an
-  // NLMSG_DONE that never carries an error (failures come as NLMSG_ERROR before any data),
-  // so libmnl's own handling of both is enough.
-  std::error_code transact(NetlinkSocket& socket, mnl_cb_t on_message, void* data) {
-    auto* header = reinterpret_cast<nlmsghdr*>(buffer_.data());
-    header->nlmsg_seq = socket.next_sequence();
-    if (std::error_code error = socket.send(header, header->nlmsg_len)) {
-      return error;
-    }
-    return socket.run_until_stop(header->nlmsg_seq, on_message, data);
-  }
-
- private:
-  alignas(nlmsghdr) std::array<char, kRequestSize> buffer_{};
-};
-
-struct Dump {
-  std::vector<Flow> flows;
-};
-
-int on_dumped_flow(const nlmsghdr* header, void* data) {
-  if (header->nlmsg_type != message_type(IPCTNL_MSG_CT_NEW)) {
-    return MNL_CB_OK;
-  }
-  Flow flow;
-  // mnl_cb_run2 has checked that the message fits the datagram.
-  if (!parse_flow(header, header->nlmsg_len, flow)) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
-  }
-  static_cast<Dump*>(data)->flows.push_back(std::move(flow));
-  return MNL_CB_OK;
+Request mark_request(std::uint8_t ctnetlink_type, std::uint16_t flags, std::uint32_t mark,
+                     std::uint32_t mask) {
+  Request request(message_type(ctnetlink_type), flags, kRequestSize);
+  request.nfgen(AF_UNSPEC, NFNETLINK_V0, 0);
+  request.put_be32(CTA_MARK, mark);
+  request.put_be32(CTA_MARK_MASK, mask);
+  return request;
 }
 
 auto identity(const Flow& flow) {
@@ -307,16 +212,14 @@ bool parse_flow(const nlmsghdr* message, std::size_t length, Flow& flow) {
       message->nlmsg_type != message_type(IPCTNL_MSG_CT_DELETE)) {
     return false;
   }
-  const auto* family = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(message));
+  const auto* family = fixed_header<nfgenmsg>(message);
   Flow parsed;
   parsed.family = family->nfgen_family;
   if (parsed.family != AF_INET && parsed.family != AF_INET6) {
     return false;
   }
-  const std::size_t offset = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
   std::array<const nlattr*, CTA_MAX + 1> top{};
-  if (!parse_attributes(reinterpret_cast<const char*>(message) + offset,
-                        message->nlmsg_len - offset, top)) {
+  if (!table(*payload_after<nfgenmsg>(message), top)) {
     return false;
   }
   if (top[CTA_TUPLE_ORIG] == nullptr || !parse_tuple(top[CTA_TUPLE_ORIG], parsed) ||
@@ -360,18 +263,29 @@ std::error_code dump_flows(NetlinkSocket& socket, std::uint32_t mark, std::uint3
   if ((mark & ~mask) != 0) {
     return errno_code(EINVAL);
   }
-  MarkRequest request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, mark, mask);
-  Dump dump;
-  if (std::error_code error = request.transact(socket, on_dumped_flow, &dump)) {
+  Request request = mark_request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, mark, mask);
+  std::vector<Flow> dumped;
+  const auto on_flow = [&](const nlmsghdr* message) -> std::error_code {
+    if (message->nlmsg_type != message_type(IPCTNL_MSG_CT_NEW)) {
+      return {};
+    }
+    Flow flow;
+    // transact has checked that the message fits the datagram.
+    if (!parse_flow(message, message->nlmsg_len, flow)) {
+      return errno_code(EBADMSG);
+    }
+    dumped.push_back(std::move(flow));
+    return {};
+  };
+  if (std::error_code error = transact(socket, request, on_flow)) {
     return error;
   }
-  std::sort(dump.flows.begin(), dump.flows.end(),
+  std::sort(dumped.begin(), dumped.end(),
             [](const Flow& a, const Flow& b) { return identity(a) < identity(b); });
-  dump.flows.erase(
-      std::unique(dump.flows.begin(), dump.flows.end(),
-                  [](const Flow& a, const Flow& b) { return identity(a) == identity(b); }),
-      dump.flows.end());
-  flows = std::move(dump.flows);
+  dumped.erase(std::unique(dumped.begin(), dumped.end(),
+                           [](const Flow& a, const Flow& b) { return identity(a) == identity(b); }),
+               dumped.end());
+  flows = std::move(dumped);
   return {};
 }
 
@@ -379,8 +293,8 @@ std::error_code delete_flows(NetlinkSocket& socket, std::uint32_t mark, std::uin
   if (mask == 0 || (mark & ~mask) != 0) {
     return errno_code(EINVAL);
   }
-  MarkRequest request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, mark, mask);
-  return request.transact(socket, nullptr, nullptr);
+  Request request = mark_request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, mark, mask);
+  return transact(socket, request);
 }
 
 std::error_code dump_flows(std::uint32_t mark, std::uint32_t mask, std::vector<Flow>& flows) {
@@ -412,46 +326,30 @@ std::error_code FlowEvents::open(std::uint32_t mark_mask, std::uint32_t excluded
 
 std::error_code FlowEvents::open_with_filter(std::optional<std::uint32_t> mark_mask,
                                              std::uint32_t excluded) {
-  NetlinkSocket socket;
-  // The timeout only matters to blocking reads, which this socket never does.
-  if (std::error_code error = socket.open(NETLINK_NETFILTER, std::chrono::seconds(1))) {
+  const int groups[] = {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY};
+  // The filter goes on before the groups are joined, so no unfiltered event gets in.
+  std::optional<MarkFilter> filter;
+  sock_fprog program{};
+  if (mark_mask) {
+    program = filter.emplace(*mark_mask, excluded).program();
+  }
+  Subscription events;
+  if (std::error_code error =
+          events.open(NETLINK_NETFILTER, groups, kReceiveBuffer, filter ? &program : nullptr)) {
     return error;
   }
-  const int fd = mnl_socket_get_fd(socket.get());
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-    return errno_code(errno);
-  }
-  int size = kReceiveBuffer;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0) {
-    return errno_code(errno);
-  }
-  // The filter goes on before the groups are joined, so no unfiltered event gets in.
-  if (mark_mask) {
-    MarkFilter filter(*mark_mask, excluded);
-    sock_fprog program = filter.program();
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
-      return errno_code(errno);
-    }
-  }
-  for (int group : {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY}) {
-    if (mnl_socket_setsockopt(socket.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-      return errno_code(errno);
-    }
-  }
-  socket_ = std::move(socket);
+  events_ = std::move(events);
   return {};
 }
 
 int FlowEvents::fd() const {
-  return socket_.get() != nullptr ? mnl_socket_get_fd(socket_.get()) : -1;
+  return events_.fd();
 }
 
 int FlowEvents::receive_buffer() const {
   int size = 0;
   socklen_t length = sizeof size;
-  if (socket_.get() == nullptr || getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) != 0) {
+  if (fd() < 0 || getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) != 0) {
     return 0;
   }
   return size;
@@ -460,38 +358,26 @@ int FlowEvents::receive_buffer() const {
 std::error_code FlowEvents::read(std::vector<FlowEvent>& events, bool& lost) {
   events.clear();
   lost = false;
-  if (socket_.get() == nullptr) {
+  if (fd() < 0) {
     return errno_code(EBADF);
   }
-  // NetlinkSocket::receive skips datagrams another process sent to our port id.
-  std::vector<std::uint8_t> buffer;
-  for (int datagram = 0; datagram < kReadBatch; ++datagram) {
-    const std::error_code error = socket_.receive(buffer, std::chrono::milliseconds(0));
-    if (error == std::errc::timed_out) {
-      return {};  // nothing more waiting
-    }
-    // ENOBUFS: the kernel dropped events; EMSGSIZE (cannot happen with events of a few
-    // hundred bytes) would lose one.
-    if (error.value() == ENOBUFS || error.value() == EMSGSIZE) {
-      lost = true;
-      continue;
-    }
-    if (error) {
-      return error;
-    }
-    int remaining = static_cast<int>(buffer.size());
-    for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
-      FlowEvent event{message->nlmsg_type == message_type(IPCTNL_MSG_CT_DELETE)
-                          ? FlowEventKind::Destroy
-                          : FlowEventKind::New,
-                      {}};
-      if (parse_flow(message, static_cast<std::size_t>(remaining), event.flow)) {
-        events.push_back(std::move(event));
-      }
-    }
-  }
-  return {};
+  // ENOBUFS: the kernel dropped events; EMSGSIZE (cannot happen with events of a few
+  // hundred bytes) would lose one. Messages that do not parse are skipped.
+  std::size_t lost_count = 0;
+  const std::error_code error = events_.read(
+      kReadBatch,
+      [&](const nlmsghdr* message) {
+        FlowEvent event{message->nlmsg_type == message_type(IPCTNL_MSG_CT_DELETE)
+                            ? FlowEventKind::Destroy
+                            : FlowEventKind::New,
+                        {}};
+        if (parse_flow(message, message->nlmsg_len, event.flow)) {
+          events.push_back(std::move(event));
+        }
+      },
+      lost_count);
+  lost = lost_count > 0;
+  return error;
 }
 
 }  // namespace sekisho::net

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "daemon/net/netlink_socket.hpp"
+#include "daemon/net/netlink_subscription.hpp"
 
 struct nlmsghdr;
 
@@ -145,7 +146,7 @@ class FlowEvents {
  private:
   std::error_code open_with_filter(std::optional<std::uint32_t> mark_mask, std::uint32_t excluded);
 
-  NetlinkSocket socket_;
+  Subscription events_;
 };
 
 // Parses one ctnetlink conntrack message (IPCTNL_MSG_CT_NEW as in dumps and NEW events,

@@ -1,8 +1,11 @@
 #include "daemon/net/netlink_socket.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <utility>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -14,10 +17,36 @@ std::error_code last_error() {
   return {errno != 0 ? errno : EIO, std::system_category()};
 }
 
-void set_buffer(int fd, int forced, int plain, int bytes) {
-  if (bytes > 0 && ::setsockopt(fd, SOL_SOCKET, forced, &bytes, sizeof bytes) != 0) {
-    ::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+std::error_code set_buffer(int fd, int forced, int plain, int bytes) {
+  if (bytes > 0 && ::setsockopt(fd, SOL_SOCKET, forced, &bytes, sizeof bytes) != 0 &&
+      ::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes) != 0) {
+    return last_error();
   }
+  return {};
+}
+
+std::error_code set_membership(mnl_socket* socket, int option, int group) {
+  if (mnl_socket_setsockopt(socket, option, &group, sizeof group) < 0) {
+    return last_error();
+  }
+  return {};
+}
+
+std::error_code set_filter(int fd, const std::vector<sock_filter>& code) {
+  sock_fprog program{static_cast<unsigned short>(code.size()),
+                     const_cast<sock_filter*>(code.data())};
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
+    return last_error();
+  }
+  return {};
+}
+
+std::error_code set_nonblocking_flag(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return last_error();
+  }
+  return {};
 }
 
 }  // namespace
@@ -36,10 +65,15 @@ std::error_code NetlinkSocket::open_socket(std::unique_ptr<mnl_socket, Closer>& 
   return {};
 }
 
-std::error_code NetlinkSocket::open(int bus, std::chrono::seconds timeout) {
+std::error_code NetlinkSocket::open(int bus, std::chrono::seconds timeout, Mode mode) {
   bus_ = bus;
   timeout_ = timeout;
+  mode_ = mode;
   options_.clear();
+  groups_.clear();
+  filter_.clear();
+  nonblocking_ = false;
+  redo_on_renew_ = nullptr;
   send_bytes_ = 0;
   receive_bytes_ = 0;
   suspect_ = false;
@@ -58,16 +92,76 @@ std::error_code NetlinkSocket::set_option(int name, int value) {
   return {};
 }
 
-void NetlinkSocket::apply_buffers() const {
+std::error_code NetlinkSocket::apply_buffers() const {
   const int fd = mnl_socket_get_fd(socket_.get());
-  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, send_bytes_);
-  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, receive_bytes_);
+  std::error_code send_error = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, send_bytes_);
+  std::error_code receive_error = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, receive_bytes_);
+  return send_error ? send_error : receive_error;
 }
 
-void NetlinkSocket::set_buffers(int send_bytes, int receive_bytes) {
+std::error_code NetlinkSocket::set_buffers(int send_bytes, int receive_bytes) {
   send_bytes_ = send_bytes > 0 ? send_bytes : send_bytes_;
   receive_bytes_ = receive_bytes > 0 ? receive_bytes : receive_bytes_;
-  apply_buffers();
+  return apply_buffers();
+}
+
+std::error_code NetlinkSocket::join_group(int group) {
+  if (std::error_code error = set_membership(socket_.get(), NETLINK_ADD_MEMBERSHIP, group)) {
+    return error;
+  }
+  if (std::find(groups_.begin(), groups_.end(), group) == groups_.end()) {
+    groups_.push_back(group);
+  }
+  return {};
+}
+
+std::error_code NetlinkSocket::leave_group(int group) {
+  if (std::error_code error = set_membership(socket_.get(), NETLINK_DROP_MEMBERSHIP, group)) {
+    return error;
+  }
+  groups_.erase(std::remove(groups_.begin(), groups_.end(), group), groups_.end());
+  return {};
+}
+
+std::error_code NetlinkSocket::attach_filter(const sock_fprog& program) {
+  std::vector<sock_filter> code(program.filter, program.filter + program.len);
+  if (std::error_code error = set_filter(fd(), code)) {
+    return error;
+  }
+  filter_ = std::move(code);
+  return {};
+}
+
+std::error_code NetlinkSocket::set_nonblocking() {
+  if (std::error_code error = set_nonblocking_flag(fd())) {
+    return error;
+  }
+  nonblocking_ = true;
+  return {};
+}
+
+void NetlinkSocket::on_renew(std::function<std::error_code(NetlinkSocket&)> redo) {
+  redo_on_renew_ = std::move(redo);
+}
+
+std::error_code NetlinkSocket::apply_subscription(mnl_socket* socket) const {
+  const int fd = mnl_socket_get_fd(socket);
+  if (nonblocking_) {
+    if (std::error_code error = set_nonblocking_flag(fd)) {
+      return error;
+    }
+  }
+  if (!filter_.empty()) {
+    if (std::error_code error = set_filter(fd, filter_)) {
+      return error;
+    }
+  }
+  for (int group : groups_) {
+    if (std::error_code error = set_membership(socket, NETLINK_ADD_MEMBERSHIP, group)) {
+      return error;
+    }
+  }
+  return {};
 }
 
 std::uint32_t NetlinkSocket::next_sequence(std::uint32_t count) {
@@ -99,21 +193,29 @@ void NetlinkSocket::discard_pending() {
 }
 
 void NetlinkSocket::renew() {
+  suspect_ = false;  // before `redo`, whose requests must not renew again
   std::unique_ptr<mnl_socket, Closer> fresh;
-  if (!open_socket(fresh)) {
-    socket_ = std::move(fresh);
+  if (!open_socket(fresh) && !apply_subscription(fresh.get())) {
+    std::swap(socket_, fresh);
     apply_buffers();
-  } else {
+    // The old socket goes first: what the kernel binds to a port id (an nfnetlink_log
+    // group) is released only when that socket closes.
+    fresh.reset();
+    if (redo_on_renew_ && redo_on_renew_(*this)) {
+      suspect_ = true;  // the next request tries again
+    }
+  } else if (mode_ == Mode::Requests) {
     discard_pending();  // no descriptor to spare: the old socket serves, drained
   }
-  suspect_ = false;
 }
 
 std::error_code NetlinkSocket::send(const void* message, std::size_t size) {
   if (suspect_) {
     renew();
   }
-  discard_pending();
+  if (mode_ == Mode::Requests) {
+    discard_pending();
+  }
   if (mnl_socket_sendto(socket_.get(), message, size) < 0) {
     suspect_ = true;
     return last_error();
@@ -141,7 +243,7 @@ std::error_code NetlinkSocket::receive(std::vector<std::uint8_t>& datagram,
     const ssize_t received = ::recvmsg(fd, &header, MSG_DONTWAIT);
     if (received >= 0) {
       if ((header.msg_flags & MSG_TRUNC) != 0) {
-        suspect_ = true;
+        suspect_ = mode_ == Mode::Requests;
         return {EMSGSIZE, std::system_category()};
       }
       // Only the kernel answers requests: anything another process sent (which takes
@@ -159,7 +261,9 @@ std::error_code NetlinkSocket::receive(std::vector<std::uint8_t>& datagram,
       continue;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      suspect_ = true;  // ENOBUFS: answers were dropped, and which is not known
+      // ENOBUFS: answers were dropped, and which is not known (events: the subscriber
+      // counts them lost).
+      suspect_ = mode_ == Mode::Requests || errno != ENOBUFS;
       return last_error();
     }
     if (wait.count() == 0) {

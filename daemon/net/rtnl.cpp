@@ -16,7 +16,10 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include "daemon/net/netlink_attributes.hpp"
+#include "daemon/net/netlink_request.hpp"
 #include "daemon/net/netlink_socket.hpp"
+#include "daemon/net/netlink_transaction.hpp"
 
 namespace sekisho::net {
 
@@ -49,92 +52,8 @@ int family_of(const policy::IpAddress& address) {
   return address.family == policy::Family::V4 ? AF_INET : AF_INET6;
 }
 
-// A request under construction: the header, then the family's fixed struct, then
-// attributes, in a buffer whose bounds every put is checked against. Not copyable: the
-// pointers handed out point into its own buffer.
-class Request {
- public:
-  Request(std::uint16_t type, std::uint16_t flags) {
-    nlmsghdr* header = mnl_nlmsg_put_header(buffer_.data());
-    header->nlmsg_type = type;
-    header->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
-  }
-  Request(const Request&) = delete;
-  Request& operator=(const Request&) = delete;
-
-  template <typename Fixed>
-  Fixed* put_fixed() {
-    return static_cast<Fixed*>(mnl_nlmsg_put_extra_header(header(), sizeof(Fixed)));
-  }
-
-  bool put_string(std::uint16_t type, const std::string& value) {
-    return mnl_attr_put_strz_check(header(), buffer_.size(), type, value.c_str());
-  }
-  bool put_bytes(std::uint16_t type, std::size_t length, const void* value) {
-    return mnl_attr_put_check(header(), buffer_.size(), type, length, value);
-  }
-  bool put_u32(std::uint16_t type, std::uint32_t value) {
-    return mnl_attr_put_u32_check(header(), buffer_.size(), type, value);
-  }
-  nlattr* start_nest(std::uint16_t type) {
-    return mnl_attr_nest_start_check(header(), buffer_.size(), type);
-  }
-  void end_nest(nlattr* nest) { mnl_attr_nest_end(header(), nest); }
-
-  nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buffer_.data()); }
-
- private:
-  alignas(nlmsghdr) std::array<char, kRequestSize> buffer_{};
-};
-
-// Dumps end with NLMSG_DONE, which carries the dump's error (e.g. ENODEV for a filter on
-// a missing link); libmnl 1.0.4 ignores it, so dumps use these control callbacks instead.
-// Giving mnl_cb_run2 a control array replaces all of libmnl's defaults below its length,
-// so NLMSG_ERROR is handled here too.
-int on_dump_error(const nlmsghdr* header, void*) {
-  if (mnl_nlmsg_get_payload_len(header) < sizeof(nlmsgerr)) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
-  }
-  const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-  if (error->error == 0) {
-    return MNL_CB_STOP;
-  }
-  errno = error->error < 0 ? -error->error : error->error;
-  return MNL_CB_ERROR;
-}
-
-int on_dump_done(const nlmsghdr* header, void*) {
-  if (mnl_nlmsg_get_payload_len(header) >= sizeof(int)) {
-    int error = 0;
-    std::memcpy(&error, mnl_nlmsg_get_payload(header), sizeof error);
-    if (error != 0) {
-      errno = error < 0 ? -error : error;
-      return MNL_CB_ERROR;
-    }
-  }
-  return MNL_CB_STOP;
-}
-
-enum class Kind { Acked, Dump };
-
-// Sends `request` on `socket` and reads answers until the kernel's ACK (or error) or, for a
-// dump, NLMSG_DONE. Messages of other types go to `on_message`.
-std::error_code transact(NetlinkSocket& socket, Request& request, Kind kind, mnl_cb_t on_message,
-                         void* data) {
-  nlmsghdr* header = request.header();
-  header->nlmsg_seq = socket.next_sequence();
-  if (std::error_code error = socket.send(header, header->nlmsg_len)) {
-    return error;
-  }
-  if (kind == Kind::Acked) {
-    return socket.run_until_stop(header->nlmsg_seq, on_message, data);
-  }
-  std::array<mnl_cb_t, NLMSG_DONE + 1> control{};
-  control[NLMSG_ERROR] = on_dump_error;
-  control[NLMSG_DONE] = on_dump_done;
-  return socket.run_until_stop(header->nlmsg_seq, on_message, data, control.data(),
-                               static_cast<unsigned>(control.size()));
+std::error_code bad_message() {
+  return errno_code(EBADMSG);
 }
 
 // Runs `call` on a socket of its own: the one-shot forms.
@@ -147,70 +66,37 @@ std::error_code on_own_socket(Call call) {
   return call(socket);
 }
 
-// The attributes of one message or nest, by type; later duplicates win. Types above `max`
-// (newer than our headers) are skipped.
-struct AttributeTable {
-  const nlattr** table;
-  std::uint16_t max;
-};
-
-int collect_attribute(const nlattr* attribute, void* data) {
-  auto* table = static_cast<AttributeTable*>(data);
-  const std::uint16_t type = mnl_attr_get_type(attribute);
-  if (type <= table->max) {
-    table->table[type] = attribute;
-  }
-  return MNL_CB_OK;
-}
-
-// libmnl's iteration stops at the first attribute whose length does not fit, so nothing
-// here reads past the message; a string without its NUL is cut at its length.
-std::string attribute_string(const nlattr* attribute) {
-  const auto* text = static_cast<const char*>(mnl_attr_get_payload(attribute));
-  return std::string(text, strnlen(text, mnl_attr_get_payload_len(attribute)));
-}
-
 struct LinkAnswer {
   LinkInfo info;
   bool seen = false;
 };
 
-int on_link(const nlmsghdr* header, void* data) {
+std::error_code on_link(const nlmsghdr* header, LinkAnswer& answer) {
   if (header->nlmsg_type != RTM_NEWLINK) {
-    return MNL_CB_OK;
+    return {};
   }
-  if (mnl_nlmsg_get_payload_len(header) < sizeof(ifinfomsg)) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
-  }
-  const auto* message = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(header));
+  const auto* message = fixed_header<ifinfomsg>(header);
   std::array<const nlattr*, IFLA_MAX + 1> attributes{};
-  AttributeTable table{attributes.data(), IFLA_MAX};
-  mnl_attr_parse(header, sizeof(ifinfomsg), collect_attribute, &table);
-  if (attributes[IFLA_IFNAME] == nullptr) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
+  if (message == nullptr || !table_after<ifinfomsg>(header, attributes) ||
+      attributes[IFLA_IFNAME] == nullptr) {
+    return bad_message();
   }
   LinkInfo info;
   info.index = message->ifi_index;
   info.flags = message->ifi_flags;
-  info.name = attribute_string(attributes[IFLA_IFNAME]);
+  if (!read_string(attributes[IFLA_IFNAME], info.name)) {
+    return bad_message();
+  }
   if (const nlattr* link_info = attributes[IFLA_LINKINFO]) {
-    if (mnl_attr_validate(link_info, MNL_TYPE_NESTED) < 0) {
-      errno = EBADMSG;
-      return MNL_CB_ERROR;
-    }
     std::array<const nlattr*, IFLA_INFO_MAX + 1> nested{};
-    AttributeTable nested_table{nested.data(), IFLA_INFO_MAX};
-    mnl_attr_parse_nested(link_info, collect_attribute, &nested_table);
-    if (nested[IFLA_INFO_KIND] != nullptr) {
-      info.kind = attribute_string(nested[IFLA_INFO_KIND]);
+    if (!table_nested(link_info, nested) ||
+        (nested[IFLA_INFO_KIND] != nullptr && !read_string(nested[IFLA_INFO_KIND], info.kind))) {
+      return bad_message();
     }
   }
-  auto* answer = static_cast<LinkAnswer*>(data);
-  answer->info = std::move(info);
-  answer->seen = true;
-  return MNL_CB_OK;
+  answer.info = std::move(info);
+  answer.seen = true;
+  return {};
 }
 
 // The body of RTM_NEWLINK/RTM_DELLINK/RTM_GETLINK for the link called `name` (by name, so
@@ -233,59 +119,47 @@ bool ipv6_link_local(const policy::IpAddress& address) {
          (address.bytes[1] & 0xc0) == 0x80;
 }
 
-int on_address(const nlmsghdr* header, void* data) {
+std::error_code on_address(const nlmsghdr* header, AddressDump& dump) {
   if (header->nlmsg_type != RTM_NEWADDR) {
-    return MNL_CB_OK;
+    return {};
   }
-  if (mnl_nlmsg_get_payload_len(header) < sizeof(ifaddrmsg)) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
+  const auto* message = fixed_header<ifaddrmsg>(header);
+  if (message == nullptr) {
+    return bad_message();
   }
-  auto* dump = static_cast<AddressDump*>(data);
-  const auto* message = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(header));
   // Kernels without strict checking send every link's addresses.
-  if (message->ifa_index != dump->index ||
+  if (message->ifa_index != dump.index ||
       (message->ifa_family != AF_INET && message->ifa_family != AF_INET6)) {
-    return MNL_CB_OK;
+    return {};
   }
   policy::InterfaceAddress address;
   address.address.family = message->ifa_family == AF_INET ? policy::Family::V4 : policy::Family::V6;
   const std::size_t length = message->ifa_family == AF_INET ? 4 : 16;
   std::array<const nlattr*, IFA_MAX + 1> attributes{};
-  AttributeTable table{attributes.data(), IFA_MAX};
-  mnl_attr_parse(header, sizeof(ifaddrmsg), collect_attribute, &table);
+  if (!table_after<ifaddrmsg>(header, attributes)) {
+    return bad_message();
+  }
   // IFA_LOCAL is our own address; on a point-to-point link IFA_ADDRESS is the peer's.
   // IPv6 sends IFA_ADDRESS alone.
   const nlattr* attribute =
       attributes[IFA_LOCAL] != nullptr ? attributes[IFA_LOCAL] : attributes[IFA_ADDRESS];
-  if (attribute == nullptr || mnl_attr_get_payload_len(attribute) != length ||
+  if (attribute == nullptr || payload(attribute).size() != length ||
       message->ifa_prefixlen > length * 8) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
+    return bad_message();
   }
-  std::memcpy(address.address.bytes.data(), mnl_attr_get_payload(attribute), length);
+  std::memcpy(address.address.bytes.data(), payload(attribute).data(), length);
   address.prefix = message->ifa_prefixlen;
   if (ipv6_link_local(address.address)) {
-    return MNL_CB_OK;
+    return {};
   }
   AddressStatus status{address, message->ifa_flags, 0};
   // The u8 in the header holds only the low flags; IFA_FLAGS has them all.
-  if (const nlattr* flags = attributes[IFA_FLAGS]) {
-    if (mnl_attr_validate(flags, MNL_TYPE_U32) < 0) {
-      errno = EBADMSG;
-      return MNL_CB_ERROR;
-    }
-    status.flags = mnl_attr_get_u32(flags);
+  if ((attributes[IFA_FLAGS] != nullptr && !read(attributes[IFA_FLAGS], status.flags)) ||
+      (attributes[IFA_PROTO] != nullptr && !read(attributes[IFA_PROTO], status.protocol))) {
+    return bad_message();
   }
-  if (const nlattr* protocol = attributes[IFA_PROTO]) {
-    if (mnl_attr_validate(protocol, MNL_TYPE_U8) < 0) {
-      errno = EBADMSG;
-      return MNL_CB_ERROR;
-    }
-    status.protocol = mnl_attr_get_u8(protocol);
-  }
-  dump->addresses.push_back(status);
-  return MNL_CB_OK;
+  dump.addresses.push_back(status);
+  return {};
 }
 
 void put_address(Request& request, int ifindex, const policy::InterfaceAddress& address) {
@@ -296,8 +170,8 @@ void put_address(Request& request, int ifindex, const policy::InterfaceAddress& 
   message->ifa_index = static_cast<unsigned>(ifindex);
   // Both the same, as `ip addr add` sends them: our address, no point-to-point peer.
   const std::size_t length = address.address.family == policy::Family::V4 ? 4 : 16;
-  request.put_bytes(IFA_LOCAL, length, address.address.bytes.data());
-  request.put_bytes(IFA_ADDRESS, length, address.address.bytes.data());
+  request.put_bytes(IFA_LOCAL, address.address.bytes.data(), length);
+  request.put_bytes(IFA_ADDRESS, address.address.bytes.data(), length);
 }
 
 // The number of bytes of an address of `family` (AF_INET or AF_INET6).
@@ -308,12 +182,12 @@ std::size_t address_length(int family) {
 // An address attribute of the message's family; false when its size is another.
 bool read_address(const nlattr* attribute, int family, policy::IpAddress& out) {
   const std::size_t length = address_length(family);
-  if (mnl_attr_get_payload_len(attribute) != length) {
+  if (payload(attribute).size() != length) {
     return false;
   }
   out.family = family == AF_INET ? policy::Family::V4 : policy::Family::V6;
   out.bytes = {};
-  std::memcpy(out.bytes.data(), mnl_attr_get_payload(attribute), length);
+  std::memcpy(out.bytes.data(), payload(attribute).data(), length);
   return true;
 }
 
@@ -321,8 +195,8 @@ bool read_address(const nlattr* attribute, int family, policy::IpAddress& out) {
 // attributes) goes out through `index`. False with `malformed` set when a record's length
 // does not fit.
 bool next_hop_uses(const nlattr* multipath, unsigned index, bool& malformed) {
-  const auto* bytes = static_cast<const std::uint8_t*>(mnl_attr_get_payload(multipath));
-  std::size_t remaining = mnl_attr_get_payload_len(multipath);
+  const std::uint8_t* bytes = payload(multipath).data();
+  std::size_t remaining = payload(multipath).size();
   bool uses = false;
   while (remaining >= sizeof(rtnexthop)) {
     rtnexthop hop{};
@@ -348,11 +222,6 @@ struct RouteDump {
   int unrepresentable = 0;
 };
 
-int bad_message() {
-  errno = EBADMSG;
-  return MNL_CB_ERROR;
-}
-
 // Whether the route needs more than Route can carry. Any of these, restored without it,
 // would be another route (or none: multipath, next-hop objects, encapsulations).
 bool unrepresentable(const rtmsg& message,
@@ -368,13 +237,12 @@ bool unrepresentable(const rtmsg& message,
   }
   // The kernel sends RTA_METRICS only with a metric set (an empty nest is cancelled).
   if (const nlattr* metrics = attributes[RTA_METRICS];
-      metrics != nullptr && mnl_attr_get_payload_len(metrics) > 0) {
+      metrics != nullptr && !payload(metrics).empty()) {
     return true;
   }
   // IPv6 sends the router preference with every route; medium is what add_route gives.
   if (const nlattr* preference = attributes[RTA_PREF];
-      preference != nullptr &&
-      (mnl_attr_get_payload_len(preference) < 1 || mnl_attr_get_u8(preference) != 0)) {
+      preference != nullptr && (payload(preference).empty() || payload(preference)[0] != 0)) {
     return true;
   }
   if (const nlattr* expires = attributes[RTA_EXPIRES]; expires != nullptr) {
@@ -382,9 +250,9 @@ bool unrepresentable(const rtmsg& message,
   }
   // IPv6 reports a route's remaining lifetime in its cache info.
   if (const nlattr* cache = attributes[RTA_CACHEINFO];
-      cache != nullptr && mnl_attr_get_payload_len(cache) >= sizeof(rta_cacheinfo)) {
+      cache != nullptr && payload(cache).size() >= sizeof(rta_cacheinfo)) {
     rta_cacheinfo info{};
-    std::memcpy(&info, mnl_attr_get_payload(cache), sizeof info);
+    std::memcpy(&info, payload(cache).data(), sizeof info);
     if (info.rta_expires != 0) {
       return true;
     }
@@ -392,55 +260,55 @@ bool unrepresentable(const rtmsg& message,
   return false;
 }
 
-int on_route(const nlmsghdr* header, void* data) {
+std::error_code on_route(const nlmsghdr* header, RouteDump& dump) {
   if (header->nlmsg_type != RTM_NEWROUTE) {
-    return MNL_CB_OK;
+    return {};
   }
-  if (mnl_nlmsg_get_payload_len(header) < sizeof(rtmsg)) {
+  const auto* fixed = fixed_header<rtmsg>(header);
+  if (fixed == nullptr) {
     return bad_message();
   }
-  auto* dump = static_cast<RouteDump*>(data);
   rtmsg message{};
-  std::memcpy(&message, mnl_nlmsg_get_payload(header), sizeof message);
+  std::memcpy(&message, fixed, sizeof message);
   // A kernel without the family's handler answers with every family's routes.
-  if (message.rtm_family != dump->family) {
-    return MNL_CB_OK;
+  if (message.rtm_family != dump.family) {
+    return {};
   }
   std::array<const nlattr*, RTA_MAX + 1> attributes{};
-  AttributeTable table{attributes.data(), RTA_MAX};
-  mnl_attr_parse(header, sizeof(rtmsg), collect_attribute, &table);
-  for (const int type : {RTA_OIF, RTA_TABLE, RTA_PRIORITY}) {
-    const nlattr* attribute = attributes[static_cast<std::size_t>(type)];
-    if (attribute != nullptr && mnl_attr_validate(attribute, MNL_TYPE_U32) < 0) {
-      return bad_message();
-    }
+  if (!table_after<rtmsg>(header, attributes)) {
+    return bad_message();
+  }
+  std::uint32_t oif = 0;
+  std::uint32_t table_id = message.rtm_table;  // rtm_table is 8 bits; RTA_TABLE holds more
+  std::uint32_t metric = 0;
+  if ((attributes[RTA_OIF] != nullptr && !read(attributes[RTA_OIF], oif)) ||
+      (attributes[RTA_TABLE] != nullptr && !read(attributes[RTA_TABLE], table_id)) ||
+      (attributes[RTA_PRIORITY] != nullptr && !read(attributes[RTA_PRIORITY], metric))) {
+    return bad_message();
   }
   // Kernels without strict checking send every link's routes; a multipath route names
   // its links in its next hops only.
-  bool through_link =
-      attributes[RTA_OIF] != nullptr && mnl_attr_get_u32(attributes[RTA_OIF]) == dump->index;
+  bool through_link = attributes[RTA_OIF] != nullptr && oif == dump.index;
   if (const nlattr* multipath = attributes[RTA_MULTIPATH]) {
     bool malformed = false;
-    through_link = next_hop_uses(multipath, dump->index, malformed) || through_link;
+    through_link = next_hop_uses(multipath, dump.index, malformed) || through_link;
     if (malformed) {
       return bad_message();
     }
   }
   if (!through_link) {
-    return MNL_CB_OK;
+    return {};
   }
   Route route;
-  // rtm_table is 8 bits; RTA_TABLE holds ids above 255.
-  route.table = attributes[RTA_TABLE] != nullptr ? mnl_attr_get_u32(attributes[RTA_TABLE])
-                                                 : message.rtm_table;
+  route.table = table_id;
   if ((message.rtm_flags & RTM_F_CLONED) != 0 || route.table == RT_TABLE_LOCAL ||
       message.rtm_protocol == RTPROT_KERNEL || message.rtm_protocol == RTPROT_RA ||
       message.rtm_protocol == RTPROT_REDIRECT) {
-    return MNL_CB_OK;
+    return {};
   }
   if (unrepresentable(message, attributes)) {
-    ++dump->unrepresentable;
-    return MNL_CB_OK;
+    ++dump.unrepresentable;
+    return {};
   }
   const int family = message.rtm_family;
   if (message.rtm_dst_len > address_length(family) * 8) {
@@ -470,16 +338,14 @@ int on_route(const nlmsghdr* header, void* data) {
     }
     route.source = address;
   }
-  if (const nlattr* priority = attributes[RTA_PRIORITY]) {
-    route.metric = mnl_attr_get_u32(priority);
-  }
+  route.metric = metric;
   route.protocol = message.rtm_protocol;
   route.scope = message.rtm_scope;
   route.type = message.rtm_type;
   route.onlink = (message.rtm_flags & RTNH_F_ONLINK) != 0;
-  route.ifindex = static_cast<int>(dump->index);
-  dump->routes.push_back(route);
-  return MNL_CB_OK;
+  route.ifindex = static_cast<int>(dump.index);
+  dump.routes.push_back(route);
+  return {};
 }
 
 bool same_family(const policy::IpAddress& address, const policy::Cidr& destination) {
@@ -512,31 +378,17 @@ void put_route(Request& request, const Route& route) {
   message->rtm_flags = route.onlink ? RTNH_F_ONLINK : 0U;
   // Everything fits kRequestSize: three addresses and four u32 attributes.
   if (route.destination.prefix > 0) {
-    request.put_bytes(RTA_DST, length, route.destination.network.bytes.data());
+    request.put_bytes(RTA_DST, route.destination.network.bytes.data(), length);
   }
   request.put_u32(RTA_TABLE, route.table);
   request.put_u32(RTA_OIF, static_cast<std::uint32_t>(route.ifindex));
   request.put_u32(RTA_PRIORITY, route.metric);
   if (route.gateway) {
-    request.put_bytes(RTA_GATEWAY, length, route.gateway->bytes.data());
+    request.put_bytes(RTA_GATEWAY, route.gateway->bytes.data(), length);
   }
   if (route.source) {
-    request.put_bytes(RTA_PREFSRC, length, route.source->bytes.data());
+    request.put_bytes(RTA_PREFSRC, route.source->bytes.data(), length);
   }
-}
-
-// Repeats a dump the kernel marks interrupted (libmnl reports NLM_F_DUMP_INTR as EINTR:
-// the list changed while the kernel sent it). `attempt` makes and sends one dump.
-template <typename Attempt>
-std::error_code dump_with_retries(Attempt attempt) {
-  std::error_code error;
-  for (int tries = 0; tries < kDumpAttempts; ++tries) {
-    error = attempt();
-    if (!error || error.value() != EINTR) {
-      break;
-    }
-  }
-  return error;
 }
 
 }  // namespace
@@ -562,13 +414,13 @@ std::error_code get_link(NetlinkSocket& socket, const std::string& name, LinkInf
   if (!valid_name(name)) {
     return invalid();
   }
-  Request request(RTM_GETLINK, NLM_F_ACK);
+  Request request(RTM_GETLINK, NLM_F_ACK, kRequestSize);
   put_link(request, name);
   // Ask for no statistics: they are most of the answer and nothing here reads them.
-  const std::uint32_t mask = RTEXT_FILTER_SKIP_STATS;
-  request.put_bytes(IFLA_EXT_MASK, sizeof mask, &mask);
+  request.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   LinkAnswer answer;
-  if (std::error_code error = transact(socket, request, Kind::Acked, on_link, &answer)) {
+  if (std::error_code error = transact(
+          socket, request, [&](const nlmsghdr* message) { return on_link(message, answer); })) {
     return error;
   }
   if (!answer.seen) {
@@ -584,23 +436,23 @@ std::error_code create_link(NetlinkSocket& socket, const std::string& name,
     return invalid();
   }
   // EXCL: an existing link of that name is never reconfigured by accident.
-  Request request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  Request request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, kRequestSize);
   put_link(request, name);
-  nlattr* link_info = request.start_nest(IFLA_LINKINFO);
-  if (link_info == nullptr || !request.put_string(IFLA_INFO_KIND, kind)) {
+  Request::Nest link_info = request.nest(IFLA_LINKINFO);
+  if (!link_info || !request.put_string(IFLA_INFO_KIND, kind)) {
     return invalid();  // a kind too long for any kernel
   }
-  request.end_nest(link_info);
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  link_info.end();
+  return transact(socket, request);
 }
 
 std::error_code delete_link(NetlinkSocket& socket, const std::string& name) {
   if (!valid_name(name)) {
     return invalid();
   }
-  Request request(RTM_DELLINK, NLM_F_ACK);
+  Request request(RTM_DELLINK, NLM_F_ACK, kRequestSize);
   put_link(request, name);
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request);
 }
 
 std::error_code set_link_up(NetlinkSocket& socket, const std::string& name, bool up) {
@@ -608,12 +460,12 @@ std::error_code set_link_up(NetlinkSocket& socket, const std::string& name, bool
     return invalid();
   }
   // Without NLM_F_CREATE a missing link is ENODEV, never a new one.
-  Request request(RTM_NEWLINK, NLM_F_ACK);
+  Request request(RTM_NEWLINK, NLM_F_ACK, kRequestSize);
   ifinfomsg* message = put_link(request, name);
   // ifi_change says which flags to touch, ifi_flags their new value.
   message->ifi_change = IFF_UP;
   message->ifi_flags = up ? IFF_UP : 0;
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request);
 }
 
 std::error_code list_addresses(NetlinkSocket& socket, int ifindex,
@@ -621,13 +473,14 @@ std::error_code list_addresses(NetlinkSocket& socket, int ifindex,
   if (ifindex <= 0) {
     return invalid();
   }
-  return dump_with_retries([&]() -> std::error_code {
-    Request request(RTM_GETADDR, NLM_F_DUMP);
+  return retry_interrupted(kDumpAttempts, [&]() -> std::error_code {
+    Request request(RTM_GETADDR, NLM_F_DUMP, kRequestSize);
     auto* message = request.put_fixed<ifaddrmsg>();
     message->ifa_family = AF_UNSPEC;  // both families in one dump
     message->ifa_index = static_cast<unsigned>(ifindex);
     AddressDump dump{static_cast<unsigned>(ifindex), {}};
-    if (std::error_code error = transact(socket, request, Kind::Dump, on_address, &dump)) {
+    if (std::error_code error = transact(
+            socket, request, [&](const nlmsghdr* answer) { return on_address(answer, dump); })) {
       return error;
     }
     out = std::move(dump.addresses);
@@ -654,9 +507,9 @@ std::error_code add_address(NetlinkSocket& socket, int ifindex,
     return invalid();
   }
   // REPLACE: an address already there is updated, not refused with EEXIST.
-  Request request(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+  Request request(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, kRequestSize);
   put_address(request, ifindex, address);
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request);
 }
 
 std::error_code delete_address(NetlinkSocket& socket, int ifindex,
@@ -664,9 +517,9 @@ std::error_code delete_address(NetlinkSocket& socket, int ifindex,
   if (ifindex <= 0 || !valid_address(address)) {
     return invalid();
   }
-  Request request(RTM_DELADDR, NLM_F_ACK);
+  Request request(RTM_DELADDR, NLM_F_ACK, kRequestSize);
   put_address(request, ifindex, address);
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request);
 }
 
 std::string to_string(const Route& route) {
@@ -696,16 +549,17 @@ std::error_code list_routes(NetlinkSocket& socket, int ifindex, std::vector<Rout
   // One dump per family: an AF_UNSPEC dump also walks the multicast routing families.
   for (const int family : {AF_INET, AF_INET6}) {
     RouteDump dump{static_cast<unsigned>(ifindex), family, {}, 0};
-    std::error_code error = dump_with_retries([&]() -> std::error_code {
+    std::error_code error = retry_interrupted(kDumpAttempts, [&]() -> std::error_code {
       dump.routes.clear();
       dump.unrepresentable = 0;
-      Request request(RTM_GETROUTE, NLM_F_DUMP);
+      Request request(RTM_GETROUTE, NLM_F_DUMP, kRequestSize);
       auto* message = request.put_fixed<rtmsg>();
       message->rtm_family = static_cast<std::uint8_t>(family);
       // rtm_table 0 with no RTA_TABLE: every table. The kernel filters by RTA_OIF under
       // strict checking; we check again in on_route for kernels without it.
       request.put_u32(RTA_OIF, static_cast<std::uint32_t>(ifindex));
-      return transact(socket, request, Kind::Dump, on_route, &dump);
+      return transact(socket, request,
+                      [&](const nlmsghdr* answer) { return on_route(answer, dump); });
     });
     // A kernel without IPv6 has no routes of it.
     if (error && family == AF_INET6 && error.value() == EAFNOSUPPORT) {
@@ -732,18 +586,18 @@ std::error_code add_route(NetlinkSocket& socket, const Route& route) {
     return invalid();
   }
   // EXCL: IPv6 would otherwise add a second next hop to a route of the same metric.
-  Request request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  Request request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, kRequestSize);
   put_route(request, route);
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request);
 }
 
 std::error_code delete_route(NetlinkSocket& socket, const Route& route) {
   if (!valid_route(route)) {
     return invalid();
   }
-  Request request(RTM_DELROUTE, NLM_F_ACK);
+  Request request(RTM_DELROUTE, NLM_F_ACK, kRequestSize);
   put_route(request, route);
-  return transact(socket, request, Kind::Acked, nullptr, nullptr);
+  return transact(socket, request);
 }
 
 std::error_code get_link(const std::string& name, LinkInfo& out) {

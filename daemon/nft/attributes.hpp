@@ -1,23 +1,28 @@
 #pragma once
-// Walking the top-level attributes of an nf_tables message (after its nfgenmsg header).
-// libmnl's mnl_attr_for_each is a C macro that does not compile as C++.
+// The top-level attributes of an nf_tables message (after its nfgenmsg header), walked
+// with the netlink toolkit's rules (daemon/net/netlink_attributes.hpp), and the names they
+// carry.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
-#include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "daemon/net/netlink_attributes.hpp"
+
 namespace sekisho::nft {
 
+// Calls visit(attribute) for each attribute; false when the message is too short for its
+// nfgenmsg or an attribute does not fit (the ones before it were visited).
 template <typename Visit>
-void for_each_attribute(const nlmsghdr* nlh, Visit visit) {
-  const auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
-  for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
-       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
-       attr = mnl_attr_next(attr)) {
-    visit(attr);
-  }
+bool for_each_attribute(const nlmsghdr* nlh, Visit visit) {
+  const std::optional<net::ByteSpan> attributes = net::payload_after<nfgenmsg>(nlh);
+  return attributes && net::walk(*attributes, [&](const nlattr* attribute) {
+           visit(attribute);
+           return true;
+         });
 }
 
 // Attribute 1 of every nf_tables object message names its table (NFTA_TABLE_NAME,
@@ -28,9 +33,9 @@ inline void object_names(const nlmsghdr* nlh, std::string& table, std::string& o
   const std::uint16_t name =
       message == NFT_MSG_NEWCHAIN || message == NFT_MSG_DELCHAIN ? NFTA_CHAIN_NAME : 2;
   for_each_attribute(nlh, [&](const nlattr* attr) {
-    const std::uint16_t type = mnl_attr_get_type(attr);
-    if ((type == 1 || type == name) && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
-      (type == 1 ? table : object) = mnl_attr_get_str(attr);
+    const std::uint16_t type = net::attribute_type(attr);
+    if (type == 1 || type == name) {
+      net::read_string(attr, type == 1 ? table : object);
     }
   });
 }

@@ -22,6 +22,8 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
 
+#include "daemon/net/netlink_attributes.hpp"
+
 namespace sekisho::nft {
 
 namespace {
@@ -198,21 +200,22 @@ std::vector<Dependency> dependencies_of(Selector selector) {
 // dump) types each NFTA_LIST_ELEM. The kernel accepts both, but libnftnl's own parser,
 // which the readback also runs over our messages, accepts only the latter.
 void mark_list_elements(nlmsghdr* nlh) {
-  auto* tail = static_cast<char*>(mnl_nlmsg_get_payload_tail(nlh));
-  for (auto* attr = static_cast<nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
-       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<char*>(attr)));
-       attr = mnl_attr_next(attr)) {
-    if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS) {
-      continue;
-    }
-    auto* end = static_cast<char*>(mnl_attr_get_payload(attr)) + mnl_attr_get_payload_len(attr);
-    for (auto* element = static_cast<nlattr*>(mnl_attr_get_payload(attr));
-         mnl_attr_ok(element, static_cast<int>(end - reinterpret_cast<char*>(element)));
-         element = mnl_attr_next(element)) {
-      element->nla_type =
-          static_cast<std::uint16_t>(NFTA_LIST_ELEM | (element->nla_type & NLA_F_NESTED));
-    }
+  const std::optional<net::ByteSpan> attributes = net::payload_after<nfgenmsg>(nlh);
+  if (!attributes) {
+    return;
   }
+  net::walk(*attributes, [](const nlattr* attr) {
+    if (net::attribute_type(attr) == NFTA_SET_ELEM_LIST_ELEMENTS) {
+      net::walk_nested(attr, [](const nlattr* element) {
+        // Our own message, being built: writable.
+        auto* writable = const_cast<nlattr*>(element);
+        writable->nla_type =
+            static_cast<std::uint16_t>(NFTA_LIST_ELEM | (element->nla_type & NLA_F_NESTED));
+        return true;
+      });
+    }
+    return true;
+  });
 }
 
 class RuleBuilder {

@@ -49,8 +49,9 @@ std::string set_key(const nftnl_set* set, const nlmsghdr* nlh, std::uint16_t id_
   }
   std::string key = name;
   for_each_attribute(nlh, [&](const nlattr* attr) {
-    if (mnl_attr_get_type(attr) == id_attribute) {
-      key = "#" + std::to_string(ntohl(mnl_attr_get_u32(attr)));
+    std::uint32_t id = 0;
+    if (net::attribute_type(attr) == id_attribute && net::read_be(attr, id)) {
+      key = "#" + std::to_string(id);
     }
   });
   return key;

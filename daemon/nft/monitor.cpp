@@ -1,14 +1,11 @@
 #include "daemon/nft/monitor.hpp"
 
 #include <cerrno>
+#include <limits>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <sys/socket.h>
 
 #include "daemon/nft/attributes.hpp"
 
@@ -60,50 +57,24 @@ const char* change_name(int type) {
 
 ChangeMonitor::ChangeMonitor(std::string table) : table_(std::move(table)) {}
 
-ChangeMonitor::~ChangeMonitor() {
-  if (socket_) {
-    mnl_socket_close(socket_);
-  }
-}
-
 std::error_code ChangeMonitor::open(int receive_buffer) {
-  socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (!socket_ || mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
-    return std::error_code(errno, std::generic_category());
-  }
-  int group = NFNLGRP_NFTABLES;
-  if (mnl_socket_setsockopt(socket_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-    return std::error_code(errno, std::generic_category());
-  }
   // A full apply of a large policy is tens of thousands of events: room for them, so
   // that only a real overflow reports loss.
-  int size = receive_buffer;
-  const int fd = mnl_socket_get_fd(socket_);
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-  return {};
+  const int groups[] = {NFNLGRP_NFTABLES};
+  return events_.open(NETLINK_NETFILTER, groups, receive_buffer);
 }
 
 std::error_code ChangeMonitor::pause() {
-  int group = NFNLGRP_NFTABLES;
-  if (mnl_socket_setsockopt(socket_, NETLINK_DROP_MEMBERSHIP, &group, sizeof group) < 0) {
-    return std::error_code(errno, std::generic_category());
-  }
-  return {};
+  return events_.pause();
 }
 
 std::error_code ChangeMonitor::resume() {
   pending_ = Commit{};  // events of a commit cut in half by the pause say nothing reliable
-  int group = NFNLGRP_NFTABLES;
-  if (mnl_socket_setsockopt(socket_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-    return std::error_code(errno, std::generic_category());
-  }
-  return {};
+  return events_.resume();
 }
 
 int ChangeMonitor::fd() const {
-  return mnl_socket_get_fd(socket_);
+  return events_.fd();
 }
 
 void ChangeMonitor::on_message(const nlmsghdr* nlh, std::vector<Commit>& commits) {
@@ -113,18 +84,20 @@ void ChangeMonitor::on_message(const nlmsghdr* nlh, std::vector<Commit>& commits
   const int type = nlh->nlmsg_type & 0xff;
   if (type == NFT_MSG_NEWGEN) {
     for_each_attribute(nlh, [this](const nlattr* attr) {
-      switch (mnl_attr_get_type(attr)) {
+      switch (net::attribute_type(attr)) {
         case NFTA_GEN_ID:
-          pending_.genid = ntohl(mnl_attr_get_u32(attr));
+          net::read_be(attr, pending_.genid);
           break;
         case NFTA_GEN_PROC_PID:
-          pending_.pid = ntohl(mnl_attr_get_u32(attr));
+          net::read_be(attr, pending_.pid);
           break;
-        case NFTA_GEN_PROC_NAME:
-          if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
-            pending_.process = printable(mnl_attr_get_str(attr));
+        case NFTA_GEN_PROC_NAME: {
+          std::string name;
+          if (net::read_string(attr, name)) {
+            pending_.process = printable(std::move(name));
           }
           break;
+        }
       }
     });
     commits.push_back(std::move(pending_));
@@ -135,7 +108,10 @@ void ChangeMonitor::on_message(const nlmsghdr* nlh, std::vector<Commit>& commits
   if (!change) {
     return;
   }
-  const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+  const auto* header = net::fixed_header<nfgenmsg>(nlh);
+  if (header == nullptr) {
+    return;
+  }
   std::string table;
   std::string object;
   object_names(nlh, table, object);
@@ -157,29 +133,26 @@ void ChangeMonitor::on_message(const nlmsghdr* nlh, std::vector<Commit>& commits
 }
 
 std::error_code ChangeMonitor::read(std::vector<Commit>& commits, bool& lost) {
-  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE * 4);
-  while (true) {
-    const ssize_t n = mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return {};
-      }
-      if (errno == ENOBUFS) {
-        lost = true;
-        pending_ = Commit{};
-        continue;
-      }
-      if (errno == EINTR) {
-        continue;
-      }
-      return std::error_code(errno, std::generic_category());
-    }
-    int remaining = static_cast<int>(n);
-    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(nlh, remaining);
-         nlh = mnl_nlmsg_next(nlh, &remaining)) {
-      on_message(nlh, commits);
+  // Events after a loss belong to a commit whose start is gone.
+  std::size_t lost_count = 0;
+  std::size_t seen = 0;
+  const std::error_code error = events_.read(
+      std::numeric_limits<std::size_t>::max(),
+      [&](const nlmsghdr* nlh) {
+        if (lost_count != seen) {
+          pending_ = Commit{};
+          seen = lost_count;
+        }
+        on_message(nlh, commits);
+      },
+      lost_count);
+  if (lost_count > 0) {
+    lost = true;
+    if (lost_count != seen) {
+      pending_ = Commit{};
     }
   }
+  return error;
 }
 
 }  // namespace sekisho::nft

@@ -10,7 +10,8 @@
 #include <system_error>
 #include <vector>
 
-struct mnl_socket;
+#include "daemon/net/netlink_subscription.hpp"
+
 struct nlmsghdr;
 
 namespace sekisho::nft {
@@ -26,12 +27,11 @@ struct Commit {
 class ChangeMonitor {
  public:
   explicit ChangeMonitor(std::string table);
-  ~ChangeMonitor();
   ChangeMonitor(const ChangeMonitor&) = delete;
   ChangeMonitor& operator=(const ChangeMonitor&) = delete;
 
   // Opens a non-blocking socket subscribed to the events, with room for that many bytes
-  // of them.
+  // of them. Only datagrams the kernel sent count.
   static constexpr int kReceiveBuffer = 32 * 1024 * 1024;
   std::error_code open(int receive_buffer = kReceiveBuffer);
   int fd() const;
@@ -44,15 +44,15 @@ class ChangeMonitor {
   std::error_code resume();
 
   // Reads every waiting event. Commits completed so far go to `commits`; `lost` is set
-  // when the kernel dropped events (the socket overflowed): then only a readback can tell
-  // what happened.
+  // when the kernel dropped events (the socket overflowed, or a datagram too large to
+  // read): then only a readback can tell what happened.
   std::error_code read(std::vector<Commit>& commits, bool& lost);
 
  private:
   void on_message(const nlmsghdr* nlh, std::vector<Commit>& commits);
 
   std::string table_;
-  mnl_socket* socket_ = nullptr;
+  net::Subscription events_;
   Commit pending_;
 };
 

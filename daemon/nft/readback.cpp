@@ -17,6 +17,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "daemon/net/netlink_request.hpp"
+#include "daemon/net/netlink_transaction.hpp"
 #include "daemon/nft/attributes.hpp"
 
 namespace sekisho::nft {
@@ -32,20 +34,28 @@ class Reader {
   // the kernel answered with (0 when none).
   using OnMessage = std::function<void(const nlmsghdr*)>;
   int request(std::uint16_t type, std::uint16_t flags,
-              const std::function<void(nlmsghdr*)>& payload, const OnMessage& on_message) {
-    std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
-    const std::uint32_t seq = socket_.next_sequence();
-    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buffer.data(), type, NFPROTO_INET, flags, seq);
+              const std::function<void(net::Request&)>& payload, const OnMessage& on_message) {
+    net::Request request(0, 0, MNL_SOCKET_BUFFER_SIZE);
+    // libnftnl's header: the subsystem in the type, nfgenmsg of family inet.
+    nftnl_nlmsg_build_hdr(reinterpret_cast<char*>(request.header()), type, NFPROTO_INET, flags, 0);
     if (payload) {
-      payload(nlh);
+      payload(request);
     }
     // Whatever an earlier request left waiting (the rest of an interrupted dump) is
     // discarded before this one goes out.
-    if (std::error_code error = socket_.send(nlh, nlh->nlmsg_len)) {
-      return error.value();
-    }
-    on_message_ = &on_message;
-    const std::error_code error = socket_.run_until_stop(seq, &Reader::on_data, this);
+    const std::error_code error =
+        net::transact(socket_, request, [&](const nlmsghdr* nlh) -> std::error_code {
+          const auto* header = net::fixed_header<nfgenmsg>(nlh);
+          if (header == nullptr) {
+            return std::make_error_code(std::errc::bad_message);
+          }
+          if (checking_ &&
+              ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) || ntohs(header->res_id) != generation_)) {
+            consistent_ = false;
+          }
+          on_message(nlh);
+          return {};
+        });
     return error ? error.value() : 0;
   }
 
@@ -59,20 +69,7 @@ class Reader {
   }
 
  private:
-  static int on_data(const nlmsghdr* nlh, void* data) {
-    auto* self = static_cast<Reader*>(data);
-    if (self->checking_) {
-      const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
-      if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) || ntohs(header->res_id) != self->generation_) {
-        self->consistent_ = false;
-      }
-    }
-    (*self->on_message_)(nlh);
-    return MNL_CB_OK;
-  }
-
   net::NetlinkSocket& socket_;
-  const OnMessage* on_message_ = nullptr;
   std::uint16_t generation_ = 0;
   bool checking_ = false;
   bool consistent_ = true;
@@ -91,12 +88,13 @@ int genid_of(Reader& reader, std::uint32_t& genid) {
 bool dump_once(Reader& reader, const std::string& table, Readback& out) {
   out.image = TableImage{};
   if (int error = genid_of(reader, out.genid)) {
-    out.error = std::error_code(error, std::generic_category());
+    out.error = std::error_code(error, std::system_category());
     return true;
   }
   reader.expect_generation(out.genid);
   auto keep_ours = [&](const nlmsghdr* nlh) {
-    const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+    // Reader::request has checked that the message holds its nfgenmsg.
+    const auto* header = net::fixed_header<nfgenmsg>(nlh);
     std::string owner;
     std::string object;
     object_names(nlh, owner, object);
@@ -106,11 +104,11 @@ bool dump_once(Reader& reader, const std::string& table, Readback& out) {
   };
   int error = reader.request(
       NFT_MSG_GETTABLE, NLM_F_ACK,
-      [&](nlmsghdr* nlh) { mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table.c_str()); }, keep_ours);
+      [&](net::Request& request) { request.put_string(NFTA_TABLE_NAME, table); }, keep_ours);
   if (error == ENOENT) {
     return reader.consistent();
   }
-  auto by_table = [&](nlmsghdr* nlh) { mnl_attr_put_strz(nlh, 1, table.c_str()); };
+  auto by_table = [&](net::Request& request) { request.put_string(1, table); };
   std::vector<std::string> set_names;
   auto note_set = [&](const nlmsghdr* nlh) {
     keep_ours(nlh);
@@ -129,9 +127,9 @@ bool dump_once(Reader& reader, const std::string& table, Readback& out) {
       break;
     error = reader.request(
         NFT_MSG_GETSETELEM, NLM_F_DUMP,
-        [&](nlmsghdr* nlh) {
-          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table.c_str());
-          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
+        [&](net::Request& request) {
+          request.put_string(NFTA_SET_ELEM_LIST_TABLE, table);
+          request.put_string(NFTA_SET_ELEM_LIST_SET, set);
         },
         keep_ours);
   }
@@ -141,7 +139,7 @@ bool dump_once(Reader& reader, const std::string& table, Readback& out) {
     return false;  // the table or a set went away during the dump: take it again
   }
   if (error) {
-    out.error = std::error_code(error, std::generic_category());
+    out.error = std::error_code(error, std::system_category());
     return true;
   }
   return reader.consistent();
@@ -174,7 +172,7 @@ Readback read_table(const std::string& table) {
 std::error_code read_genid(Socket& socket, std::uint32_t& genid) {
   Reader reader(socket.netlink());
   if (int error = genid_of(reader, genid)) {
-    return std::error_code(error, std::generic_category());
+    return std::error_code(error, std::system_category());
   }
   return {};
 }

@@ -4,10 +4,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <unordered_map>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
+
+#include "daemon/net/netlink_transaction.hpp"
 
 namespace sekisho::nft {
 
@@ -22,39 +23,6 @@ constexpr std::chrono::seconds kAnswerTimeout{30};
 constexpr std::size_t kReceiveBuffer = 16 * 1024 * 1024;
 constexpr std::size_t kRoomPerAnswer = 1024;
 constexpr std::size_t kLargestBuffer = 1U << 30;
-
-struct Collected {
-  std::uint32_t begin_seq = 0;
-  int batch_error = 0;
-  std::unordered_map<std::uint32_t, std::size_t> index_of_seq;
-  std::vector<bool> answered;
-  std::size_t answers = 0;
-  std::vector<MessageError> errors;
-};
-
-int on_error(const nlmsghdr* nlh, void* data) {
-  auto* collected = static_cast<Collected*>(data);
-  const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-  // nfnetlink answers BATCH_BEGIN for failures of the batch as a whole: no permission,
-  // no memory, a failed commit (then the other messages may all be acked).
-  if (nlh->nlmsg_seq == collected->begin_seq && error->error != 0) {
-    collected->batch_error = -error->error;
-    return MNL_CB_OK;
-  }
-  // An answer to another request (an earlier one's, come late) has none of our numbers.
-  auto it = collected->index_of_seq.find(nlh->nlmsg_seq);
-  if (it == collected->index_of_seq.end()) {
-    return MNL_CB_OK;
-  }
-  if (!collected->answered[it->second]) {
-    collected->answered[it->second] = true;
-    ++collected->answers;
-  }
-  if (error->error != 0) {
-    collected->errors.push_back(MessageError{it->second, -error->error});
-  }
-  return MNL_CB_OK;
-}
 
 int buffer_size(std::size_t bytes) {
   return static_cast<int>(std::min(bytes, kLargestBuffer));
@@ -86,33 +54,10 @@ BatchOutcome Socket::send_batch(Batch& batch, Send mode) {
     return outcome;
   }
 
-  Collected collected;
-  collected.begin_seq = batch.begin_seq;
-  collected.answered.assign(batch.seqs.size(), false);
-  for (std::size_t i = 0; i < batch.seqs.size(); ++i) {
-    collected.index_of_seq.emplace(batch.seqs[i], i);
-  }
-  mnl_cb_t callbacks[NLMSG_MIN_TYPE] = {};
-  callbacks[NLMSG_ERROR] = on_error;
-  std::vector<std::uint8_t> datagram;
-  // Every message asked for an ack; a refused batch answers only some of them, so stop
-  // when all are answered or, after an error, when nothing more is waiting.
-  while (collected.answers < batch.seqs.size()) {
-    const bool failed = !collected.errors.empty() || collected.batch_error != 0;
-    std::error_code error = failed ? socket_.receive(datagram, std::chrono::milliseconds(0))
-                                   : socket_.receive(datagram);
-    if (error == std::errc::timed_out && failed) {
-      break;
-    }
-    if (error) {
-      outcome.system = error;
-      break;
-    }
-    mnl_cb_run2(datagram.data(), datagram.size(), 0, socket_.port(), nullptr, &collected, callbacks,
-                NLMSG_MIN_TYPE);
-  }
-  outcome.errors = std::move(collected.errors);
-  outcome.batch_error = collected.batch_error;
+  net::Acks acks = net::collect_acks(socket_, batch.seqs, batch.begin_seq);
+  outcome.system = acks.system;
+  outcome.errors = std::move(acks.errors);
+  outcome.batch_error = acks.batch_error;
   return outcome;
 }
 

@@ -11,14 +11,13 @@
 #include <vector>
 
 #include "daemon/net/netlink_socket.hpp"
+#include "daemon/net/netlink_transaction.hpp"
 #include "daemon/nft/batch.hpp"
 
 namespace sekisho::nft {
 
-struct MessageError {
-  std::size_t index;  // into Batch::seqs / origins / what
-  int error;          // errno
-};
+// A message the kernel refused: its index into Batch::seqs / origins / what, and errno.
+using MessageError = net::AckError;
 
 struct BatchOutcome {
   std::error_code system;            // the socket itself failed

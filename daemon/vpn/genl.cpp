@@ -16,7 +16,10 @@
 #include <linux/wireguard.h>
 #include <netinet/in.h>
 
+#include "daemon/net/netlink_attributes.hpp"
+#include "daemon/net/netlink_request.hpp"
 #include "daemon/net/netlink_socket.hpp"
+#include "daemon/net/netlink_transaction.hpp"
 
 namespace sekisho::vpn {
 
@@ -45,25 +48,14 @@ constexpr std::size_t kFixedMessageRoom =
 
 // ---- building -------------------------------------------------------------------------
 
-nlmsghdr* put_genl_header(std::uint8_t* buffer, std::uint16_t type, std::uint16_t flags,
-                          std::uint32_t seq, std::uint8_t command, std::uint8_t version) {
-  nlmsghdr* message = mnl_nlmsg_put_header(buffer);
-  message->nlmsg_type = type;
-  message->nlmsg_flags = flags;
-  message->nlmsg_seq = seq;
-  auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(message, sizeof(genlmsghdr)));
-  genl->cmd = command;
-  genl->version = version;
-  return message;
+std::vector<std::uint8_t> finished(net::Request& request, std::uint32_t seq) {
+  request.header()->nlmsg_seq = seq;
+  const net::ByteSpan bytes = request.bytes();
+  return {bytes.begin(), bytes.end()};
 }
 
-std::vector<std::uint8_t> finished(const std::vector<std::uint8_t>& buffer,
-                                   const nlmsghdr* message) {
-  return {buffer.begin(), buffer.begin() + message->nlmsg_len};
-}
-
-// Builds the SET messages one after another into a buffer of `limit` bytes. Every put is
-// checked against the limit; what does not fit is taken back (mnl_attr_nest_cancel) and
+// Builds the SET messages one after another, each in a request of `limit` bytes. Every
+// put is checked against the limit; what does not fit is taken back (Nest::cancel) and
 // written again into the next message.
 class SetMessageBuilder {
  public:
@@ -73,8 +65,7 @@ class SetMessageBuilder {
         ifname_(ifname),
         change_(change),
         next_seq_(first_seq),
-        limit_(limit),
-        buffer_(limit) {}
+        limit_(limit) {}
 
   std::vector<std::vector<std::uint8_t>> build() {
     if (change_.empty()) {
@@ -90,33 +81,33 @@ class SetMessageBuilder {
 
  private:
   void open_message() {
-    std::fill(buffer_.begin(), buffer_.end(), 0);
-    message_ = put_genl_header(buffer_.data(), family_id_, NLM_F_REQUEST | NLM_F_ACK, next_seq_++,
-                               WG_CMD_SET_DEVICE, WG_GENL_VERSION);
+    request_.emplace(family_id_, NLM_F_ACK, limit_);
+    request_->genl(WG_CMD_SET_DEVICE, WG_GENL_VERSION);
     // The limit leaves room for the name and the device attributes (kFixedMessageRoom).
-    mnl_attr_put_strz(message_, WGDEVICE_A_IFNAME, ifname_.c_str());
+    request_->put_string(WGDEVICE_A_IFNAME, ifname_);
     if (messages_.empty()) {
       if (change_.private_key) {
-        mnl_attr_put(message_, WGDEVICE_A_PRIVATE_KEY, change_.private_key->size(),
-                     change_.private_key->data());
+        request_->put_bytes(WGDEVICE_A_PRIVATE_KEY, change_.private_key->data(),
+                            change_.private_key->size());
       }
       if (change_.listen_port) {
-        mnl_attr_put_u16(message_, WGDEVICE_A_LISTEN_PORT, *change_.listen_port);
+        request_->put_u16(WGDEVICE_A_LISTEN_PORT, *change_.listen_port);
       }
     }
-    peers_nest_ = nullptr;
+    peers_nest_.reset();
     peers_in_message_ = 0;
   }
 
   void close_message() {
-    if (peers_nest_ != nullptr) {
+    if (peers_nest_) {
       if (peers_in_message_ == 0) {
-        mnl_attr_nest_cancel(message_, peers_nest_);
+        peers_nest_->cancel();
       } else {
-        mnl_attr_nest_end(message_, peers_nest_);
+        peers_nest_->end();
       }
+      peers_nest_.reset();
     }
-    messages_.push_back(finished(buffer_, message_));
+    messages_.push_back(finished(*request_, next_seq_++));
   }
 
   void next_message() {
@@ -129,20 +120,22 @@ class SetMessageBuilder {
     open_message();
   }
 
-  // The peer's nest with its key and, in its first chunk only, its flags and keepalive.
-  nlattr* put_peer_header(const PeerChange& peer, bool first_chunk) {
-    if (peers_nest_ == nullptr) {
-      peers_nest_ = mnl_attr_nest_start_check(message_, limit_, WGDEVICE_A_PEERS);
-      if (peers_nest_ == nullptr) {
-        return nullptr;
+  // The peer's nest with its key and, in its first chunk only, its flags and keepalive;
+  // a closed nest when that does not fit.
+  net::Request::Nest put_peer_header(const PeerChange& peer, bool first_chunk) {
+    if (!peers_nest_) {
+      net::Request::Nest peers = request_->nest(WGDEVICE_A_PEERS);
+      if (!peers) {
+        return peers;
       }
+      peers_nest_.emplace(std::move(peers));
     }
-    nlattr* peer_nest = mnl_attr_nest_start_check(message_, limit_, 0);
-    if (peer_nest == nullptr) {
-      return nullptr;
+    net::Request::Nest peer_nest = request_->nest(0);
+    if (!peer_nest) {
+      return peer_nest;
     }
-    bool fits = mnl_attr_put_check(message_, limit_, WGPEER_A_PUBLIC_KEY, peer.public_key.size(),
-                                   peer.public_key.data());
+    bool fits =
+        request_->put_bytes(WGPEER_A_PUBLIC_KEY, peer.public_key.data(), peer.public_key.size());
     if (fits && first_chunk) {
       std::uint32_t flags = 0;
       if (peer.remove) {
@@ -151,37 +144,34 @@ class SetMessageBuilder {
         flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
       }
       if (flags != 0) {
-        fits = mnl_attr_put_u32_check(message_, limit_, WGPEER_A_FLAGS, flags);
+        fits = request_->put_u32(WGPEER_A_FLAGS, flags);
       }
       if (fits && !peer.remove && peer.keepalive_seconds) {
-        fits = mnl_attr_put_u16_check(message_, limit_, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
-                                      *peer.keepalive_seconds);
+        fits = request_->put_u16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, *peer.keepalive_seconds);
       }
     }
     if (!fits) {
-      mnl_attr_nest_cancel(message_, peer_nest);
-      return nullptr;
+      peer_nest.cancel();
     }
     return peer_nest;
   }
 
   bool put_allowed_ip(const policy::Cidr& cidr) {
-    nlattr* nest = mnl_attr_nest_start_check(message_, limit_, 0);
-    if (nest == nullptr) {
+    net::Request::Nest nest = request_->nest(0);
+    if (!nest) {
       return false;
     }
     const bool v4 = cidr.network.family == policy::Family::V4;
     const bool fits =
-        mnl_attr_put_u16_check(message_, limit_, WGALLOWEDIP_A_FAMILY, v4 ? AF_INET : AF_INET6) &&
-        mnl_attr_put_check(message_, limit_, WGALLOWEDIP_A_IPADDR,
-                           v4 ? sizeof(in_addr) : sizeof(in6_addr), cidr.network.bytes.data()) &&
-        mnl_attr_put_u8_check(message_, limit_, WGALLOWEDIP_A_CIDR_MASK,
-                              static_cast<std::uint8_t>(cidr.prefix));
+        request_->put_u16(WGALLOWEDIP_A_FAMILY, v4 ? AF_INET : AF_INET6) &&
+        request_->put_bytes(WGALLOWEDIP_A_IPADDR, cidr.network.bytes.data(),
+                            v4 ? sizeof(in_addr) : sizeof(in6_addr)) &&
+        request_->put_u8(WGALLOWEDIP_A_CIDR_MASK, static_cast<std::uint8_t>(cidr.prefix));
     if (!fits) {
-      mnl_attr_nest_cancel(message_, nest);
+      nest.cancel();
       return false;
     }
-    mnl_attr_nest_end(message_, nest);
+    nest.end();
     return true;
   }
 
@@ -192,29 +182,29 @@ class SetMessageBuilder {
     std::size_t next_ip = 0;
     bool first_chunk = true;
     for (;;) {
-      nlattr* peer_nest = put_peer_header(peer, first_chunk);
-      if (peer_nest == nullptr) {
+      net::Request::Nest peer_nest = put_peer_header(peer, first_chunk);
+      if (!peer_nest) {
         next_message();
         continue;
       }
       if (next_ip < allowed_ips.size()) {
-        nlattr* ips_nest = mnl_attr_nest_start_check(message_, limit_, WGPEER_A_ALLOWEDIPS);
+        net::Request::Nest ips_nest = request_->nest(WGPEER_A_ALLOWEDIPS);
         std::size_t written = 0;
-        while (ips_nest != nullptr && next_ip < allowed_ips.size() &&
-               put_allowed_ip(allowed_ips[next_ip])) {
+        while (ips_nest && next_ip < allowed_ips.size() && put_allowed_ip(allowed_ips[next_ip])) {
           ++next_ip;
           ++written;
         }
         if (written == 0) {
           // Not even one allowed IP fits: a chunk with a key alone would only widen the
           // window in which REPLACE_ALLOWEDIPS has emptied the list. Start it afresh.
-          mnl_attr_nest_cancel(message_, peer_nest);
+          ips_nest.cancel();
+          peer_nest.cancel();
           next_message();
           continue;
         }
-        mnl_attr_nest_end(message_, ips_nest);
+        ips_nest.end();
       }
-      mnl_attr_nest_end(message_, peer_nest);
+      peer_nest.end();
       ++peers_in_message_;
       if (next_ip == allowed_ips.size()) {
         return;
@@ -229,9 +219,8 @@ class SetMessageBuilder {
   const WgChange& change_;
   std::uint32_t next_seq_;
   std::size_t limit_;
-  std::vector<std::uint8_t> buffer_;
-  nlmsghdr* message_ = nullptr;
-  nlattr* peers_nest_ = nullptr;
+  std::optional<net::Request> request_;
+  std::optional<net::Request::Nest> peers_nest_;
   std::size_t peers_in_message_ = 0;
   std::vector<std::vector<std::uint8_t>> messages_;
 };
@@ -247,114 +236,47 @@ std::error_code kernel_error(int negative_errno) {
   return {negative_errno < 0 ? -negative_errno : negative_errno, std::system_category()};
 }
 
-// Calls visit(attribute) for each attribute in `length` bytes at `payload`. False when an
-// attribute header is truncated or claims more than the space left, when bytes are left
-// over that cannot be an attribute, or when visit returns false.
-template <typename Visit>
-bool for_each_attribute(const void* payload, std::size_t length, Visit&& visit) {
-  const auto* bytes = static_cast<const std::uint8_t*>(payload);
-  std::size_t offset = 0;
-  while (offset < length) {
-    const auto* attribute = reinterpret_cast<const nlattr*>(bytes + offset);
-    if (!mnl_attr_ok(attribute, static_cast<int>(length - offset))) {
-      return false;
-    }
-    if (!visit(attribute)) {
-      return false;
-    }
-    // The last attribute's padding may reach past `length`; that ends the loop.
-    offset += MNL_ALIGN(attribute->nla_len);
-  }
-  return true;
-}
+using net::walk_messages;
+using net::walk_nested;
 
+// The attributes after the genetlink header; false when the message is too short to have
+// one, or as walk.
 template <typename Visit>
-bool for_each_nested(const nlattr* nest, Visit&& visit) {
-  return for_each_attribute(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest),
-                            std::forward<Visit>(visit));
-}
-
-// Calls visit(message) for each netlink message in one datagram, with the same checks.
-template <typename Visit>
-bool for_each_message(const std::vector<std::uint8_t>& datagram, Visit&& visit) {
-  std::size_t offset = 0;
-  while (offset < datagram.size()) {
-    const auto* message = reinterpret_cast<const nlmsghdr*>(datagram.data() + offset);
-    // mnl_nlmsg_ok compares nlmsg_len as an int, so a length of 2^31 or more would pass it;
-    // compare it unsigned as well.
-    if (!mnl_nlmsg_ok(message, static_cast<int>(datagram.size() - offset)) ||
-        message->nlmsg_len > datagram.size() - offset) {
-      return false;
-    }
-    if (!visit(message)) {
-      return false;
-    }
-    offset += MNL_ALIGN(message->nlmsg_len);
-  }
-  return true;
-}
-
-// The attributes after the genetlink header, if the message is long enough to have one.
-template <typename Visit>
-bool for_each_genl_attribute(const nlmsghdr* message, Visit&& visit) {
-  if (message->nlmsg_len < kGenlHeaderSize) {
-    return false;
-  }
-  const auto* start = reinterpret_cast<const std::uint8_t*>(message) + kGenlHeaderSize;
-  return for_each_attribute(start, message->nlmsg_len - kGenlHeaderSize,
-                            std::forward<Visit>(visit));
+bool walk_genl_attributes(const nlmsghdr* message, Visit&& visit) {
+  const std::optional<net::ByteSpan> attributes = net::payload_after<genlmsghdr>(message);
+  return attributes && net::walk(*attributes, std::forward<Visit>(visit));
 }
 
 const genlmsghdr* genl_header(const nlmsghdr* message) {
-  return static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(message));
+  return net::fixed_header<genlmsghdr>(message);
 }
 
-bool valid(const nlattr* attribute, mnl_attr_data_type type) {
-  return mnl_attr_validate(attribute, type) >= 0;
-}
-
-bool valid_length(const nlattr* attribute, std::size_t length) {
-  return mnl_attr_validate2(attribute, MNL_TYPE_BINARY, length) >= 0;
-}
-
+// The payload as a T of exactly sizeof(T) bytes, in `out`.
 template <typename T>
-T read_payload(const nlattr* attribute) {
+bool read_into(const nlattr* attribute, std::optional<T>& out) {
   T value;
-  std::memcpy(&value, mnl_attr_get_payload(attribute), sizeof value);
-  return value;
-}
-
-// The error code of an NLMSG_ERROR or NLMSG_DONE message: its payload starts with an int.
-std::optional<int> message_error(const nlmsghdr* message) {
-  if (message->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) {
-    return std::nullopt;
+  if (!net::read(attribute, value)) {
+    return false;
   }
-  int error = 0;
-  std::memcpy(&error, mnl_nlmsg_get_payload(message), sizeof error);
-  return error;
+  out = value;
+  return true;
 }
 
 std::optional<Endpoint> parse_endpoint(const nlattr* attribute, bool& ok) {
-  const std::size_t length = mnl_attr_get_payload_len(attribute);
-  if (length < sizeof(sa_family_t)) {
-    ok = false;
-    return std::nullopt;
-  }
-  const auto family = read_payload<sa_family_t>(attribute);
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
   Endpoint endpoint;
-  if (family == AF_INET && length == sizeof(sockaddr_in)) {
-    const auto address = read_payload<sockaddr_in>(attribute);
+  if (net::read(attribute, v4) && v4.sin_family == AF_INET) {
     endpoint.address.family = policy::Family::V4;
-    std::memcpy(endpoint.address.bytes.data(), &address.sin_addr, sizeof address.sin_addr);
-    endpoint.port = ntohs(address.sin_port);
+    std::memcpy(endpoint.address.bytes.data(), &v4.sin_addr, sizeof v4.sin_addr);
+    endpoint.port = ntohs(v4.sin_port);
     return endpoint;
   }
-  if (family == AF_INET6 && length == sizeof(sockaddr_in6)) {
+  if (net::read(attribute, v6) && v6.sin6_family == AF_INET6) {
     // The scope id of a link-local endpoint has no place in Endpoint and is dropped.
-    const auto address = read_payload<sockaddr_in6>(attribute);
     endpoint.address.family = policy::Family::V6;
-    std::memcpy(endpoint.address.bytes.data(), &address.sin6_addr, sizeof address.sin6_addr);
-    endpoint.port = ntohs(address.sin6_port);
+    std::memcpy(endpoint.address.bytes.data(), &v6.sin6_addr, sizeof v6.sin6_addr);
+    endpoint.port = ntohs(v6.sin6_port);
     return endpoint;
   }
   ok = false;
@@ -365,23 +287,15 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
   std::optional<std::uint16_t> family;
   const nlattr* address = nullptr;
   std::optional<std::uint8_t> prefix;
-  const bool walked = for_each_nested(nest, [&](const nlattr* attribute) {
-    switch (mnl_attr_get_type(attribute)) {
+  const bool walked = walk_nested(nest, [&](const nlattr* attribute) {
+    switch (net::attribute_type(attribute)) {
       case WGALLOWEDIP_A_FAMILY:
-        if (!valid(attribute, MNL_TYPE_U16)) {
-          return false;
-        }
-        family = mnl_attr_get_u16(attribute);
-        return true;
+        return read_into(attribute, family);
       case WGALLOWEDIP_A_IPADDR:
         address = attribute;
         return true;  // its length is checked against the family below
       case WGALLOWEDIP_A_CIDR_MASK:
-        if (!valid(attribute, MNL_TYPE_U8)) {
-          return false;
-        }
-        prefix = mnl_attr_get_u8(attribute);
-        return true;
+        return read_into(attribute, prefix);
       default:
         return true;
     }
@@ -390,9 +304,10 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
     return false;
   }
   policy::IpAddress network;
-  if (*family == AF_INET && valid_length(address, sizeof(in_addr))) {
+  const net::ByteSpan bytes = net::payload(address);
+  if (*family == AF_INET && bytes.size() == sizeof(in_addr)) {
     network.family = policy::Family::V4;
-  } else if (*family == AF_INET6 && valid_length(address, sizeof(in6_addr))) {
+  } else if (*family == AF_INET6 && bytes.size() == sizeof(in6_addr)) {
     network.family = policy::Family::V6;
   } else {
     return false;
@@ -400,8 +315,7 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
   if (*prefix > network.bits()) {
     return false;
   }
-  std::memcpy(network.bytes.data(), mnl_attr_get_payload(address),
-              mnl_attr_get_payload_len(address));
+  std::memcpy(network.bytes.data(), bytes.data(), bytes.size());
   // The kernel stores networks masked already; masking again keeps Cidr's promise even
   // if it ever did not.
   cidr = policy::mask(network, *prefix);
@@ -410,54 +324,35 @@ bool parse_allowed_ip(const nlattr* nest, policy::Cidr& cidr) {
 
 bool parse_peer(const nlattr* nest, WgPeer& peer) {
   bool has_public_key = false;
-  const bool walked = for_each_nested(nest, [&](const nlattr* attribute) {
-    switch (mnl_attr_get_type(attribute)) {
+  const bool walked = walk_nested(nest, [&](const nlattr* attribute) {
+    switch (net::attribute_type(attribute)) {
       case WGPEER_A_PUBLIC_KEY:
-        if (!valid_length(attribute, WG_KEY_LEN)) {
-          return false;
-        }
-        peer.public_key = read_payload<Key>(attribute);
-        has_public_key = true;
-        return true;
+        has_public_key = net::read(attribute, peer.public_key);
+        return has_public_key;
       case WGPEER_A_ENDPOINT: {
         bool ok = true;
         peer.endpoint = parse_endpoint(attribute, ok);
         return ok;
       }
       case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
-        if (!valid(attribute, MNL_TYPE_U16)) {
-          return false;
-        }
-        peer.keepalive_seconds = mnl_attr_get_u16(attribute);
-        return true;
+        return net::read(attribute, peer.keepalive_seconds);
       case WGPEER_A_LAST_HANDSHAKE_TIME: {
-        if (!valid_length(attribute, sizeof(__kernel_timespec))) {
+        __kernel_timespec time{};
+        if (!net::read(attribute, time)) {
           return false;
         }
-        const auto time = read_payload<__kernel_timespec>(attribute);
         peer.last_handshake_seconds = time.tv_sec;
         peer.last_handshake_nanoseconds = time.tv_nsec;
         return true;
       }
       case WGPEER_A_RX_BYTES:
-        if (!valid(attribute, MNL_TYPE_U64)) {
-          return false;
-        }
-        peer.rx_bytes = mnl_attr_get_u64(attribute);
-        return true;
+        return net::read(attribute, peer.rx_bytes);
       case WGPEER_A_TX_BYTES:
-        if (!valid(attribute, MNL_TYPE_U64)) {
-          return false;
-        }
-        peer.tx_bytes = mnl_attr_get_u64(attribute);
-        return true;
+        return net::read(attribute, peer.tx_bytes);
       case WGPEER_A_ALLOWEDIPS:
-        if (!valid(attribute, MNL_TYPE_NESTED)) {
-          return false;
-        }
-        return for_each_nested(attribute, [&](const nlattr* entry) {
+        return walk_nested(attribute, [&](const nlattr* entry) {
           policy::Cidr cidr;
-          if (!valid(entry, MNL_TYPE_NESTED) || !parse_allowed_ip(entry, cidr)) {
+          if (!parse_allowed_ip(entry, cidr)) {
             return false;
           }
           peer.allowed_ips.push_back(cidr);
@@ -482,36 +377,28 @@ void add_peer(WgDevice& device, WgPeer&& peer) {
 }
 
 bool parse_device_message(const nlmsghdr* message, WgDevice& device) {
-  if (message->nlmsg_len < kGenlHeaderSize || genl_header(message)->cmd != WG_CMD_GET_DEVICE) {
+  const genlmsghdr* genl = genl_header(message);
+  if (genl == nullptr || genl->cmd != WG_CMD_GET_DEVICE) {
     return false;
   }
-  return for_each_genl_attribute(message, [&](const nlattr* attribute) {
-    switch (mnl_attr_get_type(attribute)) {
-      case WGDEVICE_A_PRIVATE_KEY:
-        if (!valid_length(attribute, WG_KEY_LEN)) {
+  return walk_genl_attributes(message, [&](const nlattr* attribute) {
+    switch (net::attribute_type(attribute)) {
+      case WGDEVICE_A_PRIVATE_KEY: {
+        Key key;
+        if (!net::read(attribute, key)) {
           return false;
         }
-        device.private_key = read_payload<Key>(attribute);
+        device.private_key = key;
         return true;
+      }
       case WGDEVICE_A_LISTEN_PORT:
-        if (!valid(attribute, MNL_TYPE_U16)) {
-          return false;
-        }
-        device.listen_port = mnl_attr_get_u16(attribute);
-        return true;
+        return net::read(attribute, device.listen_port);
       case WGDEVICE_A_FWMARK:
-        if (!valid(attribute, MNL_TYPE_U32)) {
-          return false;
-        }
-        device.fwmark = mnl_attr_get_u32(attribute);
-        return true;
+        return net::read(attribute, device.fwmark);
       case WGDEVICE_A_PEERS:
-        if (!valid(attribute, MNL_TYPE_NESTED)) {
-          return false;
-        }
-        return for_each_nested(attribute, [&](const nlattr* nest) {
+        return walk_nested(attribute, [&](const nlattr* nest) {
           WgPeer peer;
-          if (!valid(nest, MNL_TYPE_NESTED) || !parse_peer(nest, peer)) {
+          if (!parse_peer(nest, peer)) {
             return false;
           }
           add_peer(device, std::move(peer));
@@ -535,23 +422,46 @@ std::error_code send_message(net::NetlinkSocket& socket, const std::vector<std::
   return socket.send(message.data(), message.size());
 }
 
-std::error_code resolve_family(net::NetlinkSocket& socket, std::uint32_t seq,
-                               std::uint16_t& family_id) {
+// The first datagram that answers `seq`: an answer an earlier request left behind (one
+// that came after its request timed out) is skipped.
+std::error_code receive_answer(net::NetlinkSocket& socket, std::uint32_t seq,
+                               std::vector<std::uint8_t>& datagram) {
+  for (;;) {
+    if (auto error = socket.receive(datagram)) {
+      return error;
+    }
+    const auto* first = reinterpret_cast<const nlmsghdr*>(datagram.data());
+    if (datagram.size() < sizeof(nlmsghdr) || first->nlmsg_seq == seq) {
+      return {};
+    }
+  }
+}
+
+std::error_code resolve_family(net::NetlinkSocket& socket, std::uint16_t& family_id) {
+  const std::uint32_t seq = socket.next_sequence();
   if (auto error = send_message(socket, genl_family_request(seq))) {
     return error;
   }
   std::vector<std::uint8_t> reply;
-  if (auto error = socket.receive(reply)) {
+  if (auto error = receive_answer(socket, seq, reply)) {
     return error;
   }
   return parse_genl_family_reply(reply, family_id);
+}
+
+// A generic netlink socket of its own and WireGuard's family id on it.
+std::error_code open_wireguard(net::NetlinkSocket& socket, std::uint16_t& family_id) {
+  if (auto error = socket.open(NETLINK_GENERIC, kReceiveTimeout)) {
+    return error;
+  }
+  return resolve_family(socket, family_id);
 }
 
 // Whether a dump part ends the dump. A part that cannot be walked ends it too: the parser
 // reports it, and waiting for more would only run into the timeout.
 bool ends_dump(const std::vector<std::uint8_t>& datagram) {
   bool end = false;
-  const bool walked = for_each_message(datagram, [&](const nlmsghdr* message) {
+  const bool walked = walk_messages(datagram, [&](const nlmsghdr* message) {
     end = end || message->nlmsg_type == NLMSG_DONE || message->nlmsg_type == NLMSG_ERROR;
     return true;
   });
@@ -561,21 +471,20 @@ bool ends_dump(const std::vector<std::uint8_t>& datagram) {
 }  // namespace
 
 std::vector<std::uint8_t> genl_family_request(std::uint32_t seq) {
-  std::vector<std::uint8_t> buffer(MNL_SOCKET_BUFFER_SIZE);
   // Without NLM_F_ACK the answer is one message: the family, or an error.
-  nlmsghdr* message =
-      put_genl_header(buffer.data(), GENL_ID_CTRL, NLM_F_REQUEST, seq, CTRL_CMD_GETFAMILY, 1);
-  mnl_attr_put_strz(message, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
-  return finished(buffer, message);
+  net::Request request(GENL_ID_CTRL, 0);
+  request.genl(CTRL_CMD_GETFAMILY, 1);
+  request.put_string(CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+  return finished(request, seq);
 }
 
 std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
                                         std::uint16_t& family_id) {
   std::optional<std::uint16_t> found;
   std::error_code error;
-  const bool walked = for_each_message(reply, [&](const nlmsghdr* message) {
+  const bool walked = walk_messages(reply, [&](const nlmsghdr* message) {
     if (message->nlmsg_type == NLMSG_ERROR) {
-      const auto code = message_error(message);
+      const auto code = net::message_error(message);
       if (!code) {
         return false;
       }
@@ -587,18 +496,12 @@ std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
     if (message->nlmsg_type != GENL_ID_CTRL) {
       return true;
     }
-    if (message->nlmsg_len < kGenlHeaderSize || genl_header(message)->cmd != CTRL_CMD_NEWFAMILY) {
+    const genlmsghdr* genl = genl_header(message);
+    if (genl == nullptr || genl->cmd != CTRL_CMD_NEWFAMILY) {
       return false;
     }
-    return for_each_genl_attribute(message, [&](const nlattr* attribute) {
-      if (mnl_attr_get_type(attribute) != CTRL_ATTR_FAMILY_ID) {
-        return true;
-      }
-      if (!valid(attribute, MNL_TYPE_U16)) {
-        return false;
-      }
-      found = mnl_attr_get_u16(attribute);
-      return true;
+    return walk_genl_attributes(message, [&](const nlattr* attribute) {
+      return net::attribute_type(attribute) != CTRL_ATTR_FAMILY_ID || read_into(attribute, found);
     });
   });
   if (!walked) {
@@ -616,11 +519,10 @@ std::error_code parse_genl_family_reply(const std::vector<std::uint8_t>& reply,
 
 std::vector<std::uint8_t> genl_get_request(std::uint16_t family_id, const std::string& ifname,
                                            std::uint32_t seq) {
-  std::vector<std::uint8_t> buffer(kGenlHeaderSize + attribute_size(ifname.size() + 1));
-  nlmsghdr* message = put_genl_header(buffer.data(), family_id, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                                      WG_CMD_GET_DEVICE, WG_GENL_VERSION);
-  mnl_attr_put_strz(message, WGDEVICE_A_IFNAME, ifname.c_str());
-  return finished(buffer, message);
+  net::Request request(family_id, NLM_F_DUMP, kGenlHeaderSize + attribute_size(ifname.size() + 1));
+  request.genl(WG_CMD_GET_DEVICE, WG_GENL_VERSION);
+  request.put_string(WGDEVICE_A_IFNAME, ifname);
+  return finished(request, seq);
 }
 
 std::vector<std::vector<std::uint8_t>> genl_set_messages(std::uint16_t family_id,
@@ -640,7 +542,7 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
   bool interrupted = false;
   std::error_code error;
   for (const auto& datagram : messages) {
-    const bool walked = for_each_message(datagram, [&](const nlmsghdr* message) {
+    const bool walked = walk_messages(datagram, [&](const nlmsghdr* message) {
       if (done || error) {
         return true;  // nothing after the end counts
       }
@@ -652,7 +554,7 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
           return true;
         case NLMSG_DONE:
         case NLMSG_ERROR: {
-          const auto code = message_error(message);
+          const auto code = net::message_error(message);
           if (!code) {
             return false;
           }
@@ -691,32 +593,26 @@ std::error_code parse_genl_device_dump(const std::vector<std::vector<std::uint8_
 }
 
 std::error_code GenlControl::get(WgDevice& device) {
-  std::error_code error;
-  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
-    net::NetlinkSocket socket;
-    if ((error = socket.open(NETLINK_GENERIC, kReceiveTimeout))) {
-      return error;
-    }
-    std::uint16_t family_id = 0;
-    if ((error = resolve_family(socket, 1, family_id))) {
-      return error;
-    }
-    if ((error = send_message(socket, genl_get_request(family_id, ifname_, 2)))) {
+  net::NetlinkSocket socket;
+  std::uint16_t family_id = 0;
+  if (auto error = open_wireguard(socket, family_id)) {
+    return error;
+  }
+  // parse_genl_device_dump reports a dump the device changed under as interrupted.
+  return net::retry_interrupted(kDumpAttempts, [&]() -> std::error_code {
+    const std::uint32_t seq = socket.next_sequence();
+    if (auto error = send_message(socket, genl_get_request(family_id, ifname_, seq))) {
       return error;
     }
     std::vector<std::vector<std::uint8_t>> parts;
     do {
       parts.emplace_back();
-      if ((error = socket.receive(parts.back()))) {
+      if (auto error = receive_answer(socket, seq, parts.back())) {
         return error;
       }
     } while (!ends_dump(parts.back()));
-    error = parse_genl_device_dump(parts, device);
-    if (error != std::errc::interrupted) {
-      return error;
-    }
-  }
-  return error;
+    return parse_genl_device_dump(parts, device);
+  });
 }
 
 std::error_code GenlControl::set(const WgChange& change) {
@@ -724,17 +620,15 @@ std::error_code GenlControl::set(const WgChange& change) {
     return {};
   }
   net::NetlinkSocket socket;
-  if (auto error = socket.open(NETLINK_GENERIC, kReceiveTimeout)) {
-    return error;
-  }
   std::uint16_t family_id = 0;
-  if (auto error = resolve_family(socket, 1, family_id)) {
+  if (auto error = open_wireguard(socket, family_id)) {
     return error;
   }
-  constexpr std::uint32_t kFirstSetSeq = 2;
-  const auto messages = genl_set_messages(family_id, ifname_, change, kFirstSetSeq);
-  std::uint32_t seq = kFirstSetSeq;
-  for (const auto& message : messages) {
+  // Numbered once the messages are known: one sequence number each.
+  auto messages = genl_set_messages(family_id, ifname_, change, 0);
+  std::uint32_t seq = socket.next_sequence(static_cast<std::uint32_t>(messages.size()));
+  for (auto& message : messages) {
+    reinterpret_cast<nlmsghdr*>(message.data())->nlmsg_seq = seq;
     if (auto error = send_message(socket, message)) {
       return error;
     }

@@ -20,97 +20,27 @@
 #include <netinet/in.h>
 
 #include "daemon/net/conntrack.hpp"
+#include "tests/net/netlink_bytes.hpp"
 
 namespace net = sekisho::net;
 
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
+using sekisho::testing::address;
+using sekisho::testing::Attribute;
+using sekisho::testing::be16;
+using sekisho::testing::be32;
+using sekisho::testing::be64;
+using sekisho::testing::Bytes;
+using sekisho::testing::Message;
+using sekisho::testing::nest;
+using sekisho::testing::u8;
 
-// One netlink attribute as a tree: a leaf holds its payload, a nest its children. The
-// kernel's nla_nest_start sets NLA_F_NESTED, so nests here do too.
-struct Attribute {
-  std::uint16_t type = 0;
-  Bytes payload;
-  std::vector<Attribute> children;
-  bool nest = false;
-};
-
-Attribute nest(std::uint16_t type, std::vector<Attribute> children) {
-  return {type, {}, std::move(children), true};
-}
-
-// Netlink numbers in attributes are big-endian here (nla_put_be16/32/64 in the kernel).
-Attribute be(std::uint16_t type, std::uint64_t value, int bytes) {
-  Attribute leaf{type, {}, {}, false};
-  for (int i = bytes - 1; i >= 0; --i) {
-    leaf.payload.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-  }
-  return leaf;
-}
-Attribute u8(std::uint16_t type, std::uint8_t value) {
-  return be(type, value, 1);
-}
-Attribute be16(std::uint16_t type, std::uint16_t value) {
-  return be(type, value, 2);
-}
-Attribute be32(std::uint16_t type, std::uint32_t value) {
-  return be(type, value, 4);
-}
-Attribute be64(std::uint16_t type, std::uint64_t value) {
-  return be(type, value, 8);
-}
-Attribute address(std::uint16_t type, int family, const char* text) {
-  Attribute leaf{type, Bytes(family == AF_INET ? 4 : 16), {}, false};
-  REQUIRE(inet_pton(family, text, leaf.payload.data()) == 1);
-  return leaf;
-}
-
-void put16(Bytes& out, std::uint16_t value) {
-  out.insert(out.end(), {static_cast<std::uint8_t>(value), static_cast<std::uint8_t>(value >> 8)});
-}
-
-// nlattr (host order u16 length, u16 type), payload, zero padding to 4 bytes.
-void write(const Attribute& attribute, Bytes& out) {
-  const std::size_t start = out.size();
-  put16(out, 0);
-  put16(out, static_cast<std::uint16_t>(attribute.type | (attribute.nest ? NLA_F_NESTED : 0)));
-  if (attribute.nest) {
-    for (const Attribute& child : attribute.children) {
-      write(child, out);
-    }
-  } else {
-    out.insert(out.end(), attribute.payload.begin(), attribute.payload.end());
-  }
-  const auto length = static_cast<std::uint16_t>(out.size() - start);
-  std::memcpy(out.data() + start, &length, 2);
-  out.resize((out.size() + 3) / 4 * 4, 0);
-}
-
-struct Message {
-  Bytes bytes;
-  std::vector<std::size_t> boundaries;  // where each top-level attribute ends
-};
-
-// nlmsghdr (u32 length, u16 type, u16 flags, u32 seq, u32 port id), nfgenmsg (u8 family,
-// u8 version, be16 res_id), then the attributes.
 Message message(std::uint8_t ctnetlink_type, std::uint16_t flags, std::uint8_t family,
                 const std::vector<Attribute>& attributes) {
-  Message out;
-  Bytes& bytes = out.bytes;
-  bytes.resize(16, 0);
-  const std::uint16_t type =
-      static_cast<std::uint16_t>(NFNL_SUBSYS_CTNETLINK << 8 | ctnetlink_type);
-  std::memcpy(bytes.data() + 4, &type, 2);
-  std::memcpy(bytes.data() + 6, &flags, 2);
-  bytes.insert(bytes.end(), {family, NFNETLINK_V0, 0, 0});
-  for (const Attribute& attribute : attributes) {
-    write(attribute, bytes);
-    out.boundaries.push_back(bytes.size());
-  }
-  const auto length = static_cast<std::uint32_t>(bytes.size());
-  std::memcpy(bytes.data(), &length, 4);
-  return out;
+  return sekisho::testing::nfnetlink_message(
+      static_cast<std::uint16_t>(NFNL_SUBSYS_CTNETLINK << 8 | ctnetlink_type), flags, family, 0,
+      attributes);
 }
 
 // Copies into 4-byte aligned storage, as netlink buffers are, and parses `length` bytes.
@@ -377,11 +307,7 @@ TEST_CASE("truncated at every byte") {
       CHECK_FALSE(parse(whole, cut, flow));
       // The header is rewritten to the cut too: only a cut between two top-level
       // attributes, after the original tuple, is still a message (a shorter one).
-      Bytes cut_bytes(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
-      if (cut >= 4) {
-        const auto length = static_cast<std::uint32_t>(cut);
-        std::memcpy(cut_bytes.data(), &length, 4);
-      }
+      const Bytes cut_bytes = sekisho::testing::cut_message(whole, cut);
       const bool at_boundary = std::find(fixture.boundaries.begin(), fixture.boundaries.end(),
                                          cut) != fixture.boundaries.end();
       const bool parsed = parse(cut_bytes, flow);

@@ -1,7 +1,8 @@
 #pragma once
 // The compiler: a checked Policy -> the Ruleset IR of table `inet sekisho`, in the shape
-// DESIGN.md describes. Pure: no kernel, no clock. Scheduled rules go into their own sets,
-// which are loaded empty; the daemon fills them while their schedule is open.
+// of (docs/architecture.md, Kernel layout). Pure: no kernel, no clock. Scheduled rules go
+// into their own sets, which are loaded empty; the daemon fills them while their schedule
+// is open.
 //
 // The number of rules depends on the zones and on which kinds of services are used,
 // never on the number of hosts, groups or rules: those become set elements.

@@ -60,7 +60,7 @@ class Diagnostics {
 };
 
 // "FILE:LINE:COL: error[CODE]: message" and, when there is one, "  hint: ..." on the
-// next line, as DESIGN.md fixes it.
+// next line, as (docs/architecture.md, Conventions) fixes it.
 std::string format_diagnostic(const Diagnostic& diagnostic);
 
 }  // namespace sekisho::policy

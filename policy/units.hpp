@@ -1,5 +1,5 @@
 #pragma once
-// Scalar units shared by the policy file and the command line (DESIGN.md, Conventions):
+// Scalar units shared by the policy file and the command line (docs/architecture.md, Conventions):
 // durations "<int><s|m|h|d>" repeated ("1h30m") or plain seconds, byte sizes ("2GiB"),
 // rates ("200/s"), calendar dates ("2026-12-29"), plain unsigned integers.
 

@@ -16,7 +16,7 @@ bool clock_synchronised();
 
 // The wall clock that schedules and WAN link overrides are judged by: the system clock, in
 // test builds (SEKISHO_TESTING) shifted by the signed number of seconds in the file named by
-// $SEKISHO_TEST_CLOCK_OFFSET_FILE, read at every call (DESIGN.md, Time; the last offset
+// $SEKISHO_TEST_CLOCK_OFFSET_FILE, read at every call (docs/architecture.md, Time; the last offset
 // read stands while no descriptor is free). The rate stays the system clock's, so kernel
 // timeouts still agree.
 std::chrono::system_clock::time_point schedule_clock_now();

@@ -1,5 +1,5 @@
 #pragma once
-// Exit codes shared by sekishoctl and sekishod (DESIGN.md, Conventions). sysexits.h
+// Exit codes shared by sekishoctl and sekishod (docs/architecture.md, Conventions). sysexits.h
 // values where one fits, so scripts and systemd (RestartPreventExitStatus=78) can rely on
 // them.
 

@@ -1,5 +1,5 @@
 #pragma once
-// Roles on the control socket (DESIGN.md, Conventions): uid 0 is admin; anyone else has
+// Roles on the control socket (docs/architecture.md, Conventions): uid 0 is admin; anyone else has
 // the highest role among the groups sekisho-admin > sekisho-operator > sekisho-viewer
 // that holds their primary or a supplementary group. Roles nest: an admin may do all an
 // operator may, an operator all a viewer may. There is no password: the kernel vouches

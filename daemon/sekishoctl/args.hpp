@@ -1,7 +1,7 @@
 #pragma once
 // sekishoctl's command line: `sekishoctl [--control PATH] [--json] COMMAND ARGS...`, global
-// options before or after the command (DESIGN.md, Conventions). Options are `--name VALUE`
-// or `--name=VALUE`; flags are `--name`.
+// options before or after the command (docs/architecture.md, Conventions). Options are `--name
+// VALUE` or `--name=VALUE`; flags are `--name`.
 
 #include <chrono>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // sekishoctl's side of the control socket: one request, one reply, and the exit code
-// the reply means (DESIGN.md, Conventions).
+// the reply means (docs/architecture.md, Conventions).
 
 #include <ostream>
 #include <string>

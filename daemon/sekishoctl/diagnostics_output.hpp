@@ -1,5 +1,6 @@
 #pragma once
-// Printing a policy's diagnostics: the DESIGN.md text format on stderr, or JSON.
+// Printing a policy's diagnostics: on stderr in the text format of
+// (docs/architecture.md, Conventions), or as JSON.
 
 #include <ostream>
 

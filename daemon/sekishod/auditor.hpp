@@ -1,5 +1,5 @@
 #pragma once
-// The daemon's use of the audit log (DESIGN.md, Conventions): every event is recorded;
+// The daemon's use of the audit log (docs/architecture.md, Conventions): every event is recorded;
 // when the log cannot be written, the event is logged to stderr and kept, to be recorded
 // with its original time once the log works again. What would grant or widen access goes
 // through `record_or_refuse()`: recorded before it happens, or refused; `writable()` lets

@@ -287,8 +287,9 @@ nlohmann::json CommitConfirm::apply_request(const nlohmann::json& params, const 
     }
     confirm_within = found->get<std::int64_t>();
   }
-  // An apply may grant access: without its record it does not happen (DESIGN.md). The
-  // record is written before the kernel changes; this is the answer when it cannot be.
+  // An apply may grant access: without its record it does not happen
+  // (docs/architecture.md, Invariants). The record is written before the kernel changes;
+  // this is the answer when it cannot be.
   const auto refused_unaudited = [] {
     return ControlError(ErrorCode::AuditUnavailable,
                         "the audit log cannot be written; nothing applied");
@@ -448,7 +449,7 @@ bool CommitConfirm::roll_back(const std::string& how, const audit::Actor& by,
 
 nlohmann::json CommitConfirm::rollback_request(const audit::Actor& by) {
   // Rolling back removes what the newer policy granted: it goes ahead when the audit log
-  // cannot be written, and is recorded once it can (DESIGN.md).
+  // cannot be written, and is recorded once it can (docs/architecture.md, Invariants).
   if (pending_) {
     const std::string old_hash = sha256_hex(enforcer_.current().text);
     if (!roll_back("manual", by, "rolled back by " + by.user)) {

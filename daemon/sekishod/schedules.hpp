@@ -1,6 +1,6 @@
 #pragma once
-// Scheduled rules (DESIGN.md, Kernel layout: no `meta hour`). Each scheduled rule's flows
-// are in sets of their own, which the compiler leaves empty; every second sekishod judges
+// Scheduled rules (docs/architecture.md, Kernel layout: no `meta hour`). Each scheduled rule's
+// flows are in sets of their own, which the compiler leaves empty; every second sekishod judges
 // each schedule by the policy's wall clock and, when one opens or closes, adds or removes
 // the elements of its sets in one small batch. A closing window then deletes the
 // connections it had let in (they carry the schedule's ct mark), so an established

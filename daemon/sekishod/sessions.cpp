@@ -1,4 +1,4 @@
-// Jump sessions (DESIGN.md, Kernel layout): an operator lets one VPN peer reach one
+// Jump sessions (docs/architecture.md, Kernel layout): an operator lets one VPN peer reach one
 // maintenance target until a deadline. The kernel holds the grant as elements of the
 // sessions_v4/v6 maps with the remaining time as their timeout, so access ends on time
 // even when sekishod does not run; sekishod records everything, deletes the session's

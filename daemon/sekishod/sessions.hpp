@@ -1,5 +1,5 @@
 #pragma once
-// Jump sessions (DESIGN.md, Kernel layout): an operator lets one VPN peer reach one
+// Jump sessions (docs/architecture.md, Kernel layout): an operator lets one VPN peer reach one
 // maintenance target until a deadline the kernel enforces; sessions survive a restart
 // and a reload, and each one's connections are recorded from conntrack (sessions.cpp).
 

@@ -1,4 +1,4 @@
-// The WAN link outside operating hours (JPCERT/CC W-2; DESIGN.md, Kernel layout). While
+// The WAN link outside operating hours (JPCERT/CC W-2; docs/architecture.md, Kernel layout). While
 // the link is to be down (wan/link_state.hpp: forced down > jump-session hold > up
 // override > the wan.up schedule) sekishod
 //  1. closes the WAN gate (set wan_closed): nothing passes through the link any more,

@@ -17,7 +17,7 @@ transfer() { "$lab" exec "$1" python3 "$src/tests/lab/transfer.py" "${@:2}"; }
 audit_last() { ctl_gw audit show --json | python3 -c "import json,sys
 rs=[r for r in json.load(sys.stdin) if r['kind']=='$1']
 print(json.dumps(rs[-1]['details']) if rs else '{}')"; }
-# The test clock (DESIGN.md, Time): the daemon's schedules see the real time plus this.
+# The test clock (docs/architecture.md, Time): the daemon's schedules see the real time plus this.
 export SEKISHO_TEST_CLOCK_OFFSET_FILE=$tmp/clock-offset
 set_clock() {
   echo $(($(TZ=Asia/Tokyo date -d "$1" +%s) - $(date +%s))) >"$SEKISHO_TEST_CLOCK_OFFSET_FILE"

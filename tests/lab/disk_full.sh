@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The audit-failure rule (DESIGN.md) on a full disk: the state directory is a small tmpfs,
+# The audit-failure rule (docs/architecture.md, Invariants) on a full disk: the state directory is a small tmpfs,
 # filled up. An apply (it could grant access) is refused with 75 and changes nothing: not
 # the kernel's ruleset, not the policy file, not the audit log. A rollback (it removes
 # access) still happens at its deadline, and is recorded with its own time once the disk

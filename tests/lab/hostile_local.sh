@@ -21,7 +21,7 @@ sock=$LAB_RUN_DIR/control.sock
 c() { timeout 10 "$ctl" --control "$sock" "$@"; }
 trap 'kill "${flooder:-}" ${holders:-} 2>/dev/null; "$lab" down; rm -rf "$tmp"' EXIT
 
-# The test clock (DESIGN.md): the daemon's schedules see the real time plus this offset.
+# The test clock (docs/architecture.md, Time): the daemon's schedules see the real time plus this offset.
 export SEKISHO_TEST_CLOCK_OFFSET_FILE=$tmp/clock-offset
 set_clock() {
   echo $(($(TZ=Asia/Tokyo date -d "$1" +%s) - $(date +%s))) >"$SEKISHO_TEST_CLOCK_OFFSET_FILE"

@@ -6,7 +6,7 @@ Usage: nft_readback.py FILE.nft OUTER_NETNS, run inside a fresh namespace
 from or in PID 1's. Loads FILE.nft with `nft -f` twice (the second load must
 replace the first), reads `nft -j list ruleset` and compares it with what the text
 declares: the same sets and maps with the same number of elements, the same chains with
-the same number of rules, and no table flags (no `owner`: DESIGN.md).
+the same number of rules, and no table flags (no `owner`: docs/architecture.md, Kernel layout).
 """
 import json
 import os

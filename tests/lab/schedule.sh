@@ -4,7 +4,8 @@
 # down with its addresses and routes recorded, power hook "off"; at opening everything comes
 # back as it was. An override and a jump session hold the link up, a forced down outranks
 # them, a link set up by hand passes nothing, and a power hook others could change is not
-# run. The daemon's clock is the test clock of DESIGN.md (SEKISHO_TEST_CLOCK_OFFSET_FILE).
+# run. The daemon's clock is the test clock
+# (docs/architecture.md, Time; SEKISHO_TEST_CLOCK_OFFSET_FILE).
 set -u
 bindir=$1
 src=$2

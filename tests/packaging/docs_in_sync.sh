@@ -388,5 +388,37 @@ for page in "$man1" "$man5" "$man8"; do
   fi
 done
 
+# --- source comments cite docs/architecture.md ------------------------------------------
+# Comments point at the repository's own map, by heading: "(docs/architecture.md, Time)".
+# A citation of a heading the page lacks, or of a design brief outside the repository,
+# fails. The sources: everything under SRC but build trees and git's own files.
+arch=$src/docs/architecture.md
+sources=$(find "$src" \( -path "$src/.git" -o -path "$src/build*" -o -path "$src/obj-*" \
+  -o -path "$src/debian" -o -path "$src/dist" -o -path "$src/tests/packaging/docs_in_sync.sh" \
+  \) -prune -o -type f \
+  \( -name '*.cpp' -o -name '*.hpp' -o -name '*.sh' -o -name '*.py' -o -name '*.in' \
+  -o -name 'CMakeLists.txt' \) -print)
+outside=$(grep -l 'DESIGN\.md' $sources 2>/dev/null || true)
+if [ -n "$outside" ]; then
+  fail "comments cite DESIGN.md, which is not in the repository: $(echo $outside)"
+else
+  ok "no comment cites DESIGN.md"
+fi
+headings=$(sed -n 's/^##\{1,3\} //p' "$arch")
+cited=$(grep -ho 'docs/architecture\.md, "\?[A-Z][a-z]*\( [a-z][a-z]*\)*' $sources 2>/dev/null |
+  sed 's/^docs\/architecture\.md, "\?//' | sort -u)
+if [ -z "$cited" ]; then
+  fail "no comment cites a heading of docs/architecture.md (is the pattern still right?)"
+fi
+for heading in $(echo "$cited" | tr ' ' '_'); do
+  heading=${heading//_/ }
+  if echo "$headings" | grep -qxF "$heading" ||
+    echo "$headings" | grep -q "^$heading[:(]"; then
+    ok "docs/architecture.md has the heading \"$heading\" that comments cite"
+  else
+    fail "comments cite \"$heading\" of docs/architecture.md, which has no such heading"
+  fi
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

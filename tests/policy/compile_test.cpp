@@ -1,4 +1,4 @@
-// The compiler's shape (DESIGN.md, Kernel layout), its independence from the number of
+// The compiler's shape (docs/architecture.md, Kernel layout), its independence from the number of
 // hosts, and its determinism.
 
 #include "policy/compile.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 // Small policies for tests: a valid base (three zones, a few hosts) that each test extends
-// with the rules and sections it is about. Addresses are from DESIGN.md's lab ranges.
+// with the rules and sections it is about. Addresses are from the lab's ranges
+// (docs/architecture.md, Lab).
 
 #include <stdexcept>
 #include <string>

@@ -12,6 +12,7 @@
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/common/test_hooks.hpp"
 #include "daemon/net/rtnl.hpp"
 #include "daemon/nft/apply.hpp"
 #include "daemon/nft/batch.hpp"
@@ -312,15 +313,7 @@ int Service::start() {
     return kExitConfig;
   }
   // Listen before the first apply, so its events are seen as ours and nothing is missed.
-  int event_buffer = nft::ChangeMonitor::kReceiveBuffer;
-#ifdef SEKISHO_TESTING
-  // The lab makes the kernel drop events (a tiny buffer) to test the readback path.
-  if (const char* bytes = std::getenv("SEKISHO_TEST_EVENT_BUFFER")) {
-    event_buffer = std::atoi(bytes);
-    log_warning("test build: nftables event buffer of " + std::to_string(event_buffer) +
-                " bytes ($SEKISHO_TEST_EVENT_BUFFER)");
-  }
-#endif
+  int event_buffer = test_hooks::event_buffer().value_or(nft::ChangeMonitor::kReceiveBuffer);
   if (std::error_code error = monitor_.open(event_buffer)) {
     log_error("cannot listen to nftables events: " + error.message());
     return kExitUnavailable;

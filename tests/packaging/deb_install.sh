@@ -62,6 +62,17 @@ echo "== $deb ($version)"
 dpkg-deb -c "$deb" >"$pkgtmp/contents"
 check "no key or certificate file in the package" \
   bash -c "! grep -Ei '\.(key|pem|crt|p12|pfx)$|private|secret' '$pkgtmp/contents'"
+# Exactly the files of tests/packaging/deb_files.txt, with their modes and owners: a build
+# or packaging change that adds, drops, moves or re-modes an installed file fails here
+# (when it is meant, the list changes in the same commit).
+awk '{ line = $1 " " $2; for (i = 6; i <= NF; i++) line = line " " $i; print line }' \
+  "$pkgtmp/contents" | LC_ALL=C sort -k 3 >"$pkgtmp/files"
+if diff -u "$src/tests/packaging/deb_files.txt" "$pkgtmp/files" >"$pkgtmp/files.diff"; then
+  lab_pass "the package installs exactly the files of tests/packaging/deb_files.txt"
+else
+  lab_fail "the package's files differ from tests/packaging/deb_files.txt (- expected, + packaged):"
+  sed -n '3,$p' "$pkgtmp/files.diff"
+fi
 dpkg-deb -x "$deb" "$pkgtmp/x"
 # PEM armour, not prose: the docs and sekishoctl say "<VENDOR PRIVATE KEY>" as a placeholder.
 check "no private key or certificate inside any packaged file" \

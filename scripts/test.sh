@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh checkout on Debian 12, as root: installs what it
-# needs, builds once, runs every ctest label but the full benchmarks while the .deb (which
-# has no test hooks) and a separate clang build of policy/ compile in the background, then
-# the package tests and the libFuzzer smoke run of the policy parser.
+# needs, builds once, runs every ctest label but the full benchmarks while the .deb is
+# finished and a separate clang build of policy/ compiles in the background, then the
+# package tests and the libFuzzer smoke run of the policy parser.
 #
-# Environment: SEKISHO_BUILD_DIR (default build), SEKISHO_FUZZ_SECONDS (default 30).
+# Builds once: the build is the Debian package's own (scripts/build-deb.sh --ci: dh's
+# configure and build, Debian's hardening flags) with the test suite in the same build
+# tree, so the programs the package ships are the objects the tests ran; the lab runs
+# their copies with the test hooks (build tree's test-bin/). The package's binary stage
+# (install, strip, dpkg-deb) runs while the tests do.
+#
+# Environment: SEKISHO_BUILD_DIR (default build; the build tree is
+# BUILD/sekisho-VERSION/obj-*, the .deb in its deb/), SEKISHO_FUZZ_SECONDS (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${SEKISHO_BUILD_DIR:-build}
@@ -33,22 +40,21 @@ echo "== installing Debian packages"
 scripts/install-deps.sh test
 phase_done "install packages"
 
-echo "== building ($build)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEKISHO_BUILD_TESTS=ON \
-  -DSEKISHO_WERROR=ON -DSEKISHO_TESTING=ON >/dev/null
-cmake --build "$build"
+echo "== building (the package's build with the test suite, in $build)"
+mkdir -p "$build"
+scripts/build-deb.sh --ci "$build" build | tee "$build/build-stage.log"
+build_tree=$(sed -n 's/^build-deb: tree //p' "$build/build-stage.log")
 phase_done "build"
 
-# The .deb (built as a user builds it, without test hooks) and the clang fuzz build of
-# policy/ compile in the background, at low priority, while the tests run: most of the
-# lab's time is waiting on the network and the clock, and the two builds would otherwise
-# add about eight minutes. The package tests and the fuzz run follow once they are done.
-echo "== building the Debian package ($build/deb) and the fuzz build ($build-fuzz) in the background"
-rm -rf "$build/deb"
+# The rest of the .deb and the clang fuzz build of policy/ run in the background, at low
+# priority, while the tests run: most of the lab's time is waiting on the network and
+# the clock. The package tests and the fuzz run follow once they are done.
+echo "== finishing the Debian package ($build_tree/deb) and the fuzz build ($build-fuzz) in the background"
+rm -rf "$build_tree/deb"
 (
   begun=$(date +%s)
-  nice -n 10 scripts/build-deb.sh "$build/deb" >"$build/deb-build.log" 2>&1 || exit 1
-  echo "build .deb (background) $(($(date +%s) - begun))" >"$build/background-times"
+  nice -n 10 scripts/build-deb.sh --ci "$build" binary "$build_tree/deb" >"$build/deb-build.log" 2>&1 || exit 1
+  echo "binary stage of the .deb (background) $(($(date +%s) - begun))" >"$build/background-times"
   begun=$(date +%s)
   CXX=clang++ cmake -S . -B "$build-fuzz" -G Ninja -DSEKISHO_FUZZ=ON \
     -DSEKISHO_FUZZ_SECONDS="$fuzz_seconds" >/dev/null &&
@@ -60,11 +66,11 @@ phase_done "start background builds"
 
 echo "== tests"
 ctest_status=0
-ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$(nproc)" -LE '^(bench|package)$' ||
+ctest --test-dir "$build_tree" --no-tests=error --output-on-failure -j "$(nproc)" -LE '^(bench|package)$' ||
   ctest_status=$?
 # The package run below writes its own LastTest.log: keep this one for "== measured".
-cp "$build/Testing/Temporary/LastTest.log" "$build/Testing/Temporary/LastTest.log.main"
-phase_done "ctest (gcc build)"
+cp "$build_tree/Testing/Temporary/LastTest.log" "$build_tree/Testing/Temporary/LastTest.log.main"
+phase_done "ctest"
 
 echo "== waiting for the background builds"
 background_status=0
@@ -85,7 +91,7 @@ fi
 grep "^build-deb: " "$build/deb-build.log" || true
 
 echo "== package tests"
-ctest --test-dir "$build" --no-tests=error --output-on-failure -L '^package$' || ctest_status=$?
+ctest --test-dir "$build_tree" --no-tests=error --output-on-failure -L '^package$' || ctest_status=$?
 phase_done "ctest (package)"
 
 # What the tests measured, from ctest's logs: lines a test starts with "== measured" (the
@@ -93,7 +99,7 @@ phase_done "ctest (package)"
 # benchmarks: ctest -L bench).
 echo "== measured"
 grep -hE "== measured|traffic matrix:|restored after|reload in force|WATCHDOG=1 in|benchmark:|ratio [a-z]|sekisho / |median|resident memory|peak memory" \
-  "$build/Testing/Temporary/LastTest.log"* | sed 's/^[0-9]*: //' || true
+  "$build_tree/Testing/Temporary/LastTest.log"* | sed 's/^[0-9]*: //' || true
 
 echo "== fuzz smoke (${fuzz_seconds}s each, clang + libFuzzer: the policy parser, the MQTT codec)"
 # Verbose, but only each fuzzer's end: its final stats, or the crash and its artifact.

@@ -12,6 +12,7 @@
 #include "daemon/common/exit_codes.hpp"
 #include "daemon/common/log.hpp"
 #include "daemon/common/sha256.hpp"
+#include "daemon/common/test_hooks.hpp"
 #include "daemon/net/rtnl.hpp"
 #include "daemon/nft/apply.hpp"
 #include "daemon/nft/batch.hpp"
@@ -108,15 +109,8 @@ int Service::start() {
   if (!loaded) {
     return kExitConfig;
   }
-  int event_buffer = nft::ChangeMonitor::kReceiveBuffer;
-#ifdef SEKISHO_TESTING
-  // The lab makes the kernel drop events (a tiny buffer) to test the readback path.
-  if (const char* bytes = std::getenv("SEKISHO_TEST_EVENT_BUFFER")) {
-    event_buffer = std::atoi(bytes);
-    log_warning("test build: nftables event buffer of " + std::to_string(event_buffer) +
-                " bytes ($SEKISHO_TEST_EVENT_BUFFER)");
-  }
-#endif
+  // Test builds may make the kernel drop events (a tiny buffer) to test the readback path.
+  const int event_buffer = test_hooks::event_buffer().value_or(nft::ChangeMonitor::kReceiveBuffer);
   if (int code = enforcer_.open(event_buffer); code != kExitOk) {
     return code;
   }

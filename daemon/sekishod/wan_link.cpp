@@ -17,6 +17,7 @@
 #include "daemon/common/clock.hpp"
 #include "daemon/common/files.hpp"
 #include "daemon/common/log.hpp"
+#include "daemon/common/test_hooks.hpp"
 #include "daemon/net/rtnl.hpp"
 #include "daemon/sekishod/method_binding.hpp"
 #include "daemon/sekishod/request_params.hpp"
@@ -42,12 +43,7 @@ std::chrono::sys_seconds schedule_now() {
 // Where the power hook is looked for: /etc/sekisho/hooks, or in test builds the directory
 // in $SEKISHO_TEST_HOOKS_DIR standing in for it (the lab cannot write /etc).
 std::string hooks_dir() {
-#ifdef SEKISHO_TESTING
-  if (const char* dir = std::getenv("SEKISHO_TEST_HOOKS_DIR")) {
-    return dir;
-  }
-#endif
-  return wan::kHooksDir;
+  return test_hooks::hooks_dir().value_or(wan::kHooksDir);
 }
 
 std::string hook_path(const std::string& policy_path) {

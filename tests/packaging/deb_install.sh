@@ -62,10 +62,29 @@ echo "== $deb ($version)"
 dpkg-deb -c "$deb" >"$pkgtmp/contents"
 check "no key or certificate file in the package" \
   bash -c "! grep -Ei '\.(key|pem|crt|p12|pfx)$|private|secret' '$pkgtmp/contents'"
+# Exactly the files of tests/packaging/deb_files.txt, with their modes and owners: a build
+# or packaging change that adds, drops, moves or re-modes an installed file fails here
+# (when it is meant, the list changes in the same commit).
+awk '{ line = $1 " " $2; for (i = 6; i <= NF; i++) line = line " " $i; print line }' \
+  "$pkgtmp/contents" | LC_ALL=C sort -k 3 >"$pkgtmp/files"
+if diff -u "$src/tests/packaging/deb_files.txt" "$pkgtmp/files" >"$pkgtmp/files.diff"; then
+  lab_pass "the package installs exactly the files of tests/packaging/deb_files.txt"
+else
+  lab_fail "the package's files differ from tests/packaging/deb_files.txt (- expected, + packaged):"
+  sed -n '3,$p' "$pkgtmp/files.diff"
+fi
 dpkg-deb -x "$deb" "$pkgtmp/x"
 # PEM armour, not prose: the docs and sekishoctl say "<VENDOR PRIVATE KEY>" as a placeholder.
 check "no private key or certificate inside any packaged file" \
   bash -c "! grep -rlE -- '-----BEGIN ([A-Z0-9]+ )*(PRIVATE KEY|CERTIFICATE)-----' '$pkgtmp/x'"
+# The test hooks are linked only into the lab's copies of the programs (build tree's
+# test-bin/, daemon/common/test_hooks.hpp): no packaged program may name one.
+programs=()
+while IFS= read -r -d '' file; do
+  [ "$(head -c 4 "$file" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] && programs+=("$file")
+done < <(find "$pkgtmp/x" -type f -print0)
+check "no test hook (SEKISHO_TEST_) in the package's ${#programs[@]} programs (ELF files)" \
+  bash -c '[ $# -gt 0 ] && ! grep -l SEKISHO_TEST_ "$@"' grep_hooks "${programs[@]}"
 
 # Install.
 install_start=$(now_ms)
@@ -110,7 +129,6 @@ for page in man1/sekishoctl.1 man5/sekisho-policy.5 man8/sekishod.8; do
 done
 check "bash completion for sekishoctl" test -f /usr/share/bash-completion/completions/sekishoctl
 check "copyright and changelog" test -f /usr/share/doc/sekisho/copyright -a -f /usr/share/doc/sekisho/changelog.gz
-check "no test hook in the installed sekishod" bash -c "! grep -q SEKISHO_TEST_ /usr/sbin/sekishod"
 
 # The installed units, as systemd would load them.
 if command -v systemd-analyze >/dev/null; then

@@ -14,7 +14,6 @@
 #include "daemon/nft/readback.hpp"
 #include "daemon/sekishod/last_good.hpp"
 #include "daemon/sekishod/milliseconds.hpp"
-#include "policy/compile.hpp"
 
 namespace sekisho::daemon {
 
@@ -40,12 +39,14 @@ int Enforcer::open(int event_buffer) {
 }
 
 bool Enforcer::apply_filled(Loaded& loaded, const char* what) {
-  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: the
-  // scheduled sets, the WAN gate and the sessions maps (the only sets with timeouts).
+  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: those
+  // the daemon fills (the scheduled sets, the WAN gate, the sessions maps). The kernel's own
+  // sets (SetFill::Kernel) are created empty by every apply and filled by nobody here.
   std::vector<std::pair<ir::Set*, std::vector<ir::Element>>> held;
   if (current_ && &loaded == &*current_) {
     for (ir::Set& set : loaded.ruleset.sets) {
-      if (!set.schedule.empty() || set.timeout || set.name == policy::kWanClosedSet) {
+      if (set.fill == ir::SetFill::Scheduled || set.fill == ir::SetFill::WanGate ||
+          set.fill == ir::SetFill::SessionMap) {
         held.emplace_back(&set, set.elements);
       }
     }

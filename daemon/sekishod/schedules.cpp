@@ -33,7 +33,13 @@ void Schedules::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
 
 std::error_code Schedules::end_connections(const std::string& schedule, std::size_t& ended) {
   ended = 0;
-  const std::uint32_t mark = policy::schedule_mark(enforcement_.current().policy, schedule);
+  // The mark the rules of the schedule give the connections they accept. A schedule with no
+  // scheduled sets in force has no such rules now, but a policy before a reload may have had
+  // (the mark is the schedule's name's, the same in every policy).
+  const Loaded& current = enforcement_.current();
+  const ir::RuntimeSets::Scheduled* scheduled = current.ruleset.runtime.find_scheduled(schedule);
+  const std::uint32_t mark =
+      scheduled ? scheduled->ct_mark : policy::schedule_mark(current.policy, schedule);
   if ((mark & policy::kScheduleMarkBit) == 0) {
     return {};  // never 0: that would select every unmarked connection
   }

@@ -117,7 +117,7 @@ bool Enforcer::change_elements(const std::vector<SetChange>& changes, const char
   }
   std::vector<nft::ElementChange> batch;
   for (const SetChange& change : changes) {
-    batch.push_back({change.set, change.remove, change.add});
+    batch.push_back({&current_->ruleset.at(change.set), change.remove, change.add});
   }
   monitor_.pause();
   nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, batch, what);
@@ -132,7 +132,7 @@ bool Enforcer::change_elements(const std::vector<SetChange>& changes, const char
     known_genid_ = outcome.genid;
     applied_genid_ = outcome.genid;
     for (const SetChange& change : changes) {
-      change.set->elements = change.after;
+      current_->ruleset.at(change.set).elements = change.after;
     }
     log_info(std::string(what) + ": committed in " + milliseconds_text(outcome.took) +
              " (generation " + std::to_string(outcome.genid) + ")");

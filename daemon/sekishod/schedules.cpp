@@ -120,19 +120,20 @@ void Schedules::tick() {
   std::vector<SetChange> changes;
   std::map<std::string, std::vector<std::string>> sets;  // by schedule
   std::map<std::string, std::size_t> elements;
-  for (ir::Set& set : enforcement_.runtime_sets().sets) {
-    if (set.schedule.empty()) {
-      continue;
+  const ir::Ruleset& ruleset = enforcement_.current().ruleset;
+  for (const ir::RuntimeSets::Scheduled& scheduled : ruleset.runtime.scheduled) {
+    const bool open = policy::schedule_open(policy, scheduled.schedule, now);
+    for (ir::SetId id : scheduled.sets) {
+      const ir::Set& set = ruleset.at(id);
+      sets[scheduled.schedule].push_back(set.name);
+      elements[scheduled.schedule] += set.scheduled_elements.size();
+      if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
+        continue;
+      }
+      // The ruleset in force keeps what the kernel holds until the kernel has the change.
+      changes.push_back(open ? SetChange{id, {}, set.scheduled_elements, set.scheduled_elements}
+                             : SetChange{id, set.elements, {}, {}});
     }
-    sets[set.schedule].push_back(set.name);
-    elements[set.schedule] += set.scheduled_elements.size();
-    const bool open = policy::schedule_open(policy, set.schedule, now);
-    if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
-      continue;
-    }
-    // The ruleset in force keeps what the kernel holds until the kernel has the change.
-    changes.push_back(open ? SetChange{&set, {}, set.scheduled_elements, set.scheduled_elements}
-                           : SetChange{&set, set.elements, {}, {}});
   }
   // Transitions against what was recorded, so that one a full apply already made (a
   // restart, reload or restore across it) is still recorded and its connections end.

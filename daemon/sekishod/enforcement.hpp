@@ -20,10 +20,11 @@ struct Loaded {
   std::string text;
 };
 
-// One runtime set of the ruleset in force (a schedule's, the WAN gate, a sessions map) to
-// change in the kernel: the elements to remove and add, and what the set holds once it took.
+// One runtime set of the ruleset in force (a schedule's, the WAN gate, a sessions map: its
+// handle in `Ruleset::runtime`) to change in the kernel: the elements to remove and add, and
+// what the set holds once it took.
 struct SetChange {
-  ir::Set* set;
+  ir::SetId set;
   std::vector<ir::Element> remove;
   std::vector<ir::Element> add;
   std::vector<ir::Element> after;
@@ -36,12 +37,10 @@ class Enforcement {
   // False only while the first policy is being enforced at start.
   virtual bool has_current() const = 0;
   virtual const Loaded& current() const = 0;
-  // The ruleset in force, for pointing a SetChange at one of its runtime sets: their
-  // elements change only through change_elements, so they say what the kernel holds.
-  virtual ir::Ruleset& runtime_sets() = 0;
   // Changes elements in the kernel in one small batch; each set holds its `after` once the
-  // kernel took it. When the kernel refuses (or another process changed the table first),
-  // the whole table is applied instead (`quiet_fallback`: without a warning, for changes
+  // kernel took it (the runtime sets of current() change only here and in a full apply, so
+  // they say what the kernel holds). When the kernel refuses (or another process changed the table
+  // first), the whole table is applied instead (`quiet_fallback`: without a warning, for changes
   // that may meet timed-out elements). False when neither worked: nothing changed, and the
   // caller tries again.
   virtual bool change_elements(const std::vector<SetChange>& changes, const char* what,

@@ -14,7 +14,6 @@
 #include "daemon/nft/readback.hpp"
 #include "daemon/sekishod/last_good.hpp"
 #include "daemon/sekishod/milliseconds.hpp"
-#include "policy/compile.hpp"
 
 namespace sekisho::daemon {
 
@@ -40,12 +39,14 @@ int Enforcer::open(int event_buffer) {
 }
 
 bool Enforcer::apply_filled(Loaded& loaded, const char* what) {
-  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: the
-  // scheduled sets, the WAN gate and the sessions maps (the only sets with timeouts).
+  // The runtime sets of current_ as the kernel holds them, to put back if it refuses: those
+  // the daemon fills (the scheduled sets, the WAN gate, the sessions maps). The kernel's own
+  // sets (SetFill::Kernel) are created empty by every apply and filled by nobody here.
   std::vector<std::pair<ir::Set*, std::vector<ir::Element>>> held;
   if (current_ && &loaded == &*current_) {
     for (ir::Set& set : loaded.ruleset.sets) {
-      if (!set.schedule.empty() || set.timeout || set.name == policy::kWanClosedSet) {
+      if (set.fill == ir::SetFill::Scheduled || set.fill == ir::SetFill::WanGate ||
+          set.fill == ir::SetFill::SessionMap) {
         held.emplace_back(&set, set.elements);
       }
     }
@@ -116,7 +117,7 @@ bool Enforcer::change_elements(const std::vector<SetChange>& changes, const char
   }
   std::vector<nft::ElementChange> batch;
   for (const SetChange& change : changes) {
-    batch.push_back({change.set, change.remove, change.add});
+    batch.push_back({&current_->ruleset.at(change.set), change.remove, change.add});
   }
   monitor_.pause();
   nft::ApplyOutcome outcome = nft::apply_elements(nft_socket_, current_->ruleset, batch, what);
@@ -131,7 +132,7 @@ bool Enforcer::change_elements(const std::vector<SetChange>& changes, const char
     known_genid_ = outcome.genid;
     applied_genid_ = outcome.genid;
     for (const SetChange& change : changes) {
-      change.set->elements = change.after;
+      current_->ruleset.at(change.set).elements = change.after;
     }
     log_info(std::string(what) + ": committed in " + milliseconds_text(outcome.took) +
              " (generation " + std::to_string(outcome.genid) + ")");

@@ -56,7 +56,6 @@ class Enforcer final : public Enforcement {
 
   bool has_current() const override { return current_.has_value(); }
   const Loaded& current() const override { return *current_; }
-  ir::Ruleset& runtime_sets() override { return current_->ruleset; }
   bool change_elements(const std::vector<SetChange>& changes, const char* what,
                        bool quiet_fallback = false) override;
   bool full_apply(const char* what) override { return apply_filled(*current_, what); }

@@ -33,7 +33,13 @@ void Schedules::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
 
 std::error_code Schedules::end_connections(const std::string& schedule, std::size_t& ended) {
   ended = 0;
-  const std::uint32_t mark = policy::schedule_mark(enforcement_.current().policy, schedule);
+  // The mark the rules of the schedule give the connections they accept. A schedule with no
+  // scheduled sets in force has no such rules now, but a policy before a reload may have had
+  // (the mark is the schedule's name's, the same in every policy).
+  const Loaded& current = enforcement_.current();
+  const ir::RuntimeSets::Scheduled* scheduled = current.ruleset.runtime.find_scheduled(schedule);
+  const std::uint32_t mark =
+      scheduled ? scheduled->ct_mark : policy::schedule_mark(current.policy, schedule);
   if ((mark & policy::kScheduleMarkBit) == 0) {
     return {};  // never 0: that would select every unmarked connection
   }
@@ -114,19 +120,20 @@ void Schedules::tick() {
   std::vector<SetChange> changes;
   std::map<std::string, std::vector<std::string>> sets;  // by schedule
   std::map<std::string, std::size_t> elements;
-  for (ir::Set& set : enforcement_.runtime_sets().sets) {
-    if (set.schedule.empty()) {
-      continue;
+  const ir::Ruleset& ruleset = enforcement_.current().ruleset;
+  for (const ir::RuntimeSets::Scheduled& scheduled : ruleset.runtime.scheduled) {
+    const bool open = policy::schedule_open(policy, scheduled.schedule, now);
+    for (ir::SetId id : scheduled.sets) {
+      const ir::Set& set = ruleset.at(id);
+      sets[scheduled.schedule].push_back(set.name);
+      elements[scheduled.schedule] += set.scheduled_elements.size();
+      if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
+        continue;
+      }
+      // The ruleset in force keeps what the kernel holds until the kernel has the change.
+      changes.push_back(open ? SetChange{id, {}, set.scheduled_elements, set.scheduled_elements}
+                             : SetChange{id, set.elements, {}, {}});
     }
-    sets[set.schedule].push_back(set.name);
-    elements[set.schedule] += set.scheduled_elements.size();
-    const bool open = policy::schedule_open(policy, set.schedule, now);
-    if (open == !set.elements.empty() || set.scheduled_elements.empty()) {
-      continue;
-    }
-    // The ruleset in force keeps what the kernel holds until the kernel has the change.
-    changes.push_back(open ? SetChange{&set, {}, set.scheduled_elements, set.scheduled_elements}
-                           : SetChange{&set, set.elements, {}, {}});
   }
   // Transitions against what was recorded, so that one a full apply already made (a
   // restart, reload or restore across it) is still recorded and its connections end.

@@ -31,7 +31,6 @@ namespace {
 using sessions::Session;
 using sessions::State;
 
-constexpr const char* kSessionMaps[] = {"sessions_v4", "sessions_v6"};
 // How a readback that finds the sessions maps wrong says so.
 constexpr const char* kDiffers = "table inet sekisho differs from the open sessions: ";
 // An extension needs this much time left: the kernel must not drop the element between
@@ -52,15 +51,8 @@ std::string duration_text(std::int64_t seconds) {
   return policy::format_duration(seconds);
 }
 
-ir::Set* find_map(ir::Ruleset& ruleset, const char* map) {
-  auto set = std::find_if(ruleset.sets.begin(), ruleset.sets.end(),
-                          [&](const ir::Set& candidate) { return candidate.name == map; });
-  return set == ruleset.sets.end() ? nullptr : &*set;
-}
-
-policy::Family family_of(const char* map) {
-  return std::string_view(map) == "sessions_v4" ? policy::Family::V4 : policy::Family::V6;
-}
+// The sessions maps by family, as `RuntimeSets::session_maps` holds them.
+constexpr policy::Family kMapFamilies[] = {policy::Family::V4, policy::Family::V6};
 
 std::uint32_t mark_of(const Session& session) {
   return session.number;
@@ -206,13 +198,13 @@ void Sessions::start() {
               [this] { check_sessions(); });
 }
 
-std::vector<ir::Element> Sessions::session_elements(const char* map) const {
+std::vector<ir::Element> Sessions::session_elements(policy::Family family) const {
   const std::int64_t now = now_ms();
   std::vector<ir::Element> out;
   for (const auto& [number, session] : open_sessions_) {
     const std::int64_t remaining = session.remaining_ms(now);
     if (remaining > 0) {
-      auto elements = sessions::grant_elements(session.grant, family_of(map), mark_of(session),
+      auto elements = sessions::grant_elements(session.grant, family, mark_of(session),
                                                static_cast<std::uint64_t>(remaining));
       out.insert(out.end(), elements.begin(), elements.end());
     }
@@ -221,9 +213,9 @@ std::vector<ir::Element> Sessions::session_elements(const char* map) const {
 }
 
 void Sessions::fill(ir::Ruleset& ruleset, const policy::Policy&) {
-  for (const char* name : kSessionMaps) {
-    if (ir::Set* set = find_map(ruleset, name)) {
-      set->elements = session_elements(name);
+  for (std::size_t i = 0; i < std::size(kMapFamilies); ++i) {
+    if (const std::optional<ir::SetId> map = ruleset.runtime.session_maps[i]) {
+      ruleset.at(*map).elements = session_elements(kMapFamilies[i]);
     }
   }
 }
@@ -232,18 +224,20 @@ bool Sessions::change_session_elements(const Session& session, bool remove, bool
                                        const char* what, bool may_be_gone) {
   std::vector<SetChange> changes;
   const std::int64_t remaining = session.remaining_ms(now_ms());
-  for (const char* name : kSessionMaps) {
-    ir::Set* set = find_map(enforcement_.runtime_sets(), name);
-    if (!set) {
+  const ir::RuntimeSets& runtime = enforcement_.current().ruleset.runtime;
+  for (std::size_t i = 0; i < std::size(kMapFamilies); ++i) {
+    const std::optional<ir::SetId> map = runtime.session_maps[i];
+    if (!map) {
       continue;
     }
+    const policy::Family family = kMapFamilies[i];
     // The map afterwards: the open sessions' elements (the caller updated them).
-    SetChange change{set, {}, {}, session_elements(name)};
+    SetChange change{*map, {}, {}, session_elements(family)};
     if (remove) {
-      change.remove = sessions::grant_elements(session.grant, family_of(name), mark_of(session), 0);
+      change.remove = sessions::grant_elements(session.grant, family, mark_of(session), 0);
     }
     if (add && remaining > 0) {
-      change.add = sessions::grant_elements(session.grant, family_of(name), mark_of(session),
+      change.add = sessions::grant_elements(session.grant, family, mark_of(session),
                                             static_cast<std::uint64_t>(remaining));
     }
     if (!change.remove.empty() || !change.add.empty()) {
@@ -785,9 +779,17 @@ Session Sessions::find_session(const nlohmann::json& params) {
 
 std::optional<std::string> Sessions::compare_owned(nft::TableImage& expected,
                                                    nft::TableImage& kernel) const {
+  const ir::Ruleset& ruleset = enforcement_.current().ruleset;
+  // The maps' names, as the kernel speaks them.
+  std::vector<std::string> names;
+  for (const std::optional<ir::SetId>& map : ruleset.runtime.session_maps) {
+    if (map) {
+      names.push_back(ruleset.at(*map).name);
+    }
+  }
   std::vector<std::string> wanted;
   std::vector<std::string> held;
-  for (const char* name : kSessionMaps) {
+  for (const std::string& name : names) {
     for (std::string& line : expected.take_elements(name)) {
       wanted.push_back(std::move(line));
     }
@@ -809,17 +811,16 @@ std::optional<std::string> Sessions::compare_owned(nft::TableImage& expected,
       continue;
     }
     std::vector<nft::ElementChange> changes;
-    for (const char* name : kSessionMaps) {
-      if (const ir::Set* set = enforcement_.current().ruleset.find_set(name)) {
+    for (std::size_t i = 0; i < std::size(kMapFamilies); ++i) {
+      if (const std::optional<ir::SetId> map = ruleset.runtime.session_maps[i]) {
         changes.push_back(
-            {set,
+            {&ruleset.at(*map),
              {},
-             sessions::grant_elements(session.grant, family_of(name), mark_of(session), 1)});
+             sessions::grant_elements(session.grant, kMapFamilies[i], mark_of(session), 1)});
       }
     }
-    nft::TableImage own =
-        nft::image_of_batch(nft::build_element_batch(enforcement_.current().ruleset, changes, 1));
-    for (const char* name : kSessionMaps) {
+    nft::TableImage own = nft::image_of_batch(nft::build_element_batch(ruleset, changes, 1));
+    for (const std::string& name : names) {
       for (const std::string& line : own.take_elements(name)) {
         if (!std::binary_search(held.begin(), held.end(), line)) {
           return kDiffers + ("missing (" + session.id() + "): " + line);

@@ -77,8 +77,9 @@ class Sessions final : public Subsystem, public SessionQuery {
     bool elements_gone = false;  // a whole-table apply without them has taken
   };
 
-  // What sessions map `map` holds for the open sessions now, each with its remaining time.
-  std::vector<ir::Element> session_elements(const char* map) const;
+  // What the sessions map of `family` holds for the open sessions now, each with its
+  // remaining time.
+  std::vector<ir::Element> session_elements(policy::Family family) const;
   // Removes and/or adds one session's elements in the kernel (a whole-table apply when the
   // kernel refuses the change); false when neither worked.
   // `may_be_gone`: the elements may have timed out (expiry), not worth a warning.

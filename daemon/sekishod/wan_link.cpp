@@ -126,24 +126,22 @@ bool WanLink::change_wan_gate(bool closed) {
   // A change the other way that never took is no longer wanted.
   enforcement_.forget_retry(closed ? "wan-gate-open" : "wan-gate-close");
   wan_close_wanted_ = closed;
-  ir::Set* set = nullptr;
-  for (ir::Set& candidate : enforcement_.runtime_sets().sets) {
-    if (candidate.name == policy::kWanClosedSet) {
-      set = &candidate;
-    }
-  }
-  if (!set) {
+  const ir::Ruleset& ruleset = enforcement_.current().ruleset;
+  if (!ruleset.runtime.wan_gate) {
     wan_closed_ = closed;
     return true;
   }
-  // The gate as it is to be; the ruleset in force keeps what the kernel holds until the kernel has
-  // it.
-  std::vector<ir::Element> held = set->elements;
-  policy::fill_wan_gate(enforcement_.runtime_sets(), enforcement_.current().policy, closed);
-  std::vector<ir::Element> after = std::exchange(set->elements, held);
+  const ir::SetId gate = *ruleset.runtime.wan_gate;
+  // The gate as it is to be, filled in a copy of it: the ruleset in force keeps what the
+  // kernel holds until the kernel has it.
+  ir::Ruleset wanted;
+  wanted.runtime.wan_gate = wanted.add_set(ruleset.at(gate));
+  policy::fill_wan_gate(wanted, enforcement_.current().policy, closed);
+  const std::vector<ir::Element>& held = ruleset.at(gate).elements;
+  const std::vector<ir::Element>& after = wanted.at(*wanted.runtime.wan_gate).elements;
   bool applied = held.empty() == after.empty();
   if (!applied) {
-    applied = enforcement_.change_elements({SetChange{set, held, after, after}},
+    applied = enforcement_.change_elements({SetChange{gate, held, after, after}},
                                            closed ? "WAN gate closed" : "WAN gate opened");
   }
   if (applied) {

@@ -61,8 +61,8 @@ class Contribution {
   // The ruleset as the core compiled it (read only).
   virtual const ir::Ruleset& ruleset() const = 0;
   // Adds a set and returns its handle. `fill` Static: the elements given; Kernel: a set
-  // the kernel fills from the packet path (meters, detectors), created empty, left alone
-  // by readback, drift restore and verify.
+  // the kernel fills from the packet path (meters, detectors), created empty, named, not
+  // an interval set, left alone by readback, drift restore and verify.
   virtual ir::SetId add_set(ir::Set set) = 0;
   // Adds a chain: a regular chain, reached from the plugin's own rules, or a base chain
   // of its own (hook != None).
@@ -77,7 +77,9 @@ class Contribution {
   // An NFLOG group of its own, which the daemon will subscribe for the plugin.
   virtual std::uint16_t log_group() = 0;
   // Flows of one of its sets go to its userspace inspector (tproxy or the xtables
-  // NFQUEUE target). Declared in the ruleset; the daemon sets the kernel up.
+  // NFQUEUE target). Declared in the ruleset; the daemon sets the kernel up. It fails
+  // closed: steering with fail_open is refused (a queue without a reader would pass
+  // packets past the policy).
   virtual void steer(ir::Steering steering) = 0;
 };
 
@@ -88,10 +90,10 @@ struct Plugin {
   // Its part of the ruleset for a valid policy; nullptr: none.
   void (*compile)(const policy::Policy& policy, Contribution& contribution) = nullptr;
 
-  // The daemon's part (issue 21, after the daemon split): its subsystem (lifecycle,
-  // status), control methods with their roles, sekishoctl commands, and a supervised child
-  // process. Added here as fields of the same kind: pointers to functions and spans of
-  // static tables.
+  // Not yet here, the daemon's part (docs/architecture.md, Plugins): its subsystem
+  // (lifecycle, status), control methods with their roles, sekishoctl commands, and a
+  // supervised child process. They come as fields of the same kind: pointers to functions
+  // and spans of static tables.
 };
 
 // The plugins of this binary, in registration order: SEKISHO_PLUGINS, or the

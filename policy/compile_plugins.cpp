@@ -51,6 +51,10 @@ class PluginContribution : public plugins::Contribution {
         (!set.elements.empty() || !set.scheduled_elements.empty() || set.anonymous)) {
       refuse("set " + set.name + ": a set the kernel fills is created empty and named");
     }
+    // The packet path cannot add to an interval set: the kernel would refuse the table.
+    if (set.fill == ir::SetFill::Kernel && set.interval) {
+      refuse("set " + set.name + ": a set the kernel fills cannot hold intervals");
+    }
     if (!set.schedule.empty()) {
       refuse("set " + set.name + ": schedules are the core's");
     }
@@ -109,6 +113,12 @@ class PluginContribution : public plugins::Contribution {
     }
     if (steering.packet_mark == 0 || (steering.packet_mark & ~resources_.packet_mark_bits) != 0) {
       refuse("steering marks packets with bits the plugin was not given");
+    }
+    // A queue that passes while no inspector reads it would accept in the core's base
+    // chain, past the whole policy: until the daemon steers from a chain of the plugin's
+    // own, steering fails closed.
+    if (steering.fail_open) {
+      refuse("steering cannot fail open: packets would pass the policy while no inspector runs");
     }
     resources_.steering.push_back(std::move(steering));
   }

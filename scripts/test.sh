@@ -44,6 +44,12 @@ echo "== building (the package's build with the test suite, in $build)"
 mkdir -p "$build"
 scripts/build-deb.sh --ci "$build" build | tee "$build/build-stage.log"
 build_tree=$(sed -n 's/^build-deb: tree //p' "$build/build-stage.log")
+# Exactly one tree, which exists: the steps below remove and run things inside it.
+if [ -z "$build_tree" ] || [ "$(printf '%s\n' "$build_tree" | wc -l)" -ne 1 ] ||
+  [ ! -d "$build_tree" ]; then
+  echo "test.sh: build-deb.sh named no single build tree (see $build/build-stage.log)" >&2
+  exit 1
+fi
 phase_done "build"
 
 # The rest of the .deb and the clang fuzz build of policy/ run in the background, at low

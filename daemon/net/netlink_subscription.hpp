@@ -11,7 +11,10 @@
 // binds a group to the port id that asked, so the request cannot go elsewhere). When the
 // socket is renewed after a failed request (by the next request), the groups and filter
 // are joined and attached again and socket().on_renew() can bind again; the descriptor is
-// then a new one: an event loop waits on fd() afresh after a request.
+// then a new one: an event loop waits on fd() afresh after a request. A subscriber that
+// hands its descriptor on (a dup() or an Asio descriptor wrapping fd(), as the nf_tables
+// change monitor and the conntrack flow events do) must not call request(): a renewal
+// would leave it waiting on the old socket, which stays readable.
 
 #include <chrono>
 #include <cstddef>

@@ -40,7 +40,6 @@ class DriftGuard final : public Subsystem {
   // Applies the compiled ruleset again after `why`; recorded when it takes and when it
   // first fails.
   bool restore(const std::string& why);
-  std::uint64_t restores() const { return restores_; }
   nlohmann::json verify_json();  // verify
 
  private:

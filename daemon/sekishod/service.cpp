@@ -212,6 +212,11 @@ void Service::wait_for_signals() {
     }
     log_notice(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
                "; the ruleset stays in force");
+    // In the reverse of their start; each may still audit what it ends.
+    for (Subsystem* subsystem : std::initializer_list<Subsystem*>{
+             &vpn_, &drift_, &wan_link_, &schedules_, &sessions_, &cloud_, &commit_confirm_}) {
+      guarded("stopping", [subsystem] { subsystem->stop(); });
+    }
     refusals_.flush(RefusalCounter::Clock::now(), true);
     connection_refusals_.flush(RefusalCounter::Clock::now(), true);
     auditor_.record(Auditor::daemon_actor(), "daemon.stop",

@@ -77,7 +77,6 @@ class Service : private Enforcer::Hooks, private Host {
   // daemon is running (call io.run()), else the exit code to leave with.
   int start();
 
-  std::uint64_t restores() const { return drift_.restores(); }
   // What is wrong with the method table (a method without its handler); empty when each
   // method has exactly one. start() serves no control socket otherwise.
   std::vector<std::string> method_problems() const { return methods_.check(); }

@@ -258,7 +258,7 @@ TEST_CASE(
 }
 
 TEST_CASE("a plugin cannot open what the policy closes, nor take the core's names or marks") {
-  for (const char* how : {"accept", "name", "ct-mark", "jump"}) {
+  for (const char* how : {"accept", "name", "ct-mark", "jump", "interval", "fail-open"}) {
     CAPTURE(how);
     policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
     REQUIRE(loaded.policy);

@@ -98,8 +98,9 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   contribution.hook(ir::Hook::Input, ir::Rule{{from_zone}, {counter, log}, origin});
 
   const std::uint32_t mark = contribution.packet_mark_bits(1);
-  contribution.steer(
-      ir::Steering{ir::Steering::How::XtNfqueue, flows_id, mark, section->queue, false, origin});
+  const bool fail_open = section->misbehave == "fail-open";
+  contribution.steer(ir::Steering{ir::Steering::How::XtNfqueue, flows_id, mark, section->queue,
+                                  fail_open, origin});
 
   // Each way of breaking the seam that the compiler must refuse.
   if (section->misbehave == "accept") {
@@ -112,6 +113,14 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
     ir::Statement mark_set;
     mark_set.kind = ir::Statement::Kind::CtMarkSet;
     contribution.hook(ir::Hook::Input, ir::Rule{{}, {mark_set}, origin});
+  } else if (section->misbehave == "interval") {
+    ir::Set ranges;
+    ranges.name = "probe_ranges";
+    ranges.key = {ir::FieldType::Ipv4Addr};
+    ranges.interval = true;
+    ranges.fill = ir::SetFill::Kernel;
+    ranges.origin = origin;
+    contribution.add_set(std::move(ranges));
   } else if (section->misbehave == "jump") {
     contribution.hook(ir::Hook::Input,
                       ir::Rule{{}, {verdict(ir::VerdictKind::Jump, "session_gate")}, origin});

@@ -1,9 +1,10 @@
 #pragma once
 // The plugin seam (docs/architecture.md, "Plugins"). A plugin is one `Plugin` value in
-// plugins/<name>/, named by one line of SEKISHO_PLUGINS in plugins/CMakeLists.txt. Everything it adds to the
-// product is derived from that value: its policy keys (parsed, checked, in the JSON
-// Schema and the sekisho-policy(5) page) and its part of the compiled ruleset. No dlopen
-// and no self-registration: a binary has exactly the plugins of the registry it links.
+// plugins/<name>/, named by one line of SEKISHO_PLUGINS in plugins/CMakeLists.txt.
+// Everything it adds to the product is derived from that value: its policy keys (parsed,
+// checked, in the JSON Schema and the sekisho-policy(5) page) and its part of the compiled
+// ruleset. No dlopen and no self-registration: a binary has exactly the plugins of the
+// registry it links.
 //
 // Only plain functions and data: a plugin keeps no global state, and every hook is called
 // on the thread that loads or compiles the policy.

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/control/methods.hpp"
 #include "policy/diagnostic.hpp"
 #include "policy/extensions.hpp"
 #include "policy/ir.hpp"
@@ -91,10 +92,14 @@ struct Plugin {
   // Its part of the ruleset for a valid policy; nullptr: none.
   void (*compile)(const policy::Policy& policy, Contribution& contribution) = nullptr;
 
-  // Not yet here, the daemon's part (docs/architecture.md, Plugins): its subsystem
-  // (lifecycle, status), control methods with their roles, sekishoctl commands, and a
-  // supervised child process. They come as fields of the same kind: pointers to functions
-  // and spans of static tables.
+  // Its control methods, each named "<plugin name>.<what>" with its least role: listed by
+  // `sekishoctl methods` (no daemon needed), checked by the control socket like the
+  // core's, and answered by handlers its daemon part binds (daemon_part.hpp).
+  std::span<const control::MethodInfo> methods;
+  // Its part of sekishod (a Subsystem) and of sekishoctl (commands) are registered apart,
+  // from the same line of SEKISHO_PLUGINS: daemon_part.hpp and ctl_part.hpp. They are
+  // in libraries of their own so that a binary that only reads policies (the fuzzers)
+  // links none of the daemon's code.
 };
 
 // The plugins of this binary, in registration order: SEKISHO_PLUGINS, or the

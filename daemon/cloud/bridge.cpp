@@ -242,6 +242,15 @@ void Bridge::on_local_message(std::uint64_t connection, mqtt::Publish&& message)
   }
 }
 
+void Bridge::publish_own(std::string topic, std::string payload) {
+  batch_.append.push_back({std::move(topic), std::move(payload)});
+  if (batch_.append.size() >= kMaxBatch) {
+    commit();
+  } else {
+    arm_ack_commit();
+  }
+}
+
 void Bridge::on_local_too_large(std::uint64_t connection, const mqtt::TooLarge& message) {
   if (message.qos == 1) {
     local_acks_.push_back({connection, message.packet_id});

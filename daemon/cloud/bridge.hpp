@@ -83,6 +83,10 @@ class Bridge {
   // The WAN gate opened or is about to close.
   void set_wan_open(bool open);
   // Before the WAN gate closes: stop sending and, once nothing is in flight, disconnect.
+  // A message of sekishod's own (a plugin's alert) for the cloud: committed to the outbox
+  // within kAckCommitDelay like a device's, whatever the uplink filters say (they judge
+  // what devices publish).
+  void publish_own(std::string topic, std::string payload);
   // True when nothing is in flight (the gate may close now).
   bool prepare_for_wan_close();
 

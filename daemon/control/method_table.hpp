@@ -1,7 +1,8 @@
 #pragma once
-// The daemon's one table of control methods: each MethodInfo of methods() (its name and
-// least role) bound to the handler that answers it. The server reads it for the role check
-// and the dispatch; check() says whether every method has exactly one handler.
+// The daemon's one table of control methods: each method it knows (its name and least
+// role: the core's methods() and the plugins', plugins/methods.hpp) bound to the handler
+// that answers it. The server reads it for the role check and the dispatch; check() says
+// whether every method has exactly one handler.
 
 #include <functional>
 #include <map>
@@ -31,19 +32,25 @@ class MethodTable {
   // The result now (or a thrown ControlError), or nullopt after handing `later` on.
   using Handler = std::function<std::optional<nlohmann::json>(const Call&)>;
   struct Entry {
-    const MethodInfo* info;  // in methods()
+    const MethodInfo* info;  // one of known()
     Handler handler;
   };
 
-  // Throws std::logic_error when `method` is not one of methods() (by name, role and
+  // The core's methods().
+  MethodTable();
+  explicit MethodTable(std::vector<const MethodInfo*> known);
+
+  // Throws std::logic_error when `method` is not one of known() (by name, role and
   // summary) or already has a handler: both are mistakes in the code, not in a request.
   void bind(const MethodInfo& method, Handler handler);
-  // The methods of methods() without a handler, one line each; empty when every method has
+  // The methods of known() without a handler, one line each; empty when every method has
   // exactly one.
   std::vector<std::string> check() const;
   const Entry* find(std::string_view name) const;
+  const std::vector<const MethodInfo*>& known() const { return known_; }
 
  private:
+  std::vector<const MethodInfo*> known_;
   std::map<std::string, Entry, std::less<>> entries_;
 };
 

@@ -7,6 +7,7 @@
 #include "daemon/control/methods.hpp"
 #include "daemon/sekishoctl/client.hpp"
 #include "daemon/sekishoctl/commands.hpp"
+#include "plugins/methods.hpp"
 
 namespace sekisho::ctl {
 
@@ -88,17 +89,17 @@ int run_verify_daemon(const Args& args, Io& io) {
 int run_methods(const Args& args, Io& io) {
   if (args.json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const control::MethodInfo& method : control::methods()) {
-      list.push_back({{"name", method.name},
-                      {"least_role", control::role_name(method.least_role)},
-                      {"summary", method.summary}});
+    for (const control::MethodInfo* method : plugins::all_methods()) {
+      list.push_back({{"name", method->name},
+                      {"least_role", control::role_name(method->least_role)},
+                      {"summary", method->summary}});
     }
     io.out << list.dump(2) << '\n';
     return kExitOk;
   }
-  for (const control::MethodInfo& method : control::methods()) {
-    io.out << std::left << std::setw(16) << method.name << std::setw(10)
-           << control::role_name(method.least_role) << method.summary << '\n';
+  for (const control::MethodInfo* method : plugins::all_methods()) {
+    io.out << std::left << std::setw(16) << method->name << std::setw(10)
+           << control::role_name(method->least_role) << method->summary << '\n';
   }
   return kExitOk;
 }

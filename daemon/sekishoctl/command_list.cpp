@@ -5,6 +5,7 @@
 #include <set>
 
 #include "daemon/sekishoctl/commands.hpp"
+#include "plugins/ctl_part.hpp"
 
 namespace sekisho::ctl {
 
@@ -125,8 +126,13 @@ std::vector<Command> command_list(std::span<const Command> extra) {
 }
 
 const std::vector<Command>& commands() {
-  // Plugins' commands are appended here, from their registrations, once plugins/ has them.
-  static const std::vector<Command> kCommands = command_list({});
+  static const std::vector<Command> kCommands = [] {
+    std::vector<Command> extra;
+    for (const plugins::RegisteredCtlPart& registered : plugins::ctl_parts()) {
+      extra.insert(extra.end(), registered.part->commands.begin(), registered.part->commands.end());
+    }
+    return command_list(extra);
+  }();
   return kCommands;
 }
 

@@ -22,8 +22,8 @@ std::span<const Command> core_commands();
 // commands plugins register are appended.
 std::vector<Command> command_list(std::span<const Command> extra);
 
-// The commands sekishoctl runs, completes and lists: command_list with the plugins'
-// commands. Made once.
+// The commands sekishoctl runs, completes and lists: command_list with the commands of
+// the plugins' sekishoctl parts (plugins/ctl_part.hpp), in registry order. Made once.
 const std::vector<Command>& commands();
 
 // The command of `list` called `name`, or nullptr.

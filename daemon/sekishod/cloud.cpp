@@ -158,6 +158,14 @@ nlohmann::json Cloud::password_request(const nlohmann::json& params, const audit
   return result;
 }
 
+bool Cloud::publish(const std::string& topic, std::string payload) {
+  if (!bridge_) {
+    return false;
+  }
+  bridge_->publish_own(topic, std::move(payload));
+  return true;
+}
+
 void Cloud::bind_methods(control::MethodTable& table) {
   using Call = control::MethodTable::Call;
   table.bind(control::kCloudStatus, [this](const Call&) { return status_json(); });

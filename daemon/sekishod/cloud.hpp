@@ -31,6 +31,9 @@ class Cloud final : public Subsystem, public WanCloseListener {
   bool ready_for_close() override { return !bridge_ || bridge_->prepare_for_wan_close(); }
   void wan_open_changed(bool open) override;
 
+  // A message of sekishod's own into the outbox (HostedPlugin::publish): false when the
+  // policy in force brokers to no cloud.
+  bool publish(const std::string& topic, std::string payload);
   nlohmann::json status_json();  // cloud.status
   nlohmann::json password_request(const nlohmann::json& params, const audit::Actor& by);
 

@@ -27,6 +27,8 @@ class DriftGuard final : public Subsystem {
   DriftGuard(Host& host, Enforcer& enforcer, std::vector<const Subsystem*> owners);
 
   std::string_view name() const override { return "drift"; }
+  // Another subsystem whose elements change on their own terms (Subsystem::compare_owned).
+  void add_owner(const Subsystem* owner) { owners_.push_back(owner); }
   // A descriptor of the change monitor to wait on; false (and logged) when there is none.
   // From then on each apply first reads the events waiting.
   bool watch();

@@ -65,32 +65,55 @@ Service::Service(boost::asio::io_context& io, Options options)
                                  "control.connections_refused", summary_details(summary));
                            },
                            0) {
+  for (const plugins::RegisteredDaemonPart& registered : plugins::daemon_parts()) {
+    plugins_.push_back(std::make_unique<HostedPlugin>(
+        static_cast<Host&>(*this), enforcer_, registered.plugin, *registered.part,
+        [this](const std::string& topic, std::string payload) {
+          return cloud_.publish(topic, std::move(payload));
+        }));
+    drift_.add_owner(&plugins_.back()->subsystem());
+  }
   bind_methods(methods_);
+}
+
+void Service::each_plugin(const char* what, const std::function<void(Subsystem&)>& hook,
+                          bool reverse) {
+  const std::size_t count = plugins_.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    HostedPlugin& plugin = *plugins_[reverse ? count - 1 - i : i];
+    guarded(what, [&] { hook(plugin.subsystem()); });
+  }
 }
 
 void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
   schedules_.fill(ruleset, policy);
   wan_link_.fill(ruleset, policy);
   sessions_.fill(ruleset, policy);
+  each_plugin("plugin fill", [&](Subsystem& plugin) { plugin.fill(ruleset, policy); });
 }
 
 void Service::after_apply(const policy::Policy& policy) {
   wan_link_.after_apply(policy);
   sessions_.after_apply(policy);
+  each_plugin("plugin after apply", [&](Subsystem& plugin) { plugin.after_apply(policy); });
 }
 
 void Service::before_policy(const policy::Policy& next) {
   sessions_.before_policy(next);
+  each_plugin("plugin before policy", [&](Subsystem& plugin) { plugin.before_policy(next); });
 }
 
 void Service::after_policy(const policy::Policy& policy, bool ok) {
   sessions_.after_policy(policy, ok);
-  if (!ok) {
-    return;
+  if (ok) {
+    // The VPN follows the ruleset that governs its zone, never the other way round.
+    vpn_.after_policy(policy, true);
+    cloud_.after_policy(policy, true);
+    for (auto& plugin : plugins_) {
+      guarded("plugin log groups", [&] { plugin->follow_ruleset(); });
+    }
   }
-  // The VPN follows the ruleset that governs its zone, never the other way round.
-  vpn_.after_policy(policy, true);
-  cloud_.after_policy(policy, true);
+  each_plugin("plugin after policy", [&](Subsystem& plugin) { plugin.after_policy(policy, ok); });
 }
 
 int Service::start() {
@@ -144,6 +167,7 @@ int Service::start() {
   cloud_.open(loaded->policy);
   sessions_.open(loaded->policy);
   wan_link_.open(loaded->policy);
+  each_plugin("plugin open", [&](Subsystem& plugin) { plugin.open(loaded->policy); });
   if (!commit_confirm_.start_enforcing(std::move(*loaded))) {
     return kExitNegative;
   }
@@ -164,8 +188,13 @@ int Service::start() {
     guarded("schedule check", [this] { schedules_.tick(); });
     guarded("WAN check", [this] { wan_link_.tick(); });
     guarded("cloud check", [this] { cloud_.tick(); });
+    for (auto& plugin : plugins_) {
+      guarded("plugin log groups", [&] { plugin->follow_ruleset(); });  // a refused bind again
+    }
+    each_plugin("plugin tick", [](Subsystem& plugin) { plugin.tick(); });
   });
   vpn_.start();
+  each_plugin("plugin start", [](Subsystem& plugin) { plugin.start(); });
   auditor_.retain(commit_confirm_.confirmed_policy().audit, std::chrono::system_clock::now());
   auditor_.checkpoint();  // the records of the start
   // Every record is signed within the policy's audit.checkpoint_every (a reload may change
@@ -213,6 +242,8 @@ void Service::wait_for_signals() {
     log_notice(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
                "; the ruleset stays in force");
     // In the reverse of their start; each may still audit what it ends.
+    each_plugin(
+        "stopping", [](Subsystem& plugin) { plugin.stop(); }, true);
     for (Subsystem* subsystem : std::initializer_list<Subsystem*>{
              &vpn_, &drift_, &wan_link_, &schedules_, &sessions_, &cloud_, &commit_confirm_}) {
       guarded("stopping", [subsystem] { subsystem->stop(); });

@@ -57,6 +57,7 @@
 #include "daemon/sekishod/enforcer.hpp"
 #include "daemon/sekishod/exporter.hpp"
 #include "daemon/sekishod/host.hpp"
+#include "daemon/sekishod/hosted_plugin.hpp"
 #include "daemon/sekishod/options.hpp"
 #include "daemon/sekishod/refusals.hpp"
 #include "daemon/sekishod/retries.hpp"
@@ -64,6 +65,7 @@
 #include "daemon/sekishod/sessions.hpp"
 #include "daemon/sekishod/vpn.hpp"
 #include "daemon/sekishod/wan_link.hpp"
+#include "plugins/methods.hpp"
 #include "policy/ir.hpp"
 #include "policy/model.hpp"
 
@@ -104,6 +106,10 @@ class Service : private Enforcer::Hooks, private Host {
   nlohmann::json export_job_json(const Exporter::Job& job);
   nlohmann::json export_chunk_json(Exporter::Job& job, const nlohmann::json& offset);
   void wait_for_signals();
+  // Calls `hook` on each plugin's subsystem, in registry order (`reverse`: the other way),
+  // guarded: a plugin's exception is logged, and the daemon goes on.
+  void each_plugin(const char* what, const std::function<void(Subsystem&)>& hook,
+                   bool reverse = false);
 
   // Host: what the subsystems get of the daemon.
   boost::asio::io_context& io() override { return io_; }
@@ -122,8 +128,9 @@ class Service : private Enforcer::Hooks, private Host {
   boost::asio::steady_timer schedule_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer confirmation_timer_;
-  // Every control method with its handler; built once in the constructor, read by control_.
-  control::MethodTable methods_;
+  // Every control method (the core's and the plugins') with its handler; built once in the
+  // constructor, read by control_.
+  control::MethodTable methods_{plugins::all_methods()};
   std::unique_ptr<control::ControlServer> control_;
   // Held for the daemon's whole life: one sekishod per state directory, and no
   // decommission under it.
@@ -146,6 +153,9 @@ class Service : private Enforcer::Hooks, private Host {
   // wireguard-go stopped) first.
   Vpn vpn_{*this};
   Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
+  // The plugins' parts of the daemon (plugins/daemon_part.hpp), in registry order. Declared
+  // after everything they are lent: destroyed first.
+  std::vector<std::unique_ptr<HostedPlugin>> plugins_;
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};

@@ -73,6 +73,9 @@ void Service::bind_methods(control::MethodTable& table) {
   cloud_.bind_methods(table);
   wan_link_.bind_methods(table);
   commit_confirm_.bind_methods(table);
+  for (auto& plugin : plugins_) {
+    plugin->subsystem().bind_methods(table);
+  }
 }
 
 nlohmann::json Service::status_json() {
@@ -91,6 +94,10 @@ nlohmann::json Service::status_json() {
   for (Subsystem* part : std::initializer_list<Subsystem*>{&commit_confirm_, &drift_, &sessions_,
                                                            &wan_link_, &cloud_}) {
     part->status(out);
+  }
+  // A plugin's keys under its name: it cannot shadow the core's.
+  for (auto& plugin : plugins_) {
+    out["plugins"][std::string(plugin->plugin())] = plugin->status_json();
   }
   return out;
 }

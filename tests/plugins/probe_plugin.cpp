@@ -165,8 +165,10 @@ const PolicyPart kParts[] = {
      check_clause},
 };
 
+constexpr control::MethodInfo kMethods[] = {kStats, kNote};
+
 }  // namespace
 
-const Plugin plugin{"probe", kParts, compile};
+const Plugin plugin{"probe", kParts, compile, kMethods};
 
 }  // namespace sekisho::plugins::probe

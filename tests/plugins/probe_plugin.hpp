@@ -19,6 +19,11 @@
 
 #include "plugins/plugin.hpp"
 
+namespace sekisho::plugins {
+struct DaemonPart;
+struct CtlPart;
+}  // namespace sekisho::plugins
+
 namespace sekisho::plugins::probe {
 
 struct Section {
@@ -33,6 +38,17 @@ struct Clause {
   policy::SourcePos pos;
 };
 
+// Its control methods (answered by its daemon part, probe_daemon.cpp).
+inline constexpr control::MethodInfo kStats{
+    "probe.stats", control::Role::Viewer,
+    "the test plugin's figures: packets read from its log group, notes written"};
+inline constexpr control::MethodInfo kNote{
+    "probe.note", control::Role::Operator,
+    "the test plugin writes an audit record and a cloud message from a thread of its own "
+    "(text)"};
+
 extern const Plugin plugin;
+extern const DaemonPart daemon_part;  // probe_daemon.cpp
+extern const CtlPart ctl_part;        // probe_ctl.cpp
 
 }  // namespace sekisho::plugins::probe

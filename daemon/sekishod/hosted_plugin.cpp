@@ -1,0 +1,114 @@
+#include "daemon/sekishod/hosted_plugin.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <boost/asio/post.hpp>
+#include <sys/stat.h>
+
+#include "daemon/common/log.hpp"
+
+namespace sekisho::daemon {
+
+namespace {
+
+// The part of an audit kind or topic a plugin names: plain words, so that it can neither
+// pass for another's kind nor climb out of its topic.
+bool is_plain(std::string_view text, bool slashes) {
+  return !text.empty() && text.size() <= 64 && text.front() != '.' && text.front() != '/' &&
+         text.back() != '.' && text.back() != '/' &&
+         std::all_of(text.begin(), text.end(), [&](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                  (slashes && c == '/');
+         });
+}
+
+}  // namespace
+
+HostedPlugin::HostedPlugin(Host& host, const Enforcement& enforcement, std::string_view name,
+                           const plugins::DaemonPart& part, Publish publish)
+    : host_(host),
+      enforcement_(enforcement),
+      name_(name),
+      publish_(std::move(publish)),
+      log_(host.io(), "plugin " + std::string(name)) {
+  if (!part.make) {
+    throw std::logic_error("plugin " + name_ + ": its daemon part has no make()");
+  }
+  subsystem_ = part.make(*this);
+  if (!subsystem_ || subsystem_->name() != name_) {
+    throw std::logic_error("plugin " + name_ + ": make() must give a subsystem of that name");
+  }
+}
+
+void HostedPlugin::follow_ruleset() {
+  if (!enforcement_.has_current()) {
+    return;
+  }
+  const auto& plugins = enforcement_.current().ruleset.plugins;
+  auto mine =
+      std::find_if(plugins.begin(), plugins.end(),
+                   [&](const ir::PluginResources& resources) { return resources.plugin == name_; });
+  log_.bind(mine == plugins.end() ? std::vector<std::uint16_t>{} : mine->log_groups);
+}
+
+nlohmann::json HostedPlugin::status_json() {
+  nlohmann::json out = {{"log", log_.status_json()},
+                        {"refused_posts", refused_posts_.load()},
+                        {"unpublished", unpublished_}};
+  subsystem_->status(out);
+  return out;
+}
+
+std::string HostedPlugin::state_dir() {
+  const std::string plugins = host_.options().state_dir + "/plugins";
+  const std::string mine = plugins + "/" + name_;
+  ::mkdir(plugins.c_str(), 0700);
+  ::mkdir(mine.c_str(), 0700);
+  return mine;
+}
+
+bool HostedPlugin::post(std::function<void()> work) {
+  if (waiting_.fetch_add(1) >= kMaxWaiting) {
+    waiting_.fetch_sub(1);
+    refused_posts_.fetch_add(1);
+    return false;
+  }
+  boost::asio::post(host_.io(), [this, work = std::move(work)] {
+    waiting_.fetch_sub(1);
+    host_.guarded(name_.c_str(), work);
+  });
+  return true;
+}
+
+bool HostedPlugin::audit(std::string_view what, nlohmann::json details) {
+  if (!is_plain(what, false)) {
+    log_error("plugin " + name_ + ": an audit record of kind '" + std::string(what) +
+              "' is refused (lower-case words, digits, '_' and '.')");
+    return false;
+  }
+  return post([this, kind = name_ + "." + std::string(what), details = std::move(details)] {
+    host_.auditor().record(Auditor::daemon_actor(), kind, details);
+  });
+}
+
+bool HostedPlugin::publish(std::string_view subtopic, std::string payload) {
+  if (payload.size() > kMaxPayload) {
+    log_error("plugin " + name_ + ": a message of " + std::to_string(payload.size()) +
+              " bytes is refused (at most " + std::to_string(kMaxPayload) + ")");
+    return false;
+  }
+  if (!is_plain(subtopic, true) || subtopic.find("//") != std::string_view::npos) {
+    log_error("plugin " + name_ + ": a message on the topic '" + std::string(subtopic) +
+              "' is refused (lower-case words, digits, '_', '.' and '/')");
+    return false;
+  }
+  return post([this, topic = "sekisho/" + name_ + "/" + std::string(subtopic),
+               payload = std::move(payload)]() mutable {
+    if (!publish_ || !publish_(topic, std::move(payload))) {
+      ++unpublished_;
+    }
+  });
+}
+
+}  // namespace sekisho::daemon

@@ -1,0 +1,62 @@
+#pragma once
+// One registered plugin in sekishod (plugins/daemon_part.hpp): the PluginHost it is lent
+// and the Subsystem it made. The Service calls the subsystem's hooks after the built-ins'
+// (each one guarded: a plugin's exception is logged, never the end of the daemon), and
+// after each apply binds the NFLOG groups the ruleset in force gives the plugin.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "daemon/sekishod/enforcement.hpp"
+#include "daemon/sekishod/host.hpp"
+#include "daemon/sekishod/log_reader.hpp"
+#include "daemon/sekishod/subsystem.hpp"
+#include "plugins/daemon_part.hpp"
+
+namespace sekisho::daemon {
+
+class HostedPlugin final : public plugins::PluginHost {
+ public:
+  // Commits a message to the cloud outbox: false when the policy in force brokers to no
+  // cloud. Loop thread.
+  using Publish = std::function<bool(const std::string& topic, std::string payload)>;
+
+  // Makes the plugin's subsystem (part.make).
+  HostedPlugin(Host& host, const Enforcement& enforcement, std::string_view name,
+               const plugins::DaemonPart& part, Publish publish);
+
+  Subsystem& subsystem() { return *subsystem_; }
+  const Subsystem& subsystem() const { return *subsystem_; }
+  // Binds the log groups of the plugin's part of the ruleset in force: after each change
+  // of the policy in force, and every second for a group the kernel refused.
+  void follow_ruleset();
+  // The host's figures and the subsystem's own keys: `status` under plugins.<name>.
+  nlohmann::json status_json();
+
+  // PluginHost.
+  std::string_view plugin() const override { return name_; }
+  boost::asio::io_context& io() override { return host_.io(); }
+  std::string state_dir() override;
+  bool post(std::function<void()> work) override;
+  bool audit(std::string_view what, nlohmann::json details) override;
+  bool publish(std::string_view subtopic, std::string payload) override;
+  void receive_log(LogReceiver receive) override { log_.set_receiver(std::move(receive)); }
+
+ private:
+  Host& host_;
+  const Enforcement& enforcement_;
+  const std::string name_;
+  Publish publish_;
+  LogReader log_;
+  // Posted from any thread and not yet run; refused over kMaxWaiting.
+  std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::uint64_t> refused_posts_{0};
+  std::uint64_t unpublished_ = 0;  // loop thread
+  // Last: destroyed first, while what it was lent is still there.
+  std::unique_ptr<Subsystem> subsystem_;
+};
+
+}  // namespace sekisho::daemon

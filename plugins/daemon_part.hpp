@@ -1,0 +1,81 @@
+#pragma once
+// A plugin's part of sekishod (docs/architecture.md, "Plugins"): a Subsystem of the daemon
+// made by the plugin's `make`, with the same hooks as the built-in ones (open, fill,
+// before/after a policy, after an apply, start, tick, stop, status, bind_methods), called
+// after the built-ins' in each hook. It reaches the daemon only through its PluginHost.
+//
+// Registered by the same line of SEKISHO_PLUGINS as its policy part: when
+// plugins/<name>/CMakeLists.txt makes the library sekisho_plugin_<name>_daemon, which
+// defines `extern const DaemonPart sekisho::plugins::<name>::daemon_part`, sekishod has
+// it (the build writes daemon_registry.cpp). A plugin without one adds nothing to sekishod
+// but its part of the ruleset.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "daemon/net/nflog.hpp"
+#include "daemon/sekishod/subsystem.hpp"
+
+namespace sekisho::plugins {
+
+// What sekishod lends one plugin. Calls marked "any thread" may come from a thread of the
+// plugin's own; the rest only from the daemon's loop (the Subsystem's hooks, method
+// handlers, its own timers and work given to post()).
+class PluginHost {
+ public:
+  // Work, records and messages from other threads waiting for the loop at most; more are
+  // refused (false) and counted in `status` (plugins.<name>.refused_posts).
+  static constexpr std::size_t kMaxWaiting = 65536;
+  // The largest message publish() takes: an alert, not a data stream.
+  static constexpr std::size_t kMaxPayload = 64 * 1024;
+
+  virtual ~PluginHost() = default;
+
+  virtual std::string_view plugin() const = 0;
+  // The daemon's loop, for the plugin's own timers and descriptors.
+  virtual boost::asio::io_context& io() = 0;
+  // A directory for its state, STATE_DIR/plugins/<name> (made 0700 when first asked).
+  virtual std::string state_dir() = 0;
+
+  // Any thread: runs `work` on the loop, in the order given. An exception it throws is
+  // logged, and the kernel is compared with the policy at the next tick.
+  virtual bool post(std::function<void()> work) = 0;
+  // Any thread: an audit record of kind "<plugin>.<what>" by the daemon, in the order
+  // given (written on the loop; kept and written later while the log cannot be).
+  virtual bool audit(std::string_view what, nlohmann::json details) = 0;
+  // Any thread: a message to the cloud broker on the topic "sekisho/<plugin>/<subtopic>",
+  // committed to the outbox like the devices' uplink, when the policy in force brokers to
+  // a cloud (cloud.mqtt). Nothing is sent otherwise; the message is dropped then (and
+  // counted: plugins.<name>.unpublished in `status`).
+  virtual bool publish(std::string_view subtopic, std::string payload) = 0;
+
+  // Loop: the packets the plugin's rules send to its NFLOG groups (Contribution::
+  // log_group) from now on. The daemon binds the groups the ruleset in force gives the
+  // plugin, again after each apply, and counts what the kernel could not deliver
+  // (plugins.<name>.log.lost in `status`).
+  using LogReceiver = std::function<void(const net::NflogPacket& packet)>;
+  virtual void receive_log(LogReceiver receive) = 0;
+};
+
+struct DaemonPart {
+  // Makes the plugin's subsystem, once, when sekishod starts (before open()). The host
+  // outlives it.
+  std::unique_ptr<daemon::Subsystem> (*make)(PluginHost& host) = nullptr;
+};
+
+// The daemon parts of this binary's plugins, in registry order: the build's
+// daemon_registry.cpp, or a test binary's own (tests/plugins/).
+struct RegisteredDaemonPart {
+  std::string_view plugin;
+  const DaemonPart* part;
+};
+std::span<const RegisteredDaemonPart> daemon_parts();
+
+}  // namespace sekisho::plugins

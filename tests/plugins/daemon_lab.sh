@@ -93,6 +93,42 @@ else
   lab_fail "status plugins.probe: $summary"
 fi
 
+# With cloud brokering in the policy the plugin's message goes into the outbox on its own
+# topic (no broker runs here: it waits there).
+if bash "$src/tests/cloud/make_certs.sh" "$tmp/certs" 203.0.113.10 >/dev/null 2>&1; then
+  cat >>"$policy" <<EOF
+cloud:
+  mqtt:
+    broker: cloud-broker
+    port: 8884
+    tls: { ca_file: $tmp/certs/ca.pem, cert_file: $tmp/certs/client.pem, key_file: $tmp/certs/client.key }
+    local_broker: 192.0.2.1:1883
+    publishers: [plc-1]
+    uplink: ["factory/+/telemetry"]
+EOF
+  "$lab" policy "$policy"
+  queued() {
+    ctl_gw cloud status --json | python3 -c 'import json,sys
+sys.exit(0 if json.load(sys.stdin)["uplink"]["queued"] >= 1 else 1)' 2>/dev/null
+  }
+  bridged() { ctl_gw cloud status --json | grep -q '"uplink"'; }
+  wait_ms 5000 bridged >/dev/null
+  as operator probe note --text "to the cloud" >/dev/null
+  if took=$(wait_ms 5000 queued); then
+    topic=$(python3 -c 'import sqlite3,sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+print(" ".join(bytes(t).decode() for (t,) in db.execute("SELECT topic FROM messages")))' \
+      "$LAB_RUN_DIR/state/cloud-outbox.db")
+    [ "$topic" = sekisho/probe/notes ] &&
+      lab_pass "the plugin's message is in the cloud outbox on sekisho/probe/notes ($took ms)" ||
+      lab_fail "the outbox holds messages on '$topic'"
+  else
+    lab_fail "no message queued for the cloud: $(ctl_gw cloud status --json | head -c 600)"
+  fi
+else
+  lab_fail "make_certs.sh failed"
+fi
+
 "$lab" daemon stop
 if "$lab" daemon log | grep -q "stopping on SIGTERM" && ! "$lab" daemon log | grep -q " failed: "; then
   lab_pass "the daemon stops with the plugin (its thread joined); no hook of it failed"

@@ -90,6 +90,10 @@ std::string reply_ok(const nlohmann::json& id, const nlohmann::json& result) {
   return line_of({{"id", id}, {"ok", true}, {"result", result}});
 }
 
+std::string reply_more(const nlohmann::json& id, const nlohmann::json& item) {
+  return line_of({{"id", id}, {"ok", true}, {"result", item}, {"more", true}});
+}
+
 std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message,
                         const nlohmann::json& data) {
   nlohmann::json error = {{"code", error_code_name(code)}, {"message", message}};

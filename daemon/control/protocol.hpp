@@ -4,6 +4,8 @@
 //   reply    {"id": N, "ok": true, "result": ...}
 //            {"id": N, "ok": false, "error": {"code": "forbidden", "message": "..."}}
 //            ("error" may also hold "data": {"diagnostics": [...]} for a refused policy)
+//   stream   {"id": N, "ok": true, "result": ..., "more": true} for each item of a
+//            subscription (`events --follow`), until either side closes the connection
 // Error codes: forbidden, invalid, not_found, conflict, audit_unavailable, too_large,
 // too_many_connections (sent instead of a reply, with id null, when the connection is
 // over a cap and closed; server.hpp).
@@ -62,6 +64,9 @@ Request parse_request(std::string_view line, nlohmann::json& id);
 
 // One reply line, newline included.
 std::string reply_ok(const nlohmann::json& id, const nlohmann::json& result);
+// One item of a stream (ControlServer::Later::more): {"id", "ok": true, "result", "more": true}.
+// The stream's connection stays open for more until either side closes it.
+std::string reply_more(const nlohmann::json& id, const nlohmann::json& item);
 // `data`, when not null, goes with the error as "data".
 std::string reply_error(const nlohmann::json& id, ErrorCode code, std::string_view message,
                         const nlohmann::json& data = nullptr);

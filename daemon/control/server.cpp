@@ -68,17 +68,37 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   // The answer to request `number`, from Later (posted: never inside the handler's call).
+  // After a stream the connection closes: its reads were given to noticing the client go.
   void finish(std::uint64_t number, std::string reply) {
     if (closed_ || number != answering_) {
       return;
     }
     answering_ = 0;
     send(std::move(reply));
-    if (!closed_) {
+    if (streaming_) {
+      close_after_write_ = true;
+      if (!writing_) {
+        close();
+      }
+    } else if (!closed_) {
       arm_idle();
       read();
     }
   }
+
+  // An item of the stream answering request `number` (Later::more).
+  void more(std::uint64_t number, std::string item) {
+    if (closed_ || number != answering_) {
+      return;
+    }
+    if (!streaming_) {
+      streaming_ = true;
+      watch_for_hangup();
+    }
+    send(std::move(item));
+  }
+
+  bool waits_for(std::uint64_t number) const { return !closed_ && number == answering_; }
 
  private:
   // The idle limit counts from the last complete request answered, so that an empty line
@@ -93,6 +113,13 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
         self->close();  // idle too long
       }
     });
+  }
+
+  // While a stream runs the client has nothing to say: anything it sends, and its end of
+  // the connection closing, end the stream.
+  void watch_for_hangup() {
+    socket_.async_wait(asio::socket_base::wait_read,
+                       [self = shared_from_this()](const error_code&) { self->close(); });
   }
 
   void read() {
@@ -239,6 +266,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool closed_ = false;
   bool close_after_write_ = false;
+  bool streaming_ = false;  // answering_ is a stream (Later::more)
 };
 
 void ControlServer::Later::ok(const nlohmann::json& result) const {
@@ -252,6 +280,16 @@ void ControlServer::Later::fail(std::exception_ptr error) const {
              [session = session_, number = number_, reply = error_reply(id_, error)]() mutable {
                session->finish(number, std::move(reply));
              });
+}
+
+void ControlServer::Later::more(const nlohmann::json& item) const {
+  asio::post(*io_, [session = session_, number = number_, reply = reply_more(id_, item)]() mutable {
+    session->more(number, std::move(reply));
+  });
+}
+
+bool ControlServer::Later::open() const {
+  return session_ && session_->waits_for(number_);
 }
 
 ControlServer::ControlServer(asio::io_context& io, std::string path, const MethodTable& methods,

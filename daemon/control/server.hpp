@@ -69,11 +69,21 @@ class ControlServer {
   // The reply to a request that a handler answers later (MethodTable::Handler). Only on the
   // loop's thread; the first answer counts, and one to a closed connection is dropped.
   // The connection reads no further request until it is answered.
+  //
+  // A subscription (a stream) answers with more() as often as it has something: each item
+  // is a reply with "more": true, and the connection is held for the stream, exempt from
+  // the idle limit (it still counts in the connection caps), until the client closes it
+  // (or ok()/fail() ends it, after which the connection closes). A client that does not
+  // read its items is cut off at ServerLimits::max_unread_replies. The holder of a stream
+  // drops it once open() says false.
   class Later {
    public:
     void ok(const nlohmann::json& result) const;
     // `error`: a ControlError, or another exception (answered as invalid and logged).
     void fail(std::exception_ptr error) const;
+    void more(const nlohmann::json& item) const;
+    // Whether the connection still waits for this answer (false once it closed).
+    bool open() const;
 
    private:
     friend class ControlServer;

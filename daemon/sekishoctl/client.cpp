@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -36,15 +37,18 @@ int exit_code_of(const std::string& code, const nlohmann::json& data) {
 
 }  // namespace
 
-Reply call(const std::string& control_path, const std::string& method, const nlohmann::json& params,
-           int timeout_seconds) {
+namespace {
+
+// Connects `socket_fd` (a new Unix stream socket) to `control_path` and sends the request;
+// nullopt, or the reply saying why not.
+std::optional<Reply> send_request(const Fd& socket_fd, const std::string& control_path,
+                                  const std::string& method, const nlohmann::json& params) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (control_path.size() >= sizeof address.sun_path) {
     return unreachable(control_path, "the path is too long for a socket");
   }
   std::memcpy(address.sun_path, control_path.c_str(), control_path.size() + 1);
-  Fd socket_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (socket_fd.get() < 0 ||
       ::connect(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
     return unreachable(control_path, std::strerror(errno));
@@ -67,29 +71,37 @@ Reply call(const std::string& control_path, const std::string& method, const nlo
     }
     sent += static_cast<std::size_t>(n);
   }
-  std::string line;
+  return std::nullopt;
+}
+
+// The next line from the daemon (without its newline) into `line`, keeping what follows it
+// in `pending`; a reply saying why not. `timeout_seconds` < 0 waits for ever.
+std::optional<Reply> read_line(int fd, const std::string& control_path, int timeout_seconds,
+                               std::string& pending, std::string& line) {
   char buffer[65536];
-  while (line.find('\n') == std::string::npos) {
-    pollfd ready{socket_fd.get(), POLLIN, 0};
-    const int polled = ::poll(&ready, 1, timeout_seconds * 1000);
+  while (pending.find('\n') == std::string::npos) {
+    pollfd ready{fd, POLLIN, 0};
+    const int polled = ::poll(&ready, 1, timeout_seconds < 0 ? -1 : timeout_seconds * 1000);
     if (polled == 0) {
       return unreachable(control_path,
                          "no answer within " + std::to_string(timeout_seconds) + " s");
     }
-    const ssize_t n = polled < 0 ? -1 : ::recv(socket_fd.get(), buffer, sizeof buffer, 0);
+    const ssize_t n = polled < 0 ? -1 : ::recv(fd, buffer, sizeof buffer, 0);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
       return unreachable(control_path, n == 0 ? "the daemon closed the connection"
                                               : std::string(std::strerror(errno)));
     }
-    line.append(buffer, static_cast<std::size_t>(n));
+    pending.append(buffer, static_cast<std::size_t>(n));
   }
-  nlohmann::json reply = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
-  if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
-    return Reply{kExitUnavailable, nullptr, "unreachable", "the daemon's reply is not JSON",
-                 nullptr};
-  }
+  const std::size_t end = pending.find('\n');
+  line = pending.substr(0, end);
+  pending.erase(0, end + 1);
+  return std::nullopt;
+}
+
+Reply reply_of(const nlohmann::json& reply) {
   if (reply["ok"] == true) {
     return Reply{kExitOk, reply.value("result", nlohmann::json()), "", "", nullptr};
   }
@@ -98,6 +110,60 @@ Reply call(const std::string& control_path, const std::string& method, const nlo
   nlohmann::json data = error.value("data", nlohmann::json());
   return Reply{exit_code_of(code, data), nullptr, code, error.value("message", ""),
                std::move(data)};
+}
+
+std::optional<nlohmann::json> parse_reply(const std::string& line) {
+  nlohmann::json reply = nlohmann::json::parse(line, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
+    return std::nullopt;
+  }
+  return reply;
+}
+
+Reply not_json() {
+  return Reply{kExitUnavailable, nullptr, "unreachable", "the daemon's reply is not JSON", nullptr};
+}
+
+}  // namespace
+
+Reply call(const std::string& control_path, const std::string& method, const nlohmann::json& params,
+           int timeout_seconds) {
+  const Fd socket_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (auto failed = send_request(socket_fd, control_path, method, params)) {
+    return std::move(*failed);
+  }
+  std::string pending;
+  std::string line;
+  if (auto failed = read_line(socket_fd.get(), control_path, timeout_seconds, pending, line)) {
+    return std::move(*failed);
+  }
+  std::optional<nlohmann::json> reply = parse_reply(line);
+  return reply ? reply_of(*reply) : not_json();
+}
+
+Reply follow(const std::string& control_path, const std::string& method,
+             const nlohmann::json& params, const std::function<bool(const nlohmann::json&)>& item) {
+  const Fd socket_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (auto failed = send_request(socket_fd, control_path, method, params)) {
+    return std::move(*failed);
+  }
+  std::string pending;
+  std::string line;
+  while (true) {
+    if (auto failed = read_line(socket_fd.get(), control_path, -1, pending, line)) {
+      return std::move(*failed);
+    }
+    std::optional<nlohmann::json> reply = parse_reply(line);
+    if (!reply) {
+      return not_json();
+    }
+    if (reply->value("more", false) != true || (*reply)["ok"] != true) {
+      return reply_of(*reply);
+    }
+    if (!item(reply->value("result", nlohmann::json()))) {
+      return Reply{kExitOk, nullptr, "", "", nullptr};
+    }
+  }
 }
 
 void print_error(std::ostream& err, const std::string& command, const Reply& reply) {

@@ -1,6 +1,6 @@
 // The control server on a real Unix socket in a temporary directory, with its loop run by
 // the test between the clients' steps: connection caps and the admins' reserve, the idle
-// limit, roles looked up at each request, replies given later, and accept() pausing
+// limit, roles looked up at each request, replies given later, streams, and accept() pausing
 // while the process has no descriptor left.
 
 #include "daemon/control/server.hpp"
@@ -312,6 +312,58 @@ TEST_CASE("a reply given later comes first; the connection's next request waits 
   REQUIRE(harness.later.size() == 2);
   harness.later[1].fail(std::make_exception_ptr(ControlError(ErrorCode::Conflict, "busy")));
   CHECK(error_code_in(harness.line(client.get())) == "conflict");
+}
+
+TEST_CASE("a stream: items as they come past the idle limit, until the client goes") {
+  ServerLimits limits;
+  limits.idle = 200ms;
+  Harness harness(limits);
+  Fd client = harness.connect();
+  send_text(client.get(), "{\"id\":7,\"method\":\"audit.verify\"}\n");
+  harness.run(50ms);
+  REQUIRE(harness.later.size() == 1);
+  const ControlServer::Later stream = harness.later[0];
+  stream.more({{"n", 1}});
+  const nlohmann::json first = nlohmann::json::parse(harness.line(client.get()));
+  CHECK(first == nlohmann::json{{"id", 7}, {"ok", true}, {"result", {{"n", 1}}}, {"more", true}});
+  harness.run(500ms);  // more than twice the idle limit
+  CHECK(stream.open());
+  stream.more({{"n", 2}});
+  CHECK(harness.line(client.get()).find("\"n\":2") != std::string::npos);
+  client = Fd();  // the client goes
+  harness.run(50ms);
+  CHECK_FALSE(stream.open());
+  stream.more({{"n", 3}});  // dropped
+  harness.run(20ms);
+}
+
+TEST_CASE("a stream's last reply ends it and closes the connection; a slow reader is cut off") {
+  ServerLimits limits;
+  limits.max_unread_replies = 64 * 1024;
+  Harness harness(limits);
+  Fd ended = harness.connect();
+  send_text(ended.get(), "{\"id\":1,\"method\":\"audit.verify\"}\n");
+  harness.run(50ms);
+  REQUIRE(harness.later.size() == 1);
+  harness.later[0].more({{"n", 1}});
+  harness.later[0].ok({{"end", true}});
+  CHECK(harness.line(ended.get()).find("\"more\":true") != std::string::npos);
+  const std::string last = harness.line(ended.get());
+  CHECK(last.find("\"end\":true") != std::string::npos);
+  CHECK(last.find("more") == std::string::npos);
+  CHECK(harness.line(ended.get()) == "EOF");
+
+  Fd slow = harness.connect();
+  send_text(slow.get(), "{\"id\":2,\"method\":\"audit.verify\"}\n");
+  harness.run(50ms);
+  REQUIRE(harness.later.size() == 2);
+  const std::string padding(1024, 'x');
+  for (int i = 0; i < 2000 && harness.later[1].open(); ++i) {  // up to 2 MiB, never read
+    harness.later[1].more({{"padding", padding}});
+    harness.run(1ms);
+  }
+  CHECK_FALSE(harness.later[1].open());
+  CHECK(harness.closed(slow.get(), 500ms));
 }
 
 TEST_CASE("without a descriptor to spare, accept() pauses instead of spinning") {

@@ -34,7 +34,7 @@ as() {
 roles=$("$ctl" methods --json | python3 -c 'import json,sys
 print(" ".join(m["name"] + "=" + m["least_role"] for m in json.load(sys.stdin)
                if m["name"].startswith("probe.")))')
-if [ "$roles" = "probe.stats=viewer probe.note=operator" ]; then
+if [ "$roles" = "probe.stats=viewer probe.note=operator probe.watch=viewer" ]; then
   lab_pass "methods lists the plugin's methods with their roles, without the daemon"
 else
   lab_fail "the plugin's methods in 'methods --json': '$roles'"
@@ -56,6 +56,33 @@ if took=$(wait_ms 5000 logged); then
     lab_fail "packets counted, but the daemon did not log binding group 16"
 else
   lab_fail "probe.stats counts $(packets) packets after 3 pings into its zone"
+fi
+
+# A stream: the viewer's `probe watch` gets a line per packet as it comes, past the
+# control socket's idle limit, and the plugin lets the stream go when the viewer does.
+setpriv --reuid="$(uid_of viewer)" --regid=4100 --clear-groups "$ctl" --control "$sock" \
+  probe watch >"$tmp/watch.out" 2>&1 &
+watcher=$! # setpriv execs sekishoctl: this is its pid
+watchers() {
+  ctl_gw status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["plugins"]["probe"]["watchers"])'
+}
+watching() { [ "$(watchers)" = 1 ]; }
+wait_ms 5000 watching >/dev/null
+"$lab" exec historian ping -c 2 -i 0.2 -W 1 198.18.20.1 >/dev/null
+streamed() { [ "$(grep -c '"prefix":"probe: "' "$tmp/watch.out")" -ge 2 ]; }
+if took=$(wait_ms 5000 streamed); then
+  lab_pass "probe watch streams a line per packet to a viewer ($took ms)"
+else
+  lab_fail "probe watch printed: $(head -c 300 "$tmp/watch.out")"
+fi
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
+"$lab" exec historian ping -c 1 -W 1 198.18.20.1 >/dev/null
+gone() { [ "$(watchers)" = 0 ]; }
+if wait_ms 5000 gone >/dev/null; then
+  lab_pass "the stream ends when the viewer goes: the plugin holds no watcher"
+else
+  lab_fail "the plugin still holds $(watchers) watcher(s)"
 fi
 
 as viewer probe note --text "a viewer's note" >/dev/null 2>&1

@@ -298,9 +298,10 @@ TEST_CASE("check, explain and compile work on a plugin's policy without the daem
 
 TEST_CASE("a plugin's control methods join the core's, named after the plugin") {
   const auto methods = plugins::all_methods();
-  REQUIRE(methods.size() == control::methods().size() + 2);
-  CHECK(methods[methods.size() - 2]->name == plugins::probe::kStats.name);
-  CHECK(methods.back()->name == plugins::probe::kNote.name);
+  REQUIRE(methods.size() == control::methods().size() + 3);
+  CHECK(methods[methods.size() - 3]->name == plugins::probe::kStats.name);
+  CHECK(methods[methods.size() - 2]->name == plugins::probe::kNote.name);
+  CHECK(methods.back()->name == plugins::probe::kWatch.name);
   // The daemon's table knows them: bound like the core's, and missing until bound.
   control::MethodTable table(methods);
   CHECK_THROWS_AS(table.bind(control::MethodInfo{"probe.stats", control::Role::Admin,
@@ -336,7 +337,7 @@ TEST_CASE("a plugin's sekishoctl commands are run, listed and completed like the
   CHECK(ctl::command_list_problem(ctl::commands()).value_or("") == "");
   const std::string completion = ctl::bash_completion(ctl::commands());
   CHECK(completion.find("probe") != std::string::npos);
-  CHECK(completion.find("stats note") != std::string::npos);
+  CHECK(completion.find("stats note watch") != std::string::npos);
   // Without a daemon: the usual exit for an unreachable one, after the usage checks.
   using ctl::testing::run_command;
   auto usage = run_command(probe->run, {"probe", "note"}, ctl::option_spec(probe->options));

@@ -13,13 +13,30 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: sekishoctl probe stats [--json]\n"
-    "       sekishoctl probe note --text TEXT\n";
+    "       sekishoctl probe note --text TEXT\n"
+    "       sekishoctl probe watch\n";
+
+// One line per item, as it comes.
+int watch(const ctl::Args& args, ctl::Io& io) {
+  ctl::Reply reply = ctl::follow(args.control, std::string(kWatch.name), nlohmann::json::object(),
+                                 [&](const nlohmann::json& item) {
+                                   io.out << item.dump() << std::endl;
+                                   return true;
+                                 });
+  if (reply.exit_code != kExitOk) {
+    ctl::print_error(io.err, "probe watch", reply);
+  }
+  return reply.exit_code;
+}
 
 int run(const ctl::Args& args, ctl::Io& io) {
+  if (args.positional.size() == 1 && args.positional[0] == "watch") {
+    return watch(args, io);
+  }
   const bool stats = args.positional.size() == 1 && args.positional[0] == "stats";
   const bool note = args.positional.size() == 1 && args.positional[0] == "note";
   if (!stats && !note) {
-    io.err << "sekishoctl probe: stats or note\n" << kUsage;
+    io.err << "sekishoctl probe: stats, note or watch\n" << kUsage;
     return kExitUsage;
   }
   nlohmann::json params = nlohmann::json::object();
@@ -51,11 +68,13 @@ constexpr ctl::Command kCommands[] = {
     {"probe", "the test plugin's figures and notes",
      "usage: sekishoctl probe stats [--json]\n"
      "       sekishoctl probe note --text TEXT\n"
+     "       sekishoctl probe watch\n"
      "\n"
      "stats: the packets the test plugin read from its log group (role viewer).\n"
      "note: the test plugin records TEXT in the audit log from a thread of its own (role\n"
-     "operator).\n",
-     kOptions, run, "stats note"},
+     "operator).\n"
+     "watch: one line per packet it reads, until interrupted (role viewer).\n",
+     kOptions, run, "stats note watch"},
 };
 
 }  // namespace

@@ -23,6 +23,11 @@ class ProbeDaemon final : public daemon::Subsystem {
     host_.receive_log([this](const net::NflogPacket& packet) {
       ++packets_;
       last_prefix_ = packet.prefix;
+      std::erase_if(watchers_,
+                    [](const control::ControlServer::Later& watcher) { return !watcher.open(); });
+      for (const control::ControlServer::Later& watcher : watchers_) {
+        watcher.more({{"packet", packets_}, {"prefix", packet.prefix}});
+      }
     });
   }
   ~ProbeDaemon() override { stop(); }
@@ -50,6 +55,9 @@ class ProbeDaemon final : public daemon::Subsystem {
   void status(nlohmann::json& out) override {
     out["packets"] = packets_;
     out["ticks_seen"] = ticks_ > 0;
+    std::erase_if(watchers_,
+                  [](const control::ControlServer::Later& watcher) { return !watcher.open(); });
+    out["watchers"] = watchers_.size();
   }
 
   void bind_methods(control::MethodTable& table) override {
@@ -57,6 +65,10 @@ class ProbeDaemon final : public daemon::Subsystem {
       std::lock_guard lock(mutex_);
       return nlohmann::json{
           {"packets", packets_}, {"last_prefix", last_prefix_}, {"notes_written", notes_written_}};
+    });
+    table.bind(kWatch, [this](const control::MethodTable::Call& call) {
+      watchers_.push_back(call.later);
+      return std::optional<nlohmann::json>();
     });
     table.bind(kNote, [this](const control::MethodTable::Call& call) {
       std::string text = daemon::text_param(call.params(), "text", true);
@@ -97,6 +109,7 @@ class ProbeDaemon final : public daemon::Subsystem {
   std::uint64_t packets_ = 0;
   std::string last_prefix_;
   std::uint64_t ticks_ = 0;
+  std::vector<control::ControlServer::Later> watchers_;  // probe.watch streams
 };
 
 std::unique_ptr<daemon::Subsystem> make(PluginHost& host) {

@@ -165,7 +165,7 @@ const PolicyPart kParts[] = {
      check_clause},
 };
 
-constexpr control::MethodInfo kMethods[] = {kStats, kNote};
+constexpr control::MethodInfo kMethods[] = {kStats, kNote, kWatch};
 
 }  // namespace
 

@@ -47,6 +47,10 @@ inline constexpr control::MethodInfo kNote{
     "the test plugin writes an audit record and a cloud message from a thread of its own "
     "(text)"};
 
+inline constexpr control::MethodInfo kWatch{
+    "probe.watch", control::Role::Viewer,
+    "a stream: one item per packet the test plugin reads, until the caller closes it"};
+
 extern const Plugin plugin;
 extern const DaemonPart daemon_part;  // probe_daemon.cpp
 extern const CtlPart ctl_part;        // probe_ctl.cpp

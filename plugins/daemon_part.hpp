@@ -21,7 +21,9 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/net/nflog.hpp"
+#include "daemon/nft/readback.hpp"
 #include "daemon/sekishod/subsystem.hpp"
+#include "policy/ir.hpp"
 
 namespace sekisho::plugins {
 
@@ -62,6 +64,15 @@ class PluginHost {
   // (plugins.<name>.log.lost in `status`).
   using LogReceiver = std::function<void(const net::NflogPacket& packet)>;
   virtual void receive_log(LogReceiver receive) = 0;
+
+  // Loop: the ruleset in force, read only. Its part (ir::PluginResources of `plugins`
+  // named after it) holds the handles of its sets in the order its compile added them.
+  virtual const ir::Ruleset& ruleset() const = 0;
+  // Loop: what the kernel holds now in one of its own sets (a handle of its part of
+  // ruleset()): each element's key, counter and time left, at most `limit` of them. For
+  // the sets the packet path fills: per-source counts, a detector's hits, how full a set
+  // is. EINVAL for a set that is not the plugin's.
+  virtual nft::SetElements read_set(ir::SetId set, std::size_t limit) = 0;
 };
 
 struct DaemonPart {

@@ -61,6 +61,7 @@ class PluginContribution : public plugins::Contribution {
     const bool kernel = set.fill == ir::SetFill::Kernel;
     const ir::SetId id = ruleset_.add_set(std::move(set));
     own_sets_.push_back(id);
+    resources_.sets.push_back(id);
     if (kernel) {
       ruleset_.runtime.kernel_filled.push_back(id);
     }

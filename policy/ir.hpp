@@ -228,6 +228,7 @@ struct Steering {
 // daemon owns these (subscribes the log groups, sets up and removes the steering).
 struct PluginResources {
   std::string plugin;
+  std::vector<SetId> sets;  // every set it added, in the order it added them
   std::vector<std::uint16_t> log_groups;
   std::uint32_t packet_mark_bits = 0;  // the bits of the packet mark it was given
   std::vector<Steering> steering;

@@ -3,12 +3,14 @@
 #include <cerrno>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/gen.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -167,6 +169,75 @@ Readback read_table(const std::string& table) {
     return out;
   }
   return read_table(socket, table);
+}
+
+namespace {
+
+KernelElement kernel_element(nftnl_set_elem* element) {
+  KernelElement kept;
+  std::uint32_t length = 0;
+  if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_KEY)) {
+    const auto* key =
+        static_cast<const std::uint8_t*>(nftnl_set_elem_get(element, NFTNL_SET_ELEM_KEY, &length));
+    kept.key.assign(key, key + length);
+  }
+  if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_EXPIRATION)) {
+    kept.expires_ms = nftnl_set_elem_get_u64(element, NFTNL_SET_ELEM_EXPIRATION);
+  }
+  nftnl_set_elem_expr_foreach(
+      element,
+      [](nftnl_expr* expression, void* data) {
+        auto* into = static_cast<KernelElement*>(data);
+        const char* name = nftnl_expr_get_str(expression, NFTNL_EXPR_NAME);
+        if (name != nullptr && std::string_view(name) == "counter") {
+          into->packets = nftnl_expr_get_u64(expression, NFTNL_EXPR_CTR_PACKETS);
+          into->bytes = nftnl_expr_get_u64(expression, NFTNL_EXPR_CTR_BYTES);
+        }
+        return 0;
+      },
+      &kept);
+  return kept;
+}
+
+}  // namespace
+
+SetElements read_set_elements(Socket& socket, const std::string& table, const std::string& set,
+                              std::size_t limit) {
+  SetElements out;
+  Reader reader(socket.netlink());
+  auto take = [&](const nlmsghdr* nlh) {
+    std::unique_ptr<nftnl_set, decltype(&nftnl_set_free)> parsed(nftnl_set_alloc(), nftnl_set_free);
+    if (nftnl_set_elems_nlmsg_parse(nlh, parsed.get()) < 0) {
+      return;
+    }
+    struct Walk {
+      SetElements& out;
+      std::size_t limit;
+    } walk{out, limit};
+    nftnl_set_elem_foreach(
+        parsed.get(),
+        [](nftnl_set_elem* element, void* data) {
+          auto& [into, most] = *static_cast<Walk*>(data);
+          if (into.elements.size() >= most) {
+            into.truncated = true;
+            return 0;
+          }
+          into.elements.push_back(kernel_element(element));
+          return 0;
+        },
+        &walk);
+  };
+  const int error = reader.request(
+      NFT_MSG_GETSETELEM, NLM_F_DUMP,
+      [&](net::Request& request) {
+        request.put_string(NFTA_SET_ELEM_LIST_TABLE, table);
+        request.put_string(NFTA_SET_ELEM_LIST_SET, set);
+      },
+      take);
+  if (error) {
+    out.error = std::error_code(error, std::system_category());
+  }
+  return out;
 }
 
 std::error_code read_genid(Socket& socket, std::uint32_t& genid) {

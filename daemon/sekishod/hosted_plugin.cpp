@@ -52,6 +52,27 @@ void HostedPlugin::follow_ruleset() {
   log_.bind(mine == plugins.end() ? std::vector<std::uint16_t>{} : mine->log_groups);
 }
 
+nft::SetElements HostedPlugin::read_set(ir::SetId set, std::size_t limit) {
+  const ir::Ruleset& in_force = ruleset();
+  auto mine =
+      std::find_if(in_force.plugins.begin(), in_force.plugins.end(),
+                   [&](const ir::PluginResources& resources) { return resources.plugin == name_; });
+  if (mine == in_force.plugins.end() ||
+      std::find(mine->sets.begin(), mine->sets.end(), set) == mine->sets.end()) {
+    nft::SetElements refused;
+    refused.error = std::make_error_code(std::errc::invalid_argument);
+    return refused;
+  }
+  if (nft_.netlink().fd() < 0) {
+    if (std::error_code error = nft_.open()) {
+      nft::SetElements failed;
+      failed.error = error;
+      return failed;
+    }
+  }
+  return nft::read_set_elements(nft_, in_force.table, in_force.at(set).name, limit);
+}
+
 nlohmann::json HostedPlugin::status_json() {
   nlohmann::json out = {{"log", log_.status_json()},
                         {"refused_posts", refused_posts_.load()},

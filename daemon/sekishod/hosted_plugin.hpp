@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/nft/socket.hpp"
 #include "daemon/sekishod/enforcement.hpp"
 #include "daemon/sekishod/host.hpp"
 #include "daemon/sekishod/log_reader.hpp"
@@ -44,6 +45,8 @@ class HostedPlugin final : public plugins::PluginHost {
   bool audit(std::string_view what, nlohmann::json details) override;
   bool publish(std::string_view subtopic, std::string payload) override;
   void receive_log(LogReceiver receive) override { log_.set_receiver(std::move(receive)); }
+  const ir::Ruleset& ruleset() const override { return enforcement_.current().ruleset; }
+  nft::SetElements read_set(ir::SetId set, std::size_t limit) override;
 
  private:
   Host& host_;
@@ -51,6 +54,7 @@ class HostedPlugin final : public plugins::PluginHost {
   const std::string name_;
   Publish publish_;
   LogReader log_;
+  nft::Socket nft_;  // for read_set, opened at the first
   // Posted from any thread and not yet run; refused over kMaxWaiting.
   std::atomic<std::size_t> waiting_{0};
   std::atomic<std::uint64_t> refused_posts_{0};

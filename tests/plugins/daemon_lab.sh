@@ -58,6 +58,17 @@ else
   lab_fail "probe.stats counts $(packets) packets after 3 pings into its zone"
 fi
 
+# The kernel's elements of its own set, read for the plugin: the packet path put the
+# historian's address into probe_seen (its rule's `add @probe_seen { ip saddr }`).
+seen=$(as viewer probe stats | python3 -c 'import json,sys
+s = json.load(sys.stdin)
+print(s["seen"], s["seen_error"] or "-")')
+if [ "$seen" = "1 -" ]; then
+  lab_pass "the plugin reads the elements the kernel put into its own set"
+else
+  lab_fail "probe_seen as the plugin reads it: $seen; nft: $(in_gw nft list set inet sekisho probe_seen 2>&1 | tr "\n" " ")"
+fi
+
 # A stream: the viewer's `probe watch` gets a line per packet as it comes, past the
 # control socket's idle limit, and the plugin lets the stream go when the viewer does.
 setpriv --reuid="$(uid_of viewer)" --regid=4100 --clear-groups "$ctl" --control "$sock" \

@@ -63,8 +63,15 @@ class ProbeDaemon final : public daemon::Subsystem {
   void bind_methods(control::MethodTable& table) override {
     table.bind(kStats, [this](const control::MethodTable::Call&) {
       std::lock_guard lock(mutex_);
-      return nlohmann::json{
+      nlohmann::json out{
           {"packets", packets_}, {"last_prefix", last_prefix_}, {"notes_written", notes_written_}};
+      // What the kernel holds in its set probe_seen now.
+      if (std::optional<ir::SetId> seen = own_set("probe_seen")) {
+        nft::SetElements elements = host_.read_set(*seen, 1000);
+        out["seen"] = elements.elements.size();
+        out["seen_error"] = elements.error ? elements.error.message() : "";
+      }
+      return out;
     });
     table.bind(kWatch, [this](const control::MethodTable::Call& call) {
       watchers_.push_back(call.later);
@@ -80,6 +87,22 @@ class ProbeDaemon final : public daemon::Subsystem {
   }
 
  private:
+  // The handle of one of its own sets in the ruleset in force.
+  std::optional<ir::SetId> own_set(std::string_view name) const {
+    const ir::Ruleset& ruleset = host_.ruleset();
+    for (const ir::PluginResources& resources : ruleset.plugins) {
+      if (resources.plugin != "probe") {
+        continue;
+      }
+      for (ir::SetId set : resources.sets) {
+        if (ruleset.at(set).name == name) {
+          return set;
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
   // The plugin's own thread: everything it hands the daemon goes through the host.
   void work() {
     std::unique_lock lock(mutex_);

@@ -1,0 +1,60 @@
+#pragma once
+// Starting and ending one child process of sekishod (a plugin's data path, supervisor.hpp)
+// without touching anyone else's child: it is watched through its pidfd and reaped by that
+// pidfd only. sekishod has other children (the WAN power hook, wireguard-go), each reaped
+// by its own owner by pid or pidfd; nothing in sekishod may call waitpid(-1) or set SIGCHLD
+// to SIG_IGN (or SA_NOCLDWAIT), which would take their exit statuses away.
+
+#include <chrono>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace sekisho {
+
+struct ChildCommand {
+  std::string program;                   // an absolute path, executed as is (no PATH search)
+  std::vector<std::string> arguments;    // after argv[0], which is `program`
+  std::vector<std::string> environment;  // "NAME=value" each: all the child gets
+};
+
+// A running child: its pid and its pidfd (readable once it has ended), which the caller
+// owns and must pass to reap_child(). Until then the pid, and the number of the child's
+// process group, cannot be anyone else's.
+struct SpawnedChild {
+  pid_t pid = -1;
+  int pidfd = -1;
+};
+
+// How a reaped child ended: `exit_code` when it exited, else the `signal` that killed it.
+struct ChildExit {
+  int exit_code = -1;
+  int signal = 0;
+};
+
+// Starts `command`, returning once the child has executed the program or failed to (then
+// the child is reaped and the answer is why, for the log: "could not run /usr/lib/x: No
+// such file or directory"). Never throws for a command that cannot run.
+//
+// The child: argv = [program, arguments...], exactly `environment`, stdin /dev/null,
+// stdout and stderr sekishod's (the journal), no other descriptor, working directory "/",
+// default signal dispositions and an empty signal mask, its own process group (numbered
+// by its pid), and SIGKILL when the thread that started it (the io_context's) ends
+// (PR_SET_PDEATHSIG; a child whose parent died before that took hold exits at once).
+std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command);
+
+// Sends `signal` to the process group of an unreaped child.
+void signal_child_group(pid_t pid, int signal);
+
+// Waits at most `limit` for the child of `pidfd` to end, without reaping it: whether it
+// has ended.
+bool wait_for_child(int pidfd, std::chrono::milliseconds limit);
+
+// SIGKILL to the child's process group (what the child left in it goes too, while its pid
+// still numbers the group), then reaps it, waiting for it to end if it has not. Closes
+// nothing: `pidfd` stays the caller's.
+ChildExit reap_child(pid_t pid, int pidfd);
+
+}  // namespace sekisho

@@ -46,17 +46,6 @@ std::string invalid_command(const ChildCommand& command) {
   return {};
 }
 
-// `fd` moved above stdin, stdout and stderr (close-on-exec), so that setting up the
-// child's stdin cannot overwrite it when sekishod runs with one of them closed.
-int above_stdio(int fd) {
-  if (fd < 0 || fd > STDERR_FILENO) {
-    return fd;
-  }
-  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-  ::close(fd);
-  return moved;
-}
-
 // Between fork and exec, in a process that may have other threads: only async-signal-safe
 // calls, everything else prepared by the parent. A failure is reported through `error_fd`
 // (close-on-exec: the parent reading end of file means the program runs).
@@ -67,28 +56,8 @@ int above_stdio(int fd) {
     (void)written;
     ::_exit(127);
   };
-  // Its own group, so that stop() ends what it started too (the parent sets it as well).
-  ::setpgid(0, 0);
-  // It dies with sekishod; if sekishod died before this took hold, now.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) {
-    ::_exit(127);
-  }
-  // Ignored signals and the mask survive exec: sekishod's must not reach the program. The
-  // mask stays all blocked (see spawn_child) until the dispositions are the defaults.
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
-  for (int number = 1; number < NSIG; ++number) {
-    ::sigaction(number, &default_action, nullptr);
-  }
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (::chdir("/") != 0) {
-    fail(errno);
-  }
-  if (::dup2(null_fd, STDIN_FILENO) < 0) {
-    fail(errno);
+  if (const int error = prepare_child(parent, null_fd)) {
+    fail(error);
   }
   // Every descriptor but stdin, stdout and stderr closes at exec (the error pipe too).
   if (::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
@@ -100,6 +69,50 @@ int above_stdio(int fd) {
 }
 
 }  // namespace
+
+pid_t fork_with_signals_blocked() {
+  sigset_t all;
+  sigset_t old_mask;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  const pid_t child = ::fork();
+  if (child != 0) {
+    const int fork_error = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    errno = fork_error;
+  }
+  return child;
+}
+
+int prepare_child(pid_t parent, int null_fd) {
+  // Its own group, so that its owner can end what it started too (the parent sets it as
+  // well: whichever comes first).
+  ::setpgid(0, 0);
+  // It dies with sekishod; if sekishod died before this took hold, now.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) {
+    ::_exit(127);
+  }
+  // Ignored signals and the mask survive exec: sekishod's must not reach the program.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int number = 1; number < NSIG; ++number) {
+    ::sigaction(number, &default_action, nullptr);
+  }
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::chdir("/") != 0) {
+    return errno;
+  }
+  if (null_fd == STDIN_FILENO) {
+    // Opened where sekishod had no stdin: dup2 onto itself would leave close-on-exec set.
+    ::fcntl(STDIN_FILENO, F_SETFD, 0);
+  } else if (::dup2(null_fd, STDIN_FILENO) < 0) {
+    return errno;
+  }
+  return 0;
+}
 
 std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command) {
   if (std::string why = invalid_command(command); !why.empty()) {
@@ -120,7 +133,7 @@ std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command)
   }
   envp.push_back(nullptr);
 
-  Fd null_fd(above_stdio(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
+  Fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (null_fd.get() < 0) {
     return "/dev/null: " + errno_text(errno);
   }
@@ -128,25 +141,15 @@ std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command)
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     return "pipe: " + errno_text(errno);
   }
-  Fd error_read(above_stdio(pipe_fds[0]));
-  auto error_write = std::make_unique<Fd>(above_stdio(pipe_fds[1]));
-  if (error_read.get() < 0 || error_write->get() < 0) {
-    return "pipe: " + errno_text(errno);
-  }
+  Fd error_read(pipe_fds[0]);
+  auto error_write = std::make_unique<Fd>(pipe_fds[1]);
 
   const pid_t parent = ::getpid();
-  // Every signal blocked across fork, as posix_spawn does: until the child has put the
-  // dispositions back to default, a signal would run sekishod's handler in it.
-  sigset_t all;
-  sigset_t old_mask;
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  const pid_t child = ::fork();
+  const pid_t child = fork_with_signals_blocked();
   const int fork_error = errno;
   if (child == 0) {
     exec_child(argv[0], argv.data(), envp.data(), null_fd.get(), error_write->get(), parent);
   }
-  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (child < 0) {
     return "fork: " + errno_text(fork_error);
   }

@@ -45,6 +45,19 @@ struct ChildExit {
 // (PR_SET_PDEATHSIG; a child whose parent died before that took hold exits at once).
 std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command);
 
+// The pieces of spawn_child() for a caller that executes its program in another way (the
+// WAN power hook runs it from a checked descriptor):
+//
+// fork() with every signal blocked, in the parent around the call and in the child until
+// prepare_child() has reset them, as posix_spawn does: until then a signal would run one
+// of sekishod's handlers in the child. Returns what fork() did, with errno.
+pid_t fork_with_signals_blocked();
+// In the child, between fork and exec, async-signal-safe: its own process group, SIGKILL
+// when the forking thread of `parent` ends (and _exit(127) at once if `parent` is already
+// gone), default signal dispositions and an empty mask, "/" as working directory, and
+// `null_fd` (/dev/null, close-on-exec) as stdin. 0, or the errno of the step that failed.
+int prepare_child(pid_t parent, int null_fd);
+
 // Sends `signal` to the process group of an unreaped child.
 void signal_child_group(pid_t pid, int signal);
 

@@ -154,16 +154,23 @@ std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command)
     return "fork: " + errno_text(fork_error);
   }
   error_write.reset();
+  return await_exec(child, error_read.get(), command.program);
+}
+
+std::variant<SpawnedChild, std::string> await_exec(pid_t child, int error_read,
+                                                   const std::string& program) {
   // Also here, so that the group exists when this returns (EACCES once the child has
   // exec'd, having set it itself).
   ::setpgid(child, child);
   // Through syscall(): glibc 2.36's <sys/pidfd.h> declares pidfd_open without extern "C".
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
   const int pidfd_error = errno;
+  // Until the child has exec'd or failed to: the pipe closes then, without waiting for
+  // the program itself.
   int exec_error = 0;
   ssize_t got;
   do {
-    got = ::read(error_read.get(), &exec_error, sizeof exec_error);
+    got = ::read(error_read, &exec_error, sizeof exec_error);
   } while (got < 0 && errno == EINTR);
   if (pidfd < 0) {
     // Before the wait, while the pid (and the group's number) is still ours.
@@ -175,7 +182,7 @@ std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command)
   if (got == static_cast<ssize_t>(sizeof exec_error)) {
     reap_child(child, pidfd);
     ::close(pidfd);
-    return "could not run " + command.program + ": " + errno_text(exec_error);
+    return "could not run " + program + ": " + errno_text(exec_error);
   }
   return SpawnedChild{child, pidfd};
 }

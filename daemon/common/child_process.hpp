@@ -58,6 +58,14 @@ pid_t fork_with_signals_blocked();
 // `null_fd` (/dev/null, close-on-exec) as stdin. 0, or the errno of the step that failed.
 int prepare_child(pid_t parent, int null_fd);
 
+// In the parent, after fork_with_signals_blocked(): the child's group made, its pidfd
+// opened, and a wait until the child has executed `program` or failed to, which it tells
+// by writing its errno to the close-on-exec pipe read by `error_read` (whose writing end
+// the parent has closed). The running child, or why not (the child reaped): "pidfd_open:
+// ..." or "could not run PROGRAM: ...".
+std::variant<SpawnedChild, std::string> await_exec(pid_t child, int error_read,
+                                                   const std::string& program);
+
 // Sends `signal` to the process group of an unreaped child.
 void signal_child_group(pid_t pid, int signal);
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -14,9 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/common/child_process.hpp"
@@ -382,32 +381,12 @@ void PowerHook::State::start(Request request) {
     return;
   }
   error_write.reset();
-  // Also here, so that the group exists before run() returns (EACCES: the child has
-  // exec'd, after setting it itself).
-  ::setpgid(child, child);
-  // Through syscall(): glibc 2.36's <sys/pidfd.h> declares pidfd_open without extern "C".
-  OwnedFd process(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
-  const int pidfd_error = errno;
-  // Until the child has exec'd or failed to: the pipe closes then, without waiting for
-  // the hook itself.
-  int exec_error = 0;
-  ssize_t got;
-  do {
-    got = ::read(error_read.get(), &exec_error, sizeof exec_error);
-  } while (got < 0 && errno == EINTR);
-  if (process.get() < 0) {
-    // Before any wait, so that the pid (and the group's number) is still ours.
-    ::kill(-child, SIGKILL);
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    refuse(request, "pidfd_open: " + errno_text(pidfd_error));
+  auto spawned = await_exec(child, error_read.get(), request.path);
+  if (auto* why = std::get_if<std::string>(&spawned)) {
+    refuse(request, std::move(*why));
     return;
   }
-  if (got == static_cast<ssize_t>(sizeof exec_error)) {
-    reap_child(child, process.get());
-    refuse(request, "could not run " + request.path + ": " + errno_text(exec_error));
-    return;
-  }
+  OwnedFd process(std::get<SpawnedChild>(spawned).pidfd);
 
   active = true;
   ++generation;

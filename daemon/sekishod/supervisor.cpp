@@ -53,8 +53,11 @@ Supervisor::Supervisor(boost::asio::io_context& io, std::string plugin, ChildCom
       command_(std::move(command)),
       record_(std::move(record)),
       backoff_(backoff),
-      delay_(backoff.first),
-      restart_timer_(io) {}
+      restart_timer_(io) {
+  backoff_.first = std::max(backoff_.first, milliseconds(1));
+  backoff_.longest = std::max(backoff_.longest, backoff_.first);
+  delay_ = backoff_.first;
+}
 
 Supervisor::~Supervisor() {
   wanted_ = false;

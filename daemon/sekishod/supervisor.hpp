@@ -39,7 +39,8 @@ struct RestartBackoff {
   std::chrono::milliseconds healthy{60'000};  // a run this long resets the delay to `first`
 };
 
-// The grace stop() gives when none is said: the destructor's.
+// The grace stop() gives when none is said, and the destructor's: time for a data path to
+// close its connections cleanly, well inside systemd's stop timeout.
 inline constexpr std::chrono::milliseconds kChildStopGrace{5'000};
 
 class Supervisor {
@@ -50,7 +51,9 @@ class Supervisor {
   // stopped (true after stop())}. docs/audit-format.md, Plugin child records.
   using Record = std::function<void(std::string_view kind, nlohmann::json details)>;
 
-  // `plugin` names it in the records and the log. Nothing starts before start().
+  // `plugin` names it in the records and the log. Nothing starts before start(). A backoff
+  // whose `first` is under 1 ms is taken as 1 ms, and `longest` is at least `first`: no
+  // restart loop runs without a pause.
   Supervisor(boost::asio::io_context& io, std::string plugin, ChildCommand command, Record record,
              RestartBackoff backoff = {});
   // stop(kChildStopGrace), without a record: the owner is going away.
@@ -99,7 +102,7 @@ class Supervisor {
   std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::system_clock::time_point started_wall_;
-  std::chrono::milliseconds delay_;  // the next restart's
+  std::chrono::milliseconds delay_{};  // the next restart's
   boost::asio::steady_timer restart_timer_;
   std::optional<std::chrono::steady_clock::time_point> restart_at_;
   unsigned long long launches_ = 0;

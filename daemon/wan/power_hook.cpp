@@ -7,19 +7,18 @@
 #include <cstring>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "daemon/common/child_process.hpp"
 
 namespace sekisho::wan {
 namespace {
@@ -217,33 +216,12 @@ std::string duration_text(std::chrono::milliseconds duration) {
     (void)written;
     ::_exit(127);
   };
-  // Its own process group, so that the timeout kills what it started too (the parent
-  // sets it as well: whichever comes first).
-  ::setpgid(0, 0);
-  // Dies with sekishod: the timeout holds even if nobody is left to enforce it. (The
-  // death signal follows the thread that forked: the one running the io_context.)
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) {
-    ::_exit(127);
+  // Its own process group, so that the timeout kills what it started too; it dies with
+  // sekishod, so the timeout holds even if nobody is left to enforce it. (The death signal
+  // follows the thread that forked: the one running the io_context.)
+  if (const int error = prepare_child(parent, null_fd)) {
+    fail(error);
   }
-  // Ignored signals and the signal mask survive exec: sekishod's must not reach the hook.
-  // The mask is all blocked until the dispositions are default (see start()).
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
-  for (int number = 1; number < NSIG; ++number) {
-    ::sigaction(number, &default_action, nullptr);
-  }
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (::chdir("/") != 0) {
-    fail(errno);
-  }
-  if (::dup2(null_fd, STDIN_FILENO) < 0) {
-    fail(errno);
-  }
-  // dup2 onto itself (stdin was closed in sekishod) leaves close-on-exec set.
-  ::fcntl(STDIN_FILENO, F_SETFD, 0);
   // The hook's descriptor to 3 and the pipe to 4, through numbers above 4 so that neither
   // overwrites the other; then everything from 5 up is closed.
   const int hook_high = ::fcntl(hook_fd, F_DUPFD_CLOEXEC, 5);
@@ -271,25 +249,6 @@ std::string duration_text(std::chrono::milliseconds duration) {
   }
   fail(errno);
   ::_exit(127);  // not reached: fail() exits
-}
-
-// Reaps the child of `pidfd`, waiting for it to end: at once when the pidfd is readable,
-// shortly after a SIGKILL. waitid(P_PIDFD) alone is not enough: on a pidfd that Asio has
-// made non-blocking it acts as WNOHANG, so the wait is a poll() for the exit.
-siginfo_t reap(int pidfd) {
-  for (;;) {
-    siginfo_t info{};
-    const int done = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
-                              WEXITED | WNOHANG);
-    if (done == 0 && info.si_pid != 0) {
-      return info;
-    }
-    if (done != 0 && errno != EINTR && errno != EAGAIN) {
-      return info;  // ECHILD: nothing left to reap
-    }
-    pollfd exited{pidfd, POLLIN, 0};
-    ::poll(&exited, 1, -1);
-  }
 }
 
 struct Request {
@@ -409,50 +368,25 @@ void PowerHook::State::start(Request request) {
 
   const pid_t parent = ::getpid();
   const auto began = std::chrono::steady_clock::now();
-  // Every signal blocked across fork, as posix_spawn does: until the child has put its
-  // dispositions back to default, a signal would run sekishod's handler in it (Asio's
-  // signal_set would tell sekishod's loop of a SIGTERM meant for the child).
-  sigset_t all;
-  sigset_t old_mask;
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  const pid_t child = ::fork();
+  // Every signal blocked across fork: until the child has put its dispositions back to
+  // default, a signal would run sekishod's handler in it (Asio's signal_set would tell
+  // sekishod's loop of a SIGTERM meant for the child).
+  const pid_t child = fork_with_signals_blocked();
   const int fork_error = errno;
   if (child == 0) {
     exec_child(hook.get(), null_fd.get(), error_write.get(), parent, argv, envp);
   }
-  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (child < 0) {
     refuse(request, "fork: " + errno_text(fork_error));
     return;
   }
   error_write.reset();
-  // Also here, so that the group exists before run() returns (EACCES: the child has
-  // exec'd, after setting it itself).
-  ::setpgid(child, child);
-  // Through syscall(): glibc 2.36's <sys/pidfd.h> declares pidfd_open without extern "C".
-  OwnedFd process(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
-  const int pidfd_error = errno;
-  // Until the child has exec'd or failed to: the pipe closes then, without waiting for
-  // the hook itself.
-  int exec_error = 0;
-  ssize_t got;
-  do {
-    got = ::read(error_read.get(), &exec_error, sizeof exec_error);
-  } while (got < 0 && errno == EINTR);
-  if (process.get() < 0) {
-    // Before any wait, so that the pid (and the group's number) is still ours.
-    ::kill(-child, SIGKILL);
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    refuse(request, "pidfd_open: " + errno_text(pidfd_error));
+  auto spawned = await_exec(child, error_read.get(), request.path);
+  if (auto* why = std::get_if<std::string>(&spawned)) {
+    refuse(request, std::move(*why));
     return;
   }
-  if (got == static_cast<ssize_t>(sizeof exec_error)) {
-    reap(process.get());
-    refuse(request, "could not run " + request.path + ": " + errno_text(exec_error));
-    return;
-  }
+  OwnedFd process(std::get<SpawnedChild>(spawned).pidfd);
 
   active = true;
   ++generation;
@@ -485,18 +419,17 @@ void PowerHook::State::watch() {
 
 void PowerHook::State::finish() {
   // Whatever the hook left running in its group goes with it, before the hook is reaped
-  // (afterwards the group's number could belong to someone else).
-  ::kill(-pid, SIGKILL);
-  const siginfo_t info = reap(pidfd->native_handle());
+  // (afterwards the group's number could belong to someone else): reap_child does both.
+  const ChildExit exit = reap_child(pid, pidfd->native_handle());
   HookResult result;
   result.argument = current.argument;
   result.timeout = current.timeout;
   result.took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
-  if (info.si_code == CLD_EXITED) {
-    result.exit_status = info.si_status;
+  if (exit.signal == 0) {
+    result.exit_status = exit.exit_code;
   } else {
-    result.signal = info.si_status;
+    result.signal = exit.signal;
     // A hook that exited by itself just as the timer fired did not time out.
     result.timed_out = timer_fired;
   }
@@ -517,8 +450,7 @@ void PowerHook::State::kill_and_reap() {
   if (!active) {
     return;
   }
-  ::kill(-pid, SIGKILL);
-  reap(pidfd->native_handle());
+  reap_child(pid, pidfd->native_handle());
   active = false;
   pid = -1;
   pidfd.reset();

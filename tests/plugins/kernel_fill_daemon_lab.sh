@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The packet path fills a plugin's sets while sekishod enforces the policy: the daemon of
 # build/probe-bin (the test plugin "probe" registered) applies the factory lab's policy
-# with a probe section; packets from the OT zone put their sources into probe_seen and
-# their flows into probe_scans. That is no commit: drift restore stays quiet and `verify`
-# matches. An element nft adds to the plugin's static set is restored, so the guard was
-# watching all along.
+# with a probe section (its compiled text loads with nft -f and lists back the same);
+# packets from the OT zone put their sources into probe_seen and their flows into
+# probe_scans. That is no commit: drift restore stays quiet and `verify` matches. An
+# element nft adds to the plugin's static set is restored, so the guard was watching.
 set -u
 bindir=$1 # build/probe-bin
 src=$2
@@ -14,6 +14,19 @@ policy=$tmp/probe-factory.yaml
   cat "$src/configs/lab-factory.yaml"
   printf 'probe:\n  zone: ot\n  queue: 3\n'
 } >"$policy"
+# The compiled text loads with nft -f, and nft lists the plugin's sets and rules as
+# sekishoctl compile printed them (but for the counters' values).
+"$ctl" compile "$policy" >"$tmp/probe.nft"
+plugin_part() { sed -n '/^\t\(set probe_s\|chain probe_input\)/,/^\t}/p' "$1"; }
+unshare --net sh -c "nft -f '$tmp/probe.nft' && nft list table inet sekisho" >"$tmp/listed.nft"
+sed -i 's/ counter packets [0-9]* bytes [0-9]*/ counter/' "$tmp/listed.nft"
+if [ -n "$(plugin_part "$tmp/probe.nft")" ] &&
+  diff <(plugin_part "$tmp/probe.nft") <(plugin_part "$tmp/listed.nft"); then
+  lab_pass "nft lists the plugin's sets and set updates as sekishoctl compile prints them"
+else
+  lab_fail "nft lists the plugin's part otherwise than sekishoctl compile"
+fi
+
 lab_up "$policy"
 gateway=192.0.2.1 # its OT leg (tests/lab/lab)
 

@@ -292,6 +292,9 @@ TEST_CASE("the packet path fills only the plugin's own sets the kernel fills, as
       {"fill-core", "which is not a set of the plugin's own that the kernel fills"},
       {"fill-key", "the key put into set probe_seen is not of the set's types"},
       {"fill-timeout", "a timeout in set probe_seen needs a set with timeouts"},
+      {"fill-ms", "a timeout in set probe_scans needs a set with timeouts, in whole seconds"},
+      {"fill-unbounded", "set probe_unbounded is filled from the packet path: it needs a size"},
+      {"fill-log", "an element of set probe_seen keeps a counter or a limit only"},
   };
   for (const auto& [how, why] : refused) {
     CAPTURE(how);

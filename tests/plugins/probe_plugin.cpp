@@ -176,6 +176,29 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
         set_update(ir::Statement::Kind::SetUpdate, "probe_seen", {ir::Selector::IpSaddr});
     timed.set_timeout_ms = 60'000;  // probe_seen has no timeouts
     contribution.hook(ir::Hook::Input, ir::Rule{{}, {timed}, origin});
+  } else if (section->misbehave == "fill-ms") {
+    ir::Statement timed = set_update(ir::Statement::Kind::SetUpdate, "probe_scans",
+                                     {ir::Selector::IpSaddr, ir::Selector::IpDaddr,
+                                      ir::Selector::L4Proto, ir::Selector::ThDport});
+    timed.set_timeout_ms = 1'500;  // the kernel keeps jiffies
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {timed}, origin});
+  } else if (section->misbehave == "fill-unbounded") {
+    ir::Set unbounded;
+    unbounded.name = "probe_unbounded";
+    unbounded.key = {ir::FieldType::Ipv4Addr};
+    unbounded.fill = ir::SetFill::Kernel;
+    unbounded.origin = origin;
+    contribution.add_set(std::move(unbounded));
+    contribution.hook(ir::Hook::Input,
+                      ir::Rule{{},
+                               {set_update(ir::Statement::Kind::SetAdd, "probe_unbounded",
+                                           {ir::Selector::IpSaddr})},
+                               origin});
+  } else if (section->misbehave == "fill-log") {
+    ir::Statement logged =
+        set_update(ir::Statement::Kind::SetAdd, "probe_seen", {ir::Selector::IpSaddr});
+    logged.per_element = {log};
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {logged}, origin});
   } else if (section->misbehave == "jump") {
     contribution.hook(ir::Hook::Input,
                       ir::Rule{{}, {verdict(ir::VerdictKind::Jump, "session_gate")}, origin});

@@ -6,7 +6,8 @@
 //     zone: ot          # must name a zone: error[probe-unknown-zone] otherwise
 //     queue: 3          # the NFQUEUE its flows are steered to
 //     misbehave: accept # test only: breaks one rule of the seam (accept, name, ct-mark, jump,
-//                       # interval, fail-open, fill-static, fill-core, fill-key, fill-timeout)
+//                       # interval, fail-open, fill-static, fill-core, fill-key, fill-timeout,
+//                       # fill-ms, fill-unbounded, fill-log)
 //   rules:
 //     - name: ...
 //       probe: true     # needs the section: error[probe-needs-section] otherwise

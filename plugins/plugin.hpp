@@ -71,7 +71,9 @@ class Contribution {
   virtual void add_chain(ir::Chain chain) = 0;
   // Appends a rule to the plugin's part of the core base chain `base` (Input, Forward or
   // Output), which every packet passes after loopback and the WAN gate, before anything
-  // else: it may count, log, drop, or jump to the plugin's regular chains.
+  // else: it may count, log, drop, or jump to the plugin's regular chains. Any rule of the
+  // plugin may put packet fields into its own Kernel sets (ir::Statement SetAdd, SetUpdate);
+  // a full set ends the rule there.
   virtual void hook(ir::Hook base, ir::Rule rule) = 0;
   // `count` bits of the packet mark (meta mark), for this plugin alone; the core uses
   // none. (The ct mark is all taken by the core: schedule marks and session numbers.)

@@ -199,6 +199,9 @@ class PluginContribution : public plugins::Contribution {
       if (statement.kind == Kind::CtMarkSet || statement.kind == Kind::CtMarkFromMap) {
         refuse(chain + ": the ct mark is the core's");
       }
+      if (statement.kind == Kind::SetAdd || statement.kind == Kind::SetUpdate) {
+        check_set_update(chain, statement);
+      }
       if (statement.kind != Kind::Verdict) {
         continue;
       }
@@ -208,6 +211,43 @@ class PluginContribution : public plugins::Contribution {
       }
       if (kind == ir::VerdictKind::Jump || kind == ir::VerdictKind::Goto) {
         jumps_.emplace_back(chain, statement.verdict.chain);
+      }
+    }
+  }
+
+  // The packet path fills only the plugin's own sets the kernel fills, added before the
+  // rule, bounded, with a key of the set's types; a timeout only where the set has them,
+  // in whole seconds (the kernel keeps it in jiffies: anything finer could read back
+  // otherwise and look like drift).
+  void check_set_update(const std::string& chain, const ir::Statement& statement) {
+    const ir::Set* set = ruleset_.find_set(statement.set);
+    const bool own =
+        set && std::find(own_sets_.begin(), own_sets_.end(),
+                         ir::SetId{static_cast<std::uint32_t>(set - ruleset_.sets.data())}) !=
+                   own_sets_.end();
+    if (!own || set->fill != ir::SetFill::Kernel) {
+      refuse(chain + ": updates set " + statement.set +
+             ", which is not a set of the plugin's own that the kernel fills");
+    }
+    if (set->size == 0 || set->verdict_map || set->data) {
+      refuse(chain + ": set " + statement.set +
+             " is filled from the packet path: it needs a size, and cannot be a map");
+    }
+    std::vector<ir::FieldType> key;
+    for (ir::Selector selector : statement.set_key) {
+      key.push_back(ir::selector_type(selector));
+    }
+    if (key != set->key) {
+      refuse(chain + ": the key put into set " + statement.set + " is not of the set's types");
+    }
+    if (statement.set_timeout_ms > 0 && (!set->timeout || statement.set_timeout_ms % 1000 != 0)) {
+      refuse(chain + ": a timeout in set " + statement.set +
+             " needs a set with timeouts, in whole seconds");
+    }
+    for (const ir::Statement& per_element : statement.per_element) {
+      if (per_element.kind != ir::Statement::Kind::Counter &&
+          per_element.kind != ir::Statement::Kind::Limit) {
+        refuse(chain + ": an element of set " + statement.set + " keeps a counter or a limit only");
       }
     }
   }

@@ -154,6 +154,11 @@ struct Match {
 struct Statement {
   // CtMarkFromMap: `ct mark set <map_key> map @<map>`; a key the map lacks ends the rule
   // there, as a failed match does. CtMarkSet: `ct mark set <mark>`.
+  // SetAdd / SetUpdate: the packet path puts the key into a set the kernel fills
+  // (SetFill::Kernel): `add @<set> { <set_key> [timeout T] [counter] }` adds it when absent,
+  // `update` also restarts its timeout; a full set ends the rule there, as a failed match
+  // does. The statements in `per_element` (Counter, Limit) belong to the element: a counter
+  // per key, a limit per key. Only plugins use it (compile_plugins.cpp says on which sets).
   enum class Kind {
     Counter,
     Limit,
@@ -162,7 +167,9 @@ struct Statement {
     RejectTcpReset,
     Masquerade,
     CtMarkFromMap,
-    CtMarkSet
+    CtMarkSet,
+    SetAdd,
+    SetUpdate
   };
   Kind kind = Kind::Counter;
   std::uint32_t limit_rate = 0;  // packets per second
@@ -172,7 +179,11 @@ struct Statement {
   ir::Verdict verdict;
   std::vector<Selector> map_key;  // CtMarkFromMap
   std::string map;
-  std::uint32_t mark = 0;  // CtMarkSet
+  std::uint32_t mark = 0;         // CtMarkSet
+  std::vector<Selector> set_key;  // SetAdd, SetUpdate: `set`'s key, field by field
+  std::string set;
+  std::uint64_t set_timeout_ms = 0;  // the element's lifetime (0: the set's default)
+  std::vector<Statement> per_element;
 };
 
 struct Rule {

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include "policy/service.hpp"
+#include "policy/units.hpp"
 
 namespace sekisho::ir {
 
@@ -254,15 +255,15 @@ class Renderer {
     if (set.size > 0) {
       out_ << "\t\tsize " << set.size << "\n";
     }
-    std::vector<std::string_view> flags;
+    std::vector<std::string_view> flags;  // in nft's order
+    if (set.fill == SetFill::Kernel) {
+      flags.push_back("dynamic");
+    }
     if (set.interval) {
       flags.push_back("interval");
     }
     if (set.timeout) {
       flags.push_back("timeout");
-    }
-    if (set.fill == SetFill::Kernel) {
-      flags.push_back("dynamic");
     }
     for (std::size_t i = 0; i < flags.size(); ++i) {
       out_ << (i ? "," : "\t\tflags ") << flags[i] << (i + 1 == flags.size() ? "\n" : "");
@@ -376,8 +377,30 @@ class Renderer {
         }
         return "ct mark set " + key + " map @" + statement.map;
       }
+      case Statement::Kind::SetAdd:
+      case Statement::Kind::SetUpdate: {
+        std::string out = statement.kind == Statement::Kind::SetAdd ? "add @" : "update @";
+        out += statement.set + " {";
+        for (std::size_t i = 0; i < statement.set_key.size(); ++i) {
+          out += (i ? " . " : " ") + std::string(selector_name(statement.set_key[i]));
+        }
+        if (statement.set_timeout_ms > 0) {
+          out += " timeout " + timeout_text(statement.set_timeout_ms);
+        }
+        for (const Statement& per_element : statement.per_element) {
+          out += " " + statement_text(per_element);
+        }
+        return out + " }";
+      }
     }
     return "?";
+  }
+
+  // As nft prints a time: "1h30m", "1s500ms".
+  static std::string timeout_text(std::uint64_t ms) {
+    std::string out =
+        ms >= 1000 ? policy::format_duration(static_cast<std::int64_t>(ms / 1000)) : "";
+    return ms % 1000 ? out + std::to_string(ms % 1000) + "ms" : out;
   }
 
   const Ruleset& ruleset_;

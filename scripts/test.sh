@@ -2,7 +2,8 @@
 # The whole test suite from a fresh checkout on Debian 12, as root: installs what it
 # needs, builds once, runs every ctest label but the full benchmarks while the .deb is
 # finished and a separate clang build of policy/ compiles in the background, then the
-# package tests and the libFuzzer smoke run of the policy parser.
+# package tests and the libFuzzer smoke runs (the policy parser, the MQTT codec) side by
+# side.
 #
 # Builds once: the build is the Debian package's own (scripts/build-deb.sh --ci: dh's
 # configure and build, Debian's hardening flags) with the test suite in the same build
@@ -107,10 +108,12 @@ echo "== measured"
 grep -hE "== measured|traffic matrix:|restored after|reload in force|WATCHDOG=1 in|benchmark:|ratio [a-z]|sekisho / |median|resident memory|peak memory" \
   "$build_tree/Testing/Temporary/LastTest.log"* | sed 's/^[0-9]*: //' || true
 
-echo "== fuzz smoke (${fuzz_seconds}s each, clang + libFuzzer: the policy parser, the MQTT codec)"
-# Verbose, but only each fuzzer's end: its final stats, or the crash and its artifact.
+echo "== fuzz smoke (${fuzz_seconds}s each, side by side, clang + libFuzzer: the policy parser, the MQTT codec)"
+# Verbose, but only each fuzzer's end: its final stats, or the crash and its artifact. The
+# two run side by side, one core each (each runs for its time, however many inputs that
+# is); every line keeps its test's number, and ctest's status is either's failure.
 set +o pipefail
-ctest --test-dir "$build-fuzz" --no-tests=error -V -L fuzz 2>&1 |
+ctest --test-dir "$build-fuzz" --no-tests=error -V -j 2 -L fuzz 2>&1 |
   grep -E "^[0-9]+: (stat::|Done|#[0-9]+ *DONE|==[0-9]+==|SUMMARY|artifact|Test command)|Passed|Failed|tests passed|tests failed|Test #" | tail -n 40
 fuzz_status=${PIPESTATUS[0]}
 set -o pipefail

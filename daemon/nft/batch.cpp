@@ -218,6 +218,24 @@ void mark_list_elements(nlmsghdr* nlh) {
   });
 }
 
+// A counter or a limit: a statement of the rule, or one per element of a set the packet
+// path fills.
+nftnl_expr* counter_or_limit(const ir::Statement& statement) {
+  if (statement.kind == ir::Statement::Kind::Counter) {
+    return nftnl_expr_alloc("counter");
+  }
+  if (statement.kind != ir::Statement::Kind::Limit) {
+    throw std::logic_error("a set element keeps a counter or a limit only");
+  }
+  nftnl_expr* e = nftnl_expr_alloc("limit");
+  nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, statement.limit_rate);
+  nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, statement.limit_burst);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+  return e;
+}
+
 class RuleBuilder {
  public:
   explicit RuleBuilder(nftnl_rule* rule) : rule_(rule) {}
@@ -300,6 +318,30 @@ class RuleBuilder {
     nftnl_rule_add_expr(rule_, e);
   }
 
+  // `add @set { key ... }` / `update @set { key ... }`, the key loaded as for a lookup; as
+  // nft writes it: one statement per element in NFTA_DYNSET_EXPR, several in
+  // NFTA_DYNSET_EXPRESSIONS with NFT_DYNSET_F_EXPR.
+  void set_update(const ir::Statement& statement, const std::string& set, std::uint32_t set_id) {
+    load_key(statement.set_key);
+    nftnl_expr* e = nftnl_expr_alloc("dynset");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, register_number(NFT_REG32_00));
+    nftnl_expr_set_u32(
+        e, NFTNL_EXPR_DYNSET_OP,
+        statement.kind == ir::Statement::Kind::SetAdd ? NFT_DYNSET_OP_ADD : NFT_DYNSET_OP_UPDATE);
+    nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set.c_str());
+    nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+    if (statement.set_timeout_ms > 0) {
+      nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, statement.set_timeout_ms);
+    }
+    for (const ir::Statement& per_element : statement.per_element) {
+      nftnl_expr_add_expr(e, NFTNL_EXPR_DYNSET_EXPRESSIONS, counter_or_limit(per_element));
+    }
+    if (statement.per_element.size() > 1) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_FLAGS, NFT_DYNSET_F_EXPR);
+    }
+    nftnl_rule_add_expr(rule_, e);
+  }
+
   void ct_set(std::uint32_t key, std::uint32_t reg) {
     nftnl_expr* e = nftnl_expr_alloc("ct");
     nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
@@ -311,15 +353,8 @@ class RuleBuilder {
     nftnl_expr* e = nullptr;
     switch (statement.kind) {
       case ir::Statement::Kind::Counter:
-        e = nftnl_expr_alloc("counter");
-        break;
       case ir::Statement::Kind::Limit:
-        e = nftnl_expr_alloc("limit");
-        nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, statement.limit_rate);
-        nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, statement.limit_burst);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+        e = counter_or_limit(statement);
         break;
       case ir::Statement::Kind::Log:
         e = nftnl_expr_alloc("log");
@@ -344,7 +379,9 @@ class RuleBuilder {
         e = nftnl_expr_alloc("masq");
         break;
       case ir::Statement::Kind::CtMarkFromMap:
-        throw std::logic_error("ct mark from a map is built by the rule, not alone");
+      case ir::Statement::Kind::SetAdd:
+      case ir::Statement::Kind::SetUpdate:
+        throw std::logic_error("a statement that names a set is built by the rule, not alone");
       case ir::Statement::Kind::CtMarkSet:
         // As nft does it: the mark into a register, that register into the connection.
         e = nftnl_expr_alloc("immediate");
@@ -677,6 +714,15 @@ class BatchWriter {
         const std::uint32_t value = register_number(NFT_REG32_00);
         builder.lookup(kernel_set_name(*map), set_ids_.at(map->name), value, false);
         builder.ct_set(NFT_CT_MARK, value);
+        continue;
+      }
+      if (statement.kind == ir::Statement::Kind::SetAdd ||
+          statement.kind == ir::Statement::Kind::SetUpdate) {
+        const ir::Set* set = ruleset_.find_set(statement.set);
+        if (!set) {
+          throw std::logic_error("rule updates a missing set " + statement.set);
+        }
+        builder.set_update(statement, kernel_set_name(*set), set_ids_.at(set->name));
         continue;
       }
       builder.statement(statement);

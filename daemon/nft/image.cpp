@@ -118,6 +118,44 @@ std::uint32_t u32_or_zero(const nftnl_expr* e, std::uint16_t attribute) {
   return nftnl_expr_is_set(e, attribute) ? nftnl_expr_get_u32(e, attribute) : 0;
 }
 
+// An expression by libnftnl's own text, a counter without its values (they change with
+// traffic).
+std::string plain_expression(nftnl_expr* e) {
+  const std::string name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+  if (name == "counter") {
+    return name;
+  }
+  char buffer[1024];
+  nftnl_expr_snprintf(buffer, sizeof buffer, e, NFTNL_OUTPUT_DEFAULT, 0);
+  return name + " " + buffer;
+}
+
+// A set update from the packet path as both sides give it: the kernel dumps the set's
+// name but not its id, a timeout also when it is zero, the counters of the statements it
+// keeps per element, and not NFT_DYNSET_F_EXPR (which only says that several follow).
+std::string dynset_text(nftnl_expr* e) {
+  std::string out = " op " + std::to_string(u32_or_zero(e, NFTNL_EXPR_DYNSET_OP)) + " sreg " +
+                    std::to_string(u32_or_zero(e, NFTNL_EXPR_DYNSET_SREG_KEY));
+  if (nftnl_expr_is_set(e, NFTNL_EXPR_DYNSET_SREG_DATA)) {
+    out += " dreg " + std::to_string(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA));
+  }
+  const std::uint64_t timeout = nftnl_expr_is_set(e, NFTNL_EXPR_DYNSET_TIMEOUT)
+                                    ? nftnl_expr_get_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT)
+                                    : 0;
+  out +=
+      " timeout " + std::to_string(timeout) + " flags " +
+      std::to_string(u32_or_zero(e, NFTNL_EXPR_DYNSET_FLAGS) & ~std::uint32_t{NFT_DYNSET_F_EXPR}) +
+      " set " + nftnl_expr_get_str(e, NFTNL_EXPR_DYNSET_SET_NAME) + " {";
+  nftnl_expr_expr_foreach(
+      e,
+      [](nftnl_expr* nested, void* text) {
+        *static_cast<std::string*>(text) += " " + plain_expression(nested) + ";";
+        return 0;
+      },
+      &out);
+  return out + " }";
+}
+
 }  // namespace
 
 bool TableImage::add_message(const nlmsghdr* nlh) {
@@ -231,6 +269,10 @@ std::string TableImage::rule_line(const nftnl_rule* rule) const {
       } else {
         out += " set " + set;
       }
+      continue;
+    }
+    if (name == "dynset") {
+      out += dynset_text(e);
       continue;
     }
     char buffer[1024];

@@ -9,6 +9,12 @@
 #include <stdexcept>
 
 #include <doctest/doctest.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -184,7 +190,7 @@ TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, 
   REQUIRE(loaded.policy);
   const ir::Ruleset ruleset = policy::compile(*loaded.policy);
 
-  REQUIRE(ruleset.runtime.kernel_filled.size() == 1);
+  REQUIRE(ruleset.runtime.kernel_filled.size() == 2);
   const ir::Set& seen = ruleset.at(ruleset.runtime.kernel_filled.front());
   CHECK(seen.name == "probe_seen");
   CHECK(seen.fill == ir::SetFill::Kernel);
@@ -212,16 +218,28 @@ TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, 
         "\t# probe, line 15\n"
         "\tset probe_seen {\n"
         "\t# probe, line 15\n"
+        "\tset probe_scans {\n"
+        "\t# probe, line 15\n"
         "\tset probe_flows {\n"
         "\t\telements = { \"eth1\",  # probe, line 15\n"
         "\t\t\t     \"eth2\" }  # probe, line 15\n"
         "\t\tjump probe_input\n"
         "\t# plugin probe\n"
         "\tchain probe_input {\n"
-        "\t\tiifname @probe_flows counter log prefix \"probe: \" group 16\n");
-  const std::size_t set = text.find("\tset probe_seen {\n");
-  CHECK(text.substr(set, text.find("\t}\n", set) - set) ==
+        "\t\tiifname @probe_flows counter log prefix \"probe: \" group 16\n"
+        "\t\tiifname @probe_flows add @probe_seen { ip saddr }\n"
+        "\t\tiifname @probe_flows update @probe_scans { ip saddr . ip daddr . meta l4proto . th "
+        "dport timeout 1m counter }\n");
+  auto set_text = [&](const std::string& name) {
+    const std::size_t set = text.find("\tset " + name + " {\n");
+    return text.substr(set, text.find("\t}\n", set) - set);
+  };
+  CHECK(set_text("probe_seen") ==
         "\tset probe_seen {\n\t\ttype ipv4_addr\n\t\tsize 4096\n\t\tflags dynamic\n");
+  // As `nft list` prints it: dynamic before timeout.
+  CHECK(set_text("probe_scans") ==
+        "\tset probe_scans {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n"
+        "\t\tsize 65536\n\t\tflags dynamic,timeout\n");
 
   // Without its section the plugin adds nothing but its (empty) record.
   policy::LoadResult without = load(kPolicy.substr(0, kPolicy.find("    probe: true")));
@@ -267,6 +285,145 @@ TEST_CASE("a plugin cannot open what the policy closes, nor take the core's name
     REQUIRE(loaded.policy);
     CHECK_THROWS_AS(policy::compile(*loaded.policy), std::invalid_argument);
   }
+}
+
+TEST_CASE("the packet path fills only the plugin's own sets the kernel fills, as they are made") {
+  const std::pair<const char*, const char*> refused[] = {
+      {"fill-static",
+       "probe_input: updates set probe_flows, which is not a set of the plugin's own that the "
+       "kernel fills"},
+      {"fill-core", "which is not a set of the plugin's own that the kernel fills"},
+      {"fill-key", "the key put into set probe_seen is not of the set's types"},
+      {"fill-timeout", "a timeout in set probe_seen needs a set with timeouts"},
+      {"fill-ms", "a timeout in set probe_scans needs a set with timeouts, in whole seconds"},
+      {"fill-unbounded", "set probe_unbounded is filled from the packet path: it needs a size"},
+      {"fill-log", "an element of set probe_seen keeps a counter or a limit only"},
+  };
+  for (const auto& [how, why] : refused) {
+    CAPTURE(how);
+    policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
+    REQUIRE(loaded.policy);
+    std::string error;
+    try {
+      policy::compile(*loaded.policy);
+    } catch (const std::invalid_argument& refusal) {
+      error = refusal.what();
+    }
+    CHECK(error.find(why) != std::string::npos);
+  }
+}
+
+namespace {
+
+// The table as the kernel dumps it back: a set update without its set's id, with a
+// timeout also where none was sent, without NFT_DYNSET_F_EXPR, and with the counters of
+// its elements' statements counting.
+nft::TableImage as_the_kernel_dumps(const nft::Batch& batch) {
+  nft::TableImage image;
+  int remaining = static_cast<int>(batch.bytes.size());
+  for (auto* nlh = reinterpret_cast<const nlmsghdr*>(batch.bytes.data());
+       mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+    if ((nlh->nlmsg_type & 0xff) != NFT_MSG_NEWRULE) {
+      image.add_message(nlh);
+      continue;
+    }
+    std::unique_ptr<nftnl_rule, decltype(&nftnl_rule_free)> rule(nftnl_rule_alloc(),
+                                                                 nftnl_rule_free);
+    REQUIRE(nftnl_rule_nlmsg_parse(nlh, rule.get()) == 0);
+    nftnl_expr_iter* it = nftnl_expr_iter_create(rule.get());
+    for (nftnl_expr* e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it)) {
+      if (std::string(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) != "dynset") {
+        continue;
+      }
+      nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, 4711);
+      if (!nftnl_expr_is_set(e, NFTNL_EXPR_DYNSET_TIMEOUT)) {
+        nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, 0);
+      }
+      nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_FLAGS, 0);
+      nftnl_expr_expr_foreach(
+          e,
+          [](nftnl_expr* nested, void*) {
+            if (std::string(nftnl_expr_get_str(nested, NFTNL_EXPR_NAME)) == "counter") {
+              nftnl_expr_set_u64(nested, NFTNL_EXPR_CTR_PACKETS, 7);
+              nftnl_expr_set_u64(nested, NFTNL_EXPR_CTR_BYTES, 420);
+            }
+            return 0;
+          },
+          nullptr);
+    }
+    nftnl_expr_iter_destroy(it);
+    std::vector<char> buffer(64 * 1024);
+    nlmsghdr* dumped = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_NEWRULE, NFPROTO_INET,
+                                             NLM_F_MULTI, nlh->nlmsg_seq);
+    nftnl_rule_nlmsg_build_payload(dumped, rule.get());
+    image.add_message(dumped);
+  }
+  return image;
+}
+
+ir::Statement* scan_update(ir::Ruleset& ruleset) {
+  for (ir::Chain& chain : ruleset.chains) {
+    for (ir::Rule& rule : chain.rules) {
+      for (ir::Statement& statement : rule.statements) {
+        if (statement.kind == ir::Statement::Kind::SetUpdate) {
+          return &statement;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("a set update from the packet path: the netlink batch, and readback compares it") {
+  policy::LoadResult loaded = load(kPolicy);
+  REQUIRE(loaded.policy);
+  ir::Ruleset ruleset = policy::compile(*loaded.policy);
+  const nft::TableImage sent = nft::image_of_batch(nft::build_replace_batch(ruleset, 1));
+  // The key loaded as for a lookup (after its family), then the dynset expression: op 0 add,
+  // 1 update; the element's timeout in ms; its counter.
+  std::string rules;
+  for (const std::string& line : sent.lines()) {
+    if (line.find("dynset") != std::string::npos) {
+      rules += line + "\n";
+    }
+  }
+  CHECK(rules ==
+        "rule probe_input 2: meta load iifname => reg 1 ; lookup sreg 1 flags 0 set probe_flows; "
+        "meta load nfproto => reg 1 ; cmp eq reg 1 0x00000002 ; payload load 4b @ network header "
+        "+ 12 => reg 1 ; dynset op 0 sreg 1 timeout 0 flags 0 set probe_seen { }\n"
+        "rule probe_input 3: meta load iifname => reg 1 ; lookup sreg 1 flags 0 set probe_flows; "
+        "meta load nfproto => reg 1 ; cmp eq reg 1 0x00000002 ; payload load 4b @ network header "
+        "+ 12 => reg 1 ; payload load 4b @ network header + 16 => reg 9 ; meta load l4proto => "
+        "reg 10 ; payload load 2b @ transport header + 2 => reg 11 ; dynset op 1 sreg 1 timeout "
+        "60000 flags 0 set probe_scans { counter; }\n");
+  CHECK(nft::differences(sent, as_the_kernel_dumps(nft::build_replace_batch(ruleset, 1))).empty());
+
+  // Two statements per element go in NFTA_DYNSET_EXPRESSIONS, which the kernel does not
+  // flag in its dump: the same rule still.
+  ir::Statement* scan = scan_update(ruleset);
+  REQUIRE(scan);
+  ir::Statement limit;
+  limit.kind = ir::Statement::Kind::Limit;
+  limit.limit_rate = 10;
+  limit.limit_burst = 20;
+  scan->per_element.push_back(limit);
+  CHECK(ir::render_nft(ruleset, "p")
+            .find("timeout 1m counter limit rate 10/second burst 20 "
+                  "packets }\n") != std::string::npos);
+  const nft::Batch two = nft::build_replace_batch(ruleset, 1);
+  const nft::TableImage sent_two = nft::image_of_batch(two);
+  CHECK(nft::differences(sent_two, as_the_kernel_dumps(two)).empty());
+  CHECK(nft::differences(sent, sent_two).size() == 2);  // the rule differs
+
+  // What the rule does is compared: another timeout is drift.
+  scan->set_timeout_ms = 120'000;
+  const std::vector<std::string> drift =
+      nft::differences(sent_two, as_the_kernel_dumps(nft::build_replace_batch(ruleset, 1)));
+  REQUIRE(drift.size() == 2);
+  CHECK(drift[0].find("timeout 60000") != std::string::npos);
+  CHECK(drift[1].find("timeout 120000") != std::string::npos);
 }
 
 TEST_CASE("check, explain and compile work on a plugin's policy without the daemon") {

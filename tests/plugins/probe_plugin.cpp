@@ -64,6 +64,14 @@ ir::Statement verdict(ir::VerdictKind kind, std::string chain = {}) {
   return statement;
 }
 
+ir::Statement set_update(ir::Statement::Kind kind, std::string set, std::vector<ir::Selector> key) {
+  ir::Statement statement;
+  statement.kind = kind;
+  statement.set = std::move(set);
+  statement.set_key = std::move(key);
+  return statement;
+}
+
 void compile(const policy::Policy& policy, Contribution& contribution) {
   const Section* section = policy.extensions.find<Section>("probe");
   if (!section) {
@@ -77,6 +85,16 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   seen.fill = ir::SetFill::Kernel;
   seen.origin = origin;
   contribution.add_set(std::move(seen));
+  // A scan detector's set: (source, destination, port) with a timeout.
+  ir::Set scans;
+  scans.name = "probe_scans";
+  scans.key = {ir::FieldType::Ipv4Addr, ir::FieldType::Ipv4Addr, ir::FieldType::InetProto,
+               ir::FieldType::InetService};
+  scans.size = 65536;
+  scans.timeout = true;
+  scans.fill = ir::SetFill::Kernel;
+  scans.origin = origin;
+  contribution.add_set(std::move(scans));
 
   ir::Set flows;
   flows.name = "probe_flows";
@@ -96,6 +114,19 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   log.log_prefix = "probe: ";
   const ir::Match from_zone{{ir::Selector::IifName}, ir::Match::Op::InSet, "probe_flows", {}};
   contribution.hook(ir::Hook::Input, ir::Rule{{from_zone}, {counter, log}, origin});
+  // The packet path fills its sets: each source seen, and each (source, destination,
+  // protocol, port) for a minute, with a counter of its own, as a scan detector would.
+  contribution.hook(
+      ir::Hook::Input,
+      ir::Rule{{from_zone},
+               {set_update(ir::Statement::Kind::SetAdd, "probe_seen", {ir::Selector::IpSaddr})},
+               origin});
+  ir::Statement scan = set_update(
+      ir::Statement::Kind::SetUpdate, "probe_scans",
+      {ir::Selector::IpSaddr, ir::Selector::IpDaddr, ir::Selector::L4Proto, ir::Selector::ThDport});
+  scan.set_timeout_ms = 60'000;
+  scan.per_element = {counter};
+  contribution.hook(ir::Hook::Input, ir::Rule{{from_zone}, {scan}, origin});
 
   const std::uint32_t mark = contribution.packet_mark_bits(1);
   const bool fail_open = section->misbehave == "fail-open";
@@ -121,6 +152,53 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
     ranges.fill = ir::SetFill::Kernel;
     ranges.origin = origin;
     contribution.add_set(std::move(ranges));
+  } else if (section->misbehave == "fill-static") {
+    // The packet path may fill only the plugin's own sets the kernel fills.
+    contribution.hook(
+        ir::Hook::Input,
+        ir::Rule{{},
+                 {set_update(ir::Statement::Kind::SetAdd, "probe_flows", {ir::Selector::IifName})},
+                 origin});
+  } else if (section->misbehave == "fill-core") {
+    const std::string core = contribution.ruleset().sets.front().name;
+    contribution.hook(
+        ir::Hook::Input,
+        ir::Rule{
+            {}, {set_update(ir::Statement::Kind::SetAdd, core, {ir::Selector::IpSaddr})}, origin});
+  } else if (section->misbehave == "fill-key") {
+    contribution.hook(
+        ir::Hook::Input,
+        ir::Rule{{},
+                 {set_update(ir::Statement::Kind::SetAdd, "probe_seen", {ir::Selector::Ip6Saddr})},
+                 origin});
+  } else if (section->misbehave == "fill-timeout") {
+    ir::Statement timed =
+        set_update(ir::Statement::Kind::SetUpdate, "probe_seen", {ir::Selector::IpSaddr});
+    timed.set_timeout_ms = 60'000;  // probe_seen has no timeouts
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {timed}, origin});
+  } else if (section->misbehave == "fill-ms") {
+    ir::Statement timed = set_update(ir::Statement::Kind::SetUpdate, "probe_scans",
+                                     {ir::Selector::IpSaddr, ir::Selector::IpDaddr,
+                                      ir::Selector::L4Proto, ir::Selector::ThDport});
+    timed.set_timeout_ms = 1'500;  // the kernel keeps jiffies
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {timed}, origin});
+  } else if (section->misbehave == "fill-unbounded") {
+    ir::Set unbounded;
+    unbounded.name = "probe_unbounded";
+    unbounded.key = {ir::FieldType::Ipv4Addr};
+    unbounded.fill = ir::SetFill::Kernel;
+    unbounded.origin = origin;
+    contribution.add_set(std::move(unbounded));
+    contribution.hook(ir::Hook::Input,
+                      ir::Rule{{},
+                               {set_update(ir::Statement::Kind::SetAdd, "probe_unbounded",
+                                           {ir::Selector::IpSaddr})},
+                               origin});
+  } else if (section->misbehave == "fill-log") {
+    ir::Statement logged =
+        set_update(ir::Statement::Kind::SetAdd, "probe_seen", {ir::Selector::IpSaddr});
+    logged.per_element = {log};
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {logged}, origin});
   } else if (section->misbehave == "jump") {
     contribution.hook(ir::Hook::Input,
                       ir::Rule{{}, {verdict(ir::VerdictKind::Jump, "session_gate")}, origin});

@@ -5,14 +5,17 @@
 //   probe:
 //     zone: ot          # must name a zone: error[probe-unknown-zone] otherwise
 //     queue: 3          # the NFQUEUE its flows are steered to
-//     misbehave: accept # test only: breaks one rule of the seam (accept, name, ct-mark, jump)
+//     misbehave: accept # test only: breaks one rule of the seam (accept, name, ct-mark, jump,
+//                       # interval, fail-open, fill-static, fill-core, fill-key, fill-timeout,
+//                       # fill-ms, fill-unbounded, fill-log)
 //   rules:
 //     - name: ...
 //       probe: true     # needs the section: error[probe-needs-section] otherwise
 //
-// Compiled: a set the kernel fills (probe_seen), a static set of the zone's interfaces
-// (probe_flows) steered to the NFQUEUE, and an input rule that counts and logs those
-// packets to an NFLOG group of its own.
+// Compiled: two sets the kernel fills (probe_seen, probe_scans), a static set of the
+// zone's interfaces (probe_flows) steered to the NFQUEUE, and input rules that count and
+// log those packets to an NFLOG group of its own and put their sources (and flows, for
+// a minute, with a counter each) into the sets the kernel fills.
 
 #include <cstdint>
 #include <string>

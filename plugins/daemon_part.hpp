@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "daemon/common/child_process.hpp"
 #include "daemon/net/nflog.hpp"
 #include "daemon/nft/readback.hpp"
 #include "daemon/sekishod/subsystem.hpp"
@@ -64,6 +65,19 @@ class PluginHost {
   // (plugins.<name>.log.lost in `status`).
   using LogReceiver = std::function<void(const net::NflogPacket& packet)>;
   virtual void receive_log(LogReceiver receive) = 0;
+
+  // Loop: runs `command` as a child process of sekishod for the plugin's data path, so that
+  // its crash never takes the daemon down: started now, started again after a backoff
+  // whenever it ends (1 s doubling to 60 s), stopped with the daemon (SIGTERM, SIGKILL
+  // after 5 s), and killed if sekishod dies (daemon/sekishod/supervisor.hpp). Its starts and
+  // ends are audited (plugin.child_start, plugin.child_exit) and in `status`
+  // (plugins.<name>.children). `command.program` is absolute; a plugin's own programs
+  // are installed in libexec_dir(). At most kMaxChildren per plugin (false beyond).
+  static constexpr std::size_t kMaxChildren = 4;
+  virtual bool run_child(ChildCommand command) = 0;
+  // Where a plugin's programs are: <sekishod's directory>/../libexec/sekisho, which is
+  // /usr/libexec/sekisho for the installed /usr/sbin/sekishod.
+  virtual std::string libexec_dir() const = 0;
 
   // Loop: the ruleset in force, read only. Its part (ir::PluginResources of `plugins`
   // named after it) holds the handles of its sets in the order its compile added them.

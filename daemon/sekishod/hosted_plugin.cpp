@@ -1,6 +1,7 @@
 #include "daemon/sekishod/hosted_plugin.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
@@ -52,6 +53,33 @@ void HostedPlugin::follow_ruleset() {
   log_.bind(mine == plugins.end() ? std::vector<std::uint16_t>{} : mine->log_groups);
 }
 
+bool HostedPlugin::run_child(ChildCommand command) {
+  if (children_.size() >= kMaxChildren) {
+    log_error("plugin " + name_ + ": a child process beyond " + std::to_string(kMaxChildren) +
+              " is refused: " + command.program);
+    return false;
+  }
+  children_.push_back(std::make_unique<Supervisor>(
+      host_.io(), name_, std::move(command), [this](std::string_view kind, nlohmann::json details) {
+        host_.auditor().record(Auditor::daemon_actor(), std::string(kind), details);
+      }));
+  children_.back()->start();
+  return true;
+}
+
+void HostedPlugin::stop_children() {
+  for (auto& child : children_) {
+    child->stop();
+  }
+}
+
+std::string HostedPlugin::libexec_dir() const {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "/usr/libexec/sekisho"
+               : (self.parent_path().parent_path() / "libexec" / "sekisho").string();
+}
+
 nft::SetElements HostedPlugin::read_set(ir::SetId set, std::size_t limit) {
   const ir::Ruleset& in_force = ruleset();
   auto mine =
@@ -74,7 +102,12 @@ nft::SetElements HostedPlugin::read_set(ir::SetId set, std::size_t limit) {
 }
 
 nlohmann::json HostedPlugin::status_json() {
+  nlohmann::json children = nlohmann::json::array();
+  for (const auto& child : children_) {
+    children.push_back(child->status());
+  }
   nlohmann::json out = {{"log", log_.status_json()},
+                        {"children", std::move(children)},
                         {"refused_posts", refused_posts_.load()},
                         {"unpublished", unpublished_}};
   subsystem_->status(out);

@@ -15,6 +15,7 @@
 #include "daemon/sekishod/host.hpp"
 #include "daemon/sekishod/log_reader.hpp"
 #include "daemon/sekishod/subsystem.hpp"
+#include "daemon/sekishod/supervisor.hpp"
 #include "plugins/daemon_part.hpp"
 
 namespace sekisho::daemon {
@@ -31,6 +32,8 @@ class HostedPlugin final : public plugins::PluginHost {
 
   Subsystem& subsystem() { return *subsystem_; }
   const Subsystem& subsystem() const { return *subsystem_; }
+  // Stops its children (after the subsystem's stop, at SIGTERM), recording their ends.
+  void stop_children();
   // Binds the log groups of the plugin's part of the ruleset in force: after each change
   // of the policy in force, and every second for a group the kernel refused.
   void follow_ruleset();
@@ -45,6 +48,8 @@ class HostedPlugin final : public plugins::PluginHost {
   bool audit(std::string_view what, nlohmann::json details) override;
   bool publish(std::string_view subtopic, std::string payload) override;
   void receive_log(LogReceiver receive) override { log_.set_receiver(std::move(receive)); }
+  bool run_child(ChildCommand command) override;
+  std::string libexec_dir() const override;
   const ir::Ruleset& ruleset() const override { return enforcement_.current().ruleset; }
   nft::SetElements read_set(ir::SetId set, std::size_t limit) override;
 
@@ -55,6 +60,7 @@ class HostedPlugin final : public plugins::PluginHost {
   Publish publish_;
   LogReader log_;
   nft::Socket nft_;  // for read_set, opened at the first
+  std::vector<std::unique_ptr<Supervisor>> children_;
   // Posted from any thread and not yet run; refused over kMaxWaiting.
   std::atomic<std::size_t> waiting_{0};
   std::atomic<std::uint64_t> refused_posts_{0};

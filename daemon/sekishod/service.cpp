@@ -244,6 +244,9 @@ void Service::wait_for_signals() {
     // In the reverse of their start; each may still audit what it ends.
     each_plugin(
         "stopping", [](Subsystem& plugin) { plugin.stop(); }, true);
+    for (auto& plugin : plugins_) {
+      guarded("stopping", [&] { plugin->stop_children(); });
+    }
     for (Subsystem* subsystem : std::initializer_list<Subsystem*>{
              &vpn_, &drift_, &wan_link_, &schedules_, &sessions_, &cloud_, &commit_confirm_}) {
       guarded("stopping", [subsystem] { subsystem->stop(); });

@@ -46,7 +46,7 @@ rules:
     probe: true
 probe:
   zone: ot
-  queue: 3
+  port: 5020
 )";
 
 std::string with(std::string text, const std::string& from, const std::string& to) {
@@ -125,16 +125,16 @@ TEST_CASE("a plugin's keys are the parser's: its section, its clause, its mappin
   CHECK(std::find(top.begin(), top.end(), "probe") != top.end());
   const auto& rule = policy::keys_at("rules[]");
   CHECK(std::find(rule.begin(), rule.end(), "probe") != rule.end());
-  CHECK(policy::keys_at("probe") == std::vector<std::string_view>{"zone", "queue", "misbehave"});
+  CHECK(policy::keys_at("probe") == std::vector<std::string_view>{"zone", "port", "misbehave"});
   // The core's own table stays as it was.
   const auto& core = policy::core_mapping_keys().front();
   CHECK(std::find(core.keys.begin(), core.keys.end(), "probe") == core.keys.end());
 
-  policy::LoadResult typo = load(with(kPolicy, "  queue: 3", "  qeue: 3"));
+  policy::LoadResult typo = load(with(kPolicy, "  port: 5020", "  prot: 5020"));
   CHECK_FALSE(typo.policy);
   CHECK(diagnostics_text(typo.diagnostics).find("probe.yaml:16:3: error[unknown-key]") !=
         std::string::npos);
-  CHECK(diagnostics_text(typo.diagnostics).find("did you mean 'queue'") != std::string::npos);
+  CHECK(diagnostics_text(typo.diagnostics).find("did you mean 'port'") != std::string::npos);
 }
 
 TEST_CASE("a plugin's section and clause are parsed into typed values on Policy and Rule") {
@@ -143,7 +143,7 @@ TEST_CASE("a plugin's section and clause are parsed into typed values on Policy 
   const auto* section = loaded.policy->extensions.find<plugins::probe::Section>("probe");
   REQUIRE(section);
   CHECK(section->zone.name == "ot");
-  CHECK(section->queue == 3);
+  CHECK(section->port == 5020);
   CHECK(section->pos.line == 15);
   // Typed: read as another type, it is not there.
   CHECK_FALSE(loaded.policy->extensions.find<plugins::probe::Clause>("probe"));
@@ -155,9 +155,9 @@ TEST_CASE("a plugin's section and clause are parsed into typed values on Policy 
   const policy::Policy copy = *loaded.policy;
   CHECK(copy.extensions.find<plugins::probe::Section>("probe") == section);
 
-  policy::LoadResult bad_value = load(with(kPolicy, "queue: 3", "queue: lots"));
+  policy::LoadResult bad_value = load(with(kPolicy, "port: 5020", "port: lots"));
   CHECK_FALSE(bad_value.policy);
-  CHECK(diagnostics_text(bad_value.diagnostics).find("probe.yaml:16:10: error[") !=
+  CHECK(diagnostics_text(bad_value.diagnostics).find("probe.yaml:16:9: error[") !=
         std::string::npos);
 }
 
@@ -194,28 +194,55 @@ TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, 
   REQUIRE(probe.steering.size() == 1);
   CHECK(ruleset.at(probe.steering[0].flows).name == "probe_flows");
 
-  // The input chain jumps to the plugin's part after loopback, before conntrack state.
+  // The input chain jumps to the plugin's part after loopback, then accepts the steered
+  // packets, before conntrack state.
   const ir::Chain& input = *ruleset.find_chain("input");
-  REQUIRE(input.rules.size() > 2);
+  REQUIRE(input.rules.size() > 3);
   CHECK(input.rules[1].statements.at(0).verdict.chain == "probe_input");
-  CHECK(input.rules[2].matches.at(0).selectors.at(0) == ir::Selector::CtState);
+  CHECK(input.rules[2].matches.at(0).selectors.at(0) == ir::Selector::MetaMark);
+  CHECK(input.rules[3].matches.at(0).selectors.at(0) == ir::Selector::CtState);
 
   const std::string text = ir::render_nft(ruleset, "policy.yaml");
   CHECK(lines_with(text, "probe") ==
         "\t# plugin probe: NFLOG group 16\n"
         "\t# plugin probe: packet mark bits 0x10000\n"
-        "\t# plugin probe steers @probe_flows to NFQUEUE 3, packets marked 0x10000, dropped "
-        "while no inspector runs (probe, line 15)\n"
+        "\t# plugin probe steers @probe_flows to tproxy port 5020, packets marked 0x10000 (chain "
+        "steering; sekishod routes them to this host) (probe, line 15)\n"
         "\t# probe, line 15\n"
         "\tset probe_seen {\n"
         "\t# probe, line 15\n"
         "\tset probe_flows {\n"
+        "\t\telements = { 10.10.0.5 . 502 }  # probe, line 15\n"
+        "\t# probe, line 15\n"
+        "\tset probe_interfaces {\n"
         "\t\telements = { \"eth1\",  # probe, line 15\n"
         "\t\t\t     \"eth2\" }  # probe, line 15\n"
         "\t\tjump probe_input\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows socket "
+        "transparent 1 accept\n"
         "\t# plugin probe\n"
         "\tchain probe_input {\n"
-        "\t\tiifname @probe_flows counter log prefix \"probe: \" group 16\n");
+        "\t\tiifname @probe_interfaces counter log prefix \"probe: \" group 16\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows tproxy ip to "
+        ":5020 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows counter drop\n");
+  // The steering chain of the core: the inspectors' own connections, tproxy, then drop
+  // (fail closed); the input chain accepts the mark, the output chain the inspector's
+  // transparent connections of the steered flows.
+  const std::size_t steering = text.find("\tchain steering {\n");
+  REQUIRE(steering != std::string::npos);
+  CHECK(text.substr(steering, text.find("\t}\n", steering) - steering) ==
+        "\tchain steering {\n"
+        "\t\ttype filter hook prerouting priority -150; policy accept;\n"
+        "\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows tproxy ip to "
+        ":5020 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows counter drop\n");
+  CHECK(text.find("\t\tjump probe_input\n\t\tmeta mark 0x00010000 accept\n\t\tct state") !=
+        std::string::npos);
+  CHECK(text.find("\t\toifname \"lo\" accept\n\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . "
+                  "th dport @probe_flows socket transparent 1 accept\n\t\tct state") !=
+        std::string::npos);
   const std::size_t set = text.find("\tset probe_seen {\n");
   CHECK(text.substr(set, text.find("\t}\n", set) - set) ==
         "\tset probe_seen {\n\t\ttype ipv4_addr\n\t\tsize 4096\n\t\tflags dynamic\n");
@@ -233,7 +260,7 @@ TEST_CASE(
   policy::LoadResult loaded = load(kPolicy);
   REQUIRE(loaded.policy);
   const ir::Ruleset sent = policy::compile(*loaded.policy);
-  // The kernel as it is later: it has filled probe_seen, and someone added to probe_flows.
+  // The kernel as it is later: it has filled probe_seen, and someone added to probe_interfaces.
   ir::Ruleset kernel = sent;
   const ir::Origin none{};
   kernel.at(kernel.runtime.kernel_filled.front())
@@ -249,16 +276,17 @@ TEST_CASE(
   }
   CHECK(has_set);  // the set itself is compared
 
-  ir::Set& flows = kernel.sets.at(kernel.find_set("probe_flows") - kernel.sets.data());
+  ir::Set& flows = kernel.sets.at(kernel.find_set("probe_interfaces") - kernel.sets.data());
   flows.elements.push_back(ir::Element{{ir::single(ir::value_of_ifname("eth9"))}, {}, none, {}, 0});
   const nft::TableImage drifted = nft::image_of_batch(nft::build_replace_batch(kernel, 1));
   const std::vector<std::string> drift = nft::differences(expected, drifted);
   REQUIRE(drift.size() == 1);
-  CHECK(drift[0].find("unexpected: element probe_flows") == 0);
+  CHECK(drift[0].find("unexpected: element probe_interfaces") == 0);
 }
 
 TEST_CASE("a plugin cannot open what the policy closes, nor take the core's names or marks") {
-  for (const char* how : {"accept", "name", "ct-mark", "jump", "interval", "fail-open"}) {
+  for (const char* how :
+       {"accept", "name", "ct-mark", "jump", "interval", "steer-key", "steer-iif"}) {
     CAPTURE(how);
     policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
     REQUIRE(loaded.policy);

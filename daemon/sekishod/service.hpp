@@ -62,6 +62,7 @@
 #include "daemon/sekishod/retries.hpp"
 #include "daemon/sekishod/schedules.hpp"
 #include "daemon/sekishod/sessions.hpp"
+#include "daemon/sekishod/steering.hpp"
 #include "daemon/sekishod/vpn.hpp"
 #include "daemon/sekishod/wan_link.hpp"
 #include "policy/ir.hpp"
@@ -146,6 +147,7 @@ class Service : private Enforcer::Hooks, private Host {
   // wireguard-go stopped) first.
   Vpn vpn_{*this};
   Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
+  Steering steering_{enforcer_.route_socket()};
   // Long viewer calls, one of each kind at a time; destroyed first (a running one is
   // waited for).
   BackgroundJob audit_job_{io_, "audit verify"};

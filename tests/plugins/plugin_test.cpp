@@ -19,6 +19,7 @@
 #include "plugins/docs.hpp"
 #include "policy/compile.hpp"
 #include "policy/compile_plugins.hpp"
+#include "policy/compile_steering.hpp"
 #include "policy/keys.hpp"
 #include "policy/load.hpp"
 #include "policy/render_nft.hpp"
@@ -348,4 +349,56 @@ TEST_CASE("the schema and the manual page take the plugin's fragments") {
   CHECK(merged.size() == page.size() + plugins::probe::plugin.policy[0].manual.size() +
                              plugins::probe::plugin.policy[1].manual.size());
   CHECK(plugins::merged_manual(page, {}) == page);
+}
+
+TEST_CASE("steering by IPv6 addresses, or by port alone for both families") {
+  ir::Ruleset ruleset;
+  for (const auto& [name, hook] :
+       {std::pair{"input", ir::Hook::Input}, std::pair{"output", ir::Hook::Output}}) {
+    ir::Chain chain;
+    chain.name = name;
+    chain.hook = hook;
+    ruleset.chains.push_back(chain);
+  }
+  ir::Set v6;
+  v6.name = "x_v6";
+  v6.key = {ir::FieldType::Ipv6Addr, ir::FieldType::InetService};
+  ir::Set ports;
+  ports.name = "x_ports";
+  ports.key = {ir::FieldType::InetService};
+  const ir::SetId v6_id = ruleset.add_set(v6);
+  const ir::SetId ports_id = ruleset.add_set(ports);
+  ir::PluginResources x;
+  x.plugin = "x";
+  x.packet_mark_bits = 0x30000;
+  x.steering.push_back(
+      ir::Steering{v6_id, {ir::Selector::Ip6Daddr, ir::Selector::ThDport}, 0x10000, 5020, {}});
+  x.steering.push_back(ir::Steering{ports_id, {ir::Selector::ThDport}, 0x20000, 5021, {}});
+  for (const ir::Steering& steering : x.steering) {
+    CHECK_NOTHROW(policy::check_steering_key(steering, ruleset.at(steering.flows)));
+  }
+  ruleset.plugins.push_back(x);
+  std::set<std::string> names;
+  policy::add_steering(ruleset, {{ir::Hook::Input, 0}, {ir::Hook::Output, 0}}, {}, names);
+  const std::string text = ir::render_nft(ruleset, "policy.yaml");
+  CHECK(lines_with(text, " to :") ==
+        "\t\tmeta l4proto tcp meta nfproto ipv6 ip6 daddr . th dport @x_v6 tproxy ip6 to :5020 "
+        "meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp th dport @x_ports tproxy to :5021 meta mark set 0x00020000 accept\n");
+  CHECK(lines_with(text, "meta mark 0x") ==
+        "\t\tmeta mark 0x00010000 accept\n\t\tmeta mark 0x00020000 accept\n");
+  CHECK(names.contains("steering"));
+
+  // A key that reads another type than the set's field, or both families, is refused.
+  CHECK_THROWS_AS(policy::check_steering_key(
+                      ir::Steering{v6_id, {ir::Selector::IpDaddr, ir::Selector::ThDport}, 1, 1, {}},
+                      ruleset.at(v6_id)),
+                  std::invalid_argument);
+  ir::Set mixed;
+  mixed.name = "x_mixed";
+  mixed.key = {ir::FieldType::Ipv4Addr, ir::FieldType::Ipv6Addr};
+  CHECK_THROWS_AS(
+      policy::check_steering_key(
+          ir::Steering{{}, {ir::Selector::IpSaddr, ir::Selector::Ip6Daddr}, 1, 1, {}}, mixed),
+      std::invalid_argument);
 }

@@ -84,6 +84,11 @@ Parsed parse(const Bytes& bytes) {
   return out;
 }
 
+// An IPv4 rule of a dump with `attributes`.
+Parsed dumped_ipv4(void (*attributes)(Bytes&), std::uint8_t action = FR_ACT_TO_TBL) {
+  return parse(rule_message(RTM_NEWRULE, NLM_F_MULTI, AF_INET, 0, action, attributes));
+}
+
 }  // namespace
 
 TEST_CASE("RTM_NEWRULE: a fib_rule_hdr of action to-table and every field as an attribute") {
@@ -112,36 +117,31 @@ TEST_CASE("a dumped mark rule is read back; other rules are not mark rules") {
   CHECK(*ok.rule == kRule);
 
   // Another selector besides the mark (an input interface), another action, no mark.
-  const Parsed with_iif =
-      parse(rule_message(RTM_NEWRULE, NLM_F_MULTI, AF_INET, 0, FR_ACT_TO_TBL, [](Bytes& out) {
-        dumped_attributes(out);
-        put32(out, FRA_IIFNAME, 0x00306874);  // "th0" and its NUL: any payload will do
-      }));
+  const Parsed with_iif = dumped_ipv4([](Bytes& out) {
+    dumped_attributes(out);
+    put32(out, FRA_IIFNAME, 0x00306874);  // "th0" and its NUL: any payload will do
+  });
   CHECK_FALSE(with_iif.rule);
   CHECK_FALSE(with_iif.error);
-  const Parsed suppressing =
-      parse(rule_message(RTM_NEWRULE, NLM_F_MULTI, AF_INET, 0, FR_ACT_TO_TBL, [](Bytes& out) {
-        dumped_attributes(out);
-        put32(out, FRA_SUPPRESS_PREFIXLEN, 0);
-      }));
+  const Parsed suppressing = dumped_ipv4([](Bytes& out) {
+    dumped_attributes(out);
+    put32(out, FRA_SUPPRESS_PREFIXLEN, 0);
+  });
   CHECK_FALSE(suppressing.rule);
-  const Parsed blackhole = parse(
-      rule_message(RTM_NEWRULE, NLM_F_MULTI, AF_INET, 0, FR_ACT_BLACKHOLE, dumped_attributes));
+  const Parsed blackhole = dumped_ipv4(dumped_attributes, FR_ACT_BLACKHOLE);
   CHECK_FALSE(blackhole.rule);
-  const Parsed unmarked =
-      parse(rule_message(RTM_NEWRULE, NLM_F_MULTI, AF_INET, 0, FR_ACT_TO_TBL, [](Bytes& out) {
-        put32(out, FRA_PRIORITY, 1021);
-        put32(out, FRA_TABLE, 1021);
-      }));
+  const Parsed unmarked = dumped_ipv4([](Bytes& out) {
+    put32(out, FRA_PRIORITY, 1021);
+    put32(out, FRA_TABLE, 1021);
+  });
   CHECK_FALSE(unmarked.rule);
   CHECK_FALSE(unmarked.error);
 
   // An attribute of the wrong size is a bad message, not a rule.
-  const Parsed short_mark =
-      parse(rule_message(RTM_NEWRULE, NLM_F_MULTI, AF_INET, 0, FR_ACT_TO_TBL, [](Bytes& out) {
-        put8(out, FRA_FWMARK, 1);
-        put32(out, FRA_TABLE, 1021);
-      }));
+  const Parsed short_mark = dumped_ipv4([](Bytes& out) {
+    put8(out, FRA_FWMARK, 1);
+    put32(out, FRA_TABLE, 1021);
+  });
   CHECK_FALSE(short_mark.rule);
   CHECK(short_mark.error == std::errc::bad_message);
 }

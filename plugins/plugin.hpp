@@ -80,10 +80,9 @@ class Contribution {
   virtual std::uint32_t packet_mark_bits(unsigned count) = 0;
   // An NFLOG group of its own, which the daemon will subscribe for the plugin.
   virtual std::uint16_t log_group() = 0;
-  // Flows of one of its sets go to its userspace inspector (tproxy or the xtables
-  // NFQUEUE target). Declared in the ruleset; the daemon sets the kernel up. It fails
-  // closed: steering with fail_open is refused (a queue without a reader would pass
-  // packets past the policy).
+  // TCP flows of one of its sets go to its userspace inspector's transparent listener
+  // (tproxy); with none listening they are dropped. The core's rules and the daemon's
+  // policy routing follow (docs/architecture.md, "Steering").
   virtual void steer(ir::Steering steering) = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "plugins/plugin.hpp"
+#include "policy/compile_steering.hpp"
 
 namespace sekisho::policy {
 
@@ -115,11 +116,13 @@ class PluginContribution : public plugins::Contribution {
     if (steering.packet_mark == 0 || (steering.packet_mark & ~resources_.packet_mark_bits) != 0) {
       refuse("steering marks packets with bits the plugin was not given");
     }
-    // A queue that passes while no inspector reads it would accept in the core's base
-    // chain, past the whole policy: until the daemon steers from a chain of the plugin's
-    // own, steering fails closed.
-    if (steering.fail_open) {
-      refuse("steering cannot fail open: packets would pass the policy while no inspector runs");
+    if (steering.port == 0) {
+      refuse("steering needs the port of the inspector's listener");
+    }
+    try {
+      check_steering_key(steering, ruleset_.at(steering.flows));
+    } catch (const std::invalid_argument& error) {
+      refuse(error.what());
     }
     resources_.steering.push_back(std::move(steering));
   }
@@ -280,6 +283,7 @@ void compile_plugins(const Policy& policy, ir::Ruleset& ruleset,
     plugin->compile(policy, contribution);
     contribution.finish(hook_at, inserted);
   }
+  add_steering(ruleset, hook_at, inserted, taken_names);
 }
 
 }  // namespace sekisho::policy

@@ -29,6 +29,8 @@ std::size_t field_size(FieldType type) {
       return 1;
     case FieldType::Mark:
       return 4;
+    case FieldType::Boolean:
+      return 1;
   }
   return 0;
 }
@@ -57,6 +59,8 @@ std::string_view field_type_name(FieldType type) {
       return "nf_proto";
     case FieldType::Mark:
       return "mark";
+    case FieldType::Boolean:
+      return "boolean";
   }
   return "?";
 }
@@ -86,6 +90,10 @@ FieldType selector_type(Selector selector) {
       return FieldType::EtherAddr;
     case Selector::CtState:
       return FieldType::CtState;
+    case Selector::MetaMark:
+      return FieldType::Mark;
+    case Selector::SocketTransparent:
+      return FieldType::Boolean;
   }
   return FieldType::NfProto;
 }
@@ -118,6 +126,10 @@ std::string_view selector_name(Selector selector) {
       return "ether saddr";
     case Selector::CtState:
       return "ct state";
+    case Selector::MetaMark:
+      return "meta mark";
+    case Selector::SocketTransparent:
+      return "socket transparent";
   }
   return "?";
 }

@@ -32,6 +32,7 @@ enum class FieldType {
   CtState,      // ct_state (host-order bit mask, kept big-endian here for ordering)
   NfProto,      // nf_proto
   Mark,         // mark (ct mark; the kernel keeps it in host order)
+  Boolean,      // boolean (one byte, 0 or 1)
 };
 
 std::size_t field_size(FieldType type);
@@ -52,6 +53,8 @@ enum class Selector {
   Icmpv6Type,
   EtherSaddr,
   CtState,
+  MetaMark,           // the packet mark (FieldType::Mark)
+  SocketTransparent,  // 1: the packet belongs to a local socket with IP_TRANSPARENT
 };
 
 FieldType selector_type(Selector selector);
@@ -169,7 +172,9 @@ struct Statement {
     CtMarkFromMap,
     CtMarkSet,
     SetAdd,
-    SetUpdate
+    SetUpdate,
+    MarkSet,  // `meta mark set <mark>`: the packet mark
+    Tproxy    // `tproxy [ip|ip6] to :<port>`: to the local transparent listener on `port`
   };
   Kind kind = Kind::Counter;
   std::uint32_t limit_rate = 0;  // packets per second
@@ -179,11 +184,13 @@ struct Statement {
   ir::Verdict verdict;
   std::vector<Selector> map_key;  // CtMarkFromMap
   std::string map;
-  std::uint32_t mark = 0;         // CtMarkSet
+  std::uint32_t mark = 0;         // CtMarkSet, MarkSet
   std::vector<Selector> set_key;  // SetAdd, SetUpdate: `set`'s key, field by field
   std::string set;
   std::uint64_t set_timeout_ms = 0;  // the element's lifetime (0: the set's default)
   std::vector<Statement> per_element;
+  std::uint16_t port = 0;      // Tproxy
+  std::uint8_t nf_family = 0;  // Tproxy: 2 IPv4, 10 IPv6, 0 both (the rule reads no address)
 };
 
 struct Rule {
@@ -221,17 +228,16 @@ struct RuntimeSets {
   const Scheduled* find_scheduled(std::string_view schedule) const;
 };
 
-// Flows a plugin's userspace inspector must see (plugins/plugin.hpp): declared in the
-// ruleset so that the compiled output shows them, set up in the kernel by the daemon.
-// (nft's `queue` statement is absent on the kernels sekisho runs on: NFQUEUE is reached
-// through the xtables target.)
+// Flows a plugin's userspace inspector must see (plugins/plugin.hpp), taken from the packet
+// path by tproxy (TCP only): the compiler makes the core's rules of it (compile_plugins.hpp:
+// chain `steering` at prerouting, accepts in input and output) and the daemon the policy
+// routing that delivers the marked packets locally (daemon/sekishod/steering.hpp). With no
+// inspector listening the flow is dropped: steering always fails closed.
 struct Steering {
-  enum class How { Tproxy, XtNfqueue };
-  How how = How::Tproxy;
-  SetId flows;                      // the plugin's set of the flows to steer
-  std::uint32_t packet_mark = 0;    // steered packets carry it (policy routing, tproxy)
-  std::uint16_t port_or_queue = 0;  // the tproxy port, or the NFQUEUE number
-  bool fail_open = false;           // no inspector running: pass (true) or drop (false)
+  SetId flows;                    // the plugin's set of the flows to steer
+  std::vector<Selector> key;      // the packet fields the set's key is made of, client to server
+  std::uint32_t packet_mark = 0;  // steered packets carry it (policy routing, input accept)
+  std::uint16_t port = 0;         // the inspector's transparent TCP listener
   Origin origin;
 };
 

@@ -70,6 +70,7 @@ std::string single_text(FieldType type, const Value& value) {
           return std::to_string(number_of(value));
       }
     case FieldType::InetService:
+    case FieldType::Boolean:
       return std::to_string(number_of(value));
     case FieldType::IcmpType:
       return policy::icmp_type_name(policy::Proto::Icmp, static_cast<int>(number_of(value)));
@@ -210,11 +211,8 @@ class Renderer {
       }
       for (const Steering& steering : plugin.steering) {
         out_ << "\t# plugin " << plugin.plugin << " steers @" << ruleset_.at(steering.flows).name
-             << (steering.how == Steering::How::Tproxy
-                     ? " to tproxy port " + std::to_string(steering.port_or_queue)
-                     : " to NFQUEUE " + std::to_string(steering.port_or_queue))
-             << ", packets marked " << hex(steering.packet_mark)
-             << (steering.fail_open ? ", passed" : ", dropped") << " while no inspector runs";
+             << " to tproxy port " << steering.port << ", packets marked "
+             << hex(steering.packet_mark) << " (chain steering; sekishod routes them to this host)";
         const std::string origin = origin_text(steering.origin);
         out_ << (origin.empty() ? "" : " (" + origin + ")") << "\n";
       }
@@ -369,6 +367,17 @@ class Renderer {
         char hex[16];
         std::snprintf(hex, sizeof hex, "0x%08x", statement.mark);
         return std::string("ct mark set ") + hex;
+      }
+      case Statement::Kind::MarkSet: {
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "0x%08x", statement.mark);
+        return std::string("meta mark set ") + hex;
+      }
+      case Statement::Kind::Tproxy: {
+        const char* family = statement.nf_family == 2    ? "ip "
+                             : statement.nf_family == 10 ? "ip6 "
+                                                         : "";
+        return std::string("tproxy ") + family + "to :" + std::to_string(statement.port);
       }
       case Statement::Kind::CtMarkFromMap: {
         std::string key;

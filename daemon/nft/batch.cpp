@@ -71,6 +71,8 @@ std::uint32_t datatype(FieldType type) {
       return 2;
     case FieldType::Mark:
       return 19;
+    case FieldType::Boolean:
+      return 39;
   }
   return 0;
 }
@@ -124,7 +126,7 @@ int verdict_code(ir::VerdictKind kind) {
 }
 
 struct Load {
-  enum class Kind { Meta, Payload, Ct } kind;
+  enum class Kind { Meta, Payload, Ct, Socket } kind;
   std::uint32_t key = 0;   // meta / ct key
   std::uint32_t base = 0;  // payload base
   std::uint32_t offset = 0;
@@ -158,6 +160,10 @@ Load load_of(Selector selector) {
       return {Load::Kind::Payload, 0, NFT_PAYLOAD_LL_HEADER, 6, 6};
     case Selector::CtState:
       return {Load::Kind::Ct, NFT_CT_STATE, 0, 0, 4};
+    case Selector::MetaMark:
+      return {Load::Kind::Meta, NFT_META_MARK, 0, 0, 4};
+    case Selector::SocketTransparent:
+      return {Load::Kind::Socket, NFT_SOCKET_TRANSPARENT, 0, 0, 1};
   }
   throw std::logic_error("unknown selector");
 }
@@ -252,6 +258,11 @@ class RuleBuilder {
         e = nftnl_expr_alloc("ct");
         nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, load.key);
         nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, reg);
+        break;
+      case Load::Kind::Socket:
+        e = nftnl_expr_alloc("socket");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, load.key);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, reg);
         break;
       case Load::Kind::Payload:
         e = nftnl_expr_alloc("payload");
@@ -390,6 +401,27 @@ class RuleBuilder {
         nftnl_rule_add_expr(rule_, e);
         ct_set(NFT_CT_MARK, NFT_REG_1);
         return;
+      case ir::Statement::Kind::MarkSet:
+        e = nftnl_expr_alloc("immediate");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DATA, statement.mark);
+        nftnl_rule_add_expr(rule_, e);
+        e = nftnl_expr_alloc("meta");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+        break;
+      case ir::Statement::Kind::Tproxy: {
+        // The port into a register (network order), as nft does; family 0 is either.
+        const std::uint16_t port = htons(statement.port);
+        e = nftnl_expr_alloc("immediate");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+        nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &port, sizeof port);
+        nftnl_rule_add_expr(rule_, e);
+        e = nftnl_expr_alloc("tproxy");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, statement.nf_family);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_1);
+        break;
+      }
     }
     nftnl_rule_add_expr(rule_, e);
   }

@@ -89,12 +89,14 @@ void Service::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
   schedules_.fill(ruleset, policy);
   wan_link_.fill(ruleset, policy);
   sessions_.fill(ruleset, policy);
+  steering_.fill(ruleset, policy);
   each_plugin("plugin fill", [&](Subsystem& plugin) { plugin.fill(ruleset, policy); });
 }
 
 void Service::after_apply(const policy::Policy& policy) {
   wan_link_.after_apply(policy);
   sessions_.after_apply(policy);
+  steering_.after_apply(policy);
   each_plugin("plugin after apply", [&](Subsystem& plugin) { plugin.after_apply(policy); });
 }
 

@@ -63,6 +63,7 @@
 #include "daemon/sekishod/retries.hpp"
 #include "daemon/sekishod/schedules.hpp"
 #include "daemon/sekishod/sessions.hpp"
+#include "daemon/sekishod/steering.hpp"
 #include "daemon/sekishod/vpn.hpp"
 #include "daemon/sekishod/wan_link.hpp"
 #include "plugins/methods.hpp"
@@ -153,6 +154,7 @@ class Service : private Enforcer::Hooks, private Host {
   // wireguard-go stopped) first.
   Vpn vpn_{*this};
   Schedules schedules_{*this, enforcer_, enforcer_.conntrack_socket(), wan_link_};
+  Steering steering_{enforcer_.route_socket()};
   // The plugins' parts of the daemon (plugins/daemon_part.hpp), in registry order. Declared
   // after everything they are lent: destroyed first.
   std::vector<std::unique_ptr<HostedPlugin>> plugins_;

@@ -28,6 +28,7 @@
 #include <sys/utsname.h>
 
 #include "daemon/net/link_snapshot.hpp"
+#include "daemon/net/rtnl_rules.hpp"
 #include "tests/net/lab_support.hpp"
 
 namespace net = sekisho::net;
@@ -946,4 +947,41 @@ TEST_CASE("snapshot JSON: round trip and precise errors") {
   // A metric written as a signed integer in range is fine.
   base["routes"][0]["metric"] = 5;
   CHECK(net::snapshot_from_json(base, error));
+}
+
+TEST_CASE("mark rules: added, listed by protocol and deleted, checked with iproute2") {
+  REQUIRE_LAB();
+  net::NetlinkSocket socket;
+  REQUIRE(!net::open_route_socket(socket));
+  const net::MarkRule v4{policy::Family::V4, 1021, 0x10000, 0x30000, 1021, 83};
+  net::MarkRule v6 = v4;
+  v6.family = policy::Family::V6;
+  REQUIRE(!net::add_mark_rule(socket, v4));
+  REQUIRE(!net::add_mark_rule(socket, v6));
+  CHECK(net::add_mark_rule(socket, v4) == std::errc::file_exists);
+  // The operator's own: another protocol, and one of ours that is not a mark rule.
+  run("ip rule add fwmark 0x20000/0x30000 lookup 1021 priority 1021 proto 4");
+  run("ip rule add iif lo fwmark 0x1 lookup 7 priority 1022 proto 83");
+  CHECK(run("ip rule show priority 1021") ==
+        "1021:\tfrom all fwmark 0x10000/0x30000 lookup 1021 proto 83\n"
+        "1021:\tfrom all fwmark 0x20000/0x30000 lookup 1021 proto static\n");
+  std::vector<net::MarkRule> listed;
+  int other = 0;
+  REQUIRE(!net::list_mark_rules(socket, 83, listed, &other));
+  CHECK(listed == std::vector<net::MarkRule>{v4, v6});
+  CHECK(other == 1);
+
+  REQUIRE(!net::delete_mark_rule(socket, v4));
+  REQUIRE(!net::delete_mark_rule(socket, v6));
+  CHECK(net::delete_mark_rule(socket, v4) == std::errc::no_such_file_or_directory);
+  REQUIRE(!net::list_mark_rules(socket, 83, listed, &other));
+  CHECK(listed.empty());
+  CHECK(run("ip rule show priority 1021") ==
+        "1021:\tfrom all fwmark 0x20000/0x30000 lookup 1021 proto static\n");
+  run("ip rule del priority 1021");
+  run("ip rule del priority 1022");
+
+  net::MarkRule bad = v4;
+  bad.mark = 0x40000;  // outside its mask
+  CHECK(net::add_mark_rule(socket, bad) == std::errc::invalid_argument);
 }

@@ -14,7 +14,7 @@ policy=$tmp/probe.yaml
 cat "$src/configs/lab-factory.yaml" - >"$policy" <<'YAML'
 probe:
   zone: it
-  queue: 3
+  port: 5020
 YAML
 lab_up "$policy"
 sock=$LAB_RUN_DIR/control.sock

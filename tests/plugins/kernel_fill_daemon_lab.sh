@@ -12,7 +12,7 @@ src=$2
 policy=$tmp/probe-factory.yaml
 {
   cat "$src/configs/lab-factory.yaml"
-  printf 'probe:\n  zone: ot\n  queue: 3\n'
+  printf 'probe:\n  zone: ot\n  port: 5020\n'
 } >"$policy"
 # The compiled text loads with nft -f, and nft lists the plugin's sets and rules as
 # sekishoctl compile printed them (but for the counters' values).

@@ -26,7 +26,7 @@ rules:
     services: [tcp/502]
 probe:
   zone: ot
-  queue: 3
+  port: 5020
 YAML
 
 # in_namespace NFT-COMMAND: apply, run the nft command, verify; prints rc=N of verify.
@@ -69,11 +69,11 @@ else
   echo "$out" | tail -20
 fi
 
-out=$(in_namespace "nft add element inet sekisho probe_flows '{ \"eth9\" }'")
-if echo "$out" | grep -q "^rc=1" && echo "$out" | grep -q "unexpected: element probe_flows"; then
+out=$(in_namespace "nft add element inet sekisho probe_interfaces '{ \"eth9\" }'")
+if echo "$out" | grep -q "^rc=1" && echo "$out" | grep -q "unexpected: element probe_interfaces"; then
   lab_pass "verify still finds an element added to the plugin's static set"
 else
-  lab_fail "verify misses an element added to probe_flows:"
+  lab_fail "verify misses an element added to probe_interfaces:"
   echo "$out" | tail -20
 fi
 

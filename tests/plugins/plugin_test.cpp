@@ -25,6 +25,7 @@
 #include "plugins/docs.hpp"
 #include "policy/compile.hpp"
 #include "policy/compile_plugins.hpp"
+#include "policy/compile_steering.hpp"
 #include "policy/keys.hpp"
 #include "policy/load.hpp"
 #include "policy/render_nft.hpp"
@@ -52,7 +53,7 @@ rules:
     probe: true
 probe:
   zone: ot
-  queue: 3
+  port: 5020
 )";
 
 std::string with(std::string text, const std::string& from, const std::string& to) {
@@ -131,16 +132,16 @@ TEST_CASE("a plugin's keys are the parser's: its section, its clause, its mappin
   CHECK(std::find(top.begin(), top.end(), "probe") != top.end());
   const auto& rule = policy::keys_at("rules[]");
   CHECK(std::find(rule.begin(), rule.end(), "probe") != rule.end());
-  CHECK(policy::keys_at("probe") == std::vector<std::string_view>{"zone", "queue", "misbehave"});
+  CHECK(policy::keys_at("probe") == std::vector<std::string_view>{"zone", "port", "misbehave"});
   // The core's own table stays as it was.
   const auto& core = policy::core_mapping_keys().front();
   CHECK(std::find(core.keys.begin(), core.keys.end(), "probe") == core.keys.end());
 
-  policy::LoadResult typo = load(with(kPolicy, "  queue: 3", "  qeue: 3"));
+  policy::LoadResult typo = load(with(kPolicy, "  port: 5020", "  prot: 5020"));
   CHECK_FALSE(typo.policy);
   CHECK(diagnostics_text(typo.diagnostics).find("probe.yaml:16:3: error[unknown-key]") !=
         std::string::npos);
-  CHECK(diagnostics_text(typo.diagnostics).find("did you mean 'queue'") != std::string::npos);
+  CHECK(diagnostics_text(typo.diagnostics).find("did you mean 'port'") != std::string::npos);
 }
 
 TEST_CASE("a plugin's section and clause are parsed into typed values on Policy and Rule") {
@@ -149,7 +150,7 @@ TEST_CASE("a plugin's section and clause are parsed into typed values on Policy 
   const auto* section = loaded.policy->extensions.find<plugins::probe::Section>("probe");
   REQUIRE(section);
   CHECK(section->zone.name == "ot");
-  CHECK(section->queue == 3);
+  CHECK(section->port == 5020);
   CHECK(section->pos.line == 15);
   // Typed: read as another type, it is not there.
   CHECK_FALSE(loaded.policy->extensions.find<plugins::probe::Clause>("probe"));
@@ -161,9 +162,9 @@ TEST_CASE("a plugin's section and clause are parsed into typed values on Policy 
   const policy::Policy copy = *loaded.policy;
   CHECK(copy.extensions.find<plugins::probe::Section>("probe") == section);
 
-  policy::LoadResult bad_value = load(with(kPolicy, "queue: 3", "queue: lots"));
+  policy::LoadResult bad_value = load(with(kPolicy, "port: 5020", "port: lots"));
   CHECK_FALSE(bad_value.policy);
-  CHECK(diagnostics_text(bad_value.diagnostics).find("probe.yaml:16:10: error[") !=
+  CHECK(diagnostics_text(bad_value.diagnostics).find("probe.yaml:16:9: error[") !=
         std::string::npos);
 }
 
@@ -200,33 +201,60 @@ TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, 
   REQUIRE(probe.steering.size() == 1);
   CHECK(ruleset.at(probe.steering[0].flows).name == "probe_flows");
 
-  // The input chain jumps to the plugin's part after loopback, before conntrack state.
+  // The input chain jumps to the plugin's part after loopback, then accepts the steered
+  // packets, before conntrack state.
   const ir::Chain& input = *ruleset.find_chain("input");
-  REQUIRE(input.rules.size() > 2);
+  REQUIRE(input.rules.size() > 3);
   CHECK(input.rules[1].statements.at(0).verdict.chain == "probe_input");
-  CHECK(input.rules[2].matches.at(0).selectors.at(0) == ir::Selector::CtState);
+  CHECK(input.rules[2].matches.at(0).selectors.at(0) == ir::Selector::MetaMark);
+  CHECK(input.rules[3].matches.at(0).selectors.at(0) == ir::Selector::CtState);
 
   const std::string text = ir::render_nft(ruleset, "policy.yaml");
   CHECK(lines_with(text, "probe") ==
         "\t# plugin probe: NFLOG group 16\n"
         "\t# plugin probe: packet mark bits 0x10000\n"
-        "\t# plugin probe steers @probe_flows to NFQUEUE 3, packets marked 0x10000, dropped "
-        "while no inspector runs (probe, line 15)\n"
+        "\t# plugin probe steers @probe_flows to tproxy port 5020, packets marked 0x10000 (chain "
+        "steering; sekishod routes them to this host) (probe, line 15)\n"
         "\t# probe, line 15\n"
         "\tset probe_seen {\n"
         "\t# probe, line 15\n"
         "\tset probe_scans {\n"
         "\t# probe, line 15\n"
         "\tset probe_flows {\n"
+        "\t\telements = { 10.10.0.5 . 502 }  # probe, line 15\n"
+        "\t# probe, line 15\n"
+        "\tset probe_interfaces {\n"
         "\t\telements = { \"eth1\",  # probe, line 15\n"
         "\t\t\t     \"eth2\" }  # probe, line 15\n"
         "\t\tjump probe_input\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows socket "
+        "transparent 1 accept\n"
         "\t# plugin probe\n"
         "\tchain probe_input {\n"
-        "\t\tiifname @probe_flows counter log prefix \"probe: \" group 16\n"
-        "\t\tiifname @probe_flows add @probe_seen { ip saddr }\n"
-        "\t\tiifname @probe_flows update @probe_scans { ip saddr . ip daddr . meta l4proto . th "
-        "dport timeout 1m counter }\n");
+        "\t\tiifname @probe_interfaces counter log prefix \"probe: \" group 16\n"
+        "\t\tiifname @probe_interfaces add @probe_seen { ip saddr }\n"
+        "\t\tiifname @probe_interfaces update @probe_scans { ip saddr . ip daddr . meta l4proto "
+        ". th dport timeout 1m counter }\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows tproxy ip to "
+        ":5020 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows counter drop\n");
+  // The steering chain of the core: the inspectors' own connections, tproxy, then drop
+  // (fail closed); the input chain accepts the mark, the output chain the inspector's
+  // transparent connections of the steered flows.
+  const std::size_t steering = text.find("\tchain steering {\n");
+  REQUIRE(steering != std::string::npos);
+  CHECK(text.substr(steering, text.find("\t}\n", steering) - steering) ==
+        "\tchain steering {\n"
+        "\t\ttype filter hook prerouting priority -150; policy accept;\n"
+        "\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows tproxy ip to "
+        ":5020 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows counter drop\n");
+  CHECK(text.find("\t\tjump probe_input\n\t\tmeta mark 0x00010000 accept\n\t\tct state") !=
+        std::string::npos);
+  CHECK(text.find("\t\toifname \"lo\" accept\n\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . "
+                  "th dport @probe_flows socket transparent 1 accept\n\t\tct state") !=
+        std::string::npos);
   auto set_text = [&](const std::string& name) {
     const std::size_t set = text.find("\tset " + name + " {\n");
     return text.substr(set, text.find("\t}\n", set) - set);
@@ -251,7 +279,7 @@ TEST_CASE(
   policy::LoadResult loaded = load(kPolicy);
   REQUIRE(loaded.policy);
   const ir::Ruleset sent = policy::compile(*loaded.policy);
-  // The kernel as it is later: it has filled probe_seen, and someone added to probe_flows.
+  // The kernel as it is later: it has filled probe_seen, and someone added to probe_interfaces.
   ir::Ruleset kernel = sent;
   const ir::Origin none{};
   kernel.at(kernel.runtime.kernel_filled.front())
@@ -267,16 +295,17 @@ TEST_CASE(
   }
   CHECK(has_set);  // the set itself is compared
 
-  ir::Set& flows = kernel.sets.at(kernel.find_set("probe_flows") - kernel.sets.data());
+  ir::Set& flows = kernel.sets.at(kernel.find_set("probe_interfaces") - kernel.sets.data());
   flows.elements.push_back(ir::Element{{ir::single(ir::value_of_ifname("eth9"))}, {}, none, {}, 0});
   const nft::TableImage drifted = nft::image_of_batch(nft::build_replace_batch(kernel, 1));
   const std::vector<std::string> drift = nft::differences(expected, drifted);
   REQUIRE(drift.size() == 1);
-  CHECK(drift[0].find("unexpected: element probe_flows") == 0);
+  CHECK(drift[0].find("unexpected: element probe_interfaces") == 0);
 }
 
 TEST_CASE("a plugin cannot open what the policy closes, nor take the core's names or marks") {
-  for (const char* how : {"accept", "name", "ct-mark", "jump", "interval", "fail-open"}) {
+  for (const char* how :
+       {"accept", "name", "ct-mark", "jump", "interval", "steer-key", "steer-iif"}) {
     CAPTURE(how);
     policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
     REQUIRE(loaded.policy);
@@ -287,8 +316,8 @@ TEST_CASE("a plugin cannot open what the policy closes, nor take the core's name
 TEST_CASE("the packet path fills only the plugin's own sets the kernel fills, as they are made") {
   const std::pair<const char*, const char*> refused[] = {
       {"fill-static",
-       "probe_input: updates set probe_flows, which is not a set of the plugin's own that the "
-       "kernel fills"},
+       "probe_input: updates set probe_interfaces, which is not a set of the plugin's own that "
+       "the kernel fills"},
       {"fill-core", "which is not a set of the plugin's own that the kernel fills"},
       {"fill-key", "the key put into set probe_seen is not of the set's types"},
       {"fill-timeout", "a timeout in set probe_seen needs a set with timeouts"},
@@ -387,10 +416,12 @@ TEST_CASE("a set update from the packet path: the netlink batch, and readback co
     }
   }
   CHECK(rules ==
-        "rule probe_input 2: meta load iifname => reg 1 ; lookup sreg 1 flags 0 set probe_flows; "
+        "rule probe_input 2: meta load iifname => reg 1 ; lookup sreg 1 flags 0 set "
+        "probe_interfaces; "
         "meta load nfproto => reg 1 ; cmp eq reg 1 0x00000002 ; payload load 4b @ network header "
         "+ 12 => reg 1 ; dynset op 0 sreg 1 timeout 0 flags 0 set probe_seen { }\n"
-        "rule probe_input 3: meta load iifname => reg 1 ; lookup sreg 1 flags 0 set probe_flows; "
+        "rule probe_input 3: meta load iifname => reg 1 ; lookup sreg 1 flags 0 set "
+        "probe_interfaces; "
         "meta load nfproto => reg 1 ; cmp eq reg 1 0x00000002 ; payload load 4b @ network header "
         "+ 12 => reg 1 ; payload load 4b @ network header + 16 => reg 9 ; meta load l4proto => "
         "reg 10 ; payload load 2b @ transport header + 2 => reg 11 ; dynset op 1 sreg 1 timeout "
@@ -477,4 +508,56 @@ TEST_CASE("the schema and the manual page take the plugin's fragments") {
   CHECK(merged.size() == page.size() + plugins::probe::plugin.policy[0].manual.size() +
                              plugins::probe::plugin.policy[1].manual.size());
   CHECK(plugins::merged_manual(page, {}) == page);
+}
+
+TEST_CASE("steering by IPv6 addresses, or by port alone for both families") {
+  ir::Ruleset ruleset;
+  for (const auto& [name, hook] :
+       {std::pair{"input", ir::Hook::Input}, std::pair{"output", ir::Hook::Output}}) {
+    ir::Chain chain;
+    chain.name = name;
+    chain.hook = hook;
+    ruleset.chains.push_back(chain);
+  }
+  ir::Set v6;
+  v6.name = "x_v6";
+  v6.key = {ir::FieldType::Ipv6Addr, ir::FieldType::InetService};
+  ir::Set ports;
+  ports.name = "x_ports";
+  ports.key = {ir::FieldType::InetService};
+  const ir::SetId v6_id = ruleset.add_set(v6);
+  const ir::SetId ports_id = ruleset.add_set(ports);
+  ir::PluginResources x;
+  x.plugin = "x";
+  x.packet_mark_bits = 0x30000;
+  x.steering.push_back(
+      ir::Steering{v6_id, {ir::Selector::Ip6Daddr, ir::Selector::ThDport}, 0x10000, 5020, {}});
+  x.steering.push_back(ir::Steering{ports_id, {ir::Selector::ThDport}, 0x20000, 5021, {}});
+  for (const ir::Steering& steering : x.steering) {
+    CHECK_NOTHROW(policy::check_steering_key(steering, ruleset.at(steering.flows)));
+  }
+  ruleset.plugins.push_back(x);
+  std::set<std::string> names;
+  policy::add_steering(ruleset, {{ir::Hook::Input, 0}, {ir::Hook::Output, 0}}, {}, names);
+  const std::string text = ir::render_nft(ruleset, "policy.yaml");
+  CHECK(lines_with(text, " to :") ==
+        "\t\tmeta l4proto tcp meta nfproto ipv6 ip6 daddr . th dport @x_v6 tproxy ip6 to :5020 "
+        "meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp th dport @x_ports tproxy to :5021 meta mark set 0x00020000 accept\n");
+  CHECK(lines_with(text, "meta mark 0x") ==
+        "\t\tmeta mark 0x00010000 accept\n\t\tmeta mark 0x00020000 accept\n");
+  CHECK(names.contains("steering"));
+
+  // A key that reads another type than the set's field, or both families, is refused.
+  CHECK_THROWS_AS(policy::check_steering_key(
+                      ir::Steering{v6_id, {ir::Selector::IpDaddr, ir::Selector::ThDport}, 1, 1, {}},
+                      ruleset.at(v6_id)),
+                  std::invalid_argument);
+  ir::Set mixed;
+  mixed.name = "x_mixed";
+  mixed.key = {ir::FieldType::Ipv4Addr, ir::FieldType::Ipv6Addr};
+  CHECK_THROWS_AS(
+      policy::check_steering_key(
+          ir::Steering{{}, {ir::Selector::IpSaddr, ir::Selector::Ip6Daddr}, 1, 1, {}}, mixed),
+      std::invalid_argument);
 }

@@ -1,8 +1,12 @@
 #include "tests/plugins/probe_plugin.hpp"
 
+#include "policy/resolve.hpp"
+
 namespace sekisho::plugins::probe {
 
 namespace {
+
+constexpr std::uint16_t kModbusPort = 502;
 
 policy::Extension parse_section(const policy::YamlNode& node, policy::Reader& reader) {
   if (!reader.mapping(node, "probe", "probe")) {
@@ -17,9 +21,9 @@ policy::Extension parse_section(const policy::YamlNode& node, policy::Reader& re
   } else {
     reader.missing(node, node.pos, "probe", "zone");
   }
-  if (const policy::YamlNode* queue = node.find("queue")) {
-    section.queue =
-        static_cast<std::uint16_t>(reader.integer(*queue, "probe.queue", 0, 65535).value_or(0));
+  if (const policy::YamlNode* port = node.find("port")) {
+    section.port =
+        static_cast<std::uint16_t>(reader.integer(*port, "probe.port", 1, 65535).value_or(0));
   }
   if (const policy::YamlNode* misbehave = node.find("misbehave")) {
     section.misbehave = reader.string(*misbehave, "probe.misbehave").value_or("");
@@ -96,15 +100,37 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   scans.origin = origin;
   contribution.add_set(std::move(scans));
 
+  // What a Modbus inspector steers: tcp/502 to each IPv4 host of the zone.
   ir::Set flows;
   flows.name = "probe_flows";
-  flows.key = {ir::FieldType::IfName};
+  flows.key = {ir::FieldType::Ipv4Addr, ir::FieldType::InetService};
   flows.origin = origin;
-  for (const policy::NameRef& interface : policy.find_zone(section->zone.name)->interfaces) {
-    flows.elements.push_back(
-        ir::Element{{ir::single(ir::value_of_ifname(interface.name))}, {}, origin, {}, 0});
+  const policy::Resolver resolver(policy);
+  const policy::Zone* zone = policy.find_zone(section->zone.name);
+  for (const policy::Host& host : policy.hosts) {
+    for (const policy::IpAddress& address : host.addresses) {
+      if (address.family == policy::Family::V4 && resolver.zone_of(address) == zone) {
+        flows.elements.push_back(
+            ir::Element{{ir::single(ir::value_of_bytes(address.bytes.data(), 4)),
+                         ir::single(ir::value_of_number(kModbusPort, 2))},
+                        {},
+                        origin,
+                        {},
+                        0});
+      }
+    }
   }
   const ir::SetId flows_id = contribution.add_set(std::move(flows));
+
+  ir::Set interfaces;
+  interfaces.name = "probe_interfaces";
+  interfaces.key = {ir::FieldType::IfName};
+  interfaces.origin = origin;
+  for (const policy::NameRef& interface : zone->interfaces) {
+    interfaces.elements.push_back(
+        ir::Element{{ir::single(ir::value_of_ifname(interface.name))}, {}, origin, {}, 0});
+  }
+  contribution.add_set(std::move(interfaces));
 
   ir::Statement counter;
   counter.kind = ir::Statement::Kind::Counter;
@@ -112,7 +138,7 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   log.kind = ir::Statement::Kind::Log;
   log.log_group = contribution.log_group();
   log.log_prefix = "probe: ";
-  const ir::Match from_zone{{ir::Selector::IifName}, ir::Match::Op::InSet, "probe_flows", {}};
+  const ir::Match from_zone{{ir::Selector::IifName}, ir::Match::Op::InSet, "probe_interfaces", {}};
   contribution.hook(ir::Hook::Input, ir::Rule{{from_zone}, {counter, log}, origin});
   // The packet path fills its sets: each source seen, and each (source, destination,
   // protocol, port) for a minute, with a counter of its own, as a scan detector would.
@@ -129,9 +155,13 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   contribution.hook(ir::Hook::Input, ir::Rule{{from_zone}, {scan}, origin});
 
   const std::uint32_t mark = contribution.packet_mark_bits(1);
-  const bool fail_open = section->misbehave == "fail-open";
-  contribution.steer(ir::Steering{ir::Steering::How::XtNfqueue, flows_id, mark, section->queue,
-                                  fail_open, origin});
+  std::vector<ir::Selector> key = {ir::Selector::IpDaddr, ir::Selector::ThDport};
+  if (section->misbehave == "steer-key") {
+    key = {ir::Selector::IpSaddr, ir::Selector::IpDaddr};  // the second field is a port
+  } else if (section->misbehave == "steer-iif") {
+    key = {ir::Selector::IifName};  // read again at output, where there is none
+  }
+  contribution.steer(ir::Steering{flows_id, std::move(key), mark, section->port, origin});
 
   // Each way of breaking the seam that the compiler must refuse.
   if (section->misbehave == "accept") {
@@ -154,11 +184,11 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
     contribution.add_set(std::move(ranges));
   } else if (section->misbehave == "fill-static") {
     // The packet path may fill only the plugin's own sets the kernel fills.
-    contribution.hook(
-        ir::Hook::Input,
-        ir::Rule{{},
-                 {set_update(ir::Statement::Kind::SetAdd, "probe_flows", {ir::Selector::IifName})},
-                 origin});
+    contribution.hook(ir::Hook::Input,
+                      ir::Rule{{},
+                               {set_update(ir::Statement::Kind::SetAdd, "probe_interfaces",
+                                           {ir::Selector::IifName})},
+                               origin});
   } else if (section->misbehave == "fill-core") {
     const std::string core = contribution.ruleset().sets.front().name;
     contribution.hook(
@@ -211,7 +241,7 @@ constexpr std::string_view kSectionSchema = R"({
   "required": ["zone"],
   "properties": {
     "zone": { "type": "string" },
-    "queue": { "type": "integer", "minimum": 0, "maximum": 65535 },
+    "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
     "misbehave": { "type": "string" }
   }
 })";
@@ -220,8 +250,8 @@ constexpr std::string_view kSectionManual = R"(.SS probe
 The test plugin's section:
 .B zone
 names a zone,
-.B queue
-the NFQUEUE its packets go to;
+.B port
+the port of the transparent listener its flows (tcp/502 to the zone's hosts) go to;
 .B misbehave
 breaks the seam.
 )";
@@ -229,7 +259,7 @@ breaks the seam.
 const PolicyPart kParts[] = {
     {PolicyPart::Place::Section,
      "probe",
-     {{"probe", {"zone", "queue", "misbehave"}}},
+     {{"probe", {"zone", "port", "misbehave"}}},
      kSectionSchema,
      kSectionManual,
      parse_section,

@@ -4,18 +4,19 @@
 //
 //   probe:
 //     zone: ot          # must name a zone: error[probe-unknown-zone] otherwise
-//     queue: 3          # the NFQUEUE its flows are steered to
+//     port: 5020        # the inspector's transparent listener its flows are steered to
 //     misbehave: accept # test only: breaks one rule of the seam (accept, name, ct-mark, jump,
-//                       # interval, fail-open, fill-static, fill-core, fill-key, fill-timeout,
-//                       # fill-ms, fill-unbounded, fill-log)
+//                       # interval, steer-key, steer-iif, fill-static, fill-core, fill-key,
+//                       # fill-timeout, fill-ms, fill-unbounded, fill-log)
 //   rules:
 //     - name: ...
 //       probe: true     # needs the section: error[probe-needs-section] otherwise
 //
-// Compiled: two sets the kernel fills (probe_seen, probe_scans), a static set of the
-// zone's interfaces (probe_flows) steered to the NFQUEUE, and input rules that count and
-// log those packets to an NFLOG group of its own and put their sources (and flows, for
-// a minute, with a counter each) into the sets the kernel fills.
+// Compiled: two sets the kernel fills (probe_seen, probe_scans), a static set of (address,
+// tcp/502) of the zone's IPv4 hosts (probe_flows) steered to the listener on `port`
+// (ir::Steering), and input rules that count and log the packets from the zone's
+// interfaces (probe_interfaces) to an NFLOG group of its own and put their sources (and
+// flows, for a minute, with a counter each) into the sets the kernel fills.
 
 #include <cstdint>
 #include <string>
@@ -31,7 +32,7 @@ namespace sekisho::plugins::probe {
 
 struct Section {
   policy::NameRef zone;
-  std::uint16_t queue = 0;
+  std::uint16_t port = 0;
   std::string misbehave;
   policy::SourcePos pos;
 };

@@ -134,6 +134,10 @@ class IrEvaluator {
                               : std::nullopt;
       case Selector::CtState:
         return number(p.ct_state, 4);
+      case Selector::MetaMark:
+        return number(0, 4);  // packets come in unmarked
+      case Selector::SocketTransparent:
+        return number(0, 1);  // and of no transparent socket
     }
     return std::nullopt;
   }

@@ -50,6 +50,17 @@ class ProbeDaemon final : public daemon::Subsystem {
     }
   }
 
+  // The inspector the policy names runs as a supervised child from the first policy that
+  // names one on (the test plugin does not follow later changes of it).
+  void after_policy(const policy::Policy& policy, bool ok) override {
+    const Section* section = policy.extensions.find<Section>("probe");
+    if (!ok || child_started_ || !section || section->inspector.empty()) {
+      return;
+    }
+    child_started_ = host_.run_child(
+        ChildCommand{"/usr/bin/python3", {section->inspector, std::to_string(section->port)}, {}});
+  }
+
   void tick() override { ++ticks_; }
 
   void status(nlohmann::json& out) override {
@@ -133,6 +144,7 @@ class ProbeDaemon final : public daemon::Subsystem {
   std::string last_prefix_;
   std::uint64_t ticks_ = 0;
   std::vector<control::ControlServer::Later> watchers_;  // probe.watch streams
+  bool child_started_ = false;
 };
 
 std::unique_ptr<daemon::Subsystem> make(PluginHost& host) {

@@ -25,6 +25,9 @@ policy::Extension parse_section(const policy::YamlNode& node, policy::Reader& re
     section.port =
         static_cast<std::uint16_t>(reader.integer(*port, "probe.port", 1, 65535).value_or(0));
   }
+  if (const policy::YamlNode* inspector = node.find("inspector")) {
+    section.inspector = reader.string(*inspector, "probe.inspector").value_or("");
+  }
   if (const policy::YamlNode* misbehave = node.find("misbehave")) {
     section.misbehave = reader.string(*misbehave, "probe.misbehave").value_or("");
   }
@@ -242,6 +245,7 @@ constexpr std::string_view kSectionSchema = R"({
   "properties": {
     "zone": { "type": "string" },
     "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+    "inspector": { "type": "string" },
     "misbehave": { "type": "string" }
   }
 })";
@@ -252,6 +256,8 @@ The test plugin's section:
 names a zone,
 .B port
 the port of the transparent listener its flows (tcp/502 to the zone's hosts) go to;
+.B inspector
+a Python script sekishod runs as that listener (a supervised child);
 .B misbehave
 breaks the seam.
 )";
@@ -259,7 +265,7 @@ breaks the seam.
 const PolicyPart kParts[] = {
     {PolicyPart::Place::Section,
      "probe",
-     {{"probe", {"zone", "port", "misbehave"}}},
+     {{"probe", {"zone", "port", "inspector", "misbehave"}}},
      kSectionSchema,
      kSectionManual,
      parse_section,

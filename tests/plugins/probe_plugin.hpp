@@ -5,6 +5,7 @@
 //   probe:
 //     zone: ot          # must name a zone: error[probe-unknown-zone] otherwise
 //     port: 5020        # the inspector's transparent listener its flows are steered to
+//     inspector: FILE   # test only: a Python inspector sekishod runs (supervised) on `port`
 //     misbehave: accept # test only: breaks one rule of the seam (accept, name, ct-mark, jump,
 //                       # interval, steer-key, steer-iif, fill-static, fill-core, fill-key,
 //                       # fill-timeout, fill-ms, fill-unbounded, fill-log)
@@ -33,6 +34,7 @@ namespace sekisho::plugins::probe {
 struct Section {
   policy::NameRef zone;
   std::uint16_t port = 0;
+  std::string inspector;  // a script sekishod runs with python3 as its supervised child
   std::string misbehave;
   policy::SourcePos pos;
 };

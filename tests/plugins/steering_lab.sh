@@ -9,7 +9,9 @@
 #      while an allowed flow that is not steered still passes;
 #  (c) sekishod holds the ip rules and local routes while the policy steers, keeps them
 #      across a restart, removes them with a policy that does not steer, and a restarted
-#      daemon removes its own leftovers but never the operator's.
+#      daemon removes its own leftovers but never the operator's;
+#  (d) the inspector as the probe's child process: sekishod runs it, starts it again
+#      after it is killed, without a reload, audits both, and ends it when it stops.
 set -u
 bindir=$1 # build/probe-bin
 src=$2
@@ -117,6 +119,54 @@ if [ "$(ours)" = 0 ] && [ "$(rules | grep -c 'fwmark 0x20000/0x20000 lookup 1021
 else
   lab_fail "after a restart with leftovers: $(ours) of protocol 83"
   rules
+fi
+
+# (d) The inspector as the plugin's supervised child.
+{
+  cat "$src/configs/lab-factory.yaml"
+  printf 'probe:\n  zone: ot\n  port: 5020\n  inspector: %s\n' "$src/tests/plugins/inspector.py"
+} >"$tmp/child.yaml"
+"$lab" policy "$tmp/child.yaml"
+child() { # FIELD of the probe's first child in `status`
+  ctl_gw status --json | python3 -c 'import json,sys
+c = json.load(sys.stdin)["plugins"]["probe"]["children"]
+print(c[0][sys.argv[1]] if c else "")' "$1" 2>/dev/null
+}
+generation() { ctl_gw status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])'; }
+inspected() { [ "$(client 502)" = "inspected 198.18.20.5 192.0.2.21:502 upstream hello" ]; }
+if took=$(wait_ms 10000 inspected); then
+  lab_pass "sekishod runs the probe's inspector as its child: steered flows inspected ($took ms)"
+else
+  lab_fail "the probe's child inspector: '$(client 502)'; status: $(ctl_gw status --json | grep -A12 children)"
+fi
+first=$(child pid)
+before=$(generation)
+kill -9 "$first"
+restarted() { [ "$(child restarts)" = 1 ] && [ "$(child running)" = True ] && inspected; }
+if took=$(wait_ms 10000 restarted); then
+  if [ "$(generation)" = "$before" ] && [ "$(child pid)" != "$first" ]; then
+    lab_pass "killed, the inspector is started again and inspects ($took ms), with no reload"
+  else
+    lab_fail "the restart: generation $before -> $(generation), pid $first -> $(child pid)"
+  fi
+else
+  lab_fail "not restarted: $(ctl_gw status --json | grep -A12 children)"
+fi
+records=$(ctl_gw audit show --json | python3 -c 'import json,sys
+rs = [r for r in json.load(sys.stdin) if r["kind"].startswith("plugin.child_")]
+print(" ".join(r["kind"][13:] + ("/" + str(r["details"].get("signal")) if r["kind"].endswith("exit") else "") for r in rs))')
+if [ "$records" = "start exit/9 start" ]; then
+  lab_pass "its starts and its end by SIGKILL are audited ($records)"
+else
+  lab_fail "plugin.child records: '$records'"
+fi
+second=$(child pid)
+"$lab" daemon stop
+if ! kill -0 "$second" 2>/dev/null; then
+  lab_pass "the child ends with the daemon"
+else
+  lab_fail "the inspector $second outlived sekishod"
+  kill -9 "$second"
 fi
 
 lab_finish

@@ -33,10 +33,13 @@ namespace sekisho::plugins {
 // handlers, its own timers and work given to post()).
 class PluginHost {
  public:
-  // Work, records and messages from other threads waiting for the loop at most; more are
-  // refused (false) and counted in `status` (plugins.<name>.refused_posts).
+  // Work, records and messages from other threads waiting for the loop at most, and the
+  // bytes of records and messages among them; more are refused (false) and counted in
+  // `status` (plugins.<name>.refused_posts).
   static constexpr std::size_t kMaxWaiting = 65536;
-  // The largest message publish() takes: an alert, not a data stream.
+  static constexpr std::size_t kMaxWaitingBytes = 16 << 20;
+  // The largest message publish() takes, and the largest details of a record: an alert,
+  // not a data stream.
   static constexpr std::size_t kMaxPayload = 64 * 1024;
 
   virtual ~PluginHost() = default;
@@ -51,7 +54,9 @@ class PluginHost {
   // logged, and the kernel is compared with the policy at the next tick.
   virtual bool post(std::function<void()> work) = 0;
   // Any thread: an audit record of kind "<plugin>.<what>" by the daemon, in the order
-  // given (written on the loop; kept and written later while the log cannot be).
+  // given: at once on the loop's thread, else when the loop gets to it (its time is then;
+  // kept and written later while the log cannot be). Details over kMaxPayload bytes (as
+  // JSON) are refused.
   virtual bool audit(std::string_view what, nlohmann::json details) = 0;
   // Any thread: a message to the cloud broker on the topic "sekisho/<plugin>/<subtopic>",
   // committed to the outbox like the devices' uplink, when the policy in force brokers to
@@ -79,13 +84,16 @@ class PluginHost {
   // /usr/libexec/sekisho for the installed /usr/sbin/sekishod.
   virtual std::string libexec_dir() const = 0;
 
-  // Loop: the ruleset in force, read only. Its part (ir::PluginResources of `plugins`
-  // named after it) holds the handles of its sets in the order its compile added them.
+  // Loop: the ruleset in force, read only (empty before the first policy is in force; in
+  // the hooks around an apply, the one in force before it). Its part
+  // (ir::PluginResources of `plugins` named after it) holds the handles of its sets in
+  // the order its compile added them.
   virtual const ir::Ruleset& ruleset() const = 0;
   // Loop: what the kernel holds now in one of its own sets (a handle of its part of
   // ruleset()): each element's key, counter and time left, at most `limit` of them. For
   // the sets the packet path fills: per-source counts, a detector's hits, how full a set
-  // is. EINVAL for a set that is not the plugin's.
+  // is. EINVAL for a set that is not the plugin's. The whole set is read on the loop:
+  // size the set, and call it every few seconds, not per request or packet.
   virtual nft::SetElements read_set(ir::SetId set, std::size_t limit) = 0;
 };
 

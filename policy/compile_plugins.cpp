@@ -113,6 +113,11 @@ class PluginContribution : public plugins::Contribution {
     if (std::find(own_sets_.begin(), own_sets_.end(), steering.flows) == own_sets_.end()) {
       refuse("steering names a set that is not the plugin's own");
     }
+    // Steered flows skip the forward chain: the set is a permission, so it must be one
+    // that verify and drift restore hold to the compiled policy.
+    if (ruleset_.at(steering.flows).fill != ir::SetFill::Static) {
+      refuse("steering names a set whose elements the compiled policy does not fix");
+    }
     if (steering.packet_mark == 0 || (steering.packet_mark & ~resources_.packet_mark_bits) != 0) {
       refuse("steering marks packets with bits the plugin was not given");
     }
@@ -201,6 +206,11 @@ class PluginContribution : public plugins::Contribution {
       using Kind = ir::Statement::Kind;
       if (statement.kind == Kind::CtMarkSet || statement.kind == Kind::CtMarkFromMap) {
         refuse(chain + ": the ct mark is the core's");
+      }
+      // The input chain accepts a steering mark, so setting one would open it; steering is
+      // the core's rules, made from Contribution::steer.
+      if (statement.kind == Kind::MarkSet || statement.kind == Kind::Tproxy) {
+        refuse(chain + ": the packet mark and tproxy are set by the core's steering only");
       }
       if (statement.kind == Kind::SetAdd || statement.kind == Kind::SetUpdate) {
         check_set_update(chain, statement);

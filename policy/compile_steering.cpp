@@ -142,9 +142,14 @@ void add_steering(ir::Ruleset& ruleset, const std::map<ir::Hook, std::size_t>& h
   chain.origin = ir::Origin{{}, "steering to the plugins' inspectors"};
   // Packets of connections an inspector holds (the client's, and its own to the server
   // with the client's address, whose replies would be forwarded otherwise) go up to it.
-  // Any steering mark routes locally (daemon/sekishod/steering.hpp): the first one.
+  // Only connections: a transparent listener bound to 0.0.0.0 matches `socket transparent`
+  // for any address on its port (nft's socket lookup, unlike xt_socket, includes such
+  // listeners), so without `socket wildcard 0` anyone could reach it past the policy. New
+  // connections reach a listener only through the steering rules below. Any steering mark
+  // routes locally (daemon/sekishod/steering.hpp): the first one.
   chain.rules.push_back(
-      ir::Rule{{equal_to(Selector::L4Proto, kTcp), equal_to(Selector::SocketTransparent, 1)},
+      ir::Rule{{equal_to(Selector::L4Proto, kTcp), equal_to(Selector::SocketTransparent, 1),
+                equal_to(Selector::SocketWildcard, 0)},
                {mark_set(all.front()->packet_mark), verdict_of(ir::VerdictKind::Accept)},
                {{}, "the inspectors' own connections"}});
   std::vector<ir::Rule> input;
@@ -163,12 +168,14 @@ void add_steering(ir::Ruleset& ruleset, const std::map<ir::Hook, std::size_t>& h
         ir::Rule{flow_matches(ruleset, *steering),
                  {statement_of(Statement::Kind::Counter), verdict_of(ir::VerdictKind::Drop)},
                  steering->origin});
-    // Incoming packets carry mark 0 (a namespace crossing clears it): only the rules
-    // above set a steering mark.
+    // Incoming packets carry mark 0 (a namespace crossing clears it); in this table only
+    // the rules above set a steering mark (a plugin's rules may not: compile_plugins.cpp).
+    // TCP only, as they are.
     if (marks.insert(steering->packet_mark).second) {
-      input.push_back(ir::Rule{{equal_to(Selector::MetaMark, steering->packet_mark)},
-                               {verdict_of(ir::VerdictKind::Accept)},
-                               steering->origin});
+      input.push_back(ir::Rule{
+          {equal_to(Selector::L4Proto, kTcp), equal_to(Selector::MetaMark, steering->packet_mark)},
+          {verdict_of(ir::VerdictKind::Accept)},
+          steering->origin});
     }
     std::vector<Match> own = flow_matches(ruleset, *steering);
     own.push_back(equal_to(Selector::SocketTransparent, 1));

@@ -93,6 +93,7 @@ FieldType selector_type(Selector selector) {
     case Selector::MetaMark:
       return FieldType::Mark;
     case Selector::SocketTransparent:
+    case Selector::SocketWildcard:
       return FieldType::Boolean;
   }
   return FieldType::NfProto;
@@ -130,6 +131,8 @@ std::string_view selector_name(Selector selector) {
       return "meta mark";
     case Selector::SocketTransparent:
       return "socket transparent";
+    case Selector::SocketWildcard:
+      return "socket wildcard";
   }
   return "?";
 }

@@ -55,6 +55,7 @@ enum class Selector {
   CtState,
   MetaMark,           // the packet mark (FieldType::Mark)
   SocketTransparent,  // 1: the packet belongs to a local socket with IP_TRANSPARENT
+  SocketWildcard,     // 1: that socket is bound to a wildcard address (a listener on 0.0.0.0)
 };
 
 FieldType selector_type(Selector selector);

@@ -554,7 +554,9 @@ bool Bridge::refusal_log_due() {
 }
 
 bool Bridge::uplink_allowed(const std::string& topic) const {
-  return matches_any(config_.local.uplink_filters, topic);
+  // sekisho/ is the gateway's own (its plugins' alerts, publish_own): a device cannot pass
+  // for it, whatever filter the policy gives.
+  return !topic.starts_with(kOwnTopicPrefix) && matches_any(config_.local.uplink_filters, topic);
 }
 
 bool Bridge::downlink_allowed(const std::string& topic) const {

@@ -42,6 +42,8 @@
 namespace sekisho::cloud {
 
 inline constexpr std::size_t kMaxInFlight = 100;
+// The topics of sekishod's own messages (Bridge::publish_own); never a device's uplink.
+inline constexpr std::string_view kOwnTopicPrefix = "sekisho/";
 
 struct BridgeConfig {
   std::vector<std::string> cloud_addresses;  // literal, in the policy's order

@@ -86,15 +86,21 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // The answer to request `number` is a stream (Later::stream, Later::more).
+  void start_stream(std::uint64_t number) {
+    if (closed_ || number != answering_ || streaming_) {
+      return;
+    }
+    streaming_ = true;
+    watch_for_hangup();
+  }
+
   // An item of the stream answering request `number` (Later::more).
   void more(std::uint64_t number, std::string item) {
     if (closed_ || number != answering_) {
       return;
     }
-    if (!streaming_) {
-      streaming_ = true;
-      watch_for_hangup();
-    }
+    start_stream(number);
     send(std::move(item));
   }
 
@@ -286,6 +292,12 @@ void ControlServer::Later::more(const nlohmann::json& item) const {
   asio::post(*io_, [session = session_, number = number_, reply = reply_more(id_, item)]() mutable {
     session->more(number, std::move(reply));
   });
+}
+
+void ControlServer::Later::stream() const {
+  if (session_) {
+    session_->start_stream(number_);  // on the loop, where handlers run: no need to post
+  }
 }
 
 bool ControlServer::Later::open() const {

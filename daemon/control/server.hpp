@@ -70,17 +70,21 @@ class ControlServer {
   // loop's thread; the first answer counts, and one to a closed connection is dropped.
   // The connection reads no further request until it is answered.
   //
-  // A subscription (a stream) answers with more() as often as it has something: each item
-  // is a reply with "more": true, and the connection is held for the stream, exempt from
-  // the idle limit (it still counts in the connection caps), until the client closes it
-  // (or ok()/fail() ends it, after which the connection closes). A client that does not
-  // read its items is cut off at ServerLimits::max_unread_replies. The holder of a stream
-  // drops it once open() says false.
+  // A subscription (a stream) calls stream() in its handler, then answers with more() as
+  // often as it has something: each item is a reply with "more": true, and the
+  // connection is held for the stream, exempt from the idle limit (it still counts in the
+  // connection caps), until the client closes it (or ok()/fail() ends it, after which the
+  // connection closes). A client that does not read its items is cut off at
+  // ServerLimits::max_unread_replies. The holder of a stream drops it once open() says
+  // false.
   class Later {
    public:
     void ok(const nlohmann::json& result) const;
     // `error`: a ControlError, or another exception (answered as invalid and logged).
     void fail(std::exception_ptr error) const;
+    // Makes the answer a stream: from now on the client's leaving is noticed (open()
+    // turns false) even before the first item. more() does it too.
+    void stream() const;
     void more(const nlohmann::json& item) const;
     // Whether the connection still waits for this answer (false once it closed).
     bool open() const;

@@ -164,6 +164,8 @@ Load load_of(Selector selector) {
       return {Load::Kind::Meta, NFT_META_MARK, 0, 0, 4};
     case Selector::SocketTransparent:
       return {Load::Kind::Socket, NFT_SOCKET_TRANSPARENT, 0, 0, 1};
+    case Selector::SocketWildcard:
+      return {Load::Kind::Socket, NFT_SOCKET_WILDCARD, 0, 0, 1};
   }
   throw std::logic_error("unknown selector");
 }

@@ -80,6 +80,18 @@ std::string HostedPlugin::libexec_dir() const {
                : (self.parent_path().parent_path() / "libexec" / "sekisho").string();
 }
 
+void HostedPlugin::receive_log(LogReceiver receive) {
+  // A receiver's exception is the plugin's mistake, never the end of the daemon.
+  log_.set_receiver([this, receive = std::move(receive)](const net::NflogPacket& packet) {
+    host_.guarded(name_.c_str(), [&] { receive(packet); });
+  });
+}
+
+const ir::Ruleset& HostedPlugin::ruleset() const {
+  static const ir::Ruleset kNone;
+  return enforcement_.has_current() ? enforcement_.current().ruleset : kNone;
+}
+
 nft::SetElements HostedPlugin::read_set(ir::SetId set, std::size_t limit) {
   const ir::Ruleset& in_force = ruleset();
   auto mine =
@@ -122,17 +134,36 @@ std::string HostedPlugin::state_dir() {
   return mine;
 }
 
-bool HostedPlugin::post(std::function<void()> work) {
-  if (waiting_.fetch_add(1) >= kMaxWaiting) {
-    waiting_.fetch_sub(1);
+bool HostedPlugin::hand_over(std::function<void()> work, std::size_t bytes) {
+  std::lock_guard lock(waiting_mutex_);
+  if (waiting_.size() >= kMaxWaiting || waiting_bytes_ + bytes > kMaxWaitingBytes) {
     refused_posts_.fetch_add(1);
     return false;
   }
-  boost::asio::post(host_.io(), [this, work = std::move(work)] {
-    waiting_.fetch_sub(1);
-    host_.guarded(name_.c_str(), work);
-  });
+  waiting_.push_back(std::move(work));
+  waiting_bytes_ += bytes;
+  if (!drain_posted_) {
+    drain_posted_ = true;
+    boost::asio::post(host_.io(), [this] { drain(); });
+  }
   return true;
+}
+
+void HostedPlugin::drain() {
+  std::deque<std::function<void()>> ready;
+  {
+    std::lock_guard lock(waiting_mutex_);
+    ready.swap(waiting_);
+    waiting_bytes_ = 0;
+    drain_posted_ = false;
+  }
+  for (const std::function<void()>& work : ready) {
+    host_.guarded(name_.c_str(), work);
+  }
+}
+
+bool HostedPlugin::post(std::function<void()> work) {
+  return hand_over(std::move(work), 0);
 }
 
 bool HostedPlugin::audit(std::string_view what, nlohmann::json details) {
@@ -141,9 +172,22 @@ bool HostedPlugin::audit(std::string_view what, nlohmann::json details) {
               "' is refused (lower-case words, digits, '_' and '.')");
     return false;
   }
-  return post([this, kind = name_ + "." + std::string(what), details = std::move(details)] {
+  const std::size_t bytes = details.dump().size();
+  if (bytes > kMaxPayload) {
+    log_error("plugin " + name_ + ": an audit record of " + std::to_string(bytes) +
+              " bytes of details is refused (at most " + std::to_string(kMaxPayload) + ")");
+    return false;
+  }
+  std::string kind = name_ + "." + std::string(what);
+  if (host_.io().get_executor().running_in_this_thread()) {
     host_.auditor().record(Auditor::daemon_actor(), kind, details);
-  });
+    return true;
+  }
+  return hand_over(
+      [this, kind = std::move(kind), details = std::move(details)] {
+        host_.auditor().record(Auditor::daemon_actor(), kind, details);
+      },
+      bytes);
 }
 
 bool HostedPlugin::publish(std::string_view subtopic, std::string payload) {
@@ -157,12 +201,15 @@ bool HostedPlugin::publish(std::string_view subtopic, std::string payload) {
               "' is refused (lower-case words, digits, '_', '.' and '/')");
     return false;
   }
-  return post([this, topic = "sekisho/" + name_ + "/" + std::string(subtopic),
-               payload = std::move(payload)]() mutable {
-    if (!publish_ || !publish_(topic, std::move(payload))) {
-      ++unpublished_;
-    }
-  });
+  const std::size_t bytes = payload.size();
+  return hand_over(
+      [this, topic = "sekisho/" + name_ + "/" + std::string(subtopic),
+       payload = std::move(payload)]() mutable {
+        if (!publish_ || !publish_(topic, std::move(payload))) {
+          ++unpublished_;
+        }
+      },
+      bytes);
 }
 
 }  // namespace sekisho::daemon

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "daemon/nft/socket.hpp"
@@ -39,6 +41,9 @@ class HostedPlugin final : public plugins::PluginHost {
   void follow_ruleset();
   // The host's figures and the subsystem's own keys: `status` under plugins.<name>.
   nlohmann::json status_json();
+  // Runs what the plugin's threads handed over and is still waiting (at SIGTERM, after
+  // the plugin stopped, so that its last records are written before daemon.stop).
+  void drain();
 
   // PluginHost.
   std::string_view plugin() const override { return name_; }
@@ -47,10 +52,10 @@ class HostedPlugin final : public plugins::PluginHost {
   bool post(std::function<void()> work) override;
   bool audit(std::string_view what, nlohmann::json details) override;
   bool publish(std::string_view subtopic, std::string payload) override;
-  void receive_log(LogReceiver receive) override { log_.set_receiver(std::move(receive)); }
+  void receive_log(LogReceiver receive) override;
   bool run_child(ChildCommand command) override;
   std::string libexec_dir() const override;
-  const ir::Ruleset& ruleset() const override { return enforcement_.current().ruleset; }
+  const ir::Ruleset& ruleset() const override;
   nft::SetElements read_set(ir::SetId set, std::size_t limit) override;
 
  private:
@@ -61,8 +66,13 @@ class HostedPlugin final : public plugins::PluginHost {
   LogReader log_;
   nft::Socket nft_;  // for read_set, opened at the first
   std::vector<std::unique_ptr<Supervisor>> children_;
-  // Posted from any thread and not yet run; refused over kMaxWaiting.
-  std::atomic<std::size_t> waiting_{0};
+  // Handed over from any thread and not yet run, in order; refused over kMaxWaiting of
+  // them or kMaxWaitingBytes of records and messages.
+  bool hand_over(std::function<void()> work, std::size_t bytes);
+  std::mutex waiting_mutex_;
+  std::deque<std::function<void()>> waiting_;
+  std::size_t waiting_bytes_ = 0;
+  bool drain_posted_ = false;
   std::atomic<std::uint64_t> refused_posts_{0};
   std::uint64_t unpublished_ = 0;  // loop thread
   // Last: destroyed first, while what it was lent is still there.

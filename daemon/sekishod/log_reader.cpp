@@ -24,6 +24,7 @@ std::error_code LogReader::open() {
   // A renewed socket (after a request failed) has none of the bindings of the old one.
   subscription_.socket().on_renew([this](net::NetlinkSocket&) -> std::error_code {
     renewed_ = true;
+    next_seq_.clear();  // the kernel numbers the new socket's packets from 0
     for (std::uint16_t group : bound_) {
       net::Request again = net::nflog_bind_request({group, kCopyRange, true});
       if (std::error_code error = subscription_.request(again)) {
@@ -49,6 +50,7 @@ void LogReader::wrap_descriptor() {
     descriptor_->release();
   }
   descriptor_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, subscription_.fd());
+  ++wrapped_;  // a wait of the old descriptor that already completed does not re-arm
   wait();
 }
 
@@ -108,12 +110,14 @@ void LogReader::bind(const std::vector<std::uint16_t>& groups) {
 
 void LogReader::wait() {
   descriptor_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                          [this](const boost::system::error_code& error) {
-                            if (error) {
+                          [this, wrapped = wrapped_](const boost::system::error_code& error) {
+                            if (error || wrapped != wrapped_) {
                               return;
                             }
                             read();
-                            wait();
+                            if (wrapped == wrapped_) {
+                              wait();
+                            }
                           });
 }
 
@@ -129,8 +133,11 @@ void LogReader::read() {
         ++packets_;
         if (packet.seq) {
           auto [expected, first] = next_seq_.try_emplace(packet.group, *packet.seq);
-          if (!first && *packet.seq != expected->second) {
-            gaps_ += static_cast<std::uint32_t>(*packet.seq - expected->second);
+          const std::uint32_t skipped = *packet.seq - expected->second;
+          // A jump backwards or past any buffer is a numbering that started again (a
+          // group bound anew), not loss.
+          if (!first && skipped != 0 && skipped < kImplausibleGap) {
+            gaps_ += skipped;
           }
           expected->second = *packet.seq + 1;
         }
@@ -146,11 +153,9 @@ void LogReader::read() {
 }
 
 nlohmann::json LogReader::status_json() const {
-  return {{"groups", bound_},
-          {"packets", packets_},
-          {"lost", unreadable_ + gaps_},
-          {"overflows", unreadable_},
-          {"sequence_gaps", gaps_}};
+  // The sequence numbers count each packet the kernel could not deliver, however it was
+  // lost; the overflows are the times it said so.
+  return {{"groups", bound_}, {"packets", packets_}, {"lost", gaps_}, {"overflows", unreadable_}};
 }
 
 }  // namespace sekisho::daemon

@@ -30,6 +30,9 @@ class LogReader {
   // Bytes of each packet copied to userspace: the headers a detector looks at.
   static constexpr std::uint32_t kCopyRange = 128;
 
+  // A gap in the sequence numbers larger than this is the numbering starting again.
+  static constexpr std::uint32_t kImplausibleGap = 1u << 30;
+
   using Receiver = std::function<void(const net::NflogPacket& packet)>;
 
   LogReader(boost::asio::io_context& io, std::string owner);
@@ -52,7 +55,8 @@ class LogReader {
   Receiver receive_;
   net::Subscription subscription_;
   bool open_ = false;
-  bool renewed_ = false;  // since the descriptor was last wrapped
+  bool renewed_ = false;       // since the descriptor was last wrapped
+  std::uint64_t wrapped_ = 0;  // how often: a wait of an earlier one does not re-arm
   // Not owned: the subscription's descriptor, released before the socket closes or renews.
   std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor_;
   std::vector<std::uint16_t> bound_;
@@ -60,7 +64,7 @@ class LogReader {
   std::map<std::uint16_t, std::uint32_t> next_seq_;
   std::uint64_t packets_ = 0;
   std::uint64_t unreadable_ = 0;  // overflows and datagrams that could not be read
-  std::uint64_t gaps_ = 0;        // packets missing in the sequence numbers
+  std::uint64_t gaps_ = 0;        // packets missing in the sequence numbers: lost
 };
 
 }  // namespace sekisho::daemon

@@ -247,6 +247,7 @@ void Service::wait_for_signals() {
     each_plugin(
         "stopping", [](Subsystem& plugin) { plugin.stop(); }, true);
     for (auto& plugin : plugins_) {
+      guarded("stopping", [&] { plugin->drain(); });  // its threads are joined now
       guarded("stopping", [&] { plugin->stop_children(); });
     }
     for (Subsystem* subsystem : std::initializer_list<Subsystem*>{

@@ -57,9 +57,16 @@ void Steering::fill(ir::Ruleset& ruleset, const policy::Policy& policy) {
 
 void Steering::after_apply(const policy::Policy& policy) {
   (void)policy;
-  const auto failed = [](const std::string& what, std::error_code error) {
+  bool all_took = true;
+  const auto failed = [&all_took](const std::string& what, std::error_code error) {
+    all_took = false;
     log_error("steering: cannot " + what + ": " + error.message());
   };
+  // Without steering, once the kernel was found to hold none of ours, there is nothing to
+  // look at: a policy without plugins costs no dumps.
+  if (rules_.empty() && !may_hold_some_) {
+    return;
+  }
   net::LinkInfo loopback;
   std::vector<net::Route> routes;
   int unrepresentable = 0;
@@ -75,6 +82,14 @@ void Steering::after_apply(const policy::Policy& policy) {
   if (std::error_code error = net::list_mark_rules(socket_, kSteeringProtocol, rules, &others)) {
     return failed("read the ip rules", error);
   }
+  // Only rules of sekishod's shape: its table and priority, whoever else uses protocol 83.
+  std::erase_if(rules, [&](const net::MarkRule& rule) {
+    if (rule.table == kSteeringTable && rule.priority == kSteeringRulePriority) {
+      return false;
+    }
+    ++others;
+    return true;
+  });
   if (others > 0) {
     log_warning("steering: " + std::to_string(others) + " ip rules of protocol " +
                 std::to_string(kSteeringProtocol) + " are not of sekishod's kind; left alone");
@@ -128,6 +143,7 @@ void Steering::after_apply(const policy::Policy& policy) {
       log_info("steering: added ip rule " + net::to_string(want));
     }
   }
+  may_hold_some_ = !rules_.empty() || !all_took;
 }
 
 }  // namespace sekisho::daemon

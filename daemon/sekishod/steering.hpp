@@ -44,6 +44,9 @@ class Steering : public Subsystem {
  private:
   net::NetlinkSocket& socket_;
   std::vector<net::MarkRule> rules_;  // what the ruleset being applied needs
+  // Whether the kernel may hold rules or routes of ours: true until an apply found it
+  // holds none and needs none (a daemon restarted after one that steered finds them).
+  bool may_hold_some_ = true;
 };
 
 }  // namespace sekisho::daemon

@@ -337,6 +337,20 @@ TEST_CASE("a stream: items as they come past the idle limit, until the client go
   harness.run(20ms);
 }
 
+TEST_CASE("a stream notices its client leave before the first item") {
+  Harness harness(ServerLimits{});
+  Fd client = harness.connect();
+  send_text(client.get(), "{\"id\":1,\"method\":\"audit.verify\"}\n");
+  harness.run(50ms);
+  REQUIRE(harness.later.size() == 1);
+  harness.later[0].stream();
+  harness.run(50ms);
+  CHECK(harness.later[0].open());
+  client = Fd();
+  harness.run(50ms);
+  CHECK_FALSE(harness.later[0].open());
+}
+
 TEST_CASE("a stream's last reply ends it and closes the connection; a slow reader is cut off") {
   ServerLimits limits;
   limits.max_unread_replies = 64 * 1024;

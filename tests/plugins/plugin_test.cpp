@@ -246,12 +246,15 @@ TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, 
   CHECK(text.substr(steering, text.find("\t}\n", steering) - steering) ==
         "\tchain steering {\n"
         "\t\ttype filter hook prerouting priority -150; policy accept;\n"
-        "\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x00010000 accept\n"
+        "\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0 meta mark set 0x00010000 "
+        "accept\n"
         "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows tproxy ip to "
         ":5020 meta mark set 0x00010000 accept\n"
         "\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . th dport @probe_flows counter drop\n");
-  CHECK(text.find("\t\tjump probe_input\n\t\tmeta mark 0x00010000 accept\n\t\tct state") !=
-        std::string::npos);
+  CHECK(
+      text.find(
+          "\t\tjump probe_input\n\t\tmeta l4proto tcp meta mark 0x00010000 accept\n\t\tct state") !=
+      std::string::npos);
   CHECK(text.find("\t\toifname \"lo\" accept\n\t\tmeta l4proto tcp meta nfproto ipv4 ip daddr . "
                   "th dport @probe_flows socket transparent 1 accept\n\t\tct state") !=
         std::string::npos);
@@ -310,6 +313,26 @@ TEST_CASE("a plugin cannot open what the policy closes, nor take the core's name
     policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
     REQUIRE(loaded.policy);
     CHECK_THROWS_AS(policy::compile(*loaded.policy), std::invalid_argument);
+  }
+}
+
+TEST_CASE("a plugin cannot steer or mark packets past the policy") {
+  const std::pair<const char*, const char*> refused[] = {
+      {"mark-set", "probe_input: the packet mark and tproxy are set by the core's steering only"},
+      {"tproxy", "probe_input: the packet mark and tproxy are set by the core's steering only"},
+      {"steer-kernel-set", "steering names a set whose elements the compiled policy does not fix"},
+  };
+  for (const auto& [how, why] : refused) {
+    CAPTURE(how);
+    policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
+    REQUIRE(loaded.policy);
+    std::string error;
+    try {
+      policy::compile(*loaded.policy);
+    } catch (const std::invalid_argument& refusal) {
+      error = refusal.what();
+    }
+    CHECK(error.find(why) != std::string::npos);
   }
 }
 
@@ -545,7 +568,8 @@ TEST_CASE("steering by IPv6 addresses, or by port alone for both families") {
         "meta mark set 0x00010000 accept\n"
         "\t\tmeta l4proto tcp th dport @x_ports tproxy to :5021 meta mark set 0x00020000 accept\n");
   CHECK(lines_with(text, "meta mark 0x") ==
-        "\t\tmeta mark 0x00010000 accept\n\t\tmeta mark 0x00020000 accept\n");
+        "\t\tmeta l4proto tcp meta mark 0x00010000 accept\n\t\tmeta l4proto tcp meta mark "
+        "0x00020000 accept\n");
   CHECK(names.contains("steering"));
 
   // A key that reads another type than the set's field, or both families, is refused.

@@ -85,6 +85,7 @@ class ProbeDaemon final : public daemon::Subsystem {
       return out;
     });
     table.bind(kWatch, [this](const control::MethodTable::Call& call) {
+      call.later.stream();
       watchers_.push_back(call.later);
       return std::optional<nlohmann::json>();
     });

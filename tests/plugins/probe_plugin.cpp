@@ -91,7 +91,7 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   seen.size = 4096;
   seen.fill = ir::SetFill::Kernel;
   seen.origin = origin;
-  contribution.add_set(std::move(seen));
+  const ir::SetId seen_id = contribution.add_set(std::move(seen));
   // A scan detector's set: (source, destination, port) with a timeout.
   ir::Set scans;
   scans.name = "probe_scans";
@@ -164,7 +164,9 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
   } else if (section->misbehave == "steer-iif") {
     key = {ir::Selector::IifName};  // read again at output, where there is none
   }
-  contribution.steer(ir::Steering{flows_id, std::move(key), mark, section->port, origin});
+  const bool steer_kernel_set = section->misbehave == "steer-kernel-set";
+  contribution.steer(ir::Steering{steer_kernel_set ? seen_id : flows_id, std::move(key), mark,
+                                  section->port, origin});
 
   // Each way of breaking the seam that the compiler must refuse.
   if (section->misbehave == "accept") {
@@ -173,6 +175,14 @@ void compile(const policy::Policy& policy, Contribution& contribution) {
     ir::Chain chain;
     chain.name = "input";
     contribution.add_chain(std::move(chain));
+  } else if (section->misbehave == "mark-set" || section->misbehave == "tproxy") {
+    // The input chain accepts the steering mark: a plugin's rule may not set it.
+    ir::Statement statement;
+    statement.kind =
+        section->misbehave == "tproxy" ? ir::Statement::Kind::Tproxy : ir::Statement::Kind::MarkSet;
+    statement.mark = mark;
+    statement.port = section->port;
+    contribution.hook(ir::Hook::Input, ir::Rule{{}, {statement}, origin});
   } else if (section->misbehave == "ct-mark") {
     ir::Statement mark_set;
     mark_set.kind = ir::Statement::Kind::CtMarkSet;

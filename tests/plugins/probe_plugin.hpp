@@ -7,7 +7,8 @@
 //     port: 5020        # the inspector's transparent listener its flows are steered to
 //     inspector: FILE   # test only: a Python inspector sekishod runs (supervised) on `port`
 //     misbehave: accept # test only: breaks one rule of the seam (accept, name, ct-mark, jump,
-//                       # interval, steer-key, steer-iif, fill-static, fill-core, fill-key,
+//                       # interval, steer-key, steer-iif, steer-kernel-set, mark-set,
+//                       # tproxy, fill-static, fill-core, fill-key,
 //                       # fill-timeout, fill-ms, fill-unbounded, fill-log)
 //   rules:
 //     - name: ...

@@ -137,6 +137,7 @@ class IrEvaluator {
       case Selector::MetaMark:
         return number(0, 4);  // packets come in unmarked
       case Selector::SocketTransparent:
+      case Selector::SocketWildcard:
         return number(0, 1);  // and of no transparent socket
     }
     return std::nullopt;

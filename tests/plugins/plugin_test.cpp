@@ -132,7 +132,8 @@ TEST_CASE("a plugin's keys are the parser's: its section, its clause, its mappin
   CHECK(std::find(top.begin(), top.end(), "probe") != top.end());
   const auto& rule = policy::keys_at("rules[]");
   CHECK(std::find(rule.begin(), rule.end(), "probe") != rule.end());
-  CHECK(policy::keys_at("probe") == std::vector<std::string_view>{"zone", "port", "misbehave"});
+  CHECK(policy::keys_at("probe") ==
+        std::vector<std::string_view>{"zone", "port", "inspector", "misbehave"});
   // The core's own table stays as it was.
   const auto& core = policy::core_mapping_keys().front();
   CHECK(std::find(core.keys.begin(), core.keys.end(), "probe") == core.keys.end());
@@ -206,7 +207,7 @@ TEST_CASE("a plugin's part of the ruleset: a set the kernel fills, a log group, 
   const ir::Chain& input = *ruleset.find_chain("input");
   REQUIRE(input.rules.size() > 3);
   CHECK(input.rules[1].statements.at(0).verdict.chain == "probe_input");
-  CHECK(input.rules[2].matches.at(0).selectors.at(0) == ir::Selector::MetaMark);
+  CHECK(input.rules[2].matches.at(1).selectors.at(0) == ir::Selector::MetaMark);
   CHECK(input.rules[3].matches.at(0).selectors.at(0) == ir::Selector::CtState);
 
   const std::string text = ir::render_nft(ruleset, "policy.yaml");

@@ -57,11 +57,11 @@ else
   in_gw "$ctl" verify --policy "$LAB_RUN_DIR/policy.yaml" | tail -5
 fi
 
-in_gw nft add element inet sekisho probe_flows '{ "eth9" }'
+in_gw nft add element inet sekisho probe_interfaces '{ "eth9" }'
 if took=$(wait_ms 5000 verify_quiet) && [ "$("$lab" daemon log | grep -c "restore #")" = 1 ]; then
-  lab_pass "an element nft adds to probe_flows is restored after $took ms (the guard watched)"
+  lab_pass "an element nft adds to probe_interfaces is restored after $took ms (the guard watched)"
 else
-  lab_fail "an element nft added to probe_flows was not restored once"
+  lab_fail "an element nft added to probe_interfaces was not restored once"
   "$lab" daemon log | grep "drift:" | tail -3
 fi
 

@@ -67,6 +67,11 @@ if "$lab" exec plc1 ss -Htn state established '( sport = :502 )' | grep -q "198\
 else
   lab_fail "plc-1's connections on 502: $("$lab" exec plc1 ss -Htn '( sport = :502 )')"
 fi
+# The listener itself is reached only through steering: not on the gateway's address, nor
+# on a forwarded host's address at its port (nft's socket lookup finds a listener bound
+# to 0.0.0.0 for any address; the steering chain marks only connections it holds).
+expect historian tcp 198.18.20.1 5020 blocked "the inspector's port on the gateway"
+expect historian tcp 192.0.2.21 5020 blocked "the inspector's port at another address"
 # The python process itself, not the `lab exec` around it.
 kill "$(awk '/^listening/ { print $2 }' "$tmp/inspector")" 2>/dev/null
 wait "$inspector" 2>/dev/null

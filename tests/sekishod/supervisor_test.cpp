@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -497,4 +498,88 @@ TEST_CASE("a program that cannot be started is tried again with the backoff") {
     CHECK(status["running"] == false);
     CHECK(records.all.empty());
   }
+}
+
+TEST_CASE("a child with credentials has their ids and groups, the kept capabilities only") {
+  ChildCommand command = sleeper();
+  command.credentials =
+      sekisho::ChildCredentials{4105, 4100, {4106, 4107}, {CAP_NET_ADMIN, CAP_NET_BIND_SERVICE}};
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", command, nullptr);
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const pid_t pid = supervisor.pid();
+  CHECK(proc_status_field(pid, "Uid") == "4105\t4105\t4105\t4105");
+  CHECK(proc_status_field(pid, "Gid") == "4100\t4100\t4100\t4100");
+  CHECK(proc_status_field(pid, "Groups").rfind("4106 4107", 0) == 0);
+  // CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), nothing else anywhere.
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    CAPTURE(set);
+    CHECK(proc_status_field(pid, set) == "0000000000001400");
+  }
+  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+  supervisor.stop(1s);
+}
+
+TEST_CASE("a child with credentials and no capabilities has none, and no groups") {
+  ChildCommand command = sleeper();
+  command.credentials = sekisho::ChildCredentials{65534, 65534, {}, {}};
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", command, nullptr);
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const pid_t pid = supervisor.pid();
+  CHECK(proc_status_field(pid, "Uid") == "65534\t65534\t65534\t65534");
+  CHECK(proc_status_field(pid, "Groups").empty());
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    CAPTURE(set);
+    CHECK(proc_status_field(pid, set) == "0000000000000000");
+  }
+  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+  supervisor.stop(1s);
+}
+
+TEST_CASE("credentials the kernel cannot give are a failed start: the program never runs") {
+  TempDir dir;
+  ChildCommand command = script("touch \"$1/ran\"", dir);
+  command.credentials = sekisho::ChildCredentials{4105, 4105, {}, {}};
+
+  SUBCASE("a capability this kernel does not have") {
+    command.credentials->capabilities = {63};
+    const auto spawned = sekisho::spawn_child(command);
+    REQUIRE(std::holds_alternative<std::string>(spawned));
+    CHECK(std::get<std::string>(spawned) ==
+          "the capability 63 of /bin/sh is not one this kernel has");
+  }
+  SUBCASE("a supervisor that may not change the user id") {
+    // In a process of its own that has lost CAP_SETUID: the child's setresuid fails after
+    // its groups and gid are set, and the program must not run.
+    const pid_t tester = ::fork();
+    REQUIRE(tester >= 0);
+    if (tester == 0) {
+      __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[2]{};
+      ::syscall(SYS_capget, &header, data);
+      data[0].effective &= ~(1U << CAP_SETUID);
+      data[0].permitted &= ~(1U << CAP_SETUID);
+      if (::syscall(SYS_capset, &header, data) != 0) {
+        ::_exit(3);
+      }
+      const auto spawned = sekisho::spawn_child(command);
+      const auto* why = std::get_if<std::string>(&spawned);
+      ::_exit(why && *why == "could not run /bin/sh: Operation not permitted" ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(tester, &status, 0) == tester);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  // Without credentials, the same command runs: what stopped it was the drop.
+  CHECK_FALSE(fs::exists(dir.file("ran")));
+  command.credentials.reset();
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", command, nullptr);
+  supervisor.start();
+  CHECK(run_until(io, [&] { return fs::exists(dir.file("ran")); }));
+  supervisor.stop(1s);
 }

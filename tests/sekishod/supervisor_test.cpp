@@ -583,3 +583,131 @@ TEST_CASE("credentials the kernel cannot give are a failed start: the program ne
   CHECK(run_until(io, [&] { return fs::exists(dir.file("ran")); }));
   supervisor.stop(1s);
 }
+
+namespace {
+
+// python3 -c PROGRAM, with `channel` as its socket on descriptor SEKISHO_CHANNEL_FD.
+ChildCommand channel_child(const std::string& program) {
+  ChildCommand command{"/usr/bin/python3",
+                       {"-c",
+                        "import os, socket, sys, time\n"
+                        "channel = socket.socket(fileno=int(os.environ['SEKISHO_CHANNEL_FD']))\n" +
+                            program},
+                       kEnvironment};
+  command.channel = true;
+  return command;
+}
+
+const RestartBackoff kQuickRestart{50ms, 50ms, 60s};
+
+}  // namespace
+
+TEST_CASE("a child's channel carries messages both ways and is made again at each start") {
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe",
+                        channel_child("channel.send(b'hello %d' % os.getpid())\n"
+                                      "while True:\n"
+                                      "    m = channel.recv(70000)\n"
+                                      "    if not m: break\n"
+                                      "    channel.send(b'echo:' + m)\n"),
+                        nullptr, kQuickRestart);
+  std::vector<std::string> got;
+  supervisor.on_message([&](std::string_view message) { got.emplace_back(message); });
+  CHECK_FALSE(supervisor.send("before any start"));
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const pid_t first = supervisor.pid();
+  const std::string proc = "/proc/" + std::to_string(first);
+  CHECK(read_text(proc + "/environ") ==
+        std::string("PATH=/usr/bin:/bin\0LANG=C.UTF-8\0SEKISHO_CHANNEL_FD=3\0", 53));
+  CHECK(fs::read_symlink(proc + "/fd/3").string().rfind("socket:", 0) == 0);
+
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  // Started, python holds nothing else (its loader's descriptors are closed by now).
+  CHECK_FALSE(fs::exists(proc + "/fd/4"));
+  CHECK(got[0] == "hello " + std::to_string(first));
+  CHECK(supervisor.send("ping"));
+  REQUIRE(run_until(io, [&] { return got.size() == 2; }));
+  CHECK(got[1] == "echo:ping");
+  // Empty and too large are refused, not sent.
+  CHECK_FALSE(supervisor.send(""));
+  CHECK_FALSE(supervisor.send(std::string(sekisho::daemon::kMaxChannelMessage + 1, 'x')));
+  CHECK(supervisor.send(std::string(100, 'y')));
+  REQUIRE(run_until(io, [&] { return got.size() == 3; }));
+  CHECK(got[2] == "echo:" + std::string(100, 'y'));
+
+  // Killed: the new child has a new channel; nothing reaches the dead one's.
+  ::kill(first, SIGKILL);
+  REQUIRE(run_until(io, [&] { return !supervisor.running(); }));
+  CHECK_FALSE(supervisor.send("to nobody"));
+  REQUIRE(run_until(io, [&] { return got.size() == 4; }));
+  const pid_t second = supervisor.pid();
+  CHECK(second != first);
+  CHECK(got[3] == "hello " + std::to_string(second));
+  CHECK(supervisor.send("again"));
+  REQUIRE(run_until(io, [&] { return got.size() == 5; }));
+  CHECK(got[4] == "echo:again");
+
+  const nlohmann::json channel = supervisor.status()["channel"];
+  CHECK(channel["open"] == true);
+  CHECK(channel["received"] == 5);
+  CHECK(channel["sent"] == 3);
+  CHECK(channel["refused_sends"] == 4);
+  CHECK(channel["protocol_errors"] == 0);
+  supervisor.stop(1s);
+  CHECK(supervisor.status()["channel"]["open"] == false);
+}
+
+TEST_CASE("a message over 64 KiB or with descriptors: the child is killed and started again") {
+  std::string bad;
+  SUBCASE("too large") {
+    bad = "channel.send(b'z' * 65537)\n";
+  }
+  SUBCASE("with a descriptor") {
+    bad = "socket.send_fds(channel, [b'fd'], [0])\n";
+  }
+  boost::asio::io_context io;
+  Records records;
+  Supervisor supervisor(io, "probe",
+                        channel_child("channel.send(b'y' * 65536)\n" + bad + "time.sleep(30)\n"),
+                        records.callback(), kQuickRestart);
+  std::vector<std::size_t> sizes;
+  supervisor.on_message([&](std::string_view message) { sizes.push_back(message.size()); });
+  supervisor.start();
+  REQUIRE(run_until(io, [&] { return !records.of("plugin.child_exit").empty(); }));
+  CHECK(records.of("plugin.child_exit")[0].details["signal"] == SIGKILL);
+  // The message of exactly the largest size was taken; the bad one was not.
+  REQUIRE(!sizes.empty());
+  CHECK(sizes[0] == 65536);
+  CHECK(sizes.size() == 1);
+  CHECK(supervisor.status()["channel"]["protocol_errors"] == 1);
+  REQUIRE(run_until(io, [&] { return records.of("plugin.child_start").size() == 2; }));
+  supervisor.stop(1s);
+}
+
+TEST_CASE("a child that floods its channel is held to the budget, and nothing is lost") {
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe",
+                        channel_child("for i in range(200):\n"
+                                      "    channel.send(b'%d' % i)\n"
+                                      "time.sleep(30)\n"),
+                        nullptr);
+  std::vector<std::string> got;
+  supervisor.on_message([&](std::string_view message) { got.emplace_back(message); },
+                        sekisho::daemon::ChannelBudget{10, 100ms});
+  supervisor.start();
+  REQUIRE(run_until(io, [&] { return !got.empty(); }));
+  // From the first message on, at most 10 in each window of 100 ms.
+  const auto first = Clock::now();
+  run_until(
+      io, [&] { return Clock::now() - first >= 250ms; }, 1s);
+  CHECK(got.size() <= 30);
+  REQUIRE(run_until(
+      io, [&] { return got.size() == 200; }, 5s));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i] == std::to_string(i));
+  }
+  CHECK(supervisor.status()["channel"]["budget_waits"] >= 15);
+  supervisor.stop(1s);
+}

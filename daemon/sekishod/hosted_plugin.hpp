@@ -49,11 +49,25 @@ class HostedPlugin final : public plugins::PluginHost {
   bool publish(std::string_view subtopic, std::string payload) override;
   void receive_log(LogReceiver receive) override { log_.set_receiver(std::move(receive)); }
   bool run_child(ChildCommand command) override;
+  ChildChannel* run_child(ChildCommand command, ChannelReceiver receive) override;
   std::string libexec_dir() const override;
   const ir::Ruleset& ruleset() const override { return enforcement_.current().ruleset; }
   nft::SetElements read_set(ir::SetId set, std::size_t limit) override;
 
  private:
+  // A child's channel as the plugin sees it.
+  class Channel final : public ChildChannel {
+   public:
+    explicit Channel(Supervisor& supervisor) : supervisor_(supervisor) {}
+    bool send(std::string_view message) override { return supervisor_.send(message); }
+
+   private:
+    Supervisor& supervisor_;
+  };
+
+  // A new child's Supervisor, not started; nullptr beyond kMaxChildren.
+  Supervisor* add_child(ChildCommand command);
+
   Host& host_;
   const Enforcement& enforcement_;
   const std::string name_;
@@ -61,6 +75,7 @@ class HostedPlugin final : public plugins::PluginHost {
   LogReader log_;
   nft::Socket nft_;  // for read_set, opened at the first
   std::vector<std::unique_ptr<Supervisor>> children_;
+  std::vector<std::unique_ptr<Channel>> channels_;
   // Posted from any thread and not yet run; refused over kMaxWaiting.
   std::atomic<std::size_t> waiting_{0};
   std::atomic<std::uint64_t> refused_posts_{0};

@@ -500,6 +500,20 @@ TEST_CASE("a program that cannot be started is tried again with the backoff") {
   }
 }
 
+namespace {
+
+// The process has the capabilities of `mask` (as /proc shows them) in every set, its
+// bounding set included, and no_new_privs.
+void check_capabilities_only(pid_t pid, const std::string& mask) {
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    CAPTURE(set);
+    CHECK(proc_status_field(pid, set) == mask);
+  }
+  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+}
+
+}  // namespace
+
 TEST_CASE("a child with credentials has their ids and groups, the kept capabilities only") {
   ChildCommand command = sleeper();
   command.credentials =
@@ -513,11 +527,7 @@ TEST_CASE("a child with credentials has their ids and groups, the kept capabilit
   CHECK(proc_status_field(pid, "Gid") == "4100\t4100\t4100\t4100");
   CHECK(proc_status_field(pid, "Groups").rfind("4106 4107", 0) == 0);
   // CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), nothing else anywhere.
-  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
-    CAPTURE(set);
-    CHECK(proc_status_field(pid, set) == "0000000000001400");
-  }
-  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+  check_capabilities_only(pid, "0000000000001400");
   supervisor.stop(1s);
 }
 
@@ -531,11 +541,7 @@ TEST_CASE("a child with credentials and no capabilities has none, and no groups"
   const pid_t pid = supervisor.pid();
   CHECK(proc_status_field(pid, "Uid") == "65534\t65534\t65534\t65534");
   CHECK(proc_status_field(pid, "Groups").empty());
-  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
-    CAPTURE(set);
-    CHECK(proc_status_field(pid, set) == "0000000000000000");
-  }
-  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+  check_capabilities_only(pid, "0000000000000000");
   supervisor.stop(1s);
 }
 

@@ -173,6 +173,7 @@ Supervisor::Took Supervisor::take_messages() {
                 ") broke its channel's protocol (a message over " +
                 std::to_string(kMaxChannelMessage) + " bytes, or with descriptors); killing it");
       signal_child_group(pid_, SIGKILL);
+      close_channel();  // nothing more of it is taken, not even what it sent before dying
       return Took::closed;
     }
     ++taken_in_window_;

@@ -77,7 +77,8 @@ class Supervisor {
   // Each message of the child, on the loop, for a command with a channel (set before
   // start()). A message larger than kMaxChannelMessage, or one carrying descriptors or
   // credentials, is a protocol error: logged, and the child is killed and started again
-  // with the backoff (a child that breaks the protocol is not trusted to go on). An empty
+  // with the backoff (a child that breaks the protocol is not trusted to go on; nothing it
+  // sent after the bad message is taken). An empty
   // message ends what the loop reads from this child until it is started again. What the
   // child sent before it ended is still taken (within the budget), then the socket closes.
   using Receive = std::function<void(std::string_view message)>;

@@ -675,14 +675,16 @@ TEST_CASE("a message over 64 KiB or with descriptors: the child is killed and st
   boost::asio::io_context io;
   Records records;
   Supervisor supervisor(io, "probe",
-                        channel_child("channel.send(b'y' * 65536)\n" + bad + "time.sleep(30)\n"),
+                        channel_child("channel.send(b'y' * 65536)\n" + bad +
+                                      "channel.send(b'after')\ntime.sleep(30)\n"),
                         records.callback(), kQuickRestart);
   std::vector<std::size_t> sizes;
   supervisor.on_message([&](std::string_view message) { sizes.push_back(message.size()); });
   supervisor.start();
   REQUIRE(run_until(io, [&] { return !records.of("plugin.child_exit").empty(); }));
   CHECK(records.of("plugin.child_exit")[0].details["signal"] == SIGKILL);
-  // The message of exactly the largest size was taken; the bad one was not.
+  // The message of exactly the largest size was taken; the bad one was not, nor what came
+  // after it.
   REQUIRE(!sizes.empty());
   CHECK(sizes[0] == 65536);
   CHECK(sizes.size() == 1);

@@ -85,9 +85,10 @@ Drop drop_for(const ChildCommand& command) {
 // In the child, async-signal-safe (raw system calls: glibc's set*id would signal threads
 // the child does not have): the bounding set cut to the kept capabilities, the groups and
 // ids set, the kept capabilities permitted, effective, inheritable and ambient, and
-// no_new_privs; then read back. 0, or the errno of the step that failed (EPERM when the
-// read back differs).
-int drop_privileges(const Drop& drop) {
+// no_new_privs; then read back. The change of credentials cleared the parent-death signal:
+// set again (and the child gone at once if `parent` died meanwhile). 0, or the errno of the
+// step that failed (EPERM when the read back differs).
+int drop_privileges(const Drop& drop, pid_t parent) {
   for (int capability = 0; capability <= drop.last; ++capability) {
     if ((drop.keep & (std::uint64_t{1} << capability)) == 0 &&
         ::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
@@ -115,8 +116,12 @@ int drop_privileges(const Drop& drop) {
       return errno;
     }
   }
-  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
     return errno;
+  }
+  if (::getppid() != parent) {
+    ::_exit(127);
   }
   // Read back: exactly what was asked, or no start.
   uid_t uids[3];
@@ -201,7 +206,7 @@ std::string invalid_command(const ChildCommand& command) {
     fail(errno);
   }
   if (drop.wanted) {
-    if (const int error = drop_privileges(drop)) {
+    if (const int error = drop_privileges(drop, parent)) {
       fail(error);
     }
   }

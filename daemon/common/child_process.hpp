@@ -22,7 +22,8 @@ namespace sekisho {
 // capabilities `capabilities` (CAP_* numbers) permitted, effective and ambient, so that
 // they survive the exec of a program without file capabilities; its bounding set is those
 // alone and no_new_privs is set, so that neither it nor what it runs can gain any other
-// (set-user-id programs and file capabilities give nothing).
+// (set-user-id programs and file capabilities give nothing). The parent-death signal,
+// which the kernel clears when credentials change, is set again after the drop.
 struct ChildCredentials {
   uid_t uid = 0;
   gid_t gid = 0;

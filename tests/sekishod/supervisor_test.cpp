@@ -412,6 +412,12 @@ TEST_CASE("the child's environment, signals, group and directory are its own") {
 }
 
 TEST_CASE("the child dies with the process that supervises it") {
+  ChildCommand command = sleeper();
+  SUBCASE("as root") {}
+  // Changing its credentials clears the child's parent-death signal: it must be set again.
+  SUBCASE("as another user") {
+    command.credentials = sekisho::ChildCredentials{4105, 4105, {}, {}};
+  }
   int report[2];
   REQUIRE(::pipe(report) == 0);
   const pid_t supervising = ::fork();
@@ -421,7 +427,7 @@ TEST_CASE("the child dies with the process that supervises it") {
     ::close(report[0]);
     try {
       boost::asio::io_context io;
-      Supervisor supervisor(io, "probe", sleeper(), nullptr);
+      Supervisor supervisor(io, "probe", command, nullptr);
       supervisor.start();
       const pid_t child = supervisor.pid();
       if (::write(report[1], &child, sizeof child) != sizeof child) {

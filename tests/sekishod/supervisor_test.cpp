@@ -725,3 +725,23 @@ TEST_CASE("a child that floods its channel is held to the budget, and nothing is
   CHECK(supervisor.status()["channel"]["budget_waits"] >= 15);
   supervisor.stop(1s);
 }
+
+TEST_CASE("send() to a child that does not read: false once the socket is full, never blocking") {
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", channel_child("time.sleep(30)\n"), nullptr);
+  supervisor.on_message([](std::string_view) {});
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const std::string large(sekisho::daemon::kMaxChannelMessage, 'x');
+  const auto sending = Clock::now();
+  int sent = 0;
+  while (sent < 1000 && supervisor.send(large)) {
+    ++sent;
+  }
+  CHECK(Clock::now() - sending < 1s);
+  // The socket's buffer holds a few; then it is full, not the loop stuck.
+  CHECK(sent >= 1);
+  CHECK(sent < 1000);
+  CHECK(supervisor.status()["channel"]["refused_sends"] == 1);
+  supervisor.stop(1s);
+}

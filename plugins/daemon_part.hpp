@@ -78,8 +78,38 @@ class PluginHost {
   // ends are audited (plugin.child_start, plugin.child_exit) and in `status`
   // (plugins.<name>.children). `command.program` is absolute; a plugin's own programs
   // are installed in libexec_dir(). At most kMaxChildren per plugin (false beyond).
+  //
+  // The child runs as root with every capability unless `command.credentials` says less,
+  // which a plugin should: a user of its own (sekisho's package makes none for plugins; the
+  // plugin names the numeric uid and gid its package or the operator provides, or nobody,
+  // 65534), no supplementary groups, and only the capabilities its data path needs (an
+  // inspector: CAP_NET_ADMIN, for IP_TRANSPARENT sockets; CAP_NET_BIND_SERVICE to listen
+  // below 1024). A drop that fails is a failed start (daemon/common/child_process.hpp).
   static constexpr std::size_t kMaxChildren = 4;
   virtual bool run_child(ChildCommand command) = 0;
+
+  // The plugin's end of a child's channel (below), on the loop.
+  class ChildChannel {
+   public:
+    virtual ~ChildChannel() = default;
+    // One message to the child running now, without blocking: false when none runs (it is
+    // being restarted), the message is empty or over kMaxChannelMessage, or the child has
+    // not read what it was sent before and the socket is full.
+    virtual bool send(std::string_view message) = 0;
+  };
+  static constexpr std::size_t kMaxChannelMessage = 64 * 1024;
+  using ChannelReceiver = std::function<void(std::string_view message)>;
+  // Loop: run_child() with a channel between the child and the plugin, made again at each
+  // start: the child's end is its descriptor 3 (SEKISHO_CHANNEL_FD=3 in its environment), a
+  // SOCK_SEQPACKET socket; a message is one datagram of 1 to kMaxChannelMessage bytes, in
+  // a format of the plugin's choosing. `receive` gets each of the child's, on the loop, at
+  // most 256 every 100 ms (the rest waits in the socket, and the child's sends block: a
+  // flood slows the child, not sekishod). A larger message, or one with descriptors, is a
+  // protocol error: logged, and the child killed and started again with the backoff. A
+  // new child knows nothing the plugin sent the one before: it should ask (say, for its
+  // configuration) when it starts. The channel lives as long as the host; nullptr beyond
+  // kMaxChildren. Its figures are in `status` (plugins.<name>.children[].channel).
+  virtual ChildChannel* run_child(ChildCommand command, ChannelReceiver receive) = 0;
   // Where a plugin's programs are: <sekishod's directory>/../libexec/sekisho, which is
   // /usr/libexec/sekisho for the installed /usr/sbin/sekishod.
   virtual std::string libexec_dir() const = 0;

@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
+#include <fstream>
 #include <memory>
+#include <optional>
 #include <system_error>
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -21,6 +25,125 @@ namespace {
 
 std::string errno_text(int error) {
   return std::error_code(error, std::system_category()).message();
+}
+
+// The highest capability number this kernel knows.
+int last_capability() {
+  std::ifstream in("/proc/sys/kernel/cap_last_cap");
+  int last = CAP_LAST_CAP;
+  in >> last;
+  return in ? std::min(last, 63) : CAP_LAST_CAP;
+}
+
+// Why `credentials` cannot be taken, or empty.
+std::string invalid_credentials(const ChildCredentials& credentials, const std::string& program) {
+  constexpr auto kNoId = static_cast<uid_t>(-1);
+  if (credentials.uid == kNoId || credentials.gid == static_cast<gid_t>(kNoId) ||
+      std::find(credentials.groups.begin(), credentials.groups.end(), static_cast<gid_t>(kNoId)) !=
+          credentials.groups.end()) {
+    return "the user or a group of " + program + " is -1";
+  }
+  if (credentials.groups.size() > 64) {
+    return program + " is given more than 64 groups";
+  }
+  const int last = last_capability();
+  for (const int capability : credentials.capabilities) {
+    if (capability < 0 || capability > last) {
+      return "the capability " + std::to_string(capability) + " of " + program +
+             " is not one this kernel has";
+    }
+  }
+  return {};
+}
+
+// What the child needs to drop to ChildCredentials, made before fork.
+struct Drop {
+  bool wanted = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::uint64_t keep = 0;  // a bit per capability kept
+  int last = 0;            // last_capability()
+};
+
+Drop drop_for(const ChildCommand& command) {
+  Drop drop;
+  if (!command.credentials) {
+    return drop;
+  }
+  drop.wanted = true;
+  drop.uid = command.credentials->uid;
+  drop.gid = command.credentials->gid;
+  drop.groups = command.credentials->groups;
+  for (const int capability : command.credentials->capabilities) {
+    drop.keep |= std::uint64_t{1} << capability;
+  }
+  drop.last = last_capability();
+  return drop;
+}
+
+// In the child, async-signal-safe (raw system calls: glibc's set*id would signal threads
+// the child does not have): the bounding set cut to the kept capabilities, the groups and
+// ids set, the kept capabilities permitted, effective, inheritable and ambient, and
+// no_new_privs; then read back. The change of credentials cleared the parent-death signal:
+// set again (and the child gone at once if `parent` died meanwhile). 0, or the errno of the
+// step that failed (EPERM when the read back differs).
+int drop_privileges(const Drop& drop, pid_t parent) {
+  for (int capability = 0; capability <= drop.last; ++capability) {
+    if ((drop.keep & (std::uint64_t{1} << capability)) == 0 &&
+        ::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
+      return errno;
+    }
+  }
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 ||
+      ::syscall(SYS_setgroups, drop.groups.size(), drop.groups.data()) != 0 ||
+      ::syscall(SYS_setresgid, drop.gid, drop.gid, drop.gid) != 0 ||
+      ::syscall(SYS_setresuid, drop.uid, drop.uid, drop.uid) != 0) {
+    return errno;
+  }
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  for (int half = 0; half < 2; ++half) {
+    const auto bits = static_cast<std::uint32_t>(drop.keep >> (32 * half));
+    data[half] = {bits, bits, bits};
+  }
+  if (::syscall(SYS_capset, &header, data) != 0) {
+    return errno;
+  }
+  for (int capability = 0; capability <= drop.last; ++capability) {
+    if ((drop.keep & (std::uint64_t{1} << capability)) != 0 &&
+        ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0) != 0) {
+      return errno;
+    }
+  }
+  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+    return errno;
+  }
+  if (::getppid() != parent) {
+    ::_exit(127);
+  }
+  // Read back: exactly what was asked, or no start.
+  uid_t uids[3];
+  gid_t gids[3];
+  __user_cap_data_struct now[2]{};
+  if (::syscall(SYS_getresuid, &uids[0], &uids[1], &uids[2]) != 0 ||
+      ::syscall(SYS_getresgid, &gids[0], &gids[1], &gids[2]) != 0 ||
+      ::syscall(SYS_capget, &header, now) != 0) {
+    return errno;
+  }
+  for (int index = 0; index < 3; ++index) {
+    if (uids[index] != drop.uid || gids[index] != drop.gid) {
+      return EPERM;
+    }
+  }
+  for (int half = 0; half < 2; ++half) {
+    if (now[half].effective != data[half].effective ||
+        now[half].permitted != data[half].permitted) {
+      return EPERM;
+    }
+  }
+  return 0;
 }
 
 // Why `command` cannot be executed as it is, or empty.
@@ -43,6 +166,9 @@ std::string invalid_command(const ChildCommand& command) {
       return "an environment entry of " + command.program + " is not NAME=value";
     }
   }
+  if (command.credentials) {
+    return invalid_credentials(*command.credentials, command.program);
+  }
   return {};
 }
 
@@ -50,7 +176,8 @@ std::string invalid_command(const ChildCommand& command) {
 // calls, everything else prepared by the parent. A failure is reported through `error_fd`
 // (close-on-exec: the parent reading end of file means the program runs).
 [[noreturn]] void exec_child(const char* program, char* const argv[], char* const envp[],
-                             int null_fd, int error_fd, pid_t parent) {
+                             int null_fd, int error_fd, pid_t parent, int channel_fd,
+                             const Drop& drop) {
   auto fail = [error_fd](int error) {
     ssize_t written = ::write(error_fd, &error, sizeof error);
     (void)written;
@@ -59,9 +186,29 @@ std::string invalid_command(const ChildCommand& command) {
   if (const int error = prepare_child(parent, null_fd)) {
     fail(error);
   }
-  // Every descriptor but stdin, stdout and stderr closes at exec (the error pipe too).
-  if (::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+  int first_closed = STDERR_FILENO + 1;
+  if (channel_fd >= 0) {
+    if (error_fd == kChannelFd) {
+      error_fd = ::fcntl(error_fd, F_DUPFD_CLOEXEC, kChannelFd + 1);
+      if (error_fd < 0) {
+        ::_exit(127);
+      }
+    }
+    // dup2 clears close-on-exec on the copy; onto itself it would not.
+    if (channel_fd == kChannelFd ? ::fcntl(kChannelFd, F_SETFD, 0) != 0
+                                 : ::dup2(channel_fd, kChannelFd) < 0) {
+      fail(errno);
+    }
+    first_closed = kChannelFd + 1;
+  }
+  // Every other descriptor closes at exec (the error pipe too).
+  if (::close_range(first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     fail(errno);
+  }
+  if (drop.wanted) {
+    if (const int error = drop_privileges(drop, parent)) {
+      fail(error);
+    }
   }
   ::execve(program, argv, envp);
   fail(errno);
@@ -114,14 +261,30 @@ int prepare_child(pid_t parent, int null_fd) {
   return 0;
 }
 
-std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command) {
+std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command, int channel_fd) {
   if (std::string why = invalid_command(command); !why.empty()) {
     return why;
   }
+  if (command.channel != (channel_fd >= 0)) {
+    return "the channel of " + command.program + " has no descriptor";
+  }
+  // Above stdin, stdout and stderr, which the child's own take.
+  std::optional<Fd> moved_channel;
+  if (channel_fd >= 0 && channel_fd <= STDERR_FILENO) {
+    moved_channel.emplace(::fcntl(channel_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1));
+    if (moved_channel->get() < 0) {
+      return "the channel of " + command.program + ": " + errno_text(errno);
+    }
+    channel_fd = moved_channel->get();
+  }
+  const Drop drop = drop_for(command);
   // Everything the child needs, made before fork (it may not allocate).
   std::vector<std::string> argv_text{command.program};
   argv_text.insert(argv_text.end(), command.arguments.begin(), command.arguments.end());
   std::vector<std::string> envp_text = command.environment;
+  if (command.channel) {
+    envp_text.push_back("SEKISHO_CHANNEL_FD=" + std::to_string(kChannelFd));
+  }
   std::vector<char*> argv;
   std::vector<char*> envp;
   for (std::string& text : argv_text) {
@@ -148,7 +311,8 @@ std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command)
   const pid_t child = fork_with_signals_blocked();
   const int fork_error = errno;
   if (child == 0) {
-    exec_child(argv[0], argv.data(), envp.data(), null_fd.get(), error_write->get(), parent);
+    exec_child(argv[0], argv.data(), envp.data(), null_fd.get(), error_write->get(), parent,
+               channel_fd, drop);
   }
   if (child < 0) {
     return "fork: " + errno_text(fork_error);

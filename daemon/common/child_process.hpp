@@ -6,6 +6,7 @@
 // to SIG_IGN (or SA_NOCLDWAIT), which would take their exit statuses away.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -14,11 +15,35 @@
 
 namespace sekisho {
 
+// Who the child runs as, instead of root with every capability: set in the child before
+// it executes the program, each step checked (a step that fails is a failed start; the
+// program never runs with more than this). The child gets exactly `groups` as its
+// supplementary groups, `uid` and `gid` as its real, effective and saved ids, and the
+// capabilities `capabilities` (CAP_* numbers) permitted, effective and ambient, so that
+// they survive the exec of a program without file capabilities; its bounding set is those
+// alone and no_new_privs is set, so that neither it nor what it runs can gain any other
+// (set-user-id programs and file capabilities give nothing). The parent-death signal,
+// which the kernel clears when credentials change, is set again after the drop.
+struct ChildCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::vector<int> capabilities;
+};
+
 struct ChildCommand {
   std::string program;                   // an absolute path, executed as is (no PATH search)
   std::vector<std::string> arguments;    // after argv[0], which is `program`
   std::vector<std::string> environment;  // "NAME=value" each: all the child gets
+  // Unset: the child runs as sekishod does (root, every capability).
+  std::optional<ChildCredentials> credentials = std::nullopt;
+  // A channel to sekishod (daemon/sekishod/supervisor.hpp): a SOCK_SEQPACKET socket as
+  // descriptor kChannelFd, named in its environment as SEKISHO_CHANNEL_FD=3.
+  bool channel = false;
 };
+
+// The child's end of its channel, when ChildCommand::channel.
+inline constexpr int kChannelFd = 3;
 
 // A running child: its pid and its pidfd (readable once it has ended), which the caller
 // owns and must pass to reap_child(). Until then the pid, and the number of the child's
@@ -43,7 +68,12 @@ struct ChildExit {
 // default signal dispositions and an empty signal mask, its own process group (numbered
 // by its pid), and SIGKILL when the thread that started it (the io_context's) ends
 // (PR_SET_PDEATHSIG; a child whose parent died before that took hold exits at once).
-std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command);
+//
+// With `credentials`, the child drops to them before exec (ChildCredentials). With
+// `channel_fd` (>= 0, when command.channel), the child gets that descriptor as kChannelFd,
+// and SEKISHO_CHANNEL_FD=3 after `environment`; the caller keeps and closes its own copy.
+std::variant<SpawnedChild, std::string> spawn_child(const ChildCommand& command,
+                                                    int channel_fd = -1);
 
 // The pieces of spawn_child() for a caller that executes its program in another way (the
 // WAN power hook runs it from a checked descriptor):

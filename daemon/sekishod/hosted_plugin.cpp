@@ -53,18 +53,42 @@ void HostedPlugin::follow_ruleset() {
   log_.bind(mine == plugins.end() ? std::vector<std::uint16_t>{} : mine->log_groups);
 }
 
-bool HostedPlugin::run_child(ChildCommand command) {
+Supervisor* HostedPlugin::add_child(ChildCommand command) {
   if (children_.size() >= kMaxChildren) {
     log_error("plugin " + name_ + ": a child process beyond " + std::to_string(kMaxChildren) +
               " is refused: " + command.program);
-    return false;
+    return nullptr;
   }
   children_.push_back(std::make_unique<Supervisor>(
       host_.io(), name_, std::move(command), [this](std::string_view kind, nlohmann::json details) {
         host_.auditor().record(Auditor::daemon_actor(), std::string(kind), details);
       }));
-  children_.back()->start();
-  return true;
+  return children_.back().get();
+}
+
+bool HostedPlugin::run_child(ChildCommand command) {
+  command.channel = false;
+  Supervisor* child = add_child(std::move(command));
+  if (child) {
+    child->start();
+  }
+  return child != nullptr;
+}
+
+plugins::PluginHost::ChildChannel* HostedPlugin::run_child(ChildCommand command,
+                                                           ChannelReceiver receive) {
+  static_assert(kMaxChannelMessage == daemon::kMaxChannelMessage);
+  command.channel = true;
+  Supervisor* child = add_child(std::move(command));
+  if (!child) {
+    return nullptr;
+  }
+  child->on_message([this, receive = std::move(receive)](std::string_view message) {
+    host_.guarded(name_.c_str(), [&] { receive(message); });
+  });
+  channels_.push_back(std::make_unique<Channel>(*child));
+  child->start();
+  return channels_.back().get();
 }
 
 void HostedPlugin::stop_children() {

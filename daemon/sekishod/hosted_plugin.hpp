@@ -54,11 +54,25 @@ class HostedPlugin final : public plugins::PluginHost {
   bool publish(std::string_view subtopic, std::string payload) override;
   void receive_log(LogReceiver receive) override;
   bool run_child(ChildCommand command) override;
+  ChildChannel* run_child(ChildCommand command, ChannelReceiver receive) override;
   std::string libexec_dir() const override;
   const ir::Ruleset& ruleset() const override;
   nft::SetElements read_set(ir::SetId set, std::size_t limit) override;
 
  private:
+  // A child's channel as the plugin sees it.
+  class Channel final : public ChildChannel {
+   public:
+    explicit Channel(Supervisor& supervisor) : supervisor_(supervisor) {}
+    bool send(std::string_view message) override { return supervisor_.send(message); }
+
+   private:
+    Supervisor& supervisor_;
+  };
+
+  // A new child's Supervisor, not started; nullptr beyond kMaxChildren.
+  Supervisor* add_child(ChildCommand command);
+
   Host& host_;
   const Enforcement& enforcement_;
   const std::string name_;
@@ -66,6 +80,7 @@ class HostedPlugin final : public plugins::PluginHost {
   LogReader log_;
   nft::Socket nft_;  // for read_set, opened at the first
   std::vector<std::unique_ptr<Supervisor>> children_;
+  std::vector<std::unique_ptr<Channel>> channels_;
   // Handed over from any thread and not yet run, in order; refused over kMaxWaiting of
   // them or kMaxWaitingBytes of records and messages.
   bool hand_over(std::function<void()> work, std::size_t bytes);

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include <linux/capability.h>
+
 #include "daemon/control/method_table.hpp"
 #include "daemon/sekishod/request_params.hpp"
 #include "plugins/daemon_part.hpp"
@@ -51,20 +53,28 @@ class ProbeDaemon final : public daemon::Subsystem {
   }
 
   // The inspector the policy names runs as a supervised child from the first policy that
-  // names one on (the test plugin does not follow later changes of it).
+  // names one on (the test plugin does not follow later changes of it): as the lab's user
+  // without a role, with CAP_NET_ADMIN only (IP_TRANSPARENT), and a channel on which it
+  // asks for its port and reports each connection it inspected.
   void after_policy(const policy::Policy& policy, bool ok) override {
     const Section* section = policy.extensions.find<Section>("probe");
-    if (!ok || child_started_ || !section || section->inspector.empty()) {
+    if (!ok || inspector_ || !section || section->inspector.empty()) {
       return;
     }
-    child_started_ = host_.run_child(
-        ChildCommand{"/usr/bin/python3", {section->inspector, std::to_string(section->port)}, {}});
+    port_ = section->port;
+    ChildCommand command{"/usr/bin/python3", {section->inspector}, {}};
+    command.credentials = ChildCredentials{kInspectorUser, kInspectorUser, {}, {CAP_NET_ADMIN}};
+    inspector_ = host_.run_child(std::move(command),
+                                 [this](std::string_view message) { from_inspector(message); });
   }
 
   void tick() override { ++ticks_; }
 
   void status(nlohmann::json& out) override {
     out["packets"] = packets_;
+    out["inspected"] = inspected_;
+    out["inspector_ready"] = inspector_ready_;
+    out["inspector_refused"] = inspector_refused_;
     out["ticks_seen"] = ticks_ > 0;
     std::erase_if(watchers_,
                   [](const control::ControlServer::Later& watcher) { return !watcher.open(); });
@@ -99,6 +109,37 @@ class ProbeDaemon final : public daemon::Subsystem {
   }
 
  private:
+  // The lab's user without a role (tests/lab): a uid no other process of the lab runs as.
+  static constexpr uid_t kInspectorUser = 4105;
+
+  // A message of its inspector, which may be anything: a JSON object {"ready": PID} (it
+  // started: it is told its port) or {"inspected": {...}} (audited as probe.inspected);
+  // anything else is counted and dropped.
+  void from_inspector(std::string_view message) {
+    const nlohmann::json parsed = nlohmann::json::parse(message, nullptr, false);
+    if (parsed.is_object() && parsed.contains("ready") && parsed["ready"].is_number_integer()) {
+      ++inspector_ready_;
+      if (!inspector_->send(nlohmann::json{{"listen", port_}}.dump())) {
+        ++inspector_refused_;
+      }
+      return;
+    }
+    if (parsed.is_object() && parsed.contains("inspected") && parsed["inspected"].is_object()) {
+      const nlohmann::json& report = parsed["inspected"];
+      auto text = [&](const char* key) {
+        return report.contains(key) && report[key].is_string()
+                   ? report[key].get<std::string>().substr(0, 64)
+                   : std::string();
+      };
+      ++inspected_;
+      host_.audit("inspected", {{"client", text("client")},
+                                {"destination", text("destination")},
+                                {"upstream", text("upstream")}});
+      return;
+    }
+    ++inspector_refused_;
+  }
+
   // The handle of one of its own sets in the ruleset in force.
   std::optional<ir::SetId> own_set(std::string_view name) const {
     const ir::Ruleset& ruleset = host_.ruleset();
@@ -145,7 +186,11 @@ class ProbeDaemon final : public daemon::Subsystem {
   std::string last_prefix_;
   std::uint64_t ticks_ = 0;
   std::vector<control::ControlServer::Later> watchers_;  // probe.watch streams
-  bool child_started_ = false;
+  PluginHost::ChildChannel* inspector_ = nullptr;        // its channel, once started
+  std::uint16_t port_ = 0;
+  std::uint64_t inspected_ = 0;
+  std::uint64_t inspector_ready_ = 0;    // starts of the inspector that asked for the port
+  std::uint64_t inspector_refused_ = 0;  // messages not understood, answers not sent
 };
 
 std::unique_ptr<daemon::Subsystem> make(PluginHost& host) {

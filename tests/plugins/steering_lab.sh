@@ -10,8 +10,11 @@
 #  (c) sekishod holds the ip rules and local routes while the policy steers, keeps them
 #      across a restart, removes them with a policy that does not steer, and a restarted
 #      daemon removes its own leftovers but never the operator's;
-#  (d) the inspector as the probe's child process: sekishod runs it, starts it again
-#      after it is killed, without a reload, audits both, and ends it when it stops.
+#  (d) the inspector as the probe's child process: sekishod runs it as uid 4105 with
+#      CAP_NET_ADMIN only, starts it again after it is killed, without a reload, audits
+#      both, and ends it when it stops; the inspector takes its port from the probe over
+#      its channel (made again for the restarted one) and reports each connection there,
+#      which the probe audits (probe.inspected).
 set -u
 bindir=$1 # build/probe-bin
 src=$2
@@ -145,6 +148,32 @@ else
   lab_fail "the probe's child inspector: '$(client 502)'; status: $(ctl_gw status --json | grep -A12 children)"
 fi
 first=$(child pid)
+# Only what it was given: /proc/PID/status of the python process itself.
+privileges=$(awk '/^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):/ {
+  $1 = $1; printf "%s;", $0 }' "/proc/$first/status")
+want="Uid: 4105 4105 4105 4105;Gid: 4105 4105 4105 4105;Groups:;CapInh: 0000000000001000;"
+want="${want}CapPrm: 0000000000001000;CapEff: 0000000000001000;CapBnd: 0000000000001000;"
+want="${want}CapAmb: 0000000000001000;NoNewPrivs: 1;"
+if [ "$privileges" = "$want" ]; then
+  lab_pass "the inspector runs as uid 4105 with CAP_NET_ADMIN only, no_new_privs"
+else
+  lab_fail "the inspector's credentials: $privileges"
+fi
+# probe.inspected records: what the child reported over its channel.
+inspected_records() {
+  ctl_gw audit show --json | python3 -c 'import json,sys
+rs = [r["details"] for r in json.load(sys.stdin) if r["kind"] == "probe.inspected"]
+print(len(rs), *(sorted(set("%s>%s:%s" % (d["client"], d["destination"], d["upstream"]) for d in rs))))'
+}
+probe_field() { ctl_gw status --json | python3 -c 'import json,sys
+print(json.load(sys.stdin)["plugins"]["probe"][sys.argv[1]])' "$1"; }
+reported=$(inspected_records)
+if [ "${reported%% *}" -ge 1 ] && [ "${reported#* }" = "198.18.20.5>192.0.2.21:502:hello" ] &&
+  [ "$(probe_field inspected)" = "${reported%% *}" ]; then
+  lab_pass "the child reports each connection over its channel: audited ($reported)"
+else
+  lab_fail "probe.inspected records: '$reported', status inspected $(probe_field inspected)"
+fi
 before=$(generation)
 kill -9 "$first"
 restarted() { [ "$(child restarts)" = 1 ] && [ "$(child running)" = True ] && inspected; }
@@ -156,6 +185,13 @@ if took=$(wait_ms 10000 restarted); then
   fi
 else
   lab_fail "not restarted: $(ctl_gw status --json | grep -A12 children)"
+fi
+# It listens on the port it asked for on the new channel, and reports there.
+again=$(inspected_records)
+if [ "$(probe_field inspector_ready)" = 2 ] && [ "${again%% *}" -gt "${reported%% *}" ]; then
+  lab_pass "the restarted child has a channel again: asked for its port, reported (${again%% *} records)"
+else
+  lab_fail "after the restart: ready $(probe_field inspector_ready), records '$again'"
 fi
 records=$(ctl_gw audit show --json | python3 -c 'import json,sys
 rs = [r for r in json.load(sys.stdin) if r["kind"].startswith("plugin.child_")]

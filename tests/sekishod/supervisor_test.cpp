@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -411,6 +412,12 @@ TEST_CASE("the child's environment, signals, group and directory are its own") {
 }
 
 TEST_CASE("the child dies with the process that supervises it") {
+  ChildCommand command = sleeper();
+  SUBCASE("as root") {}
+  // Changing its credentials clears the child's parent-death signal: it must be set again.
+  SUBCASE("as another user") {
+    command.credentials = sekisho::ChildCredentials{4105, 4105, {}, {}};
+  }
   int report[2];
   REQUIRE(::pipe(report) == 0);
   const pid_t supervising = ::fork();
@@ -420,7 +427,7 @@ TEST_CASE("the child dies with the process that supervises it") {
     ::close(report[0]);
     try {
       boost::asio::io_context io;
-      Supervisor supervisor(io, "probe", sleeper(), nullptr);
+      Supervisor supervisor(io, "probe", command, nullptr);
       supervisor.start();
       const pid_t child = supervisor.pid();
       if (::write(report[1], &child, sizeof child) != sizeof child) {
@@ -497,4 +504,244 @@ TEST_CASE("a program that cannot be started is tried again with the backoff") {
     CHECK(status["running"] == false);
     CHECK(records.all.empty());
   }
+}
+
+namespace {
+
+// The process has the capabilities of `mask` (as /proc shows them) in every set, its
+// bounding set included, and no_new_privs.
+void check_capabilities_only(pid_t pid, const std::string& mask) {
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    CAPTURE(set);
+    CHECK(proc_status_field(pid, set) == mask);
+  }
+  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+}
+
+}  // namespace
+
+TEST_CASE("a child with credentials has their ids and groups, the kept capabilities only") {
+  ChildCommand command = sleeper();
+  command.credentials =
+      sekisho::ChildCredentials{4105, 4100, {4106, 4107}, {CAP_NET_ADMIN, CAP_NET_BIND_SERVICE}};
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", command, nullptr);
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const pid_t pid = supervisor.pid();
+  CHECK(proc_status_field(pid, "Uid") == "4105\t4105\t4105\t4105");
+  CHECK(proc_status_field(pid, "Gid") == "4100\t4100\t4100\t4100");
+  CHECK(proc_status_field(pid, "Groups").rfind("4106 4107", 0) == 0);
+  // CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), nothing else anywhere.
+  check_capabilities_only(pid, "0000000000001400");
+  supervisor.stop(1s);
+}
+
+TEST_CASE("a child with credentials and no capabilities has none, and no groups") {
+  ChildCommand command = sleeper();
+  command.credentials = sekisho::ChildCredentials{65534, 65534, {}, {}};
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", command, nullptr);
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const pid_t pid = supervisor.pid();
+  CHECK(proc_status_field(pid, "Uid") == "65534\t65534\t65534\t65534");
+  CHECK(proc_status_field(pid, "Groups").empty());
+  check_capabilities_only(pid, "0000000000000000");
+  supervisor.stop(1s);
+}
+
+TEST_CASE("credentials the kernel cannot give are a failed start: the program never runs") {
+  TempDir dir;
+  ChildCommand command = script("touch \"$1/ran\"", dir);
+  command.credentials = sekisho::ChildCredentials{4105, 4105, {}, {}};
+
+  SUBCASE("a capability this kernel does not have") {
+    command.credentials->capabilities = {63};
+    const auto spawned = sekisho::spawn_child(command);
+    REQUIRE(std::holds_alternative<std::string>(spawned));
+    CHECK(std::get<std::string>(spawned) ==
+          "the capability 63 of /bin/sh is not one this kernel has");
+  }
+  SUBCASE("a supervisor that may not change the user id") {
+    // In a process of its own that has lost CAP_SETUID: the child's setresuid fails after
+    // its groups and gid are set, and the program must not run.
+    const pid_t tester = ::fork();
+    REQUIRE(tester >= 0);
+    if (tester == 0) {
+      __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[2]{};
+      ::syscall(SYS_capget, &header, data);
+      data[0].effective &= ~(1U << CAP_SETUID);
+      data[0].permitted &= ~(1U << CAP_SETUID);
+      if (::syscall(SYS_capset, &header, data) != 0) {
+        ::_exit(3);
+      }
+      const auto spawned = sekisho::spawn_child(command);
+      const auto* why = std::get_if<std::string>(&spawned);
+      ::_exit(why && *why == "could not run /bin/sh: Operation not permitted" ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(tester, &status, 0) == tester);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  // Without credentials, the same command runs: what stopped it was the drop.
+  CHECK_FALSE(fs::exists(dir.file("ran")));
+  command.credentials.reset();
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", command, nullptr);
+  supervisor.start();
+  CHECK(run_until(io, [&] { return fs::exists(dir.file("ran")); }));
+  supervisor.stop(1s);
+}
+
+namespace {
+
+// python3 -c PROGRAM, with `channel` as its socket on descriptor SEKISHO_CHANNEL_FD.
+ChildCommand channel_child(const std::string& program) {
+  ChildCommand command{"/usr/bin/python3",
+                       {"-c",
+                        "import os, socket, sys, time\n"
+                        "channel = socket.socket(fileno=int(os.environ['SEKISHO_CHANNEL_FD']))\n" +
+                            program},
+                       kEnvironment};
+  command.channel = true;
+  return command;
+}
+
+const RestartBackoff kQuickRestart{50ms, 50ms, 60s};
+
+}  // namespace
+
+TEST_CASE("a child's channel carries messages both ways and is made again at each start") {
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe",
+                        channel_child("channel.send(b'hello %d' % os.getpid())\n"
+                                      "while True:\n"
+                                      "    m = channel.recv(70000)\n"
+                                      "    if not m: break\n"
+                                      "    channel.send(b'echo:' + m)\n"),
+                        nullptr, kQuickRestart);
+  std::vector<std::string> got;
+  supervisor.on_message([&](std::string_view message) { got.emplace_back(message); });
+  CHECK_FALSE(supervisor.send("before any start"));
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const pid_t first = supervisor.pid();
+  const std::string proc = "/proc/" + std::to_string(first);
+  CHECK(read_text(proc + "/environ") ==
+        std::string("PATH=/usr/bin:/bin\0LANG=C.UTF-8\0SEKISHO_CHANNEL_FD=3\0", 53));
+  CHECK(fs::read_symlink(proc + "/fd/3").string().rfind("socket:", 0) == 0);
+
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  // Started, python holds nothing else (its loader's descriptors are closed by now).
+  CHECK_FALSE(fs::exists(proc + "/fd/4"));
+  CHECK(got[0] == "hello " + std::to_string(first));
+  CHECK(supervisor.send("ping"));
+  REQUIRE(run_until(io, [&] { return got.size() == 2; }));
+  CHECK(got[1] == "echo:ping");
+  // Empty and too large are refused, not sent.
+  CHECK_FALSE(supervisor.send(""));
+  CHECK_FALSE(supervisor.send(std::string(sekisho::daemon::kMaxChannelMessage + 1, 'x')));
+  CHECK(supervisor.send(std::string(100, 'y')));
+  REQUIRE(run_until(io, [&] { return got.size() == 3; }));
+  CHECK(got[2] == "echo:" + std::string(100, 'y'));
+
+  // Killed: the new child has a new channel; nothing reaches the dead one's.
+  ::kill(first, SIGKILL);
+  REQUIRE(run_until(io, [&] { return !supervisor.running(); }));
+  CHECK_FALSE(supervisor.send("to nobody"));
+  REQUIRE(run_until(io, [&] { return got.size() == 4; }));
+  const pid_t second = supervisor.pid();
+  CHECK(second != first);
+  CHECK(got[3] == "hello " + std::to_string(second));
+  CHECK(supervisor.send("again"));
+  REQUIRE(run_until(io, [&] { return got.size() == 5; }));
+  CHECK(got[4] == "echo:again");
+
+  const nlohmann::json channel = supervisor.status()["channel"];
+  CHECK(channel["open"] == true);
+  CHECK(channel["received"] == 5);
+  CHECK(channel["sent"] == 3);
+  CHECK(channel["refused_sends"] == 4);
+  CHECK(channel["protocol_errors"] == 0);
+  supervisor.stop(1s);
+  CHECK(supervisor.status()["channel"]["open"] == false);
+}
+
+TEST_CASE("a message over 64 KiB or with descriptors: the child is killed and started again") {
+  std::string bad;
+  SUBCASE("too large") {
+    bad = "channel.send(b'z' * 65537)\n";
+  }
+  SUBCASE("with a descriptor") {
+    bad = "socket.send_fds(channel, [b'fd'], [0])\n";
+  }
+  boost::asio::io_context io;
+  Records records;
+  Supervisor supervisor(io, "probe",
+                        channel_child("channel.send(b'y' * 65536)\n" + bad +
+                                      "channel.send(b'after')\ntime.sleep(30)\n"),
+                        records.callback(), kQuickRestart);
+  std::vector<std::size_t> sizes;
+  supervisor.on_message([&](std::string_view message) { sizes.push_back(message.size()); });
+  supervisor.start();
+  REQUIRE(run_until(io, [&] { return !records.of("plugin.child_exit").empty(); }));
+  CHECK(records.of("plugin.child_exit")[0].details["signal"] == SIGKILL);
+  // The message of exactly the largest size was taken; the bad one was not, nor what came
+  // after it.
+  REQUIRE(!sizes.empty());
+  CHECK(sizes[0] == 65536);
+  CHECK(sizes.size() == 1);
+  CHECK(supervisor.status()["channel"]["protocol_errors"] == 1);
+  REQUIRE(run_until(io, [&] { return records.of("plugin.child_start").size() == 2; }));
+  supervisor.stop(1s);
+}
+
+TEST_CASE("a child that floods its channel is held to the budget, and nothing is lost") {
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe",
+                        channel_child("for i in range(200):\n"
+                                      "    channel.send(b'%d' % i)\n"
+                                      "time.sleep(30)\n"),
+                        nullptr);
+  std::vector<std::string> got;
+  supervisor.on_message([&](std::string_view message) { got.emplace_back(message); },
+                        sekisho::daemon::ChannelBudget{10, 100ms});
+  supervisor.start();
+  REQUIRE(run_until(io, [&] { return !got.empty(); }));
+  // From the first message on, at most 10 in each window of 100 ms.
+  const auto first = Clock::now();
+  run_until(
+      io, [&] { return Clock::now() - first >= 250ms; }, 1s);
+  CHECK(got.size() <= 30);
+  REQUIRE(run_until(
+      io, [&] { return got.size() == 200; }, 5s));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i] == std::to_string(i));
+  }
+  CHECK(supervisor.status()["channel"]["budget_waits"] >= 15);
+  supervisor.stop(1s);
+}
+
+TEST_CASE("send() to a child that does not read: false once the socket is full, never blocking") {
+  boost::asio::io_context io;
+  Supervisor supervisor(io, "probe", channel_child("time.sleep(30)\n"), nullptr);
+  supervisor.on_message([](std::string_view) {});
+  supervisor.start();
+  REQUIRE(supervisor.running());
+  const std::string large(sekisho::daemon::kMaxChannelMessage, 'x');
+  const auto sending = Clock::now();
+  int sent = 0;
+  while (sent < 1000 && supervisor.send(large)) {
+    ++sent;
+  }
+  CHECK(Clock::now() - sending < 1s);
+  // The socket's buffer holds a few; then it is full, not the loop stuck.
+  CHECK(sent >= 1);
+  CHECK(sent < 1000);
+  CHECK(supervisor.status()["channel"]["refused_sends"] == 1);
+  supervisor.stop(1s);
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 
@@ -317,12 +318,8 @@ TEST_CASE("a plugin cannot open what the policy closes, nor take the core's name
   }
 }
 
-TEST_CASE("a plugin cannot steer or mark packets past the policy") {
-  const std::pair<const char*, const char*> refused[] = {
-      {"mark-set", "probe_input: the packet mark and tproxy are set by the core's steering only"},
-      {"tproxy", "probe_input: the packet mark and tproxy are set by the core's steering only"},
-      {"steer-kernel-set", "steering names a set whose elements the compiled policy does not fix"},
-  };
+// Each way of misbehaving (the probe's `misbehave:`) is refused at compile with its reason.
+static void check_refusals(std::span<const std::pair<const char*, const char*>> refused) {
   for (const auto& [how, why] : refused) {
     CAPTURE(how);
     policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
@@ -337,6 +334,15 @@ TEST_CASE("a plugin cannot steer or mark packets past the policy") {
   }
 }
 
+TEST_CASE("a plugin cannot steer or mark packets past the policy") {
+  const std::pair<const char*, const char*> refused[] = {
+      {"mark-set", "probe_input: the packet mark and tproxy are set by the core's steering only"},
+      {"tproxy", "probe_input: the packet mark and tproxy are set by the core's steering only"},
+      {"steer-kernel-set", "steering names a set whose elements the compiled policy does not fix"},
+  };
+  check_refusals(refused);
+}
+
 TEST_CASE("the packet path fills only the plugin's own sets the kernel fills, as they are made") {
   const std::pair<const char*, const char*> refused[] = {
       {"fill-static",
@@ -349,18 +355,7 @@ TEST_CASE("the packet path fills only the plugin's own sets the kernel fills, as
       {"fill-unbounded", "set probe_unbounded is filled from the packet path: it needs a size"},
       {"fill-log", "an element of set probe_seen keeps a counter or a limit only"},
   };
-  for (const auto& [how, why] : refused) {
-    CAPTURE(how);
-    policy::LoadResult loaded = load(kPolicy + "  misbehave: " + how + "\n");
-    REQUIRE(loaded.policy);
-    std::string error;
-    try {
-      policy::compile(*loaded.policy);
-    } catch (const std::invalid_argument& refusal) {
-      error = refusal.what();
-    }
-    CHECK(error.find(why) != std::string::npos);
-  }
+  check_refusals(refused);
 }
 
 namespace {

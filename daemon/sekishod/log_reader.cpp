@@ -55,16 +55,16 @@ void LogReader::wrap_descriptor() {
 }
 
 void LogReader::bind(const std::vector<std::uint16_t>& groups) {
-  const bool said = !refused_.empty();
   if (!open_ && !groups.empty()) {
     if (std::error_code error = open()) {
-      if (!said) {
+      if (!open_failed_) {
         log_error(owner_ + ": cannot open an nfnetlink_log socket: " + error.message() +
-                  "; its log groups are not read");
-        refused_ = groups;
+                  "; its log groups are not read; trying every second");
       }
+      open_failed_ = true;
       return;
     }
+    open_failed_ = false;
   }
   for (auto it = bound_.begin(); it != bound_.end();) {
     if (std::find(groups.begin(), groups.end(), *it) != groups.end()) {

@@ -60,7 +60,8 @@ class LogReader {
   // Not owned: the subscription's descriptor, released before the socket closes or renews.
   std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor_;
   std::vector<std::uint16_t> bound_;
-  std::vector<std::uint16_t> refused_;  // logged already
+  std::vector<std::uint16_t> refused_;  // groups whose refusal is logged already
+  bool open_failed_ = false;            // logged already
   std::map<std::uint16_t, std::uint32_t> next_seq_;
   std::uint64_t packets_ = 0;
   std::uint64_t unreadable_ = 0;  // overflows and datagrams that could not be read

@@ -95,9 +95,16 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     watch_for_hangup();
   }
 
-  // An item of the stream answering request `number` (Later::more).
+  // An item of the stream answering request `number` (Later::more). A stream lasts: the
+  // caller's role is looked at again (as cached for connections) at each item, and one
+  // who lost it is cut off.
   void more(std::uint64_t number, std::string item) {
     if (closed_ || number != answering_) {
+      return;
+    }
+    if (server_.identities_.of(caller_.peer.uid, std::chrono::steady_clock::now()).role <
+        answering_role_) {
+      close();
       return;
     }
     start_stream(number);
@@ -199,6 +206,7 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
       later.id_ = id;
       later.number_ = ++requests_;
       answering_ = later.number_;
+      answering_role_ = method->info->least_role;
       std::optional<nlohmann::json> result = method->handler({request, caller_, later});
       if (!result) {
         return std::nullopt;
@@ -272,7 +280,8 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool closed_ = false;
   bool close_after_write_ = false;
-  bool streaming_ = false;  // answering_ is a stream (Later::more)
+  bool streaming_ = false;            // answering_ is a stream (Later::more)
+  Role answering_role_ = Role::None;  // the least role of answering_'s method
 };
 
 void ControlServer::Later::ok(const nlohmann::json& result) const {

@@ -75,8 +75,9 @@ class ControlServer {
   // connection is held for the stream, exempt from the idle limit (it still counts in the
   // connection caps), until the client closes it (or ok()/fail() ends it, after which the
   // connection closes). A client that does not read its items is cut off at
-  // ServerLimits::max_unread_replies. The holder of a stream drops it once open() says
-  // false.
+  // ServerLimits::max_unread_replies, and one whose role no longer allows the method at
+  // an item (looked up as for connections, at most identity_fresh_for old). The holder of a stream
+  // drops it once open() says false.
   class Later {
    public:
     void ok(const nlohmann::json& result) const;

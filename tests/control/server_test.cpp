@@ -351,6 +351,23 @@ TEST_CASE("a stream notices its client leave before the first item") {
   CHECK_FALSE(harness.later[0].open());
 }
 
+TEST_CASE("a stream ends when its caller loses the role") {
+  ServerLimits limits;
+  limits.identity_fresh_for = 20ms;
+  Harness harness(limits);
+  Fd client = harness.connect();
+  send_text(client.get(), "{\"id\":1,\"method\":\"audit.verify\"}\n");
+  harness.run(50ms);
+  REQUIRE(harness.later.size() == 1);
+  harness.later[0].more({{"n", 1}});
+  CHECK(harness.line(client.get()).find("\"n\":1") != std::string::npos);
+  harness.role = Role::None;  // taken out of the group meanwhile
+  harness.run(50ms);
+  harness.later[0].more({{"n", 2}});
+  CHECK(harness.line(client.get()) == "EOF");
+  CHECK_FALSE(harness.later[0].open());
+}
+
 TEST_CASE("a stream's last reply ends it and closes the connection; a slow reader is cut off") {
   ServerLimits limits;
   limits.max_unread_replies = 64 * 1024;
